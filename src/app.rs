@@ -1,0 +1,174 @@
+//! Builds and runs countersign from a config file: loads it, builds the first
+//! snapshot, binds every listener, and starts the reload triggers. `main` and
+//! the integration tests start countersign the same way.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex as StdMutex};
+
+use arc_swap::ArcSwap;
+use tokio::sync::{watch, Mutex};
+
+use crate::config::{self, ConfigError, Problem};
+use crate::listener::Listener;
+use crate::reload;
+use crate::snapshot::{ListenerRole, Snapshot};
+
+/// What else `start` should run besides the listeners.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StartOptions {
+    /// Reload when the config file, a `${file:}` secret or a CA file changes.
+    pub watch_files: bool,
+    /// Reload on SIGHUP (the binary; tests leave it off).
+    pub reload_on_sighup: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot listen on {addr} for the {role}: {source}")]
+    Bind {
+        role: ListenerRole,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot watch config files: {0}")]
+    Watch(String),
+}
+
+/// A running countersign. Cloning shares it.
+#[derive(Clone)]
+pub struct App {
+    pub(crate) inner: Arc<AppInner>,
+}
+
+pub(crate) struct AppInner {
+    pub config_path: PathBuf,
+    pub cell: Arc<ArcSwap<Snapshot>>,
+    /// Held for the whole of a reload, so reloads never interleave.
+    pub listeners: Mutex<BTreeMap<ListenerRole, Listener>>,
+    /// Bound addresses, readable without waiting for a reload to finish.
+    pub addrs: StdMutex<BTreeMap<ListenerRole, SocketAddr>>,
+    pub generation: watch::Sender<u64>,
+    pub last_error: StdMutex<Option<ConfigError>>,
+}
+
+impl App {
+    /// Loads `config_path` and binds every listener; a bad config is refused
+    /// before anything is bound.
+    pub async fn start(config_path: &Path, options: StartOptions) -> Result<App, StartError> {
+        let config = load(config_path).await?;
+        let snapshot = Snapshot::build(config, 1).map_err(|problems| ConfigError {
+            problems,
+            watched_files: Vec::new(),
+        })?;
+        let mut bound = Vec::new();
+        for (role, addr) in snapshot.listeners() {
+            let (tcp, _) =
+                Listener::bind(role.clone(), addr)
+                    .await
+                    .map_err(|source| StartError::Bind {
+                        role: role.clone(),
+                        addr,
+                        source,
+                    })?;
+            bound.push((role, addr, tcp));
+        }
+        let cell = Arc::new(ArcSwap::from_pointee(snapshot));
+        let mut listeners = BTreeMap::new();
+        let mut addrs = BTreeMap::new();
+        for (role, addr, tcp) in bound {
+            let l = Listener::spawn(role.clone(), addr, tcp, Arc::clone(&cell));
+            addrs.insert(role.clone(), l.local);
+            listeners.insert(role, l);
+        }
+        let app = App {
+            inner: Arc::new(AppInner {
+                config_path: config_path.to_path_buf(),
+                cell,
+                listeners: Mutex::new(listeners),
+                addrs: StdMutex::new(addrs),
+                generation: watch::channel(1).0,
+                last_error: StdMutex::new(None),
+            }),
+        };
+        if options.watch_files {
+            reload::watch_files(app.clone()).map_err(StartError::Watch)?;
+        }
+        if options.reload_on_sighup {
+            reload::on_sighup(app.clone()).map_err(|e| StartError::Watch(e.to_string()))?;
+        }
+        Ok(app)
+    }
+
+    /// The bound address of the forward-proxy listener.
+    pub fn proxy_addr(&self) -> SocketAddr {
+        self.addr(&ListenerRole::Forward)
+            .expect("invariant: the forward listener always exists")
+    }
+
+    /// The bound address of a route's own listener, if it has one.
+    pub fn route_addr(&self, route: &str) -> Option<SocketAddr> {
+        self.addr(&ListenerRole::Reverse(route.to_string()))
+    }
+
+    fn addr(&self, role: &ListenerRole) -> Option<SocketAddr> {
+        self.inner
+            .addrs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(role)
+            .copied()
+    }
+
+    /// The snapshot serving new requests now.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.inner.cell.load_full()
+    }
+
+    /// Follows the generation of the serving config (1 at start, +1 per
+    /// successful reload).
+    pub fn generations(&self) -> watch::Receiver<u64> {
+        self.inner.generation.subscribe()
+    }
+
+    /// The problems of the last refused reload, if the last attempt failed.
+    pub fn last_reload_error(&self) -> Option<ConfigError> {
+        self.inner
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Loads, validates and builds the config again, then swaps it in at once.
+    /// On any problem the old config keeps serving.
+    pub async fn reload(&self) -> Result<u64, ConfigError> {
+        reload::reload(&self.inner).await
+    }
+
+    /// Stops every listener; requests in flight finish on their own.
+    pub async fn stop(&self) {
+        let mut listeners = self.inner.listeners.lock().await;
+        listeners.clear();
+    }
+}
+
+/// Reads the config off the async threads (it touches several files).
+pub(crate) async fn load(path: &Path) -> Result<config::Config, ConfigError> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || config::load(&path))
+        .await
+        .unwrap_or_else(|e| {
+            Err(ConfigError {
+                problems: vec![Problem {
+                    path: "config".into(),
+                    message: format!("loading the config panicked: {e}"),
+                }],
+                watched_files: Vec::new(),
+            })
+        })
+}

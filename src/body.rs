@@ -1,0 +1,35 @@
+//! Body types on the request path. Bodies stream by default; a credential
+//! that signs the body has it spooled (`spool`) through its hash first.
+
+mod file;
+pub mod spool;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+
+pub use spool::{spool, SpoolError, SpoolLimits, Spooled};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The one body type the proxy sends and returns.
+pub type ProxyBody = BoxBody<Bytes, BoxError>;
+
+pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+pub fn empty() -> ProxyBody {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+/// Any hyper-compatible body, boxed with its error erased.
+pub fn boxed<B>(body: B) -> ProxyBody
+where
+    B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
+    body.map_err(Into::into).boxed()
+}

@@ -1,0 +1,145 @@
+//! Command-line interface: `run` (the default), `check` and `sign`.
+
+mod sign;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::{App, StartError, StartOptions};
+use crate::config::{self, ConfigError};
+
+/// Exit status for a config that does not validate (EX_USAGE).
+pub const EXIT_BAD_CONFIG: u8 = 64;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "countersign",
+    version,
+    about = "Signs outbound HTTP requests for an app that never holds the secrets"
+)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: ConfigArg,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve: the forward proxy, route listeners, hot reload (the default).
+    Run(ConfigArg),
+    /// Validate a config and list every problem (exit 0, or 64).
+    Check(ConfigArg),
+    /// Print exactly the headers countersign would add to a request.
+    Sign(sign::SignArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// Path to proxy.toml.
+    #[arg(long, short, default_value = "proxy.toml", env = "COUNTERSIGN_CONFIG")]
+    config: PathBuf,
+}
+
+pub fn main(cli: Cli) -> ExitCode {
+    match cli.command {
+        None => run(cli.run),
+        Some(Command::Run(args)) => run(args),
+        Some(Command::Check(args)) => check(args),
+        Some(Command::Sign(args)) => sign::sign(args),
+    }
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+fn print_problems(e: &ConfigError) {
+    eprintln!(
+        "countersign: {} problem(s) in the config:",
+        e.problems.len()
+    );
+    for p in &e.problems {
+        eprintln!("  {p}");
+    }
+}
+
+fn check(args: ConfigArg) -> ExitCode {
+    match config::load(&args.config) {
+        Ok(c) => {
+            println!(
+                "{}: ok ({} route(s), {} credential(s))",
+                args.config.display(),
+                c.routes.len(),
+                c.credentials.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            print_problems(&e);
+            ExitCode::from(EXIT_BAD_CONFIG)
+        }
+    }
+}
+
+fn run(args: ConfigArg) -> ExitCode {
+    init_logs();
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("countersign: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async {
+        let options = StartOptions {
+            watch_files: true,
+            reload_on_sighup: true,
+        };
+        let app = match App::start(&args.config, options).await {
+            Ok(app) => app,
+            Err(StartError::Config(e)) => {
+                print_problems(&e);
+                return ExitCode::from(EXIT_BAD_CONFIG);
+            }
+            Err(e) => {
+                eprintln!("countersign: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(config = %args.config.display(), proxy = %app.proxy_addr(), "countersign is serving");
+        wait_for_termination().await;
+        tracing::info!("shutting down");
+        app.stop().await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_termination() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,128 @@
+//! `countersign sign`: runs a request through the same preparation the proxy
+//! uses and prints the headers it adds or changes, to debug a signature that
+//! the upstream rejects.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bytes::Bytes;
+use clap::Args;
+use http::{HeaderName, HeaderValue, Method, Request, Uri};
+use http_body_util::Full;
+
+use super::EXIT_BAD_CONFIG;
+use crate::config;
+use crate::creds::SignParams;
+use crate::snapshot::Snapshot;
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// Path to proxy.toml.
+    #[arg(long, short, default_value = "proxy.toml", env = "COUNTERSIGN_CONFIG")]
+    config: PathBuf,
+    /// The route whose credential signs the request.
+    #[arg(long)]
+    route: String,
+    /// HTTP method, e.g. POST.
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// The URL the app calls (path and query are what matter).
+    #[arg(long)]
+    url: String,
+    /// A request header as the app sends it, `Name: value`; repeatable.
+    #[arg(long = "header", short = 'H')]
+    headers: Vec<String>,
+    /// File holding the request body.
+    #[arg(long)]
+    body_file: Option<PathBuf>,
+    /// Fixed nonce instead of a random one (to reproduce a signature).
+    #[arg(long)]
+    nonce: Option<String>,
+    /// Fixed Unix time in seconds instead of now.
+    #[arg(long)]
+    epoch: Option<u64>,
+}
+
+pub fn sign(args: SignArgs) -> ExitCode {
+    match sign_inner(args) {
+        Ok(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err((code, message)) => {
+            eprintln!("countersign sign: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+type Failure = (u8, String);
+
+fn sign_inner(args: SignArgs) -> Result<Vec<String>, Failure> {
+    let config = config::load(&args.config).map_err(|e| (EXIT_BAD_CONFIG, e.to_string()))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| (1, format!("cannot start the runtime: {e}")))?;
+    rt.block_on(async move {
+        let snapshot = Snapshot::build(config, 0).map_err(|p| {
+            (
+                EXIT_BAD_CONFIG,
+                p.iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        let route = snapshot
+            .route_named(&args.route)
+            .ok_or_else(|| (2, format!("no route named `{}` in the config", args.route)))?;
+        let request = build_request(&args)?;
+        let (parts, body) = request.into_parts();
+        let before = parts.headers.clone();
+        let params = SignParams {
+            nonce: args.nonce.clone(),
+            epoch: args.epoch,
+        };
+        let prepared = crate::proxy::prepare(route, parts, body, &snapshot.spool_limits(), &params)
+            .await
+            .map_err(|e| (1, e.chain()))?;
+        eprintln!("# {} {}", prepared.method(), prepared.uri());
+        Ok(prepared
+            .headers()
+            .iter()
+            .filter(|(name, value)| before.get_all(*name).iter().all(|v| v != *value))
+            .map(|(name, value)| format!("{}: {}", name, String::from_utf8_lossy(value.as_bytes())))
+            .collect())
+    })
+}
+
+fn build_request(args: &SignArgs) -> Result<Request<Full<Bytes>>, Failure> {
+    let method = Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| (2, format!("`{}` is not an HTTP method", args.method)))?;
+    let uri: Uri = args
+        .url
+        .parse()
+        .map_err(|e| (2, format!("`{}` is not a URL: {e}", args.url)))?;
+    let body = match &args.body_file {
+        Some(path) => {
+            std::fs::read(path).map_err(|e| (2, format!("cannot read {}: {e}", path.display())))?
+        }
+        None => Vec::new(),
+    };
+    let mut req = Request::builder().method(method).uri(uri);
+    for h in &args.headers {
+        let (name, value) = h
+            .split_once(':')
+            .ok_or_else(|| (2, format!("header `{h}` must look like `Name: value`")))?;
+        let name = HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| (2, format!("`{}` is not a header name", name.trim())))?;
+        let value = HeaderValue::from_str(value.trim())
+            .map_err(|_| (2, format!("the value of header `{name}` is not valid")))?;
+        req = req.header(name, value);
+    }
+    req.body(Full::new(Bytes::from(body)))
+        .map_err(|e| (2, format!("cannot build the request: {e}")))
+}

@@ -1,0 +1,193 @@
+//! The only module that knows TOML. `load` reads `proxy.toml`, resolves
+//! `${env:}`/`${file:}` references and returns a `Config` that has passed every
+//! check, or every problem found, each with its key path.
+
+mod raw;
+mod secret;
+mod units;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, Method};
+use rustls_pki_types::CertificateDer;
+
+pub use secret::Secret;
+
+/// A fully validated configuration. Only `load`/`parse` can make one.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub proxy: ProxySettings,
+    pub routes: Vec<RouteConfig>,
+    pub credentials: BTreeMap<String, CredentialConfig>,
+    /// Files whose change must trigger a reload: the config itself, every
+    /// `${file:}` it references and every `ca_file`.
+    pub watched_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxySettings {
+    pub listen: SocketAddr,
+    pub unmatched: Unmatched,
+    pub max_body: u64,
+    pub spool_memory: usize,
+    pub spool_dir: PathBuf,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub client_header_timeout: Duration,
+}
+
+/// What happens to a request that no route matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unmatched {
+    /// 403, with a body that says how to add a route.
+    Deny,
+    /// Forwarded untouched, with no credential of any kind.
+    Passthrough,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    pub name: String,
+    pub hosts: Vec<HostPattern>,
+    pub port: Option<u16>,
+    pub path_prefix: Option<String>,
+    pub methods: Option<Vec<Method>>,
+    pub upstream: UpstreamTarget,
+    /// Extra trust roots for this route's upstream, from `ca_file`.
+    pub ca_roots: Vec<CertificateDer<'static>>,
+    pub credential: Option<String>,
+    /// Static headers set on every request of this route (values may hold
+    /// secrets, so they are marked sensitive).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub listen: Option<SocketAddr>,
+}
+
+/// A host rule: `api.example.com` or `*.example.com` (which matches any name
+/// ending in `.example.com`, not `example.com` itself).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HostPattern {
+    Exact(String),
+    Suffix(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
+}
+
+/// Where a route sends its requests: `https://api.paypay.ne.jp[:port][/base]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTarget {
+    pub scheme: Scheme,
+    pub host: String,
+    pub port: u16,
+    /// Prepended to every request path; empty or starting with `/`, never
+    /// ending with one.
+    pub base_path: String,
+}
+
+impl UpstreamTarget {
+    /// `host` or `host:port` when the port is not the scheme's default.
+    pub fn authority(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port == self.scheme.default_port() {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+/// A credential definition, by `type`.
+#[derive(Debug, Clone)]
+pub enum CredentialConfig {
+    PayPayOpa {
+        api_key: Secret,
+        api_secret: Secret,
+        nonce_length: usize,
+    },
+    Header {
+        headers: Vec<(HeaderName, HeaderValue)>,
+    },
+}
+
+/// One thing wrong with a config, at a TOML key path such as `route[2].upstream`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Every problem found in a config. Also carries the files it referenced so a
+/// fix to one of them can trigger the next reload.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("invalid config ({} problem{}): {}", problems.len(), if problems.len() == 1 { "" } else { "s" }, list(problems))]
+pub struct ConfigError {
+    pub problems: Vec<Problem>,
+    pub watched_files: Vec<PathBuf>,
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(Problem::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Reads and validates the config file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        problems: vec![Problem {
+            path: path.display().to_string(),
+            message: format!("cannot read config file: {e}"),
+        }],
+        watched_files: vec![path.to_path_buf()],
+    })?;
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    let mut config = parse(&text, base_dir).map_err(|mut e| {
+        e.watched_files.insert(0, path.to_path_buf());
+        e
+    })?;
+    config.watched_files.insert(0, path.to_path_buf());
+    Ok(config)
+}
+
+/// Validates config text; relative `${file:}` and `ca_file` paths are taken
+/// from `base_dir`.
+pub fn parse(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+    validate::validate(text, base_dir)
+}

@@ -1,0 +1,75 @@
+//! The serde mirror of `proxy.toml`: plain strings and numbers exactly as the
+//! file spells them. Nothing here is checked beyond its TOML shape;
+//! `validate` turns it into the types the proxy uses.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// `[proxy]`: the forward listener and limits shared by every route.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProxy {
+    pub listen: Option<String>,
+    pub unmatched: Option<String>,
+    pub max_body: Option<RawSize>,
+    pub spool_memory: Option<RawSize>,
+    pub spool_dir: Option<String>,
+    pub connect_timeout: Option<String>,
+    pub response_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub client_header_timeout: Option<String>,
+}
+
+/// A byte count written either as an integer or as `"64MiB"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawSize {
+    Bytes(i64),
+    Text(String),
+}
+
+/// One `[[route]]` table. No `Debug`: header values may hold secrets.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    pub port: Option<i64>,
+    pub path_prefix: Option<String>,
+    pub methods: Option<Vec<String>>,
+    pub upstream: Option<String>,
+    pub ca_file: Option<String>,
+    pub credential: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub listen: Option<String>,
+}
+
+/// `[credential.NAME]` with `type = "paypay-opa"`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPayPayOpa {
+    pub api_key: String,
+    pub api_secret: String,
+    pub nonce_length: Option<i64>,
+}
+
+/// `[credential.NAME]` with `type = "header"`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeaderCredential {
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub bearer: Option<String>,
+    pub basic: Option<RawBasic>,
+}
+
+/// `basic = { username = "...", password = "..." }` inside a header credential.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBasic {
+    pub username: String,
+    pub password: String,
+}

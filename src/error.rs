@@ -1,0 +1,100 @@
+//! The one error type of the request path, tagged with who is at fault, and
+//! the one place it becomes a response. Responses made by countersign carry
+//! `x-countersign-error`, so an app can tell them from the upstream's own.
+
+use http::{HeaderValue, Response, StatusCode};
+
+use crate::body::{self, ProxyBody, SpoolError};
+use crate::creds::CredError;
+use crate::upstream::{ConnectErrorKind, UpstreamError};
+
+/// The response header naming why countersign answered itself.
+pub const ERROR_HEADER: &str = "x-countersign-error";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("malformed request: {0}")]
+    BadRequest(String),
+    #[error("no route matches {host}:{port}{path}; add a [[route]] whose `hosts` lists `{host}` to proxy.toml, or set proxy.unmatched = \"passthrough\" to forward unmatched requests without credentials")]
+    NoRoute {
+        host: String,
+        port: u16,
+        path: String,
+    },
+    #[error("CONNECT tunnels (HTTPS_PROXY) are not supported by this version; call http:// URLs through HTTP_PROXY and let the route's https upstream originate TLS")]
+    ConnectUnsupported,
+    #[error("request body could not be signed")]
+    Body(#[from] SpoolError),
+    #[error("request cannot be signed")]
+    Credential(#[from] CredError),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+}
+
+impl ProxyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::NoRoute { .. } => StatusCode::FORBIDDEN,
+            ProxyError::ConnectUnsupported => StatusCode::NOT_IMPLEMENTED,
+            ProxyError::Body(SpoolError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::Body(SpoolError::Client(_)) => StatusCode::BAD_REQUEST,
+            ProxyError::Body(SpoolError::Disk { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
+            ProxyError::Credential(CredError::Request(_)) => StatusCode::BAD_REQUEST,
+            ProxyError::Upstream(UpstreamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::Upstream(UpstreamError::Connect { source, .. })
+                if source.kind == ConnectErrorKind::Timeout =>
+            {
+                StatusCode::GATEWAY_TIMEOUT
+            }
+            ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// A stable, short reason for the response header, logs and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ProxyError::BadRequest(_) => "bad-request",
+            ProxyError::NoRoute { .. } => "no-route",
+            ProxyError::ConnectUnsupported => "connect-unsupported",
+            ProxyError::Body(SpoolError::TooLarge { .. }) => "body-too-large",
+            ProxyError::Body(SpoolError::Client(_)) => "client-body",
+            ProxyError::Body(SpoolError::Disk { .. }) => "spool-failed",
+            ProxyError::Credential(CredError::Request(_)) => "unsignable-request",
+            ProxyError::Upstream(UpstreamError::Timeout { .. }) => "upstream-timeout",
+            ProxyError::Upstream(UpstreamError::Connect { source, .. }) => match source.kind {
+                ConnectErrorKind::Tls => "upstream-tls",
+                ConnectErrorKind::Timeout => "upstream-timeout",
+                ConnectErrorKind::Resolve | ConnectErrorKind::Refused => "upstream-unreachable",
+            },
+            ProxyError::Upstream(UpstreamError::Exchange { .. }) => "upstream-failed",
+        }
+    }
+
+    /// This error and its causes, outermost first, joined for humans.
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(s) = source {
+            let s_text = s.to_string();
+            if !text.ends_with(&s_text) {
+                text.push_str(": ");
+                text.push_str(&s_text);
+            }
+            source = s.source();
+        }
+        text
+    }
+
+    pub fn into_response(self) -> Response<ProxyBody> {
+        let mut resp = Response::new(body::full(format!("countersign: {}\n", self.chain())));
+        *resp.status_mut() = self.status();
+        let headers = resp.headers_mut();
+        headers.insert(ERROR_HEADER, HeaderValue::from_static(self.reason()));
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        resp
+    }
+}

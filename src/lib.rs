@@ -1,0 +1,18 @@
+//! countersign: a sidecar proxy that signs outbound HTTP requests on behalf
+//! of an app that never holds the secrets. See README.md for the picture.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod body;
+pub mod cli;
+pub mod config;
+pub mod creds;
+pub mod error;
+mod listener;
+pub mod proxy;
+mod reload;
+pub mod route;
+pub mod snapshot;
+pub mod upstream;
+
+pub use app::{App, StartOptions};

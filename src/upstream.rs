@@ -1,0 +1,115 @@
+//! Upstream clients: pooled HTTP/1.1 keep-alive connections, TLS originated
+//! with rustls whenever the route's upstream says `https`, whatever the app
+//! spoke. Each client owns one pool and one set of trust roots, so routes with
+//! different roots never share a connection. Connections are dialled directly:
+//! `HTTP_PROXY` in countersign's own environment is never consulted.
+
+mod connector;
+mod tls;
+
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls_pki_types::CertificateDer;
+
+use crate::body::ProxyBody;
+pub use connector::{ConnectError, ConnectErrorKind};
+
+/// Timeouts shared by every upstream client of a snapshot.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamSettings {
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+pub struct UpstreamClient {
+    client: Client<connector::Connector, ProxyBody>,
+    response_timeout: Duration,
+}
+
+impl std::fmt::Debug for UpstreamClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamClient").finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("cannot connect to upstream {authority}")]
+    Connect {
+        authority: String,
+        #[source]
+        source: ConnectError,
+    },
+    #[error("upstream {authority} sent no response headers within {timeout:?}")]
+    Timeout {
+        authority: String,
+        timeout: Duration,
+    },
+    #[error("exchange with upstream {authority} failed")]
+    Exchange {
+        authority: String,
+        #[source]
+        source: hyper_util::client::legacy::Error,
+    },
+}
+
+impl UpstreamClient {
+    /// A client that trusts the webpki roots plus `extra_roots`.
+    pub fn new(
+        extra_roots: &[CertificateDer<'static>],
+        settings: UpstreamSettings,
+    ) -> Result<Self, String> {
+        let tls = tls::client_config(extra_roots)?;
+        let connector = connector::Connector::new(tls, settings.connect_timeout);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(settings.idle_timeout)
+            .build(connector);
+        Ok(UpstreamClient {
+            client,
+            response_timeout: settings.response_timeout,
+        })
+    }
+
+    /// Sends `req` (absolute URI) and waits for the response headers.
+    pub async fn send(&self, req: Request<ProxyBody>) -> Result<Response<Incoming>, UpstreamError> {
+        let authority = req
+            .uri()
+            .authority()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let sent = tokio::time::timeout(self.response_timeout, self.client.request(req)).await;
+        match sent {
+            Err(_) => Err(UpstreamError::Timeout {
+                authority,
+                timeout: self.response_timeout,
+            }),
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => Err(classify(authority, e)),
+        }
+    }
+}
+
+/// Pulls our own connect error out of hyper-util's wrapper, so a refused
+/// connection, a TLS failure and a broken exchange get distinct answers.
+fn classify(authority: String, e: hyper_util::client::legacy::Error) -> UpstreamError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
+    while let Some(s) = source {
+        if let Some(c) = s.downcast_ref::<ConnectError>() {
+            return UpstreamError::Connect {
+                authority,
+                source: c.clone(),
+            };
+        }
+        source = s.source();
+    }
+    UpstreamError::Exchange {
+        authority,
+        source: e,
+    }
+}

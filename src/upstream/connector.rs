@@ -1,0 +1,204 @@
+//! Dials upstreams: resolve, TCP connect with a deadline, then TLS when the
+//! URI scheme is `https`. Plugged into hyper-util's pooled client.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::Uri;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::TokioIo;
+use rustls::ClientConfig;
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+#[derive(Clone)]
+pub struct Connector {
+    tls: TlsConnector,
+    connect_timeout: Duration,
+}
+
+/// Which step of reaching the upstream failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectErrorKind {
+    Resolve,
+    Refused,
+    Timeout,
+    Tls,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", describe(*kind, detail))]
+pub struct ConnectError {
+    pub kind: ConnectErrorKind,
+    detail: String,
+}
+
+fn describe(kind: ConnectErrorKind, detail: &str) -> String {
+    let step = match kind {
+        ConnectErrorKind::Resolve => "name resolution failed",
+        ConnectErrorKind::Refused => "TCP connection failed",
+        ConnectErrorKind::Timeout => "connection timed out",
+        ConnectErrorKind::Tls => "TLS handshake failed",
+    };
+    format!("{step}: {detail}")
+}
+
+impl ConnectError {
+    fn new(kind: ConnectErrorKind, detail: impl ToString) -> Self {
+        ConnectError {
+            kind,
+            detail: detail.to_string(),
+        }
+    }
+}
+
+impl Connector {
+    pub fn new(tls: Arc<ClientConfig>, connect_timeout: Duration) -> Self {
+        Connector {
+            tls: TlsConnector::from(tls),
+            connect_timeout,
+        }
+    }
+}
+
+impl tower_service::Service<Uri> for Connector {
+    type Response = TokioIo<UpstreamStream>;
+    type Error = ConnectError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, ConnectError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ConnectError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { this.connect(uri).await.map(TokioIo::new) })
+    }
+}
+
+impl Connector {
+    async fn connect(self, uri: Uri) -> Result<UpstreamStream, ConnectError> {
+        let https = uri.scheme_str() == Some("https");
+        let host = uri
+            .host()
+            .ok_or_else(|| ConnectError::new(ConnectErrorKind::Resolve, "URI has no host"))?
+            .trim_matches(['[', ']'])
+            .to_string();
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let deadline = self.connect_timeout;
+        let tcp = tokio::time::timeout(deadline, dial(&host, port))
+            .await
+            .map_err(|_| {
+                ConnectError::new(
+                    ConnectErrorKind::Timeout,
+                    format!("no connection to {host}:{port} within {deadline:?}"),
+                )
+            })??;
+        let _ = tcp.set_nodelay(true);
+        if !https {
+            return Ok(UpstreamStream::Plain(tcp));
+        }
+        let name = ServerName::try_from(host.clone()).map_err(|e| {
+            ConnectError::new(
+                ConnectErrorKind::Tls,
+                format!("`{host}` is not a valid TLS server name: {e}"),
+            )
+        })?;
+        let tls = tokio::time::timeout(deadline, self.tls.connect(name, tcp))
+            .await
+            .map_err(|_| {
+                ConnectError::new(
+                    ConnectErrorKind::Timeout,
+                    format!("TLS handshake with {host}:{port} took longer than {deadline:?}"),
+                )
+            })?
+            .map_err(|e| ConnectError::new(ConnectErrorKind::Tls, tls_detail(&e)))?;
+        Ok(UpstreamStream::Tls(Box::new(tls)))
+    }
+}
+
+/// rustls reports through io::Error; its inner error says what was wrong
+/// with the certificate.
+fn tls_detail(e: &io::Error) -> String {
+    match e.get_ref() {
+        Some(inner) => inner.to_string(),
+        None => e.to_string(),
+    }
+}
+
+async fn dial(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
+    let addrs: Vec<_> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| ConnectError::new(ConnectErrorKind::Resolve, format!("{host}: {e}")))?
+        .collect();
+    let mut last = None;
+    for addr in &addrs {
+        match TcpStream::connect(addr).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(format!("{addr}: {e}")),
+        }
+    }
+    Err(ConnectError::new(
+        ConnectErrorKind::Refused,
+        last.unwrap_or_else(|| format!("{host} resolved to no address")),
+    ))
+}
+
+/// A plain or TLS connection to an upstream.
+pub enum UpstreamStream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Connection for UpstreamStream {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+impl AsyncRead for UpstreamStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for UpstreamStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            UpstreamStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
