@@ -1,25 +1,21 @@
 //! Raw TOML -> validated `Config`. Every check runs, and every problem is
 //! reported with its key path, so one `countersign check` shows all of them.
+//! Shared checks live here; `credential` and `route` hold their sections' rules.
+
+mod credential;
+mod route;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use base64::Engine as _;
-use http::{HeaderName, HeaderValue, Method, Uri};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::CertificateDer;
+use http::{HeaderName, HeaderValue};
 
-use super::raw::{RawBasic, RawHeaderCredential, RawPayPayOpa, RawProxy, RawRoute, RawSize};
+use super::raw::{RawProxy, RawRoute, RawSize};
 use super::secret::SecretResolver;
 use super::units::{parse_duration, parse_size};
-use super::{
-    Config, ConfigError, CredentialConfig, HostPattern, Problem, ProxySettings, RouteConfig,
-    Scheme, Unmatched, UpstreamTarget,
-};
-
-const CREDENTIAL_TYPES: &str = "\"paypay-opa\" or \"header\"";
+use super::{Config, ConfigError, Problem, ProxySettings, Unmatched};
 
 /// Headers a route or credential may not set: they belong to the connection
 /// or to the body framing, which countersign manages itself.
@@ -137,24 +133,6 @@ impl Checker<'_> {
         });
     }
 
-    fn shape_routes(&mut self, value: toml::Value) -> Vec<Option<RawRoute>> {
-        let toml::Value::Array(items) = value else {
-            self.problem("route", "must be an array of tables: [[route]]");
-            return Vec::new();
-        };
-        items
-            .into_iter()
-            .enumerate()
-            .map(|(i, item)| match item.try_into::<RawRoute>() {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    self.problem(format!("route[{i}]"), e.message());
-                    None
-                }
-            })
-            .collect()
-    }
-
     fn size(&mut self, path: &str, raw: Option<RawSize>, default: u64) -> u64 {
         match raw {
             None => default,
@@ -196,112 +174,6 @@ impl Checker<'_> {
             .ok()
     }
 
-    fn proxy(&mut self, raw: RawProxy) -> Option<ProxySettings> {
-        let listen = self.socket_addr(
-            "proxy.listen",
-            raw.listen.as_deref().unwrap_or("127.0.0.1:3128"),
-        );
-        let unmatched = match raw.unmatched.as_deref() {
-            None | Some("deny") => Unmatched::Deny,
-            Some("passthrough") => Unmatched::Passthrough,
-            Some(other) => {
-                self.problem(
-                    "proxy.unmatched",
-                    format!("`{other}` is not a policy; use \"deny\" or \"passthrough\""),
-                );
-                Unmatched::Deny
-            }
-        };
-        let max_body = self.size("proxy.max_body", raw.max_body, 64 << 20);
-        let spool_memory = self.size("proxy.spool_memory", raw.spool_memory, 1 << 20);
-        if max_body == 0 {
-            self.problem("proxy.max_body", "must be larger than zero");
-        }
-        let spool_dir = raw
-            .spool_dir
-            .map(|d| self.base_dir.join(d))
-            .unwrap_or_else(std::env::temp_dir);
-        if !spool_dir.is_dir() {
-            self.problem(
-                "proxy.spool_dir",
-                format!("`{}` is not a directory", spool_dir.display()),
-            );
-        }
-        let settings = ProxySettings {
-            listen: listen?,
-            unmatched,
-            max_body,
-            spool_memory: usize::try_from(spool_memory).unwrap_or(usize::MAX),
-            spool_dir,
-            connect_timeout: self.duration(
-                "proxy.connect_timeout",
-                raw.connect_timeout,
-                Duration::from_secs(10),
-            ),
-            response_timeout: self.duration(
-                "proxy.response_timeout",
-                raw.response_timeout,
-                Duration::from_secs(60),
-            ),
-            idle_timeout: self.duration(
-                "proxy.idle_timeout",
-                raw.idle_timeout,
-                Duration::from_secs(90),
-            ),
-            client_header_timeout: self.duration(
-                "proxy.client_header_timeout",
-                raw.client_header_timeout,
-                Duration::from_secs(30),
-            ),
-        };
-        Some(settings)
-    }
-
-    fn credential(&mut self, name: &str, value: toml::Value) -> Option<CredentialConfig> {
-        let path = format!("credential.{name}");
-        let toml::Value::Table(mut table) = value else {
-            self.problem(path, "must be a table");
-            return None;
-        };
-        let kind = match table.remove("type") {
-            Some(toml::Value::String(kind)) => kind,
-            Some(_) => {
-                self.problem(format!("{path}.type"), "must be a string");
-                return None;
-            }
-            None => {
-                self.problem(
-                    format!("{path}.type"),
-                    format!("missing; use {CREDENTIAL_TYPES}"),
-                );
-                return None;
-            }
-        };
-        match kind.as_str() {
-            "paypay-opa" => match table.try_into::<RawPayPayOpa>() {
-                Ok(raw) => self.paypay(&path, raw),
-                Err(e) => {
-                    self.problem(path, e.message());
-                    None
-                }
-            },
-            "header" => match table.try_into::<RawHeaderCredential>() {
-                Ok(raw) => self.header_credential(&path, raw),
-                Err(e) => {
-                    self.problem(path, e.message());
-                    None
-                }
-            },
-            other => {
-                self.problem(
-                    format!("{path}.type"),
-                    format!("unknown credential type `{other}`; use {CREDENTIAL_TYPES}"),
-                );
-                None
-            }
-        }
-    }
-
     fn secret(&mut self, path: &str, text: &str) -> Option<super::Secret> {
         match self.secrets.resolve(text) {
             Ok(s) if s.expose().is_empty() => {
@@ -314,74 +186,6 @@ impl Checker<'_> {
                 None
             }
         }
-    }
-
-    fn paypay(&mut self, path: &str, raw: RawPayPayOpa) -> Option<CredentialConfig> {
-        let api_key = self.secret(&format!("{path}.api_key"), &raw.api_key);
-        let api_secret = self.secret(&format!("{path}.api_secret"), &raw.api_secret);
-        let nonce_length = match raw.nonce_length {
-            None => 8,
-            Some(n @ 8..=64) => n as usize,
-            Some(_) => {
-                self.problem(format!("{path}.nonce_length"), "must be between 8 and 64");
-                8
-            }
-        };
-        if let Some(key) = &api_key {
-            if key.expose().contains(':') {
-                self.problem(
-                    format!("{path}.api_key"),
-                    "must not contain `:` (it separates the fields of the OPA-Auth header)",
-                );
-            }
-        }
-        Some(CredentialConfig::PayPayOpa {
-            api_key: api_key?,
-            api_secret: api_secret?,
-            nonce_length,
-        })
-    }
-
-    fn header_credential(
-        &mut self,
-        path: &str,
-        raw: RawHeaderCredential,
-    ) -> Option<CredentialConfig> {
-        let mut headers = self.header_map(&format!("{path}.headers"), &raw.headers);
-        let mut authorization = Vec::new();
-        if let Some(token) = &raw.bearer {
-            let p = format!("{path}.bearer");
-            if let Some(t) = self.secret(&p, token) {
-                authorization.push((p, format!("Bearer {}", t.expose())));
-            }
-        }
-        if let Some(RawBasic { username, password }) = &raw.basic {
-            let user = self.secret(&format!("{path}.basic.username"), username);
-            let pass = self.secret(&format!("{path}.basic.password"), password);
-            if let (Some(u), Some(p)) = (user, pass) {
-                let pair = format!("{}:{}", u.expose(), p.expose());
-                let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
-                authorization.push((format!("{path}.basic"), format!("Basic {encoded}")));
-            }
-        }
-        let explicit = headers
-            .iter()
-            .any(|(n, _)| n == http::header::AUTHORIZATION);
-        if authorization.len() + usize::from(explicit) > 1 {
-            self.problem(
-                path,
-                "sets Authorization more than once; use only one of `bearer`, `basic` or an Authorization entry in `headers`",
-            );
-        }
-        for (p, value) in authorization {
-            if let Some(v) = self.header_value(&p, &value) {
-                headers.push((http::header::AUTHORIZATION, v));
-            }
-        }
-        if headers.is_empty() && self.problems.iter().all(|p| !p.path.starts_with(path)) {
-            self.problem(path, "adds no header; set `headers`, `bearer` or `basic`");
-        }
-        Some(CredentialConfig::Header { headers })
     }
 
     fn header_value(&mut self, path: &str, value: &str) -> Option<HeaderValue> {
@@ -427,278 +231,271 @@ impl Checker<'_> {
         out
     }
 
-    fn route(
-        &mut self,
-        i: usize,
-        raw: RawRoute,
-        credentials: &BTreeSet<String>,
-    ) -> Option<RouteConfig> {
-        let path = format!("route[{i}]");
-        let name = match raw.name {
-            Some(n) if valid_name(&n) => Some(n),
-            Some(_) => {
+    fn proxy(&mut self, raw: RawProxy) -> Option<ProxySettings> {
+        let listen = self.socket_addr(
+            "proxy.listen",
+            raw.listen.as_deref().unwrap_or("127.0.0.1:3128"),
+        );
+        let unmatched = match raw.unmatched.as_deref() {
+            None | Some("deny") => Unmatched::Deny,
+            Some("passthrough") => Unmatched::Passthrough,
+            Some(other) => {
                 self.problem(
-                    format!("{path}.name"),
-                    "use letters, digits, `-`, `_` and `.` only",
+                    "proxy.unmatched",
+                    format!("`{other}` is not a policy; use \"deny\" or \"passthrough\""),
                 );
-                None
-            }
-            None => {
-                self.problem(format!("{path}.name"), "missing; every route needs a name");
-                None
+                Unmatched::Deny
             }
         };
-        let hosts: Vec<HostPattern> = raw
-            .hosts
-            .iter()
-            .enumerate()
-            .filter_map(|(j, h)| self.host_pattern(&format!("{path}.hosts[{j}]"), h))
-            .collect();
-        let listen = raw
-            .listen
-            .as_deref()
-            .and_then(|l| self.socket_addr(&format!("{path}.listen"), l));
-        if raw.hosts.is_empty() && raw.listen.is_none() {
+        let max_body = self.size("proxy.max_body", raw.max_body, 64 << 20);
+        let spool_memory = self.size("proxy.spool_memory", raw.spool_memory, 1 << 20);
+        if max_body == 0 {
+            self.problem("proxy.max_body", "must be larger than zero");
+        }
+        let spool_dir = raw
+            .spool_dir
+            .map(|d| self.base_dir.join(d))
+            .unwrap_or_else(std::env::temp_dir);
+        if !spool_dir.is_dir() {
             self.problem(
-                format!("{path}.hosts"),
-                "missing; a route needs `hosts` to match proxied requests, `listen` for its own listener, or both",
+                "proxy.spool_dir",
+                format!("`{}` is not a directory", spool_dir.display()),
             );
         }
-        let port = match raw.port {
-            None => None,
-            Some(p @ 1..=65535) => Some(p as u16),
-            Some(_) => {
-                self.problem(format!("{path}.port"), "must be between 1 and 65535");
-                None
-            }
+        let connect_timeout = self.duration(
+            "proxy.connect_timeout",
+            raw.connect_timeout,
+            Duration::from_secs(10),
+        );
+        let response_timeout = self.duration(
+            "proxy.response_timeout",
+            raw.response_timeout,
+            Duration::from_secs(60),
+        );
+        let idle_timeout = self.duration(
+            "proxy.idle_timeout",
+            raw.idle_timeout,
+            Duration::from_secs(90),
+        );
+        let client_header_timeout = self.duration(
+            "proxy.client_header_timeout",
+            raw.client_header_timeout,
+            Duration::from_secs(30),
+        );
+        // Every value is checked above, before a missing one ends the build.
+        let settings = ProxySettings {
+            listen: listen?,
+            unmatched,
+            max_body,
+            spool_memory: usize::try_from(spool_memory).unwrap_or(usize::MAX),
+            spool_dir,
+            connect_timeout,
+            response_timeout,
+            idle_timeout,
+            client_header_timeout,
         };
-        let path_prefix = match raw.path_prefix {
-            Some(p) if p.starts_with('/') && !p.contains(['?', '#']) => Some(p),
-            Some(_) => {
-                self.problem(
-                    format!("{path}.path_prefix"),
-                    "must start with `/` and hold no `?` or `#`",
-                );
-                None
-            }
-            None => None,
-        };
-        let methods = raw.methods.map(|ms| {
-            ms.iter()
-                .filter_map(|m| {
-                    Method::from_bytes(m.to_ascii_uppercase().as_bytes())
-                        .map_err(|_| {
-                            self.problem(
-                                format!("{path}.methods"),
-                                format!("`{m}` is not an HTTP method"),
-                            )
-                        })
-                        .ok()
-                })
-                .collect::<Vec<_>>()
-        });
-        let upstream = match raw.upstream.as_deref() {
-            Some(u) => self.upstream(&format!("{path}.upstream"), u),
-            None => {
-                self.problem(
-                    format!("{path}.upstream"),
-                    "missing; name where requests go, e.g. \"https://api.example.com\"",
-                );
-                None
-            }
-        };
-        let ca_roots = match raw.ca_file.as_deref() {
-            Some(f) => self.ca_file(&format!("{path}.ca_file"), f),
-            None => Vec::new(),
-        };
-        if let Some(c) = &raw.credential {
-            if !credentials.contains(c) {
-                self.problem(
-                    format!("{path}.credential"),
-                    format!("no credential named `{c}`; define it as [credential.{c}]"),
-                );
-            }
-        }
-        let headers = self.header_map(&format!("{path}.headers"), &raw.headers);
-        Some(RouteConfig {
-            name: name?,
-            hosts,
-            port,
-            path_prefix,
-            methods,
-            upstream: upstream?,
-            ca_roots,
-            credential: raw.credential,
-            headers,
-            listen,
-        })
-    }
-
-    fn host_pattern(&mut self, path: &str, text: &str) -> Option<HostPattern> {
-        let host = text.trim_end_matches('.').to_ascii_lowercase();
-        let (suffix, name) = match host.strip_prefix("*.") {
-            Some(rest) => (true, rest.to_string()),
-            None => (false, host),
-        };
-        let valid_name = !name.is_empty()
-            && name
-                .split('.')
-                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
-        let ip = name
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .ok();
-        match (suffix, ip) {
-            (false, Some(ip)) => Some(HostPattern::Exact(ip.to_string())),
-            (false, None) if valid_name => Some(HostPattern::Exact(name)),
-            (true, None) if valid_name => Some(HostPattern::Suffix(name)),
-            _ => {
-                self.problem(
-                    path,
-                    format!("`{text}` is not a host name; write `api.example.com` or `*.example.com`, without a port"),
-                );
-                None
-            }
-        }
-    }
-
-    fn upstream(&mut self, path: &str, text: &str) -> Option<UpstreamTarget> {
-        let uri: Uri = match text.parse() {
-            Ok(u) => u,
-            Err(e) => {
-                self.problem(path, format!("`{text}` is not a URL: {e}"));
-                return None;
-            }
-        };
-        let scheme = match uri.scheme_str() {
-            Some("https") => Scheme::Https,
-            Some("http") => Scheme::Http,
-            _ => {
-                self.problem(
-                    path,
-                    format!("`{text}` must start with https:// or http://"),
-                );
-                return None;
-            }
-        };
-        let Some(authority) = uri.authority() else {
-            self.problem(path, format!("`{text}` has no host"));
-            return None;
-        };
-        if authority.as_str().contains('@') {
-            self.problem(path, "must not hold user info; use a credential instead");
-            return None;
-        }
-        if uri.query().is_some() {
-            self.problem(path, "must not hold a query string");
-            return None;
-        }
-        let base_path = uri.path().trim_end_matches('/').to_string();
-        Some(UpstreamTarget {
-            scheme,
-            host: authority
-                .host()
-                .trim_matches(['[', ']'])
-                .to_ascii_lowercase(),
-            port: authority.port_u16().unwrap_or(scheme.default_port()),
-            base_path,
-        })
-    }
-
-    fn ca_file(&mut self, path: &str, file: &str) -> Vec<CertificateDer<'static>> {
-        let full = self.base_dir.join(file);
-        self.other_files.push(full.clone());
-        let pem = match std::fs::read(&full) {
-            Ok(pem) => pem,
-            Err(e) => {
-                self.problem(path, format!("cannot read `{}`: {e}", full.display()));
-                return Vec::new();
-            }
-        };
-        let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem).collect();
-        match certs {
-            Ok(certs) if !certs.is_empty() => certs,
-            Ok(_) => {
-                self.problem(
-                    path,
-                    format!("`{}` holds no PEM certificate", full.display()),
-                );
-                Vec::new()
-            }
-            Err(e) => {
-                self.problem(path, format!("`{}` is not valid PEM: {e}", full.display()));
-                Vec::new()
-            }
-        }
-    }
-
-    fn unique_names(&mut self, routes: &[(usize, RouteConfig)]) {
-        let mut seen = BTreeMap::new();
-        for (i, r) in routes {
-            if let Some(first) = seen.insert(r.name.clone(), *i) {
-                self.problem(
-                    format!("route[{i}].name"),
-                    format!("`{}` is already the name of route[{first}]", r.name),
-                );
-            }
-        }
-    }
-
-    /// Two routes that match the same request with the same specificity
-    /// would make the winner depend on file order: refuse them.
-    fn no_ties(&mut self, routes: &[(usize, RouteConfig)]) {
-        for (a, (i, ra)) in routes.iter().enumerate() {
-            for (j, rb) in routes.iter().skip(a + 1) {
-                let shared = ra.hosts.iter().find(|h| rb.hosts.contains(h));
-                let methods_overlap = match (&ra.methods, &rb.methods) {
-                    (None, None) => true,
-                    (Some(x), Some(y)) => x.iter().any(|m| y.contains(m)),
-                    _ => false,
-                };
-                if let Some(host) = shared {
-                    if ra.port == rb.port && ra.path_prefix == rb.path_prefix && methods_overlap {
-                        let host = match host {
-                            HostPattern::Exact(h) => h.clone(),
-                            HostPattern::Suffix(s) => format!("*.{s}"),
-                        };
-                        self.problem(
-                            format!("route[{j}]"),
-                            format!(
-                                "matches the same requests as route[{i}] (`{}`) for host `{host}` with equal precedence; make one more specific (port, path_prefix or methods)",
-                                ra.name
-                            ),
-                        );
-                    }
-                }
-            }
-        }
-    }
-
-    fn distinct_listeners(
-        &mut self,
-        proxy: Option<&ProxySettings>,
-        routes: &[(usize, RouteConfig)],
-    ) {
-        let mut seen: BTreeMap<SocketAddr, String> = BTreeMap::new();
-        if let Some(p) = proxy {
-            seen.insert(p.listen, "proxy.listen".into());
-        }
-        for (i, r) in routes {
-            let Some(addr) = r.listen else { continue };
-            if addr.port() == 0 {
-                continue;
-            }
-            let path = format!("route[{i}].listen");
-            if let Some(other) = seen.insert(addr, path.clone()) {
-                self.problem(path, format!("`{addr}` is already used by {other}"));
-            }
-        }
+        Some(settings)
     }
 }
 
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CredentialConfig;
+
+    /// The key paths of every problem in `toml`.
+    fn problems(toml: &str) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        match validate(toml, dir.path()) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems.into_iter().map(|p| p.path).collect(),
+        }
+    }
+
+    fn messages(toml: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        validate(toml, dir.path()).unwrap_err().to_string()
+    }
+
+    const ROUTE: &str =
+        "[[route]]\nname = \"r\"\nhosts = [\"a.test\"]\nupstream = \"https://a.test\"\n";
+
+    #[test]
+    fn an_empty_file_is_a_valid_deny_everything_proxy() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = validate("", dir.path()).unwrap();
+        assert_eq!(c.proxy.listen.to_string(), "127.0.0.1:3128");
+        assert_eq!(c.proxy.unmatched, Unmatched::Deny);
+        assert_eq!(c.proxy.max_body, 64 << 20);
+        assert_eq!(c.proxy.spool_memory, 1 << 20);
+    }
+
+    #[test]
+    fn syntax_errors_give_a_position_but_never_quote_the_line() {
+        let e = messages("[credential.x]\ntype = \"header\"\nbearer = \"sekrit-value\n");
+        assert!(e.contains("line 3"), "{e}");
+        assert!(!e.contains("sekrit"), "{e}");
+    }
+
+    #[test]
+    fn every_section_reports_its_own_shape_errors() {
+        let toml = "[proxy]\nlisten = 5\n[[route]]\nname = \"a\"\nbogus = 1\n[credential.c]\ntype = \"header\"\nextra = 1\n[surprise]\n";
+        assert_eq!(
+            problems(toml),
+            ["proxy", "route[0]", "surprise", "credential.c"]
+        );
+    }
+
+    #[test]
+    fn proxy_values_are_checked() {
+        let toml = "[proxy]\nlisten = \"localhost\"\nunmatched = \"maybe\"\nmax_body = 0\nspool_memory = \"1 furlong\"\nspool_dir = \"/definitely/not/here\"\nconnect_timeout = \"0s\"\nidle_timeout = \"5\"\n";
+        assert_eq!(
+            problems(toml),
+            [
+                "proxy.listen",
+                "proxy.unmatched",
+                "proxy.spool_memory",
+                "proxy.max_body",
+                "proxy.spool_dir",
+                "proxy.connect_timeout",
+                "proxy.idle_timeout"
+            ]
+        );
+    }
+
+    #[test]
+    fn credential_rules() {
+        let toml = r#"
+            [credential.none]
+            api_key = "k"
+            [credential.odd]
+            type = "kerberos"
+            [credential.colon]
+            type = "paypay-opa"
+            api_key = "a:b"
+            api_secret = ""
+            nonce_length = 4
+            [credential.twice]
+            type = "header"
+            bearer = "t"
+            basic = { username = "u", password = "p" }
+            [credential.nothing]
+            type = "header"
+            [credential.badheader]
+            type = "header"
+            headers = { "Content-Length" = "1", "bad name" = "v", "X-Ok" = "line\nbreak" }
+        "#;
+        assert_eq!(
+            problems(toml),
+            [
+                "credential.badheader.headers.Content-Length",
+                "credential.badheader.headers.X-Ok",
+                "credential.badheader.headers.bad name",
+                "credential.colon.api_secret",
+                "credential.colon.nonce_length",
+                "credential.colon.api_key",
+                "credential.none.type",
+                "credential.nothing",
+                "credential.odd.type",
+                "credential.twice",
+            ]
+        );
+    }
+
+    #[test]
+    fn basic_auth_is_built_from_username_and_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let toml = "[credential.b]\ntype = \"header\"\nbasic = { username = \"Aladdin\", password = \"open sesame\" }\n";
+        let c = validate(toml, dir.path()).unwrap();
+        let CredentialConfig::Header { headers } = &c.credentials["b"] else {
+            panic!()
+        };
+        assert_eq!(headers[0].1, "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert!(!format!("{:?}", c.credentials).contains("QWxhZGRpbjpvcGVuIHNlc2FtZQ"));
+    }
+
+    #[test]
+    fn route_rules() {
+        let toml = r#"
+            [[route]]
+            hosts = ["a.test:443", "*.", "ok.test"]
+            port = 70000
+            path_prefix = "v2"
+            methods = ["GET", "N O"]
+            upstream = "https://u@x.test"
+            credential = "ghost"
+            [[route]]
+            name = "no/slash"
+            upstream = "ftp://x"
+            [[route]]
+            name = "q"
+            hosts = ["q.test"]
+            upstream = "http://q.test/base?x=1"
+            ca_file = "missing.pem"
+        "#;
+        assert_eq!(
+            problems(toml),
+            [
+                "route[0].name",
+                "route[0].hosts[0]",
+                "route[0].hosts[1]",
+                "route[0].port",
+                "route[0].path_prefix",
+                "route[0].methods",
+                "route[0].upstream",
+                "route[0].credential",
+                "route[1].name",
+                "route[1].hosts",
+                "route[1].upstream",
+                "route[2].upstream",
+                "route[2].ca_file",
+            ]
+        );
+    }
+
+    #[test]
+    fn equal_precedence_is_a_tie_but_methods_or_prefixes_break_it() {
+        let tie = format!("{ROUTE}{}", ROUTE.replace("\"r\"", "\"s\""));
+        assert_eq!(problems(&tie), ["route[1]"]);
+        let named_twice = format!("{ROUTE}{}", ROUTE.replace("a.test\"]", "b.test\"]"));
+        assert_eq!(problems(&named_twice), ["route[1].name"]);
+        let by_method = format!(
+            "{}methods = [\"GET\"]\n{}methods = [\"POST\"]\n",
+            ROUTE,
+            ROUTE.replace("\"r\"", "\"s\"")
+        );
+        assert!(problems(&by_method).is_empty());
+        let overlapping_methods = by_method.replace("[\"POST\"]", "[\"POST\", \"GET\"]");
+        assert_eq!(problems(&overlapping_methods), ["route[1]"]);
+        let by_prefix = format!(
+            "{}path_prefix = \"/v2\"\n{}",
+            ROUTE,
+            ROUTE.replace("\"r\"", "\"s\"")
+        );
+        assert!(problems(&by_prefix).is_empty());
+    }
+
+    #[test]
+    fn listeners_must_not_collide() {
+        let toml =
+            format!("[proxy]\nlisten = \"127.0.0.1:3128\"\n{ROUTE}listen = \"127.0.0.1:3128\"\n");
+        assert_eq!(problems(&toml), ["route[0].listen"]);
+        let zero = "[proxy]\nlisten = \"127.0.0.1:0\"\n".to_string()
+            + ROUTE
+            + "listen = \"127.0.0.1:0\"\n";
+        assert!(problems(&zero).is_empty());
+    }
+
+    #[test]
+    fn upstream_base_path_and_port_are_parsed() {
+        let dir = tempfile::tempdir().unwrap();
+        let toml = ROUTE.replace("https://a.test", "https://A.test:8443/base/");
+        let c = validate(&toml, dir.path()).unwrap();
+        let up = &c.routes[0].upstream;
+        assert_eq!(
+            (up.host.as_str(), up.port, up.base_path.as_str()),
+            ("a.test", 8443, "/base")
+        );
+        assert_eq!(up.authority(), "a.test:8443");
+    }
 }

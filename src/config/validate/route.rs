@@ -1,0 +1,308 @@
+//! Rules for `[[route]]` tables, and the checks across routes (unique names,
+//! no precedence ties, distinct listeners).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+
+use http::{Method, Uri};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+
+use super::super::raw::RawRoute;
+use super::super::{HostPattern, ProxySettings, RouteConfig, Scheme, UpstreamTarget};
+use super::Checker;
+
+impl Checker<'_> {
+    pub(super) fn shape_routes(&mut self, value: toml::Value) -> Vec<Option<RawRoute>> {
+        let toml::Value::Array(items) = value else {
+            self.problem("route", "must be an array of tables: [[route]]");
+            return Vec::new();
+        };
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| match item.try_into::<RawRoute>() {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    self.problem(format!("route[{i}]"), e.message());
+                    None
+                }
+            })
+            .collect()
+    }
+
+    pub(super) fn route(
+        &mut self,
+        i: usize,
+        raw: RawRoute,
+        credentials: &BTreeSet<String>,
+    ) -> Option<RouteConfig> {
+        let path = format!("route[{i}]");
+        let name = match raw.name {
+            Some(n) if valid_name(&n) => Some(n),
+            Some(_) => {
+                self.problem(
+                    format!("{path}.name"),
+                    "use letters, digits, `-`, `_` and `.` only",
+                );
+                None
+            }
+            None => {
+                self.problem(format!("{path}.name"), "missing; every route needs a name");
+                None
+            }
+        };
+        let hosts: Vec<HostPattern> = raw
+            .hosts
+            .iter()
+            .enumerate()
+            .filter_map(|(j, h)| self.host_pattern(&format!("{path}.hosts[{j}]"), h))
+            .collect();
+        let listen = raw
+            .listen
+            .as_deref()
+            .and_then(|l| self.socket_addr(&format!("{path}.listen"), l));
+        if raw.hosts.is_empty() && raw.listen.is_none() {
+            self.problem(
+                format!("{path}.hosts"),
+                "missing; a route needs `hosts` to match proxied requests, `listen` for its own listener, or both",
+            );
+        }
+        let port = match raw.port {
+            None => None,
+            Some(p @ 1..=65535) => Some(p as u16),
+            Some(_) => {
+                self.problem(format!("{path}.port"), "must be between 1 and 65535");
+                None
+            }
+        };
+        let path_prefix = match raw.path_prefix {
+            Some(p) if p.starts_with('/') && !p.contains(['?', '#']) => Some(p),
+            Some(_) => {
+                self.problem(
+                    format!("{path}.path_prefix"),
+                    "must start with `/` and hold no `?` or `#`",
+                );
+                None
+            }
+            None => None,
+        };
+        let methods = raw.methods.map(|ms| {
+            ms.iter()
+                .filter_map(|m| {
+                    Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+                        .map_err(|_| {
+                            self.problem(
+                                format!("{path}.methods"),
+                                format!("`{m}` is not an HTTP method"),
+                            )
+                        })
+                        .ok()
+                })
+                .collect::<Vec<_>>()
+        });
+        let upstream = match raw.upstream.as_deref() {
+            Some(u) => self.upstream(&format!("{path}.upstream"), u),
+            None => {
+                self.problem(
+                    format!("{path}.upstream"),
+                    "missing; name where requests go, e.g. \"https://api.example.com\"",
+                );
+                None
+            }
+        };
+        let ca_roots = match raw.ca_file.as_deref() {
+            Some(f) => self.ca_file(&format!("{path}.ca_file"), f),
+            None => Vec::new(),
+        };
+        if let Some(c) = &raw.credential {
+            if !credentials.contains(c) {
+                self.problem(
+                    format!("{path}.credential"),
+                    format!("no credential named `{c}`; define it as [credential.{c}]"),
+                );
+            }
+        }
+        let headers = self.header_map(&format!("{path}.headers"), &raw.headers);
+        Some(RouteConfig {
+            name: name?,
+            hosts,
+            port,
+            path_prefix,
+            methods,
+            upstream: upstream?,
+            ca_roots,
+            credential: raw.credential,
+            headers,
+            listen,
+        })
+    }
+
+    fn host_pattern(&mut self, path: &str, text: &str) -> Option<HostPattern> {
+        let host = text.trim_end_matches('.').to_ascii_lowercase();
+        let (suffix, name) = match host.strip_prefix("*.") {
+            Some(rest) => (true, rest.to_string()),
+            None => (false, host),
+        };
+        let valid_name = !name.is_empty()
+            && name
+                .split('.')
+                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        let ip = name
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .ok();
+        match (suffix, ip) {
+            (false, Some(ip)) => Some(HostPattern::Exact(ip.to_string())),
+            (false, None) if valid_name => Some(HostPattern::Exact(name)),
+            (true, None) if valid_name => Some(HostPattern::Suffix(name)),
+            _ => {
+                self.problem(
+                    path,
+                    format!("`{text}` is not a host name; write `api.example.com` or `*.example.com`, without a port"),
+                );
+                None
+            }
+        }
+    }
+
+    fn upstream(&mut self, path: &str, text: &str) -> Option<UpstreamTarget> {
+        let uri: Uri = match text.parse() {
+            Ok(u) => u,
+            Err(e) => {
+                self.problem(path, format!("`{text}` is not a URL: {e}"));
+                return None;
+            }
+        };
+        let scheme = match uri.scheme_str() {
+            Some("https") => Scheme::Https,
+            Some("http") => Scheme::Http,
+            _ => {
+                self.problem(
+                    path,
+                    format!("`{text}` must start with https:// or http://"),
+                );
+                return None;
+            }
+        };
+        let Some(authority) = uri.authority() else {
+            self.problem(path, format!("`{text}` has no host"));
+            return None;
+        };
+        if authority.as_str().contains('@') {
+            self.problem(path, "must not hold user info; use a credential instead");
+            return None;
+        }
+        if uri.query().is_some() {
+            self.problem(path, "must not hold a query string");
+            return None;
+        }
+        let base_path = uri.path().trim_end_matches('/').to_string();
+        Some(UpstreamTarget {
+            scheme,
+            host: authority
+                .host()
+                .trim_matches(['[', ']'])
+                .to_ascii_lowercase(),
+            port: authority.port_u16().unwrap_or(scheme.default_port()),
+            base_path,
+        })
+    }
+
+    fn ca_file(&mut self, path: &str, file: &str) -> Vec<CertificateDer<'static>> {
+        let full = self.base_dir.join(file);
+        self.other_files.push(full.clone());
+        let pem = match std::fs::read(&full) {
+            Ok(pem) => pem,
+            Err(e) => {
+                self.problem(path, format!("cannot read `{}`: {e}", full.display()));
+                return Vec::new();
+            }
+        };
+        let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem).collect();
+        match certs {
+            Ok(certs) if !certs.is_empty() => certs,
+            Ok(_) => {
+                self.problem(
+                    path,
+                    format!("`{}` holds no PEM certificate", full.display()),
+                );
+                Vec::new()
+            }
+            Err(e) => {
+                self.problem(path, format!("`{}` is not valid PEM: {e}", full.display()));
+                Vec::new()
+            }
+        }
+    }
+
+    pub(super) fn unique_names(&mut self, routes: &[(usize, RouteConfig)]) {
+        let mut seen = BTreeMap::new();
+        for (i, r) in routes {
+            if let Some(first) = seen.insert(r.name.clone(), *i) {
+                self.problem(
+                    format!("route[{i}].name"),
+                    format!("`{}` is already the name of route[{first}]", r.name),
+                );
+            }
+        }
+    }
+
+    /// Two routes that match the same request with the same specificity
+    /// would make the winner depend on file order: refuse them.
+    pub(super) fn no_ties(&mut self, routes: &[(usize, RouteConfig)]) {
+        for (a, (i, ra)) in routes.iter().enumerate() {
+            for (j, rb) in routes.iter().skip(a + 1) {
+                let shared = ra.hosts.iter().find(|h| rb.hosts.contains(h));
+                let methods_overlap = match (&ra.methods, &rb.methods) {
+                    (None, None) => true,
+                    (Some(x), Some(y)) => x.iter().any(|m| y.contains(m)),
+                    _ => false,
+                };
+                if let Some(host) = shared {
+                    if ra.port == rb.port && ra.path_prefix == rb.path_prefix && methods_overlap {
+                        let host = match host {
+                            HostPattern::Exact(h) => h.clone(),
+                            HostPattern::Suffix(s) => format!("*.{s}"),
+                        };
+                        self.problem(
+                            format!("route[{j}]"),
+                            format!(
+                                "matches the same requests as route[{i}] (`{}`) for host `{host}` with equal precedence; make one more specific (port, path_prefix or methods)",
+                                ra.name
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn distinct_listeners(
+        &mut self,
+        proxy: Option<&ProxySettings>,
+        routes: &[(usize, RouteConfig)],
+    ) {
+        let mut seen: BTreeMap<SocketAddr, String> = BTreeMap::new();
+        if let Some(p) = proxy {
+            seen.insert(p.listen, "proxy.listen".into());
+        }
+        for (i, r) in routes {
+            let Some(addr) = r.listen else { continue };
+            if addr.port() == 0 {
+                continue;
+            }
+            let path = format!("route[{i}].listen");
+            if let Some(other) = seen.insert(addr, path.clone()) {
+                self.problem(path, format!("`{addr}` is already used by {other}"));
+            }
+        }
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}

@@ -1,0 +1,453 @@
+//! Test servers, a test CA, a sidecar started from a TOML string, and a
+//! client that talks to it the way an app behind HTTP_PROXY does.
+
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use countersign::{App, StartOptions};
+use http::{HeaderMap, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use md5::Digest as _;
+use tokio::net::{TcpListener, TcpStream};
+
+/// How much of each body an upstream keeps (the rest is only counted/hashed).
+const KEEP: usize = 1 << 20;
+
+/// What an upstream received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: http::Method,
+    pub uri: Uri,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    pub body_len: u64,
+    /// base64(MD5(Content-Type ++ body)), computed while receiving.
+    pub opa_md5: String,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A real upstream on 127.0.0.1:0, plain or TLS.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    received: Arc<Mutex<Vec<Recorded>>>,
+}
+
+#[derive(Clone, Default)]
+pub struct Behaviour {
+    /// Wait this long before answering.
+    pub delay: Option<Duration>,
+}
+
+impl Upstream {
+    pub async fn http() -> Upstream {
+        Upstream::start(None, Behaviour::default()).await
+    }
+
+    pub async fn https(ca: &TestCa) -> Upstream {
+        Upstream::start(Some(ca.server_config()), Behaviour::default()).await
+    }
+
+    pub async fn http_with(behaviour: Behaviour) -> Upstream {
+        Upstream::start(None, behaviour).await
+    }
+
+    async fn start(tls: Option<Arc<rustls::ServerConfig>>, behaviour: Behaviour) -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&received);
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let log = Arc::clone(&log);
+                let acceptor = acceptor.clone();
+                let behaviour = behaviour.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| {
+                        let log = Arc::clone(&log);
+                        let behaviour = behaviour.clone();
+                        async move { Ok::<_, Infallible>(record(req, log, behaviour).await) }
+                    });
+                    let builder = hyper::server::conn::http1::Builder::new();
+                    match acceptor {
+                        Some(a) => {
+                            if let Ok(tls) = a.accept(stream).await {
+                                let _ = builder.serve_connection(TokioIo::new(tls), service).await;
+                            }
+                        }
+                        None => {
+                            let _ = builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                    }
+                });
+            }
+        });
+        Upstream { addr, received }
+    }
+
+    pub fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.addr.port())
+    }
+
+    pub fn https_url(&self) -> String {
+        format!("https://localhost:{}", self.addr.port())
+    }
+
+    pub fn received(&self) -> Vec<Recorded> {
+        self.received.lock().unwrap().clone()
+    }
+
+    pub fn last(&self) -> Recorded {
+        self.received()
+            .pop()
+            .expect("the upstream received a request")
+    }
+}
+
+async fn record(
+    req: Request<Incoming>,
+    log: Arc<Mutex<Vec<Recorded>>>,
+    behaviour: Behaviour,
+) -> Response<Full<Bytes>> {
+    let (parts, mut body) = req.into_parts();
+    let mut md5 = md5::Md5::new();
+    if let Some(ct) = parts.headers.get(http::header::CONTENT_TYPE) {
+        md5.update(ct.as_bytes());
+    }
+    let mut kept = Vec::new();
+    let mut len = 0u64;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Response::builder()
+                .status(400)
+                .body(Full::new(Bytes::from("broken body")))
+                .unwrap();
+        };
+        if let Ok(data) = frame.into_data() {
+            md5.update(&data);
+            len += data.len() as u64;
+            let room = KEEP.saturating_sub(kept.len());
+            kept.extend_from_slice(&data[..room.min(data.len())]);
+        }
+    }
+    log.lock().unwrap().push(Recorded {
+        method: parts.method,
+        uri: parts.uri,
+        headers: parts.headers,
+        body: kept,
+        body_len: len,
+        opa_md5: base64::engine::general_purpose::STANDARD.encode(md5.finalize()),
+    });
+    if let Some(d) = behaviour.delay {
+        tokio::time::sleep(d).await;
+    }
+    Response::builder()
+        .header("x-upstream", "yes")
+        .header("connection", "keep-alive, x-hop")
+        .header("x-hop", "must not reach the app")
+        .body(Full::new(Bytes::from(format!("upstream saw {len} bytes"))))
+        .unwrap()
+}
+
+/// A throwaway CA and a `localhost`/127.0.0.1 server certificate it signed.
+pub struct TestCa {
+    pub ca_pem: String,
+    leaf_pem: String,
+    leaf_key_der: Vec<u8>,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+        let mut ca_params = CertificateParams::new(Vec::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "countersign test CA");
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let mut leaf =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        leaf.distinguished_name
+            .push(rcgen::DnType::CommonName, "localhost");
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
+        TestCa {
+            ca_pem: ca_cert.pem(),
+            leaf_pem: leaf_cert.pem(),
+            leaf_key_der: leaf_key.serialize_der(),
+        }
+    }
+
+    pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        use rustls_pki_types::pem::PemObject;
+        let certs = rustls_pki_types::CertificateDer::pem_slice_iter(self.leaf_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = rustls_pki_types::PrivateKeyDer::Pkcs8(self.leaf_key_der.clone().into());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        Arc::new(config)
+    }
+
+    /// Writes the CA certificate into `dir` and returns the path.
+    pub fn write_ca(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("upstream-ca.pem");
+        std::fs::write(&path, &self.ca_pem).unwrap();
+        path
+    }
+}
+
+/// countersign started in-process from a config file in its own temp folder.
+pub struct Sidecar {
+    pub app: App,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+}
+
+impl Sidecar {
+    /// `toml` may say `DIR` for the sidecar's temp folder.
+    pub async fn start(toml: &str) -> Sidecar {
+        let dir = tempfile::tempdir().unwrap();
+        Sidecar::start_in(dir, toml).await
+    }
+
+    pub async fn start_in(dir: tempfile::TempDir, toml: &str) -> Sidecar {
+        let config_path = dir.path().join("proxy.toml");
+        write_atomically(
+            &config_path,
+            &toml.replace("DIR", &dir.path().display().to_string()),
+        );
+        let options = StartOptions {
+            watch_files: true,
+            reload_on_sighup: false,
+        };
+        let app = App::start(&config_path, options)
+            .await
+            .expect("countersign starts");
+        Sidecar {
+            app,
+            dir,
+            config_path,
+        }
+    }
+
+    pub fn proxy(&self) -> SocketAddr {
+        self.app.proxy_addr()
+    }
+
+    /// Replaces the config file the way editors and Kubernetes do (new file,
+    /// then rename), so no reader ever sees half a file.
+    pub fn rewrite(&self, toml: &str) {
+        write_atomically(
+            &self.config_path,
+            &toml.replace("DIR", &self.dir.path().display().to_string()),
+        );
+    }
+
+    /// Waits (bounded) until the generation passes `after`.
+    pub async fn wait_for_generation(&self, after: u64) -> u64 {
+        let mut rx = self.app.generations();
+        let wait = rx.wait_for(|g| *g > after);
+        let g = tokio::time::timeout(Duration::from_secs(10), wait)
+            .await
+            .expect("a reload happened within 10s")
+            .expect("the app is running");
+        *g
+    }
+}
+
+pub fn write_atomically(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp-write");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// A response read to its end.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Sends one request over a fresh connection to `addr` (the proxy or a route
+/// listener), with the URI exactly as given (absolute-form for the proxy).
+pub async fn send<B>(addr: SocketAddr, req: Request<B>) -> Answer
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    try_send(addr, req)
+        .await
+        .expect("the exchange with countersign succeeds")
+}
+
+pub async fn try_send<B>(addr: SocketAddr, req: Request<B>) -> Result<Answer, String>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+    Ok(Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+pub fn get(url: &str) -> Request<Full<Bytes>> {
+    Request::get(url).body(Full::new(Bytes::new())).unwrap()
+}
+
+pub fn post(url: &str, content_type: &str, body: &str) -> Request<Full<Bytes>> {
+    Request::post(url)
+        .header("content-type", content_type)
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap()
+}
+
+/// Checks an `Authorization: hmac OPA-Auth:...` header against what the
+/// upstream received, the way PayPay's server does: recompute and compare.
+pub fn verify_opa(r: &Recorded, api_key: &str, api_secret: &str) -> Result<(), String> {
+    use hmac::Mac;
+    let auth = r.header("authorization").ok_or("no Authorization header")?;
+    let fields = auth
+        .strip_prefix("hmac OPA-Auth:")
+        .ok_or_else(|| format!("not an OPA-Auth header: {auth}"))?;
+    let parts: Vec<&str> = fields.split(':').collect();
+    let [key, mac, nonce, epoch, hash] = parts[..] else {
+        return Err(format!("expected 5 fields, got {}", parts.len()));
+    };
+    if key != api_key {
+        return Err(format!("api key {key}"));
+    }
+    let (content_type, expected_hash) = if r.body_len == 0 {
+        ("empty".to_string(), "empty".to_string())
+    } else {
+        (
+            r.header("content-type").unwrap_or_default().to_string(),
+            r.opa_md5.clone(),
+        )
+    };
+    if hash != expected_hash {
+        return Err(format!("body hash {hash}, recomputed {expected_hash}"));
+    }
+    let input = format!(
+        "{}\n{}\n{nonce}\n{epoch}\n{content_type}\n{hash}",
+        r.uri.path(),
+        r.method
+    );
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(api_secret.as_bytes()).unwrap();
+    m.update(input.as_bytes());
+    let expected = base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes());
+    if mac != expected {
+        return Err(format!("mac {mac}, recomputed {expected} over {input:?}"));
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let epoch: u64 = epoch.parse().map_err(|_| "epoch is not a number")?;
+    if now.abs_diff(epoch) > 120 {
+        return Err(format!(
+            "epoch {epoch} is more than 2 minutes from now ({now})"
+        ));
+    }
+    Ok(())
+}
+
+/// A request body the test feeds chunk by chunk; dropping the sender ends it
+/// cleanly, `abort` ends it with an error (a client that went away).
+pub struct ChannelBody {
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+}
+
+pub fn channel_body() -> (
+    tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    ChannelBody,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    (tx, ChannelBody { rx })
+}
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        self.rx
+            .poll_recv(cx)
+            .map(|o| o.map(|r| r.map(hyper::body::Frame::data)))
+    }
+}
+
+/// Open file descriptors of this process that point into `dir` (spool files
+/// show up as `DIR/#123 (deleted)` or `DIR/.tmpXYZ (deleted)`).
+pub fn open_files_in(dir: &Path) -> usize {
+    let prefix = dir.display().to_string();
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.display().to_string().starts_with(&prefix))
+        .count()
+}
+
+/// Polls `condition` every 10ms for up to 10s.
+pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}

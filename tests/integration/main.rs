@@ -1,0 +1,11 @@
+//! Integration tests: the real countersign (the same `App::start` that `main`
+//! uses, or the compiled binary) against real HTTP and TLS upstreams on
+//! 127.0.0.1:0 that record exactly what they received.
+
+mod harness;
+
+mod binary;
+mod bodies;
+mod paypay;
+mod reload;
+mod routing;

@@ -1,0 +1,187 @@
+//! Routing policy, reverse listeners, header hygiene and the errors
+//! countersign makes itself.
+
+use std::time::Duration;
+
+use crate::harness::*;
+
+fn config(upstream: &str, unmatched: &str) -> String {
+    format!(
+        r#"
+[proxy]
+listen = "127.0.0.1:0"
+unmatched = "{unmatched}"
+response_timeout = "300ms"
+connect_timeout = "2s"
+
+[credential.key]
+type = "header"
+headers = {{ "X-Api-Key" = "k-123" }}
+bearer = "tok-456"
+
+[[route]]
+name = "api"
+hosts = ["api.example.test", "*.svc.example.test"]
+upstream = "{upstream}"
+credential = "key"
+listen = "127.0.0.1:0"
+"#
+    )
+}
+
+#[tokio::test]
+async fn unmatched_hosts_are_denied_by_default_with_a_helpful_body() {
+    let upstream = Upstream::http().await;
+    let sidecar = Sidecar::start(&config(&upstream.http_url(), "deny")).await;
+    let answer = send(sidecar.proxy(), get("http://elsewhere.test/x")).await;
+    assert_eq!(answer.status, 403);
+    assert_eq!(answer.header("x-countersign-error"), Some("no-route"));
+    assert!(answer.body.contains("[[route]]"), "{}", answer.body);
+    assert!(upstream.received().is_empty());
+}
+
+#[tokio::test]
+async fn passthrough_forwards_unmatched_requests_without_any_credential() {
+    let upstream = Upstream::http().await;
+    let sidecar = Sidecar::start(&config("http://127.0.0.1:9", "passthrough")).await;
+    let url = format!("http://127.0.0.1:{}/open?q=1", upstream.addr.port());
+    let mut req = get(&url);
+    req.headers_mut().insert("x-app", "kept".parse().unwrap());
+    let answer = send(sidecar.proxy(), req).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let got = upstream.last();
+    assert_eq!(got.uri.to_string(), "/open?q=1");
+    assert_eq!(got.header("x-app"), Some("kept"));
+    assert!(got.header("authorization").is_none());
+    assert!(got.header("x-api-key").is_none());
+}
+
+#[tokio::test]
+async fn header_credentials_replace_what_the_app_sent() {
+    let upstream = Upstream::http().await;
+    let sidecar = Sidecar::start(&config(&upstream.http_url(), "deny")).await;
+    let mut req = get("http://a.svc.example.test/v1/items");
+    req.headers_mut()
+        .insert("x-api-key", "app-guess".parse().unwrap());
+    req.headers_mut()
+        .insert("authorization", "Basic YXBwOmFwcA==".parse().unwrap());
+    let answer = send(sidecar.proxy(), req).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let got = upstream.last();
+    assert_eq!(
+        got.headers.get_all("x-api-key").iter().collect::<Vec<_>>(),
+        ["k-123"]
+    );
+    assert_eq!(
+        got.headers
+            .get_all("authorization")
+            .iter()
+            .collect::<Vec<_>>(),
+        ["Bearer tok-456"]
+    );
+}
+
+#[tokio::test]
+async fn a_route_listener_takes_origin_form_and_rewrites_host() {
+    let upstream = Upstream::http().await;
+    let sidecar = Sidecar::start(&config(&upstream.http_url(), "deny")).await;
+    let addr = sidecar
+        .app
+        .route_addr("api")
+        .expect("the route has a listener");
+    let req = http::Request::get("/v1/items?page=2")
+        .header("host", format!("127.0.0.1:{}", addr.port()))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let answer = send(addr, req).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let got = upstream.last();
+    assert_eq!(got.uri.to_string(), "/v1/items?page=2");
+    assert_eq!(
+        got.header("host"),
+        Some(&*format!("127.0.0.1:{}", upstream.addr.port()))
+    );
+    assert_eq!(got.header("x-api-key"), Some("k-123"));
+}
+
+#[tokio::test]
+async fn hop_by_hop_and_proxy_headers_are_not_forwarded_either_way() {
+    let upstream = Upstream::http().await;
+    let sidecar = Sidecar::start(&config(&upstream.http_url(), "deny")).await;
+    let mut req = get("http://api.example.test/");
+    let h = req.headers_mut();
+    h.insert("proxy-authorization", "Basic c2VjcmV0".parse().unwrap());
+    h.insert("connection", "keep-alive, x-private".parse().unwrap());
+    h.insert("x-private", "for the proxy only".parse().unwrap());
+    h.insert("x-end-to-end", "kept".parse().unwrap());
+    let answer = send(sidecar.proxy(), req).await;
+    assert_eq!(answer.status, 200);
+    let got = upstream.last();
+    assert!(got.header("proxy-authorization").is_none());
+    assert!(got.header("x-private").is_none());
+    assert_eq!(got.header("x-end-to-end"), Some("kept"));
+    assert!(
+        answer.header("x-hop").is_none(),
+        "response hop-by-hop header leaked"
+    );
+    assert_eq!(answer.header("x-upstream"), Some("yes"));
+}
+
+#[tokio::test]
+async fn origin_form_on_the_proxy_listener_is_a_clear_400() {
+    let upstream = Upstream::http().await;
+    let sidecar = Sidecar::start(&config(&upstream.http_url(), "deny")).await;
+    let req = http::Request::get("/v1/items")
+        .header("host", "api.example.test")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let answer = send(sidecar.proxy(), req).await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(answer.header("x-countersign-error"), Some("bad-request"));
+    assert!(answer.body.contains("absolute-form"), "{}", answer.body);
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_is_a_502_naming_the_reason() {
+    // Bind then drop: nothing listens on that port any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sidecar = Sidecar::start(&config(&format!("http://127.0.0.1:{port}"), "deny")).await;
+    let answer = send(sidecar.proxy(), get("http://api.example.test/")).await;
+    assert_eq!(answer.status, 502);
+    assert_eq!(
+        answer.header("x-countersign-error"),
+        Some("upstream-unreachable")
+    );
+}
+
+#[tokio::test]
+async fn an_untrusted_upstream_certificate_is_a_502_upstream_tls() {
+    let ca = TestCa::new();
+    let upstream = Upstream::https(&ca).await;
+    // No ca_file: the test CA is not trusted.
+    let sidecar = Sidecar::start(&config(&upstream.https_url(), "deny")).await;
+    let answer = send(sidecar.proxy(), get("http://api.example.test/")).await;
+    assert_eq!(answer.status, 502, "{answer:?}");
+    assert_eq!(answer.header("x-countersign-error"), Some("upstream-tls"));
+    assert!(answer.body.contains("certificate"), "{}", answer.body);
+    assert!(upstream.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_slow_upstream_is_a_504() {
+    let upstream = Upstream::http_with(Behaviour {
+        delay: Some(Duration::from_secs(5)),
+    })
+    .await;
+    let sidecar = Sidecar::start(&config(&upstream.http_url(), "deny")).await;
+    let answer = send(sidecar.proxy(), get("http://api.example.test/slow")).await;
+    assert_eq!(answer.status, 504);
+    assert_eq!(
+        answer.header("x-countersign-error"),
+        Some("upstream-timeout")
+    );
+}
