@@ -90,7 +90,10 @@ where
     if req.method() == Method::CONNECT {
         return Err(ProxyError::ConnectUnsupported);
     }
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    // hyper answers `Expect: 100-continue` to the app as soon as the body is
+    // read; passing it on would make the upstream answer it a second time.
+    parts.headers.remove(http::header::EXPECT);
     let resp = match decide(snapshot, role, &parts)? {
         Decision::Route(route) => {
             route_name.clone_from(&route.config.name);
@@ -99,7 +102,6 @@ where
             route.client.send(req).await?
         }
         Decision::Passthrough => {
-            let mut parts = parts;
             strip_hop_by_hop(&mut parts.headers);
             parts.version = Version::HTTP_11;
             let req = Request::from_parts(parts, body::boxed(body));

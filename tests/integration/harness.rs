@@ -45,6 +45,7 @@ impl Recorded {
 pub struct Upstream {
     pub addr: SocketAddr,
     received: Arc<Mutex<Vec<Recorded>>>,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 #[derive(Clone, Default)]
@@ -72,11 +73,14 @@ impl Upstream {
         let received = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&received);
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let accepted = Arc::clone(&connections);
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
+                accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let log = Arc::clone(&log);
                 let acceptor = acceptor.clone();
                 let behaviour = behaviour.clone();
@@ -102,7 +106,16 @@ impl Upstream {
                 });
             }
         });
-        Upstream { addr, received }
+        Upstream {
+            addr,
+            received,
+            connections,
+        }
+    }
+
+    /// How many connections the upstream has accepted.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn http_url(&self) -> String {

@@ -179,3 +179,44 @@ async fn a_reload_opens_and_closes_route_listeners() {
     })
     .await;
 }
+
+/// A request that started before a reload is signed with the config it
+/// started on, even if its body is still arriving when the new one lands.
+#[tokio::test]
+async fn a_request_in_flight_finishes_on_the_snapshot_it_started_with() {
+    let upstream = Upstream::http().await;
+    let paypay = |secret: &str| {
+        format!(
+            "[proxy]\nlisten = \"127.0.0.1:0\"\n[credential.p]\ntype = \"paypay-opa\"\napi_key = \"k\"\napi_secret = \"{secret}\"\n[[route]]\nname = \"p\"\nhosts = [\"api.paypay.test\"]\nupstream = \"{}\"\ncredential = \"p\"\n",
+            upstream.http_url()
+        )
+    };
+    let sidecar = Sidecar::start(&paypay("old-secret")).await;
+    let (tx, body) = channel_body();
+    let req = http::Request::post("http://api.paypay.test/v2/codes")
+        .header("content-type", "application/json")
+        .body(body)
+        .unwrap();
+    let proxy = sidecar.proxy();
+    let exchange = tokio::spawn(async move { try_send(proxy, req).await });
+    tx.send(Ok(bytes::Bytes::from_static(b"{\"part\":1,")))
+        .await
+        .unwrap();
+
+    sidecar.rewrite(&paypay("new-secret"));
+    sidecar.wait_for_generation(1).await;
+    tx.send(Ok(bytes::Bytes::from_static(b"\"part\":2}")))
+        .await
+        .unwrap();
+    drop(tx);
+    let answer = exchange.await.unwrap().unwrap();
+    assert_eq!(answer.status, 200);
+    verify_opa(&upstream.last(), "k", "old-secret").unwrap();
+
+    send(
+        sidecar.proxy(),
+        post("http://api.paypay.test/v2/codes", "application/json", "{}"),
+    )
+    .await;
+    verify_opa(&upstream.last(), "k", "new-secret").unwrap();
+}

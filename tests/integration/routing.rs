@@ -185,3 +185,35 @@ async fn a_slow_upstream_is_a_504() {
         Some("upstream-timeout")
     );
 }
+
+#[tokio::test]
+async fn upstream_connections_are_pooled_and_client_connections_kept_alive() {
+    let upstream = Upstream::http().await;
+    let sidecar = Sidecar::start(&config(&upstream.http_url(), "deny")).await;
+    // One app connection, several requests on it.
+    let stream = tokio::net::TcpStream::connect(sidecar.proxy())
+        .await
+        .unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    for i in 0..5 {
+        sender.ready().await.unwrap();
+        let resp = sender
+            .send_request(get(&format!("http://api.example.test/{i}")))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap();
+    }
+    assert_eq!(upstream.received().len(), 5);
+    assert_eq!(
+        upstream.connections(),
+        1,
+        "countersign reuses its upstream connection"
+    );
+}
