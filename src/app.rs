@@ -11,6 +11,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::{watch, Mutex};
 
 use crate::config::{self, ConfigError, Problem};
+use crate::egress::OwnAddrs;
 use crate::listener::Listener;
 use crate::reload;
 use crate::snapshot::{ListenerRole, Snapshot};
@@ -54,6 +55,8 @@ pub(crate) struct AppInner {
     pub addrs: StdMutex<BTreeMap<ListenerRole, SocketAddr>>,
     pub generation: watch::Sender<u64>,
     pub last_error: StdMutex<Option<ConfigError>>,
+    /// Where countersign listens: never a destination.
+    pub own: OwnAddrs,
 }
 
 impl App {
@@ -61,7 +64,8 @@ impl App {
     /// before anything is bound.
     pub async fn start(config_path: &Path, options: StartOptions) -> Result<App, StartError> {
         let config = load(config_path).await?;
-        let snapshot = Snapshot::build(config, 1).map_err(|problems| ConfigError {
+        let own = OwnAddrs::default();
+        let snapshot = Snapshot::build(config, 1, &own).map_err(|problems| ConfigError {
             problems,
             watched_files: Vec::new(),
         })?;
@@ -85,6 +89,7 @@ impl App {
             addrs.insert(role.clone(), l.local);
             listeners.insert(role, l);
         }
+        own.set(addrs.values().copied().collect());
         let app = App {
             inner: Arc::new(AppInner {
                 config_path: config_path.to_path_buf(),
@@ -93,6 +98,7 @@ impl App {
                 addrs: StdMutex::new(addrs),
                 generation: watch::channel(1).0,
                 last_error: StdMutex::new(None),
+                own,
             }),
         };
         if options.watch_files {

@@ -1,5 +1,6 @@
 //! Command-line interface: `run` (the default), `check` and `sign`.
 
+mod ca;
 mod sign;
 
 use std::path::PathBuf;
@@ -35,6 +36,8 @@ enum Command {
     Check(ConfigArg),
     /// Print exactly the headers countersign would add to a request.
     Sign(sign::SignArgs),
+    /// Manage the local CA that HTTPS interception signs with.
+    Ca(ca::CaArgs),
 }
 
 #[derive(Debug, Args)]
@@ -50,6 +53,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Some(Command::Run(args)) => run(args),
         Some(Command::Check(args)) => check(args),
         Some(Command::Sign(args)) => sign::sign(args),
+        Some(Command::Ca(args)) => ca::ca(args),
     }
 }
 

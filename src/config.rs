@@ -18,12 +18,23 @@ use rustls_pki_types::CertificateDer;
 
 pub use secret::Secret;
 
+use crate::pki::ca::LocalCa;
+use crate::pki::identity::ClientIdentity;
+use std::net::IpAddr;
+use std::sync::Arc;
+
 /// A fully validated configuration. Only `load`/`parse` can make one.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub proxy: ProxySettings,
     pub routes: Vec<RouteConfig>,
     pub credentials: BTreeMap<String, CredentialConfig>,
+    /// The local CA for HTTPS interception; without it a CONNECT to a routed
+    /// host is refused.
+    pub intercept: Option<InterceptSettings>,
+    /// CONNECT targets no route matches that may be tunnelled opaquely.
+    pub tunnel: Vec<(HostPattern, Option<u16>)>,
+    pub egress: EgressAllow,
     /// Files whose change must trigger a reload: the config itself, every
     /// `${file:}` it references and every `ca_file`.
     pub watched_files: Vec<PathBuf>,
@@ -40,6 +51,20 @@ pub struct ProxySettings {
     pub response_timeout: Duration,
     pub idle_timeout: Duration,
     pub client_header_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct InterceptSettings {
+    pub ca: Arc<LocalCa>,
+    pub leaf_lifetime: Duration,
+}
+
+/// Internal destinations named as allowed for passthrough and tunnels.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EgressAllow {
+    pub hosts: Vec<HostPattern>,
+    /// (network address, prefix length)
+    pub networks: Vec<(IpAddr, u8)>,
 }
 
 /// What happens to a request that no route matches.
@@ -66,6 +91,10 @@ pub struct RouteConfig {
     /// secrets, so they are marked sensitive).
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub listen: Option<SocketAddr>,
+    /// Client certificate for mutual TLS with the upstream.
+    pub client_identity: Option<ClientIdentity>,
+    /// TLS server name to send instead of the upstream's host.
+    pub sni: Option<String>,
 }
 
 /// A host rule: `api.example.com` or `*.example.com` (which matches any name
@@ -74,6 +103,18 @@ pub struct RouteConfig {
 pub enum HostPattern {
     Exact(String),
     Suffix(String),
+}
+
+impl HostPattern {
+    /// `host` must be lower-case without a trailing dot.
+    pub fn matches(&self, host: &str) -> bool {
+        match self {
+            HostPattern::Exact(h) => h == host,
+            HostPattern::Suffix(s) => host
+                .strip_suffix(s.as_str())
+                .is_some_and(|head| head.len() > 1 && head.ends_with('.')),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -21,8 +21,20 @@ pub enum ProxyError {
         port: u16,
         path: String,
     },
-    #[error("CONNECT tunnels (HTTPS_PROXY) are not supported by this version; call http:// URLs through HTTP_PROXY and let the route's https upstream originate TLS")]
-    ConnectUnsupported,
+    #[error("CONNECT to {host}:{port} refused: no route matches it and [connect] tunnel does not list it; add a route (its HTTPS is then intercepted and signed) or list the host in [connect] tunnel to pass it through unseen")]
+    ConnectDenied { host: String, port: u16 },
+    #[error("CONNECT to {host}:{port} matches a route, but HTTPS interception has no CA; set [intercept] ca_cert and ca_key (create them with `countersign ca init`)")]
+    InterceptUnavailable { host: String, port: u16 },
+    #[error("cannot intercept {host}: {detail}")]
+    Intercept { host: String, detail: String },
+    #[error("destination refused")]
+    Egress(#[from] crate::egress::EgressError),
+    #[error("cannot open a tunnel to {authority}")]
+    Tunnel {
+        authority: String,
+        #[source]
+        source: crate::upstream::ConnectError,
+    },
     #[error("request body could not be signed")]
     Body(#[from] SpoolError),
     #[error("request cannot be signed")]
@@ -36,16 +48,18 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ProxyError::NoRoute { .. } => StatusCode::FORBIDDEN,
-            ProxyError::ConnectUnsupported => StatusCode::NOT_IMPLEMENTED,
+            ProxyError::ConnectDenied { .. }
+            | ProxyError::InterceptUnavailable { .. }
+            | ProxyError::Egress(_) => StatusCode::FORBIDDEN,
+            ProxyError::Intercept { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ProxyError::Tunnel { source, .. } => connect_status(source.kind),
             ProxyError::Body(SpoolError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::Body(SpoolError::Client(_)) => StatusCode::BAD_REQUEST,
             ProxyError::Body(SpoolError::Disk { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
             ProxyError::Credential(CredError::Request(_)) => StatusCode::BAD_REQUEST,
             ProxyError::Upstream(UpstreamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::Upstream(UpstreamError::Connect { source, .. })
-                if source.kind == ConnectErrorKind::Timeout =>
-            {
-                StatusCode::GATEWAY_TIMEOUT
+            ProxyError::Upstream(UpstreamError::Connect { source, .. }) => {
+                connect_status(source.kind)
             }
             ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
         }
@@ -56,17 +70,19 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest(_) => "bad-request",
             ProxyError::NoRoute { .. } => "no-route",
-            ProxyError::ConnectUnsupported => "connect-unsupported",
+            ProxyError::ConnectDenied { .. } => "connect-denied",
+            ProxyError::InterceptUnavailable { .. } => "intercept-unavailable",
+            ProxyError::Intercept { .. } => "intercept-failed",
+            ProxyError::Egress(_) => "egress-denied",
+            ProxyError::Tunnel { source, .. } => connect_reason(source.kind),
             ProxyError::Body(SpoolError::TooLarge { .. }) => "body-too-large",
             ProxyError::Body(SpoolError::Client(_)) => "client-body",
             ProxyError::Body(SpoolError::Disk { .. }) => "spool-failed",
             ProxyError::Credential(CredError::Request(_)) => "unsignable-request",
             ProxyError::Upstream(UpstreamError::Timeout { .. }) => "upstream-timeout",
-            ProxyError::Upstream(UpstreamError::Connect { source, .. }) => match source.kind {
-                ConnectErrorKind::Tls => "upstream-tls",
-                ConnectErrorKind::Timeout => "upstream-timeout",
-                ConnectErrorKind::Resolve | ConnectErrorKind::Refused => "upstream-unreachable",
-            },
+            ProxyError::Upstream(UpstreamError::Connect { source, .. }) => {
+                connect_reason(source.kind)
+            }
             ProxyError::Upstream(UpstreamError::Exchange { .. }) => "upstream-failed",
         }
     }
@@ -96,5 +112,24 @@ impl ProxyError {
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
         resp
+    }
+}
+
+fn connect_status(kind: ConnectErrorKind) -> StatusCode {
+    match kind {
+        ConnectErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ConnectErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ConnectErrorKind::Resolve | ConnectErrorKind::Refused | ConnectErrorKind::Tls => {
+            StatusCode::BAD_GATEWAY
+        }
+    }
+}
+
+fn connect_reason(kind: ConnectErrorKind) -> &'static str {
+    match kind {
+        ConnectErrorKind::Tls => "upstream-tls",
+        ConnectErrorKind::Timeout => "upstream-timeout",
+        ConnectErrorKind::Resolve | ConnectErrorKind::Refused => "upstream-unreachable",
+        ConnectErrorKind::Forbidden => "egress-denied",
     }
 }

@@ -16,3 +16,5 @@ pub mod snapshot;
 pub mod upstream;
 
 pub use app::{App, StartOptions};
+pub mod egress;
+pub mod pki;

@@ -10,11 +10,11 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::proxy;
-use crate::snapshot::{ListenerRole, Snapshot};
+use crate::snapshot::{ListenerRole, Snapshot, SnapshotCell};
 
 /// A running accept loop. Dropping it (or `stop`) stops accepting; open
 /// connections finish on their own.
@@ -79,6 +79,7 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, _peer)) => {
+                let _ = stream.set_nodelay(true);
                 tokio::spawn(serve_connection(stream, role.clone(), Arc::clone(&cell)));
             }
             Err(e) => {
@@ -91,14 +92,18 @@ async fn accept_loop(
     tracing::info!(%role, "stopped listening");
 }
 
-async fn serve_connection(stream: TcpStream, role: ListenerRole, cell: Arc<ArcSwap<Snapshot>>) {
-    let _ = stream.set_nodelay(true);
+/// Serves HTTP/1.1 on one connection: a TCP stream from an accept loop, or
+/// the TLS stream inside an intercepted CONNECT tunnel.
+pub async fn serve_connection<I>(stream: I, role: ListenerRole, cell: SnapshotCell)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let header_timeout = cell.load().proxy.client_header_timeout;
     let role = Arc::new(role);
     let service = service_fn(move |req| {
-        let snapshot = cell.load_full();
+        let cell = Arc::clone(&cell);
         let role = Arc::clone(&role);
-        async move { Ok::<_, Infallible>(proxy::handle(snapshot, &role, req).await) }
+        async move { Ok::<_, Infallible>(proxy::handle(cell, &role, req).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

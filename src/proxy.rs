@@ -7,6 +7,7 @@
 //!        -> credential (may spool + hash the body) -> upstream (TLS) -> response
 //! ```
 
+mod connect;
 mod headers;
 mod target;
 
@@ -20,9 +21,10 @@ use http::{HeaderValue, Method, Request, Response, Version};
 use http_body::Body;
 
 use crate::body::{self, BoxError, ProxyBody, SpoolError, SpoolLimits};
+use crate::config::Unmatched;
 use crate::creds::{BodyDigest, SignParams};
 use crate::error::ProxyError;
-use crate::snapshot::{ListenerRole, Route, Snapshot};
+use crate::snapshot::{ListenerRole, Route, Snapshot, SnapshotCell};
 
 pub use headers::strip_hop_by_hop;
 
@@ -32,9 +34,10 @@ enum Decision<'a> {
     Passthrough,
 }
 
-/// Serves one request on `snapshot` and never fails: errors become responses.
+/// Serves one request on the snapshot current at its start, and never fails:
+/// errors become responses.
 pub async fn handle<B>(
-    snapshot: Arc<Snapshot>,
+    cell: SnapshotCell,
     role: &ListenerRole,
     req: Request<B>,
 ) -> Response<ProxyBody>
@@ -55,8 +58,13 @@ where
                 .map(str::to_owned)
         })
         .unwrap_or_default();
+    let snapshot = cell.load_full();
     let mut route_name = String::new();
-    let result = forward(&snapshot, role, req, &mut route_name).await;
+    let result = if method == Method::CONNECT {
+        connect::open(&cell, &snapshot, role, req).await
+    } else {
+        forward(&snapshot, role, req, &mut route_name).await
+    };
     let (resp, reason) = match result {
         Ok(resp) => (resp, None),
         Err(e) => {
@@ -87,9 +95,6 @@ where
     B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
-    if req.method() == Method::CONNECT {
-        return Err(ProxyError::ConnectUnsupported);
-    }
     let (mut parts, body) = req.into_parts();
     // hyper answers `Expect: 100-continue` to the app as soon as the body is
     // read; passing it on would make the upstream answer it a second time.
@@ -102,6 +107,9 @@ where
             route.client.send(req).await?
         }
         Decision::Passthrough => {
+            if let ListenerRole::Tunnel { host, port } = role {
+                parts.uri = target::inside_tunnel(host, *port, &parts.uri)?;
+            }
             strip_hop_by_hop(&mut parts.headers);
             parts.version = Version::HTTP_11;
             let req = Request::from_parts(parts, body::boxed(body));
@@ -131,22 +139,29 @@ fn decide<'a>(
         }
         ListenerRole::Forward => {
             let dest = target::absolute(&parts.uri)?;
-            let path = parts.uri.path();
-            match snapshot
-                .router
-                .lookup(&dest.host, dest.port, path, &parts.method)
-            {
-                Some(i) => Ok(Decision::Route(&snapshot.routes[i])),
-                None if snapshot.proxy.unmatched == crate::config::Unmatched::Passthrough => {
-                    Ok(Decision::Passthrough)
-                }
-                None => Err(ProxyError::NoRoute {
-                    host: dest.host,
-                    port: dest.port,
-                    path: path.to_string(),
-                }),
-            }
+            lookup(snapshot, &dest.host, dest.port, parts)
         }
+        // The CONNECT target, not the Host header, says where a tunnelled
+        // request goes: the app cannot steer it elsewhere.
+        ListenerRole::Tunnel { host, port } => lookup(snapshot, host, *port, parts),
+    }
+}
+
+fn lookup<'a>(
+    snapshot: &'a Snapshot,
+    host: &str,
+    port: u16,
+    parts: &Parts,
+) -> Result<Decision<'a>, ProxyError> {
+    let path = parts.uri.path();
+    match snapshot.router.lookup(host, port, path, &parts.method) {
+        Some(i) => Ok(Decision::Route(&snapshot.routes[i])),
+        None if snapshot.proxy.unmatched == Unmatched::Passthrough => Ok(Decision::Passthrough),
+        None => Err(ProxyError::NoRoute {
+            host: host.to_string(),
+            port,
+            path: path.to_string(),
+        }),
     }
 }
 

@@ -40,13 +40,7 @@ impl Entry {
     }
 
     fn matches(&self, host: &str, port: u16, path: &str, method: &Method) -> bool {
-        let host_ok = match &self.host {
-            HostPattern::Exact(h) => h == host,
-            HostPattern::Suffix(s) => host
-                .strip_suffix(s.as_str())
-                .is_some_and(|head| head.len() > 1 && head.ends_with('.')),
-        };
-        host_ok
+        self.host.matches(host)
             && self.port.is_none_or(|p| p == port)
             && self
                 .path_prefix
@@ -81,6 +75,14 @@ impl Router {
             .collect();
         entries.sort_by_key(|e| std::cmp::Reverse(e.specificity()));
         Router { entries }
+    }
+
+    /// Whether any route takes requests for `host:port`, whatever their path
+    /// or method: such CONNECT tunnels are intercepted.
+    pub fn routes_host(&self, host: &str, port: u16) -> bool {
+        self.entries
+            .iter()
+            .any(|e| e.port.is_none_or(|p| p == port) && e.host.matches(host))
     }
 
     /// The index (into the routes it was built from) of the best match.

@@ -8,10 +8,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::body::SpoolLimits;
-use crate::config::{Config, Problem, ProxySettings, RouteConfig};
+use crate::config::{Config, HostPattern, Problem, ProxySettings, RouteConfig};
 use crate::creds::Credential;
+use crate::egress::{EgressPolicy, OwnAddrs, Trust};
+use crate::pki::leaf::LeafMinter;
 use crate::route::Router;
-use crate::upstream::{UpstreamClient, UpstreamSettings};
+use crate::upstream::{ClientSpec, UpstreamClient, UpstreamSettings};
 
 /// Which requests a listener takes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -20,13 +22,19 @@ pub enum ListenerRole {
     Forward,
     /// Origin-form requests for one route, from apps whose base URL points here.
     Reverse(String),
+    /// Requests read inside an intercepted CONNECT tunnel to `host:port`.
+    Tunnel { host: String, port: u16 },
 }
+
+/// The serving snapshot, swapped whole by reload.
+pub type SnapshotCell = Arc<arc_swap::ArcSwap<Snapshot>>;
 
 impl std::fmt::Display for ListenerRole {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ListenerRole::Forward => f.write_str("forward proxy"),
             ListenerRole::Reverse(name) => write!(f, "route `{name}`"),
+            ListenerRole::Tunnel { host, port } => write!(f, "tunnel to {host}:{port}"),
         }
     }
 }
@@ -44,27 +52,49 @@ pub struct Snapshot {
     pub proxy: ProxySettings,
     pub router: Router,
     pub routes: Vec<Arc<Route>>,
-    /// For unmatched requests under `passthrough`: default roots, no credential.
+    /// For unmatched requests under `passthrough`: default roots, no
+    /// credential, egress checks on.
     pub passthrough: Arc<UpstreamClient>,
+    /// Checks destinations the app chose (passthrough, tunnels).
+    pub egress: Arc<EgressPolicy>,
+    /// Mints certificates for intercepted CONNECT hosts, when a CA is set.
+    pub minter: Option<Arc<LeafMinter>>,
+    /// CONNECT targets that may pass through as opaque tunnels.
+    pub tunnel: Vec<(HostPattern, Option<u16>)>,
     pub watched_files: Vec<PathBuf>,
 }
 
 impl Snapshot {
     /// Builds every runtime object of `config`; any failure leaves nothing
-    /// half-built behind.
-    pub fn build(config: Config, generation: u64) -> Result<Snapshot, Vec<Problem>> {
+    /// half-built behind. `own` lists countersign's listeners, which no
+    /// request may be sent to.
+    pub fn build(
+        config: Config,
+        generation: u64,
+        own: &OwnAddrs,
+    ) -> Result<Snapshot, Vec<Problem>> {
         let settings = UpstreamSettings {
             connect_timeout: config.proxy.connect_timeout,
             response_timeout: config.proxy.response_timeout,
             idle_timeout: config.proxy.idle_timeout,
         };
+        let egress = Arc::new(EgressPolicy::new(config.egress.clone(), own.clone()));
+        let client = |spec: &ClientSpec, path: String| {
+            UpstreamClient::new(spec, Arc::clone(&egress), settings)
+                .map(Arc::new)
+                .map_err(|message| Problem { path, message })
+        };
         let mut problems = Vec::new();
-        let default_client = Arc::new(UpstreamClient::new(&[], settings).map_err(|e| {
-            vec![Problem {
-                path: "proxy".into(),
-                message: e,
-            }]
-        })?);
+        let untrusted = ClientSpec {
+            trust: Some(Trust::Untrusted),
+            ..ClientSpec::default()
+        };
+        let named = ClientSpec {
+            trust: Some(Trust::Named),
+            ..ClientSpec::default()
+        };
+        let passthrough = client(&untrusted, "proxy".into()).map_err(|p| vec![p])?;
+        let shared_named = client(&named, "proxy".into()).map_err(|p| vec![p])?;
         let credentials: BTreeMap<&str, Arc<Credential>> = config
             .credentials
             .iter()
@@ -72,19 +102,24 @@ impl Snapshot {
             .collect();
         let mut routes = Vec::new();
         for (i, rc) in config.routes.iter().enumerate() {
-            let client = if rc.ca_roots.is_empty() {
-                Arc::clone(&default_client)
-            } else {
-                match UpstreamClient::new(&rc.ca_roots, settings) {
-                    Ok(c) => Arc::new(c),
-                    Err(message) => {
-                        problems.push(Problem {
-                            path: format!("route[{i}].ca_file"),
-                            message,
-                        });
+            let spec = ClientSpec {
+                extra_roots: rc.ca_roots.clone(),
+                identity: rc.client_identity.clone(),
+                sni: rc.sni.clone(),
+                trust: Some(Trust::Named),
+            };
+            let own_pool =
+                !spec.extra_roots.is_empty() || spec.identity.is_some() || spec.sni.is_some();
+            let client = if own_pool {
+                match client(&spec, format!("route[{i}]")) {
+                    Ok(c) => c,
+                    Err(p) => {
+                        problems.push(p);
                         continue;
                     }
                 }
+            } else {
+                Arc::clone(&shared_named)
             };
             let credential = rc
                 .credential
@@ -99,14 +134,28 @@ impl Snapshot {
         if !problems.is_empty() {
             return Err(problems);
         }
+        let minter = config
+            .intercept
+            .as_ref()
+            .map(|i| Arc::new(LeafMinter::new(Arc::clone(&i.ca), i.leaf_lifetime)));
         Ok(Snapshot {
             generation,
             router: Router::new(&config.routes),
             proxy: config.proxy,
             routes,
-            passthrough: default_client,
+            passthrough,
+            egress,
+            minter,
+            tunnel: config.tunnel,
             watched_files: config.watched_files,
         })
+    }
+
+    /// Whether a CONNECT to `host:port` may become an opaque tunnel.
+    pub fn tunnel_allowed(&self, host: &str, port: u16) -> bool {
+        self.tunnel
+            .iter()
+            .any(|(pattern, p)| p.is_none_or(|p| p == port) && pattern.matches(host))
     }
 
     pub fn route_named(&self, name: &str) -> Option<&Arc<Route>> {

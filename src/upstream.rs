@@ -4,9 +4,10 @@
 //! different roots never share a connection. Connections are dialled directly:
 //! `HTTP_PROXY` in countersign's own environment is never consulted.
 
-mod connector;
+pub(crate) mod connector;
 mod tls;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -16,7 +17,20 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls_pki_types::CertificateDer;
 
 use crate::body::ProxyBody;
+use crate::egress::{EgressPolicy, Trust};
+use crate::pki::identity::ClientIdentity;
 pub use connector::{ConnectError, ConnectErrorKind};
+
+/// What makes two upstream clients different: each has its own pool, so
+/// connections with different roots or client identities are never shared.
+#[derive(Debug, Clone, Default)]
+pub struct ClientSpec {
+    pub extra_roots: Vec<CertificateDer<'static>>,
+    pub identity: Option<ClientIdentity>,
+    pub sni: Option<String>,
+    /// `Trust::Named` for a route's upstream, `Untrusted` for passthrough.
+    pub trust: Option<Trust>,
+}
 
 /// Timeouts shared by every upstream client of a snapshot.
 #[derive(Debug, Clone, Copy)]
@@ -59,13 +73,21 @@ pub enum UpstreamError {
 }
 
 impl UpstreamClient {
-    /// A client that trusts the webpki roots plus `extra_roots`.
+    /// A client that trusts the webpki roots plus `spec.extra_roots`, presents
+    /// `spec.identity` when asked, and dials only what `egress` allows.
     pub fn new(
-        extra_roots: &[CertificateDer<'static>],
+        spec: &ClientSpec,
+        egress: Arc<EgressPolicy>,
         settings: UpstreamSettings,
     ) -> Result<Self, String> {
-        let tls = tls::client_config(extra_roots)?;
-        let connector = connector::Connector::new(tls, settings.connect_timeout);
+        let tls = tls::client_config(&spec.extra_roots, spec.identity.as_ref())?;
+        let connector = connector::Connector {
+            tls: tokio_rustls::TlsConnector::from(tls),
+            connect_timeout: settings.connect_timeout,
+            sni: spec.sni.clone(),
+            egress,
+            trust: spec.trust.unwrap_or(Trust::Untrusted),
+        };
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(settings.idle_timeout)
@@ -96,7 +118,10 @@ impl UpstreamClient {
 }
 
 /// Pulls our own connect error out of hyper-util's wrapper, so a refused
-/// connection, a TLS failure and a broken exchange get distinct answers.
+/// connection, a TLS failure and a broken exchange get distinct answers. A
+/// rustls error during the exchange is a TLS failure too: with TLS 1.3 a
+/// server rejects a missing client certificate only after the client's
+/// handshake has finished.
 fn classify(authority: String, e: hyper_util::client::legacy::Error) -> UpstreamError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
     while let Some(s) = source {
@@ -104,6 +129,17 @@ fn classify(authority: String, e: hyper_util::client::legacy::Error) -> Upstream
             return UpstreamError::Connect {
                 authority,
                 source: c.clone(),
+            };
+        }
+        let tls = s.downcast_ref::<rustls::Error>().or_else(|| {
+            s.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(tls) = tls {
+            return UpstreamError::Connect {
+                authority,
+                source: ConnectError::new(ConnectErrorKind::Tls, tls),
             };
         }
         source = s.source();

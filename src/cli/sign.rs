@@ -67,15 +67,16 @@ fn sign_inner(args: SignArgs) -> Result<Vec<String>, Failure> {
         .build()
         .map_err(|e| (1, format!("cannot start the runtime: {e}")))?;
     rt.block_on(async move {
-        let snapshot = Snapshot::build(config, 0).map_err(|p| {
-            (
-                EXIT_BAD_CONFIG,
-                p.iter()
-                    .map(|p| p.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?;
+        let snapshot =
+            Snapshot::build(config, 0, &crate::egress::OwnAddrs::default()).map_err(|p| {
+                (
+                    EXIT_BAD_CONFIG,
+                    p.iter()
+                        .map(|p| p.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            })?;
         let route = snapshot
             .route_named(&args.route)
             .ok_or_else(|| (2, format!("no route named `{}` in the config", args.route)))?;

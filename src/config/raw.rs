@@ -45,6 +45,34 @@ pub struct RawRoute {
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     pub listen: Option<String>,
+    pub client_cert: Option<String>,
+    pub client_key: Option<String>,
+    pub sni: Option<String>,
+}
+
+/// `[intercept]`: the local CA for HTTPS interception.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIntercept {
+    pub ca_cert: Option<String>,
+    pub ca_key: Option<String>,
+    pub leaf_lifetime: Option<String>,
+}
+
+/// `[connect]`: CONNECT requests no route matches.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConnect {
+    #[serde(default)]
+    pub tunnel: Vec<String>,
+}
+
+/// `[egress]`: internal destinations the app may reach anyway.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEgress {
+    #[serde(default)]
+    pub allow: Vec<String>,
 }
 
 /// `[credential.NAME]` with `type = "paypay-opa"`.

@@ -2,6 +2,7 @@
 //! reported with its key path, so one `countersign check` shows all of them.
 //! Shared checks live here; `credential` and `route` hold their sections' rules.
 
+mod connect;
 mod credential;
 mod route;
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 
-use super::raw::{RawProxy, RawRoute, RawSize};
+use super::raw::{RawConnect, RawEgress, RawIntercept, RawProxy, RawRoute, RawSize};
 use super::secret::SecretResolver;
 use super::units::{parse_duration, parse_size};
 use super::{Config, ConfigError, Problem, ProxySettings, Unmatched};
@@ -50,14 +51,17 @@ pub fn validate(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
     };
 
     let mut raw_proxy = RawProxy::default();
+    let mut raw_intercept: Option<RawIntercept> = None;
+    let mut raw_connect = RawConnect::default();
+    let mut raw_egress = RawEgress::default();
     let mut raw_routes: Vec<Option<RawRoute>> = Vec::new();
     let mut raw_creds: Vec<(String, toml::Value)> = Vec::new();
     for (key, value) in table {
         match key.as_str() {
-            "proxy" => match value.try_into() {
-                Ok(p) => raw_proxy = p,
-                Err(e) => c.problem("proxy", e.message()),
-            },
+            "proxy" => raw_proxy = c.section(&key, value),
+            "intercept" => raw_intercept = Some(c.section(&key, value)),
+            "connect" => raw_connect = c.section(&key, value),
+            "egress" => raw_egress = c.section(&key, value),
             "route" => raw_routes = c.shape_routes(value),
             "credential" => match value {
                 toml::Value::Table(t) => raw_creds = t.into_iter().collect(),
@@ -65,12 +69,15 @@ pub fn validate(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
             },
             other => c.problem(
                 other,
-                "unknown section; expected [proxy], [[route]] or [credential.NAME]",
+                "unknown section; expected [proxy], [intercept], [connect], [egress], [[route]] or [credential.NAME]",
             ),
         }
     }
 
     let proxy = c.proxy(raw_proxy);
+    let intercept = raw_intercept.and_then(|r| c.intercept(r));
+    let tunnel = c.tunnel(raw_connect);
+    let egress = c.egress(raw_egress);
     let defined: BTreeSet<String> = raw_creds.iter().map(|(n, _)| n.clone()).collect();
     let mut credentials = BTreeMap::new();
     for (name, value) in raw_creds {
@@ -95,6 +102,9 @@ pub fn validate(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
             proxy,
             routes: routes.into_iter().map(|(_, r)| r).collect(),
             credentials,
+            intercept,
+            tunnel,
+            egress,
             watched_files,
         }),
         _ => Err(ConfigError {
@@ -126,6 +136,18 @@ fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
 }
 
 impl Checker<'_> {
+    /// A whole section's shape; a shape error leaves the defaults in place.
+    fn section<T: serde::de::DeserializeOwned + Default>(
+        &mut self,
+        key: &str,
+        value: toml::Value,
+    ) -> T {
+        value.try_into().unwrap_or_else(|e: toml::de::Error| {
+            self.problem(key, e.message());
+            T::default()
+        })
+    }
+
     fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.problems.push(Problem {
             path: path.into(),

@@ -55,6 +55,18 @@ pub fn absolute(uri: &Uri) -> Result<Destination, ProxyError> {
     })
 }
 
+/// The absolute `https` URI of an origin-form request read inside an
+/// intercepted tunnel to `host:port`.
+pub fn inside_tunnel(host: &str, port: u16, request: &Uri) -> Result<Uri, ProxyError> {
+    let up = UpstreamTarget {
+        scheme: Scheme::Https,
+        host: host.to_string(),
+        port,
+        base_path: String::new(),
+    };
+    upstream_uri(&up, request)
+}
+
 /// `upstream` + its base path + the request's path and query.
 pub fn upstream_uri(upstream: &UpstreamTarget, request: &Uri) -> Result<Uri, ProxyError> {
     let pq = request

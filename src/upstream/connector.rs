@@ -11,7 +11,9 @@ use std::time::Duration;
 use http::Uri;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
-use rustls::ClientConfig;
+use std::net::SocketAddr;
+
+use crate::egress::{EgressError, EgressPolicy, Trust};
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -20,8 +22,12 @@ use tokio_rustls::TlsConnector;
 
 #[derive(Clone)]
 pub struct Connector {
-    tls: TlsConnector,
-    connect_timeout: Duration,
+    pub tls: TlsConnector,
+    pub connect_timeout: Duration,
+    /// Server name sent instead of the URI's host.
+    pub sni: Option<String>,
+    pub egress: Arc<EgressPolicy>,
+    pub trust: Trust,
 }
 
 /// Which step of reaching the upstream failed.
@@ -31,6 +37,8 @@ pub enum ConnectErrorKind {
     Refused,
     Timeout,
     Tls,
+    /// Egress policy refused the destination.
+    Forbidden,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -46,24 +54,16 @@ fn describe(kind: ConnectErrorKind, detail: &str) -> String {
         ConnectErrorKind::Refused => "TCP connection failed",
         ConnectErrorKind::Timeout => "connection timed out",
         ConnectErrorKind::Tls => "TLS handshake failed",
+        ConnectErrorKind::Forbidden => "destination refused",
     };
     format!("{step}: {detail}")
 }
 
 impl ConnectError {
-    fn new(kind: ConnectErrorKind, detail: impl ToString) -> Self {
+    pub fn new(kind: ConnectErrorKind, detail: impl ToString) -> Self {
         ConnectError {
             kind,
             detail: detail.to_string(),
-        }
-    }
-}
-
-impl Connector {
-    pub fn new(tls: Arc<ClientConfig>, connect_timeout: Duration) -> Self {
-        Connector {
-            tls: TlsConnector::from(tls),
-            connect_timeout,
         }
     }
 }
@@ -93,7 +93,20 @@ impl Connector {
             .to_string();
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         let deadline = self.connect_timeout;
-        let tcp = tokio::time::timeout(deadline, dial(&host, port))
+        let addrs = self
+            .egress
+            .resolve(&host, port, self.trust)
+            .await
+            .map_err(|e| {
+                let kind = match e {
+                    EgressError::Resolve { .. } | EgressError::NoAddress { .. } => {
+                        ConnectErrorKind::Resolve
+                    }
+                    _ => ConnectErrorKind::Forbidden,
+                };
+                ConnectError::new(kind, e)
+            })?;
+        let tcp = tokio::time::timeout(deadline, dial(&addrs))
             .await
             .map_err(|_| {
                 ConnectError::new(
@@ -105,12 +118,14 @@ impl Connector {
         if !https {
             return Ok(UpstreamStream::Plain(tcp));
         }
-        let name = ServerName::try_from(host.clone()).map_err(|e| {
-            ConnectError::new(
-                ConnectErrorKind::Tls,
-                format!("`{host}` is not a valid TLS server name: {e}"),
-            )
-        })?;
+        let name = ServerName::try_from(self.sni.clone().unwrap_or_else(|| host.clone())).map_err(
+            |e| {
+                ConnectError::new(
+                    ConnectErrorKind::Tls,
+                    format!("`{host}` is not a valid TLS server name: {e}"),
+                )
+            },
+        )?;
         let tls = tokio::time::timeout(deadline, self.tls.connect(name, tcp))
             .await
             .map_err(|_| {
@@ -133,13 +148,10 @@ fn tls_detail(e: &io::Error) -> String {
     }
 }
 
-async fn dial(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
-    let addrs: Vec<_> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| ConnectError::new(ConnectErrorKind::Resolve, format!("{host}: {e}")))?
-        .collect();
+/// Connects to the first of the checked addresses that answers.
+pub async fn dial(addrs: &[SocketAddr]) -> Result<TcpStream, ConnectError> {
     let mut last = None;
-    for addr in &addrs {
+    for addr in addrs {
         match TcpStream::connect(addr).await {
             Ok(s) => return Ok(s),
             Err(e) => last = Some(format!("{addr}: {e}")),
@@ -147,7 +159,7 @@ async fn dial(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
     }
     Err(ConnectError::new(
         ConnectErrorKind::Refused,
-        last.unwrap_or_else(|| format!("{host} resolved to no address")),
+        last.unwrap_or_else(|| "no address to connect to".to_string()),
     ))
 }
 

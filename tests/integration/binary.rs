@@ -343,3 +343,66 @@ credential = "paypay"
     assert!(peak < 64 * 1024, "peak RSS {peak} KiB for a 200 MiB body");
     eprintln!("countersign peak RSS for a 200 MiB spooled upload: {peak} KiB");
 }
+
+#[test]
+fn check_names_the_file_of_a_mismatched_client_key() {
+    let clients = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, _) = clients.client_cert("one", 90);
+    let (_, other_key) = clients.client_cert("two", 90);
+    std::fs::write(dir.path().join("transport.pem"), cert).unwrap();
+    std::fs::write(dir.path().join("transport.key"), other_key).unwrap();
+    let path = write_config(
+        dir.path(),
+        "[[route]]\nname = \"ob\"\nhosts = [\"ob.test\"]\nupstream = \"https://ob.test\"\nclient_cert = \"transport.pem\"\nclient_key = \"transport.key\"\n",
+    );
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("route[0].client_cert"), "{stderr}");
+    assert!(stderr.contains("transport.key"), "{stderr}");
+    assert!(stderr.contains("does not match"), "{stderr}");
+}
+
+#[test]
+fn ca_init_writes_a_private_key_and_refuses_to_overwrite() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("ca");
+    let out = Command::new(BIN)
+        .args(["ca", "init", "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("NODE_EXTRA_CA_CERTS") && stdout.contains("REQUESTS_CA_BUNDLE"),
+        "{stdout}"
+    );
+    let mode = std::fs::metadata(out_dir.join("ca-key.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // The pair loads as an interception CA.
+    let toml = "[intercept]\nca_cert = \"ca/ca.pem\"\nca_key = \"ca/ca-key.pem\"\n";
+    countersign::config::parse(toml, dir.path()).expect("the new CA loads");
+    let before = std::fs::read(out_dir.join("ca-key.pem")).unwrap();
+    let again = Command::new(BIN)
+        .args(["ca", "init", "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("refusing to overwrite"));
+    assert_eq!(std::fs::read(out_dir.join("ca-key.pem")).unwrap(), before);
+}

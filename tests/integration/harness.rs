@@ -33,6 +33,8 @@ pub struct Recorded {
     pub body_len: u64,
     /// base64(MD5(Content-Type ++ body)), computed while receiving.
     pub opa_md5: String,
+    /// Common name of the client certificate presented, if any (mTLS).
+    pub peer: Option<String>,
 }
 
 impl Recorded {
@@ -52,6 +54,8 @@ pub struct Upstream {
 pub struct Behaviour {
     /// Wait this long before answering.
     pub delay: Option<Duration>,
+    /// Answer with this redirect instead of 200.
+    pub redirect_to: Option<String>,
 }
 
 impl Upstream {
@@ -65,6 +69,15 @@ impl Upstream {
 
     pub async fn http_with(behaviour: Behaviour) -> Upstream {
         Upstream::start(None, behaviour).await
+    }
+
+    /// A TLS upstream that demands a client certificate issued by `clients`.
+    pub async fn https_mtls(ca: &TestCa, clients: &TestCa) -> Upstream {
+        Upstream::start(
+            Some(ca.server_config_requiring(clients)),
+            Behaviour::default(),
+        )
+        .await
     }
 
     async fn start(tls: Option<Arc<rustls::ServerConfig>>, behaviour: Behaviour) -> Upstream {
@@ -85,21 +98,31 @@ impl Upstream {
                 let acceptor = acceptor.clone();
                 let behaviour = behaviour.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |req| {
-                        let log = Arc::clone(&log);
-                        let behaviour = behaviour.clone();
-                        async move { Ok::<_, Infallible>(record(req, log, behaviour).await) }
-                    });
+                    let service = |peer: Option<String>| {
+                        service_fn(move |req| {
+                            let log = Arc::clone(&log);
+                            let behaviour = behaviour.clone();
+                            let peer = peer.clone();
+                            async move { Ok::<_, Infallible>(record(req, log, behaviour, peer).await) }
+                        })
+                    };
                     let builder = hyper::server::conn::http1::Builder::new();
                     match acceptor {
                         Some(a) => {
                             if let Ok(tls) = a.accept(stream).await {
-                                let _ = builder.serve_connection(TokioIo::new(tls), service).await;
+                                let peer = tls
+                                    .get_ref()
+                                    .1
+                                    .peer_certificates()
+                                    .and_then(|c| common_name(&c[0]));
+                                let _ = builder
+                                    .serve_connection(TokioIo::new(tls), service(peer))
+                                    .await;
                             }
                         }
                         None => {
                             let _ = builder
-                                .serve_connection(TokioIo::new(stream), service)
+                                .serve_connection(TokioIo::new(stream), service(None))
                                 .await;
                         }
                     }
@@ -137,10 +160,23 @@ impl Upstream {
     }
 }
 
+fn common_name(cert: &rustls_pki_types::CertificateDer<'_>) -> Option<String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert).ok()?;
+    let cn = parsed
+        .subject()
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_string();
+    Some(cn)
+}
+
 async fn record(
     req: Request<Incoming>,
     log: Arc<Mutex<Vec<Recorded>>>,
     behaviour: Behaviour,
+    peer: Option<String>,
 ) -> Response<Full<Bytes>> {
     let (parts, mut body) = req.into_parts();
     let mut md5 = md5::Md5::new();
@@ -170,7 +206,15 @@ async fn record(
         body: kept,
         body_len: len,
         opa_md5: base64::engine::general_purpose::STANDARD.encode(md5.finalize()),
+        peer,
     });
+    if let Some(location) = behaviour.redirect_to {
+        return Response::builder()
+            .status(302)
+            .header("location", location)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+    }
     if let Some(d) = behaviour.delay {
         tokio::time::sleep(d).await;
     }
@@ -187,6 +231,7 @@ pub struct TestCa {
     pub ca_pem: String,
     leaf_pem: String,
     leaf_key_der: Vec<u8>,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
 }
 
 impl TestCa {
@@ -214,7 +259,58 @@ impl TestCa {
             ca_pem: ca_cert.pem(),
             leaf_pem: leaf_cert.pem(),
             leaf_key_der: leaf_key.serialize_der(),
+            issuer,
         }
+    }
+
+    /// The `localhost` server certificate and its key, as PEM.
+    pub fn server_cert_pem(&self) -> (String, String) {
+        let key = rustls_pki_types::PrivatePkcs8KeyDer::from(self.leaf_key_der.clone());
+        let key = rcgen::KeyPair::try_from(&key).unwrap();
+        (self.leaf_pem.clone(), key.serialize_pem())
+    }
+
+    /// A client certificate and key (PEM) with common name `cn`, valid
+    /// until `not_after` days from now (negative: already expired).
+    pub fn client_cert(&self, cn: &str, not_after_days: i64) -> (String, String) {
+        let mut params = rcgen::CertificateParams::new(Vec::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(30);
+        params.not_after = now + time::Duration::days(not_after_days);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    /// Like `server_config`, but a client certificate from `clients` is required.
+    pub fn server_config_requiring(&self, clients: &TestCa) -> Arc<rustls::ServerConfig> {
+        use rustls_pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pki_types::CertificateDer::pem_slice_iter(clients.ca_pem.as_bytes()) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::clone(&provider),
+        )
+        .build()
+        .unwrap();
+        let certs = rustls_pki_types::CertificateDer::pem_slice_iter(self.leaf_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = rustls_pki_types::PrivateKeyDer::Pkcs8(self.leaf_key_der.clone().into());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(certs, key)
+            .unwrap();
+        Arc::new(config)
     }
 
     pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
@@ -463,4 +559,70 @@ pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("timed out waiting for: {what}");
+}
+
+/// Opens a CONNECT tunnel through the proxy the way an HTTPS_PROXY client
+/// does. Returns the stream after a 200, or the status line.
+pub async fn connect_tunnel(proxy: SocketAddr, target: &str) -> Result<TcpStream, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(proxy).await.map_err(|e| e.to_string())?;
+    let head = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n");
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    // Byte by byte, so nothing after the response head is consumed.
+    while !buf.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut byte).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err(format!("proxy closed: {}", String::from_utf8_lossy(&buf)));
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    if head.starts_with("HTTP/1.1 200") {
+        Ok(stream)
+    } else {
+        Err(head)
+    }
+}
+
+/// TLS over `stream` to `server_name`, trusting only `ca_pem`, then one
+/// HTTP/1.1 request.
+pub async fn https_over(
+    stream: TcpStream,
+    server_name: &str,
+    ca_pem: &str,
+    req: Request<Full<Bytes>>,
+) -> Result<Answer, String> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::try_from(server_name.to_string()).unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, stream)
+        .await
+        .map_err(|e| format!("TLS: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+    Ok(Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
 }

@@ -6,6 +6,8 @@ mod harness;
 
 mod binary;
 mod bodies;
+mod connect;
+mod mtls;
 mod paypay;
 mod reload;
 mod routing;

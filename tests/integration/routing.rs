@@ -43,7 +43,9 @@ async fn unmatched_hosts_are_denied_by_default_with_a_helpful_body() {
 #[tokio::test]
 async fn passthrough_forwards_unmatched_requests_without_any_credential() {
     let upstream = Upstream::http().await;
-    let sidecar = Sidecar::start(&config("http://127.0.0.1:9", "passthrough")).await;
+    let toml =
+        config("http://127.0.0.1:9", "passthrough") + "\n[egress]\nallow = [\"127.0.0.1\"]\n";
+    let sidecar = Sidecar::start(&toml).await;
     let url = format!("http://127.0.0.1:{}/open?q=1", upstream.addr.port());
     let mut req = get(&url);
     req.headers_mut().insert("x-app", "kept".parse().unwrap());
@@ -175,6 +177,7 @@ async fn an_untrusted_upstream_certificate_is_a_502_upstream_tls() {
 async fn a_slow_upstream_is_a_504() {
     let upstream = Upstream::http_with(Behaviour {
         delay: Some(Duration::from_secs(5)),
+        ..Behaviour::default()
     })
     .await;
     let sidecar = Sidecar::start(&config(&upstream.http_url(), "deny")).await;
@@ -216,4 +219,49 @@ async fn upstream_connections_are_pooled_and_client_connections_kept_alive() {
         1,
         "countersign reuses its upstream connection"
     );
+}
+
+#[tokio::test]
+async fn passthrough_to_an_internal_address_is_refused_unless_allowed() {
+    let upstream = Upstream::http().await;
+    let sidecar = Sidecar::start(&config("http://127.0.0.1:9", "passthrough")).await;
+    for url in [
+        format!("http://127.0.0.1:{}/", upstream.addr.port()),
+        format!("http://localhost:{}/", upstream.addr.port()),
+        "http://169.254.169.254/latest/meta-data/".to_string(),
+    ] {
+        let answer = send(sidecar.proxy(), get(&url)).await;
+        assert_eq!(answer.status, 403, "{url}: {answer:?}");
+        assert_eq!(
+            answer.header("x-countersign-error"),
+            Some("egress-denied"),
+            "{url}"
+        );
+    }
+    // countersign's own listener, even when loopback is allowed.
+    let toml =
+        config("http://127.0.0.1:9", "passthrough") + "\n[egress]\nallow = [\"127.0.0.0/8\"]\n";
+    let open = Sidecar::start(&toml).await;
+    let own = format!("http://127.0.0.1:{}/", open.proxy().port());
+    let answer = send(open.proxy(), get(&own)).await;
+    assert_eq!(answer.status, 403, "{answer:?}");
+    assert!(answer.body.contains("own listener"), "{}", answer.body);
+    assert!(upstream.received().is_empty());
+}
+
+#[tokio::test]
+async fn upstream_redirects_are_passed_back_not_followed() {
+    let upstream = Upstream::http_with(Behaviour {
+        redirect_to: Some("http://elsewhere.test/steal".into()),
+        ..Behaviour::default()
+    })
+    .await;
+    let sidecar = Sidecar::start(&config(&upstream.http_url(), "deny")).await;
+    let answer = send(sidecar.proxy(), get("http://api.example.test/moved")).await;
+    assert_eq!(answer.status, 302);
+    assert_eq!(
+        answer.header("location"),
+        Some("http://elsewhere.test/steal")
+    );
+    assert_eq!(upstream.received().len(), 1);
 }

@@ -11,6 +11,7 @@ use rustls_pki_types::CertificateDer;
 use super::super::raw::RawRoute;
 use super::super::{HostPattern, ProxySettings, RouteConfig, Scheme, UpstreamTarget};
 use super::Checker;
+use crate::pki::identity::ClientIdentity;
 
 impl Checker<'_> {
     pub(super) fn shape_routes(&mut self, value: toml::Value) -> Vec<Option<RawRoute>> {
@@ -124,6 +125,28 @@ impl Checker<'_> {
             }
         }
         let headers = self.header_map(&format!("{path}.headers"), &raw.headers);
+        let client_identity = self.client_identity(&path, raw.client_cert, raw.client_key);
+        let sni =
+            raw.sni.and_then(
+                |name| match rustls_pki_types::ServerName::try_from(name.as_str()) {
+                    Ok(_) => Some(name),
+                    Err(_) => {
+                        self.problem(
+                            format!("{path}.sni"),
+                            format!("`{name}` is not a TLS server name"),
+                        );
+                        None
+                    }
+                },
+            );
+        if upstream.as_ref().is_some_and(|u| u.scheme == Scheme::Http)
+            && (client_identity.is_some() || sni.is_some())
+        {
+            self.problem(
+                format!("{path}.upstream"),
+                "is http://, but client_cert/sni need TLS; use https://",
+            );
+        }
         Some(RouteConfig {
             name: name?,
             hosts,
@@ -135,10 +158,45 @@ impl Checker<'_> {
             credential: raw.credential,
             headers,
             listen,
+            client_identity,
+            sni,
         })
     }
 
-    fn host_pattern(&mut self, path: &str, text: &str) -> Option<HostPattern> {
+    /// `client_cert` and `client_key` go together; both files are watched, and
+    /// a mismatched, expired or unreadable pair is refused, naming the file.
+    fn client_identity(
+        &mut self,
+        path: &str,
+        cert: Option<String>,
+        key: Option<String>,
+    ) -> Option<ClientIdentity> {
+        let (cert, key) = match (cert, key) {
+            (None, None) => return None,
+            (Some(c), Some(k)) => (self.base_dir.join(c), self.base_dir.join(k)),
+            (Some(_), None) => {
+                self.problem(
+                    format!("{path}.client_key"),
+                    "missing; client_cert needs its key",
+                );
+                return None;
+            }
+            (None, Some(_)) => {
+                self.problem(
+                    format!("{path}.client_cert"),
+                    "missing; client_key needs its certificate",
+                );
+                return None;
+            }
+        };
+        self.other_files.push(cert.clone());
+        self.other_files.push(key.clone());
+        ClientIdentity::load(&cert, &key)
+            .map_err(|e| self.problem(format!("{path}.client_cert"), e))
+            .ok()
+    }
+
+    pub(super) fn host_pattern(&mut self, path: &str, text: &str) -> Option<HostPattern> {
         let host = text.trim_end_matches('.').to_ascii_lowercase();
         let (suffix, name) = match host.strip_prefix("*.") {
             Some(rest) => (true, rest.to_string()),

@@ -1,0 +1,147 @@
+//! CONNECT (what `HTTPS_PROXY` makes clients send). A routed host is
+//! intercepted: countersign answers the app's TLS with a leaf minted from its
+//! local CA and serves the requests inside like any other, so they are
+//! signed. An unrouted host listed in `[connect] tunnel` gets an opaque
+//! tunnel, never looked into. Anything else is refused.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use http::{Request, Response, StatusCode};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+
+use crate::body::{self, ProxyBody};
+use crate::egress::Trust;
+use crate::error::ProxyError;
+use crate::listener;
+use crate::snapshot::{ListenerRole, Snapshot, SnapshotCell};
+use crate::upstream::connector::dial;
+use crate::upstream::{ConnectError, ConnectErrorKind};
+
+/// Decides what a CONNECT becomes; the tunnel itself runs in its own task
+/// once hyper hands over the connection.
+pub async fn open<B>(
+    cell: &SnapshotCell,
+    snapshot: &Snapshot,
+    role: &ListenerRole,
+    req: Request<B>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    if *role != ListenerRole::Forward {
+        return Err(ProxyError::BadRequest(
+            "CONNECT is only accepted on the proxy listener".into(),
+        ));
+    }
+    let (host, port) = target(&req)?;
+    if snapshot.router.routes_host(&host, port) {
+        let minter = snapshot
+            .minter
+            .as_ref()
+            .ok_or_else(|| ProxyError::InterceptUnavailable {
+                host: host.clone(),
+                port,
+            })?;
+        let tls = minter
+            .server_config(&host)
+            .map_err(|detail| ProxyError::Intercept {
+                host: host.clone(),
+                detail,
+            })?;
+        let upgrade = hyper::upgrade::on(req);
+        let role = ListenerRole::Tunnel { host, port };
+        tokio::spawn(intercept(upgrade, tls, role, Arc::clone(cell)));
+        return Ok(established());
+    }
+    if snapshot.tunnel_allowed(&host, port) {
+        let addrs = snapshot
+            .egress
+            .resolve(&host, port, Trust::Untrusted)
+            .await?;
+        let timeout = snapshot.proxy.connect_timeout;
+        let authority = format!("{host}:{port}");
+        let upstream = tokio::time::timeout(timeout, dial(&addrs))
+            .await
+            .map_err(|_| ProxyError::Tunnel {
+                authority: authority.clone(),
+                source: ConnectError::new(
+                    ConnectErrorKind::Timeout,
+                    format!("no connection within {timeout:?}"),
+                ),
+            })?
+            .map_err(|source| ProxyError::Tunnel { authority, source })?;
+        let upgrade = hyper::upgrade::on(req);
+        tokio::spawn(splice(upgrade, upstream));
+        return Ok(established());
+    }
+    Err(ProxyError::ConnectDenied { host, port })
+}
+
+/// `host:port` from the CONNECT request target, normalised like routes.
+fn target<B>(req: &Request<B>) -> Result<(String, u16), ProxyError> {
+    let authority = req
+        .uri()
+        .authority()
+        .ok_or_else(|| ProxyError::BadRequest("CONNECT needs a `host:port` target".into()))?;
+    let port = authority
+        .port_u16()
+        .ok_or_else(|| ProxyError::BadRequest("the CONNECT target has no port".into()))?;
+    let host = authority
+        .host()
+        .trim_matches(['[', ']'])
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    Ok((host, port))
+}
+
+fn established() -> Response<ProxyBody> {
+    let mut resp = Response::new(body::empty());
+    *resp.status_mut() = StatusCode::OK;
+    resp
+}
+
+/// Requests inside the tunnel come back through `proxy::handle`; returning a
+/// named boxed future (not an `async fn`) keeps that recursion typeable.
+fn intercept(
+    upgrade: OnUpgrade,
+    tls: Arc<rustls::ServerConfig>,
+    role: ListenerRole,
+    cell: SnapshotCell,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(serve_intercepted(upgrade, tls, role, cell))
+}
+
+async fn serve_intercepted(
+    upgrade: OnUpgrade,
+    tls: Arc<rustls::ServerConfig>,
+    role: ListenerRole,
+    cell: SnapshotCell,
+) {
+    let upgraded = match upgrade.await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::debug!(%role, error = %e, "CONNECT upgrade failed");
+            return;
+        }
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    match acceptor.accept(TokioIo::new(upgraded)).await {
+        Ok(stream) => listener::serve_connection(stream, role, cell).await,
+        Err(e) => {
+            // Usually the app does not trust countersign's CA yet.
+            tracing::warn!(%role, error = %e, "TLS from the app failed inside CONNECT; does it trust countersign's CA?");
+        }
+    }
+}
+
+async fn splice(upgrade: OnUpgrade, mut upstream: tokio::net::TcpStream) {
+    match upgrade.await {
+        Ok(upgraded) => {
+            let mut app = TokioIo::new(upgraded);
+            if let Err(e) = tokio::io::copy_bidirectional(&mut app, &mut upstream).await {
+                tracing::debug!(error = %e, "tunnel closed with an error");
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
+    }
+}
