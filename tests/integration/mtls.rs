@@ -172,6 +172,54 @@ async fn openssl_s_server_accepts_countersigns_client_certificate() {
     assert_eq!(answer.header("x-countersign-error"), Some("upstream-tls"));
 }
 
+/// An RSA identity made by openssl (PKCS#8 key), accepted by s_server,
+/// which is told to trust that self-signed certificate.
+#[tokio::test]
+async fn an_rsa_client_certificate_from_openssl_works() {
+    let server_ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=rsa-client",
+            "-keyout",
+            "client-key.pem",
+            "-out",
+            "client.pem",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .expect("openssl is installed");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let (server_cert, server_key) = server_ca.server_cert_pem();
+    std::fs::write(dir.path().join("server.pem"), server_cert).unwrap();
+    std::fs::write(dir.path().join("server-key.pem"), server_key).unwrap();
+    std::fs::copy(
+        dir.path().join("client.pem"),
+        dir.path().join("clients-ca.pem"),
+    )
+    .unwrap();
+    let server = OpensslServer::start(dir.path());
+    let ca_file = server_ca.write_ca(dir.path());
+    let toml = format!(
+        "[proxy]\nlisten = \"127.0.0.1:0\"\n[[route]]\nname = \"s\"\nhosts = [\"s.test\"]\nupstream = \"https://127.0.0.1:{}\"\nsni = \"localhost\"\nca_file = \"{}\"\nclient_cert = \"{2}/client.pem\"\nclient_key = \"{2}/client-key.pem\"\n",
+        server.port,
+        ca_file.display(),
+        dir.path().display()
+    );
+    let sidecar = Sidecar::start(&toml).await;
+    let answer = send(sidecar.proxy(), get("http://s.test/")).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(answer.body.contains("rsa-client"), "{}", answer.body);
+}
+
 /// `openssl s_server -www` on a port it picks, killed on drop.
 struct OpensslServer {
     child: std::process::Child,
