@@ -5,14 +5,16 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex as StdMutex};
+use std::sync::{Arc, Mutex as StdMutex, Weak};
 
 use arc_swap::ArcSwap;
 use tokio::sync::{watch, Mutex};
 
 use crate::config::{self, ConfigError, Problem};
+use crate::drain::Drain;
 use crate::egress::OwnAddrs;
-use crate::listener::Listener;
+use crate::listener::{Listener, ServeContext};
+use crate::metrics::Metrics;
 use crate::reload;
 use crate::snapshot::{ListenerRole, Snapshot};
 
@@ -57,6 +59,9 @@ pub(crate) struct AppInner {
     pub last_error: StdMutex<Option<ConfigError>>,
     /// Where countersign listens: never a destination.
     pub own: OwnAddrs,
+    pub metrics: Arc<Metrics>,
+    pub drain: Drain,
+    me: Weak<AppInner>,
 }
 
 impl App {
@@ -81,26 +86,32 @@ impl App {
                     })?;
             bound.push((role, addr, tcp));
         }
-        let cell = Arc::new(ArcSwap::from_pointee(snapshot));
-        let mut listeners = BTreeMap::new();
-        let mut addrs = BTreeMap::new();
-        for (role, addr, tcp) in bound {
-            let l = Listener::spawn(role.clone(), addr, tcp, Arc::clone(&cell));
-            addrs.insert(role.clone(), l.local);
-            listeners.insert(role, l);
+        let inner = Arc::new_cyclic(|me| AppInner {
+            me: me.clone(),
+            config_path: config_path.to_path_buf(),
+            cell: Arc::new(ArcSwap::from_pointee(snapshot)),
+            listeners: Mutex::new(BTreeMap::new()),
+            addrs: StdMutex::new(BTreeMap::new()),
+            generation: watch::channel(1).0,
+            last_error: StdMutex::new(None),
+            own,
+            metrics: Arc::new(Metrics::default()),
+            drain: Drain::default(),
+        });
+        {
+            let mut listeners = inner.listeners.lock().await;
+            let mut addrs = inner.addrs.lock().unwrap_or_else(|p| p.into_inner());
+            for (role, addr, tcp) in bound {
+                let ctx = inner
+                    .context()
+                    .ok_or_else(|| StartError::Watch("shutting down".into()))?;
+                let l = Listener::spawn(role.clone(), addr, tcp, ctx);
+                addrs.insert(role.clone(), l.local);
+                listeners.insert(role, l);
+            }
+            inner.own.set(addrs.values().copied().collect());
         }
-        own.set(addrs.values().copied().collect());
-        let app = App {
-            inner: Arc::new(AppInner {
-                config_path: config_path.to_path_buf(),
-                cell,
-                listeners: Mutex::new(listeners),
-                addrs: StdMutex::new(addrs),
-                generation: watch::channel(1).0,
-                last_error: StdMutex::new(None),
-                own,
-            }),
-        };
+        let app = App { inner };
         if options.watch_files {
             reload::watch_files(app.clone()).map_err(StartError::Watch)?;
         }
@@ -108,6 +119,12 @@ impl App {
             reload::on_sighup(app.clone()).map_err(|e| StartError::Watch(e.to_string()))?;
         }
         Ok(app)
+    }
+
+    /// The bound address of the admin listener.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.addr(&ListenerRole::Admin)
+            .expect("invariant: the admin listener always exists")
     }
 
     /// The bound address of the forward-proxy listener.
@@ -156,10 +173,32 @@ impl App {
         reload::reload(&self.inner).await
     }
 
-    /// Stops every listener; requests in flight finish on their own.
-    pub async fn stop(&self) {
-        let mut listeners = self.inner.listeners.lock().await;
-        listeners.clear();
+    /// Stops accepting, lets requests in flight finish (up to the config's
+    /// `drain_timeout`), and returns whether all of them did.
+    pub async fn shutdown(&self) -> bool {
+        let timeout = self.snapshot().proxy.drain_timeout;
+        self.inner.listeners.lock().await.clear();
+        let drained = self.inner.drain.drain(timeout).await;
+        if !drained {
+            tracing::warn!(?timeout, "drain timeout: closing connections still open");
+        }
+        drained
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+}
+
+impl AppInner {
+    /// What a new connection needs; `None` once shutdown has begun.
+    pub(crate) fn context(&self) -> Option<ServeContext> {
+        Some(ServeContext {
+            cell: Arc::clone(&self.cell),
+            metrics: Arc::clone(&self.metrics),
+            drain: self.drain.watch()?,
+            app: self.me.clone(),
+        })
     }
 }
 

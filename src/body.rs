@@ -33,3 +33,36 @@ where
 {
     body.map_err(Into::into).boxed()
 }
+
+/// Keeps `guard` alive exactly as long as the body.
+pub fn with_guard<G: Send + Sync + Unpin + 'static>(body: ProxyBody, guard: G) -> ProxyBody {
+    boxed(Guarded {
+        body,
+        _guard: guard,
+    })
+}
+
+struct Guarded<G> {
+    body: ProxyBody,
+    _guard: G,
+}
+
+impl<G: Unpin> http_body::Body for Guarded<G> {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}

@@ -25,19 +25,34 @@ pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
-    run: ConfigArg,
+    run: RunArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve: the forward proxy, route listeners, hot reload (the default).
-    Run(ConfigArg),
+    Run(RunArgs),
     /// Validate a config and list every problem (exit 0, or 64).
     Check(ConfigArg),
     /// Print exactly the headers countersign would add to a request.
     Sign(sign::SignArgs),
     /// Manage the local CA that HTTPS interception signs with.
     Ca(ca::CaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Log lines as human-readable text or as JSON objects.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, env = "COUNTERSIGN_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -57,14 +72,18 @@ pub fn main(cli: Cli) -> ExitCode {
     }
 }
 
-fn init_logs() {
+fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+        LogFormat::Human => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -101,8 +120,9 @@ fn check(args: ConfigArg) -> ExitCode {
     }
 }
 
-fn run(args: ConfigArg) -> ExitCode {
-    init_logs();
+fn run(args: RunArgs) -> ExitCode {
+    init_logs(args.log_format);
+    let args = args.config;
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -111,6 +131,9 @@ fn run(args: ConfigArg) -> ExitCode {
         }
     };
     rt.block_on(async {
+        // Registered before anything starts, so a SIGTERM during startup is
+        // still a graceful stop rather than the default kill.
+        let terminated = termination();
         let options = StartOptions {
             watch_files: true,
             reload_on_sighup: true,
@@ -127,24 +150,30 @@ fn run(args: ConfigArg) -> ExitCode {
             }
         };
         tracing::info!(config = %args.config.display(), proxy = %app.proxy_addr(), "countersign is serving");
-        wait_for_termination().await;
-        tracing::info!("shutting down");
-        app.stop().await;
+        terminated.await;
+        tracing::info!("shutting down: no new connections; finishing requests in flight");
+        app.shutdown().await;
+        tracing::info!("shut down");
         ExitCode::SUCCESS
     })
 }
 
-async fn wait_for_termination() {
+/// Installs the SIGTERM/SIGINT handlers now; the future resolves on either.
+fn termination() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
     }
 }

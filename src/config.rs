@@ -35,6 +35,10 @@ pub struct Config {
     /// CONNECT targets no route matches that may be tunnelled opaquely.
     pub tunnel: Vec<(HostPattern, Option<u16>)>,
     pub egress: EgressAllow,
+    /// The admin listener (health, readiness, metrics, status, reload).
+    pub admin_listen: SocketAddr,
+    /// Credentials marked `required = true`: readiness waits for them.
+    pub required: std::collections::BTreeSet<String>,
     /// Files whose change must trigger a reload: the config itself, every
     /// `${file:}` it references and every `ca_file`.
     pub watched_files: Vec<PathBuf>,
@@ -51,6 +55,8 @@ pub struct ProxySettings {
     pub response_timeout: Duration,
     pub idle_timeout: Duration,
     pub client_header_timeout: Duration,
+    /// How long shutdown waits for requests in flight.
+    pub drain_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -62,6 +62,14 @@ impl Credential {
         }
     }
 
+    /// Whether the credential can sign now. Static kinds always can; kinds
+    /// that fetch a token are ready once they hold one.
+    pub fn is_ready(&self) -> bool {
+        match self {
+            Credential::PayPayOpa(_) | Credential::Header(_) => true,
+        }
+    }
+
     /// Headers this credential writes; any the app sent are removed first so
     /// they are replaced, never duplicated.
     pub fn header_names(&self) -> Vec<HeaderName> {

@@ -16,5 +16,8 @@ pub mod snapshot;
 pub mod upstream;
 
 pub use app::{App, StartOptions};
+pub mod admin;
+mod drain;
 pub mod egress;
+pub mod metrics;
 pub mod pki;

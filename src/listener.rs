@@ -1,20 +1,33 @@
-//! Accept loops. Each listener has a role (the forward proxy, or one route's
-//! reverse listener) and serves HTTP/1.1 with keep-alive; every request loads
-//! the snapshot current at its start.
+//! Accept loops. Each listener has a role (the forward proxy, a route's
+//! reverse listener, the admin listener) and serves HTTP/1.1 with keep-alive;
+//! every proxied request loads the snapshot current at its start.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::proxy;
-use crate::snapshot::{ListenerRole, Snapshot, SnapshotCell};
+use crate::app::AppInner;
+use crate::drain::DrainWatch;
+use crate::metrics::Metrics;
+use crate::snapshot::{ListenerRole, SnapshotCell};
+use crate::{admin, proxy};
+
+/// What every connection shares.
+#[derive(Clone)]
+pub(crate) struct ServeContext {
+    pub cell: SnapshotCell,
+    pub metrics: Arc<Metrics>,
+    pub drain: DrainWatch,
+    /// For the admin endpoints (reload, status); weak so listeners do not
+    /// keep the app alive.
+    pub app: Weak<AppInner>,
+}
 
 /// A running accept loop. Dropping it (or `stop`) stops accepting; open
 /// connections finish on their own.
@@ -43,11 +56,11 @@ impl Listener {
         role: ListenerRole,
         configured: SocketAddr,
         tcp: TcpListener,
-        cell: Arc<ArcSwap<Snapshot>>,
+        ctx: ServeContext,
     ) -> Listener {
         let local = tcp.local_addr().unwrap_or(configured);
         let (stop, stopped) = watch::channel(false);
-        tokio::spawn(accept_loop(tcp, role, cell, stopped));
+        tokio::spawn(accept_loop(tcp, role, ctx, stopped));
         Listener {
             configured,
             local,
@@ -69,18 +82,20 @@ impl Drop for Listener {
 async fn accept_loop(
     tcp: TcpListener,
     role: ListenerRole,
-    cell: Arc<ArcSwap<Snapshot>>,
+    ctx: ServeContext,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let mut draining = ctx.drain.clone();
     loop {
         let accepted = tokio::select! {
             _ = stopped.changed() => break,
+            _ = draining.draining() => break,
             accepted = tcp.accept() => accepted,
         };
         match accepted {
             Ok((stream, _peer)) => {
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(serve_connection(stream, role.clone(), Arc::clone(&cell)));
+                tokio::spawn(serve_connection(stream, role.clone(), ctx.clone()));
             }
             Err(e) => {
                 // Usually EMFILE: back off briefly instead of spinning.
@@ -93,24 +108,44 @@ async fn accept_loop(
 }
 
 /// Serves HTTP/1.1 on one connection: a TCP stream from an accept loop, or
-/// the TLS stream inside an intercepted CONNECT tunnel.
-pub async fn serve_connection<I>(stream: I, role: ListenerRole, cell: SnapshotCell)
+/// the TLS stream inside an intercepted CONNECT tunnel. On shutdown the
+/// request in progress finishes, then the connection closes.
+pub async fn serve_connection<I>(stream: I, role: ListenerRole, ctx: ServeContext)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let header_timeout = cell.load().proxy.client_header_timeout;
+    let header_timeout = ctx.cell.load().proxy.client_header_timeout;
+    let kind = role.kind();
+    ctx.metrics.connection(kind, 1);
+    let mut draining = ctx.drain.clone();
+    let metrics = Arc::clone(&ctx.metrics);
     let role = Arc::new(role);
     let service = service_fn(move |req| {
-        let cell = Arc::clone(&cell);
+        let ctx = ctx.clone();
         let role = Arc::clone(&role);
-        async move { Ok::<_, Infallible>(proxy::handle(cell, &role, req).await) }
+        async move {
+            let resp = match *role {
+                ListenerRole::Admin => admin::handle(&ctx, req).await,
+                _ => proxy::handle(&ctx, &role, req).await,
+            };
+            Ok::<_, Infallible>(resp)
+        }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
-    if let Err(e) = conn.await {
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = draining.draining() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
         tracing::debug!(error = %e, "client connection ended with an error");
     }
+    metrics.connection(kind, -1);
 }

@@ -7,6 +7,7 @@
 //!        -> credential (may spool + hash the body) -> upstream (TLS) -> response
 //! ```
 
+mod access;
 mod connect;
 mod headers;
 mod target;
@@ -24,7 +25,10 @@ use crate::body::{self, BoxError, ProxyBody, SpoolError, SpoolLimits};
 use crate::config::Unmatched;
 use crate::creds::{BodyDigest, SignParams};
 use crate::error::ProxyError;
-use crate::snapshot::{ListenerRole, Route, Snapshot, SnapshotCell};
+use crate::listener::ServeContext;
+use crate::metrics::Metrics;
+use crate::snapshot::{ListenerRole, Route, Snapshot};
+use access::{Access, CountedBody, LoggedBody};
 
 pub use headers::strip_hop_by_hop;
 
@@ -36,8 +40,8 @@ enum Decision<'a> {
 
 /// Serves one request on the snapshot current at its start, and never fails:
 /// errors become responses.
-pub async fn handle<B>(
-    cell: SnapshotCell,
+pub(crate) async fn handle<B>(
+    ctx: &ServeContext,
     role: &ListenerRole,
     req: Request<B>,
 ) -> Response<ProxyBody>
@@ -45,7 +49,6 @@ where
     B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
-    let started = Instant::now();
     let method = req.method().clone();
     let host = req
         .uri()
@@ -58,58 +61,66 @@ where
                 .map(str::to_owned)
         })
         .unwrap_or_default();
-    let snapshot = cell.load_full();
-    let mut route_name = String::new();
+    let snapshot = ctx.cell.load_full();
+    let mut access = Access::new(Arc::clone(&ctx.metrics), method.clone(), host);
     let result = if method == Method::CONNECT {
-        connect::open(&cell, &snapshot, role, req).await
+        connect::open(ctx, &snapshot, role, req).await
     } else {
-        forward(&snapshot, role, req, &mut route_name).await
+        forward(&snapshot, role, req, &mut access, &ctx.metrics).await
     };
-    let (resp, reason) = match result {
-        Ok(resp) => (resp, None),
+    let resp = match result {
+        Ok(resp) => resp,
         Err(e) => {
             let reason = e.reason();
-            tracing::warn!(route = %route_name, %method, %host, reason, error = %e.chain(), "request failed");
-            (e.into_response(), Some(reason))
+            ctx.metrics.error(reason);
+            tracing::warn!(route = %access.route, %method, host = %access.host, reason, error = %e.chain(), "request failed");
+            access.error = Some(reason);
+            e.into_response()
         }
     };
-    tracing::info!(
-        route = %route_name,
-        %method,
-        %host,
-        status = resp.status().as_u16(),
-        duration_ms = started.elapsed().as_millis() as u64,
-        error = reason.unwrap_or(""),
-        "request"
-    );
-    resp
+    access.status = resp.status().as_u16();
+    let (parts, body) = resp.into_parts();
+    Response::from_parts(parts, body::boxed(LoggedBody::new(body, access)))
 }
 
 async fn forward<B>(
     snapshot: &Snapshot,
     role: &ListenerRole,
     req: Request<B>,
-    route_name: &mut String,
+    access: &mut Access,
+    metrics: &Arc<Metrics>,
 ) -> Result<Response<ProxyBody>, ProxyError>
 where
     B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
     let (mut parts, body) = req.into_parts();
+    let body = CountedBody::new(body, Arc::clone(&access.bytes_in));
     // hyper answers `Expect: 100-continue` to the app as soon as the body is
     // read; passing it on would make the upstream answer it a second time.
     parts.headers.remove(http::header::EXPECT);
-    let resp = match decide(snapshot, role, &parts)? {
+    let resp = match decide(snapshot, role, &parts, metrics)? {
         Decision::Route(route) => {
-            route_name.clone_from(&route.config.name);
+            access.route.clone_from(&route.config.name);
+            access.upstream = route.config.upstream.authority();
+            access.credential = route.credential.as_ref().map_or("", |c| c.kind());
             let limits = snapshot.spool_limits();
-            let req = prepare(route, parts, body, &limits, &SignParams::default()).await?;
-            route.client.send(req).await?
+            let params = SignParams::default();
+            let req = prepare(route, parts, body, &limits, &params, Some(metrics)).await?;
+            let sent = Instant::now();
+            let resp = route.client.send(req).await?;
+            metrics.upstream_latency(&route.config.name, sent.elapsed());
+            resp
         }
         Decision::Passthrough => {
             if let ListenerRole::Tunnel { host, port } = role {
                 parts.uri = target::inside_tunnel(host, *port, &parts.uri)?;
             }
+            access.upstream = parts
+                .uri
+                .authority()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
             strip_hop_by_hop(&mut parts.headers);
             parts.version = Version::HTTP_11;
             let req = Request::from_parts(parts, body::boxed(body));
@@ -125,6 +136,7 @@ fn decide<'a>(
     snapshot: &'a Snapshot,
     role: &ListenerRole,
     parts: &Parts,
+    metrics: &Metrics,
 ) -> Result<Decision<'a>, ProxyError> {
     match role {
         ListenerRole::Reverse(name) => {
@@ -139,11 +151,12 @@ fn decide<'a>(
         }
         ListenerRole::Forward => {
             let dest = target::absolute(&parts.uri)?;
-            lookup(snapshot, &dest.host, dest.port, parts)
+            lookup(snapshot, &dest.host, dest.port, parts, metrics)
         }
         // The CONNECT target, not the Host header, says where a tunnelled
         // request goes: the app cannot steer it elsewhere.
-        ListenerRole::Tunnel { host, port } => lookup(snapshot, host, *port, parts),
+        ListenerRole::Tunnel { host, port } => lookup(snapshot, host, *port, parts, metrics),
+        ListenerRole::Admin => Err(ProxyError::BadRequest("not a proxy listener".into())),
     }
 }
 
@@ -152,17 +165,22 @@ fn lookup<'a>(
     host: &str,
     port: u16,
     parts: &Parts,
+    metrics: &Metrics,
 ) -> Result<Decision<'a>, ProxyError> {
     let path = parts.uri.path();
-    match snapshot.router.lookup(host, port, path, &parts.method) {
-        Some(i) => Ok(Decision::Route(&snapshot.routes[i])),
-        None if snapshot.proxy.unmatched == Unmatched::Passthrough => Ok(Decision::Passthrough),
-        None => Err(ProxyError::NoRoute {
-            host: host.to_string(),
-            port,
-            path: path.to_string(),
-        }),
+    if let Some(i) = snapshot.router.lookup(host, port, path, &parts.method) {
+        return Ok(Decision::Route(&snapshot.routes[i]));
     }
+    if snapshot.proxy.unmatched == Unmatched::Passthrough {
+        metrics.unmatched("passthrough");
+        return Ok(Decision::Passthrough);
+    }
+    metrics.unmatched("denied");
+    Err(ProxyError::NoRoute {
+        host: host.to_string(),
+        port,
+        path: path.to_string(),
+    })
 }
 
 /// Turns the app's request into exactly what goes upstream for `route`: the
@@ -174,6 +192,7 @@ pub async fn prepare<B>(
     body: B,
     limits: &SpoolLimits,
     params: &SignParams,
+    metrics: Option<&Arc<Metrics>>,
 ) -> Result<Request<ProxyBody>, ProxyError>
 where
     B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
@@ -208,7 +227,9 @@ where
                     .headers
                     .insert(CONTENT_LENGTH, HeaderValue::from(spooled.len()));
             }
-            (hash.finish(), spooled.into_body())
+            let held =
+                metrics.map(|m| SpoolHeld::new(Arc::clone(m), spooled.is_on_disk(), spooled.len()));
+            (hash.finish(), body::with_guard(spooled.into_body(), held))
         }
     };
     cred.apply(&mut parts, digest, params).await?;
@@ -225,5 +246,30 @@ fn refuse_declared_oversize(parts: &Parts, max_body: u64) -> Result<(), ProxyErr
     match declared {
         Some(len) if len > max_body => Err(SpoolError::TooLarge { limit: max_body }.into()),
         _ => Ok(()),
+    }
+}
+
+/// Counts a spooled body in the spool gauges while it is alive.
+struct SpoolHeld {
+    metrics: Arc<Metrics>,
+    on_disk: bool,
+    len: i64,
+}
+
+impl SpoolHeld {
+    fn new(metrics: Arc<Metrics>, on_disk: bool, len: u64) -> Self {
+        let len = i64::try_from(len).unwrap_or(i64::MAX);
+        metrics.spool(on_disk, len);
+        SpoolHeld {
+            metrics,
+            on_disk,
+            len,
+        }
+    }
+}
+
+impl Drop for SpoolHeld {
+    fn drop(&mut self) {
+        self.metrics.spool(self.on_disk, -self.len);
     }
 }

@@ -22,6 +22,7 @@ const SETTLE: Duration = Duration::from_millis(150);
 pub(crate) async fn reload(inner: &AppInner) -> Result<u64, ConfigError> {
     let mut listeners = inner.listeners.lock().await;
     let result = build_and_swap(inner, &mut listeners).await;
+    inner.metrics.reload(result.is_ok());
     let mut last = inner.last_error.lock().unwrap_or_else(|p| p.into_inner());
     match &result {
         Ok(generation) => {
@@ -76,7 +77,9 @@ async fn build_and_swap(
 
     let mut addrs = inner.addrs.lock().unwrap_or_else(|p| p.into_inner());
     for (role, addr, tcp) in fresh {
-        let l = Listener::spawn(role.clone(), addr, tcp, Arc::clone(&inner.cell));
+        // Once shutdown has begun no new listener starts.
+        let Some(ctx) = inner.context() else { break };
+        let l = Listener::spawn(role.clone(), addr, tcp, ctx);
         addrs.insert(role.clone(), l.local);
         listeners.insert(role, l);
     }

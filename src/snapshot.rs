@@ -24,6 +24,20 @@ pub enum ListenerRole {
     Reverse(String),
     /// Requests read inside an intercepted CONNECT tunnel to `host:port`.
     Tunnel { host: String, port: u16 },
+    /// Health, readiness, metrics, status and reload.
+    Admin,
+}
+
+impl ListenerRole {
+    /// A bounded label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ListenerRole::Forward => "proxy",
+            ListenerRole::Reverse(_) => "route",
+            ListenerRole::Tunnel { .. } => "tunnel",
+            ListenerRole::Admin => "admin",
+        }
+    }
 }
 
 /// The serving snapshot, swapped whole by reload.
@@ -35,6 +49,7 @@ impl std::fmt::Display for ListenerRole {
             ListenerRole::Forward => f.write_str("forward proxy"),
             ListenerRole::Reverse(name) => write!(f, "route `{name}`"),
             ListenerRole::Tunnel { host, port } => write!(f, "tunnel to {host}:{port}"),
+            ListenerRole::Admin => f.write_str("admin"),
         }
     }
 }
@@ -61,6 +76,10 @@ pub struct Snapshot {
     pub minter: Option<Arc<LeafMinter>>,
     /// CONNECT targets that may pass through as opaque tunnels.
     pub tunnel: Vec<(HostPattern, Option<u16>)>,
+    /// Every credential by name, and the ones readiness waits for.
+    pub credentials: BTreeMap<String, Arc<Credential>>,
+    pub required: std::collections::BTreeSet<String>,
+    pub admin_listen: SocketAddr,
     pub watched_files: Vec<PathBuf>,
 }
 
@@ -95,10 +114,10 @@ impl Snapshot {
         };
         let passthrough = client(&untrusted, "proxy".into()).map_err(|p| vec![p])?;
         let shared_named = client(&named, "proxy".into()).map_err(|p| vec![p])?;
-        let credentials: BTreeMap<&str, Arc<Credential>> = config
+        let credentials: BTreeMap<String, Arc<Credential>> = config
             .credentials
             .iter()
-            .map(|(name, c)| (name.as_str(), Arc::new(Credential::from_config(c))))
+            .map(|(name, c)| (name.clone(), Arc::new(Credential::from_config(c))))
             .collect();
         let mut routes = Vec::new();
         for (i, rc) in config.routes.iter().enumerate() {
@@ -147,6 +166,9 @@ impl Snapshot {
             egress,
             minter,
             tunnel: config.tunnel,
+            credentials,
+            required: config.required,
+            admin_listen: config.admin_listen,
             watched_files: config.watched_files,
         })
     }
@@ -172,7 +194,10 @@ impl Snapshot {
 
     /// The listeners this snapshot wants, with their configured addresses.
     pub fn listeners(&self) -> Vec<(ListenerRole, SocketAddr)> {
-        let mut out = vec![(ListenerRole::Forward, self.proxy.listen)];
+        let mut out = vec![
+            (ListenerRole::Forward, self.proxy.listen),
+            (ListenerRole::Admin, self.admin_listen),
+        ];
         for r in &self.routes {
             if let Some(addr) = r.config.listen {
                 out.push((ListenerRole::Reverse(r.config.name.clone()), addr));

@@ -19,6 +19,14 @@ pub struct RawProxy {
     pub response_timeout: Option<String>,
     pub idle_timeout: Option<String>,
     pub client_header_timeout: Option<String>,
+    pub drain_timeout: Option<String>,
+}
+
+/// `[admin]`: the operations listener.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub listen: Option<String>,
 }
 
 /// A byte count written either as an integer or as `"64MiB"`.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 
-use super::raw::{RawConnect, RawEgress, RawIntercept, RawProxy, RawRoute, RawSize};
+use super::raw::{RawAdmin, RawConnect, RawEgress, RawIntercept, RawProxy, RawRoute, RawSize};
 use super::secret::SecretResolver;
 use super::units::{parse_duration, parse_size};
 use super::{Config, ConfigError, Problem, ProxySettings, Unmatched};
@@ -54,6 +54,7 @@ pub fn validate(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
     let mut raw_intercept: Option<RawIntercept> = None;
     let mut raw_connect = RawConnect::default();
     let mut raw_egress = RawEgress::default();
+    let mut raw_admin = RawAdmin::default();
     let mut raw_routes: Vec<Option<RawRoute>> = Vec::new();
     let mut raw_creds: Vec<(String, toml::Value)> = Vec::new();
     for (key, value) in table {
@@ -62,6 +63,7 @@ pub fn validate(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
             "intercept" => raw_intercept = Some(c.section(&key, value)),
             "connect" => raw_connect = c.section(&key, value),
             "egress" => raw_egress = c.section(&key, value),
+            "admin" => raw_admin = c.section(&key, value),
             "route" => raw_routes = c.shape_routes(value),
             "credential" => match value {
                 toml::Value::Table(t) => raw_creds = t.into_iter().collect(),
@@ -69,7 +71,7 @@ pub fn validate(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
             },
             other => c.problem(
                 other,
-                "unknown section; expected [proxy], [intercept], [connect], [egress], [[route]] or [credential.NAME]",
+                "unknown section; expected [proxy], [admin], [intercept], [connect], [egress], [[route]] or [credential.NAME]",
             ),
         }
     }
@@ -78,9 +80,17 @@ pub fn validate(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
     let intercept = raw_intercept.and_then(|r| c.intercept(r));
     let tunnel = c.tunnel(raw_connect);
     let egress = c.egress(raw_egress);
+    let admin_listen = c.socket_addr(
+        "admin.listen",
+        raw_admin.listen.as_deref().unwrap_or("127.0.0.1:9901"),
+    );
     let defined: BTreeSet<String> = raw_creds.iter().map(|(n, _)| n.clone()).collect();
     let mut credentials = BTreeMap::new();
-    for (name, value) in raw_creds {
+    let mut required = BTreeSet::new();
+    for (name, mut value) in raw_creds {
+        if c.take_required(&name, &mut value) {
+            required.insert(name.clone());
+        }
         if let Some(cred) = c.credential(&name, value) {
             credentials.insert(name, cred);
         }
@@ -93,18 +103,20 @@ pub fn validate(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
     }
     c.unique_names(&routes);
     c.no_ties(&routes);
-    c.distinct_listeners(proxy.as_ref(), &routes);
+    c.distinct_listeners(proxy.as_ref(), admin_listen, &routes);
 
     let mut watched_files = c.secrets.into_files();
     watched_files.extend(c.other_files);
-    match proxy {
-        Some(proxy) if c.problems.is_empty() => Ok(Config {
+    match (proxy, admin_listen) {
+        (Some(proxy), Some(admin_listen)) if c.problems.is_empty() => Ok(Config {
             proxy,
             routes: routes.into_iter().map(|(_, r)| r).collect(),
             credentials,
             intercept,
             tunnel,
             egress,
+            admin_listen,
+            required,
             watched_files,
         }),
         _ => Err(ConfigError {
@@ -136,6 +148,24 @@ fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
 }
 
 impl Checker<'_> {
+    /// Removes the `required` flag every credential type accepts.
+    fn take_required(&mut self, name: &str, value: &mut toml::Value) -> bool {
+        let Some(table) = value.as_table_mut() else {
+            return false;
+        };
+        match table.remove("required") {
+            None => false,
+            Some(toml::Value::Boolean(b)) => b,
+            Some(_) => {
+                self.problem(
+                    format!("credential.{name}.required"),
+                    "must be true or false",
+                );
+                false
+            }
+        }
+    }
+
     /// A whole section's shape; a shape error leaves the defaults in place.
     fn section<T: serde::de::DeserializeOwned + Default>(
         &mut self,
@@ -304,6 +334,11 @@ impl Checker<'_> {
             raw.client_header_timeout,
             Duration::from_secs(30),
         );
+        let drain_timeout = self.duration(
+            "proxy.drain_timeout",
+            raw.drain_timeout,
+            Duration::from_secs(30),
+        );
         // Every value is checked above, before a missing one ends the build.
         let settings = ProxySettings {
             listen: listen?,
@@ -315,6 +350,7 @@ impl Checker<'_> {
             response_timeout,
             idle_timeout,
             client_header_timeout,
+            drain_timeout,
         };
         Some(settings)
     }

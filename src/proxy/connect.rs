@@ -13,17 +13,18 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
 use crate::body::{self, ProxyBody};
+use crate::drain::DrainWatch;
 use crate::egress::Trust;
 use crate::error::ProxyError;
-use crate::listener;
-use crate::snapshot::{ListenerRole, Snapshot, SnapshotCell};
+use crate::listener::{self, ServeContext};
+use crate::snapshot::{ListenerRole, Snapshot};
 use crate::upstream::connector::dial;
 use crate::upstream::{ConnectError, ConnectErrorKind};
 
 /// Decides what a CONNECT becomes; the tunnel itself runs in its own task
 /// once hyper hands over the connection.
-pub async fn open<B>(
-    cell: &SnapshotCell,
+pub(crate) async fn open<B>(
+    ctx: &ServeContext,
     snapshot: &Snapshot,
     role: &ListenerRole,
     req: Request<B>,
@@ -50,7 +51,7 @@ pub async fn open<B>(
             })?;
         let upgrade = hyper::upgrade::on(req);
         let role = ListenerRole::Tunnel { host, port };
-        tokio::spawn(intercept(upgrade, tls, role, Arc::clone(cell)));
+        tokio::spawn(intercept(upgrade, tls, role, ctx.clone()));
         return Ok(established());
     }
     if snapshot.tunnel_allowed(&host, port) {
@@ -71,7 +72,8 @@ pub async fn open<B>(
             })?
             .map_err(|source| ProxyError::Tunnel { authority, source })?;
         let upgrade = hyper::upgrade::on(req);
-        tokio::spawn(splice(upgrade, upstream));
+        // The drain watch keeps shutdown waiting while the tunnel is open.
+        tokio::spawn(splice(upgrade, upstream, ctx.drain.clone()));
         return Ok(established());
     }
     Err(ProxyError::ConnectDenied { host, port })
@@ -106,16 +108,16 @@ fn intercept(
     upgrade: OnUpgrade,
     tls: Arc<rustls::ServerConfig>,
     role: ListenerRole,
-    cell: SnapshotCell,
+    ctx: ServeContext,
 ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-    Box::pin(serve_intercepted(upgrade, tls, role, cell))
+    Box::pin(serve_intercepted(upgrade, tls, role, ctx))
 }
 
 async fn serve_intercepted(
     upgrade: OnUpgrade,
     tls: Arc<rustls::ServerConfig>,
     role: ListenerRole,
-    cell: SnapshotCell,
+    ctx: ServeContext,
 ) {
     let upgraded = match upgrade.await {
         Ok(u) => u,
@@ -126,7 +128,7 @@ async fn serve_intercepted(
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     match acceptor.accept(TokioIo::new(upgraded)).await {
-        Ok(stream) => listener::serve_connection(stream, role, cell).await,
+        Ok(stream) => listener::serve_connection(stream, role, ctx).await,
         Err(e) => {
             // Usually the app does not trust countersign's CA yet.
             tracing::warn!(%role, error = %e, "TLS from the app failed inside CONNECT; does it trust countersign's CA?");
@@ -134,7 +136,7 @@ async fn serve_intercepted(
     }
 }
 
-async fn splice(upgrade: OnUpgrade, mut upstream: tokio::net::TcpStream) {
+async fn splice(upgrade: OnUpgrade, mut upstream: tokio::net::TcpStream, _drain: DrainWatch) {
     match upgrade.await {
         Ok(upgraded) => {
             let mut app = TokioIo::new(upgraded);

@@ -23,11 +23,16 @@ struct Process {
 
 impl Process {
     fn start(config: &Path, env: &[(&str, &str)]) -> Process {
+        Process::start_with(config, &[], env)
+    }
+
+    fn start_with(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Process {
         let mut child = Command::new(BIN)
             .args(["run", "--config"])
             .arg(config)
-            .envs(env.iter().copied())
+            .args(args)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -76,6 +81,28 @@ impl Process {
             .unwrap_or_else(|_| panic!("no address in {line:?}"))
     }
 
+    /// Waits (up to 30s) for the process to exit; returns its status and
+    /// every log line it wrote.
+    fn wait_exit(&mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
+                    self.seen.push(line);
+                }
+                return (status, self.seen.clone());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the process did not exit"
+            );
+            while let Ok(line) = self.lines.try_recv() {
+                self.seen.push(line);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn signal(&self, sig: &str) {
         let status = Command::new("kill")
             .args([sig, &self.child.id().to_string()])
@@ -101,7 +128,7 @@ impl Drop for Process {
 
 fn write_config(dir: &Path, toml: &str) -> std::path::PathBuf {
     let path = dir.join("proxy.toml");
-    std::fs::write(&path, toml).unwrap();
+    std::fs::write(&path, with_free_admin_port(toml)).unwrap();
     path
 }
 
@@ -173,7 +200,8 @@ fn the_shipped_example_starts_and_serves() {
             .unwrap();
     let toml = example
         .replace("127.0.0.1:3128", "127.0.0.1:0")
-        .replace("127.0.0.1:9001", "127.0.0.1:0");
+        .replace("127.0.0.1:9001", "127.0.0.1:0")
+        .replace("127.0.0.1:9901", "127.0.0.1:0");
     let dir = tempfile::tempdir().unwrap();
     let mut p = Process::start(&write_config(dir.path(), &toml), &[]);
     let proxy = p.listening("forward");
@@ -405,4 +433,214 @@ fn ca_init_writes_a_private_key_and_refuses_to_overwrite() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("refusing to overwrite"));
     assert_eq!(std::fs::read(out_dir.join("ca-key.pem")).unwrap(), before);
+}
+
+/// SIGTERM while a slow upload is in flight: no new connections are taken,
+/// the upload finishes and is answered, then the process exits 0.
+#[test]
+fn sigterm_lets_a_slow_upload_finish_then_exits_zero() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let upstream = rt.block_on(Upstream::http());
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "[proxy]\nlisten = \"127.0.0.1:0\"\ndrain_timeout = \"20s\"\n[credential.k]\ntype = \"header\"\nbearer = \"t\"\n[[route]]\nname = \"r\"\nhosts = [\"api.test\"]\nupstream = \"{}\"\ncredential = \"k\"\n",
+        upstream.http_url()
+    );
+    let mut p = Process::start(&write_config(dir.path(), &toml), &[]);
+    let proxy = p.listening("forward");
+    p.wait_for("countersign is serving");
+    let (tx, body) = channel_body();
+    let req = http::Request::post("http://api.test/upload")
+        .header("content-type", "application/octet-stream")
+        .body(body)
+        .unwrap();
+    let exchange = rt.spawn(async move { try_send(proxy, req).await });
+    rt.block_on(tx.send(Ok(Bytes::from_static(b"first half;"))))
+        .unwrap();
+
+    p.signal("-TERM");
+    p.wait_for("shutting down");
+    assert!(
+        std::net::TcpStream::connect(proxy).is_err() || {
+            // The listener may take a moment to close; a new request must not be served.
+            let late = rt.block_on(try_send(proxy, get("http://api.test/late")));
+            late.is_err()
+        }
+    );
+    rt.block_on(tx.send(Ok(Bytes::from_static(b"second half"))))
+        .unwrap();
+    drop(tx);
+    let answer = rt
+        .block_on(exchange)
+        .unwrap()
+        .expect("the upload is answered");
+    assert_eq!(answer.status, 200);
+    assert_eq!(upstream.last().body, b"first half;second half");
+    let (status, _) = p.wait_exit();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_with_request_fields() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let upstream = rt.block_on(Upstream::http());
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "[proxy]\nlisten = \"127.0.0.1:0\"\n[[route]]\nname = \"r\"\nhosts = [\"api.test\"]\nupstream = \"{}\"\n",
+        upstream.http_url()
+    );
+    let mut p = Process::start_with(
+        &write_config(dir.path(), &toml),
+        &["--log-format", "json"],
+        &[],
+    );
+    let line = p.wait_for("\"listening\"");
+    let listening: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let proxy: SocketAddr = match listening["role"].as_str() {
+        Some("forward proxy") => listening["local"].as_str().unwrap().parse().unwrap(),
+        _ => {
+            let line = p.wait_for("forward proxy");
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            v["local"].as_str().unwrap().parse().unwrap()
+        }
+    };
+    let answer = rt.block_on(send(
+        proxy,
+        post("http://api.test/x", "text/plain", "12345"),
+    ));
+    assert_eq!(answer.status, 200);
+    let line = p.wait_for("\"request\"");
+    let record: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(record["route"], "r");
+    assert_eq!(record["method"], "POST");
+    assert_eq!(record["host"], "api.test");
+    assert_eq!(record["status"], 200);
+    assert_eq!(record["bytes_in"], 5);
+    assert_eq!(
+        record["upstream"],
+        format!("127.0.0.1:{}", upstream.addr.port())
+    );
+    assert!(record["duration_ms"].is_u64());
+    for seen in &p.seen {
+        serde_json::from_str::<serde_json::Value>(seen)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {seen}"));
+    }
+}
+
+/// A full run at `trace` level (PayPay HMAC, header credentials, mutual
+/// TLS, an intercepted HTTPS_PROXY request, a reload) must not write any
+/// secret, in any form, to the log.
+#[test]
+fn trace_logs_never_contain_a_secret() {
+    const PAYPAY_SECRET: &str = "paypay-secret-Zq81";
+    const BEARER: &str = "bearer-token-Xv55";
+    const PASSWORD: &str = "basic-password-Kp02";
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (server_ca, clients) = (TestCa::new(), TestCa::new());
+    let plain = rt.block_on(Upstream::http());
+    let mtls = rt.block_on(Upstream::https_mtls(&server_ca, &clients));
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = clients.client_cert("trace-client", 30);
+    std::fs::write(dir.path().join("client.pem"), &cert).unwrap();
+    std::fs::write(dir.path().join("client-key.pem"), &key).unwrap();
+    std::fs::write(dir.path().join("paypay_secret"), PAYPAY_SECRET).unwrap();
+    let ca_file = server_ca.write_ca(dir.path());
+    countersign::pki::ca::init(&dir.path().join("ca")).unwrap();
+    let app_ca = std::fs::read_to_string(dir.path().join("ca/ca.pem")).unwrap();
+    let toml = format!(
+        r#"
+[proxy]
+listen = "127.0.0.1:0"
+[intercept]
+ca_cert = "ca/ca.pem"
+ca_key = "ca/ca-key.pem"
+[credential.paypay]
+type = "paypay-opa"
+api_key = "key-1"
+api_secret = "${{file:paypay_secret}}"
+[credential.bearer]
+type = "header"
+bearer = "{BEARER}"
+[credential.basic]
+type = "header"
+basic = {{ username = "svc", password = "{PASSWORD}" }}
+[[route]]
+name = "paypay"
+hosts = ["paypay.test"]
+upstream = "{plain}"
+credential = "paypay"
+[[route]]
+name = "bearer"
+hosts = ["bearer.test"]
+upstream = "{plain}"
+credential = "bearer"
+[[route]]
+name = "basic-mtls"
+hosts = ["bank.test"]
+upstream = "{mtls}"
+ca_file = "{ca}"
+client_cert = "client.pem"
+client_key = "client-key.pem"
+credential = "basic"
+"#,
+        plain = plain.http_url(),
+        mtls = mtls.https_url(),
+        ca = ca_file.display()
+    );
+    let config = write_config(dir.path(), &toml);
+    let mut p = Process::start(&config, &[("RUST_LOG", "trace")]);
+    let proxy = p.listening("forward");
+    rt.block_on(async {
+        assert_eq!(
+            send(
+                proxy,
+                post("http://paypay.test/v2/codes", "application/json", "{}")
+            )
+            .await
+            .status,
+            200
+        );
+        assert_eq!(send(proxy, get("http://bearer.test/")).await.status, 200);
+        assert_eq!(send(proxy, get("http://bank.test/")).await.status, 200);
+        let tunnel = connect_tunnel(proxy, "bearer.test:443").await.unwrap();
+        let mut req = get("/inside");
+        req.headers_mut()
+            .insert("host", "bearer.test".parse().unwrap());
+        assert_eq!(
+            https_over(tunnel, "bearer.test", &app_ca, req)
+                .await
+                .unwrap()
+                .status,
+            200
+        );
+    });
+    assert_eq!(mtls.last().peer.as_deref(), Some("trace-client"));
+    // A reload re-reads every secret too.
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config).unwrap() + "\n# touched\n",
+    )
+    .unwrap();
+    p.wait_for("config reloaded");
+    p.signal("-TERM");
+    let (_, lines) = p.wait_exit();
+    let log = lines.join("\n");
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "the run logged at trace level"
+    );
+    let basic = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("svc:{PASSWORD}"),
+    );
+    let key_body = key.lines().nth(1).unwrap().to_string();
+    for secret in [
+        PAYPAY_SECRET,
+        BEARER,
+        PASSWORD,
+        basic.as_str(),
+        key_body.as_str(),
+    ] {
+        assert!(!log.contains(secret), "the log holds a secret ({secret})");
+    }
 }

@@ -355,7 +355,7 @@ impl Sidecar {
         let config_path = dir.path().join("proxy.toml");
         write_atomically(
             &config_path,
-            &toml.replace("DIR", &dir.path().display().to_string()),
+            &with_free_admin_port(&toml.replace("DIR", &dir.path().display().to_string())),
         );
         let options = StartOptions {
             watch_files: true,
@@ -380,7 +380,7 @@ impl Sidecar {
     pub fn rewrite(&self, toml: &str) {
         write_atomically(
             &self.config_path,
-            &toml.replace("DIR", &self.dir.path().display().to_string()),
+            &with_free_admin_port(&toml.replace("DIR", &self.dir.path().display().to_string())),
         );
     }
 
@@ -393,6 +393,16 @@ impl Sidecar {
             .expect("a reload happened within 10s")
             .expect("the app is running");
         *g
+    }
+}
+
+/// Tests run in parallel: unless a config says otherwise, its admin
+/// listener takes a port the OS picks instead of the fixed default.
+pub fn with_free_admin_port(toml: &str) -> String {
+    if toml.contains("[admin]") {
+        toml.to_string()
+    } else {
+        format!("{toml}\n[admin]\nlisten = \"127.0.0.1:0\"\n")
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod admin;
 mod binary;
 mod bodies;
 mod connect;

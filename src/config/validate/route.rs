@@ -339,11 +339,20 @@ impl Checker<'_> {
     pub(super) fn distinct_listeners(
         &mut self,
         proxy: Option<&ProxySettings>,
+        admin: Option<SocketAddr>,
         routes: &[(usize, RouteConfig)],
     ) {
         let mut seen: BTreeMap<SocketAddr, String> = BTreeMap::new();
         if let Some(p) = proxy {
             seen.insert(p.listen, "proxy.listen".into());
+        }
+        if let Some(addr) = admin.filter(|a| a.port() != 0) {
+            if let Some(other) = seen.insert(addr, "admin.listen".into()) {
+                self.problem(
+                    "admin.listen",
+                    format!("`{addr}` is already used by {other}"),
+                );
+            }
         }
         for (i, r) in routes {
             let Some(addr) = r.listen else { continue };
