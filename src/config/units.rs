@@ -6,14 +6,10 @@ use std::time::Duration;
 /// powers of 1000). Returns a message naming the accepted forms on failure.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let value: u64 = digits.parse().map_err(|_| {
+    let (value, unit) = number_and_unit(text).ok_or_else(|| {
         format!("`{text}` is not a size; write e.g. 1048576, \"512KiB\" or \"64MiB\"")
     })?;
-    let factor: u64 = match unit.trim() {
+    let factor: u64 = match unit {
         "" | "B" => 1,
         "KiB" => 1 << 10,
         "MiB" => 1 << 20,
@@ -35,14 +31,10 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// Parses `"250ms"`, `"30s"`, `"5m"`, `"1h"`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let value: u64 = digits.parse().map_err(|_| {
+    let (value, unit) = number_and_unit(text).ok_or_else(|| {
         format!("`{text}` is not a duration; write e.g. \"500ms\", \"30s\" or \"5m\"")
     })?;
-    let millis = match unit.trim() {
+    let millis = match unit {
         "ms" => Some(value),
         "s" => value.checked_mul(1_000),
         "m" => value.checked_mul(60_000),
@@ -57,6 +49,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     millis
         .map(Duration::from_millis)
         .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+/// `"64 MiB"` -> `(64, "MiB")`; `None` without leading digits.
+fn number_and_unit(text: &str) -> Option<(u64, &str)> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    Some((digits.parse().ok()?, unit.trim()))
 }
 
 #[cfg(test)]
