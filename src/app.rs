@@ -11,6 +11,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::{watch, Mutex};
 
 use crate::config::{self, ConfigError, Problem};
+use crate::creds::TokenRegistry;
 use crate::listener::Listener;
 use crate::reload;
 use crate::snapshot::{ListenerRole, Snapshot};
@@ -54,6 +55,8 @@ pub(crate) struct AppInner {
     pub addrs: StdMutex<BTreeMap<ListenerRole, SocketAddr>>,
     pub generation: watch::Sender<u64>,
     pub last_error: StdMutex<Option<ConfigError>>,
+    /// OAuth2 token managers, kept across reloads by credential content.
+    pub tokens: Arc<TokenRegistry>,
 }
 
 impl App {
@@ -61,7 +64,8 @@ impl App {
     /// before anything is bound.
     pub async fn start(config_path: &Path, options: StartOptions) -> Result<App, StartError> {
         let config = load(config_path).await?;
-        let snapshot = Snapshot::build(config, 1).map_err(|problems| ConfigError {
+        let tokens = Arc::new(TokenRegistry::new());
+        let snapshot = Snapshot::build(config, 1, &tokens).map_err(|problems| ConfigError {
             problems,
             watched_files: Vec::new(),
         })?;
@@ -93,6 +97,7 @@ impl App {
                 addrs: StdMutex::new(addrs),
                 generation: watch::channel(1).0,
                 last_error: StdMutex::new(None),
+                tokens,
             }),
         };
         if options.watch_files {
@@ -150,10 +155,13 @@ impl App {
         reload::reload(&self.inner).await
     }
 
-    /// Stops every listener; requests in flight finish on their own.
+    /// Stops every listener and every token renewal; requests in flight
+    /// finish on their own, and so does a token fetch under way (a rotated
+    /// refresh token is always stored).
     pub async fn stop(&self) {
         let mut listeners = self.inner.listeners.lock().await;
         listeners.clear();
+        self.inner.tokens.shutdown();
     }
 }
 

@@ -41,6 +41,9 @@ impl ProxyError {
             ProxyError::Body(SpoolError::Client(_)) => StatusCode::BAD_REQUEST,
             ProxyError::Body(SpoolError::Disk { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
             ProxyError::Credential(CredError::Request(_)) => StatusCode::BAD_REQUEST,
+            ProxyError::Credential(CredError::TokenUnavailable { .. }) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ProxyError::Upstream(UpstreamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Upstream(UpstreamError::Connect { source, .. })
                 if source.kind == ConnectErrorKind::Timeout =>
@@ -61,6 +64,7 @@ impl ProxyError {
             ProxyError::Body(SpoolError::Client(_)) => "client-body",
             ProxyError::Body(SpoolError::Disk { .. }) => "spool-failed",
             ProxyError::Credential(CredError::Request(_)) => "unsignable-request",
+            ProxyError::Credential(CredError::TokenUnavailable { .. }) => "token-unavailable",
             ProxyError::Upstream(UpstreamError::Timeout { .. }) => "upstream-timeout",
             ProxyError::Upstream(UpstreamError::Connect { source, .. }) => match source.kind {
                 ConnectErrorKind::Tls => "upstream-tls",
@@ -68,6 +72,14 @@ impl ProxyError {
                 ConnectErrorKind::Resolve | ConnectErrorKind::Refused => "upstream-unreachable",
             },
             ProxyError::Upstream(UpstreamError::Exchange { .. }) => "upstream-failed",
+        }
+    }
+
+    /// When an app may retry a request refused for a passing reason.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            ProxyError::Credential(c) => c.retry_after(),
+            _ => None,
         }
     }
 
@@ -91,6 +103,11 @@ impl ProxyError {
         *resp.status_mut() = self.status();
         let headers = resp.headers_mut();
         headers.insert(ERROR_HEADER, HeaderValue::from_static(self.reason()));
+        if let Some(after) = self.retry_after() {
+            // Whole seconds, rounded up: "retry now" would only fail again.
+            let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            headers.insert(http::header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
         headers.insert(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),

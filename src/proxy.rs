@@ -8,6 +8,7 @@
 //! ```
 
 mod headers;
+mod replay;
 mod target;
 
 use std::sync::Arc;
@@ -98,8 +99,7 @@ where
         Decision::Route(route) => {
             route_name.clone_from(&route.config.name);
             let limits = snapshot.spool_limits();
-            let req = prepare(route, parts, body, &limits, &SignParams::default()).await?;
-            route.client.send(req).await?
+            replay::send(route, parts, body, &limits).await?
         }
         Decision::Passthrough => {
             strip_hop_by_hop(&mut parts.headers);

@@ -45,10 +45,11 @@ async fn build_and_swap(
     let config = app::load(&inner.config_path).await?;
     let watched_files = config.watched_files.clone();
     let generation = inner.cell.load().generation + 1;
-    let snapshot = Snapshot::build(config, generation).map_err(|problems| ConfigError {
-        problems,
-        watched_files: watched_files.clone(),
-    })?;
+    let snapshot =
+        Snapshot::build(config, generation, &inner.tokens).map_err(|problems| ConfigError {
+            problems,
+            watched_files: watched_files.clone(),
+        })?;
 
     // Bind new listeners before the swap: a busy port refuses the reload
     // instead of leaving it half-applied.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::body::SpoolLimits;
 use crate::config::{Config, Problem, ProxySettings, RouteConfig};
-use crate::creds::Credential;
+use crate::creds::{Credential, TokenRegistry};
 use crate::route::Router;
 use crate::upstream::{UpstreamClient, UpstreamSettings};
 
@@ -51,8 +51,13 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Builds every runtime object of `config`; any failure leaves nothing
-    /// half-built behind.
-    pub fn build(config: Config, generation: u64) -> Result<Snapshot, Vec<Problem>> {
+    /// half-built behind. OAuth2 token managers come from `tokens`, which
+    /// outlives snapshots, so an unchanged credential keeps its token.
+    pub fn build(
+        config: Config,
+        generation: u64,
+        tokens: &TokenRegistry,
+    ) -> Result<Snapshot, Vec<Problem>> {
         let settings = UpstreamSettings {
             connect_timeout: config.proxy.connect_timeout,
             response_timeout: config.proxy.response_timeout,
@@ -65,11 +70,15 @@ impl Snapshot {
                 message: e,
             }]
         })?);
-        let credentials: BTreeMap<&str, Arc<Credential>> = config
-            .credentials
-            .iter()
-            .map(|(name, c)| (name.as_str(), Arc::new(Credential::from_config(c))))
-            .collect();
+        let mut credentials: BTreeMap<&str, Arc<Credential>> = BTreeMap::new();
+        for (name, c) in &config.credentials {
+            match Credential::build(name, c, tokens, settings) {
+                Ok(cred) => {
+                    credentials.insert(name.as_str(), Arc::new(cred));
+                }
+                Err(problem) => problems.push(problem),
+            }
+        }
         let mut routes = Vec::new();
         for (i, rc) in config.routes.iter().enumerate() {
             let client = if rc.ca_roots.is_empty() {

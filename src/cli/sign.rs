@@ -67,7 +67,8 @@ fn sign_inner(args: SignArgs) -> Result<Vec<String>, Failure> {
         .build()
         .map_err(|e| (1, format!("cannot start the runtime: {e}")))?;
     rt.block_on(async move {
-        let snapshot = Snapshot::build(config, 0).map_err(|p| {
+        let tokens = crate::creds::TokenRegistry::new();
+        let snapshot = Snapshot::build(config, 0, &tokens).map_err(|p| {
             (
                 EXIT_BAD_CONFIG,
                 p.iter()

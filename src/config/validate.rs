@@ -3,6 +3,7 @@
 //! Shared checks live here; `credential` and `route` hold their sections' rules.
 
 mod credential;
+mod oauth2;
 mod route;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -78,6 +79,7 @@ pub fn validate(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
             credentials.insert(name, cred);
         }
     }
+    c.distinct_token_stores(&credentials);
     let mut routes = Vec::new();
     for (i, raw) in raw_routes.into_iter().enumerate() {
         if let Some(route) = raw.and_then(|r| c.route(i, r, &defined)) {
