@@ -287,6 +287,11 @@ async fn run(shared: Arc<Shared>) {
         // Its own task: stopping the manager must not cut a refresh between
         // the server rotating the refresh token and the store saving it.
         let result = match tokio::spawn(Arc::clone(&shared).fetch()).await {
+            // A token that expired on the way (a slow endpoint, a tiny
+            // expires_in) counts as a failure, or renewals would loop.
+            Ok(Ok(issued)) if sent_at + issued.lifetime <= Instant::now() => {
+                Err(FetchError::Expiry)
+            }
             Ok(result) => result,
             Err(_) => Err(FetchError::Interrupted),
         };

@@ -5,6 +5,7 @@
 //! makes a new manager, so the change takes effect at once.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use sha2::{Digest, Sha256};
@@ -17,6 +18,8 @@ use crate::upstream::UpstreamSettings;
 pub struct TokenRegistry {
     /// Weak: a manager lives as long as some snapshot uses it.
     managers: Mutex<HashMap<[u8; 32], Weak<TokenManager>>>,
+    /// Set by `shutdown`: a stopped App starts no new renewals.
+    closed: AtomicBool,
 }
 
 impl TokenRegistry {
@@ -32,6 +35,9 @@ impl TokenRegistry {
         config: &OAuth2Config,
         settings: UpstreamSettings,
     ) -> Result<Arc<TokenManager>, (&'static str, String)> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(("", "countersign is stopping".to_string()));
+        }
         let key = fingerprint(name, config, settings);
         let mut managers = self.managers.lock().unwrap_or_else(|p| p.into_inner());
         managers.retain(|_, m| m.strong_count() > 0);
@@ -45,6 +51,7 @@ impl TokenRegistry {
 
     /// Stops every manager's renewals (the App is stopping).
     pub fn shutdown(&self) {
+        self.closed.store(true, Ordering::SeqCst);
         let managers = self.managers.lock().unwrap_or_else(|p| p.into_inner());
         for m in managers.values().filter_map(Weak::upgrade) {
             m.stop();
