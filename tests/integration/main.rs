@@ -6,6 +6,7 @@ mod harness;
 
 mod binary;
 mod bodies;
+mod oauth2;
 mod paypay;
 mod reload;
 mod routing;
