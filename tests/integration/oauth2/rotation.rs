@@ -192,3 +192,26 @@ async fn a_damaged_store_or_a_wrong_key_refuses_to_start_with_a_clear_error() {
     );
     assert!(!tokens.reuse_detected());
 }
+
+#[tokio::test]
+async fn countersign_sign_refuses_to_spend_a_refresh_token() {
+    let (tokens, api) = server(300, &["rt-seed"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("proxy.toml");
+    write_atomically(&path, &config(&tokens, &api, &refresh_cred("rt-seed", "")));
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_countersign"))
+            .arg("sign")
+            .arg("--config")
+            .arg(&path)
+            .args(["--route", "bank", "--url", "http://bank.test/x"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refresh_token grant"), "{stderr}");
+    assert_eq!(tokens.request_count(), 0);
+}
