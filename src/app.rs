@@ -161,7 +161,7 @@ impl App {
     pub async fn stop(&self) {
         let mut listeners = self.inner.listeners.lock().await;
         listeners.clear();
-        self.inner.tokens.shutdown();
+        self.inner.tokens.shutdown().await;
     }
 }
 

@@ -63,6 +63,8 @@ struct Shared {
     current: watch::Sender<Option<Arc<Token>>>,
     wake: Notify,
     status: Mutex<Status>,
+    /// Held by a fetch from before it starts until it ends (store included).
+    busy: Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Default)]
@@ -130,15 +132,21 @@ impl TokenManager {
             current: watch::Sender::new(None),
             wake: Notify::new(),
             status: Mutex::default(),
+            busy: Arc::default(),
         });
         let task = tokio::spawn(run(Arc::clone(&shared))).abort_handle();
         TokenManager { shared, task }
     }
 
     /// Stops renewing. A fetch already under way still finishes (and stores
-    /// a rotated refresh token), so nothing is lost.
+    /// a rotated refresh token), so nothing is lost; `stopped` waits for it.
     pub fn stop(&self) {
         self.task.abort();
+    }
+
+    /// Returns once no fetch is under way (call after `stop`).
+    pub async fn stopped(&self) {
+        let _idle = self.shared.busy.lock().await;
     }
 
     /// The current token's `Bearer` header value, waiting up to
@@ -285,8 +293,17 @@ async fn run(shared: Arc<Shared>) {
         }
         let sent_at = Instant::now();
         // Its own task: stopping the manager must not cut a refresh between
-        // the server rotating the refresh token and the store saving it.
-        let result = match tokio::spawn(Arc::clone(&shared).fetch()).await {
+        // the server rotating the refresh token and the store saving it. The
+        // busy guard is taken before the task exists, so `stopped` cannot
+        // miss a fetch that is about to start.
+        let busy = Arc::clone(&shared.busy).lock_owned().await;
+        let fetch = Arc::clone(&shared).fetch();
+        let result = match tokio::spawn(async move {
+            let _busy = busy;
+            fetch.await
+        })
+        .await
+        {
             // A token that expired on the way (a slow endpoint, a tiny
             // expires_in) counts as a failure, or renewals would loop.
             Ok(Ok(issued)) if sent_at + issued.lifetime <= Instant::now() => {

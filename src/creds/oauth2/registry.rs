@@ -49,12 +49,19 @@ impl TokenRegistry {
         Ok(manager)
     }
 
-    /// Stops every manager's renewals (the App is stopping).
-    pub fn shutdown(&self) {
+    /// Stops every manager's renewals and waits for token requests under
+    /// way to finish, so a rotated refresh token is stored before exit.
+    pub async fn shutdown(&self) {
         self.closed.store(true, Ordering::SeqCst);
-        let managers = self.managers.lock().unwrap_or_else(|p| p.into_inner());
-        for m in managers.values().filter_map(Weak::upgrade) {
+        let live: Vec<Arc<TokenManager>> = {
+            let managers = self.managers.lock().unwrap_or_else(|p| p.into_inner());
+            managers.values().filter_map(Weak::upgrade).collect()
+        };
+        for m in &live {
             m.stop();
+        }
+        for m in &live {
+            m.stopped().await;
         }
     }
 }

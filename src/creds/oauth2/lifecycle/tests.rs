@@ -185,3 +185,26 @@ async fn a_request_with_no_token_waits_then_gives_up() {
     assert_eq!(started.elapsed(), Duration::from_secs(5));
     assert_eq!(e.waited, Duration::from_secs(5));
 }
+
+#[tokio::test(start_paused = true)]
+async fn stopping_waits_for_a_fetch_under_way_and_starts_no_other() {
+    let (m, state) = manager(&[Answer::Token("a", 1)], true);
+    let m = Arc::new(m);
+    tokio::task::yield_now().await;
+    assert_eq!(calls(&state), 1, "the first fetch is under way, held");
+    m.stop();
+    let waiter = tokio::spawn({
+        let m = Arc::clone(&m);
+        async move { m.stopped().await }
+    });
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!waiter.is_finished(), "stopped() waits for the fetch");
+    if let Source::Scripted(s) = &m.shared.source {
+        s.state.gate.as_ref().unwrap().add_permits(100);
+    }
+    waiter.await.unwrap();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(calls(&state), 1, "no renewal after stop");
+}
