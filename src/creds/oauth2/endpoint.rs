@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HOST};
-use http::{HeaderValue, Request, StatusCode, Uri};
+use http::{HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Limited};
 use serde_json::Value;
 
@@ -123,9 +123,9 @@ impl Endpoint {
         for (name, value) in &self.params {
             form.push(name, value.expose());
         }
-        let mut req = Request::post(self.token_url.clone())
-            .body(())
-            .map_err(|_| FetchError::BadToken)?;
+        let mut req = Request::new(());
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = self.token_url.clone();
         let headers = req.headers_mut();
         self.auth
             .authenticate(&self.client_id, unix_now(), &mut form, headers)?;

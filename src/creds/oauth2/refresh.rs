@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::endpoint::{Endpoint, FetchError, Issued};
-use super::store::{self, FileStore, StoreError, StoredGrant, TokenStore};
+use super::store::{self, FileStore, StoredGrant, TokenStore};
 use crate::config::{Secret, TokenStoreConfig};
 
 pub struct RefreshGrant {
@@ -54,7 +54,7 @@ impl RefreshGrant {
         if let Some(grant) = unsaved {
             if let Err(e) = self.save(grant.clone()).await {
                 *self.lock_unsaved() = Some(grant);
-                return Err(e.into());
+                return Err(e);
             }
             tracing::info!(credential = %label, "stored the rotated refresh token that could not be stored before");
         }
@@ -76,7 +76,7 @@ impl RefreshGrant {
                 // refresh token is not safe on disk.
                 *self.lock_unsaved() = Some(grant);
                 tracing::error!(credential = %label, error = %e, "cannot store the rotated refresh token; retrying");
-                return Err(e.into());
+                return Err(e);
             }
             tracing::debug!(credential = %label, "rotated refresh token stored");
         }
@@ -97,15 +97,11 @@ impl RefreshGrant {
         }
     }
 
-    async fn save(&self, grant: StoredGrant) -> Result<(), StoreError> {
+    async fn save(&self, grant: StoredGrant) -> Result<(), FetchError> {
         let store = Arc::clone(&self.store);
         match tokio::task::spawn_blocking(move || store.save(&grant)).await {
-            Ok(result) => result,
-            Err(e) => Err(StoreError::Io {
-                action: "write",
-                path: std::path::PathBuf::from("(token store)"),
-                source: std::io::Error::other(e.to_string()),
-            }),
+            Ok(result) => Ok(result?),
+            Err(_) => Err(FetchError::Interrupted),
         }
     }
 
