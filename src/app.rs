@@ -11,6 +11,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::{watch, Mutex};
 
 use crate::config::{self, ConfigError, Problem};
+use crate::creds::TokenRegistry;
 use crate::drain::Drain;
 use crate::egress::OwnAddrs;
 use crate::listener::{Listener, ServeContext};
@@ -61,6 +62,8 @@ pub(crate) struct AppInner {
     pub own: OwnAddrs,
     pub metrics: Arc<Metrics>,
     pub drain: Drain,
+    /// OAuth2 token managers, kept across reloads by credential content.
+    pub tokens: Arc<TokenRegistry>,
     me: Weak<AppInner>,
 }
 
@@ -70,10 +73,12 @@ impl App {
     pub async fn start(config_path: &Path, options: StartOptions) -> Result<App, StartError> {
         let config = load(config_path).await?;
         let own = OwnAddrs::default();
-        let snapshot = Snapshot::build(config, 1, &own).map_err(|problems| ConfigError {
-            problems,
-            watched_files: Vec::new(),
-        })?;
+        let tokens = Arc::new(TokenRegistry::new());
+        let snapshot =
+            Snapshot::build(config, 1, &own, &tokens).map_err(|problems| ConfigError {
+                problems,
+                watched_files: Vec::new(),
+            })?;
         let mut bound = Vec::new();
         for (role, addr) in snapshot.listeners() {
             let (tcp, _) =
@@ -97,6 +102,7 @@ impl App {
             own,
             metrics: Arc::new(Metrics::default()),
             drain: Drain::default(),
+            tokens,
         });
         {
             let mut listeners = inner.listeners.lock().await;
@@ -174,7 +180,9 @@ impl App {
     }
 
     /// Stops accepting, lets requests in flight finish (up to the config's
-    /// `drain_timeout`), and returns whether all of them did.
+    /// `drain_timeout`), then stops every token renewal, waiting for a token
+    /// request under way (a rotated refresh token is always stored).
+    /// Returns whether every request finished in time.
     pub async fn shutdown(&self) -> bool {
         let timeout = self.snapshot().proxy.drain_timeout;
         self.inner.listeners.lock().await.clear();
@@ -182,6 +190,7 @@ impl App {
         if !drained {
             tracing::warn!(?timeout, "drain timeout: closing connections still open");
         }
+        self.inner.tokens.shutdown().await;
         drained
     }
 

@@ -2,6 +2,7 @@
 //! `${env:}`/`${file:}` references and returns a `Config` that has passed every
 //! check, or every problem found, each with its key path.
 
+mod oauth2;
 mod raw;
 mod secret;
 mod units;
@@ -16,7 +17,8 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue, Method};
 use rustls_pki_types::CertificateDer;
 
-pub use secret::Secret;
+pub use oauth2::{ClientAuth, Grant, JwtKey, OAuth2Config, SigningAlg, TokenStoreConfig};
+pub use secret::{Secret, SecretBytes};
 
 use crate::pki::ca::LocalCa;
 use crate::pki::identity::ClientIdentity;
@@ -183,6 +185,7 @@ pub enum CredentialConfig {
     Header {
         headers: Vec<(HeaderName, HeaderValue)>,
     },
+    OAuth2(Box<OAuth2Config>),
 }
 
 /// One thing wrong with a config, at a TOML key path such as `route[2].upstream`.

@@ -4,13 +4,21 @@
 //! credential starts, and then lets the credential write its headers.
 
 mod header;
+pub mod oauth2;
 mod paypay;
 
+use std::time::Duration;
+
 use http::request::Parts;
-use http::HeaderName;
+use http::{HeaderName, HeaderValue};
 
-use crate::config::CredentialConfig;
+use crate::config::{CredentialConfig, Problem};
+use std::sync::Arc;
 
+use crate::egress::EgressPolicy;
+use crate::upstream::UpstreamSettings;
+
+pub use oauth2::TokenRegistry;
 pub use paypay::{BodyDigest, BodyHash, PayPayOpa};
 
 /// A credential built from its validated config.
@@ -18,6 +26,7 @@ pub use paypay::{BodyDigest, BodyHash, PayPayOpa};
 pub enum Credential {
     PayPayOpa(PayPayOpa),
     Header(header::StaticHeaders),
+    OAuth2(oauth2::OAuth2),
 }
 
 /// Values fixed by the caller instead of drawn at signing time, so that
@@ -34,11 +43,38 @@ pub enum CredError {
     /// The request lacks something the scheme signs; the app must send it.
     #[error("{0}")]
     Request(String),
+    /// No valid token could be had in time; the app should retry later.
+    #[error("no valid OAuth2 token for credential `{credential}` within {waited:?}{}", cause.as_deref().map(|c| format!("; last failure: {c}")).unwrap_or_default())]
+    TokenUnavailable {
+        credential: String,
+        waited: Duration,
+        retry_after: Duration,
+        cause: Option<String>,
+    },
+}
+
+impl CredError {
+    /// For `Retry-After`: when trying again may succeed.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            CredError::TokenUnavailable { retry_after, .. } => Some(*retry_after),
+            CredError::Request(_) => None,
+        }
+    }
 }
 
 impl Credential {
-    pub fn from_config(config: &CredentialConfig) -> Credential {
-        match config {
+    /// Builds credential `name`. OAuth2 credentials get their token manager
+    /// from `tokens`, which keeps it across reloads while the content is
+    /// unchanged. Problems carry the key path under `credential.NAME`.
+    pub fn build(
+        name: &str,
+        config: &CredentialConfig,
+        tokens: &TokenRegistry,
+        settings: UpstreamSettings,
+        egress: &Arc<EgressPolicy>,
+    ) -> Result<Credential, Problem> {
+        Ok(match config {
             CredentialConfig::PayPayOpa {
                 api_key,
                 api_secret,
@@ -51,7 +87,20 @@ impl Credential {
             CredentialConfig::Header { headers } => {
                 Credential::Header(header::StaticHeaders::new(headers.clone()))
             }
-        }
+            CredentialConfig::OAuth2(o) => {
+                let manager =
+                    tokens
+                        .manager(name, o, settings, egress)
+                        .map_err(|(key, message)| {
+                            let path = match key {
+                                "" => format!("credential.{name}"),
+                                key => format!("credential.{name}.{key}"),
+                            };
+                            Problem { path, message }
+                        })?;
+                Credential::OAuth2(oauth2::OAuth2::new(name, manager))
+            }
+        })
     }
 
     /// The short type name used in logs and errors.
@@ -59,6 +108,7 @@ impl Credential {
         match self {
             Credential::PayPayOpa(_) => "paypay-opa",
             Credential::Header(_) => "header",
+            Credential::OAuth2(_) => "oauth2",
         }
     }
 
@@ -67,6 +117,7 @@ impl Credential {
     pub fn is_ready(&self) -> bool {
         match self {
             Credential::PayPayOpa(_) | Credential::Header(_) => true,
+            Credential::OAuth2(o) => o.is_ready(),
         }
     }
 
@@ -74,7 +125,7 @@ impl Credential {
     /// they are replaced, never duplicated.
     pub fn header_names(&self) -> Vec<HeaderName> {
         match self {
-            Credential::PayPayOpa(_) => vec![http::header::AUTHORIZATION],
+            Credential::PayPayOpa(_) | Credential::OAuth2(_) => vec![http::header::AUTHORIZATION],
             Credential::Header(h) => h.names(),
         }
     }
@@ -84,7 +135,7 @@ impl Credential {
     pub fn body_hash(&self, parts: &Parts) -> Option<BodyHash> {
         match self {
             Credential::PayPayOpa(p) => Some(p.body_hash(parts)),
-            Credential::Header(_) => None,
+            Credential::Header(_) | Credential::OAuth2(_) => None,
         }
     }
 
@@ -103,6 +154,22 @@ impl Credential {
                 h.apply(parts);
                 Ok(())
             }
+            Credential::OAuth2(o) => o.apply(parts).await,
+        }
+    }
+
+    /// Whether a 401 from the upstream can be cured by a fresh credential
+    /// (and so a replayable request is worth sending once more).
+    pub fn renews_on_unauthorized(&self) -> bool {
+        matches!(self, Credential::OAuth2(_))
+    }
+
+    /// The upstream answered 401 to a request that carried `sent` as its
+    /// Authorization. Returns whether to replay the request once.
+    pub fn unauthorized(&self, sent: &HeaderValue) -> bool {
+        match self {
+            Credential::OAuth2(o) => o.unauthorized(sent),
+            Credential::PayPayOpa(_) | Credential::Header(_) => false,
         }
     }
 }

@@ -57,6 +57,9 @@ impl ProxyError {
             ProxyError::Body(SpoolError::Client(_)) => StatusCode::BAD_REQUEST,
             ProxyError::Body(SpoolError::Disk { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
             ProxyError::Credential(CredError::Request(_)) => StatusCode::BAD_REQUEST,
+            ProxyError::Credential(CredError::TokenUnavailable { .. }) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ProxyError::Upstream(UpstreamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Upstream(UpstreamError::Connect { source, .. }) => {
                 connect_status(source.kind)
@@ -79,11 +82,20 @@ impl ProxyError {
             ProxyError::Body(SpoolError::Client(_)) => "client-body",
             ProxyError::Body(SpoolError::Disk { .. }) => "spool-failed",
             ProxyError::Credential(CredError::Request(_)) => "unsignable-request",
+            ProxyError::Credential(CredError::TokenUnavailable { .. }) => "token-unavailable",
             ProxyError::Upstream(UpstreamError::Timeout { .. }) => "upstream-timeout",
             ProxyError::Upstream(UpstreamError::Connect { source, .. }) => {
                 connect_reason(source.kind)
             }
             ProxyError::Upstream(UpstreamError::Exchange { .. }) => "upstream-failed",
+        }
+    }
+
+    /// When an app may retry a request refused for a passing reason.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            ProxyError::Credential(c) => c.retry_after(),
+            _ => None,
         }
     }
 
@@ -107,6 +119,11 @@ impl ProxyError {
         *resp.status_mut() = self.status();
         let headers = resp.headers_mut();
         headers.insert(ERROR_HEADER, HeaderValue::from_static(self.reason()));
+        if let Some(after) = self.retry_after() {
+            // Whole seconds, rounded up: "retry now" would only fail again.
+            let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            headers.insert(http::header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
         headers.insert(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),

@@ -10,6 +10,7 @@
 mod access;
 mod connect;
 mod headers;
+mod replay;
 mod target;
 
 use std::sync::Arc;
@@ -105,10 +106,8 @@ where
             access.upstream = route.config.upstream.authority();
             access.credential = route.credential.as_ref().map_or("", |c| c.kind());
             let limits = snapshot.spool_limits();
-            let params = SignParams::default();
-            let req = prepare(route, parts, body, &limits, &params, Some(metrics)).await?;
             let sent = Instant::now();
-            let resp = route.client.send(req).await?;
+            let resp = replay::send(route, parts, body, &limits, Some(metrics)).await?;
             metrics.upstream_latency(&route.config.name, sent.elapsed());
             resp
         }

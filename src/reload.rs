@@ -47,9 +47,11 @@ async fn build_and_swap(
     let watched_files = config.watched_files.clone();
     let generation = inner.cell.load().generation + 1;
     let snapshot =
-        Snapshot::build(config, generation, &inner.own).map_err(|problems| ConfigError {
-            problems,
-            watched_files: watched_files.clone(),
+        Snapshot::build(config, generation, &inner.own, &inner.tokens).map_err(|problems| {
+            ConfigError {
+                problems,
+                watched_files: watched_files.clone(),
+            }
         })?;
 
     // Bind new listeners before the swap: a busy port refuses the reload

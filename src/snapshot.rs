@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::body::SpoolLimits;
 use crate::config::{Config, HostPattern, Problem, ProxySettings, RouteConfig};
-use crate::creds::Credential;
+use crate::creds::{Credential, TokenRegistry};
 use crate::egress::{EgressPolicy, OwnAddrs, Trust};
 use crate::pki::leaf::LeafMinter;
 use crate::route::Router;
@@ -86,11 +86,13 @@ pub struct Snapshot {
 impl Snapshot {
     /// Builds every runtime object of `config`; any failure leaves nothing
     /// half-built behind. `own` lists countersign's listeners, which no
-    /// request may be sent to.
+    /// request may be sent to. OAuth2 token managers come from `tokens`,
+    /// which outlives snapshots, so an unchanged credential keeps its token.
     pub fn build(
         config: Config,
         generation: u64,
         own: &OwnAddrs,
+        tokens: &TokenRegistry,
     ) -> Result<Snapshot, Vec<Problem>> {
         let settings = UpstreamSettings {
             connect_timeout: config.proxy.connect_timeout,
@@ -114,11 +116,15 @@ impl Snapshot {
         };
         let passthrough = client(&untrusted, "proxy".into()).map_err(|p| vec![p])?;
         let shared_named = client(&named, "proxy".into()).map_err(|p| vec![p])?;
-        let credentials: BTreeMap<String, Arc<Credential>> = config
-            .credentials
-            .iter()
-            .map(|(name, c)| (name.clone(), Arc::new(Credential::from_config(c))))
-            .collect();
+        let mut credentials: BTreeMap<String, Arc<Credential>> = BTreeMap::new();
+        for (name, c) in &config.credentials {
+            match Credential::build(name, c, tokens, settings, &egress) {
+                Ok(cred) => {
+                    credentials.insert(name.clone(), Arc::new(cred));
+                }
+                Err(problem) => problems.push(problem),
+            }
+        }
         let mut routes = Vec::new();
         for (i, rc) in config.routes.iter().enumerate() {
             let spec = ClientSpec {

@@ -62,13 +62,15 @@ type Failure = (u8, String);
 
 fn sign_inner(args: SignArgs) -> Result<Vec<String>, Failure> {
     let config = config::load(&args.config).map_err(|e| (EXIT_BAD_CONFIG, e.to_string()))?;
+    let config = only_the_routes_credential(config, &args.route)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| (1, format!("cannot start the runtime: {e}")))?;
     rt.block_on(async move {
-        let snapshot =
-            Snapshot::build(config, 0, &crate::egress::OwnAddrs::default()).map_err(|p| {
+        let tokens = crate::creds::TokenRegistry::new();
+        let snapshot = Snapshot::build(config, 0, &crate::egress::OwnAddrs::default(), &tokens)
+            .map_err(|p| {
                 (
                     EXIT_BAD_CONFIG,
                     p.iter()
@@ -99,6 +101,34 @@ fn sign_inner(args: SignArgs) -> Result<Vec<String>, Failure> {
             .map(|(name, value)| format!("{}: {}", name, String::from_utf8_lossy(value.as_bytes())))
             .collect())
     })
+}
+
+/// Drops every credential but the route's, so no other OAuth2 credential
+/// starts fetching tokens, and refuses a refresh_token grant: rotating its
+/// refresh token here would spend the one the running countersign holds.
+fn only_the_routes_credential(
+    mut config: config::Config,
+    route: &str,
+) -> Result<config::Config, Failure> {
+    let wanted = config
+        .routes
+        .iter()
+        .find(|r| r.name == route)
+        .and_then(|r| r.credential.clone());
+    config
+        .credentials
+        .retain(|name, _| wanted.as_deref() == Some(name.as_str()));
+    let rotates = config.credentials.values().any(|c| {
+        matches!(c, config::CredentialConfig::OAuth2(o)
+            if matches!(o.grant, config::Grant::RefreshToken { .. }))
+    });
+    if rotates {
+        return Err((
+            2,
+            format!("route `{route}` uses an OAuth2 refresh_token grant; `sign` would spend the refresh token the running countersign holds"),
+        ));
+    }
+    Ok(config)
 }
 
 fn build_request(args: &SignArgs) -> Result<Request<Full<Bytes>>, Failure> {

@@ -109,3 +109,30 @@ pub struct RawBasic {
     pub username: String,
     pub password: String,
 }
+
+/// `[credential.NAME]` with `type = "oauth2"`. Every key is optional here so
+/// that a missing one is reported with its own key path. No `Debug`: secrets.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOAuth2 {
+    pub token_url: Option<String>,
+    pub grant: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub client_auth: Option<String>,
+    pub private_key_file: Option<String>,
+    pub signing_alg: Option<String>,
+    pub kid: Option<String>,
+    pub assertion_audience: Option<String>,
+    pub refresh_token: Option<String>,
+    pub scope: Option<String>,
+    pub audience: Option<String>,
+    pub resource: Option<String>,
+    #[serde(default)]
+    pub extra_params: BTreeMap<String, String>,
+    pub token_store: Option<String>,
+    pub store_key: Option<String>,
+    pub ca_file: Option<String>,
+    pub refresh_at: Option<f64>,
+    pub wait_for_token: Option<String>,
+}

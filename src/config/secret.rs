@@ -25,6 +25,26 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Secret bytes (a private key, an encryption key); `Debug` never shows them.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SecretBytes(Vec<u8>);
+
+impl SecretBytes {
+    pub fn new(value: impl Into<Vec<u8>>) -> Self {
+        SecretBytes(value.into())
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretBytes(<redacted>)")
+    }
+}
+
 /// Resolves references, relative `${file:}` paths against the config's folder,
 /// and remembers every file read so that reload can watch them.
 pub struct SecretResolver<'a> {

@@ -4,6 +4,7 @@
 
 mod connect;
 mod credential;
+mod oauth2;
 mod route;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -95,6 +96,7 @@ pub fn validate(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
             credentials.insert(name, cred);
         }
     }
+    c.distinct_token_stores(&credentials);
     let mut routes = Vec::new();
     for (i, raw) in raw_routes.into_iter().enumerate() {
         if let Some(route) = raw.and_then(|r| c.route(i, r, &defined)) {

@@ -9,6 +9,7 @@ mod binary;
 mod bodies;
 mod connect;
 mod mtls;
+mod oauth2;
 mod paypay;
 mod reload;
 mod routing;

@@ -2,11 +2,11 @@
 
 use base64::Engine as _;
 
-use super::super::raw::{RawBasic, RawHeaderCredential, RawPayPayOpa};
+use super::super::raw::{RawBasic, RawHeaderCredential, RawOAuth2, RawPayPayOpa};
 use super::super::CredentialConfig;
 use super::Checker;
 
-const CREDENTIAL_TYPES: &str = "\"paypay-opa\" or \"header\"";
+const CREDENTIAL_TYPES: &str = "\"paypay-opa\", \"header\" or \"oauth2\"";
 
 impl Checker<'_> {
     pub(super) fn credential(
@@ -43,6 +43,13 @@ impl Checker<'_> {
             },
             "header" => match table.try_into::<RawHeaderCredential>() {
                 Ok(raw) => self.header_credential(&path, raw),
+                Err(e) => {
+                    self.problem(path, e.message());
+                    None
+                }
+            },
+            "oauth2" => match table.try_into::<RawOAuth2>() {
+                Ok(raw) => self.oauth2(&path, raw),
                 Err(e) => {
                     self.problem(path, e.message());
                     None

@@ -267,7 +267,7 @@ impl Checker<'_> {
         })
     }
 
-    fn ca_file(&mut self, path: &str, file: &str) -> Vec<CertificateDer<'static>> {
+    pub(super) fn ca_file(&mut self, path: &str, file: &str) -> Vec<CertificateDer<'static>> {
         let full = self.base_dir.join(file);
         self.other_files.push(full.clone());
         let pem = match std::fs::read(&full) {

@@ -1,0 +1,89 @@
+//! The validated settings of an `oauth2` credential: where tokens come from,
+//! how the client proves who it is, and where a refresh token is kept.
+//! Only `validate` makes these; `creds::oauth2` turns them into a running
+//! token manager.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::Uri;
+use rustls_pki_types::CertificateDer;
+
+use super::{Secret, SecretBytes};
+
+#[derive(Debug, Clone)]
+pub struct OAuth2Config {
+    /// Absolute `http` or `https` URL of the token endpoint.
+    pub token_url: Uri,
+    pub grant: Grant,
+    pub client_id: String,
+    pub client_auth: ClientAuth,
+    /// `scope`, `audience`, `resource` and `extra_params`, in that order, as
+    /// form parameters of every token request.
+    pub params: Vec<(String, Secret)>,
+    /// Required for the refresh_token grant.
+    pub token_store: Option<TokenStoreConfig>,
+    /// Extra trust roots for the token endpoint, from `ca_file`.
+    pub ca_roots: Vec<CertificateDer<'static>>,
+    /// Fraction of a token's lifetime after which it is renewed (0 < x < 1).
+    pub refresh_at: f64,
+    /// How long a request may wait for a first (or fresh) token.
+    pub wait_for_token: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum Grant {
+    ClientCredentials,
+    /// `seed` is the configured `refresh_token`; once the server rotates it,
+    /// the store holds the current one.
+    RefreshToken {
+        seed: Option<Secret>,
+    },
+}
+
+/// How the client authenticates at the token endpoint.
+#[derive(Debug, Clone)]
+pub enum ClientAuth {
+    /// RFC 6749 section 2.3.1, HTTP Basic with form-encoded id and secret.
+    SecretBasic(Secret),
+    /// `client_id` and `client_secret` as form parameters.
+    SecretPost(Secret),
+    /// RFC 7523 client assertion signed with the client's private key.
+    PrivateKeyJwt(JwtKey),
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtKey {
+    /// PKCS#8 DER of the private key, already checked to suit `alg`.
+    pub pkcs8: SecretBytes,
+    pub alg: SigningAlg,
+    pub kid: Option<String>,
+    /// The `aud` claim; `token_url` unless `assertion_audience` is set.
+    pub audience: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SigningAlg {
+    Rs256,
+    Ps256,
+    Es256,
+}
+
+impl SigningAlg {
+    /// The JWS `alg` name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::Rs256 => "RS256",
+            SigningAlg::Ps256 => "PS256",
+            SigningAlg::Es256 => "ES256",
+        }
+    }
+}
+
+/// The durable home of a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TokenStoreConfig {
+    pub path: PathBuf,
+    /// 32-byte AES-256-GCM key; the file is plain JSON (mode 0600) without it.
+    pub key: Option<SecretBytes>,
+}

@@ -1,0 +1,104 @@
+//! How countersign proves the client's identity at the token endpoint:
+//! `client_secret_basic` (RFC 6749 section 2.3.1: form-encode id and secret,
+//! then base64 of `id:secret`), `client_secret_post`, or `private_key_jwt`
+//! (RFC 7523 assertion, fresh per token request).
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderValue};
+
+use super::form::{self, Form};
+use super::jwt::{AssertionSigner, SignError};
+use crate::config::{ClientAuth, Secret};
+
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+#[derive(Debug)]
+pub enum ClientAuthenticator {
+    /// The ready `Authorization: Basic ...` value, marked sensitive.
+    Basic(HeaderValue),
+    Post(Secret),
+    Jwt(Box<AssertionSigner>),
+}
+
+impl ClientAuthenticator {
+    pub fn new(config: &ClientAuth, client_id: &str) -> Result<ClientAuthenticator, String> {
+        Ok(match config {
+            ClientAuth::SecretBasic(secret) => {
+                let pair = format!(
+                    "{}:{}",
+                    form::encode(client_id),
+                    form::encode(secret.expose())
+                );
+                let mut value = HeaderValue::from_str(&format!("Basic {}", BASE64.encode(pair)))
+                    .map_err(|_| "the Basic credentials are not a valid header".to_string())?;
+                value.set_sensitive(true);
+                ClientAuthenticator::Basic(value)
+            }
+            ClientAuth::SecretPost(secret) => ClientAuthenticator::Post(secret.clone()),
+            ClientAuth::PrivateKeyJwt(key) => {
+                ClientAuthenticator::Jwt(Box::new(AssertionSigner::new(key)?))
+            }
+        })
+    }
+
+    /// Adds the client's proof to a token request. `now` is Unix seconds.
+    pub fn authenticate(
+        &self,
+        client_id: &str,
+        now: u64,
+        form: &mut Form,
+        headers: &mut HeaderMap,
+    ) -> Result<(), SignError> {
+        match self {
+            ClientAuthenticator::Basic(value) => {
+                headers.insert(AUTHORIZATION, value.clone());
+            }
+            ClientAuthenticator::Post(secret) => {
+                form.push("client_id", client_id);
+                form.push("client_secret", secret.expose());
+            }
+            ClientAuthenticator::Jwt(signer) => {
+                let assertion = signer.assertion(client_id, now)?;
+                form.push("client_id", client_id);
+                form.push("client_assertion_type", ASSERTION_TYPE);
+                form.push("client_assertion", assertion.expose());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_form_encodes_id_and_secret_before_base64() {
+        let auth =
+            ClientAuthenticator::new(&ClientAuth::SecretBasic(Secret::new("p@ss w:rd")), "id:1")
+                .unwrap();
+        let mut headers = HeaderMap::new();
+        let mut form = Form::default();
+        auth.authenticate("id:1", 0, &mut form, &mut headers)
+            .unwrap();
+        let value = headers[AUTHORIZATION].to_str().unwrap();
+        let decoded = BASE64
+            .decode(value.strip_prefix("Basic ").unwrap())
+            .unwrap();
+        assert_eq!(decoded, b"id%3A1:p%40ss+w%3Ard");
+        assert!(headers[AUTHORIZATION].is_sensitive());
+        assert_eq!(form.into_string(), "");
+    }
+
+    #[test]
+    fn post_puts_id_and_secret_in_the_body() {
+        let auth =
+            ClientAuthenticator::new(&ClientAuth::SecretPost(Secret::new("s&t")), "c").unwrap();
+        let mut form = Form::default();
+        auth.authenticate("c", 0, &mut form, &mut HeaderMap::new())
+            .unwrap();
+        assert_eq!(form.into_string(), "client_id=c&client_secret=s%26t");
+    }
+}

@@ -1,0 +1,303 @@
+//! One exchange with the token endpoint: build the form (grant, client auth,
+//! scope and extra parameters), POST it over a pooled upstream client, and
+//! turn the answer into an `Issued` token or a `FetchError` that is safe to
+//! log (status and OAuth error code only, never a body or a value).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use http::{HeaderValue, Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Limited};
+use serde_json::Value;
+
+use super::client_auth::ClientAuthenticator;
+use super::form::Form;
+use super::jwt::SignError;
+use super::store::StoreError;
+use crate::body;
+use crate::config::{OAuth2Config, Secret};
+use std::sync::Arc;
+
+use crate::egress::{EgressPolicy, Trust};
+use crate::upstream::{ClientSpec, UpstreamClient, UpstreamError, UpstreamSettings};
+
+/// Token responses are small; anything bigger is not one.
+const MAX_RESPONSE: usize = 64 * 1024;
+/// Assumed when the server omits `expires_in` (RFC 6749 makes it optional);
+/// a 401 from the upstream discards such a token earlier.
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+/// Longer lifetimes are cut to this, so deadlines stay representable.
+const MAX_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// A token the endpoint issued.
+pub struct Issued {
+    /// The whole `Bearer <token>` header value, marked sensitive.
+    pub bearer: HeaderValue,
+    pub lifetime: Duration,
+    /// A rotated refresh token, when the server sent one.
+    pub refresh_token: Option<Secret>,
+}
+
+/// Why no token was obtained. Every message is free of secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("token endpoint answered {status}{}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    Status {
+        status: StatusCode,
+        /// The OAuth `error` code, reduced to safe characters.
+        code: Option<String>,
+    },
+    #[error("token endpoint did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("token request failed")]
+    Transport(#[source] UpstreamError),
+    #[error("reading the token response failed (or it is larger than {MAX_RESPONSE} bytes)")]
+    Body,
+    #[error("token response is not a JSON object")]
+    NotJson,
+    #[error("token response has no access_token")]
+    NoAccessToken,
+    #[error("token response has token_type `{0}`; only Bearer is supported")]
+    TokenType(String),
+    #[error("token response has an unusable expires_in")]
+    Expiry,
+    #[error("the access token holds characters that cannot go in a header")]
+    BadToken,
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "no refresh token to present: the store is empty and no `refresh_token` is configured"
+    )]
+    NoRefreshToken,
+    #[error("the token fetch was interrupted")]
+    Interrupted,
+}
+
+impl FetchError {
+    /// The server refused the grant itself (revoked, expired or reused refresh
+    /// token): only a person can fix this.
+    pub fn is_invalid_grant(&self) -> bool {
+        matches!(self, FetchError::Status { code: Some(c), .. } if c == "invalid_grant")
+    }
+}
+
+#[derive(Debug)]
+pub struct Endpoint {
+    client: UpstreamClient,
+    token_url: Uri,
+    host: HeaderValue,
+    client_id: String,
+    auth: ClientAuthenticator,
+    params: Vec<(String, Secret)>,
+    deadline: Duration,
+}
+
+impl Endpoint {
+    /// The token endpoint is named by the operator, so internal addresses
+    /// are fine (`Trust::Named`); countersign's own listeners still are not.
+    pub fn new(
+        config: &OAuth2Config,
+        settings: UpstreamSettings,
+        egress: Arc<EgressPolicy>,
+    ) -> Result<Endpoint, String> {
+        let spec = ClientSpec {
+            extra_roots: config.ca_roots.clone(),
+            trust: Some(Trust::Named),
+            ..ClientSpec::default()
+        };
+        let client = UpstreamClient::new(&spec, egress, settings)?;
+        let authority = config
+            .token_url
+            .authority()
+            .map(|a| a.as_str())
+            .unwrap_or("");
+        let host = HeaderValue::from_str(authority)
+            .map_err(|_| "the token_url host is not a valid Host header".to_string())?;
+        Ok(Endpoint {
+            client,
+            token_url: config.token_url.clone(),
+            host,
+            client_id: config.client_id.clone(),
+            auth: ClientAuthenticator::new(&config.client_auth, &config.client_id)?,
+            params: config.params.clone(),
+            deadline: settings.response_timeout,
+        })
+    }
+
+    /// POSTs `grant` (e.g. `grant_type=client_credentials`) with the
+    /// configured parameters and client authentication.
+    pub async fn request(&self, grant: &[(&str, &str)]) -> Result<Issued, FetchError> {
+        let mut form = Form::default();
+        for (name, value) in grant {
+            form.push(name, value);
+        }
+        for (name, value) in &self.params {
+            form.push(name, value.expose());
+        }
+        let mut req = Request::new(());
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = self.token_url.clone();
+        let headers = req.headers_mut();
+        self.auth
+            .authenticate(&self.client_id, unix_now(), &mut form, headers)?;
+        let body = form.into_string();
+        headers.insert(HOST, self.host.clone());
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        let req = req.map(|()| body::full(body));
+        let exchange = async {
+            let resp = self.client.send(req).await.map_err(FetchError::Transport)?;
+            let status = resp.status();
+            let bytes = Limited::new(resp.into_body(), MAX_RESPONSE)
+                .collect()
+                .await
+                .map_err(|_| FetchError::Body)?
+                .to_bytes();
+            parse(status, &bytes)
+        };
+        tokio::time::timeout(self.deadline, exchange)
+            .await
+            .unwrap_or(Err(FetchError::Timeout(self.deadline)))
+    }
+}
+
+/// Reads a token response (RFC 6749 section 5.1) or error (section 5.2).
+pub fn parse(status: StatusCode, body: &Bytes) -> Result<Issued, FetchError> {
+    let json: Option<Value> = serde_json::from_slice(body).ok();
+    if !status.is_success() {
+        let code = json
+            .as_ref()
+            .and_then(|j| j.get("error"))
+            .and_then(Value::as_str)
+            .map(safe);
+        return Err(FetchError::Status { status, code });
+    }
+    let json = json.filter(Value::is_object).ok_or(FetchError::NotJson)?;
+    let access = json
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or(FetchError::NoAccessToken)?;
+    if let Some(kind) = json.get("token_type") {
+        let kind = kind.as_str().unwrap_or("?");
+        if !kind.eq_ignore_ascii_case("bearer") {
+            return Err(FetchError::TokenType(safe(kind)));
+        }
+    }
+    let lifetime = match json.get("expires_in") {
+        None | Some(Value::Null) => DEFAULT_LIFETIME,
+        Some(v) => {
+            let secs = v
+                .as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                .filter(|s: &f64| s.is_finite() && *s >= 1.0)
+                .ok_or(FetchError::Expiry)?;
+            Duration::from_secs_f64(secs.min(MAX_LIFETIME.as_secs_f64()))
+        }
+    };
+    let mut bearer =
+        HeaderValue::from_str(&format!("Bearer {access}")).map_err(|_| FetchError::BadToken)?;
+    bearer.set_sensitive(true);
+    let refresh_token = json
+        .get("refresh_token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .map(Secret::new);
+    Ok(Issued {
+        bearer,
+        lifetime,
+        refresh_token,
+    })
+}
+
+/// A server-chosen word, cut down to characters that cannot smuggle anything.
+fn safe(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        .take(40)
+        .collect()
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(body: &str) -> Result<Issued, FetchError> {
+        parse(StatusCode::OK, &Bytes::from(body.to_string()))
+    }
+
+    #[test]
+    fn a_bearer_token_with_lifetime_and_rotation() {
+        let t = ok(r#"{"access_token":"at-1","token_type":"bearer","expires_in":"120","refresh_token":"rt-2"}"#).unwrap();
+        assert_eq!(t.bearer, "Bearer at-1");
+        assert!(t.bearer.is_sensitive());
+        assert_eq!(t.lifetime, Duration::from_secs(120));
+        assert_eq!(t.refresh_token.unwrap().expose(), "rt-2");
+        let t = ok(r#"{"access_token":"at-1","token_type":"Bearer"}"#).unwrap();
+        assert_eq!(t.lifetime, DEFAULT_LIFETIME);
+        assert!(t.refresh_token.is_none());
+    }
+
+    #[test]
+    fn broken_answers_are_errors_that_quote_nothing() {
+        assert!(matches!(ok(""), Err(FetchError::NotJson)));
+        assert!(matches!(
+            ok("<html>at-secret</html>"),
+            Err(FetchError::NotJson)
+        ));
+        assert!(matches!(ok("[1]"), Err(FetchError::NotJson)));
+        assert!(matches!(ok("{}"), Err(FetchError::NoAccessToken)));
+        assert!(matches!(
+            ok(r#"{"access_token":""}"#),
+            Err(FetchError::NoAccessToken)
+        ));
+        assert!(matches!(
+            ok(r#"{"access_token":"x","expires_in":0}"#),
+            Err(FetchError::Expiry)
+        ));
+        assert!(matches!(
+            ok(r#"{"access_token":"x","token_type":"DPoP"}"#),
+            Err(FetchError::TokenType(t)) if t == "DPoP"
+        ));
+        assert!(matches!(
+            ok("{\"access_token\":\"line\\nbreak\"}"),
+            Err(FetchError::BadToken)
+        ));
+    }
+
+    #[test]
+    fn error_answers_keep_only_a_safe_oauth_code() {
+        let e = parse(
+            StatusCode::BAD_REQUEST,
+            &Bytes::from(
+                r#"{"error":"invalid_grant\"<x>","error_description":"rt-secret reused"}"#,
+            ),
+        )
+        .err()
+        .unwrap();
+        assert!(matches!(&e, FetchError::Status { code: Some(c), .. } if c == "invalid_grantx"));
+        assert!(!e.to_string().contains("rt-secret"));
+        let e = parse(
+            StatusCode::BAD_REQUEST,
+            &Bytes::from(r#"{"error":"invalid_grant"}"#),
+        )
+        .err()
+        .unwrap();
+        assert!(e.is_invalid_grant());
+        let e = parse(StatusCode::BAD_GATEWAY, &Bytes::new()).err().unwrap();
+        assert_eq!(e.to_string(), "token endpoint answered 502 Bad Gateway");
+    }
+}

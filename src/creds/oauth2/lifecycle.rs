@@ -1,0 +1,366 @@
+//! The life of one credential's token. One background task per credential
+//! is the only caller of the token endpoint (single-flight by construction):
+//! it fetches at start, renews at `refresh_at` of the lifetime (with jitter),
+//! retries failures with exponential backoff, and renews at once when a 401
+//! discards the current token. Requests only read the current token, or
+//! wait (bounded by `wait_for_token`) for one to appear.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::HeaderValue;
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+
+use super::endpoint::{Endpoint, FetchError, Issued};
+use super::refresh::RefreshGrant;
+use crate::config::{Grant, OAuth2Config};
+use crate::egress::EgressPolicy;
+use crate::upstream::UpstreamSettings;
+
+/// First retry delay after a failure; doubles per failure up to `MAX_BACKOFF`.
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A 401 forces at most one renewal per this interval, so a storm of 401s
+/// (a misconfigured scope, say) does not hammer the token endpoint.
+pub const FORCED_RENEWAL_GAP: Duration = Duration::from_secs(5);
+
+/// A token in use. `bearer` is the whole header value, marked sensitive.
+pub struct Token {
+    pub bearer: HeaderValue,
+    pub expires_at: Instant,
+    renew_at: Instant,
+}
+
+impl Token {
+    fn valid_at(&self, now: Instant) -> bool {
+        now < self.expires_at
+    }
+}
+
+/// No valid token within `wait_for_token`.
+#[derive(Debug, Clone)]
+pub struct Unavailable {
+    pub waited: Duration,
+    pub retry_after: Duration,
+    /// The last fetch failure, when there is one (safe to show).
+    pub cause: Option<String>,
+}
+
+/// Where tokens come from.
+enum Source {
+    ClientCredentials(Endpoint),
+    Refresh(Endpoint, RefreshGrant),
+    #[cfg(test)]
+    Scripted(tests::Script),
+}
+
+/// What the background task and the requests share.
+struct Shared {
+    label: String,
+    source: Source,
+    refresh_at: f64,
+    wait_for_token: Duration,
+    current: watch::Sender<Option<Arc<Token>>>,
+    wake: Notify,
+    status: Mutex<Status>,
+    /// Held by a fetch from before it starts until it ends (store included).
+    busy: Arc<tokio::sync::Mutex<()>>,
+}
+
+#[derive(Default)]
+struct Status {
+    /// While failing: when the next attempt is due.
+    retry_at: Option<Instant>,
+    last_error: Option<String>,
+    last_forced: Option<Instant>,
+}
+
+pub struct TokenManager {
+    shared: Arc<Shared>,
+    task: tokio::task::AbortHandle,
+}
+
+impl std::fmt::Debug for TokenManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("credential", &self.shared.label)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for TokenManager {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TokenManager {
+    /// Builds the manager and starts fetching the first token at once.
+    /// Errors are `(key, message)`, the key under `credential.NAME`.
+    pub fn start(
+        label: &str,
+        config: &OAuth2Config,
+        settings: UpstreamSettings,
+        egress: Arc<EgressPolicy>,
+    ) -> Result<TokenManager, (&'static str, String)> {
+        let endpoint = Endpoint::new(config, settings, egress).map_err(|e| ("", e))?;
+        let source = match &config.grant {
+            Grant::ClientCredentials => Source::ClientCredentials(endpoint),
+            Grant::RefreshToken { seed } => Source::Refresh(
+                endpoint,
+                RefreshGrant::open(config.token_store.as_ref(), seed.clone())?,
+            ),
+        };
+        Ok(TokenManager::with_source(
+            label,
+            source,
+            config.refresh_at,
+            config.wait_for_token,
+        ))
+    }
+
+    fn with_source(
+        label: &str,
+        source: Source,
+        refresh_at: f64,
+        wait_for_token: Duration,
+    ) -> TokenManager {
+        let shared = Arc::new(Shared {
+            label: label.to_string(),
+            source,
+            refresh_at,
+            wait_for_token,
+            current: watch::Sender::new(None),
+            wake: Notify::new(),
+            status: Mutex::default(),
+            busy: Arc::default(),
+        });
+        let task = tokio::spawn(run(Arc::clone(&shared))).abort_handle();
+        TokenManager { shared, task }
+    }
+
+    /// Whether a token valid right now is held.
+    pub fn has_valid_token(&self) -> bool {
+        self.shared
+            .current
+            .borrow()
+            .as_ref()
+            .is_some_and(|t| t.valid_at(Instant::now()))
+    }
+
+    /// Stops renewing. A fetch already under way still finishes (and stores
+    /// a rotated refresh token), so nothing is lost; `stopped` waits for it.
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+
+    /// Returns once no fetch is under way (call after `stop`).
+    pub async fn stopped(&self) {
+        let _idle = self.shared.busy.lock().await;
+    }
+
+    /// The current token's `Bearer` header value, waiting up to
+    /// `wait_for_token` when there is no valid one.
+    pub async fn bearer(&self) -> Result<HeaderValue, Unavailable> {
+        let usable =
+            |t: &Option<Arc<Token>>| t.as_ref().is_some_and(|t| t.valid_at(Instant::now()));
+        let mut rx = self.shared.current.subscribe();
+        let wait = self.shared.wait_for_token;
+        let found = match tokio::time::timeout(wait, rx.wait_for(usable)).await {
+            Ok(Ok(current)) => current.as_ref().map(|t| t.bearer.clone()),
+            _ => None,
+        };
+        found.ok_or_else(|| self.unavailable())
+    }
+
+    fn unavailable(&self) -> Unavailable {
+        let status = self.shared.lock_status();
+        let retry_after = status
+            .retry_at
+            .map(|at| at.saturating_duration_since(Instant::now()))
+            .unwrap_or_default()
+            .max(Duration::from_secs(1));
+        Unavailable {
+            waited: self.shared.wait_for_token,
+            retry_after,
+            cause: status.last_error.clone(),
+        }
+    }
+
+    /// The upstream answered 401 to a request that carried `sent`. Discards
+    /// that token if it is still the current one and asks for a new one.
+    /// Returns whether the request is worth replaying: false when the token
+    /// was renewed by a 401 less than `FORCED_RENEWAL_GAP` ago.
+    pub fn unauthorized(&self, sent: &HeaderValue) -> bool {
+        let is_sent = |t: &Option<Arc<Token>>| t.as_ref().is_some_and(|t| t.bearer == sent);
+        if !is_sent(&self.shared.current.borrow()) {
+            // Already replaced (or being replaced): the replay uses the new one.
+            return true;
+        }
+        let now = Instant::now();
+        {
+            let mut status = self.shared.lock_status();
+            if status
+                .last_forced
+                .is_some_and(|at| now.duration_since(at) < FORCED_RENEWAL_GAP)
+            {
+                tracing::warn!(credential = %self.shared.label, "upstream refused a fresh token again (401); not renewing more than once per {FORCED_RENEWAL_GAP:?}");
+                return false;
+            }
+            status.last_forced = Some(now);
+        }
+        let discarded = self.shared.current.send_if_modified(|t| {
+            let hit = is_sent(t);
+            if hit {
+                *t = None;
+            }
+            hit
+        });
+        if discarded {
+            tracing::info!(credential = %self.shared.label, "upstream refused the token (401); renewing it");
+            self.shared.wake.notify_one();
+        }
+        true
+    }
+}
+
+impl Shared {
+    fn lock_status(&self) -> std::sync::MutexGuard<'_, Status> {
+        self.status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// When the next fetch is due: now without a token, at its renewal time
+    /// with one, and never before the backoff of a failure has passed.
+    fn due(&self) -> Instant {
+        let token_due = match &*self.current.borrow() {
+            Some(t) => t.renew_at,
+            None => Instant::now(),
+        };
+        match self.lock_status().retry_at {
+            Some(retry) => retry.max(token_due),
+            None => token_due,
+        }
+    }
+
+    async fn fetch(self: Arc<Self>) -> Result<Issued, FetchError> {
+        match &self.source {
+            Source::ClientCredentials(endpoint) => {
+                endpoint
+                    .request(&[("grant_type", "client_credentials")])
+                    .await
+            }
+            Source::Refresh(endpoint, grant) => grant.refresh(endpoint, &self.label).await,
+            #[cfg(test)]
+            Source::Scripted(script) => script.next().await,
+        }
+    }
+
+    fn publish(&self, issued: Issued, sent_at: Instant) {
+        let jitter = 0.9 + 0.1 * random_unit();
+        let token = Token {
+            bearer: issued.bearer,
+            expires_at: sent_at + issued.lifetime,
+            renew_at: sent_at + issued.lifetime.mul_f64(self.refresh_at * jitter),
+        };
+        {
+            let mut status = self.lock_status();
+            status.retry_at = None;
+            status.last_error = None;
+        }
+        tracing::info!(credential = %self.label, lifetime_s = issued.lifetime.as_secs(), "OAuth2 token obtained");
+        self.current.send_replace(Some(Arc::new(token)));
+    }
+
+    fn failed(&self, error: &FetchError, failures: u32) {
+        let delay = backoff(failures);
+        let message = chain(error);
+        {
+            let mut status = self.lock_status();
+            status.retry_at = Some(Instant::now() + delay);
+            status.last_error = Some(message.clone());
+        }
+        let still_valid = self
+            .current
+            .borrow()
+            .as_ref()
+            .is_some_and(|t| t.valid_at(Instant::now()));
+        if error.is_invalid_grant() {
+            tracing::error!(credential = %self.label, error = %message, "the authorization server refused the grant; a person must authorize again and set a new refresh_token");
+        } else {
+            tracing::warn!(credential = %self.label, error = %message, retry_in_ms = delay.as_millis() as u64, still_valid, "OAuth2 token fetch failed");
+        }
+    }
+}
+
+/// The loop of the one task that talks to the token endpoint.
+async fn run(shared: Arc<Shared>) {
+    let mut failures: u32 = 0;
+    loop {
+        let due = shared.due();
+        tokio::select! {
+            () = tokio::time::sleep_until(due) => {}
+            () = shared.wake.notified() => continue,
+        }
+        let sent_at = Instant::now();
+        // Its own task: stopping the manager must not cut a refresh between
+        // the server rotating the refresh token and the store saving it. The
+        // busy guard is taken before the task exists, so `stopped` cannot
+        // miss a fetch that is about to start.
+        let busy = Arc::clone(&shared.busy).lock_owned().await;
+        let fetch = Arc::clone(&shared).fetch();
+        let result = match tokio::spawn(async move {
+            let _busy = busy;
+            fetch.await
+        })
+        .await
+        {
+            // A token that expired on the way (a slow endpoint, a tiny
+            // expires_in) counts as a failure, or renewals would loop.
+            Ok(Ok(issued)) if sent_at + issued.lifetime <= Instant::now() => {
+                Err(FetchError::Expiry)
+            }
+            Ok(result) => result,
+            Err(_) => Err(FetchError::Interrupted),
+        };
+        match result {
+            Ok(issued) => {
+                failures = 0;
+                shared.publish(issued, sent_at);
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                shared.failed(&e, failures);
+            }
+        }
+    }
+}
+
+/// 250ms, 500ms, 1s, ... up to 30s, each scaled by a random factor in
+/// [0.5, 1) so that many sidecars do not retry in step.
+fn backoff(failures: u32) -> Duration {
+    let exp = FIRST_BACKOFF.saturating_mul(1 << failures.saturating_sub(1).min(16));
+    exp.min(MAX_BACKOFF).mul_f64(0.5 + 0.5 * random_unit())
+}
+
+/// A uniform number in [0, 1) from the OS random source.
+fn random_unit() -> f64 {
+    let mut b = [0u8; 4];
+    // Jitter only: without randomness the delays are merely not spread.
+    let _ = getrandom::fill(&mut b);
+    f64::from(u32::from_le_bytes(b)) / (f64::from(u32::MAX) + 1.0)
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests;

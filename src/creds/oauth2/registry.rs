@@ -1,0 +1,129 @@
+//! Token managers outlive snapshots: the registry (owned by the App) hands
+//! each snapshot build the manager for a credential's exact content, keyed by
+//! a hash of that content. An unchanged credential keeps its manager, and so
+//! its token, across reloads; any change (a rotated secret, a new scope)
+//! makes a new manager, so the change takes effect at once.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use sha2::{Digest, Sha256};
+
+use super::lifecycle::TokenManager;
+use crate::config::{ClientAuth, Grant, OAuth2Config};
+use crate::egress::EgressPolicy;
+use crate::upstream::UpstreamSettings;
+
+#[derive(Debug, Default)]
+pub struct TokenRegistry {
+    /// Weak: a manager lives as long as some snapshot uses it.
+    managers: Mutex<HashMap<[u8; 32], Weak<TokenManager>>>,
+    /// Set by `shutdown`: a stopped App starts no new renewals.
+    closed: AtomicBool,
+}
+
+impl TokenRegistry {
+    pub fn new() -> TokenRegistry {
+        TokenRegistry::default()
+    }
+
+    /// The manager for credential `name` with this content, started if new.
+    /// Errors are `(key, message)` under `credential.NAME`.
+    pub fn manager(
+        &self,
+        name: &str,
+        config: &OAuth2Config,
+        settings: UpstreamSettings,
+        egress: &Arc<EgressPolicy>,
+    ) -> Result<Arc<TokenManager>, (&'static str, String)> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(("", "countersign is stopping".to_string()));
+        }
+        let key = fingerprint(name, config, settings);
+        let mut managers = self.managers.lock().unwrap_or_else(|p| p.into_inner());
+        managers.retain(|_, m| m.strong_count() > 0);
+        if let Some(m) = managers.get(&key).and_then(Weak::upgrade) {
+            return Ok(m);
+        }
+        let manager = Arc::new(TokenManager::start(
+            name,
+            config,
+            settings,
+            Arc::clone(egress),
+        )?);
+        managers.insert(key, Arc::downgrade(&manager));
+        Ok(manager)
+    }
+
+    /// Stops every manager's renewals and waits for token requests under
+    /// way to finish, so a rotated refresh token is stored before exit.
+    pub async fn shutdown(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let live: Vec<Arc<TokenManager>> = {
+            let managers = self.managers.lock().unwrap_or_else(|p| p.into_inner());
+            managers.values().filter_map(Weak::upgrade).collect()
+        };
+        for m in &live {
+            m.stop();
+        }
+        for m in &live {
+            m.stopped().await;
+        }
+    }
+}
+
+/// SHA-256 over every field, each tagged and length-prefixed so that no two
+/// different credentials can feed the same bytes.
+fn fingerprint(name: &str, c: &OAuth2Config, s: UpstreamSettings) -> [u8; 32] {
+    let mut h = Sha256::new();
+    let mut feed = |tag: &str, bytes: &[u8]| {
+        for part in [tag.as_bytes(), bytes] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+    };
+    feed("name", name.as_bytes());
+    feed("token_url", c.token_url.to_string().as_bytes());
+    feed("client_id", c.client_id.as_bytes());
+    match &c.grant {
+        Grant::ClientCredentials => feed("grant", b"client_credentials"),
+        Grant::RefreshToken { seed } => {
+            feed("grant", b"refresh_token");
+            feed(
+                "seed",
+                seed.as_ref().map_or(&b""[..], |s| s.expose().as_bytes()),
+            );
+        }
+    }
+    match &c.client_auth {
+        ClientAuth::SecretBasic(secret) => feed("basic", secret.expose().as_bytes()),
+        ClientAuth::SecretPost(secret) => feed("post", secret.expose().as_bytes()),
+        ClientAuth::PrivateKeyJwt(k) => {
+            feed("jwt", k.pkcs8.expose());
+            feed("alg", k.alg.as_str().as_bytes());
+            feed("kid", k.kid.as_deref().unwrap_or("").as_bytes());
+            feed("aud", k.audience.as_bytes());
+        }
+    }
+    for (name, value) in &c.params {
+        feed("param", name.as_bytes());
+        feed("value", value.expose().as_bytes());
+    }
+    if let Some(store) = &c.token_store {
+        feed("store", store.path.as_os_str().as_encoded_bytes());
+        feed(
+            "store_key",
+            store.key.as_ref().map_or(&[][..], |k| k.expose()),
+        );
+    }
+    for root in &c.ca_roots {
+        feed("ca", root.as_ref());
+    }
+    feed("refresh_at", &c.refresh_at.to_le_bytes());
+    feed("wait", &c.wait_for_token.as_nanos().to_le_bytes());
+    for d in [s.connect_timeout, s.response_timeout, s.idle_timeout] {
+        feed("timeout", &d.as_nanos().to_le_bytes());
+    }
+    h.finalize().into()
+}

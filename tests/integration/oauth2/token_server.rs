@@ -1,0 +1,370 @@
+//! A real OAuth2 authorization server and resource server on 127.0.0.1:0.
+//! The token endpoint checks client auth (Basic with form-encoded id and
+//! secret, post, private_key_jwt verified with ring), issues tokens with
+//! `expires_in`, rotates refresh tokens and treats reuse of a spent one as
+//! theft (revoking the grant), and can be told to fail or to hold requests.
+//! The API answers 401 to any token that is unknown, expired or revoked.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use super::client_check::{self, form_decode, ClientCheck};
+
+/// A way for the token endpoint to fail once.
+#[derive(Clone, Copy, Debug)]
+pub enum Failure {
+    Status500,
+    Garbage,
+    Empty,
+    NoAccessToken,
+    /// Answer only after this long (beyond countersign's response timeout).
+    Hang(Duration),
+}
+
+/// One request the token endpoint received, decoded.
+#[derive(Clone, Debug)]
+pub struct TokenRequest {
+    pub form: HashMap<String, String>,
+    pub authorization: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    clients: HashMap<String, ClientCheck>,
+    expires_in: u64,
+    rotate: bool,
+    requests: Vec<TokenRequest>,
+    /// Access token -> expiry.
+    issued: Vec<(String, Instant)>,
+    revoked: HashSet<String>,
+    /// Refresh token -> still usable.
+    refresh: HashMap<String, bool>,
+    reuse_detected: bool,
+    failures: VecDeque<Failure>,
+    down: bool,
+    jtis: HashSet<String>,
+    holding: bool,
+    serial: u64,
+}
+
+pub struct TokenServer {
+    pub addr: SocketAddr,
+    tls: bool,
+    state: Arc<Mutex<State>>,
+    gate: Arc<Semaphore>,
+}
+
+impl TokenServer {
+    /// `seeds` are refresh tokens the server starts with.
+    pub async fn start(
+        clients: &[(&str, ClientCheck)],
+        expires_in: u64,
+        seeds: &[&str],
+    ) -> TokenServer {
+        TokenServer::start_with(clients, expires_in, seeds, None).await
+    }
+
+    pub async fn start_with(
+        clients: &[(&str, ClientCheck)],
+        expires_in: u64,
+        seeds: &[&str],
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> TokenServer {
+        let state = State {
+            clients: clients
+                .iter()
+                .map(|(id, c)| (id.to_string(), c.clone()))
+                .collect(),
+            expires_in,
+            rotate: true,
+            refresh: seeds.iter().map(|s| (s.to_string(), true)).collect(),
+            ..State::default()
+        };
+        let state = Arc::new(Mutex::new(state));
+        let gate = Arc::new(Semaphore::new(0));
+        let (s, g) = (Arc::clone(&state), Arc::clone(&gate));
+        let is_tls = tls.is_some();
+        let addr = serve(tls, move |req| token(req, Arc::clone(&s), Arc::clone(&g))).await;
+        TokenServer {
+            addr,
+            tls: is_tls,
+            state,
+            gate,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self.tls {
+            true => format!("https://localhost:{}/oauth2/token", self.addr.port()),
+            false => format!("http://127.0.0.1:{}/oauth2/token", self.addr.port()),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    pub fn requests(&self) -> Vec<TokenRequest> {
+        self.with(|s| s.requests.clone())
+    }
+
+    pub fn request_count(&self) -> usize {
+        self.with(|s| s.requests.len())
+    }
+
+    pub fn issued(&self) -> Vec<String> {
+        self.with(|s| s.issued.iter().map(|(t, _)| t.clone()).collect())
+    }
+
+    pub fn refresh_tokens(&self) -> Vec<String> {
+        self.with(|s| s.refresh.keys().cloned().collect())
+    }
+
+    pub fn revoke(&self, token: &str) {
+        self.with(|s| s.revoked.insert(token.to_string()));
+    }
+
+    pub fn expired(&self, token: &str) -> bool {
+        self.with(|s| {
+            s.issued
+                .iter()
+                .any(|(t, exp)| t == token && Instant::now() >= *exp)
+        })
+    }
+
+    pub fn reuse_detected(&self) -> bool {
+        self.with(|s| s.reuse_detected)
+    }
+
+    pub fn fail_next(&self, failures: &[Failure]) {
+        self.with(|s| s.failures.extend(failures.iter().copied()));
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.with(|s| s.down = down);
+    }
+
+    /// The lifetime of tokens issued from now on.
+    pub fn set_expires_in(&self, secs: u64) {
+        self.with(|s| s.expires_in = secs);
+    }
+
+    pub fn set_rotation(&self, rotate: bool) {
+        self.with(|s| s.rotate = rotate);
+    }
+
+    pub fn add_refresh_token(&self, token: &str) {
+        self.with(|s| s.refresh.insert(token.to_string(), true));
+    }
+
+    /// Token requests from now on wait (counted on arrival) until `release`.
+    pub fn hold(&self) {
+        self.with(|s| s.holding = true);
+    }
+
+    pub fn release(&self) {
+        self.with(|s| s.holding = false);
+        self.gate.add_permits(Semaphore::MAX_PERMITS / 2);
+    }
+
+    /// Whether the API would accept `token` now.
+    fn accepts(state: &State, token: &str) -> bool {
+        !state.revoked.contains(token)
+            && state
+                .issued
+                .iter()
+                .any(|(t, exp)| t == token && Instant::now() < *exp)
+    }
+}
+
+/// What the API saw: the Authorization header and the status it answered.
+pub type Seen = (Option<String>, u16);
+
+/// An API that takes only live tokens from `tokens`, recording the
+/// Authorization of every request it saw and its answer.
+pub struct Api {
+    pub addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Api {
+    pub async fn start(tokens: &TokenServer) -> Api {
+        let state = Arc::clone(&tokens.state);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        let addr = serve(None, move |req: Request<Incoming>| {
+            let (state, log) = (Arc::clone(&state), Arc::clone(&log));
+            async move {
+                let auth = header(&req, "authorization");
+                let bearer = auth.as_deref().and_then(|a| a.strip_prefix("Bearer "));
+                let ok = bearer.is_some_and(|t| TokenServer::accepts(&state.lock().unwrap(), t));
+                let _ = req.into_body().collect().await;
+                let status = if ok { 200 } else { 401 };
+                log.lock().unwrap().push((auth, status));
+                reply(status, if ok { "api ok" } else { "invalid_token" })
+            }
+        })
+        .await;
+        Api { addr, seen }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.addr.port())
+    }
+
+    /// (Authorization, status) of every request, in order.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn serve<F, Fut>(tls: Option<Arc<rustls::ServerConfig>>, handler: F) -> SocketAddr
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let handler = handler.clone();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req| {
+                    let fut = handler(req);
+                    async move { Ok::<_, Infallible>(fut.await) }
+                });
+                let http = hyper::server::conn::http1::Builder::new();
+                match acceptor {
+                    Some(a) => {
+                        if let Ok(s) = a.accept(stream).await {
+                            let _ = http.serve_connection(TokioIo::new(s), service).await;
+                        }
+                    }
+                    None => {
+                        let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn header(req: &Request<Incoming>, name: &str) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn reply(status: u16, body: &str) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap()
+}
+
+fn oauth_error(status: u16, code: &str) -> Response<Full<Bytes>> {
+    reply(status, &format!(r#"{{"error":"{code}"}}"#))
+}
+
+async fn token(
+    req: Request<Incoming>,
+    state: Arc<Mutex<State>>,
+    gate: Arc<Semaphore>,
+) -> Response<Full<Bytes>> {
+    let authorization = header(&req, "authorization");
+    let body = req.into_body().collect().await.unwrap().to_bytes();
+    let form = form_decode(&String::from_utf8_lossy(&body));
+    let (holding, failure) = {
+        let mut s = state.lock().unwrap();
+        s.requests.push(TokenRequest {
+            form: form.clone(),
+            authorization: authorization.clone(),
+        });
+        let failure = if s.down {
+            Some(Failure::Status500)
+        } else {
+            s.failures.pop_front()
+        };
+        (s.holding, failure)
+    };
+    if holding {
+        gate.acquire().await.unwrap().forget();
+    }
+    match failure {
+        Some(Failure::Status500) => return reply(500, "oops"),
+        Some(Failure::Garbage) => return reply(200, "<html>not json</html>"),
+        Some(Failure::Empty) => return reply(200, ""),
+        Some(Failure::NoAccessToken) => {
+            return reply(200, r#"{"token_type":"Bearer","expires_in":60}"#)
+        }
+        Some(Failure::Hang(d)) => tokio::time::sleep(d).await,
+        None => {}
+    }
+    let mut s = state.lock().unwrap();
+    let s = &mut *s;
+    if let Err(e) = client_check::check(&s.clients, &mut s.jtis, &form, authorization.as_deref()) {
+        return oauth_error(401, e);
+    }
+    let rotate = match form.get("grant_type").map(String::as_str) {
+        Some("client_credentials") => false,
+        Some("refresh_token") => {
+            let presented = form.get("refresh_token").cloned().unwrap_or_default();
+            match s.refresh.get(&presented).copied() {
+                Some(true) if s.rotate => {
+                    s.refresh.insert(presented, false);
+                    true
+                }
+                Some(true) => false,
+                Some(false) => {
+                    // A spent refresh token came back: theft. Revoke the grant.
+                    s.reuse_detected = true;
+                    s.refresh.values_mut().for_each(|live| *live = false);
+                    return oauth_error(400, "invalid_grant");
+                }
+                None => return oauth_error(400, "invalid_grant"),
+            }
+        }
+        _ => return oauth_error(400, "unsupported_grant_type"),
+    };
+    s.serial += 1;
+    let access = format!("at-{}-{}", s.serial, random());
+    let expires_in = s.expires_in;
+    s.issued.push((
+        access.clone(),
+        Instant::now() + Duration::from_secs(expires_in),
+    ));
+    let mut body = serde_json::json!({
+        "access_token": access, "token_type": "Bearer", "expires_in": expires_in,
+    });
+    if rotate {
+        let next = format!("rt-{}-{}", s.serial, random());
+        s.refresh.insert(next.clone(), true);
+        body["refresh_token"] = next.into();
+    }
+    reply(200, &body.to_string())
+}
+
+fn random() -> String {
+    let mut b = [0u8; 12];
+    getrandom::fill(&mut b).unwrap();
+    URL_SAFE_NO_PAD.encode(b)
+}
