@@ -10,6 +10,7 @@ use http::Uri;
 use rustls_pki_types::CertificateDer;
 
 use super::{Secret, SecretBytes};
+use crate::pki::identity::ClientIdentity;
 
 #[derive(Debug, Clone)]
 pub struct OAuth2Config {
@@ -25,6 +26,9 @@ pub struct OAuth2Config {
     pub token_store: Option<TokenStoreConfig>,
     /// Extra trust roots for the token endpoint, from `ca_file`.
     pub ca_roots: Vec<CertificateDer<'static>>,
+    /// Client certificate presented to the token endpoint (mutual TLS, as
+    /// UK open banking requires; and the proof for `tls_client_auth`).
+    pub client_identity: Option<ClientIdentity>,
     /// Fraction of a token's lifetime after which it is renewed (0 < x < 1).
     pub refresh_at: f64,
     /// How long a request may wait for a first (or fresh) token.
@@ -50,6 +54,9 @@ pub enum ClientAuth {
     SecretPost(Secret),
     /// RFC 7523 client assertion signed with the client's private key.
     PrivateKeyJwt(JwtKey),
+    /// RFC 8705 section 2: the TLS client certificate is the proof; only
+    /// `client_id` goes in the form.
+    TlsClientAuth,
 }
 
 #[derive(Debug, Clone)]

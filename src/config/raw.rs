@@ -135,4 +135,6 @@ pub struct RawOAuth2 {
     pub ca_file: Option<String>,
     pub refresh_at: Option<f64>,
     pub wait_for_token: Option<String>,
+    pub client_cert: Option<String>,
+    pub client_key: Option<String>,
 }

@@ -182,3 +182,34 @@ async fn a_wrong_client_secret_is_a_503_and_never_an_unauthenticated_forward() {
     assert!(!answer.body.contains("wrong"), "{}", answer.body);
     assert!(api.seen().is_empty());
 }
+
+/// RFC 8705 tls_client_auth, over a token endpoint that demands a client
+/// certificate (as UK open banking's MA-TLS does): the certificate is the
+/// proof, and a credential without one cannot get a token.
+#[tokio::test]
+async fn tls_client_auth_proves_the_client_with_its_certificate() {
+    let (server_ca, clients) = (TestCa::new(), TestCa::new());
+    let tls = server_ca.server_config_requiring(&clients);
+    let tokens = TokenServer::start_with(&[("tpp", ClientCheck::Tls)], 300, &[], Some(tls)).await;
+    let api = Api::start(&tokens).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = server_ca.write_ca(dir.path());
+    let (cert, key) = clients.client_cert("transport", 30);
+    std::fs::write(dir.path().join("transport.pem"), cert).unwrap();
+    std::fs::write(dir.path().join("transport.key"), key).unwrap();
+    let cred = format!(
+        "grant = \"client_credentials\"\nclient_id = \"tpp\"\nclient_auth = \"tls_client_auth\"\nclient_cert = \"transport.pem\"\nclient_key = \"transport.key\"\nca_file = \"{}\"",
+        ca_file.display()
+    );
+    let sidecar = Sidecar::start_in(dir, &config(&tokens, &api, &cred)).await;
+    assert_eq!(call(&sidecar, "/accounts").await.status, 200);
+    assert_eq!(tokens.issued().len(), 1);
+
+    let without = cred.replace(
+        "client_cert = \"transport.pem\"\nclient_key = \"transport.key\"\n",
+        "",
+    );
+    let e = countersign::config::parse(&config(&tokens, &api, &without), sidecar.dir.path())
+        .unwrap_err();
+    assert_eq!(e.problems[0].path, "credential.bank.client_cert", "{e}");
+}

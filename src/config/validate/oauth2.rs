@@ -31,7 +31,15 @@ impl Checker<'_> {
         let token_url = self.token_url(path, raw.token_url.as_deref());
         let client_id = self.required_secret(path, "client_id", raw.client_id.as_deref());
         let grant = self.grant(path, &raw);
+        let client_identity =
+            self.client_identity(path, raw.client_cert.clone(), raw.client_key.clone());
         let client_auth = self.client_auth(path, &raw, token_url.as_ref());
+        if matches!(client_auth, Some(ClientAuth::TlsClientAuth)) && client_identity.is_none() {
+            self.problem(
+                format!("{path}.client_cert"),
+                "missing; tls_client_auth proves the client with its certificate (set client_cert and client_key)",
+            );
+        }
         let params = self.token_params(path, &raw);
         let token_store = self.token_store(path, &raw, grant.as_ref());
         let ca_roots = match raw.ca_file.as_deref() {
@@ -62,6 +70,7 @@ impl Checker<'_> {
             params: params?,
             token_store: token_store?,
             ca_roots,
+            client_identity,
             refresh_at,
             wait_for_token,
         })))
@@ -199,6 +208,15 @@ impl Checker<'_> {
                     ClientAuth::SecretPost(secret)
                 })
             }
+            "tls_client_auth" => {
+                if raw.client_secret.is_some() {
+                    self.problem(
+                        format!("{path}.client_secret"),
+                        "is not used with client_auth = \"tls_client_auth\"; remove it",
+                    );
+                }
+                Some(ClientAuth::TlsClientAuth)
+            }
             "private_key_jwt" => {
                 if raw.client_secret.is_some() {
                     self.problem(
@@ -212,7 +230,7 @@ impl Checker<'_> {
             other => {
                 self.problem(
                     format!("{path}.client_auth"),
-                    format!("`{other}` is not supported; use \"client_secret_basic\", \"client_secret_post\" or \"private_key_jwt\""),
+                    format!("`{other}` is not supported; use \"client_secret_basic\", \"client_secret_post\", \"private_key_jwt\" or \"tls_client_auth\""),
                 );
                 None
             }

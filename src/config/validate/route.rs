@@ -165,7 +165,7 @@ impl Checker<'_> {
 
     /// `client_cert` and `client_key` go together; both files are watched, and
     /// a mismatched, expired or unreadable pair is refused, naming the file.
-    fn client_identity(
+    pub(super) fn client_identity(
         &mut self,
         path: &str,
         cert: Option<String>,

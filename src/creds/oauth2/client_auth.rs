@@ -20,6 +20,8 @@ pub enum ClientAuthenticator {
     Basic(HeaderValue),
     Post(Secret),
     Jwt(Box<AssertionSigner>),
+    /// The TLS layer presents the certificate; the form names the client.
+    Tls,
 }
 
 impl ClientAuthenticator {
@@ -40,6 +42,7 @@ impl ClientAuthenticator {
             ClientAuth::PrivateKeyJwt(key) => {
                 ClientAuthenticator::Jwt(Box::new(AssertionSigner::new(key)?))
             }
+            ClientAuth::TlsClientAuth => ClientAuthenticator::Tls,
         })
     }
 
@@ -65,6 +68,7 @@ impl ClientAuthenticator {
                 form.push("client_assertion_type", ASSERTION_TYPE);
                 form.push("client_assertion", assertion.expose());
             }
+            ClientAuthenticator::Tls => form.push("client_id", client_id),
         }
         Ok(())
     }

@@ -105,6 +105,7 @@ impl Endpoint {
     ) -> Result<Endpoint, String> {
         let spec = ClientSpec {
             extra_roots: config.ca_roots.clone(),
+            identity: config.client_identity.clone(),
             trust: Some(Trust::Named),
             ..ClientSpec::default()
         };

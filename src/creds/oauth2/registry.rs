@@ -105,6 +105,11 @@ fn fingerprint(name: &str, c: &OAuth2Config, s: UpstreamSettings) -> [u8; 32] {
             feed("kid", k.kid.as_deref().unwrap_or("").as_bytes());
             feed("aud", k.audience.as_bytes());
         }
+        ClientAuth::TlsClientAuth => feed("tls", b""),
+    }
+    // A rotated client certificate is a new credential: new connections.
+    for cert in c.client_identity.iter().flat_map(|id| id.key.cert.iter()) {
+        feed("client_cert", cert.as_ref());
     }
     for (name, value) in &c.params {
         feed("param", name.as_bytes());

@@ -15,6 +15,9 @@ pub enum ClientCheck {
     Post(String),
     /// Public key (ring's form), JWS alg, expected `aud`.
     Jwt(Vec<u8>, &'static str, String),
+    /// RFC 8705 tls_client_auth: the server's TLS layer has verified the
+    /// client certificate; the form names the client and carries no secret.
+    Tls,
 }
 
 /// Authenticates the client of a token request, as an authorization server
@@ -42,6 +45,11 @@ pub fn check(
     let id = form.get("client_id").ok_or("invalid_client")?;
     match clients.get(id).cloned() {
         Some(ClientCheck::Post(want)) if form.get("client_secret") == Some(&want) => Ok(()),
+        Some(ClientCheck::Tls)
+            if !form.contains_key("client_secret") && !form.contains_key("client_assertion") =>
+        {
+            Ok(())
+        }
         Some(ClientCheck::Jwt(key, alg, aud)) => {
             if form.get("client_assertion_type").map(String::as_str)
                 != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
