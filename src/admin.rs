@@ -10,8 +10,9 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::body::{self, ProxyBody};
+use crate::creds::oauth2::TokenStats;
 use crate::listener::ServeContext;
-use crate::metrics::Gauge;
+use crate::metrics::Sample;
 use crate::snapshot::Snapshot;
 
 const ENDPOINTS: &str = "GET /healthz, GET /readyz, GET /metrics, GET /status, POST /reload";
@@ -76,48 +77,114 @@ fn readiness(snapshot: &Snapshot) -> Response<ProxyBody> {
 }
 
 fn metrics(app: &App, snapshot: &Snapshot) -> Response<ProxyBody> {
-    let mut extra = vec![
-        Gauge {
-            name: "countersign_config_generation",
-            help: "Generation of the serving config (1 at start, +1 per reload).",
-            labels: vec![],
-            value: snapshot.generation as f64,
-        },
-        Gauge {
-            name: "countersign_config_last_reload_ok",
-            help: "1 if the last reload attempt succeeded (or none was made), else 0.",
-            labels: vec![],
-            value: if app.last_reload_error().is_some() {
-                0.0
-            } else {
-                1.0
-            },
-        },
-    ];
-    for (name, cred) in &snapshot.credentials {
-        extra.push(Gauge {
-            name: "countersign_credential_ready",
-            help: "1 if the credential can sign now.",
-            labels: vec![("credential", name.clone()), ("type", cred.kind().into())],
-            value: if cred.is_ready() { 1.0 } else { 0.0 },
-        });
-    }
-    for route in &snapshot.routes {
-        if let Some(id) = &route.config.client_identity {
-            extra.push(Gauge {
-                name: "countersign_client_cert_expiry_seconds",
-                help: "Seconds until the route's client certificate expires.",
-                labels: vec![("route", route.config.name.clone())],
-                value: seconds_until(id.not_after),
-            });
-        }
-    }
-    let mut resp = Response::new(body::full(app.metrics().render(&extra)));
+    let mut resp = Response::new(body::full(
+        app.metrics().render(&live_samples(app, snapshot)),
+    ));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     resp
+}
+
+/// Samples read from the serving snapshot at scrape time, grouped by name.
+fn live_samples(app: &App, snapshot: &Snapshot) -> Vec<Sample> {
+    let mut out = vec![
+        gauge(
+            "countersign_config_generation",
+            "Generation of the serving config (1 at start, +1 per reload).",
+            vec![],
+            snapshot.generation as f64,
+        ),
+        gauge(
+            "countersign_config_last_reload_ok",
+            "1 if the last reload attempt succeeded (or none was made), else 0.",
+            vec![],
+            if app.last_reload_error().is_some() {
+                0.0
+            } else {
+                1.0
+            },
+        ),
+    ];
+    let creds = || snapshot.credentials.iter();
+    out.extend(creds().map(|(name, c)| {
+        gauge(
+            "countersign_credential_ready",
+            "1 if the credential can sign now.",
+            vec![("credential", name.clone()), ("type", c.kind().into())],
+            f64::from(u8::from(c.is_ready())),
+        )
+    }));
+    let tokens: Vec<_> = creds()
+        .filter_map(|(name, c)| Some((name.clone(), c.token_stats()?)))
+        .collect();
+    for (name, t) in &tokens {
+        for (result, n) in [("ok", t.fetches_ok), ("failed", t.fetches_failed)] {
+            out.push(Sample {
+                name: "countersign_token_fetches_total",
+                help: "Token requests to the token endpoint, by credential and result.",
+                kind: "counter",
+                labels: vec![("credential", name.clone()), ("result", result.into())],
+                value: n as f64,
+            });
+        }
+    }
+    out.extend(tokens.iter().map(|(name, t)| Sample {
+        name: "countersign_token_fetch_seconds_total",
+        help: "Time spent in token requests, by credential (divide by fetches for latency).",
+        kind: "counter",
+        labels: vec![("credential", name.clone())],
+        value: t.fetch_seconds,
+    }));
+    let timed = |f: fn(&TokenStats) -> Option<std::time::Duration>, name, help| {
+        tokens
+            .iter()
+            .filter_map(move |(cred, t)| {
+                Some(gauge(
+                    name,
+                    help,
+                    vec![("credential", cred.clone())],
+                    f(t)?.as_secs_f64(),
+                ))
+            })
+            .collect::<Vec<_>>()
+    };
+    out.extend(timed(
+        |t| t.age,
+        "countersign_token_age_seconds",
+        "Age of the current token.",
+    ));
+    out.extend(timed(
+        |t| t.expires_in,
+        "countersign_token_expiry_seconds",
+        "Seconds until the current token expires.",
+    ));
+    out.extend(snapshot.routes.iter().filter_map(|route| {
+        let id = route.config.client_identity.as_ref()?;
+        Some(gauge(
+            "countersign_client_cert_expiry_seconds",
+            "Seconds until the route's client certificate expires.",
+            vec![("route", route.config.name.clone())],
+            seconds_until(id.not_after),
+        ))
+    }));
+    out
+}
+
+fn gauge(
+    name: &'static str,
+    help: &'static str,
+    labels: Vec<(&'static str, String)>,
+    value: f64,
+) -> Sample {
+    Sample {
+        name,
+        help,
+        kind: "gauge",
+        labels,
+        value,
+    }
 }
 
 fn status(app: &App, snapshot: &Snapshot) -> serde_json::Value {
@@ -149,6 +216,13 @@ fn status(app: &App, snapshot: &Snapshot) -> serde_json::Value {
                 "type": c.kind(),
                 "required": snapshot.required.contains(name),
                 "state": if c.is_ready() { "ready" } else { "waiting" },
+                "token": c.token_stats().map(|t| json!({
+                    "fetches_ok": t.fetches_ok,
+                    "fetches_failed": t.fetches_failed,
+                    "age_seconds": t.age.map(|d| d.as_secs()),
+                    "expires_in_seconds": t.expires_in.map(|d| d.as_secs()),
+                    "last_error": t.last_error,
+                })),
             })
         })
         .collect();

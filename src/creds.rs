@@ -121,6 +121,14 @@ impl Credential {
         }
     }
 
+    /// Token counts and times, for kinds that fetch tokens.
+    pub fn token_stats(&self) -> Option<oauth2::TokenStats> {
+        match self {
+            Credential::OAuth2(o) => Some(o.stats()),
+            Credential::PayPayOpa(_) | Credential::Header(_) => None,
+        }
+    }
+
     /// Headers this credential writes; any the app sent are removed first so
     /// they are replaced, never duplicated.
     pub fn header_names(&self) -> Vec<HeaderName> {

@@ -191,7 +191,7 @@ impl Metrics {
 
     /// The text exposition; `extra` appends families computed at scrape time
     /// (config generation, certificate expiry, credential state).
-    pub fn render(&self, extra: &[Gauge]) -> String {
+    pub fn render(&self, extra: &[Sample]) -> String {
         let mut out = String::new();
         self.requests.render(
             &mut out,
@@ -265,7 +265,7 @@ impl Metrics {
         let mut last = "";
         for g in extra {
             if g.name != last {
-                header(&mut out, g.name, g.help, "gauge");
+                header(&mut out, g.name, g.help, g.kind);
                 last = g.name;
             }
             let _ = writeln!(out, "{}{} {}", g.name, label_text(&g.labels), g.value);
@@ -274,10 +274,13 @@ impl Metrics {
     }
 }
 
-/// One gauge sample computed at scrape time.
-pub struct Gauge {
+/// One sample computed at scrape time from live state (a gauge, or a
+/// counter kept elsewhere); samples of one name must be adjacent.
+pub struct Sample {
     pub name: &'static str,
     pub help: &'static str,
+    /// `"gauge"` or `"counter"`.
+    pub kind: &'static str,
     pub labels: Labels,
     pub value: f64,
 }
@@ -297,9 +300,10 @@ mod tests {
         m.request(&l, 10, 20);
         m.request(&l, 5, 0);
         m.upstream_latency("r", Duration::from_millis(30));
-        let text = m.render(&[Gauge {
+        let text = m.render(&[Sample {
             name: "countersign_config_generation",
             help: "g",
+            kind: "gauge",
             labels: vec![],
             value: 3.0,
         }]);

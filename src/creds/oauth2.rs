@@ -28,7 +28,7 @@ use http::HeaderValue;
 
 use super::CredError;
 
-pub use lifecycle::{TokenManager, Unavailable, FORCED_RENEWAL_GAP};
+pub use lifecycle::{TokenManager, TokenStats, Unavailable, FORCED_RENEWAL_GAP};
 pub use registry::TokenRegistry;
 pub use store::{FileStore, StoreError, StoredGrant, TokenStore};
 
@@ -62,6 +62,10 @@ impl OAuth2 {
     }
 
     /// See `TokenManager::unauthorized`.
+    pub fn stats(&self) -> TokenStats {
+        self.manager.stats()
+    }
+
     /// Ready once a valid token is held.
     pub fn is_ready(&self) -> bool {
         self.manager.has_valid_token()

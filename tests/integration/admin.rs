@@ -207,3 +207,49 @@ async fn post_reload_reports_problems_and_applies_a_good_config() {
     let body: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
     assert!(body["generation"].as_u64().unwrap() >= 2);
 }
+
+/// `/readyz` is a latch on the required credential's first token: 503
+/// while the token endpoint holds its answer, 200 once a token arrives.
+/// Token metrics and status follow, without the token itself.
+#[tokio::test]
+async fn readyz_waits_for_the_first_token_of_a_required_credential() {
+    use crate::oauth2::{Api, ClientCheck, TokenServer};
+    let tokens = TokenServer::start(&[("c", ClientCheck::Basic("s".into()))], 300, &[]).await;
+    tokens.hold();
+    let api = Api::start(&tokens).await;
+    let toml = format!(
+        "[proxy]\nlisten = \"127.0.0.1:0\"\n[credential.bank]\ntype = \"oauth2\"\nrequired = true\ntoken_url = \"{}\"\ngrant = \"client_credentials\"\nclient_id = \"c\"\nclient_secret = \"s\"\n[[route]]\nname = \"bank\"\nhosts = [\"bank.test\"]\nupstream = \"{}\"\ncredential = \"bank\"\n",
+        tokens.url(),
+        api.url()
+    );
+    let sidecar = Sidecar::start(&toml).await;
+    let waiting = admin_get(&sidecar, "/readyz").await;
+    assert_eq!(waiting.status, 503, "{}", waiting.body);
+    assert!(waiting.body.contains("bank"), "{}", waiting.body);
+
+    tokens.release();
+    let mut ready = waiting;
+    for _ in 0..500 {
+        ready = admin_get(&sidecar, "/readyz").await;
+        if ready.status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(ready.status, 200, "{}", ready.body);
+
+    let metrics = parse_prometheus(&admin_get(&sidecar, "/metrics").await.body);
+    assert_eq!(
+        metrics[r#"countersign_token_fetches_total{credential="bank",result="ok"}"#],
+        1.0
+    );
+    let expiry = metrics[r#"countersign_token_expiry_seconds{credential="bank"}"#];
+    assert!(expiry > 250.0 && expiry <= 300.0, "{expiry}");
+    let status = admin_get(&sidecar, "/status").await.body;
+    for token in tokens.issued() {
+        assert!(!status.contains(&token), "status shows a token");
+    }
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["credentials"][0]["state"], "ready");
+    assert_eq!(status["credentials"][0]["token"]["fetches_ok"], 1);
+}

@@ -535,7 +535,15 @@ fn trace_logs_never_contain_a_secret() {
     const PAYPAY_SECRET: &str = "paypay-secret-Zq81";
     const BEARER: &str = "bearer-token-Xv55";
     const PASSWORD: &str = "basic-password-Kp02";
+    const CLIENT_SECRET: &str = "client-secret-Rw73";
     let rt = tokio::runtime::Runtime::new().unwrap();
+    let (tokens, api) = rt.block_on(async {
+        use crate::oauth2::{Api, ClientCheck, TokenServer};
+        let tokens =
+            TokenServer::start(&[("c", ClientCheck::Basic(CLIENT_SECRET.into()))], 300, &[]).await;
+        let api = Api::start(&tokens).await;
+        (tokens, api)
+    });
     let (server_ca, clients) = (TestCa::new(), TestCa::new());
     let plain = rt.block_on(Upstream::http());
     let mtls = rt.block_on(Upstream::https_mtls(&server_ca, &clients));
@@ -564,6 +572,17 @@ bearer = "{BEARER}"
 [credential.basic]
 type = "header"
 basic = {{ username = "svc", password = "{PASSWORD}" }}
+[credential.oauth]
+type = "oauth2"
+token_url = "{token_url}"
+grant = "client_credentials"
+client_id = "c"
+client_secret = "{CLIENT_SECRET}"
+[[route]]
+name = "oauth"
+hosts = ["oauth.test"]
+upstream = "{api}"
+credential = "oauth"
 [[route]]
 name = "paypay"
 hosts = ["paypay.test"]
@@ -585,7 +604,9 @@ credential = "basic"
 "#,
         plain = plain.http_url(),
         mtls = mtls.https_url(),
-        ca = ca_file.display()
+        ca = ca_file.display(),
+        token_url = tokens.url(),
+        api = api.url()
     );
     let config = write_config(dir.path(), &toml);
     let mut p = Process::start(&config, &[("RUST_LOG", "trace")]);
@@ -602,6 +623,7 @@ credential = "basic"
         );
         assert_eq!(send(proxy, get("http://bearer.test/")).await.status, 200);
         assert_eq!(send(proxy, get("http://bank.test/")).await.status, 200);
+        assert_eq!(send(proxy, get("http://oauth.test/")).await.status, 200);
         let tunnel = connect_tunnel(proxy, "bearer.test:443").await.unwrap();
         let mut req = get("/inside");
         req.headers_mut()
@@ -634,13 +656,21 @@ credential = "basic"
         format!("svc:{PASSWORD}"),
     );
     let key_body = key.lines().nth(1).unwrap().to_string();
-    for secret in [
+    let issued = tokens.issued();
+    assert!(!issued.is_empty());
+    let fixed = [
         PAYPAY_SECRET,
         BEARER,
         PASSWORD,
+        CLIENT_SECRET,
         basic.as_str(),
         key_body.as_str(),
-    ] {
+    ];
+    for secret in fixed
+        .iter()
+        .copied()
+        .chain(issued.iter().map(String::as_str))
+    {
         assert!(!log.contains(secret), "the log holds a secret ({secret})");
     }
 }

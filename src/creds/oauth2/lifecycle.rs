@@ -30,6 +30,20 @@ pub struct Token {
     pub bearer: HeaderValue,
     pub expires_at: Instant,
     renew_at: Instant,
+    issued_at: Instant,
+}
+
+/// What operators see of a token manager (metrics, status): counts and
+/// times, never a token.
+#[derive(Debug, Clone, Default)]
+pub struct TokenStats {
+    pub fetches_ok: u64,
+    pub fetches_failed: u64,
+    /// Total time spent in token requests.
+    pub fetch_seconds: f64,
+    pub age: Option<Duration>,
+    pub expires_in: Option<Duration>,
+    pub last_error: Option<String>,
 }
 
 impl Token {
@@ -74,6 +88,9 @@ struct Status {
     retry_at: Option<Instant>,
     last_error: Option<String>,
     last_forced: Option<Instant>,
+    fetches_ok: u64,
+    fetches_failed: u64,
+    fetch_seconds: f64,
 }
 
 pub struct TokenManager {
@@ -147,6 +164,26 @@ impl TokenManager {
             .borrow()
             .as_ref()
             .is_some_and(|t| t.valid_at(Instant::now()))
+    }
+
+    pub fn stats(&self) -> TokenStats {
+        let now = Instant::now();
+        let (age, expires_in) = match &*self.shared.current.borrow() {
+            Some(t) => (
+                Some(now.saturating_duration_since(t.issued_at)),
+                Some(t.expires_at.saturating_duration_since(now)),
+            ),
+            None => (None, None),
+        };
+        let status = self.shared.lock_status();
+        TokenStats {
+            fetches_ok: status.fetches_ok,
+            fetches_failed: status.fetches_failed,
+            fetch_seconds: status.fetch_seconds,
+            age,
+            expires_in,
+            last_error: status.last_error.clone(),
+        }
     }
 
     /// Stops renewing. A fetch already under way still finishes (and stores
@@ -262,6 +299,7 @@ impl Shared {
             bearer: issued.bearer,
             expires_at: sent_at + issued.lifetime,
             renew_at: sent_at + issued.lifetime.mul_f64(self.refresh_at * jitter),
+            issued_at: sent_at,
         };
         {
             let mut status = self.lock_status();
@@ -323,6 +361,14 @@ async fn run(shared: Arc<Shared>) {
             Ok(result) => result,
             Err(_) => Err(FetchError::Interrupted),
         };
+        {
+            let mut status = shared.lock_status();
+            status.fetch_seconds += sent_at.elapsed().as_secs_f64();
+            match result {
+                Ok(_) => status.fetches_ok += 1,
+                Err(_) => status.fetches_failed += 1,
+            }
+        }
         match result {
             Ok(issued) => {
                 failures = 0;
