@@ -108,7 +108,7 @@ fn every_problem_is_reported_at_its_key() {
         type = "oauth2"
         token_url = "ftp://as.test/token"
         grant = "password"
-        client_auth = "tls_client_auth"
+        client_auth = "kerberos"
         refresh_at = 1.5
         wait_for_token = "soon"
         extra_params = { "grant_type" = "x", "ok" = "${env:COUNTERSIGN_SURELY_UNSET}" }
