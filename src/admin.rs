@@ -15,7 +15,9 @@ use crate::listener::ServeContext;
 use crate::metrics::Sample;
 use crate::snapshot::Snapshot;
 
-const ENDPOINTS: &str = "GET /healthz, GET /readyz, GET /metrics, GET /status, POST /reload";
+mod sessions;
+
+const ENDPOINTS: &str = "GET /healthz, GET /readyz, GET /metrics, GET /status, POST /reload, GET /oauth2/NAME/authorize?session=ID, GET /oauth2/NAME/callback";
 
 pub(crate) async fn handle<B>(ctx: &ServeContext, req: Request<B>) -> Response<ProxyBody> {
     let Some(inner) = ctx.app.upgrade() else {
@@ -23,6 +25,11 @@ pub(crate) async fn handle<B>(ctx: &ServeContext, req: Request<B>) -> Response<P
     };
     let app = App { inner };
     let snapshot = app.snapshot();
+    if req.method() == Method::GET {
+        if let Some(resp) = sessions::handle(&snapshot, req.uri()).await {
+            return resp;
+        }
+    }
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/readyz") => readiness(&snapshot),

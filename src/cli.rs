@@ -2,6 +2,7 @@
 
 mod ca;
 mod sign;
+mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +39,8 @@ enum Command {
     Sign(sign::SignArgs),
     /// Manage the local CA that HTTPS interception signs with.
     Ca(ca::CaArgs),
+    /// Show an OAuth2 credential's token state (the token only with --reveal).
+    Token(token::TokenArgs),
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +72,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Some(Command::Check(args)) => check(args),
         Some(Command::Sign(args)) => sign::sign(args),
         Some(Command::Ca(args)) => ca::ca(args),
+        Some(Command::Token(args)) => token::token(args),
     }
 }
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue, Method};
 use rustls_pki_types::CertificateDer;
 
-pub use oauth2::{ClientAuth, Grant, JwtKey, OAuth2Config, SigningAlg, TokenStoreConfig};
+pub use oauth2::{ClientAuth, CodeFlow, Grant, JwtKey, OAuth2Config, SigningAlg, TokenStoreConfig};
 pub use secret::{Secret, SecretBytes};
 
 use crate::pki::ca::LocalCa;

@@ -51,6 +51,10 @@ pub enum CredError {
         retry_after: Duration,
         cause: Option<String>,
     },
+    /// The user session the request names is unknown or must be authorized
+    /// again; never answered with another session's token.
+    #[error("{0}")]
+    Session(String),
 }
 
 impl CredError {
@@ -58,7 +62,7 @@ impl CredError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             CredError::TokenUnavailable { retry_after, .. } => Some(*retry_after),
-            CredError::Request(_) => None,
+            CredError::Request(_) | CredError::Session(_) => None,
         }
     }
 }
@@ -86,6 +90,14 @@ impl Credential {
             )),
             CredentialConfig::Header { headers } => {
                 Credential::Header(header::StaticHeaders::new(headers.clone()))
+            }
+            CredentialConfig::OAuth2(o)
+                if matches!(o.grant, crate::config::Grant::AuthorizationCode(_)) =>
+            {
+                let sessions = tokens
+                    .sessions(name, o, settings, egress)
+                    .map_err(|(key, message)| problem_at(name, key, message))?;
+                Credential::OAuth2(oauth2::OAuth2::with_sessions(name, sessions))
             }
             CredentialConfig::OAuth2(o) => {
                 let manager =
@@ -121,10 +133,18 @@ impl Credential {
         }
     }
 
+    /// The per-user sessions of an authorization-code credential.
+    pub fn sessions(&self) -> Option<&Arc<oauth2::SessionManager>> {
+        match self {
+            Credential::OAuth2(o) => o.sessions(),
+            Credential::PayPayOpa(_) | Credential::Header(_) => None,
+        }
+    }
+
     /// Token counts and times, for kinds that fetch tokens.
     pub fn token_stats(&self) -> Option<oauth2::TokenStats> {
         match self {
-            Credential::OAuth2(o) => Some(o.stats()),
+            Credential::OAuth2(o) => o.stats(),
             Credential::PayPayOpa(_) | Credential::Header(_) => None,
         }
     }
@@ -180,4 +200,13 @@ impl Credential {
             Credential::PayPayOpa(_) | Credential::Header(_) => false,
         }
     }
+}
+
+/// A problem at `credential.NAME` or `credential.NAME.KEY`.
+fn problem_at(name: &str, key: &str, message: String) -> Problem {
+    let path = match key {
+        "" => format!("credential.{name}"),
+        key => format!("credential.{name}.{key}"),
+    };
+    Problem { path, message }
 }

@@ -57,6 +57,7 @@ impl ProxyError {
             ProxyError::Body(SpoolError::Client(_)) => StatusCode::BAD_REQUEST,
             ProxyError::Body(SpoolError::Disk { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
             ProxyError::Credential(CredError::Request(_)) => StatusCode::BAD_REQUEST,
+            ProxyError::Credential(CredError::Session(_)) => StatusCode::FORBIDDEN,
             ProxyError::Credential(CredError::TokenUnavailable { .. }) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -82,6 +83,7 @@ impl ProxyError {
             ProxyError::Body(SpoolError::Client(_)) => "client-body",
             ProxyError::Body(SpoolError::Disk { .. }) => "spool-failed",
             ProxyError::Credential(CredError::Request(_)) => "unsignable-request",
+            ProxyError::Credential(CredError::Session(_)) => "session-unauthorized",
             ProxyError::Credential(CredError::TokenUnavailable { .. }) => "token-unavailable",
             ProxyError::Upstream(UpstreamError::Timeout { .. }) => "upstream-timeout",
             ProxyError::Upstream(UpstreamError::Connect { source, .. }) => {
@@ -101,17 +103,7 @@ impl ProxyError {
 
     /// This error and its causes, outermost first, joined for humans.
     pub fn chain(&self) -> String {
-        let mut text = self.to_string();
-        let mut source = std::error::Error::source(self);
-        while let Some(s) = source {
-            let s_text = s.to_string();
-            if !text.ends_with(&s_text) {
-                text.push_str(": ");
-                text.push_str(&s_text);
-            }
-            source = s.source();
-        }
-        text
+        chain(self)
     }
 
     pub fn into_response(self) -> Response<ProxyBody> {
@@ -149,4 +141,20 @@ fn connect_reason(kind: ConnectErrorKind) -> &'static str {
         ConnectErrorKind::Resolve | ConnectErrorKind::Refused => "upstream-unreachable",
         ConnectErrorKind::Forbidden => "egress-denied",
     }
+}
+
+/// Any error and its causes, outermost first, joined for humans (a cause
+/// already at the end of the text is not repeated).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.ends_with(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
 }

@@ -43,6 +43,26 @@ pub enum Grant {
     RefreshToken {
         seed: Option<Secret>,
     },
+    /// Per-user sessions: a person authorizes through the admin listener,
+    /// the code is exchanged (with PKCE), and each session keeps its own
+    /// tokens; `token_store` is then a folder with one file per session.
+    AuthorizationCode(Box<CodeFlow>),
+}
+
+/// The authorization-code flow's settings.
+#[derive(Debug, Clone)]
+pub struct CodeFlow {
+    /// The provider's authorization endpoint.
+    pub authorize_url: Uri,
+    /// Registered with the provider; must reach countersign's admin path
+    /// `/oauth2/NAME/callback`.
+    pub redirect_uri: String,
+    /// The request header that names the user's session; stripped before
+    /// the request is forwarded.
+    pub session_header: http::HeaderName,
+    /// A query parameter that may name the session instead (the GMO
+    /// appliance's `sessionId`); removed before forwarding.
+    pub session_param: Option<String>,
 }
 
 /// How the client authenticates at the token endpoint.

@@ -137,4 +137,8 @@ pub struct RawOAuth2 {
     pub wait_for_token: Option<String>,
     pub client_cert: Option<String>,
     pub client_key: Option<String>,
+    pub authorize_url: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub session_header: Option<String>,
+    pub session_param: Option<String>,
 }

@@ -16,8 +16,10 @@ mod endpoint;
 mod form;
 mod jwt;
 mod lifecycle;
+mod pkce;
 mod refresh;
 mod registry;
+mod sessions;
 mod store;
 
 use std::sync::Arc;
@@ -30,24 +32,51 @@ use super::CredError;
 
 pub use lifecycle::{TokenManager, TokenStats, Unavailable, FORCED_RENEWAL_GAP};
 pub use registry::TokenRegistry;
+pub use sessions::{SessionError, SessionManager};
 pub use store::{FileStore, StoreError, StoredGrant, TokenStore};
 
 #[derive(Debug)]
 pub struct OAuth2 {
     name: String,
-    manager: Arc<TokenManager>,
+    tokens: Tokens,
+}
+
+/// One token for every request, or one per user session.
+#[derive(Debug)]
+enum Tokens {
+    One(Arc<TokenManager>),
+    Sessions(Arc<SessionManager>),
 }
 
 impl OAuth2 {
     pub fn new(name: &str, manager: Arc<TokenManager>) -> OAuth2 {
         OAuth2 {
             name: name.to_string(),
-            manager,
+            tokens: Tokens::One(manager),
+        }
+    }
+
+    pub fn with_sessions(name: &str, sessions: Arc<SessionManager>) -> OAuth2 {
+        OAuth2 {
+            name: name.to_string(),
+            tokens: Tokens::Sessions(sessions),
+        }
+    }
+
+    /// The authorization-code sessions, when this credential has them.
+    pub fn sessions(&self) -> Option<&Arc<SessionManager>> {
+        match &self.tokens {
+            Tokens::Sessions(s) => Some(s),
+            Tokens::One(_) => None,
         }
     }
 
     pub async fn apply(&self, parts: &mut Parts) -> Result<(), CredError> {
-        match self.manager.bearer().await {
+        let manager = match &self.tokens {
+            Tokens::One(m) => Arc::clone(m),
+            Tokens::Sessions(s) => session_manager(s, parts)?,
+        };
+        match manager.bearer().await {
             Ok(bearer) => {
                 parts.headers.insert(AUTHORIZATION, bearer);
                 Ok(())
@@ -61,17 +90,138 @@ impl OAuth2 {
         }
     }
 
-    /// See `TokenManager::unauthorized`.
-    pub fn stats(&self) -> TokenStats {
-        self.manager.stats()
+    /// Token counts and times (for a session credential: none, as each
+    /// session has its own).
+    pub fn stats(&self) -> Option<TokenStats> {
+        match &self.tokens {
+            Tokens::One(m) => Some(m.stats()),
+            Tokens::Sessions(_) => None,
+        }
     }
 
-    /// Ready once a valid token is held.
+    /// Ready once a valid token is held; a session credential is ready at
+    /// once (each person authorizes their own session).
     pub fn is_ready(&self) -> bool {
-        self.manager.has_valid_token()
+        match &self.tokens {
+            Tokens::One(m) => m.has_valid_token(),
+            Tokens::Sessions(_) => true,
+        }
     }
 
+    /// See `TokenManager::unauthorized`.
     pub fn unauthorized(&self, sent: &HeaderValue) -> bool {
-        self.manager.unauthorized(sent)
+        match &self.tokens {
+            Tokens::One(m) => m.unauthorized(sent),
+            Tokens::Sessions(s) => s.unauthorized(sent),
+        }
+    }
+}
+
+/// Takes the session header off the request (it never goes upstream) and
+/// finds that session's manager: a missing header is the app's mistake, an
+/// unknown session is refused, and no other session's token is ever used.
+fn session_manager(
+    sessions: &SessionManager,
+    parts: &mut Parts,
+) -> Result<Arc<TokenManager>, CredError> {
+    let header = sessions.session_header().clone();
+    let values: Vec<_> = parts.headers.get_all(&header).iter().cloned().collect();
+    parts.headers.remove(&header);
+    let from_query = sessions
+        .session_param()
+        .and_then(|p| take_query_param(&mut parts.uri, p));
+    let id = match (values.as_slice(), from_query) {
+        ([value], _) => value
+            .to_str()
+            .map_err(|_| CredError::Request(format!("the `{header}` header is not text")))?
+            .to_string(),
+        ([], Some(id)) => id,
+        _ => {
+            let or_param = sessions
+                .session_param()
+                .map(|p| format!(" (or a `{p}` query parameter)"))
+                .unwrap_or_default();
+            return Err(CredError::Request(format!(
+                "this route's credential keeps a token per user session; send exactly one `{header}` header{or_param} naming the session"
+            )));
+        }
+    };
+    sessions.manager(&id).map_err(|e| match e {
+        SessionError::BadId => CredError::Request(format!("`{header}`: {e}")),
+        other => CredError::Session(other.to_string()),
+    })
+}
+
+/// Removes query parameter `name` from `uri` and returns its (form-decoded)
+/// value; other parameters stay exactly as they were.
+fn take_query_param(uri: &mut http::Uri, name: &str) -> Option<String> {
+    let query = uri.query()?;
+    let mut found = None;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if k == name && found.is_none() {
+                found = Some(v.replace('+', " "));
+                return false;
+            }
+            true
+        })
+        .collect();
+    let value = found?;
+    let path = uri.path().to_string();
+    let pq = if kept.is_empty() {
+        path
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = pq.parse().ok();
+    *uri = http::Uri::from_parts(parts).ok()?;
+    percent_decode(&value)
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::take_query_param;
+
+    #[test]
+    fn the_session_parameter_is_taken_out_of_the_query() {
+        let mut uri: http::Uri =
+            "https://bank.test/corporation/v1/accounts?a=1&sessionId=u%40x&b=2"
+                .parse()
+                .unwrap();
+        assert_eq!(
+            take_query_param(&mut uri, "sessionId").as_deref(),
+            Some("u@x")
+        );
+        assert_eq!(
+            uri.to_string(),
+            "https://bank.test/corporation/v1/accounts?a=1&b=2"
+        );
+        let mut only: http::Uri = "https://bank.test/x?sessionId=s".parse().unwrap();
+        assert_eq!(
+            take_query_param(&mut only, "sessionId").as_deref(),
+            Some("s")
+        );
+        assert_eq!(only.to_string(), "https://bank.test/x");
+        assert_eq!(take_query_param(&mut only, "sessionId"), None);
     }
 }

@@ -674,3 +674,68 @@ credential = "basic"
         assert!(!log.contains(secret), "the log holds a secret ({secret})");
     }
 }
+
+/// `countersign token` fetches a client_credentials token and shows its
+/// state; the token only with --reveal. A rotating grant is only inspected.
+#[test]
+fn token_shows_state_and_reveals_only_when_asked() {
+    use crate::oauth2::{ClientCheck, TokenServer};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tokens = rt.block_on(TokenServer::start(
+        &[("c", ClientCheck::Basic("s".into()))],
+        300,
+        &["rt-seed"],
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "[credential.cc]\ntype = \"oauth2\"\ntoken_url = \"{0}\"\ngrant = \"client_credentials\"\nclient_id = \"c\"\nclient_secret = \"s\"\nscope = \"accounts\"\n[credential.rt]\ntype = \"oauth2\"\ntoken_url = \"{0}\"\ngrant = \"refresh_token\"\nclient_id = \"c\"\nclient_secret = \"s\"\nrefresh_token = \"rt-seed\"\ntoken_store = \"rt.json\"\n",
+        tokens.url()
+    );
+    let config = write_config(dir.path(), &toml);
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(["token", "--config"])
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--credential", "cc"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("state: valid") && text.contains("scope: accounts"),
+        "{text}"
+    );
+    assert!(
+        text.contains("expires in: 29") || text.contains("expires in: 300s"),
+        "{text}"
+    );
+    for issued in tokens.issued() {
+        assert!(
+            !text.contains(&issued),
+            "the token was shown without --reveal"
+        );
+    }
+    let out = run(&["--credential", "cc", "--reveal"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let last = tokens.issued().last().unwrap().clone();
+    assert!(text.contains(&format!("token: {last}")), "{text}");
+
+    let before = tokens.request_count();
+    let out = run(&["--credential", "rt", "--reveal"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("not fetched"), "{text}");
+    assert_eq!(
+        tokens.request_count(),
+        before,
+        "a rotating grant must not be fetched"
+    );
+    let out = run(&["--credential", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -7,6 +7,7 @@ mod client_check;
 mod lifecycle;
 mod rotation;
 mod secrecy;
+mod sessions;
 mod token_server;
 
 use ring::signature::KeyPair as _;

@@ -158,6 +158,16 @@ impl Checker<'_> {
                 Some(Grant::ClientCredentials)
             }
             Some("refresh_token") => Some(Grant::RefreshToken { seed }),
+            Some("authorization_code") => {
+                if raw.refresh_token.is_some() {
+                    self.problem(
+                        format!("{path}.refresh_token"),
+                        "is not used with grant = \"authorization_code\": each session gets its own",
+                    );
+                }
+                self.code_flow(path, raw)
+                    .map(|f| Grant::AuthorizationCode(Box::new(f)))
+            }
             Some(other) => {
                 self.problem(
                     format!("{path}.grant"),
@@ -286,7 +296,11 @@ impl Checker<'_> {
             .as_deref()
             .and_then(|k| self.store_key(&format!("{path}.store_key"), k));
         // An unknown grant is reported once, at `grant`, not again here.
-        let refresh = matches!(grant?, Grant::RefreshToken { .. });
+        let grant = grant?;
+        if let Grant::AuthorizationCode(_) = grant {
+            return self.session_store(path, raw, key);
+        }
+        let refresh = matches!(grant, Grant::RefreshToken { .. });
         match (&raw.token_store, refresh) {
             (None, true) => {
                 self.problem(
@@ -342,6 +356,7 @@ impl Checker<'_> {
     }
 }
 
+mod code_flow;
 mod key;
 #[cfg(test)]
 mod tests;

@@ -63,8 +63,8 @@ pub struct Unavailable {
 
 /// Where tokens come from.
 enum Source {
-    ClientCredentials(Endpoint),
-    Refresh(Endpoint, RefreshGrant),
+    ClientCredentials(Arc<Endpoint>),
+    Refresh(Arc<Endpoint>, RefreshGrant),
     #[cfg(test)]
     Scripted(tests::Script),
 }
@@ -91,6 +91,7 @@ struct Status {
     fetches_ok: u64,
     fetches_failed: u64,
     fetch_seconds: f64,
+    grant_refused: bool,
 }
 
 pub struct TokenManager {
@@ -121,20 +122,59 @@ impl TokenManager {
         settings: UpstreamSettings,
         egress: Arc<EgressPolicy>,
     ) -> Result<TokenManager, (&'static str, String)> {
-        let endpoint = Endpoint::new(config, settings, egress).map_err(|e| ("", e))?;
+        let endpoint = Arc::new(Endpoint::new(config, settings, egress).map_err(|e| ("", e))?);
         let source = match &config.grant {
             Grant::ClientCredentials => Source::ClientCredentials(endpoint),
             Grant::RefreshToken { seed } => Source::Refresh(
                 endpoint,
                 RefreshGrant::open(config.token_store.as_ref(), seed.clone())?,
             ),
+            Grant::AuthorizationCode(_) => {
+                return Err(("grant", "each session has its own token manager".into()))
+            }
         };
         Ok(TokenManager::with_source(
             label,
             source,
             config.refresh_at,
             config.wait_for_token,
+            None,
         ))
+    }
+
+    /// The manager of one user's session: renews with the session's refresh
+    /// token, starting from the access token the code exchange returned.
+    pub fn for_session(
+        label: &str,
+        endpoint: Arc<Endpoint>,
+        grant: RefreshGrant,
+        config: &OAuth2Config,
+        initial: Option<(Issued, Instant)>,
+    ) -> TokenManager {
+        let source = Source::Refresh(endpoint, grant);
+        TokenManager::with_source(
+            label,
+            source,
+            config.refresh_at,
+            config.wait_for_token,
+            initial,
+        )
+    }
+
+    /// Whether `sent` is the current token.
+    pub fn holds(&self, sent: &HeaderValue) -> bool {
+        self.shared
+            .current
+            .borrow()
+            .as_ref()
+            .is_some_and(|t| t.bearer == sent)
+    }
+
+    /// Whether the server refused the grant itself (revoked, expired or
+    /// reused refresh token) on the last attempt: a person must authorize
+    /// again.
+    pub fn grant_refused(&self) -> bool {
+        self.shared.lock_status().grant_refused
     }
 
     fn with_source(
@@ -142,6 +182,7 @@ impl TokenManager {
         source: Source,
         refresh_at: f64,
         wait_for_token: Duration,
+        initial: Option<(Issued, Instant)>,
     ) -> TokenManager {
         let shared = Arc::new(Shared {
             label: label.to_string(),
@@ -153,6 +194,9 @@ impl TokenManager {
             status: Mutex::default(),
             busy: Arc::default(),
         });
+        if let Some((issued, sent_at)) = initial {
+            shared.publish(issued, sent_at);
+        }
         let task = tokio::spawn(run(Arc::clone(&shared))).abort_handle();
         TokenManager { shared, task }
     }
@@ -305,6 +349,7 @@ impl Shared {
             let mut status = self.lock_status();
             status.retry_at = None;
             status.last_error = None;
+            status.grant_refused = false;
         }
         tracing::info!(credential = %self.label, lifetime_s = issued.lifetime.as_secs(), "OAuth2 token obtained");
         self.current.send_replace(Some(Arc::new(token)));
@@ -317,6 +362,7 @@ impl Shared {
             let mut status = self.lock_status();
             status.retry_at = Some(Instant::now() + delay);
             status.last_error = Some(message.clone());
+            status.grant_refused = error.is_invalid_grant();
         }
         let still_valid = self
             .current

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex, Weak};
 
 use sha2::{Digest, Sha256};
 
+use super::endpoint::Endpoint;
 use super::lifecycle::TokenManager;
+use super::sessions::SessionManager;
 use crate::config::{ClientAuth, Grant, OAuth2Config};
 use crate::egress::EgressPolicy;
 use crate::upstream::UpstreamSettings;
@@ -19,6 +21,8 @@ use crate::upstream::UpstreamSettings;
 pub struct TokenRegistry {
     /// Weak: a manager lives as long as some snapshot uses it.
     managers: Mutex<HashMap<[u8; 32], Weak<TokenManager>>>,
+    /// Authorization-code credentials, by the same kind of key.
+    sessions: Mutex<HashMap<[u8; 32], Weak<SessionManager>>>,
     /// Set by `shutdown`: a stopped App starts no new renewals.
     closed: AtomicBool,
 }
@@ -56,6 +60,33 @@ impl TokenRegistry {
         Ok(manager)
     }
 
+    /// The session manager of an authorization-code credential, kept (with
+    /// its sessions and pending authorizations) while the content is unchanged.
+    pub fn sessions(
+        &self,
+        name: &str,
+        config: &OAuth2Config,
+        settings: UpstreamSettings,
+        egress: &Arc<EgressPolicy>,
+    ) -> Result<Arc<SessionManager>, (&'static str, String)> {
+        let Grant::AuthorizationCode(flow) = &config.grant else {
+            return Err(("grant", "not an authorization_code credential".into()));
+        };
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(("", "countersign is stopping".to_string()));
+        }
+        let key = fingerprint(name, config, settings);
+        let mut all = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        all.retain(|_, m| m.strong_count() > 0);
+        if let Some(m) = all.get(&key).and_then(Weak::upgrade) {
+            return Ok(m);
+        }
+        let endpoint = Endpoint::new(config, settings, Arc::clone(egress)).map_err(|e| ("", e))?;
+        let manager = Arc::new(SessionManager::new(name, config, flow, endpoint)?);
+        all.insert(key, Arc::downgrade(&manager));
+        Ok(manager)
+    }
+
     /// Stops every manager's renewals and waits for token requests under
     /// way to finish, so a rotated refresh token is stored before exit.
     pub async fn shutdown(&self) {
@@ -64,11 +95,21 @@ impl TokenRegistry {
             let managers = self.managers.lock().unwrap_or_else(|p| p.into_inner());
             managers.values().filter_map(Weak::upgrade).collect()
         };
+        let sessions: Vec<Arc<SessionManager>> = {
+            let all = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            all.values().filter_map(Weak::upgrade).collect()
+        };
         for m in &live {
             m.stop();
         }
+        for s in &sessions {
+            s.stop();
+        }
         for m in &live {
             m.stopped().await;
+        }
+        for s in &sessions {
+            s.stopped().await;
         }
     }
 }
@@ -94,6 +135,12 @@ fn fingerprint(name: &str, c: &OAuth2Config, s: UpstreamSettings) -> [u8; 32] {
                 "seed",
                 seed.as_ref().map_or(&b""[..], |s| s.expose().as_bytes()),
             );
+        }
+        Grant::AuthorizationCode(flow) => {
+            feed("grant", b"authorization_code");
+            feed("authorize_url", flow.authorize_url.to_string().as_bytes());
+            feed("redirect_uri", flow.redirect_uri.as_bytes());
+            feed("session_header", flow.session_header.as_str().as_bytes());
         }
     }
     match &c.client_auth {

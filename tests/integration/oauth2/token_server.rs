@@ -19,6 +19,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use sha2::Digest as _;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -54,6 +55,8 @@ struct State {
     /// Refresh token -> still usable.
     refresh: HashMap<String, bool>,
     reuse_detected: bool,
+    /// Authorization code -> (PKCE S256 challenge, redirect_uri), one use.
+    codes: HashMap<String, (String, String)>,
     failures: VecDeque<Failure>,
     down: bool,
     jtis: HashSet<String>,
@@ -169,6 +172,17 @@ impl TokenServer {
 
     pub fn add_refresh_token(&self, token: &str) {
         self.with(|s| s.refresh.insert(token.to_string(), true));
+    }
+
+    /// A person consented: `code` may be exchanged once, with the verifier
+    /// whose S256 challenge is `challenge`, for `redirect_uri`.
+    pub fn add_code(&self, code: &str, challenge: &str, redirect_uri: &str) {
+        self.with(|s| {
+            s.codes.insert(
+                code.to_string(),
+                (challenge.to_string(), redirect_uri.to_string()),
+            )
+        });
     }
 
     /// Token requests from now on wait (counted on arrival) until `release`.
@@ -326,6 +340,18 @@ async fn token(
     }
     let rotate = match form.get("grant_type").map(String::as_str) {
         Some("client_credentials") => false,
+        Some("authorization_code") => {
+            let code = form.get("code").cloned().unwrap_or_default();
+            let Some((challenge, redirect)) = s.codes.remove(&code) else {
+                return oauth_error(400, "invalid_grant");
+            };
+            let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+            let computed = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+            if computed != challenge || form.get("redirect_uri") != Some(&redirect) {
+                return oauth_error(400, "invalid_grant");
+            }
+            true
+        }
         Some("refresh_token") => {
             let presented = form.get("refresh_token").cloned().unwrap_or_default();
             match s.refresh.get(&presented).copied() {

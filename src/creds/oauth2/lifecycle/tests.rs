@@ -69,6 +69,7 @@ fn manager(answers: &[Answer], gated: bool) -> (TokenManager, Arc<State>) {
         Source::Scripted(script),
         0.8,
         Duration::from_secs(5),
+        None,
     );
     (m, state)
 }

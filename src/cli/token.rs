@@ -1,0 +1,157 @@
+//! `countersign token`: the state of an OAuth2 credential's token (expiry,
+//! age, scope), fetching one for client_credentials; the token itself only
+//! with `--reveal`. Grants that rotate a refresh token are only inspected:
+//! fetching here would spend the refresh token the running countersign holds.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::EXIT_BAD_CONFIG;
+use crate::config::{self, CredentialConfig, Grant, OAuth2Config};
+use crate::creds::{Credential, TokenRegistry};
+use crate::egress::{EgressPolicy, OwnAddrs};
+use crate::upstream::UpstreamSettings;
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// Path to proxy.toml.
+    #[arg(long, short, default_value = "proxy.toml", env = "COUNTERSIGN_CONFIG")]
+    config: PathBuf,
+    /// The credential's name ([credential.NAME]).
+    #[arg(long)]
+    credential: String,
+    /// Also print the access token itself.
+    #[arg(long)]
+    reveal: bool,
+}
+
+pub fn token(args: TokenArgs) -> ExitCode {
+    match token_inner(&args) {
+        Ok(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err((code, message)) => {
+            eprintln!("countersign token: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+type Failure = (u8, String);
+
+fn token_inner(args: &TokenArgs) -> Result<Vec<String>, Failure> {
+    let config = config::load(&args.config).map_err(|e| (EXIT_BAD_CONFIG, e.to_string()))?;
+    let Some(CredentialConfig::OAuth2(oauth)) = config.credentials.get(&args.credential) else {
+        let known = config.credentials.contains_key(&args.credential);
+        return Err((
+            2,
+            match known {
+                true => format!("credential `{}` does not fetch tokens", args.credential),
+                false => format!("no credential named `{}` in the config", args.credential),
+            },
+        ));
+    };
+    let mut lines = vec![
+        format!(
+            "credential: {} (oauth2, {})",
+            args.credential,
+            grant_name(&oauth.grant)
+        ),
+        format!("token endpoint: {}", oauth.token_url),
+    ];
+    if let Some((_, scope)) = oauth.params.iter().find(|(k, _)| k == "scope") {
+        lines.push(format!("scope: {}", scope.expose()));
+    }
+    if !matches!(oauth.grant, Grant::ClientCredentials) {
+        lines.extend(stored_state(oauth));
+        return Ok(lines);
+    }
+    let settings = UpstreamSettings {
+        connect_timeout: config.proxy.connect_timeout,
+        response_timeout: config.proxy.response_timeout,
+        idle_timeout: config.proxy.idle_timeout,
+    };
+    let egress = Arc::new(EgressPolicy::new(
+        config.egress.clone(),
+        OwnAddrs::default(),
+    ));
+    let spec = config.credentials[&args.credential].clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| (1, format!("cannot start the runtime: {e}")))?;
+    rt.block_on(async {
+        let tokens = TokenRegistry::new();
+        let cred = Credential::build(&args.credential, &spec, &tokens, settings, &egress)
+            .map_err(|p| (EXIT_BAD_CONFIG, p.to_string()))?;
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        let fetched = cred
+            .apply(
+                &mut parts,
+                crate::creds::BodyDigest::Absent,
+                &Default::default(),
+            )
+            .await;
+        let stats = cred.token_stats().unwrap_or_default();
+        tokens.shutdown().await;
+        fetched.map_err(|e| (1, format!("no token: {e}")))?;
+        lines.push("state: valid".into());
+        if let Some(left) = stats.expires_in {
+            lines.push(format!("expires in: {}s", left.as_secs()));
+        }
+        if let Some(age) = stats.age {
+            lines.push(format!("age: {}s", age.as_secs()));
+        }
+        let bearer = parts.headers.get(http::header::AUTHORIZATION);
+        match (args.reveal, bearer) {
+            (true, Some(v)) => lines.push(format!(
+                "token: {}",
+                String::from_utf8_lossy(v.as_bytes()).trim_start_matches("Bearer ")
+            )),
+            _ => lines.push("token: (hidden; --reveal prints it)".into()),
+        }
+        Ok(lines)
+    })
+}
+
+fn grant_name(grant: &Grant) -> &'static str {
+    match grant {
+        Grant::ClientCredentials => "client_credentials",
+        Grant::RefreshToken { .. } => "refresh_token",
+        Grant::AuthorizationCode(_) => "authorization_code",
+    }
+}
+
+/// What is on disk for a grant that rotates refresh tokens; nothing is fetched.
+fn stored_state(oauth: &OAuth2Config) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(store) = &oauth.token_store {
+        let encrypted = if store.key.is_some() {
+            "encrypted"
+        } else {
+            "plain"
+        };
+        let what = match (&oauth.grant, store.path.exists()) {
+            (Grant::AuthorizationCode(_), true) => {
+                let sessions = std::fs::read_dir(&store.path)
+                    .map(|d| d.count())
+                    .unwrap_or(0);
+                format!("{sessions} session(s) stored")
+            }
+            (_, true) => "a refresh token is stored".to_string(),
+            (_, false) => "nothing stored yet".to_string(),
+        };
+        lines.push(format!(
+            "token store: {} ({encrypted}; {what})",
+            store.path.display()
+        ));
+    }
+    lines.push("not fetched: this grant rotates refresh tokens, and fetching here would spend the one the running countersign holds; see GET /status on its admin listener for expiry and age".into());
+    lines
+}

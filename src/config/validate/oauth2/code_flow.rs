@@ -1,0 +1,130 @@
+//! Rules for `grant = "authorization_code"`: the authorization endpoint, the
+//! registered redirect URI, the session header, and the session store folder.
+
+use http::{HeaderName, Uri};
+
+use super::super::super::raw::RawOAuth2;
+use super::super::super::{CodeFlow, SecretBytes, TokenStoreConfig};
+use super::super::Checker;
+
+const DEFAULT_SESSION_HEADER: &str = "x-countersign-session";
+
+impl Checker<'_> {
+    pub(super) fn code_flow(&mut self, path: &str, raw: &RawOAuth2) -> Option<CodeFlow> {
+        let authorize_url = match raw.authorize_url.as_deref() {
+            None => {
+                self.problem(
+                    format!("{path}.authorize_url"),
+                    "missing; the provider's authorization endpoint, e.g. \"https://auth.example.com/authorize\"",
+                );
+                None
+            }
+            Some(text) => match text.parse::<Uri>() {
+                Ok(u)
+                    if matches!(u.scheme_str(), Some("https" | "http"))
+                        && u.authority().is_some() =>
+                {
+                    Some(u)
+                }
+                _ => {
+                    self.problem(
+                        format!("{path}.authorize_url"),
+                        format!("`{text}` is not an http(s) URL"),
+                    );
+                    None
+                }
+            },
+        };
+        let redirect_uri = match raw.redirect_uri.as_deref() {
+            Some(text)
+                if text
+                    .parse::<Uri>()
+                    .is_ok_and(|u| u.scheme().is_some() && u.authority().is_some()) =>
+            {
+                Some(text.to_string())
+            }
+            Some(text) => {
+                self.problem(
+                    format!("{path}.redirect_uri"),
+                    format!("`{text}` is not an absolute URL"),
+                );
+                None
+            }
+            None => {
+                self.problem(
+                    format!("{path}.redirect_uri"),
+                    "missing; the redirect URI registered with the provider, which must reach countersign's admin path /oauth2/NAME/callback",
+                );
+                None
+            }
+        };
+        let header = raw
+            .session_header
+            .as_deref()
+            .unwrap_or(DEFAULT_SESSION_HEADER);
+        let session_header = match HeaderName::from_bytes(header.as_bytes()) {
+            Ok(h) if h != http::header::AUTHORIZATION && h != http::header::HOST => Some(h),
+            _ => {
+                self.problem(
+                    format!("{path}.session_header"),
+                    format!("`{header}` cannot be the session header"),
+                );
+                None
+            }
+        };
+        let session_param = match raw.session_param.as_deref() {
+            Some(p)
+                if !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+            {
+                Some(p.to_string())
+            }
+            Some(p) => {
+                self.problem(
+                    format!("{path}.session_param"),
+                    format!("`{p}` is not a plain query parameter name"),
+                );
+                None
+            }
+            None => None,
+        };
+        Some(CodeFlow {
+            authorize_url: authorize_url?,
+            redirect_uri: redirect_uri?,
+            session_header: session_header?,
+            session_param,
+        })
+    }
+
+    /// Sessions keep one file each in an existing folder.
+    pub(super) fn session_store(
+        &mut self,
+        path: &str,
+        raw: &RawOAuth2,
+        key: Option<SecretBytes>,
+    ) -> Option<Option<TokenStoreConfig>> {
+        let Some(dir) = &raw.token_store else {
+            self.problem(
+                format!("{path}.token_store"),
+                "missing; the authorization_code grant keeps each session's refresh token in a file in this folder",
+            );
+            return None;
+        };
+        let full = self.base_dir.join(dir);
+        if !full.is_dir() {
+            self.problem(
+                format!("{path}.token_store"),
+                format!(
+                    "`{}` must be an existing folder (one file per session goes there)",
+                    full.display()
+                ),
+            );
+            return None;
+        }
+        if raw.store_key.is_some() && key.is_none() {
+            return None;
+        }
+        Some(Some(TokenStoreConfig { path: full, key }))
+    }
+}

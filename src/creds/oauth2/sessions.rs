@@ -1,0 +1,303 @@
+//! Per-user sessions for the authorization-code flow (what the GMO Aozora
+//! "banking API environment" appliance does): a person starts authorization
+//! for a session id on the admin listener, the provider redirects back with a
+//! code, countersign exchanges it (PKCE, S256) and keeps that session's
+//! tokens; the app then names the session in a header on each request.
+//!
+//! Each session's refresh token lives in its own file in the `token_store`
+//! folder (named by a hash of the session id), written before the session's
+//! first access token is used, so sessions survive restarts.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::HeaderValue;
+use tokio::time::Instant;
+
+use super::endpoint::{Endpoint, FetchError};
+use super::form;
+use super::lifecycle::TokenManager;
+use super::pkce::{self, Pkce};
+use super::refresh::RefreshGrant;
+use super::store::{self, FileStore, StoredGrant, TokenStore};
+use crate::config::{CodeFlow, OAuth2Config, TokenStoreConfig};
+
+/// An authorization started and not finished within this is forgotten.
+const PENDING_TTL: Duration = Duration::from_secs(600);
+/// At most this many authorizations wait at once; the oldest goes first.
+const MAX_PENDING: usize = 1024;
+
+/// Why a session cannot be used or authorized. Messages hold no secret.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("session id must be 1 to 128 letters, digits, `-`, `_`, `.` or `@`")]
+    BadId,
+    #[error("session `{0}` is not authorized; start at the admin listener's /oauth2/{1}/authorize?session={0}")]
+    Unknown(String, String),
+    #[error("session `{0}` must be authorized again (the provider refused its refresh token); start at /oauth2/{1}/authorize?session={0}")]
+    Refused(String, String),
+    #[error("unknown or expired authorization state; start again at /oauth2/NAME/authorize")]
+    BadState,
+    #[error("the provider answered the authorization with error `{0}`")]
+    Denied(String),
+    #[error("the code exchange failed")]
+    Exchange(#[source] FetchError),
+    #[error("the provider issued no refresh token, so the session could not outlive its first access token; ask for offline access in `scope`")]
+    NoRefreshToken,
+    #[error("cannot store the session's refresh token")]
+    Store(#[source] FetchError),
+    #[error("cannot open the session's token store: {0}")]
+    StoreOpen(String),
+}
+
+struct Pending {
+    session: String,
+    pkce: Pkce,
+    started: Instant,
+}
+
+pub struct SessionManager {
+    name: String,
+    config: OAuth2Config,
+    flow: CodeFlow,
+    store: TokenStoreConfig,
+    endpoint: Arc<Endpoint>,
+    sessions: Mutex<HashMap<String, Arc<TokenManager>>>,
+    pending: Mutex<HashMap<String, Pending>>,
+}
+
+impl std::fmt::Debug for SessionManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionManager")
+            .field("credential", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionManager {
+    pub fn new(
+        name: &str,
+        config: &OAuth2Config,
+        flow: &CodeFlow,
+        endpoint: Endpoint,
+    ) -> Result<SessionManager, (&'static str, String)> {
+        let store = config
+            .token_store
+            .clone()
+            .ok_or(("token_store", "missing".to_string()))?;
+        Ok(SessionManager {
+            name: name.to_string(),
+            config: config.clone(),
+            flow: flow.clone(),
+            store,
+            endpoint: Arc::new(endpoint),
+            sessions: Mutex::default(),
+            pending: Mutex::default(),
+        })
+    }
+
+    pub fn session_header(&self) -> &http::HeaderName {
+        &self.flow.session_header
+    }
+
+    pub fn session_param(&self) -> Option<&str> {
+        self.flow.session_param.as_deref()
+    }
+
+    /// Where to send the person's browser to authorize `session`.
+    pub fn authorize_url(&self, session: &str) -> Result<String, SessionError> {
+        check_id(session)?;
+        let pkce = Pkce::new();
+        let state = pkce::random_state();
+        let mut query = form::Form::default();
+        query.push("response_type", "code");
+        query.push("client_id", &self.config.client_id);
+        query.push("redirect_uri", &self.flow.redirect_uri);
+        for (name, value) in &self.config.params {
+            if name == "scope" {
+                query.push("scope", value.expose());
+            }
+        }
+        query.push("state", &state);
+        query.push("code_challenge", &pkce.challenge());
+        query.push("code_challenge_method", "S256");
+        {
+            let mut pending = self.lock_pending();
+            let now = Instant::now();
+            pending.retain(|_, p| now.duration_since(p.started) < PENDING_TTL);
+            if pending.len() >= MAX_PENDING {
+                let oldest = pending
+                    .iter()
+                    .min_by_key(|(_, p)| p.started)
+                    .map(|(k, _)| k.clone());
+                if let Some(k) = oldest {
+                    pending.remove(&k);
+                }
+            }
+            pending.insert(
+                state,
+                Pending {
+                    session: session.to_string(),
+                    pkce,
+                    started: now,
+                },
+            );
+        }
+        let base = self.flow.authorize_url.to_string();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        Ok(format!("{base}{sep}{}", query.into_string()))
+    }
+
+    /// The provider's redirect: checks `state` (once, unexpired), exchanges
+    /// the code with the PKCE verifier, stores the refresh token, and makes
+    /// the session usable. Returns the session id.
+    pub async fn complete(&self, state: &str, code: &str) -> Result<String, SessionError> {
+        let pending = self
+            .lock_pending()
+            .remove(state)
+            .ok_or(SessionError::BadState)?;
+        if pending.started.elapsed() >= PENDING_TTL {
+            return Err(SessionError::BadState);
+        }
+        let sent_at = Instant::now();
+        let verifier = pending.pkce.verifier();
+        let issued = self
+            .endpoint
+            .request(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", &self.flow.redirect_uri),
+                ("code_verifier", verifier.expose()),
+            ])
+            .await
+            .map_err(SessionError::Exchange)?;
+        let refresh = issued
+            .refresh_token
+            .clone()
+            .ok_or(SessionError::NoRefreshToken)?;
+        let file = self.session_store(&pending.session);
+        save(&file, refresh).await.map_err(SessionError::Store)?;
+        let grant =
+            RefreshGrant::open(Some(&file), None).map_err(|(_, m)| SessionError::StoreOpen(m))?;
+        let manager = TokenManager::for_session(
+            &format!("{}/{}", self.name, pending.session),
+            Arc::clone(&self.endpoint),
+            grant,
+            &self.config,
+            Some((issued, sent_at)),
+        );
+        let old = self
+            .lock_sessions()
+            .insert(pending.session.clone(), Arc::new(manager));
+        if let Some(old) = old {
+            old.stop();
+        }
+        tracing::info!(credential = %self.name, session = %pending.session, "session authorized");
+        Ok(pending.session)
+    }
+
+    /// The token manager of `session`: running, or opened from its stored
+    /// refresh token; never another session's.
+    pub fn manager(&self, session: &str) -> Result<Arc<TokenManager>, SessionError> {
+        check_id(session)?;
+        if let Some(m) = self.lock_sessions().get(session) {
+            if m.grant_refused() && !m.has_valid_token() {
+                return Err(SessionError::Refused(
+                    session.to_string(),
+                    self.name.clone(),
+                ));
+            }
+            return Ok(Arc::clone(m));
+        }
+        let file = self.session_store(session);
+        if !file.path.exists() {
+            return Err(SessionError::Unknown(
+                session.to_string(),
+                self.name.clone(),
+            ));
+        }
+        let grant = RefreshGrant::open(Some(&file), None)
+            .map_err(|_| SessionError::Unknown(session.to_string(), self.name.clone()))?;
+        let manager = Arc::new(TokenManager::for_session(
+            &format!("{}/{}", self.name, session),
+            Arc::clone(&self.endpoint),
+            grant,
+            &self.config,
+            None,
+        ));
+        let mut sessions = self.lock_sessions();
+        let entry = sessions.entry(session.to_string()).or_insert(manager);
+        Ok(Arc::clone(entry))
+    }
+
+    /// The upstream refused `sent`: tell the session that holds it.
+    pub fn unauthorized(&self, sent: &HeaderValue) -> bool {
+        let sessions: Vec<_> = self.lock_sessions().values().cloned().collect();
+        sessions
+            .iter()
+            .find(|m| m.holds(sent))
+            .is_some_and(|m| m.unauthorized(sent))
+    }
+
+    /// How many sessions run in this process (not counting stored ones not
+    /// used since the start).
+    pub fn active(&self) -> usize {
+        self.lock_sessions().len()
+    }
+
+    pub fn stop(&self) {
+        for m in self.lock_sessions().values() {
+            m.stop();
+        }
+    }
+
+    pub async fn stopped(&self) {
+        let sessions: Vec<_> = self.lock_sessions().values().cloned().collect();
+        for m in sessions {
+            m.stopped().await;
+        }
+    }
+
+    fn session_store(&self, session: &str) -> TokenStoreConfig {
+        let name = format!(
+            "session-{}.json",
+            &store::seed_hash(Some(&crate::config::Secret::new(session)))[..32]
+        );
+        TokenStoreConfig {
+            path: self.store.path.join(name),
+            key: self.store.key.clone(),
+        }
+    }
+
+    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<TokenManager>>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Saves a session's first refresh token, under the store's lock.
+async fn save(file: &TokenStoreConfig, refresh: crate::config::Secret) -> Result<(), FetchError> {
+    let lock = store::exclusive(&file.path);
+    let _held = lock.lock().await;
+    let store = FileStore::new(file);
+    let grant = StoredGrant {
+        seed_sha256: store::seed_hash(None),
+        refresh_token: refresh,
+    };
+    tokio::task::spawn_blocking(move || store.save(&grant))
+        .await
+        .map_err(|_| FetchError::Interrupted)?
+        .map_err(FetchError::Store)
+}
+
+fn check_id(session: &str) -> Result<(), SessionError> {
+    let ok = (1..=128).contains(&session.len())
+        && session
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+    ok.then_some(()).ok_or(SessionError::BadId)
+}
