@@ -11,6 +11,7 @@
 //!            refresh token rotated into the store before the token is used
 //! ```
 
+mod backoff;
 mod client_auth;
 mod endpoint;
 mod form;

@@ -12,15 +12,14 @@ use http::HeaderValue;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
+use super::backoff::{backoff, random_unit};
 use super::endpoint::{Endpoint, FetchError, Issued};
 use super::refresh::RefreshGrant;
 use crate::config::{Grant, OAuth2Config};
 use crate::egress::EgressPolicy;
+use crate::error::chain;
 use crate::upstream::UpstreamSettings;
 
-/// First retry delay after a failure; doubles per failure up to `MAX_BACKOFF`.
-const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A 401 forces at most one renewal per this interval, so a storm of 401s
 /// (a misconfigured scope, say) does not hammer the token endpoint.
 pub const FORCED_RENEWAL_GAP: Duration = Duration::from_secs(5);
@@ -426,32 +425,6 @@ async fn run(shared: Arc<Shared>) {
             }
         }
     }
-}
-
-/// 250ms, 500ms, 1s, ... up to 30s, each scaled by a random factor in
-/// [0.5, 1) so that many sidecars do not retry in step.
-fn backoff(failures: u32) -> Duration {
-    let exp = FIRST_BACKOFF.saturating_mul(1 << failures.saturating_sub(1).min(16));
-    exp.min(MAX_BACKOFF).mul_f64(0.5 + 0.5 * random_unit())
-}
-
-/// A uniform number in [0, 1) from the OS random source.
-fn random_unit() -> f64 {
-    let mut b = [0u8; 4];
-    // Jitter only: without randomness the delays are merely not spread.
-    let _ = getrandom::fill(&mut b);
-    f64::from(u32::from_le_bytes(b)) / (f64::from(u32::MAX) + 1.0)
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -44,9 +44,9 @@ mod tests {
     #[test]
     fn rfc7636_appendix_b() {
         let p = Pkce {
-            verifier: Secret::new("dBjftJeZ4CVP-mJ92K6Pmwx0w6SwHzpQzXL_7nBH3fk"),
+            verifier: Secret::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
         };
-        assert_eq!(p.challenge(), "E9Melhoa2OwvFrEZTJ6qhH26w9Syoo-OYgzQzUQZg-M");
+        assert_eq!(p.challenge(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
         assert_eq!(Pkce::new().verifier().expose().len(), 43);
     }
 }
