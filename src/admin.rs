@@ -230,6 +230,7 @@ fn status(app: &App, snapshot: &Snapshot) -> serde_json::Value {
                     "expires_in_seconds": t.expires_in.map(|d| d.as_secs()),
                     "last_error": t.last_error,
                 })),
+                "sessions_active": c.sessions().map(|s| s.active()),
             })
         })
         .collect();
