@@ -3,6 +3,7 @@
 //! proxy asks whether the body is needed, feeds it through the hash the
 //! credential starts, and then lets the credential write its headers.
 
+mod form;
 mod header;
 pub mod oauth2;
 mod paypay;
@@ -10,7 +11,7 @@ mod paypay;
 use std::time::Duration;
 
 use http::request::Parts;
-use http::{HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 
 use crate::config::{CredentialConfig, Problem};
 use std::sync::Arc;
@@ -43,9 +44,11 @@ pub enum CredError {
     /// The request lacks something the scheme signs; the app must send it.
     #[error("{0}")]
     Request(String),
-    /// No valid token could be had in time; the app should retry later.
-    #[error("no valid OAuth2 token for credential `{credential}` within {waited:?}{}", cause.as_deref().map(|c| format!("; last failure: {c}")).unwrap_or_default())]
+    /// No valid token (`what` kind of token) could be had in time; the app
+    /// should retry later.
+    #[error("no valid {what} for credential `{credential}` within {waited:?}{}", cause.as_deref().map(|c| format!("; last failure: {c}")).unwrap_or_default())]
     TokenUnavailable {
+        what: &'static str,
         credential: String,
         waited: Duration,
         retry_after: Duration,
@@ -54,6 +57,17 @@ pub enum CredError {
 }
 
 impl CredError {
+    /// `credential` found no valid `what` within its wait.
+    pub fn unavailable(credential: &str, what: &'static str, u: oauth2::Unavailable) -> CredError {
+        CredError::TokenUnavailable {
+            what,
+            credential: credential.to_string(),
+            waited: u.waited,
+            retry_after: u.retry_after,
+            cause: u.cause,
+        }
+    }
+
     /// For `Retry-After`: when trying again may succeed.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -64,9 +78,10 @@ impl CredError {
 }
 
 impl Credential {
-    /// Builds credential `name`. OAuth2 credentials get their token manager
-    /// from `tokens`, which keeps it across reloads while the content is
-    /// unchanged. Problems carry the key path under `credential.NAME`.
+    /// Builds credential `name`. Credentials that fetch tokens get their
+    /// token manager from `tokens`, which keeps it across reloads while the
+    /// content is unchanged. Problems carry the key path under
+    /// `credential.NAME`.
     pub fn build(
         name: &str,
         config: &CredentialConfig,
@@ -74,6 +89,13 @@ impl Credential {
         settings: UpstreamSettings,
         egress: &Arc<EgressPolicy>,
     ) -> Result<Credential, Problem> {
+        let problem = |(key, message): (&str, String)| {
+            let path = match key {
+                "" => format!("credential.{name}"),
+                key => format!("credential.{name}.{key}"),
+            };
+            Problem { path, message }
+        };
         Ok(match config {
             CredentialConfig::PayPayOpa {
                 api_key,
@@ -88,16 +110,7 @@ impl Credential {
                 Credential::Header(header::StaticHeaders::new(headers.clone()))
             }
             CredentialConfig::OAuth2(o) => {
-                let manager =
-                    tokens
-                        .manager(name, o, settings, egress)
-                        .map_err(|(key, message)| {
-                            let path = match key {
-                                "" => format!("credential.{name}"),
-                                key => format!("credential.{name}.{key}"),
-                            };
-                            Problem { path, message }
-                        })?;
+                let manager = tokens.manager(name, o, settings, egress).map_err(problem)?;
                 Credential::OAuth2(oauth2::OAuth2::new(name, manager))
             }
         })
@@ -172,8 +185,14 @@ impl Credential {
         matches!(self, Credential::OAuth2(_))
     }
 
-    /// The upstream answered 401 to a request that carried `sent` as its
-    /// Authorization. Returns whether to replay the request once.
+    /// What a signed request (its `headers` and `uri`) carries of this
+    /// credential, to tell `unauthorized` which token the upstream refused.
+    pub fn presented(&self, headers: &HeaderMap, _uri: &Uri) -> Option<HeaderValue> {
+        headers.get(http::header::AUTHORIZATION).cloned()
+    }
+
+    /// The upstream answered 401 to a request that carried `sent` (see
+    /// `presented`). Returns whether to replay the request once.
     pub fn unauthorized(&self, sent: &HeaderValue) -> bool {
         match self {
             Credential::OAuth2(o) => o.unauthorized(sent),

@@ -13,7 +13,6 @@
 
 mod client_auth;
 mod endpoint;
-mod form;
 mod jwt;
 mod lifecycle;
 mod refresh;
@@ -29,7 +28,7 @@ use http::HeaderValue;
 use super::CredError;
 
 pub use lifecycle::{TokenManager, TokenStats, Unavailable, FORCED_RENEWAL_GAP};
-pub use registry::TokenRegistry;
+pub use registry::{Fingerprint, TokenRegistry};
 pub use store::{FileStore, StoreError, StoredGrant, TokenStore};
 
 #[derive(Debug)]
@@ -47,18 +46,13 @@ impl OAuth2 {
     }
 
     pub async fn apply(&self, parts: &mut Parts) -> Result<(), CredError> {
-        match self.manager.bearer().await {
-            Ok(bearer) => {
-                parts.headers.insert(AUTHORIZATION, bearer);
-                Ok(())
-            }
-            Err(u) => Err(CredError::TokenUnavailable {
-                credential: self.name.clone(),
-                waited: u.waited,
-                retry_after: u.retry_after,
-                cause: u.cause,
-            }),
-        }
+        let bearer = self
+            .manager
+            .current()
+            .await
+            .map_err(|u| CredError::unavailable(&self.name, "OAuth2 token", u))?;
+        parts.headers.insert(AUTHORIZATION, bearer);
+        Ok(())
     }
 
     /// See `TokenManager::unauthorized`.
@@ -72,6 +66,6 @@ impl OAuth2 {
     }
 
     pub fn unauthorized(&self, sent: &HeaderValue) -> bool {
-        self.manager.unauthorized(sent)
+        self.manager.unauthorized(|bearer| bearer == sent)
     }
 }

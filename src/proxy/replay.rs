@@ -4,7 +4,6 @@
 //! gone once sent). The second answer, whatever it is, goes to the app.
 
 use bytes::Bytes;
-use http::header::AUTHORIZATION;
 use http::request::Parts;
 use http::StatusCode;
 use http_body::Body;
@@ -38,7 +37,10 @@ where
         && body.is_end_stream();
     let again = replayable.then(|| parts.clone());
     let req = prepare(route, parts, body, limits, &params, metrics).await?;
-    let sent = req.headers().get(AUTHORIZATION).cloned();
+    let sent = route
+        .credential
+        .as_ref()
+        .and_then(|c| c.presented(req.headers(), req.uri()));
     let resp = route.client.send(req).await?;
     if resp.status() != StatusCode::UNAUTHORIZED {
         return Ok(resp);

@@ -2,7 +2,7 @@
 //! space as `+`, every byte outside ALPHA / DIGIT / `-._~` as `%XX`. Used
 //! for token request bodies and for the id and secret of Basic client auth.
 
-/// A token request body being built. Holds secrets, so no `Debug` of content.
+/// A request body being built. Holds secrets, so no `Debug` of content.
 #[derive(Default)]
 pub struct Form(String);
 
