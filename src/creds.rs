@@ -5,6 +5,7 @@
 
 mod form;
 mod header;
+pub mod issued;
 pub mod oauth2;
 mod paypay;
 
@@ -28,6 +29,7 @@ pub enum Credential {
     PayPayOpa(PayPayOpa),
     Header(header::StaticHeaders),
     OAuth2(oauth2::OAuth2),
+    IssuedKey(issued::IssuedKey),
 }
 
 /// Values fixed by the caller instead of drawn at signing time, so that
@@ -113,6 +115,10 @@ impl Credential {
                 let manager = tokens.manager(name, o, settings, egress).map_err(problem)?;
                 Credential::OAuth2(oauth2::OAuth2::new(name, manager))
             }
+            CredentialConfig::IssuedKey(k) => {
+                let manager = tokens.issued(name, k, settings, egress).map_err(problem)?;
+                Credential::IssuedKey(issued::IssuedKey::new(name, manager, &k.placement))
+            }
         })
     }
 
@@ -122,6 +128,7 @@ impl Credential {
             Credential::PayPayOpa(_) => "paypay-opa",
             Credential::Header(_) => "header",
             Credential::OAuth2(_) => "oauth2",
+            Credential::IssuedKey(_) => "issued-key",
         }
     }
 
@@ -131,13 +138,15 @@ impl Credential {
         match self {
             Credential::PayPayOpa(_) | Credential::Header(_) => true,
             Credential::OAuth2(o) => o.is_ready(),
+            Credential::IssuedKey(k) => k.is_ready(),
         }
     }
 
-    /// Token counts and times, for kinds that fetch tokens.
+    /// Token counts and times, for kinds that fetch tokens (or keys).
     pub fn token_stats(&self) -> Option<oauth2::TokenStats> {
         match self {
             Credential::OAuth2(o) => Some(o.stats()),
+            Credential::IssuedKey(k) => Some(k.stats()),
             Credential::PayPayOpa(_) | Credential::Header(_) => None,
         }
     }
@@ -148,6 +157,7 @@ impl Credential {
         match self {
             Credential::PayPayOpa(_) | Credential::OAuth2(_) => vec![http::header::AUTHORIZATION],
             Credential::Header(h) => h.names(),
+            Credential::IssuedKey(k) => k.header_names(),
         }
     }
 
@@ -156,7 +166,7 @@ impl Credential {
     pub fn body_hash(&self, parts: &Parts) -> Option<BodyHash> {
         match self {
             Credential::PayPayOpa(p) => Some(p.body_hash(parts)),
-            Credential::Header(_) | Credential::OAuth2(_) => None,
+            Credential::Header(_) | Credential::OAuth2(_) | Credential::IssuedKey(_) => None,
         }
     }
 
@@ -176,19 +186,24 @@ impl Credential {
                 Ok(())
             }
             Credential::OAuth2(o) => o.apply(parts).await,
+            Credential::IssuedKey(k) => k.apply(parts).await,
         }
     }
 
     /// Whether a 401 from the upstream can be cured by a fresh credential
     /// (and so a replayable request is worth sending once more).
     pub fn renews_on_unauthorized(&self) -> bool {
-        matches!(self, Credential::OAuth2(_))
+        matches!(self, Credential::OAuth2(_) | Credential::IssuedKey(_))
     }
 
     /// What a signed request (its `headers` and `uri`) carries of this
-    /// credential, to tell `unauthorized` which token the upstream refused.
-    pub fn presented(&self, headers: &HeaderMap, _uri: &Uri) -> Option<HeaderValue> {
-        headers.get(http::header::AUTHORIZATION).cloned()
+    /// credential, to tell `unauthorized` which token the upstream refused:
+    /// the Authorization header, or where an issued key was placed.
+    pub fn presented(&self, headers: &HeaderMap, uri: &Uri) -> Option<HeaderValue> {
+        match self {
+            Credential::IssuedKey(k) => k.presented(headers, uri),
+            _ => headers.get(http::header::AUTHORIZATION).cloned(),
+        }
     }
 
     /// The upstream answered 401 to a request that carried `sent` (see
@@ -196,6 +211,7 @@ impl Credential {
     pub fn unauthorized(&self, sent: &HeaderValue) -> bool {
         match self {
             Credential::OAuth2(o) => o.unauthorized(sent),
+            Credential::IssuedKey(k) => k.unauthorized(sent),
             Credential::PayPayOpa(_) | Credential::Header(_) => false,
         }
     }

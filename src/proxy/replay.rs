@@ -1,7 +1,8 @@
 //! Sends a routed request, and once more when the upstream answers 401 to a
-//! credential that can renew itself (oauth2) and the request can be sent
-//! again as it was: only bodyless requests are replayed (a streamed body is
-//! gone once sent). The second answer, whatever it is, goes to the app.
+//! credential that can renew itself (oauth2, issued-key) and the request
+//! can be sent again as it was: only bodyless requests are replayed (a
+//! streamed body is gone once sent). The second answer, whatever it is,
+//! goes to the app.
 
 use bytes::Bytes;
 use http::request::Parts;

@@ -75,6 +75,8 @@ pub enum FetchError {
     NoRefreshToken,
     #[error("the token fetch was interrupted")]
     Interrupted,
+    #[error(transparent)]
+    Issue(#[from] crate::creds::issued::IssueError),
 }
 
 impl FetchError {

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, Weak};
 use sha2::{Digest, Sha256};
 
 use super::lifecycle::TokenManager;
-use crate::config::{ClientAuth, Grant, OAuth2Config};
+use crate::config::{ClientAuth, Grant, IssuedKeyConfig, OAuth2Config};
 use crate::egress::EgressPolicy;
 use crate::upstream::UpstreamSettings;
 
@@ -39,6 +39,20 @@ impl TokenRegistry {
     ) -> Result<Arc<TokenManager>, (&'static str, String)> {
         self.get_or_start(fingerprint(name, config, settings), || {
             TokenManager::start(name, config, settings, Arc::clone(egress))
+        })
+    }
+
+    /// The manager for issued-key credential `name` with this content.
+    pub fn issued(
+        &self,
+        name: &str,
+        config: &IssuedKeyConfig,
+        settings: UpstreamSettings,
+        egress: &Arc<EgressPolicy>,
+    ) -> Result<Arc<TokenManager>, (&'static str, String)> {
+        let key = crate::creds::issued::fingerprint(name, config, settings);
+        self.get_or_start(key, || {
+            TokenManager::start_issued(name, config, settings, Arc::clone(egress))
         })
     }
 

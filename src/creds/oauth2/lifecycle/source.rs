@@ -1,20 +1,23 @@
 //! Where a token manager's tokens come from: an OAuth2 token endpoint (the
-//! client_credentials grant, or a rotating refresh token). Any other source
-//! of short-lived tokens gets the same lifecycle by adding a variant: one
-//! fetch at a time, renewal ahead of expiry, backoff, 401 renewal.
+//! client_credentials grant, or a rotating refresh token), or an issuer of
+//! short-lived keys (`creds::issued`). The lifecycle around them is the same:
+//! one fetch at a time, renewal ahead of expiry, backoff, 401 renewal.
 
 use std::sync::Arc;
 
 use super::super::endpoint::{Endpoint, FetchError, Issued};
 use super::super::refresh::RefreshGrant;
 use super::TokenManager;
-use crate::config::{Grant, OAuth2Config};
+use crate::config::{Grant, IssuedKeyConfig, OAuth2Config};
+use crate::creds::issued::Issuer;
 use crate::egress::EgressPolicy;
 use crate::upstream::UpstreamSettings;
 
 pub(super) enum Source {
     ClientCredentials(Endpoint),
     Refresh(Endpoint, RefreshGrant),
+    /// The published value is the raw key; the credential places it.
+    Issued(Issuer),
     #[cfg(test)]
     Scripted(super::tests::Script),
 }
@@ -28,6 +31,14 @@ impl Source {
                     .await
             }
             Source::Refresh(endpoint, grant) => grant.refresh(endpoint, label).await,
+            Source::Issued(issuer) => {
+                let key = issuer.issue().await?;
+                Ok(Issued {
+                    value: key.key,
+                    lifetime: key.usable,
+                    refresh_token: None,
+                })
+            }
             #[cfg(test)]
             Source::Scripted(script) => script.next().await,
         }
@@ -35,7 +46,10 @@ impl Source {
 
     /// What the source hands out, for log lines.
     pub(super) fn noun(&self) -> &'static str {
-        "OAuth2 token"
+        match self {
+            Source::Issued(_) => "issued key",
+            _ => "OAuth2 token",
+        }
     }
 }
 
@@ -59,6 +73,23 @@ impl TokenManager {
         Ok(TokenManager::with_source(
             label,
             source,
+            config.refresh_at,
+            config.wait_for_token,
+        ))
+    }
+
+    /// An `issued-key` credential's manager: its tokens are raw keys, each
+    /// valid for its lifetime minus the margin.
+    pub fn start_issued(
+        label: &str,
+        config: &IssuedKeyConfig,
+        settings: UpstreamSettings,
+        egress: Arc<EgressPolicy>,
+    ) -> Result<TokenManager, (&'static str, String)> {
+        let issuer = Issuer::new(config, settings, egress).map_err(|e| ("", e))?;
+        Ok(TokenManager::with_source(
+            label,
+            Source::Issued(issuer),
             config.refresh_at,
             config.wait_for_token,
         ))
