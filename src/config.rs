@@ -2,6 +2,7 @@
 //! `${env:}`/`${file:}` references and returns a `Config` that has passed every
 //! check, or every problem found, each with its key path.
 
+mod issued;
 mod oauth2;
 mod raw;
 mod secret;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue, Method};
 use rustls_pki_types::CertificateDer;
 
+pub use issued::{IssuedKeyConfig, KeyPlacement, KeyResponse};
 pub use oauth2::{ClientAuth, CodeFlow, Grant, JwtKey, OAuth2Config, SigningAlg, TokenStoreConfig};
 pub use secret::{Secret, SecretBytes};
 
@@ -186,6 +188,7 @@ pub enum CredentialConfig {
         headers: Vec<(HeaderName, HeaderValue)>,
     },
     OAuth2(Box<OAuth2Config>),
+    IssuedKey(Box<IssuedKeyConfig>),
 }
 
 /// One thing wrong with a config, at a TOML key path such as `route[2].upstream`.

@@ -3,14 +3,16 @@
 //! proxy asks whether the body is needed, feeds it through the hash the
 //! credential starts, and then lets the credential write its headers.
 
+mod form;
 mod header;
+pub mod issued;
 pub mod oauth2;
 mod paypay;
 
 use std::time::Duration;
 
 use http::request::Parts;
-use http::{HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 
 use crate::config::{CredentialConfig, Problem};
 use std::sync::Arc;
@@ -27,6 +29,7 @@ pub enum Credential {
     PayPayOpa(PayPayOpa),
     Header(header::StaticHeaders),
     OAuth2(oauth2::OAuth2),
+    IssuedKey(issued::IssuedKey),
 }
 
 /// Values fixed by the caller instead of drawn at signing time, so that
@@ -43,9 +46,11 @@ pub enum CredError {
     /// The request lacks something the scheme signs; the app must send it.
     #[error("{0}")]
     Request(String),
-    /// No valid token could be had in time; the app should retry later.
-    #[error("no valid OAuth2 token for credential `{credential}` within {waited:?}{}", cause.as_deref().map(|c| format!("; last failure: {c}")).unwrap_or_default())]
+    /// No valid token (`what` kind of token) could be had in time; the app
+    /// should retry later.
+    #[error("no valid {what} for credential `{credential}` within {waited:?}{}", cause.as_deref().map(|c| format!("; last failure: {c}")).unwrap_or_default())]
     TokenUnavailable {
+        what: &'static str,
         credential: String,
         waited: Duration,
         retry_after: Duration,
@@ -58,6 +63,17 @@ pub enum CredError {
 }
 
 impl CredError {
+    /// `credential` found no valid `what` within its wait.
+    pub fn unavailable(credential: &str, what: &'static str, u: oauth2::Unavailable) -> CredError {
+        CredError::TokenUnavailable {
+            what,
+            credential: credential.to_string(),
+            waited: u.waited,
+            retry_after: u.retry_after,
+            cause: u.cause,
+        }
+    }
+
     /// For `Retry-After`: when trying again may succeed.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -68,9 +84,10 @@ impl CredError {
 }
 
 impl Credential {
-    /// Builds credential `name`. OAuth2 credentials get their token manager
-    /// from `tokens`, which keeps it across reloads while the content is
-    /// unchanged. Problems carry the key path under `credential.NAME`.
+    /// Builds credential `name`. Credentials that fetch tokens get their
+    /// token manager from `tokens`, which keeps it across reloads while the
+    /// content is unchanged. Problems carry the key path under
+    /// `credential.NAME`.
     pub fn build(
         name: &str,
         config: &CredentialConfig,
@@ -78,6 +95,7 @@ impl Credential {
         settings: UpstreamSettings,
         egress: &Arc<EgressPolicy>,
     ) -> Result<Credential, Problem> {
+        let problem = |(key, message): (&str, String)| problem_at(name, key, message);
         Ok(match config {
             CredentialConfig::PayPayOpa {
                 api_key,
@@ -96,21 +114,16 @@ impl Credential {
             {
                 let sessions = tokens
                     .sessions(name, o, settings, egress)
-                    .map_err(|(key, message)| problem_at(name, key, message))?;
+                    .map_err(problem)?;
                 Credential::OAuth2(oauth2::OAuth2::with_sessions(name, sessions))
             }
             CredentialConfig::OAuth2(o) => {
-                let manager =
-                    tokens
-                        .manager(name, o, settings, egress)
-                        .map_err(|(key, message)| {
-                            let path = match key {
-                                "" => format!("credential.{name}"),
-                                key => format!("credential.{name}.{key}"),
-                            };
-                            Problem { path, message }
-                        })?;
+                let manager = tokens.manager(name, o, settings, egress).map_err(problem)?;
                 Credential::OAuth2(oauth2::OAuth2::new(name, manager))
+            }
+            CredentialConfig::IssuedKey(k) => {
+                let manager = tokens.issued(name, k, settings, egress).map_err(problem)?;
+                Credential::IssuedKey(issued::IssuedKey::new(name, manager, &k.placement))
             }
         })
     }
@@ -121,6 +134,7 @@ impl Credential {
             Credential::PayPayOpa(_) => "paypay-opa",
             Credential::Header(_) => "header",
             Credential::OAuth2(_) => "oauth2",
+            Credential::IssuedKey(_) => "issued-key",
         }
     }
 
@@ -130,6 +144,7 @@ impl Credential {
         match self {
             Credential::PayPayOpa(_) | Credential::Header(_) => true,
             Credential::OAuth2(o) => o.is_ready(),
+            Credential::IssuedKey(k) => k.is_ready(),
         }
     }
 
@@ -137,14 +152,15 @@ impl Credential {
     pub fn sessions(&self) -> Option<&Arc<oauth2::SessionManager>> {
         match self {
             Credential::OAuth2(o) => o.sessions(),
-            Credential::PayPayOpa(_) | Credential::Header(_) => None,
+            Credential::PayPayOpa(_) | Credential::Header(_) | Credential::IssuedKey(_) => None,
         }
     }
 
-    /// Token counts and times, for kinds that fetch tokens.
+    /// Token counts and times, for kinds that fetch tokens (or keys).
     pub fn token_stats(&self) -> Option<oauth2::TokenStats> {
         match self {
             Credential::OAuth2(o) => o.stats(),
+            Credential::IssuedKey(k) => Some(k.stats()),
             Credential::PayPayOpa(_) | Credential::Header(_) => None,
         }
     }
@@ -155,6 +171,7 @@ impl Credential {
         match self {
             Credential::PayPayOpa(_) | Credential::OAuth2(_) => vec![http::header::AUTHORIZATION],
             Credential::Header(h) => h.names(),
+            Credential::IssuedKey(k) => k.header_names(),
         }
     }
 
@@ -163,7 +180,7 @@ impl Credential {
     pub fn body_hash(&self, parts: &Parts) -> Option<BodyHash> {
         match self {
             Credential::PayPayOpa(p) => Some(p.body_hash(parts)),
-            Credential::Header(_) | Credential::OAuth2(_) => None,
+            Credential::Header(_) | Credential::OAuth2(_) | Credential::IssuedKey(_) => None,
         }
     }
 
@@ -183,20 +200,32 @@ impl Credential {
                 Ok(())
             }
             Credential::OAuth2(o) => o.apply(parts).await,
+            Credential::IssuedKey(k) => k.apply(parts).await,
         }
     }
 
     /// Whether a 401 from the upstream can be cured by a fresh credential
     /// (and so a replayable request is worth sending once more).
     pub fn renews_on_unauthorized(&self) -> bool {
-        matches!(self, Credential::OAuth2(_))
+        matches!(self, Credential::OAuth2(_) | Credential::IssuedKey(_))
     }
 
-    /// The upstream answered 401 to a request that carried `sent` as its
-    /// Authorization. Returns whether to replay the request once.
+    /// What a signed request (its `headers` and `uri`) carries of this
+    /// credential, to tell `unauthorized` which token the upstream refused:
+    /// the Authorization header, or where an issued key was placed.
+    pub fn presented(&self, headers: &HeaderMap, uri: &Uri) -> Option<HeaderValue> {
+        match self {
+            Credential::IssuedKey(k) => k.presented(headers, uri),
+            _ => headers.get(http::header::AUTHORIZATION).cloned(),
+        }
+    }
+
+    /// The upstream answered 401 to a request that carried `sent` (see
+    /// `presented`). Returns whether to replay the request once.
     pub fn unauthorized(&self, sent: &HeaderValue) -> bool {
         match self {
             Credential::OAuth2(o) => o.unauthorized(sent),
+            Credential::IssuedKey(k) => k.unauthorized(sent),
             Credential::PayPayOpa(_) | Credential::Header(_) => false,
         }
     }

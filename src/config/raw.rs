@@ -142,3 +142,27 @@ pub struct RawOAuth2 {
     pub session_header: Option<String>,
     pub session_param: Option<String>,
 }
+
+/// `[credential.NAME]` with `type = "issued-key"`. Every key is optional
+/// here so that a missing one is reported with its own key path. No
+/// `Debug`: the form and the master key hold secrets.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIssuedKey {
+    pub issue_url: Option<String>,
+    pub form: Option<BTreeMap<String, String>>,
+    pub bearer: Option<String>,
+    pub response: Option<String>,
+    pub json_field: Option<String>,
+    pub expires_in_field: Option<String>,
+    pub lifetime: Option<String>,
+    pub margin: Option<String>,
+    pub header: Option<String>,
+    pub prefix: Option<String>,
+    pub query: Option<String>,
+    pub ca_file: Option<String>,
+    pub client_cert: Option<String>,
+    pub client_key: Option<String>,
+    pub refresh_at: Option<f64>,
+    pub wait_for_token: Option<String>,
+}

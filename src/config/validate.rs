@@ -4,6 +4,7 @@
 
 mod connect;
 mod credential;
+mod issued;
 mod oauth2;
 mod route;
 

@@ -14,7 +14,6 @@
 mod backoff;
 mod client_auth;
 mod endpoint;
-mod form;
 mod jwt;
 mod lifecycle;
 mod pkce;
@@ -32,7 +31,7 @@ use http::HeaderValue;
 use super::CredError;
 
 pub use lifecycle::{TokenManager, TokenStats, Unavailable, FORCED_RENEWAL_GAP};
-pub use registry::TokenRegistry;
+pub use registry::{Fingerprint, TokenRegistry};
 pub use sessions::{SessionError, SessionManager};
 pub use store::{FileStore, StoreError, StoredGrant, TokenStore};
 
@@ -77,18 +76,12 @@ impl OAuth2 {
             Tokens::One(m) => Arc::clone(m),
             Tokens::Sessions(s) => session_manager(s, parts)?,
         };
-        match manager.bearer().await {
-            Ok(bearer) => {
-                parts.headers.insert(AUTHORIZATION, bearer);
-                Ok(())
-            }
-            Err(u) => Err(CredError::TokenUnavailable {
-                credential: self.name.clone(),
-                waited: u.waited,
-                retry_after: u.retry_after,
-                cause: u.cause,
-            }),
-        }
+        let bearer = manager
+            .current()
+            .await
+            .map_err(|u| CredError::unavailable(&self.name, "OAuth2 token", u))?;
+        parts.headers.insert(AUTHORIZATION, bearer);
+        Ok(())
     }
 
     /// Token counts and times (for a session credential: none, as each
@@ -112,7 +105,7 @@ impl OAuth2 {
     /// See `TokenManager::unauthorized`.
     pub fn unauthorized(&self, sent: &HeaderValue) -> bool {
         match &self.tokens {
-            Tokens::One(m) => m.unauthorized(sent),
+            Tokens::One(m) => m.unauthorized(|bearer| bearer == sent),
             Tokens::Sessions(s) => s.unauthorized(sent),
         }
     }

@@ -1,10 +1,10 @@
 //! Sends a routed request, and once more when the upstream answers 401 to a
-//! credential that can renew itself (oauth2) and the request can be sent
-//! again as it was: only bodyless requests are replayed (a streamed body is
-//! gone once sent). The second answer, whatever it is, goes to the app.
+//! credential that can renew itself (oauth2, issued-key) and the request
+//! can be sent again as it was: only bodyless requests are replayed (a
+//! streamed body is gone once sent). The second answer, whatever it is,
+//! goes to the app.
 
 use bytes::Bytes;
-use http::header::AUTHORIZATION;
 use http::request::Parts;
 use http::StatusCode;
 use http_body::Body;
@@ -38,7 +38,10 @@ where
         && body.is_end_stream();
     let again = replayable.then(|| parts.clone());
     let req = prepare(route, parts, body, limits, &params, metrics).await?;
-    let sent = req.headers().get(AUTHORIZATION).cloned();
+    let sent = route
+        .credential
+        .as_ref()
+        .and_then(|c| c.presented(req.headers(), req.uri()));
     let resp = route.client.send(req).await?;
     if resp.status() != StatusCode::UNAUTHORIZED {
         return Ok(resp);

@@ -8,6 +8,7 @@ mod admin;
 mod binary;
 mod bodies;
 mod connect;
+mod issued_key;
 mod mtls;
 mod oauth2;
 mod paypay;

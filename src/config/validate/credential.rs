@@ -2,11 +2,11 @@
 
 use base64::Engine as _;
 
-use super::super::raw::{RawBasic, RawHeaderCredential, RawOAuth2, RawPayPayOpa};
+use super::super::raw::{RawBasic, RawHeaderCredential, RawIssuedKey, RawOAuth2, RawPayPayOpa};
 use super::super::CredentialConfig;
 use super::Checker;
 
-const CREDENTIAL_TYPES: &str = "\"paypay-opa\", \"header\" or \"oauth2\"";
+const CREDENTIAL_TYPES: &str = "\"paypay-opa\", \"header\", \"oauth2\" or \"issued-key\"";
 
 impl Checker<'_> {
     pub(super) fn credential(
@@ -50,6 +50,13 @@ impl Checker<'_> {
             },
             "oauth2" => match table.try_into::<RawOAuth2>() {
                 Ok(raw) => self.oauth2(&path, raw),
+                Err(e) => {
+                    self.problem(path, e.message());
+                    None
+                }
+            },
+            "issued-key" => match table.try_into::<RawIssuedKey>() {
+                Ok(raw) => self.issued_key(&path, raw),
                 Err(e) => {
                     self.problem(path, e.message());
                     None

@@ -8,9 +8,9 @@ use base64::Engine as _;
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue};
 
-use super::form::{self, Form};
 use super::jwt::{AssertionSigner, SignError};
 use crate::config::{ClientAuth, Secret};
+use crate::creds::form::{self, Form};
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 

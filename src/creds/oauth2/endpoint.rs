@@ -12,11 +12,11 @@ use http_body_util::{BodyExt, Limited};
 use serde_json::Value;
 
 use super::client_auth::ClientAuthenticator;
-use super::form::Form;
 use super::jwt::SignError;
 use super::store::StoreError;
 use crate::body;
 use crate::config::{OAuth2Config, Secret};
+use crate::creds::form::Form;
 use std::sync::Arc;
 
 use crate::egress::{EgressPolicy, Trust};
@@ -30,10 +30,11 @@ const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 /// Longer lifetimes are cut to this, so deadlines stay representable.
 const MAX_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// A token the endpoint issued.
+/// A token the endpoint issued (or a key an issuer did).
 pub struct Issued {
-    /// The whole `Bearer <token>` header value, marked sensitive.
-    pub bearer: HeaderValue,
+    /// What requests carry, marked sensitive: the whole `Bearer <token>`
+    /// header value, or an issued key as it is.
+    pub value: HeaderValue,
     pub lifetime: Duration,
     /// A rotated refresh token, when the server sent one.
     pub refresh_token: Option<Secret>,
@@ -74,6 +75,8 @@ pub enum FetchError {
     NoRefreshToken,
     #[error("the token fetch was interrupted")]
     Interrupted,
+    #[error(transparent)]
+    Issue(#[from] crate::creds::issued::IssueError),
 }
 
 impl FetchError {
@@ -212,7 +215,7 @@ pub fn parse(status: StatusCode, body: &Bytes) -> Result<Issued, FetchError> {
         .filter(|t| !t.is_empty())
         .map(Secret::new);
     Ok(Issued {
-        bearer,
+        value: bearer,
         lifetime,
         refresh_token,
     })
@@ -243,8 +246,8 @@ mod tests {
     #[test]
     fn a_bearer_token_with_lifetime_and_rotation() {
         let t = ok(r#"{"access_token":"at-1","token_type":"bearer","expires_in":"120","refresh_token":"rt-2"}"#).unwrap();
-        assert_eq!(t.bearer, "Bearer at-1");
-        assert!(t.bearer.is_sensitive());
+        assert_eq!(t.value, "Bearer at-1");
+        assert!(t.value.is_sensitive());
         assert_eq!(t.lifetime, Duration::from_secs(120));
         assert_eq!(t.refresh_token.unwrap().expose(), "rt-2");
         let t = ok(r#"{"access_token":"at-1","token_type":"Bearer"}"#).unwrap();

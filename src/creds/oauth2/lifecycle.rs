@@ -1,9 +1,12 @@
-//! The life of one credential's token. One background task per credential
-//! is the only caller of the token endpoint (single-flight by construction):
-//! it fetches at start, renews at `refresh_at` of the lifetime (with jitter),
+//! The life of one credential's token (an OAuth2 access token, or a key
+//! from an issuer: see `source`). One background task per credential is the
+//! only caller of the token endpoint (single-flight by construction): it
+//! fetches at start, renews at `refresh_at` of the lifetime (with jitter),
 //! retries failures with exponential backoff, and renews at once when a 401
 //! discards the current token. Requests only read the current token, or
 //! wait (bounded by `wait_for_token`) for one to appear.
+
+mod source;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,20 +16,18 @@ use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use super::backoff::{backoff, random_unit};
-use super::endpoint::{Endpoint, FetchError, Issued};
-use super::refresh::RefreshGrant;
-use crate::config::{Grant, OAuth2Config};
-use crate::egress::EgressPolicy;
+use super::endpoint::{FetchError, Issued};
 use crate::error::chain;
-use crate::upstream::UpstreamSettings;
+use source::Source;
 
 /// A 401 forces at most one renewal per this interval, so a storm of 401s
 /// (a misconfigured scope, say) does not hammer the token endpoint.
 pub const FORCED_RENEWAL_GAP: Duration = Duration::from_secs(5);
 
-/// A token in use. `bearer` is the whole header value, marked sensitive.
+/// A token in use. `value` is what the source made of it (OAuth2: the
+/// whole `Bearer` header value; issued keys: the raw key), marked sensitive.
 pub struct Token {
-    pub bearer: HeaderValue,
+    pub value: HeaderValue,
     pub expires_at: Instant,
     renew_at: Instant,
     issued_at: Instant,
@@ -58,14 +59,6 @@ pub struct Unavailable {
     pub retry_after: Duration,
     /// The last fetch failure, when there is one (safe to show).
     pub cause: Option<String>,
-}
-
-/// Where tokens come from.
-enum Source {
-    ClientCredentials(Arc<Endpoint>),
-    Refresh(Arc<Endpoint>, RefreshGrant),
-    #[cfg(test)]
-    Scripted(tests::Script),
 }
 
 /// What the background task and the requests share.
@@ -113,60 +106,13 @@ impl Drop for TokenManager {
 }
 
 impl TokenManager {
-    /// Builds the manager and starts fetching the first token at once.
-    /// Errors are `(key, message)`, the key under `credential.NAME`.
-    pub fn start(
-        label: &str,
-        config: &OAuth2Config,
-        settings: UpstreamSettings,
-        egress: Arc<EgressPolicy>,
-    ) -> Result<TokenManager, (&'static str, String)> {
-        let endpoint = Arc::new(Endpoint::new(config, settings, egress).map_err(|e| ("", e))?);
-        let source = match &config.grant {
-            Grant::ClientCredentials => Source::ClientCredentials(endpoint),
-            Grant::RefreshToken { seed } => Source::Refresh(
-                endpoint,
-                RefreshGrant::open(config.token_store.as_ref(), seed.clone())?,
-            ),
-            Grant::AuthorizationCode(_) => {
-                return Err(("grant", "each session has its own token manager".into()))
-            }
-        };
-        Ok(TokenManager::with_source(
-            label,
-            source,
-            config.refresh_at,
-            config.wait_for_token,
-            None,
-        ))
-    }
-
-    /// The manager of one user's session: renews with the session's refresh
-    /// token, starting from the access token the code exchange returned.
-    pub fn for_session(
-        label: &str,
-        endpoint: Arc<Endpoint>,
-        grant: RefreshGrant,
-        config: &OAuth2Config,
-        initial: Option<(Issued, Instant)>,
-    ) -> TokenManager {
-        let source = Source::Refresh(endpoint, grant);
-        TokenManager::with_source(
-            label,
-            source,
-            config.refresh_at,
-            config.wait_for_token,
-            initial,
-        )
-    }
-
     /// Whether `sent` is the current token.
     pub fn holds(&self, sent: &HeaderValue) -> bool {
         self.shared
             .current
             .borrow()
             .as_ref()
-            .is_some_and(|t| t.bearer == sent)
+            .is_some_and(|t| t.value == sent)
     }
 
     /// Whether the server refused the grant itself (revoked, expired or
@@ -176,6 +122,8 @@ impl TokenManager {
         self.shared.lock_status().grant_refused
     }
 
+    /// Starts fetching the first token at once, publishing `initial` first
+    /// when given (constructors: `source`).
     fn with_source(
         label: &str,
         source: Source,
@@ -240,15 +188,15 @@ impl TokenManager {
         let _idle = self.shared.busy.lock().await;
     }
 
-    /// The current token's `Bearer` header value, waiting up to
-    /// `wait_for_token` when there is no valid one.
-    pub async fn bearer(&self) -> Result<HeaderValue, Unavailable> {
+    /// The current token's value, waiting up to `wait_for_token` when there
+    /// is no valid one.
+    pub async fn current(&self) -> Result<HeaderValue, Unavailable> {
         let usable =
             |t: &Option<Arc<Token>>| t.as_ref().is_some_and(|t| t.valid_at(Instant::now()));
         let mut rx = self.shared.current.subscribe();
         let wait = self.shared.wait_for_token;
         let found = match tokio::time::timeout(wait, rx.wait_for(usable)).await {
-            Ok(Ok(current)) => current.as_ref().map(|t| t.bearer.clone()),
+            Ok(Ok(current)) => current.as_ref().map(|t| t.value.clone()),
             _ => None,
         };
         found.ok_or_else(|| self.unavailable())
@@ -268,12 +216,13 @@ impl TokenManager {
         }
     }
 
-    /// The upstream answered 401 to a request that carried `sent`. Discards
-    /// that token if it is still the current one and asks for a new one.
-    /// Returns whether the request is worth replaying: false when the token
-    /// was renewed by a 401 less than `FORCED_RENEWAL_GAP` ago.
-    pub fn unauthorized(&self, sent: &HeaderValue) -> bool {
-        let is_sent = |t: &Option<Arc<Token>>| t.as_ref().is_some_and(|t| t.bearer == sent);
+    /// The upstream answered 401 to a request that carried the token for
+    /// which `was_sent` holds (given a token's value). Discards that token
+    /// if it is still the current one and asks for a new one. Returns
+    /// whether the request is worth replaying: false when the token was
+    /// renewed by a 401 less than `FORCED_RENEWAL_GAP` ago.
+    pub fn unauthorized(&self, was_sent: impl Fn(&HeaderValue) -> bool) -> bool {
+        let is_sent = |t: &Option<Arc<Token>>| t.as_ref().is_some_and(|t| was_sent(&t.value));
         if !is_sent(&self.shared.current.borrow()) {
             // Already replaced (or being replaced): the replay uses the new one.
             return true;
@@ -324,22 +273,13 @@ impl Shared {
     }
 
     async fn fetch(self: Arc<Self>) -> Result<Issued, FetchError> {
-        match &self.source {
-            Source::ClientCredentials(endpoint) => {
-                endpoint
-                    .request(&[("grant_type", "client_credentials")])
-                    .await
-            }
-            Source::Refresh(endpoint, grant) => grant.refresh(endpoint, &self.label).await,
-            #[cfg(test)]
-            Source::Scripted(script) => script.next().await,
-        }
+        self.source.fetch(&self.label).await
     }
 
     fn publish(&self, issued: Issued, sent_at: Instant) {
         let jitter = 0.9 + 0.1 * random_unit();
         let token = Token {
-            bearer: issued.bearer,
+            value: issued.value,
             expires_at: sent_at + issued.lifetime,
             renew_at: sent_at + issued.lifetime.mul_f64(self.refresh_at * jitter),
             issued_at: sent_at,
@@ -350,7 +290,7 @@ impl Shared {
             status.last_error = None;
             status.grant_refused = false;
         }
-        tracing::info!(credential = %self.label, lifetime_s = issued.lifetime.as_secs(), "OAuth2 token obtained");
+        tracing::info!(credential = %self.label, lifetime_s = issued.lifetime.as_secs(), "{} obtained", self.source.noun());
         self.current.send_replace(Some(Arc::new(token)));
     }
 
@@ -371,7 +311,7 @@ impl Shared {
         if error.is_invalid_grant() {
             tracing::error!(credential = %self.label, error = %message, "the authorization server refused the grant; a person must authorize again and set a new refresh_token");
         } else {
-            tracing::warn!(credential = %self.label, error = %message, retry_in_ms = delay.as_millis() as u64, still_valid, "OAuth2 token fetch failed");
+            tracing::warn!(credential = %self.label, error = %message, retry_in_ms = delay.as_millis() as u64, still_valid, "{} fetch failed", self.source.noun());
         }
     }
 }

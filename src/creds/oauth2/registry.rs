@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use super::endpoint::Endpoint;
 use super::lifecycle::TokenManager;
 use super::sessions::SessionManager;
-use crate::config::{ClientAuth, Grant, OAuth2Config};
+use crate::config::{ClientAuth, Grant, IssuedKeyConfig, OAuth2Config};
 use crate::egress::EgressPolicy;
 use crate::upstream::UpstreamSettings;
 
@@ -32,8 +32,8 @@ impl TokenRegistry {
         TokenRegistry::default()
     }
 
-    /// The manager for credential `name` with this content, started if new.
-    /// Errors are `(key, message)` under `credential.NAME`.
+    /// The manager for OAuth2 credential `name` with this content, started
+    /// if new. Errors are `(key, message)` under `credential.NAME`.
     pub fn manager(
         &self,
         name: &str,
@@ -41,21 +41,39 @@ impl TokenRegistry {
         settings: UpstreamSettings,
         egress: &Arc<EgressPolicy>,
     ) -> Result<Arc<TokenManager>, (&'static str, String)> {
+        self.get_or_start(fingerprint(name, config, settings), || {
+            TokenManager::start(name, config, settings, Arc::clone(egress))
+        })
+    }
+
+    /// The manager for issued-key credential `name` with this content.
+    pub fn issued(
+        &self,
+        name: &str,
+        config: &IssuedKeyConfig,
+        settings: UpstreamSettings,
+        egress: &Arc<EgressPolicy>,
+    ) -> Result<Arc<TokenManager>, (&'static str, String)> {
+        let key = crate::creds::issued::fingerprint(name, config, settings);
+        self.get_or_start(key, || {
+            TokenManager::start_issued(name, config, settings, Arc::clone(egress))
+        })
+    }
+
+    fn get_or_start(
+        &self,
+        key: [u8; 32],
+        start: impl FnOnce() -> Result<TokenManager, (&'static str, String)>,
+    ) -> Result<Arc<TokenManager>, (&'static str, String)> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(("", "countersign is stopping".to_string()));
         }
-        let key = fingerprint(name, config, settings);
         let mut managers = self.managers.lock().unwrap_or_else(|p| p.into_inner());
         managers.retain(|_, m| m.strong_count() > 0);
         if let Some(m) = managers.get(&key).and_then(Weak::upgrade) {
             return Ok(m);
         }
-        let manager = Arc::new(TokenManager::start(
-            name,
-            config,
-            settings,
-            Arc::clone(egress),
-        )?);
+        let manager = Arc::new(start()?);
         managers.insert(key, Arc::downgrade(&manager));
         Ok(manager)
     }
@@ -114,16 +132,48 @@ impl TokenRegistry {
     }
 }
 
-/// SHA-256 over every field, each tagged and length-prefixed so that no two
-/// different credentials can feed the same bytes.
-fn fingerprint(name: &str, c: &OAuth2Config, s: UpstreamSettings) -> [u8; 32] {
-    let mut h = Sha256::new();
-    let mut feed = |tag: &str, bytes: &[u8]| {
+/// A SHA-256 over tagged, length-prefixed fields, so that no two different
+/// credentials can feed the same bytes.
+#[derive(Default)]
+pub struct Fingerprint(Sha256);
+
+impl Fingerprint {
+    pub fn feed(&mut self, tag: &str, bytes: &[u8]) {
         for part in [tag.as_bytes(), bytes] {
-            h.update((part.len() as u64).to_le_bytes());
-            h.update(part);
+            self.0.update((part.len() as u64).to_le_bytes());
+            self.0.update(part);
         }
-    };
+    }
+
+    /// The trust roots, client certificate and upstream timeouts every
+    /// token source's connections are made with.
+    pub fn connection(
+        &mut self,
+        roots: &[rustls_pki_types::CertificateDer<'static>],
+        identity: Option<&crate::pki::identity::ClientIdentity>,
+        s: UpstreamSettings,
+    ) {
+        // A rotated client certificate is a new credential: new connections.
+        for cert in identity.iter().flat_map(|id| id.key.cert.iter()) {
+            self.feed("client_cert", cert.as_ref());
+        }
+        for root in roots {
+            self.feed("ca", root.as_ref());
+        }
+        for d in [s.connect_timeout, s.response_timeout, s.idle_timeout] {
+            self.feed("timeout", &d.as_nanos().to_le_bytes());
+        }
+    }
+
+    pub fn finish(self) -> [u8; 32] {
+        self.0.finalize().into()
+    }
+}
+
+/// Every field of an OAuth2 credential.
+fn fingerprint(name: &str, c: &OAuth2Config, s: UpstreamSettings) -> [u8; 32] {
+    let mut h = Fingerprint::default();
+    let mut feed = |tag: &str, bytes: &[u8]| h.feed(tag, bytes);
     feed("name", name.as_bytes());
     feed("token_url", c.token_url.to_string().as_bytes());
     feed("client_id", c.client_id.as_bytes());
@@ -154,10 +204,6 @@ fn fingerprint(name: &str, c: &OAuth2Config, s: UpstreamSettings) -> [u8; 32] {
         }
         ClientAuth::TlsClientAuth => feed("tls", b""),
     }
-    // A rotated client certificate is a new credential: new connections.
-    for cert in c.client_identity.iter().flat_map(|id| id.key.cert.iter()) {
-        feed("client_cert", cert.as_ref());
-    }
     for (name, value) in &c.params {
         feed("param", name.as_bytes());
         feed("value", value.expose().as_bytes());
@@ -169,13 +215,8 @@ fn fingerprint(name: &str, c: &OAuth2Config, s: UpstreamSettings) -> [u8; 32] {
             store.key.as_ref().map_or(&[][..], |k| k.expose()),
         );
     }
-    for root in &c.ca_roots {
-        feed("ca", root.as_ref());
-    }
     feed("refresh_at", &c.refresh_at.to_le_bytes());
     feed("wait", &c.wait_for_token.as_nanos().to_le_bytes());
-    for d in [s.connect_timeout, s.response_timeout, s.idle_timeout] {
-        feed("timeout", &d.as_nanos().to_le_bytes());
-    }
-    h.finalize().into()
+    h.connection(&c.ca_roots, c.client_identity.as_ref(), s);
+    h.finish()
 }

@@ -16,12 +16,12 @@ use http::HeaderValue;
 use tokio::time::Instant;
 
 use super::endpoint::{Endpoint, FetchError};
-use super::form;
 use super::lifecycle::TokenManager;
 use super::pkce::{self, Pkce};
 use super::refresh::RefreshGrant;
 use super::store::{self, FileStore, StoredGrant, TokenStore};
 use crate::config::{CodeFlow, OAuth2Config, TokenStoreConfig};
+use crate::creds::form;
 
 /// An authorization started and not finished within this is forgotten.
 const PENDING_TTL: Duration = Duration::from_secs(600);
@@ -237,7 +237,7 @@ impl SessionManager {
         sessions
             .iter()
             .find(|m| m.holds(sent))
-            .is_some_and(|m| m.unauthorized(sent))
+            .is_some_and(|m| m.unauthorized(|bearer| bearer == sent))
     }
 
     /// How many sessions run in this process (not counting stored ones not

@@ -42,7 +42,7 @@ impl Script {
                 let mut bearer = HeaderValue::from_str(&format!("Bearer {t}")).unwrap();
                 bearer.set_sensitive(true);
                 Ok(Issued {
-                    bearer,
+                    value: bearer,
                     lifetime: Duration::from_secs(secs),
                     refresh_token: None,
                 })
@@ -79,7 +79,7 @@ fn calls(state: &State) -> usize {
 }
 
 async fn token(m: &TokenManager) -> String {
-    let v = m.bearer().await.expect("a token");
+    let v = m.current().await.expect("a token");
     v.to_str()
         .unwrap()
         .trim_start_matches("Bearer ")
@@ -108,7 +108,7 @@ async fn during_an_outage_a_valid_token_is_kept_and_an_expired_one_never_used() 
     assert!(calls(&state) >= 2);
     assert_eq!(token(&m).await, "a");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let e = m.bearer().await.unwrap_err();
+    let e = m.current().await.unwrap_err();
     assert!(e.retry_after >= Duration::from_secs(1));
     assert!(e.cause.unwrap().contains("500"));
 }
@@ -161,19 +161,19 @@ async fn a_401_renews_once_and_then_is_throttled() {
     ];
     let (m, state) = manager(&answers, false);
     assert_eq!(token(&m).await, "a");
-    let a = m.bearer().await.unwrap();
-    assert!(m.unauthorized(&a));
+    let a = m.current().await.unwrap();
+    assert!(m.unauthorized(|v| v == a));
     assert_eq!(token(&m).await, "b");
     assert_eq!(calls(&state), 2);
     // A late 401 for the old token: replay with the new one, renew nothing.
-    assert!(m.unauthorized(&a));
-    let b = m.bearer().await.unwrap();
+    assert!(m.unauthorized(|v| v == a));
+    let b = m.current().await.unwrap();
     // The new token is refused too, within the gap: no second renewal.
-    assert!(!m.unauthorized(&b));
+    assert!(!m.unauthorized(|v| v == b));
     assert_eq!(token(&m).await, "b");
     assert_eq!(calls(&state), 2);
     tokio::time::sleep(FORCED_RENEWAL_GAP).await;
-    assert!(m.unauthorized(&b));
+    assert!(m.unauthorized(|v| v == b));
     assert_eq!(token(&m).await, "c");
     assert_eq!(calls(&state), 3);
 }
@@ -182,7 +182,7 @@ async fn a_401_renews_once_and_then_is_throttled() {
 async fn a_request_with_no_token_waits_then_gives_up() {
     let (m, _state) = manager(&[], false);
     let started = Instant::now();
-    let e = m.bearer().await.unwrap_err();
+    let e = m.current().await.unwrap_err();
     assert_eq!(started.elapsed(), Duration::from_secs(5));
     assert_eq!(e.waited, Duration::from_secs(5));
 }

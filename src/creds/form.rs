@@ -1,8 +1,9 @@
 //! `application/x-www-form-urlencoded` as RFC 6749 Appendix B asks: UTF-8,
 //! space as `+`, every byte outside ALPHA / DIGIT / `-._~` as `%XX`. Used
-//! for token request bodies and for the id and secret of Basic client auth.
+//! for token and key-issuing request bodies, the id and secret of Basic
+//! client auth, and a key placed in a request's query.
 
-/// A token request body being built. Holds secrets, so no `Debug` of content.
+/// A request body being built. Holds secrets, so no `Debug` of content.
 #[derive(Default)]
 pub struct Form(String);
 
@@ -41,9 +42,45 @@ pub fn encode(text: &str) -> String {
     out
 }
 
+/// Undoes `encode` (and any other valid form encoding) for comparison:
+/// `+` is a space, `%XX` a byte; a malformed escape is kept as it is.
+pub fn decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'+', _) => out.push(b' '),
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 2;
+            }
+            (b, _) => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decode_undoes_encode_and_keeps_malformed_escapes() {
+        for text in [" %&+£€", "authorization", "a=b&c"] {
+            assert_eq!(decode(&encode(text)), text.as_bytes());
+        }
+        assert_eq!(decode("authoriz%61tion"), b"authorization");
+        assert_eq!(decode("100%"), b"100%");
+        assert_eq!(decode("%zz%4"), b"%zz%4");
+        assert_eq!(decode("%+1"), b"% 1");
+    }
 
     #[test]
     fn rfc6749_appendix_b_example() {

@@ -1,0 +1,130 @@
+//! No sid, spw, master key or issued key ever reaches a log line (at trace
+//! level), a `Debug` output or /status, through a full run: both ways of
+//! proving countersign to the issuer, a 401 and its replay, and a 503.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use super::*;
+
+/// Log lines written by the test's subscriber.
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buffer {
+    type Writer = Buffer;
+
+    fn make_writer(&'a self) -> Buffer {
+        self.clone()
+    }
+}
+
+/// Credential `amivoice` (sid/spw, key in the query) and credential
+/// `master` (master key, key in a header), with a route each.
+fn two_credentials(issuer: &Issuer, api: &Api) -> String {
+    let base = config(
+        issuer,
+        &api.url(),
+        &amivoice(2_000, "margin = \"1s\"\nwait_for_token = \"300ms\""),
+    );
+    let master = format!(
+        r#"
+[credential.master]
+type = "issued-key"
+issue_url = "{}"
+bearer = "{MASTER}"
+form = {{ epi = "2000" }}
+lifetime = "2s"
+header = "X-Api-Key"
+
+[[route]]
+name = "master"
+hosts = ["master.test"]
+upstream = "{}"
+credential = "master"
+"#,
+        issuer.url(),
+        api.url()
+    );
+    base + &master
+}
+
+#[tokio::test]
+async fn no_secret_or_key_reaches_the_logs_debug_or_status() {
+    let logs = Buffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    // A current-thread runtime: every task of this test logs here.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let issuer = Issuer::start(Mode::Text, SID, SPW, Some(MASTER)).await;
+    let api = Api::start(&issuer, KeyIn::Query).await;
+    let sidecar = start(&two_credentials(&issuer, &api)).await;
+    assert_eq!(call(&sidecar, "/a").await.status, 200);
+    let first = api.last_key();
+    let master = send(sidecar.proxy(), get("http://master.test/x")).await;
+    assert_eq!(master.status, 401, "the API reads the query, not X-Api-Key");
+    // A 401 and its replay.
+    issuer.revoke(&first);
+    assert_eq!(call(&sidecar, "/b").await.status, 200);
+    // An outage long enough for a 503.
+    issuer.set_down(true);
+    let keys = issuer.keys();
+    eventually("every key expired", || {
+        keys.iter().all(|k| issuer.expired(k))
+    })
+    .await;
+    assert_eq!(call(&sidecar, "/c").await.status, 503);
+    let req = http::Request::get("/status")
+        .header("host", "admin")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let status = send(sidecar.app.admin_addr(), req).await.body;
+    let snapshot_debug = format!("{:?}", sidecar.app.snapshot());
+
+    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("issued key obtained"), "the run was logged");
+    assert!(
+        logs.contains("issued key fetch failed"),
+        "failures were logged"
+    );
+    assert!(logs.contains("token-unavailable"), "the 503 was logged");
+    assert!(status.contains("\"issued-key\""), "{status}");
+    let mut secrets: Vec<String> = vec![SID.into(), SPW.into(), MASTER.into()];
+    for key in issuer.keys() {
+        // As issued, and as form-encoded in a query.
+        secrets.push(key.clone());
+        secrets.push(
+            key.replace('+', "%2B")
+                .replace('/', "%2F")
+                .replace('=', "%3D"),
+        );
+    }
+    assert!(secrets.len() > 10, "{} secrets checked", secrets.len());
+    for secret in &secrets {
+        for (what, text) in [
+            ("logs", &logs),
+            ("Debug", &snapshot_debug),
+            ("/status", &status),
+        ] {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret is in {what}:\n{text}"
+            );
+        }
+    }
+}
