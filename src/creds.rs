@@ -8,6 +8,7 @@ mod header;
 pub mod issued;
 pub mod oauth2;
 mod paypay;
+pub(crate) mod query;
 
 use std::time::Duration;
 

@@ -7,6 +7,7 @@ use http::{header, HeaderValue, Response, StatusCode, Uri};
 
 use super::text;
 use crate::body::{self, ProxyBody};
+use crate::creds::query::first as param;
 use crate::snapshot::Snapshot;
 
 /// Serves `/oauth2/...`; `None` when the path is not one of these.
@@ -72,46 +73,4 @@ fn redirect(location: &str) -> Response<ProxyBody> {
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
-}
-
-/// The first value of `name` in a form-encoded query string, decoded.
-pub fn param(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (decode(k)? == name).then(|| decode(v)).flatten()
-    })
-}
-
-fn decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::param;
-
-    #[test]
-    fn query_params_are_decoded() {
-        assert_eq!(
-            param("a=1&session=u%40x+y&b", "session").as_deref(),
-            Some("u@x y")
-        );
-        assert_eq!(param("code=abc", "state"), None);
-        assert_eq!(param("x=%zz", "x"), None);
-    }
 }

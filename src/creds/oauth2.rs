@@ -123,17 +123,18 @@ fn session_manager(
     parts.headers.remove(&header);
     let from_query = sessions
         .session_param()
-        .and_then(|p| take_query_param(&mut parts.uri, p));
-    let id = match (values.as_slice(), from_query) {
-        ([value], _) => value
+        .map(|p| crate::creds::query::take(&mut parts.uri, p))
+        .unwrap_or_default();
+    let id = match (values.as_slice(), from_query.as_slice()) {
+        ([value], []) => value
             .to_str()
             .map_err(|_| CredError::Request(format!("the `{header}` header is not text")))?
             .to_string(),
-        ([], Some(id)) => id,
+        ([], [id]) => id.clone(),
         _ => {
             let or_param = sessions
                 .session_param()
-                .map(|p| format!(" (or a `{p}` query parameter)"))
+                .map(|p| format!(" or one `{p}` query parameter (not both)"))
                 .unwrap_or_default();
             return Err(CredError::Request(format!(
                 "this route's credential keeps a token per user session; send exactly one `{header}` header{or_param} naming the session"
@@ -144,78 +145,4 @@ fn session_manager(
         SessionError::BadId => CredError::Request(format!("`{header}`: {e}")),
         other => CredError::Session(other.to_string()),
     })
-}
-
-/// Removes query parameter `name` from `uri` and returns its (form-decoded)
-/// value; other parameters stay exactly as they were.
-fn take_query_param(uri: &mut http::Uri, name: &str) -> Option<String> {
-    let query = uri.query()?;
-    let mut found = None;
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            if k == name && found.is_none() {
-                found = Some(v.replace('+', " "));
-                return false;
-            }
-            true
-        })
-        .collect();
-    let value = found?;
-    let path = uri.path().to_string();
-    let pq = if kept.is_empty() {
-        path
-    } else {
-        format!("{path}?{}", kept.join("&"))
-    };
-    let mut parts = uri.clone().into_parts();
-    parts.path_and_query = pq.parse().ok();
-    *uri = http::Uri::from_parts(parts).ok()?;
-    percent_decode(&value)
-}
-
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::take_query_param;
-
-    #[test]
-    fn the_session_parameter_is_taken_out_of_the_query() {
-        let mut uri: http::Uri =
-            "https://bank.test/corporation/v1/accounts?a=1&sessionId=u%40x&b=2"
-                .parse()
-                .unwrap();
-        assert_eq!(
-            take_query_param(&mut uri, "sessionId").as_deref(),
-            Some("u@x")
-        );
-        assert_eq!(
-            uri.to_string(),
-            "https://bank.test/corporation/v1/accounts?a=1&b=2"
-        );
-        let mut only: http::Uri = "https://bank.test/x?sessionId=s".parse().unwrap();
-        assert_eq!(
-            take_query_param(&mut only, "sessionId").as_deref(),
-            Some("s")
-        );
-        assert_eq!(only.to_string(), "https://bank.test/x");
-        assert_eq!(take_query_param(&mut only, "sessionId"), None);
-    }
 }

@@ -6,8 +6,8 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 
 use crate::config::KeyPlacement;
-use crate::creds::form;
 use crate::creds::CredError;
+use crate::creds::{form, query};
 
 #[derive(Debug)]
 pub enum Placement {
@@ -57,7 +57,7 @@ impl Placement {
             Placement::Query { name } => {
                 // `render` made it of URL-safe characters only.
                 let value = value.to_str().map_err(|_| unplaceable())?;
-                parts.uri = with_param(&parts.uri, name, value)?;
+                parts.uri = query::set(&parts.uri, name, value).ok_or_else(unplaceable)?;
             }
         }
         Ok(())
@@ -69,36 +69,12 @@ impl Placement {
         match self {
             Placement::Header { name, .. } => headers.get(name).cloned(),
             Placement::Query { name } => {
-                let pair = uri.query()?.split('&').find(|p| is_named(p, name))?;
-                let raw = pair.split_once('=').map_or("", |(_, v)| v);
-                let mut value = HeaderValue::from_str(raw).ok()?;
+                let mut value = HeaderValue::from_str(query::raw(uri, name)?).ok()?;
                 value.set_sensitive(true);
                 Some(value)
             }
         }
     }
-}
-
-/// Whether the query pair `pair` is parameter `name` (compared decoded, so
-/// that `authoriz%61tion` cannot slip past as a second key).
-fn is_named(pair: &str, name: &str) -> bool {
-    let raw = pair.split('=').next().unwrap_or("");
-    form::decode(raw) == name.as_bytes()
-}
-
-/// `uri` without any `name` parameter, and with `name=value` at the end.
-fn with_param(uri: &Uri, name: &str, value: &str) -> Result<Uri, CredError> {
-    let mut query: Vec<&str> = uri
-        .query()
-        .filter(|q| !q.is_empty())
-        .map(|q| q.split('&').filter(|p| !is_named(p, name)).collect())
-        .unwrap_or_default();
-    let param = format!("{}={value}", form::encode(name));
-    query.push(&param);
-    let path_and_query = format!("{}?{}", uri.path(), query.join("&"));
-    let mut parts = uri.clone().into_parts();
-    parts.path_and_query = Some(path_and_query.parse().map_err(|_| unplaceable())?);
-    Uri::from_parts(parts).map_err(|_| unplaceable())
 }
 
 fn unplaceable() -> CredError {
