@@ -460,6 +460,9 @@ fn sigterm_lets_a_slow_upload_finish_then_exits_zero() {
 
     p.signal("-TERM");
     p.wait_for("shutting down");
+    // "shutting down" is logged as the drain starts; the listener is closed
+    // once its accept loop says so.
+    while !p.wait_for("stopped listening").contains("forward") {}
     assert!(
         std::net::TcpStream::connect(proxy).is_err() || {
             // The listener may take a moment to close; a new request must not be served.
