@@ -4,6 +4,7 @@
 //! credential starts, and then lets the credential write its headers.
 
 mod form;
+mod form_post;
 mod header;
 pub mod issued;
 pub mod oauth2;

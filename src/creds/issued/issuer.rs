@@ -8,19 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
-use http::{HeaderValue, Method, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Limited};
+use http::header::{ACCEPT, AUTHORIZATION};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
 
-use crate::body;
 use crate::config::{IssuedKeyConfig, KeyResponse, Secret};
 use crate::creds::form::Form;
-use crate::egress::{EgressPolicy, Trust};
-use crate::upstream::{ClientSpec, UpstreamClient, UpstreamError, UpstreamSettings};
+use crate::creds::form_post::{FormEndpoint, PostError, Reach, MAX_ANSWER};
+use crate::egress::EgressPolicy;
+use crate::upstream::{UpstreamError, UpstreamSettings};
 
-/// Issuing answers are small; anything bigger is not one.
-const MAX_RESPONSE: usize = 64 * 1024;
 /// Longer keys are refused: a key this size is an error page, not a key.
 const MAX_KEY: usize = 8 * 1024;
 /// Longer lifetimes are cut to this, so deadlines stay representable.
@@ -47,7 +44,7 @@ pub enum IssueError {
     #[error("key request failed")]
     Transport(#[source] UpstreamError),
     #[error(
-        "reading the issuing endpoint's answer failed (or it is larger than {MAX_RESPONSE} bytes)"
+        "reading the issuing endpoint's answer failed (or it is larger than {MAX_ANSWER} bytes)"
     )]
     Body,
     #[error("the issuing endpoint answered with an empty body")]
@@ -67,11 +64,19 @@ pub enum IssueError {
     },
 }
 
+impl From<PostError> for IssueError {
+    fn from(e: PostError) -> IssueError {
+        match e {
+            PostError::Timeout(d) => IssueError::Timeout(d),
+            PostError::Transport(e) => IssueError::Transport(e),
+            PostError::Body => IssueError::Body,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Issuer {
-    client: UpstreamClient,
-    url: Uri,
-    host: HeaderValue,
+    post: FormEndpoint,
     /// The form-encoded request body, built once.
     body: Secret,
     /// `Bearer <master key>`, marked sensitive.
@@ -79,27 +84,20 @@ pub struct Issuer {
     response: KeyResponse,
     lifetime: Option<Duration>,
     margin: Option<Duration>,
-    deadline: Duration,
 }
 
 impl Issuer {
-    /// The issuing endpoint is named by the operator, so internal addresses
-    /// are fine (`Trust::Named`); countersign's own listeners still are not.
     pub fn new(
         config: &IssuedKeyConfig,
         settings: UpstreamSettings,
         egress: Arc<EgressPolicy>,
     ) -> Result<Issuer, String> {
-        let spec = ClientSpec {
-            extra_roots: config.ca_roots.clone(),
-            identity: config.client_identity.clone(),
-            trust: Some(Trust::Named),
-            ..ClientSpec::default()
+        let reach = Reach {
+            url: &config.issue_url,
+            url_key: "issue_url",
+            roots: &config.ca_roots,
+            identity: config.client_identity.as_ref(),
         };
-        let client = UpstreamClient::new(&spec, egress, settings)?;
-        let authority = config.issue_url.authority().map_or("", |a| a.as_str());
-        let host = HeaderValue::from_str(authority)
-            .map_err(|_| "the issue_url host is not a valid Host header".to_string())?;
         let mut form = Form::default();
         for (name, value) in &config.form {
             form.push(name, value.expose());
@@ -114,51 +112,27 @@ impl Issuer {
             None => None,
         };
         Ok(Issuer {
-            client,
-            url: config.issue_url.clone(),
-            host,
+            post: FormEndpoint::new(reach, settings, egress)?,
             body: Secret::new(form.into_string()),
             bearer,
             response: config.response.clone(),
             lifetime: config.lifetime,
             margin: config.margin,
-            deadline: settings.response_timeout,
         })
     }
 
     /// Asks for a new key.
     pub async fn issue(&self) -> Result<NewKey, IssueError> {
-        let body = self.body.expose().to_string();
-        let mut req = Request::new(());
-        *req.method_mut() = Method::POST;
-        *req.uri_mut() = self.url.clone();
-        let headers = req.headers_mut();
-        headers.insert(HOST, self.host.clone());
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
-        headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        let mut headers = HeaderMap::new();
         if matches!(self.response, KeyResponse::Json { .. }) {
             headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         }
         if let Some(bearer) = &self.bearer {
             headers.insert(AUTHORIZATION, bearer.clone());
         }
-        let req = req.map(|()| body::full(body));
-        let exchange = async {
-            let resp = self.client.send(req).await.map_err(IssueError::Transport)?;
-            let status = resp.status();
-            let bytes = Limited::new(resp.into_body(), MAX_RESPONSE)
-                .collect()
-                .await
-                .map_err(|_| IssueError::Body)?
-                .to_bytes();
-            self.parse(status, &bytes)
-        };
-        tokio::time::timeout(self.deadline, exchange)
-            .await
-            .unwrap_or(Err(IssueError::Timeout(self.deadline)))
+        let body = self.body.expose().to_string();
+        let (status, answer) = self.post.post(headers, body).await?;
+        self.parse(status, &answer)
     }
 
     fn parse(&self, status: StatusCode, body: &Bytes) -> Result<NewKey, IssueError> {

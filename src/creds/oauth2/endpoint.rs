@@ -1,29 +1,25 @@
 //! One exchange with the token endpoint: build the form (grant, client auth,
-//! scope and extra parameters), POST it over a pooled upstream client, and
+//! scope and extra parameters), POST it (`form_post`), and
 //! turn the answer into an `Issued` token or a `FetchError` that is safe to
 //! log (status and OAuth error code only, never a body or a value).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HOST};
-use http::{HeaderValue, Method, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Limited};
+use http::header::ACCEPT;
+use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
 
 use super::client_auth::ClientAuthenticator;
 use super::jwt::SignError;
 use super::store::StoreError;
-use crate::body;
 use crate::config::{OAuth2Config, Secret};
 use crate::creds::form::Form;
-use std::sync::Arc;
+use crate::creds::form_post::{FormEndpoint, PostError, Reach, MAX_ANSWER};
+use crate::egress::EgressPolicy;
+use crate::upstream::{UpstreamError, UpstreamSettings};
 
-use crate::egress::{EgressPolicy, Trust};
-use crate::upstream::{ClientSpec, UpstreamClient, UpstreamError, UpstreamSettings};
-
-/// Token responses are small; anything bigger is not one.
-const MAX_RESPONSE: usize = 64 * 1024;
 /// Assumed when the server omits `expires_in` (RFC 6749 makes it optional);
 /// a 401 from the upstream discards such a token earlier.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
@@ -53,7 +49,7 @@ pub enum FetchError {
     Timeout(Duration),
     #[error("token request failed")]
     Transport(#[source] UpstreamError),
-    #[error("reading the token response failed (or it is larger than {MAX_RESPONSE} bytes)")]
+    #[error("reading the token response failed (or it is larger than {MAX_ANSWER} bytes)")]
     Body,
     #[error("token response is not a JSON object")]
     NotJson,
@@ -89,45 +85,29 @@ impl FetchError {
 
 #[derive(Debug)]
 pub struct Endpoint {
-    client: UpstreamClient,
-    token_url: Uri,
-    host: HeaderValue,
+    post: FormEndpoint,
     client_id: String,
     auth: ClientAuthenticator,
     params: Vec<(String, Secret)>,
-    deadline: Duration,
 }
 
 impl Endpoint {
-    /// The token endpoint is named by the operator, so internal addresses
-    /// are fine (`Trust::Named`); countersign's own listeners still are not.
     pub fn new(
         config: &OAuth2Config,
         settings: UpstreamSettings,
         egress: Arc<EgressPolicy>,
     ) -> Result<Endpoint, String> {
-        let spec = ClientSpec {
-            extra_roots: config.ca_roots.clone(),
-            identity: config.client_identity.clone(),
-            trust: Some(Trust::Named),
-            ..ClientSpec::default()
+        let reach = Reach {
+            url: &config.token_url,
+            url_key: "token_url",
+            roots: &config.ca_roots,
+            identity: config.client_identity.as_ref(),
         };
-        let client = UpstreamClient::new(&spec, egress, settings)?;
-        let authority = config
-            .token_url
-            .authority()
-            .map(|a| a.as_str())
-            .unwrap_or("");
-        let host = HeaderValue::from_str(authority)
-            .map_err(|_| "the token_url host is not a valid Host header".to_string())?;
         Ok(Endpoint {
-            client,
-            token_url: config.token_url.clone(),
-            host,
+            post: FormEndpoint::new(reach, settings, egress)?,
             client_id: config.client_id.clone(),
             auth: ClientAuthenticator::new(&config.client_auth, &config.client_id)?,
             params: config.params.clone(),
-            deadline: settings.response_timeout,
         })
     }
 
@@ -141,34 +121,22 @@ impl Endpoint {
         for (name, value) in &self.params {
             form.push(name, value.expose());
         }
-        let mut req = Request::new(());
-        *req.method_mut() = Method::POST;
-        *req.uri_mut() = self.token_url.clone();
-        let headers = req.headers_mut();
+        let mut headers = HeaderMap::new();
         self.auth
-            .authenticate(&self.client_id, unix_now(), &mut form, headers)?;
-        let body = form.into_string();
-        headers.insert(HOST, self.host.clone());
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
+            .authenticate(&self.client_id, unix_now(), &mut form, &mut headers)?;
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-        let req = req.map(|()| body::full(body));
-        let exchange = async {
-            let resp = self.client.send(req).await.map_err(FetchError::Transport)?;
-            let status = resp.status();
-            let bytes = Limited::new(resp.into_body(), MAX_RESPONSE)
-                .collect()
-                .await
-                .map_err(|_| FetchError::Body)?
-                .to_bytes();
-            parse(status, &bytes)
-        };
-        tokio::time::timeout(self.deadline, exchange)
-            .await
-            .unwrap_or(Err(FetchError::Timeout(self.deadline)))
+        let (status, body) = self.post.post(headers, form.into_string()).await?;
+        parse(status, &body)
+    }
+}
+
+impl From<PostError> for FetchError {
+    fn from(e: PostError) -> FetchError {
+        match e {
+            PostError::Timeout(d) => FetchError::Timeout(d),
+            PostError::Transport(e) => FetchError::Transport(e),
+            PostError::Body => FetchError::Body,
+        }
     }
 }
 
