@@ -457,6 +457,12 @@ fn sigterm_lets_a_slow_upload_finish_then_exits_zero() {
     let exchange = rt.spawn(async move { try_send(proxy, req).await });
     rt.block_on(tx.send(Ok(Bytes::from_static(b"first half;"))))
         .unwrap();
+    // The upload is in flight once countersign has forwarded its head. (A
+    // connection whose request head has not been read yet is idle, and a
+    // draining server may close it.)
+    rt.block_on(eventually("the upload reaches the upstream", || {
+        upstream.connections() > 0
+    }));
 
     p.signal("-TERM");
     p.wait_for("shutting down");

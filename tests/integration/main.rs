@@ -2,7 +2,9 @@
 //! uses, or the compiled binary) against real HTTP and TLS upstreams on
 //! 127.0.0.1:0 that record exactly what they received.
 
+mod handler_server;
 mod harness;
+mod trace_capture;
 
 mod admin;
 mod binary;

@@ -6,7 +6,6 @@
 //! only live keys, from the `authorization` query parameter or a header.
 
 use std::collections::{HashMap, HashSet};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,10 +15,9 @@ use bytes::Bytes;
 use http::{Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+
+use crate::handler_server::{header, serve};
 
 /// What the issuer answers with.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -74,7 +72,7 @@ impl Issuer {
         }));
         let gate = Arc::new(Semaphore::new(0));
         let (s, g) = (Arc::clone(&state), Arc::clone(&gate));
-        let addr = serve(move |req| issue(req, Arc::clone(&s), Arc::clone(&g))).await;
+        let addr = serve(None, move |req| issue(req, Arc::clone(&s), Arc::clone(&g))).await;
         Issuer { addr, state, gate }
     }
 
@@ -168,7 +166,7 @@ impl Api {
     pub async fn start(issuer: &Issuer, key_in: KeyIn) -> Api {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (log, state) = (Arc::clone(&seen), Arc::clone(&issuer.state));
-        let addr = serve(move |req: Request<Incoming>| {
+        let addr = serve(None, move |req: Request<Incoming>| {
             let (log, state) = (Arc::clone(&log), Arc::clone(&state));
             async move {
                 let authorization = header(&req, "authorization");
@@ -280,37 +278,6 @@ async fn issue(
             reply(200, &body.to_string())
         }
     }
-}
-
-async fn serve<F, Fut>(handler: F) -> SocketAddr
-where
-    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
-{
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let handler = handler.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |req| {
-                    let fut = handler(req);
-                    async move { Ok::<_, Infallible>(fut.await) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    addr
-}
-
-fn header(req: &Request<Incoming>, name: &str) -> Option<String> {
-    req.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(Into::into)
 }
 
 fn reply(status: u16, body: &str) -> Response<Full<Bytes>> {

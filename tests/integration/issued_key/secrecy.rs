@@ -2,33 +2,8 @@
 //! level), a `Debug` output or /status, through a full run: both ways of
 //! proving countersign to the issuer, a 401 and its replay, and a 503.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use super::*;
-
-/// Log lines written by the test's subscriber.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buffer {
-    type Writer = Buffer;
-
-    fn make_writer(&'a self) -> Buffer {
-        self.clone()
-    }
-}
+use crate::trace_capture::TraceCapture;
 
 /// Credential `amivoice` (sid/spw, key in the query) and credential
 /// `master` (master key, key in a header), with a route each.
@@ -62,14 +37,7 @@ credential = "master"
 
 #[tokio::test]
 async fn no_secret_or_key_reaches_the_logs_debug_or_status() {
-    let logs = Buffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .finish();
-    // A current-thread runtime: every task of this test logs here.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = TraceCapture::install();
 
     let issuer = Issuer::start(Mode::Text, SID, SPW, Some(MASTER)).await;
     let api = Api::start(&issuer, KeyIn::Query).await;
@@ -96,7 +64,7 @@ async fn no_secret_or_key_reaches_the_logs_debug_or_status() {
     let status = send(sidecar.app.admin_addr(), req).await.body;
     let snapshot_debug = format!("{:?}", sidecar.app.snapshot());
 
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(logs.contains("issued key obtained"), "the run was logged");
     assert!(
         logs.contains("issued key fetch failed"),

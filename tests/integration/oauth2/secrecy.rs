@@ -2,33 +2,8 @@
 //! reaches a log line (at trace level) or a `Debug` output, through a full
 //! run: every client auth method, rotations, failures, a 401 and a 503.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use super::*;
-
-/// Log lines written by the test's subscriber.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buffer {
-    type Writer = Buffer;
-
-    fn make_writer(&'a self) -> Buffer {
-        self.clone()
-    }
-}
+use crate::trace_capture::TraceCapture;
 
 const BASIC_SECRET: &str = "basic-secret-7Hq2";
 const POST_SECRET: &str = "post-secret-Zx81";
@@ -75,14 +50,7 @@ async fn call_host(sidecar: &Sidecar, host: &str) -> Answer {
 
 #[tokio::test]
 async fn no_secret_or_token_reaches_the_logs_at_trace_level() {
-    let logs = Buffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .finish();
-    // A current-thread runtime: every task of this test logs here.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = TraceCapture::install();
 
     let clients = [
         ("basic-client", ClientCheck::Basic(BASIC_SECRET.into())),
@@ -125,7 +93,7 @@ async fn no_secret_or_token_reaches_the_logs_at_trace_level() {
     assert_eq!(call_host(&sidecar, "pay.test").await.status, 503);
     let snapshot_debug = format!("{:?}", sidecar.app.snapshot());
 
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(logs.contains("OAuth2 token obtained"), "the run was logged");
     assert!(
         logs.contains("OAuth2 token fetch failed"),
