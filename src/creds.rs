@@ -167,6 +167,20 @@ impl Credential {
         }
     }
 
+    /// The token or key in use now, as the issuer gave it (no `Bearer `),
+    /// for `countersign token --reveal`. Never logged.
+    pub fn reveal(&self) -> Option<String> {
+        let text = |v: HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
+        match self {
+            Credential::OAuth2(o) => {
+                let bearer = text(o.peek()?);
+                bearer.strip_prefix("Bearer ").map(str::to_string)
+            }
+            Credential::IssuedKey(k) => k.peek().map(text),
+            Credential::PayPayOpa(_) | Credential::Header(_) => None,
+        }
+    }
+
     /// Headers this credential writes; any the app sent are removed first so
     /// they are replaced, never duplicated.
     pub fn header_names(&self) -> Vec<HeaderName> {

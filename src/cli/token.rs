@@ -1,6 +1,6 @@
 //! `countersign token`: the state of an OAuth2 credential's token (expiry,
-//! age, scope), fetching one for client_credentials; the token itself only
-//! with `--reveal`. Grants that rotate a refresh token are only inspected:
+//! age, scope), fetching one for client_credentials, or a key from an
+//! `issued-key` credential's issuer; the token itself only with `--reveal`. Grants that rotate a refresh token are only inspected:
 //! fetching here would spend the refresh token the running countersign holds.
 
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::EXIT_BAD_CONFIG;
-use crate::config::{self, CredentialConfig, Grant, OAuth2Config};
+use crate::config::{self, Config, CredentialConfig, Grant, OAuth2Config};
 use crate::creds::{Credential, TokenRegistry};
 use crate::egress::{EgressPolicy, OwnAddrs};
 use crate::upstream::UpstreamSettings;
@@ -47,31 +47,39 @@ type Failure = (u8, String);
 
 fn token_inner(args: &TokenArgs) -> Result<Vec<String>, Failure> {
     let config = config::load(&args.config).map_err(|e| (EXIT_BAD_CONFIG, e.to_string()))?;
-    let Some(CredentialConfig::OAuth2(oauth)) = config.credentials.get(&args.credential) else {
-        let known = config.credentials.contains_key(&args.credential);
-        return Err((
-            2,
-            match known {
-                true => format!("credential `{}` does not fetch tokens", args.credential),
-                false => format!("no credential named `{}` in the config", args.credential),
-            },
-        ));
-    };
-    let mut lines = vec![
-        format!(
-            "credential: {} (oauth2, {})",
-            args.credential,
-            grant_name(&oauth.grant)
-        ),
-        format!("token endpoint: {}", oauth.token_url),
-    ];
-    if let Some((_, scope)) = oauth.params.iter().find(|(k, _)| k == "scope") {
-        lines.push(format!("scope: {}", scope.expose()));
+    let name = &args.credential;
+    match config.credentials.get(name) {
+        Some(CredentialConfig::OAuth2(oauth)) => {
+            let mut lines = vec![
+                format!("credential: {name} (oauth2, {})", grant_name(&oauth.grant)),
+                format!("token endpoint: {}", oauth.token_url),
+            ];
+            if let Some((_, scope)) = oauth.params.iter().find(|(k, _)| k == "scope") {
+                lines.push(format!("scope: {}", scope.expose()));
+            }
+            if !matches!(oauth.grant, Grant::ClientCredentials) {
+                lines.extend(stored_state(oauth));
+                return Ok(lines);
+            }
+            lines.extend(fetch(&config, name, args.reveal)?);
+            Ok(lines)
+        }
+        Some(CredentialConfig::IssuedKey(issued)) => {
+            let mut lines = vec![
+                format!("credential: {name} (issued-key)"),
+                format!("issuing endpoint: {}", issued.issue_url),
+            ];
+            lines.extend(fetch(&config, name, args.reveal)?);
+            Ok(lines)
+        }
+        Some(_) => Err((2, format!("credential `{name}` does not fetch tokens"))),
+        None => Err((2, format!("no credential named `{name}` in the config"))),
     }
-    if !matches!(oauth.grant, Grant::ClientCredentials) {
-        lines.extend(stored_state(oauth));
-        return Ok(lines);
-    }
+}
+
+/// Builds credential `name` as `run` would, has it fetch a token (or key)
+/// for a request, and describes what it got.
+fn fetch(config: &Config, name: &str, reveal: bool) -> Result<Vec<String>, Failure> {
     let settings = UpstreamSettings {
         connect_timeout: config.proxy.connect_timeout,
         response_timeout: config.proxy.response_timeout,
@@ -81,14 +89,13 @@ fn token_inner(args: &TokenArgs) -> Result<Vec<String>, Failure> {
         config.egress.clone(),
         OwnAddrs::default(),
     ));
-    let spec = config.credentials[&args.credential].clone();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| (1, format!("cannot start the runtime: {e}")))?;
     rt.block_on(async {
         let tokens = TokenRegistry::new();
-        let cred = Credential::build(&args.credential, &spec, &tokens, settings, &egress)
+        let cred = Credential::build(name, &config.credentials[name], &tokens, settings, &egress)
             .map_err(|p| (EXIT_BAD_CONFIG, p.to_string()))?;
         let (mut parts, ()) = http::Request::new(()).into_parts();
         let fetched = cred
@@ -101,19 +108,15 @@ fn token_inner(args: &TokenArgs) -> Result<Vec<String>, Failure> {
         let stats = cred.token_stats().unwrap_or_default();
         tokens.shutdown().await;
         fetched.map_err(|e| (1, format!("no token: {e}")))?;
-        lines.push("state: valid".into());
+        let mut lines = vec!["state: valid".to_string()];
         if let Some(left) = stats.expires_in {
             lines.push(format!("expires in: {}s", left.as_secs()));
         }
         if let Some(age) = stats.age {
             lines.push(format!("age: {}s", age.as_secs()));
         }
-        let bearer = parts.headers.get(http::header::AUTHORIZATION);
-        match (args.reveal, bearer) {
-            (true, Some(v)) => lines.push(format!(
-                "token: {}",
-                String::from_utf8_lossy(v.as_bytes()).trim_start_matches("Bearer ")
-            )),
+        match (reveal, cred.reveal()) {
+            (true, Some(token)) => lines.push(format!("token: {token}")),
             _ => lines.push("token: (hidden; --reveal prints it)".into()),
         }
         Ok(lines)

@@ -74,6 +74,11 @@ impl IssuedKey {
         self.manager.stats()
     }
 
+    /// The key in use now, as issued.
+    pub fn peek(&self) -> Option<HeaderValue> {
+        self.manager.peek()
+    }
+
     /// Ready once a valid key is held.
     pub fn is_ready(&self) -> bool {
         self.manager.has_valid_token()

@@ -93,6 +93,14 @@ impl OAuth2 {
         }
     }
 
+    /// The token in use now (`Bearer ...`), when there is one credential-wide.
+    pub fn peek(&self) -> Option<HeaderValue> {
+        match &self.tokens {
+            Tokens::One(m) => m.peek(),
+            Tokens::Sessions(_) => None,
+        }
+    }
+
     /// Ready once a valid token is held; a session credential is ready at
     /// once (each person authorizes their own session).
     pub fn is_ready(&self) -> bool {

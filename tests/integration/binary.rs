@@ -748,3 +748,55 @@ fn token_shows_state_and_reveals_only_when_asked() {
     let out = run(&["--credential", "nope"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `countersign token` on an issued-key credential asks the issuer for a
+/// key and shows its lifetime; the key itself, as issued, only with --reveal.
+#[test]
+fn token_fetches_an_issued_key_and_reveals_it_only_when_asked() {
+    use crate::issued_key::{Issuer, Mode, SID, SPW};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let issuer = rt.block_on(Issuer::start(Mode::Text, SID, SPW, None));
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "[credential.amivoice]\ntype = \"issued-key\"\nissue_url = \"{}\"\nform = {{ sid = \"{SID}\", spw = \"{SPW}\", epi = \"300000\" }}\nlifetime = \"300s\"\nquery = \"authorization\"\n",
+        issuer.url()
+    );
+    let config = write_config(dir.path(), &toml);
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(["token", "--config"])
+            .arg(&config)
+            .args(["--credential", "amivoice"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("(issued-key)") && text.contains("state: valid"),
+        "{text}"
+    );
+    // 300 s less the default 5 s margin.
+    assert!(
+        text.contains("expires in: 29"),
+        "the key's usable life: {text}"
+    );
+    let first = issuer.keys();
+    assert_eq!(first.len(), 1, "one key was issued");
+    assert!(
+        !text.contains(&first[0]),
+        "the key was shown without --reveal"
+    );
+
+    let out = run(&["--reveal"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let last = issuer.keys().last().unwrap().clone();
+    // As issued: `+`, `/` and `=` are not form-encoded here.
+    assert!(text.contains(&format!("token: {last}\n")), "{text}");
+}

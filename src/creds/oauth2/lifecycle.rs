@@ -202,6 +202,13 @@ impl TokenManager {
         found.ok_or_else(|| self.unavailable())
     }
 
+    /// The current token's value if one is valid now, without waiting.
+    pub fn peek(&self) -> Option<HeaderValue> {
+        let current = self.shared.current.borrow();
+        let token = current.as_ref()?;
+        token.valid_at(Instant::now()).then(|| token.value.clone())
+    }
+
     fn unavailable(&self) -> Unavailable {
         let status = self.shared.lock_status();
         let retry_after = status
