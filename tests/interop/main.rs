@@ -16,15 +16,18 @@
 //! so a plain `cargo test` skips them; `.ci/run` runs them with
 //! `cargo test --test interop -- --ignored`.
 
-#[path = "../integration/harness.rs"]
-mod harness;
+/// The integration tests' harness (its submodules live beside it).
+#[path = "../integration"]
+mod integration {
+    pub mod harness;
+}
 mod oidc_provider;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use harness::*;
+use integration::harness::*;
 use oidc_provider::{key_path, OidcProvider, EC_KEY, RSA_KEY};
 
 /// A TOML basic string holding `text` (JSON's escapes are TOML's).

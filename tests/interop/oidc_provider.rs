@@ -17,7 +17,7 @@ use http::Request;
 use http_body_util::Full;
 use serde_json::Value;
 
-use crate::harness::{send, Answer};
+use crate::integration::harness::{send, Answer};
 
 /// What server.mjs prints once it serves.
 #[derive(Debug, serde::Deserialize)]
