@@ -293,4 +293,20 @@ async fn a_session_query_parameter_works_like_the_appliance() {
         got.header("authorization"),
         Some(&*format!("Bearer {token}"))
     );
+    // Named twice (header and parameter, or the parameter twice, one of them
+    // percent-encoded): refused, never resolved by guessing.
+    let received = upstream.received().len();
+    let both = http::Request::get("http://bank.test/corporation/v1/accounts?sessionId=alice")
+        .header("x-countersign-session", "alice")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    for req in [
+        both,
+        get("http://bank.test/corporation/v1/accounts?sessionId=alice&session%49d=bob"),
+    ] {
+        let answer = send(sidecar.proxy(), req).await;
+        assert_eq!(answer.status, 400, "{}", answer.body);
+        assert!(answer.body.contains("exactly one"), "{}", answer.body);
+    }
+    assert_eq!(upstream.received().len(), received, "nothing was forwarded");
 }
