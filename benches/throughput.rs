@@ -107,7 +107,9 @@ async fn through_the_proxy() {
         watch_files: false,
         reload_on_sighup: false,
     };
-    let app = App::start(&config, options).await.expect("countersign starts");
+    let app = App::start(&config, options)
+        .await
+        .expect("countersign starts");
     let proxy = app.proxy_addr();
 
     let mut latencies = one_connection(proxy, 5_000).await;
@@ -152,7 +154,10 @@ async fn one_connection(proxy: SocketAddr, n: usize) -> Vec<Duration> {
             .body(Full::new(body.clone()))
             .expect("request");
         let started = Instant::now();
-        sender.ready().await.expect("the proxy keeps the connection open");
+        sender
+            .ready()
+            .await
+            .expect("the proxy keeps the connection open");
         let resp = sender.send_request(req).await.expect("response");
         assert!(resp.status().is_success(), "status {}", resp.status());
         let _ = resp.into_body().collect().await;

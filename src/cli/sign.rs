@@ -120,12 +120,12 @@ fn only_the_routes_credential(
         .retain(|name, _| wanted.as_deref() == Some(name.as_str()));
     let rotates = config.credentials.values().any(|c| {
         matches!(c, config::CredentialConfig::OAuth2(o)
-            if matches!(o.grant, config::Grant::RefreshToken { .. }))
+            if matches!(o.grant, config::Grant::RefreshToken { .. } | config::Grant::AuthorizationCode(_)))
     });
     if rotates {
         return Err((
             2,
-            format!("route `{route}` uses an OAuth2 refresh_token grant; `sign` would spend the refresh token the running countersign holds"),
+            format!("route `{route}` uses an OAuth2 grant that rotates refresh tokens (refresh_token or authorization_code); `sign` would spend the refresh token the running countersign holds"),
         ));
     }
     Ok(config)

@@ -129,10 +129,14 @@ fn session_manager(
     let header = sessions.session_header().clone();
     let values: Vec<_> = parts.headers.get_all(&header).iter().cloned().collect();
     parts.headers.remove(&header);
-    let from_query = sessions
-        .session_param()
-        .map(|p| crate::creds::query::take(&mut parts.uri, p))
-        .unwrap_or_default();
+    let from_query = match sessions.session_param() {
+        Some(p) => crate::creds::query::take(&mut parts.uri, p).ok_or_else(|| {
+            CredError::Request(format!(
+                "the `{p}` parameter cannot be taken out of the URL"
+            ))
+        })?,
+        None => Vec::new(),
+    };
     let id = match (values.as_slice(), from_query.as_slice()) {
         ([value], []) => value
             .to_str()
@@ -151,6 +155,15 @@ fn session_manager(
     };
     sessions.manager(&id).map_err(|e| match e {
         SessionError::BadId => CredError::Request(format!("`{header}`: {e}")),
+        SessionError::Stopping => CredError::unavailable(
+            sessions.name(),
+            "OAuth2 token",
+            Unavailable {
+                waited: std::time::Duration::ZERO,
+                retry_after: std::time::Duration::from_secs(1),
+                cause: Some(e.to_string()),
+            },
+        ),
         other => CredError::Session(other.to_string()),
     })
 }

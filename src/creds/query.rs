@@ -29,20 +29,24 @@ pub fn raw<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
 }
 
 /// Removes every `name` parameter from `uri` and returns their decoded
-/// values (empty, and `uri` untouched, when there is none).
-pub fn take(uri: &mut Uri, name: &str) -> Vec<String> {
+/// values (empty, and `uri` untouched, when there is none). A value that is
+/// not UTF-8 once decoded is returned lossily, so it still counts. `None`
+/// when the URI cannot be rebuilt without them (then nothing may be sent).
+pub fn take(uri: &mut Uri, name: &str) -> Option<Vec<String>> {
     let Some(query) = uri.query() else {
-        return Vec::new();
+        return Some(Vec::new());
     };
-    if !query.split('&').any(|p| is_named(p, name)) {
-        return Vec::new();
+    let found: Vec<String> = query
+        .split('&')
+        .filter(|pair| is_named(pair, name))
+        .map(|pair| String::from_utf8_lossy(&form::decode(value_of(pair))).into_owned())
+        .collect();
+    if found.is_empty() {
+        return Some(found);
     }
-    let found = values(query, name);
     let kept: Vec<&str> = query.split('&').filter(|p| !is_named(p, name)).collect();
-    if let Some(rebuilt) = with_query(uri, &kept) {
-        *uri = rebuilt;
-    }
-    found
+    *uri = with_query(uri, &kept)?;
+    Some(found)
 }
 
 /// `uri` without any `name` parameter, and with `name=value` at the end;
@@ -101,12 +105,14 @@ mod tests {
     #[test]
     fn take_removes_every_occurrence_and_keeps_the_rest_in_order() {
         let mut u = uri("https://bank.test/v1/accounts?a=1&sessionId=u%40x&b=2&sessionId=v");
-        assert_eq!(take(&mut u, "sessionId"), ["u@x", "v"]);
+        assert_eq!(take(&mut u, "sessionId").unwrap(), ["u@x", "v"]);
         assert_eq!(u.to_string(), "https://bank.test/v1/accounts?a=1&b=2");
         let mut only = uri("https://bank.test/x?sessionId=s");
-        assert_eq!(take(&mut only, "sessionId"), ["s"]);
+        assert_eq!(take(&mut only, "sessionId").unwrap(), ["s"]);
         assert_eq!(only.to_string(), "https://bank.test/x");
-        assert!(take(&mut only, "sessionId").is_empty());
+        assert!(take(&mut only, "sessionId").unwrap().is_empty());
+        let mut odd = uri("https://bank.test/x?sessionId=%FF");
+        assert_eq!(take(&mut odd, "sessionId").unwrap().len(), 1, "counted");
         assert_eq!(only.to_string(), "https://bank.test/x");
     }
 

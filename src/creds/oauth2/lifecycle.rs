@@ -148,6 +148,11 @@ impl TokenManager {
         TokenManager { shared, task }
     }
 
+    /// Whether a fetch is under way.
+    pub fn is_fetching(&self) -> bool {
+        self.shared.busy.try_lock().is_err()
+    }
+
     /// Whether a token valid right now is held.
     pub fn has_valid_token(&self) -> bool {
         self.shared
@@ -183,9 +188,11 @@ impl TokenManager {
         self.task.abort();
     }
 
-    /// Returns once no fetch is under way (call after `stop`).
+    /// Returns once no fetch is under way and a rotated refresh token the
+    /// store refused has had a last try at being stored (call after `stop`).
     pub async fn stopped(&self) {
         let _idle = self.shared.busy.lock().await;
+        self.shared.source.flush(&self.shared.label).await;
     }
 
     /// The current token's value, waiting up to `wait_for_token` when there

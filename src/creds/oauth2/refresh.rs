@@ -4,19 +4,19 @@
 //! rotated one BEFORE the new access token is handed out. A spent refresh
 //! token is never presented again.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::endpoint::{Endpoint, FetchError, Issued};
-use super::store::{self, FileStore, StoredGrant, TokenStore};
+use super::store::{self, FileStore, StoreSlot, StoredGrant, TokenStore};
 use crate::config::{Secret, TokenStoreConfig};
 
 pub struct RefreshGrant {
     store: Arc<dyn TokenStore>,
-    lock: Arc<tokio::sync::Mutex<()>>,
+    /// The file's lock, holding a rotated grant the store refused to take
+    /// (saved before anything else).
+    slot: StoreSlot,
     seed: Option<Secret>,
     seed_sha256: String,
-    /// A rotated token the store refused to take; saved before anything else.
-    unsaved: Mutex<Option<StoredGrant>>,
 }
 
 impl RefreshGrant {
@@ -41,30 +41,35 @@ impl RefreshGrant {
         }
         Ok(RefreshGrant {
             store: Arc::new(file),
-            lock: store::exclusive(&config.path),
+            slot: store::exclusive(&config.path),
             seed_sha256: store::seed_hash(seed.as_ref()),
             seed,
-            unsaved: Mutex::new(None),
         })
     }
 
     pub async fn refresh(&self, endpoint: &Endpoint, label: &str) -> Result<Issued, FetchError> {
-        let _exclusive = self.lock.lock().await;
-        let unsaved = self.lock_unsaved().take();
-        if let Some(grant) = unsaved {
-            if let Err(e) = self.save(grant.clone()).await {
-                *self.lock_unsaved() = Some(grant);
-                return Err(e);
-            }
-            tracing::info!(credential = %label, "stored the rotated refresh token that could not be stored before");
-        }
+        self.rotate(label, |presented| async move {
+            endpoint
+                .request(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", presented.expose()),
+                ])
+                .await
+        })
+        .await
+    }
+
+    /// One renewal under the file's lock: store what was left unsaved,
+    /// `exchange` the refresh token now valid, store the rotated one.
+    async fn rotate<F, Fut>(&self, label: &str, exchange: F) -> Result<Issued, FetchError>
+    where
+        F: FnOnce(Secret) -> Fut,
+        Fut: std::future::Future<Output = Result<Issued, FetchError>>,
+    {
+        let mut unsaved = self.slot.lock().await;
+        self.save_unsaved(&mut unsaved, label).await?;
         let presented = self.current().await?;
-        let issued = endpoint
-            .request(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", presented.expose()),
-            ])
-            .await?;
+        let issued = exchange(presented).await?;
         if let Some(rotated) = &issued.refresh_token {
             let grant = StoredGrant {
                 seed_sha256: self.seed_sha256.clone(),
@@ -74,7 +79,7 @@ impl RefreshGrant {
                 // The old token is spent; keep the new one in memory and
                 // retry the save, but do not use an access token whose
                 // refresh token is not safe on disk.
-                *self.lock_unsaved() = Some(grant);
+                *unsaved = Some(grant);
                 tracing::error!(credential = %label, error = %e, "cannot store the rotated refresh token; retrying");
                 return Err(e);
             }
@@ -105,7 +110,30 @@ impl RefreshGrant {
         }
     }
 
-    fn lock_unsaved(&self) -> std::sync::MutexGuard<'_, Option<StoredGrant>> {
-        self.unsaved.lock().unwrap_or_else(|p| p.into_inner())
+    /// Stores the rotated grant left in the slot, if any.
+    async fn save_unsaved(
+        &self,
+        unsaved: &mut Option<StoredGrant>,
+        label: &str,
+    ) -> Result<(), FetchError> {
+        if let Some(grant) = unsaved.take() {
+            if let Err(e) = self.save(grant.clone()).await {
+                *unsaved = Some(grant);
+                return Err(e);
+            }
+            tracing::info!(credential = %label, "stored the rotated refresh token that could not be stored before");
+        }
+        Ok(())
+    }
+
+    /// A last try, at shutdown, to store a rotated grant still unsaved.
+    pub async fn flush(&self, label: &str) {
+        let mut unsaved = self.slot.lock().await;
+        if let Err(e) = self.save_unsaved(&mut unsaved, label).await {
+            tracing::error!(credential = %label, error = %e, "cannot store the rotated refresh token; it is lost when countersign exits, and the grant must be authorized again");
+        }
     }
 }
+
+#[cfg(test)]
+mod tests;

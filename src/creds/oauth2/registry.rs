@@ -191,6 +191,10 @@ fn fingerprint(name: &str, c: &OAuth2Config, s: UpstreamSettings) -> [u8; 32] {
             feed("authorize_url", flow.authorize_url.to_string().as_bytes());
             feed("redirect_uri", flow.redirect_uri.as_bytes());
             feed("session_header", flow.session_header.as_str().as_bytes());
+            feed(
+                "session_param",
+                flow.session_param.as_deref().unwrap_or("").as_bytes(),
+            );
         }
     }
     match &c.client_auth {

@@ -9,6 +9,7 @@
 //! first access token is used, so sessions survive restarts.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,6 +50,8 @@ pub enum SessionError {
     Store(#[source] FetchError),
     #[error("cannot open the session's token store: {0}")]
     StoreOpen(String),
+    #[error("countersign is stopping")]
+    Stopping,
 }
 
 struct Pending {
@@ -64,7 +67,12 @@ pub struct SessionManager {
     store: TokenStoreConfig,
     endpoint: Arc<Endpoint>,
     sessions: Mutex<HashMap<String, Arc<TokenManager>>>,
+    /// Managers replaced by a new authorization whose last fetch may still
+    /// be under way; shutdown waits for them too.
+    retired: Mutex<Vec<Arc<TokenManager>>>,
     pending: Mutex<HashMap<String, Pending>>,
+    /// Set by `stop`: no session starts or is authorized after it.
+    closed: AtomicBool,
 }
 
 impl std::fmt::Debug for SessionManager {
@@ -93,8 +101,15 @@ impl SessionManager {
             store,
             endpoint: Arc::new(endpoint),
             sessions: Mutex::default(),
+            retired: Mutex::default(),
             pending: Mutex::default(),
+            closed: AtomicBool::new(false),
         })
+    }
+
+    /// The credential's name.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     pub fn session_header(&self) -> &http::HeaderName {
@@ -176,7 +191,17 @@ impl SessionManager {
             .refresh_token
             .clone()
             .ok_or(SessionError::NoRefreshToken)?;
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(SessionError::Stopping);
+        }
+        // Under the file's lock from the save to the swap: two callbacks for
+        // one session cannot leave one's token serving and the other's
+        // refresh token on disk.
         let file = self.session_store(&pending.session);
+        let slot = store::exclusive(&file.path);
+        let mut unsaved = slot.lock().await;
+        // A new authorization supersedes whatever the old one left unsaved.
+        *unsaved = None;
         save(&file, refresh).await.map_err(SessionError::Store)?;
         let grant =
             RefreshGrant::open(Some(&file), None).map_err(|(_, m)| SessionError::StoreOpen(m))?;
@@ -190,8 +215,12 @@ impl SessionManager {
         let old = self
             .lock_sessions()
             .insert(pending.session.clone(), Arc::new(manager));
+        drop(unsaved);
         if let Some(old) = old {
             old.stop();
+            let mut retired = self.lock_retired();
+            retired.retain(|m| m.is_fetching());
+            retired.push(old);
         }
         tracing::info!(credential = %self.name, session = %pending.session, "session authorized");
         Ok(pending.session)
@@ -201,7 +230,13 @@ impl SessionManager {
     /// refresh token; never another session's.
     pub fn manager(&self, session: &str) -> Result<Arc<TokenManager>, SessionError> {
         check_id(session)?;
-        if let Some(m) = self.lock_sessions().get(session) {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(SessionError::Stopping);
+        }
+        // Looked up and, if need be, opened under one lock: two first
+        // requests for a stored session start one manager, not two.
+        let mut sessions = self.lock_sessions();
+        if let Some(m) = sessions.get(session) {
             if m.grant_refused() && !m.has_valid_token() {
                 return Err(SessionError::Refused(
                     session.to_string(),
@@ -210,15 +245,12 @@ impl SessionManager {
             }
             return Ok(Arc::clone(m));
         }
+        let unknown = || SessionError::Unknown(session.to_string(), self.name.clone());
         let file = self.session_store(session);
         if !file.path.exists() {
-            return Err(SessionError::Unknown(
-                session.to_string(),
-                self.name.clone(),
-            ));
+            return Err(unknown());
         }
-        let grant = RefreshGrant::open(Some(&file), None)
-            .map_err(|_| SessionError::Unknown(session.to_string(), self.name.clone()))?;
+        let grant = RefreshGrant::open(Some(&file), None).map_err(|_| unknown())?;
         let manager = Arc::new(TokenManager::for_session(
             &format!("{}/{}", self.name, session),
             Arc::clone(&self.endpoint),
@@ -226,18 +258,19 @@ impl SessionManager {
             &self.config,
             None,
         ));
-        let mut sessions = self.lock_sessions();
-        let entry = sessions.entry(session.to_string()).or_insert(manager);
-        Ok(Arc::clone(entry))
+        sessions.insert(session.to_string(), Arc::clone(&manager));
+        Ok(manager)
     }
 
-    /// The upstream refused `sent`: tell the session that holds it.
+    /// The upstream refused `sent`: tell the session that holds it. When no
+    /// session holds it any more, it was already replaced, and a replay
+    /// (which names its session again) carries the new one.
     pub fn unauthorized(&self, sent: &HeaderValue) -> bool {
         let sessions: Vec<_> = self.lock_sessions().values().cloned().collect();
-        sessions
-            .iter()
-            .find(|m| m.holds(sent))
-            .is_some_and(|m| m.unauthorized(|bearer| bearer == sent))
+        match sessions.iter().find(|m| m.holds(sent)) {
+            Some(m) => m.unauthorized(|bearer| bearer == sent),
+            None => true,
+        }
     }
 
     /// How many sessions run in this process (not counting stored ones not
@@ -247,23 +280,27 @@ impl SessionManager {
     }
 
     pub fn stop(&self) {
+        self.closed.store(true, Ordering::SeqCst);
         for m in self.lock_sessions().values() {
             m.stop();
         }
     }
 
+    /// Returns once no session's fetch is under way, retired ones included.
     pub async fn stopped(&self) {
-        let sessions: Vec<_> = self.lock_sessions().values().cloned().collect();
-        for m in sessions {
+        let mut all: Vec<_> = self.lock_sessions().values().cloned().collect();
+        all.extend(self.lock_retired().iter().cloned());
+        for m in all {
             m.stopped().await;
         }
     }
 
+    /// The session's file: named by a hash of the credential and session, so
+    /// that two credentials never share a file even if their folders are
+    /// one (through a link) and the id never shows in a file name.
     fn session_store(&self, session: &str) -> TokenStoreConfig {
-        let name = format!(
-            "session-{}.json",
-            &store::seed_hash(Some(&crate::config::Secret::new(session)))[..32]
-        );
+        let key = crate::config::Secret::new(format!("{}\n{session}", self.name));
+        let name = format!("session-{}.json", &store::seed_hash(Some(&key))[..32]);
         TokenStoreConfig {
             path: self.store.path.join(name),
             key: self.store.key.clone(),
@@ -274,15 +311,17 @@ impl SessionManager {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn lock_retired(&self) -> std::sync::MutexGuard<'_, Vec<Arc<TokenManager>>> {
+        self.retired.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
-/// Saves a session's first refresh token, under the store's lock.
+/// Saves a session's first refresh token (the caller holds the file's lock).
 async fn save(file: &TokenStoreConfig, refresh: crate::config::Secret) -> Result<(), FetchError> {
-    let lock = store::exclusive(&file.path);
-    let _held = lock.lock().await;
     let store = FileStore::new(file);
     let grant = StoredGrant {
         seed_sha256: store::seed_hash(None),

@@ -225,19 +225,26 @@ impl TokenStore for FileStore {
     }
 }
 
+/// The lock of one store file, and what it guards besides the file: a
+/// rotated grant that could not be written yet (a full disk, say). Whoever
+/// holds the lock next (the same manager, or the one that replaced it after
+/// a reload) stores that grant before presenting anything, so a rotated
+/// refresh token is not lost with the manager that received it.
+pub type StoreSlot = Arc<SlotLock>;
+pub type SlotLock = tokio::sync::Mutex<Option<StoredGrant>>;
+
 /// One lock per store file in this process: every read-refresh-write cycle
 /// holds it, so two managers of one store (old and new, across a reload)
 /// never both present the same refresh token.
-pub fn exclusive(path: &Path) -> Arc<tokio::sync::Mutex<()>> {
-    static LOCKS: LazyLock<Mutex<HashMap<PathBuf, Weak<tokio::sync::Mutex<()>>>>> =
-        LazyLock::new(Mutex::default);
+pub fn exclusive(path: &Path) -> StoreSlot {
+    static LOCKS: LazyLock<Mutex<HashMap<PathBuf, Weak<SlotLock>>>> = LazyLock::new(Mutex::default);
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let mut locks = LOCKS.lock().unwrap_or_else(|p| p.into_inner());
     locks.retain(|_, lock| lock.strong_count() > 0);
     if let Some(lock) = locks.get(&path).and_then(Weak::upgrade) {
         return lock;
     }
-    let lock = Arc::new(tokio::sync::Mutex::new(()));
+    let lock = Arc::new(tokio::sync::Mutex::new(None));
     locks.insert(path, Arc::downgrade(&lock));
     lock
 }

@@ -212,6 +212,6 @@ async fn countersign_sign_refuses_to_spend_a_refresh_token() {
     .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("refresh_token grant"), "{stderr}");
+    assert!(stderr.contains("rotates refresh tokens"), "{stderr}");
     assert_eq!(tokens.request_count(), 0);
 }

@@ -45,6 +45,13 @@ impl Source {
         }
     }
 
+    /// At shutdown, after the last fetch: store what could not be stored.
+    pub(super) async fn flush(&self, label: &str) {
+        if let Source::Refresh(_, grant) = self {
+            grant.flush(label).await;
+        }
+    }
+
     /// What the source hands out, for log lines.
     pub(super) fn noun(&self) -> &'static str {
         match self {
