@@ -17,7 +17,7 @@ use crate::snapshot::Snapshot;
 
 mod sessions;
 
-const ENDPOINTS: &str = "GET /healthz, GET /readyz, GET /metrics, GET /status, POST /reload, GET /oauth2/NAME/authorize?session=ID, GET /oauth2/NAME/callback";
+const ENDPOINTS: &str = "GET /healthz, GET /readyz, GET /metrics, GET /status, POST /reload, POST /oauth2/NAME/authorize?session=ID, GET /oauth2/NAME/start?ticket=T, GET /oauth2/NAME/callback";
 
 pub(crate) async fn handle<B>(ctx: &ServeContext, req: Request<B>) -> Response<ProxyBody> {
     let Some(inner) = ctx.app.upgrade() else {
@@ -25,10 +25,8 @@ pub(crate) async fn handle<B>(ctx: &ServeContext, req: Request<B>) -> Response<P
     };
     let app = App { inner };
     let snapshot = app.snapshot();
-    if req.method() == Method::GET {
-        if let Some(resp) = sessions::handle(&snapshot, req.uri()).await {
-            return resp;
-        }
+    if let Some(resp) = sessions::handle(&snapshot, req.method(), req.uri(), req.headers()).await {
+        return resp;
     }
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),

@@ -1,17 +1,32 @@
-//! The authorization-code endpoints on the admin listener:
-//! `GET /oauth2/NAME/authorize?session=ID` redirects a person's browser to
-//! the provider, and `GET /oauth2/NAME/callback` receives the code. They are
-//! never served on the proxy listener.
+//! The authorization-code endpoints on the admin listener (never on the
+//! proxy listener); see `creds::oauth2::sessions::authorize` for why there
+//! are three:
+//!
+//! - `POST /oauth2/NAME/authorize?session=ID`, from the app: a one-time
+//!   ticket, as JSON with the path to send the person's browser to;
+//! - `GET /oauth2/NAME/start?ticket=T`, the browser: redirected to the
+//!   provider, with a cookie that binds the authorization to it;
+//! - `GET /oauth2/NAME/callback?state=..&code=..`, the provider's redirect.
 
-use http::{header, HeaderValue, Response, StatusCode, Uri};
+use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
+use serde_json::json;
 
-use super::text;
+use super::{json_response, text};
 use crate::body::{self, ProxyBody};
+use crate::creds::oauth2::{cookie_name, SessionManager};
 use crate::creds::query::first as param;
 use crate::snapshot::Snapshot;
 
+/// The binding cookie lives as long as the authorization may take.
+const COOKIE_ATTRIBUTES: &str = "Path=/; Max-Age=600; HttpOnly; SameSite=Lax";
+
 /// Serves `/oauth2/...`; `None` when the path is not one of these.
-pub async fn handle(snapshot: &Snapshot, uri: &Uri) -> Option<Response<ProxyBody>> {
+pub async fn handle(
+    snapshot: &Snapshot,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Option<Response<ProxyBody>> {
     let rest = uri.path().strip_prefix("/oauth2/")?;
     let (name, action) = rest.split_once('/')?;
     let Some(sessions) = snapshot.credentials.get(name).and_then(|c| c.sessions()) else {
@@ -21,47 +36,130 @@ pub async fn handle(snapshot: &Snapshot, uri: &Uri) -> Option<Response<ProxyBody
         ));
     };
     let query = uri.query().unwrap_or("");
-    Some(match action {
-        "authorize" => match param(query, "session") {
-            None => text(
-                StatusCode::BAD_REQUEST,
-                "add ?session=ID naming the user's session\n",
+    Some(match (method, action) {
+        (&Method::POST, "authorize") => ticket(sessions, name, query),
+        (_, "authorize") => with_allow(
+            text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "the app starts authorization with POST (it gets a ticket for the person's browser)\n",
             ),
-            Some(session) => match sessions.authorize_url(&session) {
-                Ok(location) => redirect(&location),
-                Err(e) => text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
-            },
-        },
-        "callback" => {
-            if let Some(error) = param(query, "error") {
-                let safe: String = error
-                    .chars()
-                    .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                return Some(text(
-                    StatusCode::BAD_REQUEST,
-                    &format!("the provider refused the authorization: {safe}\n"),
-                ));
-            }
-            match (param(query, "state"), param(query, "code")) {
-                (Some(state), Some(code)) => match sessions.complete(&state, &code).await {
-                    Ok(session) => text(
-                        StatusCode::OK,
-                        &format!("Session `{session}` is authorized for `{name}`. You can close this page.\n"),
-                    ),
-                    Err(e) => {
-                        tracing::warn!(credential = %name, error = %crate::error::chain(&e), "authorization callback failed");
-                        text(StatusCode::BAD_REQUEST, &format!("{}\n", crate::error::chain(&e)))
-                    }
-                },
-                _ => text(StatusCode::BAD_REQUEST, "the callback needs `state` and `code`\n"),
-            }
-        }
+            "POST",
+        ),
+        (&Method::GET, "start") => start(sessions, query),
+        (&Method::GET, "callback") => callback(sessions, name, query, headers).await,
+        (_, "start" | "callback") => with_allow(
+            text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n"),
+            "GET",
+        ),
         _ => text(
             StatusCode::NOT_FOUND,
-            "use /oauth2/NAME/authorize or /oauth2/NAME/callback\n",
+            "use POST /oauth2/NAME/authorize, GET /oauth2/NAME/start or GET /oauth2/NAME/callback\n",
         ),
     })
+}
+
+fn ticket(sessions: &SessionManager, name: &str, query: &str) -> Response<ProxyBody> {
+    let Some(session) = param(query, "session") else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "add ?session=ID naming the user's session\n",
+        );
+    };
+    match sessions.ticket(&session) {
+        Ok(t) => no_store(json_response(
+            StatusCode::OK,
+            &json!({
+                "session": session,
+                "start": format!("/oauth2/{name}/start?ticket={}", t.value),
+                "expires_in": t.expires_in.as_secs(),
+            }),
+        )),
+        Err(e) => text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
+    }
+}
+
+fn start(sessions: &SessionManager, query: &str) -> Response<ProxyBody> {
+    let Some(ticket) = param(query, "ticket") else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "add ?ticket=T from the app's POST /oauth2/NAME/authorize\n",
+        );
+    };
+    match sessions.start(&ticket) {
+        Ok(started) => {
+            // Path=/: the provider redirects to `redirect_uri`, whose path
+            // the ingress may rewrite to /oauth2/NAME/callback.
+            let cookie = format!(
+                "{}={}; {COOKIE_ATTRIBUTES}",
+                started.cookie,
+                started.browser_nonce.expose()
+            );
+            let mut resp = redirect(&started.location);
+            if let Ok(mut v) = HeaderValue::from_str(&cookie) {
+                v.set_sensitive(true);
+                resp.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            resp
+        }
+        Err(e) => text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
+    }
+}
+
+async fn callback(
+    sessions: &SessionManager,
+    name: &str,
+    query: &str,
+    headers: &HeaderMap,
+) -> Response<ProxyBody> {
+    if let Some(error) = param(query, "error") {
+        let safe: String = error
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(40)
+            .collect();
+        return text(
+            StatusCode::BAD_REQUEST,
+            &format!("the provider refused the authorization: {safe}\n"),
+        );
+    }
+    let (Some(state), Some(code)) = (param(query, "state"), param(query, "code")) else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "the callback needs `state` and `code`\n",
+        );
+    };
+    let cookie_name = cookie_name(&state);
+    let nonce = cookie(headers, &cookie_name);
+    let mut resp = match sessions.complete(&state, &code, nonce.as_deref()).await {
+        Ok(session) => text(
+            StatusCode::OK,
+            &format!("Session `{session}` is authorized for `{name}`. You can close this page.\n"),
+        ),
+        Err(e) => {
+            let chain = crate::error::chain(&e);
+            tracing::warn!(credential = %name, error = %chain, "authorization callback failed");
+            text(StatusCode::BAD_REQUEST, &format!("{chain}\n"))
+        }
+    };
+    // Spent either way.
+    let clear = format!("{cookie_name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
+    if let Ok(v) = HeaderValue::from_str(&clear) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k == name).then(|| v.to_string())
+        })
 }
 
 fn redirect(location: &str) -> Response<ProxyBody> {
@@ -70,7 +168,35 @@ fn redirect(location: &str) -> Response<ProxyBody> {
     if let Ok(v) = HeaderValue::from_str(location) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
+    no_store(resp)
+}
+
+fn no_store(mut resp: Response<ProxyBody>) -> Response<ProxyBody> {
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
+}
+
+fn with_allow(mut resp: Response<ProxyBody>, allow: &'static str) -> Response<ProxyBody> {
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cookie_is_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; countersign-auth-s7=n0nce"),
+        );
+        h.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        assert_eq!(cookie(&h, &cookie_name("s7")).as_deref(), Some("n0nce"));
+        assert_eq!(cookie(&h, "b").as_deref(), Some("2"));
+        assert_eq!(cookie(&h, "countersign-auth-s"), None);
+    }
 }

@@ -32,7 +32,7 @@ use super::CredError;
 
 pub use lifecycle::{TokenManager, TokenStats, Unavailable, FORCED_RENEWAL_GAP};
 pub use registry::{Fingerprint, TokenRegistry};
-pub use sessions::{SessionError, SessionManager};
+pub use sessions::{cookie_name, SessionError, SessionManager};
 pub use store::{FileStore, StoreError, StoredGrant, TokenStore};
 
 #[derive(Debug)]

@@ -1,8 +1,9 @@
 //! Per-user sessions for the authorization-code flow (what the GMO Aozora
-//! "banking API environment" appliance does): a person starts authorization
-//! for a session id on the admin listener, the provider redirects back with a
-//! code, countersign exchanges it (PKCE, S256) and keeps that session's
-//! tokens; the app then names the session in a header on each request.
+//! "banking API environment" appliance does): the app starts authorization
+//! for a session id, the person's browser goes to the provider and comes
+//! back with a code (see `authorize`), countersign exchanges it (PKCE, S256)
+//! and keeps that session's tokens; the app then names the session in a
+//! header on each request.
 //!
 //! Each session's refresh token lives in its own file in the `token_store`
 //! folder (named by a hash of the session id), written before the session's
@@ -11,35 +12,35 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use http::HeaderValue;
-use tokio::time::Instant;
 
 use super::endpoint::{Endpoint, FetchError};
 use super::lifecycle::TokenManager;
-use super::pkce::{self, Pkce};
 use super::refresh::RefreshGrant;
-use super::store::{self, FileStore, StoredGrant, TokenStore};
+use super::store;
 use crate::config::{CodeFlow, OAuth2Config, TokenStoreConfig};
-use crate::creds::form;
 
-/// An authorization started and not finished within this is forgotten.
-const PENDING_TTL: Duration = Duration::from_secs(600);
-/// At most this many authorizations wait at once; the oldest goes first.
-const MAX_PENDING: usize = 1024;
+mod authorize;
+
+pub use authorize::cookie_name;
+use authorize::Flows;
 
 /// Why a session cannot be used or authorized. Messages hold no secret.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error("session id must be 1 to 128 letters, digits, `-`, `_`, `.` or `@`")]
     BadId,
-    #[error("session `{0}` is not authorized; start at the admin listener's /oauth2/{1}/authorize?session={0}")]
+    #[error("session `{0}` is not authorized; the app starts authorization with POST /oauth2/{1}/authorize?session={0} on the admin listener")]
     Unknown(String, String),
-    #[error("session `{0}` must be authorized again (the provider refused its refresh token); start at /oauth2/{1}/authorize?session={0}")]
+    #[error("session `{0}` must be authorized again (the provider refused its refresh token); the app starts it with POST /oauth2/{1}/authorize?session={0} on the admin listener")]
     Refused(String, String),
-    #[error("unknown or expired authorization state; start again at /oauth2/NAME/authorize")]
+    #[error("unknown, used or expired authorization ticket; the app gets a new one with POST /oauth2/NAME/authorize?session=ID")]
+    BadTicket,
+    #[error("unknown, used or expired authorization state; start again from the app")]
     BadState,
+    #[error("this browser did not start this authorization (its countersign cookie is missing or different); start again from the app, in one browser")]
+    OtherBrowser,
     #[error("the provider answered the authorization with error `{0}`")]
     Denied(String),
     #[error("the code exchange failed")]
@@ -54,12 +55,6 @@ pub enum SessionError {
     Stopping,
 }
 
-struct Pending {
-    session: String,
-    pkce: Pkce,
-    started: Instant,
-}
-
 pub struct SessionManager {
     name: String,
     config: OAuth2Config,
@@ -70,7 +65,8 @@ pub struct SessionManager {
     /// Managers replaced by a new authorization whose last fetch may still
     /// be under way; shutdown waits for them too.
     retired: Mutex<Vec<Arc<TokenManager>>>,
-    pending: Mutex<HashMap<String, Pending>>,
+    /// Authorizations started and not finished.
+    flows: Mutex<Flows>,
     /// Set by `stop`: no session starts or is authorized after it.
     closed: AtomicBool,
 }
@@ -102,7 +98,7 @@ impl SessionManager {
             endpoint: Arc::new(endpoint),
             sessions: Mutex::default(),
             retired: Mutex::default(),
-            pending: Mutex::default(),
+            flows: Mutex::default(),
             closed: AtomicBool::new(false),
         })
     }
@@ -120,119 +116,11 @@ impl SessionManager {
         self.flow.session_param.as_deref()
     }
 
-    /// Where to send the person's browser to authorize `session`.
-    pub fn authorize_url(&self, session: &str) -> Result<String, SessionError> {
-        check_id(session)?;
-        let pkce = Pkce::new();
-        let state = pkce::random_state();
-        let mut query = form::Form::default();
-        query.push("response_type", "code");
-        query.push("client_id", &self.config.client_id);
-        query.push("redirect_uri", &self.flow.redirect_uri);
-        for (name, value) in &self.config.params {
-            if name == "scope" {
-                query.push("scope", value.expose());
-            }
-        }
-        query.push("state", &state);
-        query.push("code_challenge", &pkce.challenge());
-        query.push("code_challenge_method", "S256");
-        {
-            let mut pending = self.lock_pending();
-            let now = Instant::now();
-            pending.retain(|_, p| now.duration_since(p.started) < PENDING_TTL);
-            if pending.len() >= MAX_PENDING {
-                let oldest = pending
-                    .iter()
-                    .min_by_key(|(_, p)| p.started)
-                    .map(|(k, _)| k.clone());
-                if let Some(k) = oldest {
-                    pending.remove(&k);
-                }
-            }
-            pending.insert(
-                state,
-                Pending {
-                    session: session.to_string(),
-                    pkce,
-                    started: now,
-                },
-            );
-        }
-        let base = self.flow.authorize_url.to_string();
-        let sep = if base.contains('?') { '&' } else { '?' };
-        Ok(format!("{base}{sep}{}", query.into_string()))
-    }
-
-    /// The provider's redirect: checks `state` (once, unexpired), exchanges
-    /// the code with the PKCE verifier, stores the refresh token, and makes
-    /// the session usable. Returns the session id.
-    pub async fn complete(&self, state: &str, code: &str) -> Result<String, SessionError> {
-        let pending = self
-            .lock_pending()
-            .remove(state)
-            .ok_or(SessionError::BadState)?;
-        if pending.started.elapsed() >= PENDING_TTL {
-            return Err(SessionError::BadState);
-        }
-        let sent_at = Instant::now();
-        let verifier = pending.pkce.verifier();
-        let issued = self
-            .endpoint
-            .request(&[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", &self.flow.redirect_uri),
-                ("code_verifier", verifier.expose()),
-            ])
-            .await
-            .map_err(SessionError::Exchange)?;
-        let refresh = issued
-            .refresh_token
-            .clone()
-            .ok_or(SessionError::NoRefreshToken)?;
-        if self.closed.load(Ordering::SeqCst) {
-            return Err(SessionError::Stopping);
-        }
-        // Under the file's lock from the save to the swap: two callbacks for
-        // one session cannot leave one's token serving and the other's
-        // refresh token on disk.
-        let file = self.session_store(&pending.session);
-        let slot = store::exclusive(&file.path);
-        let mut unsaved = slot.lock().await;
-        // A new authorization supersedes whatever the old one left unsaved.
-        *unsaved = None;
-        save(&file, refresh).await.map_err(SessionError::Store)?;
-        let grant =
-            RefreshGrant::open(Some(&file), None).map_err(|(_, m)| SessionError::StoreOpen(m))?;
-        let manager = TokenManager::for_session(
-            &format!("{}/{}", self.name, pending.session),
-            Arc::clone(&self.endpoint),
-            grant,
-            &self.config,
-            Some((issued, sent_at)),
-        );
-        let old = self
-            .lock_sessions()
-            .insert(pending.session.clone(), Arc::new(manager));
-        drop(unsaved);
-        if let Some(old) = old {
-            old.stop();
-            let mut retired = self.lock_retired();
-            retired.retain(|m| m.is_fetching());
-            retired.push(old);
-        }
-        tracing::info!(credential = %self.name, session = %pending.session, "session authorized");
-        Ok(pending.session)
-    }
-
     /// The token manager of `session`: running, or opened from its stored
     /// refresh token; never another session's.
     pub fn manager(&self, session: &str) -> Result<Arc<TokenManager>, SessionError> {
         check_id(session)?;
-        if self.closed.load(Ordering::SeqCst) {
-            return Err(SessionError::Stopping);
-        }
+        self.refuse_if_stopping()?;
         // Looked up and, if need be, opened under one lock: two first
         // requests for a stored session start one manager, not two.
         let mut sessions = self.lock_sessions();
@@ -307,6 +195,13 @@ impl SessionManager {
         }
     }
 
+    fn refuse_if_stopping(&self) -> Result<(), SessionError> {
+        match self.closed.load(Ordering::SeqCst) {
+            true => Err(SessionError::Stopping),
+            false => Ok(()),
+        }
+    }
+
     fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<TokenManager>>> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -315,22 +210,9 @@ impl SessionManager {
         self.retired.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock_flows(&self) -> std::sync::MutexGuard<'_, Flows> {
+        self.flows.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-/// Saves a session's first refresh token (the caller holds the file's lock).
-async fn save(file: &TokenStoreConfig, refresh: crate::config::Secret) -> Result<(), FetchError> {
-    let store = FileStore::new(file);
-    let grant = StoredGrant {
-        seed_sha256: store::seed_hash(None),
-        refresh_token: refresh,
-    };
-    tokio::task::spawn_blocking(move || store.save(&grant))
-        .await
-        .map_err(|_| FetchError::Interrupted)?
-        .map_err(FetchError::Store)
 }
 
 fn check_id(session: &str) -> Result<(), SessionError> {

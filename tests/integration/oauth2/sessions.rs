@@ -1,7 +1,8 @@
 //! The authorization-code flow with per-user sessions (the GMO Aozora
-//! appliance's job): authorize with `state` and PKCE on the admin listener,
-//! exchange the code, then each request's session header picks that user's
-//! token, is stripped, and an unknown session is refused.
+//! appliance's job): the app gets a ticket, the browser starts with it and
+//! gets a binding cookie, the provider's callback is checked for `state`,
+//! PKCE and that cookie; then each request's session header picks that
+//! user's token, is stripped, and an unknown session is refused.
 
 use super::{ClientCheck, TokenServer};
 use crate::harness::*;
@@ -37,8 +38,18 @@ credential = "bank"
 }
 
 async fn admin(sidecar: &Sidecar, path: &str) -> Answer {
-    let req = http::Request::get(path)
-        .header("host", "admin")
+    admin_with(sidecar, "GET", path, None).await
+}
+
+async fn admin_with(sidecar: &Sidecar, method: &str, path: &str, cookie: Option<&str>) -> Answer {
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "admin");
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    let req = req
         .body(http_body_util::Full::new(bytes::Bytes::new()))
         .unwrap();
     send(sidecar.app.admin_addr(), req).await
@@ -53,36 +64,76 @@ fn query_param(url: &str, name: &str) -> String {
         .to_string()
 }
 
-/// Authorizes `session` the way a person's browser would: follow the
-/// redirect to the provider, consent (the provider issues `code`), come back.
-async fn authorize(sidecar: &Sidecar, tokens: &TokenServer, session: &str, code: &str) -> Answer {
-    let start = admin(
+/// Step 1, the app: a ticket for `session`; returns the browser's start path.
+async fn ticket(sidecar: &Sidecar, session: &str) -> String {
+    let answer = admin_with(
         sidecar,
+        "POST",
         &format!("/oauth2/bank/authorize?session={session}"),
+        None,
     )
     .await;
-    assert_eq!(start.status, 302, "{start:?}");
-    let location = start.header("location").unwrap().to_string();
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+    let json: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(json["session"], session);
+    assert_eq!(json["expires_in"], 600);
+    json["start"].as_str().unwrap().to_string()
+}
+
+/// A browser that has started an authorization: where the provider sent
+/// it, and the cookie (`name=value`) it holds.
+struct Browser {
+    location: String,
+    cookie: String,
+}
+
+/// Step 2, the browser: follows the start path to the provider.
+async fn start(sidecar: &Sidecar, start_path: &str) -> Browser {
+    let started = admin(sidecar, start_path).await;
+    assert_eq!(started.status, 302, "{started:?}");
+    let location = started.header("location").unwrap().to_string();
+    let set_cookie = started.header("set-cookie").unwrap().to_string();
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"),
+        "{set_cookie}"
+    );
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let state = query_param(&location, "state");
+    assert!(
+        cookie.starts_with(&format!("countersign-auth-{state}=")),
+        "{cookie}"
+    );
+    Browser { location, cookie }
+}
+
+/// Authorizes `session` the way the app and a person's browser would:
+/// ticket, start, the provider (which issues `code` on consent), callback.
+async fn authorize(sidecar: &Sidecar, tokens: &TokenServer, session: &str, code: &str) -> Answer {
+    let browser = start(sidecar, &ticket(sidecar, session).await).await;
+    let location = &browser.location;
     assert!(
         location.starts_with("https://auth.bank.test/authorize?prompt=consent&"),
         "{location}"
     );
-    assert_eq!(query_param(&location, "response_type"), "code");
-    assert_eq!(query_param(&location, "client_id"), "gmo-client");
-    assert_eq!(query_param(&location, "code_challenge_method"), "S256");
+    assert_eq!(query_param(location, "response_type"), "code");
+    assert_eq!(query_param(location, "client_id"), "gmo-client");
+    assert_eq!(query_param(location, "code_challenge_method"), "S256");
     assert_eq!(
-        query_param(&location, "scope"),
+        query_param(location, "scope"),
         "private%3Aaccount+private%3Avirtual-account"
     );
     assert_eq!(
-        query_param(&location, "redirect_uri"),
+        query_param(location, "redirect_uri"),
         "https%3A%2F%2Fapp.example.test%2Foauth2%2Fcallback"
     );
-    let state = query_param(&location, "state");
-    tokens.add_code(code, &query_param(&location, "code_challenge"), REDIRECT);
-    admin(
+    let state = query_param(location, "state");
+    tokens.add_code(code, &query_param(location, "code_challenge"), REDIRECT);
+    admin_with(
         sidecar,
+        "GET",
         &format!("/oauth2/bank/callback?code={code}&state={state}"),
+        Some(&format!("other=1; {}", browser.cookie)),
     )
     .await
 }
@@ -166,7 +217,7 @@ async fn unknown_or_missing_sessions_are_refused_never_served_with_another_token
     assert!(
         unknown
             .body
-            .contains("/oauth2/bank/authorize?session=mallory"),
+            .contains("POST /oauth2/bank/authorize?session=mallory"),
         "{}",
         unknown.body
     );
@@ -189,30 +240,21 @@ async fn state_is_checked_and_used_once() {
     assert_eq!(forged.status, 400);
     assert!(forged.body.contains("state"), "{}", forged.body);
 
-    let start = admin(&sidecar, "/oauth2/bank/authorize?session=carol").await;
-    let location = start.header("location").unwrap().to_string();
-    let state = query_param(&location, "state");
-    tokens.add_code(
-        "code-c",
-        &query_param(&location, "code_challenge"),
-        REDIRECT,
-    );
-    let ok = admin(
-        &sidecar,
-        &format!("/oauth2/bank/callback?code=code-c&state={state}"),
-    )
-    .await;
+    let browser = start(&sidecar, &ticket(&sidecar, "carol").await).await;
+    let state = query_param(&browser.location, "state");
+    let challenge = query_param(&browser.location, "code_challenge");
+    tokens.add_code("code-c", &challenge, REDIRECT);
+    let callback = format!("/oauth2/bank/callback?code=code-c&state={state}");
+    let ok = admin_with(&sidecar, "GET", &callback, Some(&browser.cookie)).await;
     assert_eq!(ok.status, 200, "{}", ok.body);
-    tokens.add_code(
-        "code-c2",
-        &query_param(&location, "code_challenge"),
-        REDIRECT,
+    assert!(
+        ok.header("set-cookie")
+            .is_some_and(|c| c.contains("Max-Age=0")),
+        "the cookie is cleared"
     );
-    let replay = admin(
-        &sidecar,
-        &format!("/oauth2/bank/callback?code=code-c2&state={state}"),
-    )
-    .await;
+    tokens.add_code("code-c2", &challenge, REDIRECT);
+    let callback = format!("/oauth2/bank/callback?code=code-c2&state={state}");
+    let replay = admin_with(&sidecar, "GET", &callback, Some(&browser.cookie)).await;
     assert_eq!(replay.status, 400, "a state is good for one callback only");
     let denied = admin(
         &sidecar,
@@ -221,6 +263,68 @@ async fn state_is_checked_and_used_once() {
     .await;
     assert_eq!(denied.status, 400);
     assert!(denied.body.contains("access_denied"));
+}
+
+/// A provider link passed to another browser cannot bind that person's
+/// account to the session: the callback needs the cookie of the browser
+/// that started. Tickets are one-time, and only the app (POST) gets one.
+#[tokio::test]
+async fn only_the_browser_that_started_can_finish_and_tickets_are_one_time() {
+    let (tokens, upstream, sidecar) = setup().await;
+    let get = admin(&sidecar, "/oauth2/bank/authorize?session=alice").await;
+    assert_eq!(get.status, 405, "a link cannot start an authorization");
+    assert_eq!(get.header("allow"), Some("POST"));
+
+    let start_path = ticket(&sidecar, "alice").await;
+    let browser = start(&sidecar, &start_path).await;
+    let again = admin(&sidecar, &start_path).await;
+    assert_eq!(again.status, 400, "{}", again.body);
+    assert!(again.body.contains("ticket"), "{}", again.body);
+
+    // Mallory forwards the provider link; the victim consents in their own
+    // browser, which has no cookie (or Mallory's cookie for another flow).
+    let state = query_param(&browser.location, "state");
+    tokens.add_code(
+        "code-v",
+        &query_param(&browser.location, "code_challenge"),
+        REDIRECT,
+    );
+    let callback = format!("/oauth2/bank/callback?code=code-v&state={state}");
+    let refused = admin(&sidecar, &callback).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused.body.contains("this browser did not start"),
+        "{}",
+        refused.body
+    );
+    // The state is spent by that attempt: not even the right cookie helps now.
+    let late = admin_with(&sidecar, "GET", &callback, Some(&browser.cookie)).await;
+    assert_eq!(late.status, 400, "{}", late.body);
+    assert!(late.body.contains("state"), "{}", late.body);
+
+    // Another flow's cookie, or the right cookie name with a wrong value,
+    // is refused the same way (each attempt on a fresh authorization).
+    let mallorys = start(&sidecar, &ticket(&sidecar, "mallory").await).await;
+    for right_name in [false, true] {
+        let victim = start(&sidecar, &ticket(&sidecar, "alice").await).await;
+        let state = query_param(&victim.location, "state");
+        let cookie = match right_name {
+            false => mallorys.cookie.clone(),
+            true => format!("countersign-auth-{state}=not-the-nonce"),
+        };
+        let callback = format!("/oauth2/bank/callback?code=code-v&state={state}");
+        let refused = admin_with(&sidecar, "GET", &callback, Some(&cookie)).await;
+        assert_eq!(refused.status, 400, "{}", refused.body);
+        assert!(
+            refused.body.contains("this browser did not start"),
+            "{}",
+            refused.body
+        );
+    }
+    assert_eq!(tokens.request_count(), 0, "no code was exchanged");
+    let unknown = call(&sidecar, Some("alice")).await;
+    assert_eq!(unknown.status, 403, "alice is not authorized");
+    assert!(upstream.received().is_empty());
 }
 
 #[tokio::test]

@@ -1,0 +1,245 @@
+//! Authorizing a session, in three steps, so that a session is bound to the
+//! account of the person the app meant, and to nobody else's:
+//!
+//! ```text
+//! app      POST /oauth2/NAME/authorize?session=ID  -> a one-time ticket
+//! browser  GET  /oauth2/NAME/start?ticket=T        -> 302 to the provider
+//!          (state, PKCE S256) + an HttpOnly cookie holding a browser nonce
+//! provider GET  /oauth2/NAME/callback?state&code   (with that cookie)
+//!          -> state and cookie checked, code exchanged, tokens stored
+//! ```
+//!
+//! Only the app can start (a ticket is read from a POST answer, which a
+//! cross-site page cannot read), and only the browser that started can
+//! finish (RFC 6749 section 10.12: `state` bound to the user agent), so a
+//! provider link passed to someone else cannot bind their account to a
+//! session of the sender's choosing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use super::super::endpoint::FetchError;
+use super::super::lifecycle::TokenManager;
+use super::super::pkce::{self, Pkce};
+use super::super::refresh::RefreshGrant;
+use super::super::store::{self, FileStore, StoredGrant, TokenStore};
+use super::{check_id, SessionError, SessionManager};
+use crate::config::{Secret, TokenStoreConfig};
+use crate::creds::form;
+
+/// A ticket or an authorization not used within this is forgotten.
+pub const FLOW_TTL: Duration = Duration::from_secs(600);
+/// At most this many tickets, and this many authorizations, wait at once;
+/// the oldest goes first.
+const MAX_WAITING: usize = 1024;
+
+/// A ticket for the app to hand to the person's browser.
+pub struct Ticket {
+    pub value: String,
+    pub expires_in: Duration,
+}
+
+/// Where the browser goes next, and the cookie it must carry back.
+pub struct Started {
+    pub location: String,
+    /// `cookie_name(state)`: one cookie per authorization, so that one
+    /// browser can authorize several sessions or credentials at once.
+    pub cookie: String,
+    pub browser_nonce: Secret,
+}
+
+/// The name of the cookie that binds the authorization with `state` to the
+/// browser that started it. (`state` is URL-safe base64, so the name is a
+/// valid cookie name.)
+pub fn cookie_name(state: &str) -> String {
+    format!("countersign-auth-{state}")
+}
+
+struct Waiting<T> {
+    item: T,
+    started: Instant,
+}
+
+struct Pending {
+    session: String,
+    pkce: Pkce,
+    /// SHA-256 of the nonce in the starting browser's cookie.
+    browser: [u8; 32],
+}
+
+/// Tickets issued to the app, and authorizations under way, by value.
+#[derive(Default)]
+pub struct Flows {
+    tickets: HashMap<String, Waiting<String>>,
+    pending: HashMap<String, Waiting<Pending>>,
+}
+
+/// Adds `item` under `key`, first dropping what has expired and, when the
+/// map is full, the oldest entry.
+fn admit<T>(map: &mut HashMap<String, Waiting<T>>, key: String, item: T) {
+    let now = Instant::now();
+    map.retain(|_, w| now.duration_since(w.started) < FLOW_TTL);
+    if map.len() >= MAX_WAITING {
+        let oldest = map
+            .iter()
+            .min_by_key(|(_, w)| w.started)
+            .map(|(k, _)| k.clone());
+        if let Some(k) = oldest {
+            map.remove(&k);
+        }
+    }
+    map.insert(key, Waiting { item, started: now });
+}
+
+/// Takes `key` out of `map` if it is there and unexpired (once only).
+fn take<T>(map: &mut HashMap<String, Waiting<T>>, key: &str) -> Option<T> {
+    let waiting = map.remove(key)?;
+    (waiting.started.elapsed() < FLOW_TTL).then_some(waiting.item)
+}
+
+fn digest(nonce: &str) -> [u8; 32] {
+    Sha256::digest(nonce.as_bytes()).into()
+}
+
+impl SessionManager {
+    /// Step 1, for the app: a one-time ticket to authorize `session`.
+    pub fn ticket(&self, session: &str) -> Result<Ticket, SessionError> {
+        check_id(session)?;
+        self.refuse_if_stopping()?;
+        let value = pkce::random_state();
+        admit(
+            &mut self.lock_flows().tickets,
+            value.clone(),
+            session.to_string(),
+        );
+        Ok(Ticket {
+            value,
+            expires_in: FLOW_TTL,
+        })
+    }
+
+    /// Step 2, for the browser: spends `ticket`, and says where to go.
+    pub fn start(&self, ticket: &str) -> Result<Started, SessionError> {
+        self.refuse_if_stopping()?;
+        let mut flows = self.lock_flows();
+        let session = take(&mut flows.tickets, ticket).ok_or(SessionError::BadTicket)?;
+        let pkce = Pkce::new();
+        let state = pkce::random_state();
+        let nonce = pkce::random_state();
+        let mut query = form::Form::default();
+        query.push("response_type", "code");
+        query.push("client_id", &self.config.client_id);
+        query.push("redirect_uri", &self.flow.redirect_uri);
+        for (name, value) in &self.config.params {
+            if name == "scope" {
+                query.push("scope", value.expose());
+            }
+        }
+        query.push("state", &state);
+        query.push("code_challenge", &pkce.challenge());
+        query.push("code_challenge_method", "S256");
+        let pending = Pending {
+            session,
+            pkce,
+            browser: digest(&nonce),
+        };
+        let cookie = cookie_name(&state);
+        admit(&mut flows.pending, state, pending);
+        let base = self.flow.authorize_url.to_string();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        Ok(Started {
+            location: format!("{base}{sep}{}", query.into_string()),
+            cookie,
+            browser_nonce: Secret::new(nonce),
+        })
+    }
+
+    /// Step 3, the provider's redirect: checks `state` (once, unexpired)
+    /// and the browser's nonce, exchanges the code with the PKCE verifier,
+    /// stores the refresh token, and makes the session usable. Returns the
+    /// session id.
+    pub async fn complete(
+        &self,
+        state: &str,
+        code: &str,
+        browser_nonce: Option<&str>,
+    ) -> Result<String, SessionError> {
+        let pending = take(&mut self.lock_flows().pending, state).ok_or(SessionError::BadState)?;
+        // Digests compared: how long the comparison takes says nothing
+        // about the nonce.
+        let same_browser = browser_nonce.is_some_and(|n| digest(n) == pending.browser);
+        if !same_browser {
+            return Err(SessionError::OtherBrowser);
+        }
+        self.refuse_if_stopping()?;
+        let sent_at = Instant::now();
+        let verifier = pending.pkce.verifier();
+        let issued = self
+            .endpoint
+            .request(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", &self.flow.redirect_uri),
+                ("code_verifier", verifier.expose()),
+            ])
+            .await
+            .map_err(SessionError::Exchange)?;
+        let refresh = issued
+            .refresh_token
+            .clone()
+            .ok_or(SessionError::NoRefreshToken)?;
+        // Under the file's lock from the save to the swap: two callbacks for
+        // one session cannot leave one's token serving and the other's
+        // refresh token on disk.
+        let session = pending.session;
+        let file = self.session_store(&session);
+        let slot = store::exclusive(&file.path);
+        let mut unsaved = slot.lock().await;
+        // A new authorization supersedes whatever the old one left unsaved.
+        *unsaved = None;
+        save(&file, refresh).await.map_err(SessionError::Store)?;
+        if self.refuse_if_stopping().is_err() {
+            // Stored: the session works after the restart. No manager is
+            // started that shutdown would not wait for.
+            return Ok(session);
+        }
+        let grant =
+            RefreshGrant::open(Some(&file), None).map_err(|(_, m)| SessionError::StoreOpen(m))?;
+        let manager = TokenManager::for_session(
+            &format!("{}/{session}", self.name),
+            Arc::clone(&self.endpoint),
+            grant,
+            &self.config,
+            Some((issued, sent_at)),
+        );
+        let old = self
+            .lock_sessions()
+            .insert(session.clone(), Arc::new(manager));
+        drop(unsaved);
+        if let Some(old) = old {
+            old.stop();
+            let mut retired = self.lock_retired();
+            retired.retain(|m| m.is_fetching());
+            retired.push(old);
+        }
+        tracing::info!(credential = %self.name, session = %session, "session authorized");
+        Ok(session)
+    }
+}
+
+/// Saves a session's first refresh token (the caller holds the file's lock).
+async fn save(file: &TokenStoreConfig, refresh: Secret) -> Result<(), FetchError> {
+    let store = FileStore::new(file);
+    let grant = StoredGrant {
+        seed_sha256: store::seed_hash(None),
+        refresh_token: refresh,
+    };
+    tokio::task::spawn_blocking(move || store.save(&grant))
+        .await
+        .map_err(|_| FetchError::Interrupted)?
+        .map_err(FetchError::Store)
+}
