@@ -9,6 +9,7 @@ mod issuer;
 mod lifecycle;
 mod secrecy;
 
+use crate::handler_server::form_decode;
 use crate::harness::*;
 pub use issuer::*;
 

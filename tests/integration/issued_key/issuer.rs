@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use tokio::sync::Semaphore;
 
-use crate::handler_server::{header, serve};
+use crate::handler_server::{form_decode, header, serve};
 
 /// What the issuer answers with.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -286,34 +286,6 @@ fn reply(status: u16, body: &str) -> Response<Full<Bytes>> {
         .header("content-type", "text/plain")
         .body(Full::new(Bytes::from(body.to_string())))
         .unwrap()
-}
-
-/// `application/x-www-form-urlencoded` pairs, decoded.
-pub fn form_decode(text: &str) -> HashMap<String, String> {
-    text.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split_once('=').unwrap_or((p, "")))
-        .map(|(k, v)| (decode(k), decode(v)))
-        .collect()
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
-                out.push(u8::from_str_radix(hex, 16).unwrap());
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
 }
 
 fn random() -> String {

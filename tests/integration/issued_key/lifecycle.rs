@@ -2,6 +2,7 @@
 //! many waiting requests, renewal before lifetime - margin, an issuer that
 //! is down, reloads, and a 401 from the API.
 
+use crate::handler_server::form_decode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 

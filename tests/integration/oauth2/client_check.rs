@@ -2,6 +2,7 @@
 //! Basic with form-encoded id and secret (RFC 6749 section 2.3.1), post, and
 //! private_key_jwt assertions verified with ring (RFC 7523).
 
+use crate::handler_server::decode;
 use std::collections::{HashMap, HashSet};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -32,7 +33,7 @@ pub fn check(
         let pair = String::from_utf8(STANDARD.decode(basic).map_err(|_| "invalid_client")?)
             .map_err(|_| "invalid_client")?;
         let (id, secret) = pair.split_once(':').ok_or("invalid_client")?;
-        let (id, secret) = (form_value(id), form_value(secret));
+        let (id, secret) = (decode(id), decode(secret));
         return match clients.get(&id) {
             Some(ClientCheck::Basic(want))
                 if *want == secret && !form.contains_key("client_secret") =>
@@ -94,31 +95,4 @@ fn verify_jwt(jwt: &str, key: &[u8], alg: &str) -> Option<serde_json::Value> {
         .verify(input.as_bytes(), &URL_SAFE_NO_PAD.decode(sig).ok()?)
         .ok()?;
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).ok()?).ok()
-}
-
-pub fn form_decode(body: &str) -> HashMap<String, String> {
-    body.split('&')
-        .filter(|p| !p.is_empty())
-        .filter_map(|p| p.split_once('='))
-        .map(|(k, v)| (form_value(k), form_value(v)))
-        .collect()
-}
-
-fn form_value(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
-                out.push(u8::from_str_radix(hex, 16).unwrap());
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
 }

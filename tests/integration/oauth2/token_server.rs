@@ -19,9 +19,9 @@ use hyper::body::Incoming;
 use sha2::Digest as _;
 use tokio::sync::Semaphore;
 
-use crate::handler_server::{header, serve};
+use crate::handler_server::{form_decode, header, serve};
 
-use super::client_check::{self, form_decode, ClientCheck};
+use super::client_check::{self, ClientCheck};
 
 /// A way for the token endpoint to fail once.
 #[derive(Clone, Copy, Debug)]
