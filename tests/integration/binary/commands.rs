@@ -190,6 +190,26 @@ fn ca_init_writes_a_private_key_and_refuses_to_overwrite() {
     assert_eq!(std::fs::read(out_dir.join("ca-key.pem")).unwrap(), before);
 }
 
+/// `countersign token --config CONFIG ARGS...`: its exit code and stdout;
+/// panics with stderr when `must_succeed` and it failed.
+fn token_command(config: &Path, args: &[&str], must_succeed: bool) -> (Option<i32>, String) {
+    let out = Command::new(BIN)
+        .args(["token", "--config"])
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        !must_succeed || out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 /// `countersign token` fetches a client_credentials token and shows its
 /// state; the token only with --reveal. A rotating grant is only inspected.
 #[test]
@@ -207,21 +227,8 @@ fn token_shows_state_and_reveals_only_when_asked() {
         tokens.url()
     );
     let config = write_config(dir.path(), &toml);
-    let run = |args: &[&str]| {
-        Command::new(BIN)
-            .args(["token", "--config"])
-            .arg(&config)
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let out = run(&["--credential", "cc"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let run = |args: &[&str], ok: bool| token_command(&config, args, ok);
+    let (_, text) = run(&["--credential", "cc"], true);
     assert!(
         text.contains("state: valid") && text.contains("scope: accounts"),
         "{text}"
@@ -236,23 +243,20 @@ fn token_shows_state_and_reveals_only_when_asked() {
             "the token was shown without --reveal"
         );
     }
-    let out = run(&["--credential", "cc", "--reveal"]);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (_, text) = run(&["--credential", "cc", "--reveal"], true);
     let last = tokens.issued().last().unwrap().clone();
     assert!(text.contains(&format!("token: {last}")), "{text}");
 
     let before = tokens.request_count();
-    let out = run(&["--credential", "rt", "--reveal"]);
-    assert!(out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (_, text) = run(&["--credential", "rt", "--reveal"], true);
     assert!(text.contains("not fetched"), "{text}");
     assert_eq!(
         tokens.request_count(),
         before,
         "a rotating grant must not be fetched"
     );
-    let out = run(&["--credential", "nope"]);
-    assert_eq!(out.status.code(), Some(2));
+    let (code, _) = run(&["--credential", "nope"], false);
+    assert_eq!(code, Some(2));
 }
 
 /// `countersign token` on an issued-key credential asks the issuer for a
@@ -268,22 +272,11 @@ fn token_fetches_an_issued_key_and_reveals_it_only_when_asked() {
         issuer.url()
     );
     let config = write_config(dir.path(), &toml);
-    let run = |args: &[&str]| {
-        Command::new(BIN)
-            .args(["token", "--config"])
-            .arg(&config)
-            .args(["--credential", "amivoice"])
-            .args(args)
-            .output()
-            .unwrap()
+    let run = |reveal: &[&str]| {
+        let args = [&["--credential", "amivoice"], reveal].concat();
+        token_command(&config, &args, true).1
     };
-    let out = run(&[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let text = run(&[]);
     assert!(
         text.contains("(issued-key)") && text.contains("state: valid"),
         "{text}"
@@ -300,8 +293,7 @@ fn token_fetches_an_issued_key_and_reveals_it_only_when_asked() {
         "the key was shown without --reveal"
     );
 
-    let out = run(&["--reveal"]);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let text = run(&["--reveal"]);
     let last = issuer.keys().last().unwrap().clone();
     // As issued: `+`, `/` and `=` are not form-encoded here.
     assert!(text.contains(&format!("token: {last}\n")), "{text}");
