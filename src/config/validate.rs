@@ -243,6 +243,32 @@ impl Checker<'_> {
         }
     }
 
+    /// A table of named values that may be references (`${env:}`, `${file:}`),
+    /// each at `{path}.{name}`. `refuse` names what is wrong with a name, if
+    /// anything. `None` after reporting every problem.
+    fn secret_table<'a>(
+        &mut self,
+        path: &str,
+        table: impl IntoIterator<Item = (&'a String, &'a String)>,
+        refuse: impl Fn(&str) -> Option<&'static str>,
+    ) -> Option<Vec<(String, super::Secret)>> {
+        let mut fields = Vec::new();
+        let mut ok = true;
+        for (name, value) in table {
+            let p = format!("{path}.{name}");
+            if let Some(problem) = refuse(name) {
+                self.problem(p, problem);
+                ok = false;
+                continue;
+            }
+            match self.secret(&p, value) {
+                Some(s) => fields.push((name.clone(), s)),
+                None => ok = false,
+            }
+        }
+        ok.then_some(fields)
+    }
+
     fn header_value(&mut self, path: &str, value: &str) -> Option<HeaderValue> {
         match HeaderValue::from_str(value) {
             Ok(mut v) => {

@@ -70,21 +70,9 @@ impl Checker<'_> {
         path: &str,
         raw: Option<&BTreeMap<String, String>>,
     ) -> Option<Vec<(String, Secret)>> {
-        let mut fields = Vec::new();
-        let mut ok = true;
-        for (name, value) in raw.into_iter().flatten() {
-            let p = format!("{path}.form.{name}");
-            if name.is_empty() {
-                self.problem(p, "a form field needs a name");
-                ok = false;
-                continue;
-            }
-            match self.secret(&p, value) {
-                Some(s) => fields.push((name.clone(), s)),
-                None => ok = false,
-            }
-        }
-        ok.then_some(fields)
+        self.secret_table(&format!("{path}.form"), raw.into_iter().flatten(), |name| {
+            name.is_empty().then_some("a form field needs a name")
+        })
     }
 
     /// The issuing endpoint. Its query may not carry a form field: the

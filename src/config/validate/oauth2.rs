@@ -267,21 +267,14 @@ impl Checker<'_> {
                 }
             }
         }
-        for (key, value) in &raw.extra_params {
-            let p = format!("{path}.extra_params.{key}");
-            if key.is_empty() || RESERVED_PARAMS.contains(&key.as_str()) {
-                self.problem(
-                    p,
-                    "is set by countersign itself and cannot be an extra parameter",
-                );
-                ok = false;
-                continue;
-            }
-            match self.secret(&p, value) {
-                Some(s) => params.push((key.clone(), s)),
-                None => ok = false,
-            }
-        }
+        let extra = self.secret_table(&format!("{path}.extra_params"), &raw.extra_params, |key| {
+            (key.is_empty() || RESERVED_PARAMS.contains(&key))
+                .then_some("is set by countersign itself and cannot be an extra parameter")
+        });
+        params.extend(extra.unwrap_or_else(|| {
+            ok = false;
+            Vec::new()
+        }));
         ok.then_some(params)
     }
 
