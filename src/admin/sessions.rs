@@ -37,7 +37,18 @@ pub async fn handle(
     };
     let query = uri.query().unwrap_or("");
     Some(match (method, action) {
-        (&Method::POST, "authorize") => ticket(sessions, name, query),
+        (&Method::POST, "authorize") => {
+            if !sessions.may_start(headers.get(header::AUTHORIZATION)) {
+                let mut resp = text(
+                    StatusCode::UNAUTHORIZED,
+                    &format!("starting an authorization for `{name}` needs `Authorization: Bearer` with its authorize_secret\n"),
+                );
+                resp.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                return Some(resp);
+            }
+            ticket(sessions, name, query)
+        }
         (_, "authorize") => with_allow(
             text(
                 StatusCode::METHOD_NOT_ALLOWED,

@@ -63,6 +63,9 @@ pub struct CodeFlow {
     /// A query parameter that may name the session instead (the GMO
     /// appliance's `sessionId`); removed before forwarding.
     pub session_param: Option<String>,
+    /// When set, `POST /oauth2/NAME/authorize` must carry
+    /// `Authorization: Bearer <secret>`: only the app may start one.
+    pub authorize_secret: Option<super::Secret>,
 }
 
 /// How the client authenticates at the token endpoint.

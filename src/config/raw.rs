@@ -141,6 +141,7 @@ pub struct RawOAuth2 {
     pub redirect_uri: Option<String>,
     pub session_header: Option<String>,
     pub session_param: Option<String>,
+    pub authorize_secret: Option<String>,
 }
 
 /// `[credential.NAME]` with `type = "issued-key"`. Every key is optional

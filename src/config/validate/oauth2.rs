@@ -155,9 +155,13 @@ impl Checker<'_> {
                         "is only used with grant = \"refresh_token\"",
                     );
                 }
+                self.no_code_flow_keys(path, raw);
                 Some(Grant::ClientCredentials)
             }
-            Some("refresh_token") => Some(Grant::RefreshToken { seed }),
+            Some("refresh_token") => {
+                self.no_code_flow_keys(path, raw);
+                Some(Grant::RefreshToken { seed })
+            }
             Some("authorization_code") => {
                 if raw.refresh_token.is_some() {
                     self.problem(
@@ -171,14 +175,14 @@ impl Checker<'_> {
             Some(other) => {
                 self.problem(
                     format!("{path}.grant"),
-                    format!("`{other}` is not supported; use \"client_credentials\" or \"refresh_token\""),
+                    format!("`{other}` is not supported; use \"client_credentials\", \"refresh_token\" or \"authorization_code\""),
                 );
                 None
             }
             None => {
                 self.problem(
                     format!("{path}.grant"),
-                    "missing; use \"client_credentials\" or \"refresh_token\"",
+                    "missing; use \"client_credentials\", \"refresh_token\" or \"authorization_code\"",
                 );
                 None
             }

@@ -195,6 +195,13 @@ fn fingerprint(name: &str, c: &OAuth2Config, s: UpstreamSettings) -> [u8; 32] {
                 "session_param",
                 flow.session_param.as_deref().unwrap_or("").as_bytes(),
             );
+            feed(
+                "authorize_secret",
+                flow.authorize_secret
+                    .as_ref()
+                    .map_or("", |s| s.expose())
+                    .as_bytes(),
+            );
         }
     }
     match &c.client_auth {

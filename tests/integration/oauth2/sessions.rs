@@ -414,3 +414,53 @@ async fn a_session_query_parameter_works_like_the_appliance() {
     }
     assert_eq!(upstream.received().len(), received, "nothing was forwarded");
 }
+
+/// With `authorize_secret`, only a caller that holds it (the app) gets a
+/// ticket; anyone else who reaches the admin listener gets 401.
+#[tokio::test]
+async fn with_an_authorize_secret_only_the_app_can_start() {
+    let tokens = TokenServer::start(
+        &[("gmo-client", ClientCheck::Basic("gmo-secret".into()))],
+        300,
+        &[],
+    )
+    .await;
+    let upstream = Upstream::http().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sessions")).unwrap();
+    std::fs::write(dir.path().join("start-secret"), "s3cret-for-the-app-only\n").unwrap();
+    let toml = config(&tokens, &upstream).replace(
+        "token_store =",
+        "authorize_secret = \"${file:DIR/start-secret}\"\ntoken_store =",
+    );
+    let sidecar = Sidecar::start_in(dir, &toml).await;
+    let path = "/oauth2/bank/authorize?session=alice";
+    let post = |authorization: Option<&'static str>| {
+        let mut req = http::Request::post(path).header("host", "admin");
+        if let Some(a) = authorization {
+            req = req.header("authorization", a);
+        }
+        send(
+            sidecar.app.admin_addr(),
+            req.body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap(),
+        )
+    };
+    for wrong in [
+        None,
+        Some("Bearer s3cret-for-the-app"),
+        Some("s3cret-for-the-app-only"),
+    ] {
+        let refused = post(wrong).await;
+        assert_eq!(refused.status, 401, "{wrong:?}: {}", refused.body);
+        assert_eq!(refused.header("www-authenticate"), Some("Bearer"));
+        assert!(!refused.body.contains("s3cret"), "{}", refused.body);
+    }
+    let ok = post(Some("Bearer s3cret-for-the-app-only")).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let json: serde_json::Value = serde_json::from_str(&ok.body).unwrap();
+    let browser = start(&sidecar, json["start"].as_str().unwrap()).await;
+    assert!(browser
+        .location
+        .starts_with("https://auth.bank.test/authorize"));
+}

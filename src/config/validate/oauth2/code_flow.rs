@@ -1,5 +1,6 @@
 //! Rules for `grant = "authorization_code"`: the authorization endpoint, the
-//! registered redirect URI, the session header, and the session store folder.
+//! registered redirect URI, the session header, the secret that lets the app
+//! start an authorization, and the session store folder.
 
 use http::{HeaderName, Uri};
 
@@ -89,12 +90,47 @@ impl Checker<'_> {
             }
             None => None,
         };
+        let authorize_secret = match raw.authorize_secret.as_deref() {
+            None => Some(None),
+            Some(text) => {
+                let key = format!("{path}.authorize_secret");
+                match self.secret(&key, text) {
+                    Some(s) if s.expose().len() >= 16 => Some(Some(s)),
+                    Some(_) => {
+                        self.problem(key, "is too short; use at least 16 random characters (e.g. openssl rand -base64 24)");
+                        None
+                    }
+                    None => None,
+                }
+            }
+        };
         Some(CodeFlow {
             authorize_url: authorize_url?,
             redirect_uri: redirect_uri?,
             session_header: session_header?,
             session_param,
+            authorize_secret: authorize_secret?,
         })
+    }
+
+    /// Keys of the authorization-code flow set on another grant would be
+    /// silently ignored; say so instead.
+    pub(super) fn no_code_flow_keys(&mut self, path: &str, raw: &RawOAuth2) {
+        let keys = [
+            ("authorize_url", raw.authorize_url.is_some()),
+            ("redirect_uri", raw.redirect_uri.is_some()),
+            ("session_header", raw.session_header.is_some()),
+            ("session_param", raw.session_param.is_some()),
+            ("authorize_secret", raw.authorize_secret.is_some()),
+        ];
+        for (key, set) in keys {
+            if set {
+                self.problem(
+                    format!("{path}.{key}"),
+                    "is only used with grant = \"authorization_code\"",
+                );
+            }
+        }
     }
 
     /// Sessions keep one file each in an existing folder.

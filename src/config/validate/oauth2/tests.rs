@@ -216,3 +216,46 @@ fn two_credentials_may_not_share_a_token_store() {
     let toml = cred("a") + &cred("b");
     assert_eq!(problems(dir.path(), &toml), ["credential.b.token_store"]);
 }
+
+#[test]
+fn the_authorization_code_flow_and_its_keys_only_there() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sessions")).unwrap();
+    let code = |extra: &str| {
+        format!("[credential.gmo]\ntype = \"oauth2\"\ngrant = \"authorization_code\"\ntoken_url = \"https://as.test/token\"\nauthorize_url = \"https://as.test/authorize\"\nredirect_uri = \"https://app.test/cb\"\nclient_id = \"c\"\nclient_secret = \"s\"\ntoken_store = \"sessions\"\n{extra}")
+    };
+    let o = oauth2(
+        dir.path(),
+        &code("session_param = \"sessionId\"\nauthorize_secret = \"0123456789abcdef-start\"\n"),
+    );
+    let Grant::AuthorizationCode(flow) = &o.grant else {
+        panic!("an authorization_code grant")
+    };
+    assert_eq!(flow.session_header.as_str(), "x-countersign-session");
+    assert_eq!(flow.session_param.as_deref(), Some("sessionId"));
+    assert_eq!(
+        flow.authorize_secret.as_ref().map(|s| s.expose()),
+        Some("0123456789abcdef-start")
+    );
+    assert!(
+        !format!("{o:?}").contains("0123456789abcdef"),
+        "Debug hides it"
+    );
+
+    assert_eq!(
+        problems(
+            dir.path(),
+            &code("session_header = \"authorization\"\nsession_param = \"a b\"\nauthorize_secret = \"short\"\n")
+        ),
+        [
+            "credential.gmo.session_header",
+            "credential.gmo.session_param",
+            "credential.gmo.authorize_secret",
+        ]
+    );
+    let cc = "[credential.cc]\ntype = \"oauth2\"\ngrant = \"client_credentials\"\ntoken_url = \"https://as.test/token\"\nclient_id = \"c\"\nclient_secret = \"s\"\nredirect_uri = \"https://app.test/cb\"\nsession_param = \"sessionId\"\n";
+    assert_eq!(
+        problems(dir.path(), cc),
+        ["credential.cc.redirect_uri", "credential.cc.session_param"]
+    );
+}

@@ -106,6 +106,18 @@ fn digest(nonce: &str) -> [u8; 32] {
 }
 
 impl SessionManager {
+    /// Whether a request with this `Authorization` may ask for a ticket:
+    /// always without an `authorize_secret`, else only with
+    /// `Bearer <authorize_secret>`.
+    pub fn may_start(&self, authorization: Option<&http::HeaderValue>) -> bool {
+        let Some(secret) = &self.flow.authorize_secret else {
+            return true;
+        };
+        let expected = digest(&format!("Bearer {}", secret.expose()));
+        // Digests compared, so the time taken says nothing about the secret.
+        authorization.is_some_and(|v| Sha256::digest(v.as_bytes()).as_slice() == expected)
+    }
+
     /// Step 1, for the app: a one-time ticket to authorize `session`.
     pub fn ticket(&self, session: &str) -> Result<Ticket, SessionError> {
         check_id(session)?;
