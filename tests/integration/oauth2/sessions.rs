@@ -148,6 +148,11 @@ async fn call(sidecar: &Sidecar, session: Option<&str>) -> Answer {
 }
 
 async fn setup() -> (TokenServer, Upstream, Sidecar) {
+    setup_with("").await
+}
+
+/// `keys` are added to the credential; its folder holds `start-secret`.
+async fn setup_with(keys: &str) -> (TokenServer, Upstream, Sidecar) {
     let tokens = TokenServer::start(
         &[("gmo-client", ClientCheck::Basic("gmo-secret".into()))],
         300,
@@ -157,7 +162,9 @@ async fn setup() -> (TokenServer, Upstream, Sidecar) {
     let upstream = Upstream::http().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("sessions")).unwrap();
-    let sidecar = Sidecar::start_in(dir, &config(&tokens, &upstream)).await;
+    std::fs::write(dir.path().join("start-secret"), "s3cret-for-the-app-only\n").unwrap();
+    let toml = config(&tokens, &upstream).replace("token_store =", &format!("{keys}token_store ="));
+    let sidecar = Sidecar::start_in(dir, &toml).await;
     (tokens, upstream, sidecar)
 }
 
@@ -366,20 +373,7 @@ async fn sessions_survive_a_restart_through_their_stored_refresh_tokens() {
 /// from there and removes it from the upstream URL.
 #[tokio::test]
 async fn a_session_query_parameter_works_like_the_appliance() {
-    let tokens = TokenServer::start(
-        &[("gmo-client", ClientCheck::Basic("gmo-secret".into()))],
-        300,
-        &[],
-    )
-    .await;
-    let upstream = Upstream::http().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("sessions")).unwrap();
-    let toml = config(&tokens, &upstream).replace(
-        "token_store =",
-        "session_param = \"sessionId\"\ntoken_store =",
-    );
-    let sidecar = Sidecar::start_in(dir, &toml).await;
+    let (tokens, upstream, sidecar) = setup_with("session_param = \"sessionId\"\n").await;
     assert_eq!(
         authorize(&sidecar, &tokens, "alice", "code-q").await.status,
         200
@@ -419,21 +413,8 @@ async fn a_session_query_parameter_works_like_the_appliance() {
 /// ticket; anyone else who reaches the admin listener gets 401.
 #[tokio::test]
 async fn with_an_authorize_secret_only_the_app_can_start() {
-    let tokens = TokenServer::start(
-        &[("gmo-client", ClientCheck::Basic("gmo-secret".into()))],
-        300,
-        &[],
-    )
-    .await;
-    let upstream = Upstream::http().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("sessions")).unwrap();
-    std::fs::write(dir.path().join("start-secret"), "s3cret-for-the-app-only\n").unwrap();
-    let toml = config(&tokens, &upstream).replace(
-        "token_store =",
-        "authorize_secret = \"${file:DIR/start-secret}\"\ntoken_store =",
-    );
-    let sidecar = Sidecar::start_in(dir, &toml).await;
+    let (_tokens, _upstream, sidecar) =
+        setup_with("authorize_secret = \"${file:DIR/start-secret}\"\n").await;
     let path = "/oauth2/bank/authorize?session=alice";
     let post = |authorization: Option<&'static str>| {
         let mut req = http::Request::post(path).header("host", "admin");
