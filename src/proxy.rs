@@ -167,6 +167,11 @@ fn lookup<'a>(
     metrics: &Metrics,
 ) -> Result<Decision<'a>, ProxyError> {
     let path = parts.uri.path();
+    if crate::route::has_dot_segment(path) {
+        return Err(ProxyError::BadRequest(
+            "the path has a `.` or `..` segment (perhaps percent-encoded); send it with dot segments removed (RFC 3986 section 5.2.4)".into(),
+        ));
+    }
     if let Some(i) = snapshot.router.lookup(host, port, path, &parts.method) {
         return Ok(Decision::Route(&snapshot.routes[i]));
     }

@@ -58,6 +58,21 @@ fn path_has_prefix(path: &str, prefix: &str) -> bool {
     }
 }
 
+/// Whether `path` has a `.` or `..` segment, also when percent-encoded or
+/// set off by an encoded slash or a backslash. An upstream that resolves
+/// them would serve a path outside the route's `path_prefix` with the
+/// route's credential (`/v2/../admin`). Clients remove dot segments before
+/// sending (RFC 3986 section 5.2.4), so refusing them costs nothing.
+pub fn has_dot_segment(path: &str) -> bool {
+    let plain = path
+        .to_ascii_lowercase()
+        .replace("%2e", ".")
+        .replace("%2f", "/")
+        .replace("%5c", "/")
+        .replace('\\', "/");
+    plain.split('/').any(|s| s == "." || s == "..")
+}
+
 impl Router {
     pub fn new(routes: &[RouteConfig]) -> Router {
         let mut entries: Vec<Entry> = routes
@@ -97,6 +112,26 @@ impl Router {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn dot_segments_are_found_in_every_spelling() {
+        use super::has_dot_segment;
+        for bad in [
+            "/v2/../admin",
+            "/v2/..",
+            "/v2/./x",
+            "/v2/%2e%2e/admin",
+            "/v2/%2E./admin",
+            "/v2%2f..%2fadmin",
+            "/v2\\..\\admin",
+            "/v2%5c..%5cadmin",
+        ] {
+            assert!(has_dot_segment(bad), "{bad}");
+        }
+        for good in ["/v2/codes", "/v2/a..b", "/v2/.well-known/x", "/", "/v2/..."] {
+            assert!(!has_dot_segment(good), "{good}");
+        }
+    }
+
     use super::*;
     use crate::config;
 

@@ -265,3 +265,31 @@ async fn upstream_redirects_are_passed_back_not_followed() {
     );
     assert_eq!(upstream.received().len(), 1);
 }
+
+/// A path with dot segments could leave a route's `path_prefix` at an
+/// upstream that resolves them, carrying the route's credential: refused.
+#[tokio::test]
+async fn dot_segments_are_refused_before_routing() {
+    let upstream = Upstream::http().await;
+    let toml = config(&upstream.http_url(), "deny").replace(
+        "credential = \"key\"",
+        "credential = \"key\"\npath_prefix = \"/v2\"",
+    );
+    let sidecar = Sidecar::start(&toml).await;
+    for path in ["/v2/../admin", "/v2/%2e%2e/admin", "/v2%2F..%2Fadmin"] {
+        let answer = send(
+            sidecar.proxy(),
+            get(&format!("http://api.example.test{path}")),
+        )
+        .await;
+        assert_eq!(answer.status, 400, "{path}: {answer:?}");
+        assert!(
+            answer.body.contains("dot segments removed"),
+            "{}",
+            answer.body
+        );
+    }
+    assert!(upstream.received().is_empty());
+    let fine = send(sidecar.proxy(), get("http://api.example.test/v2/a..b")).await;
+    assert_eq!(fine.status, 200, "{fine:?}");
+}
