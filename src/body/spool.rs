@@ -110,7 +110,10 @@ where
     B::Error: Into<BoxError>,
 {
     let mut body = body;
-    let mut chunks: Vec<Bytes> = Vec::new();
+    // Copied, not kept as received: a received chunk pins the whole read
+    // buffer it was cut from, so a body of 1-byte chunks would hold far
+    // more memory than `limits.memory` counts.
+    let mut memory = bytes::BytesMut::new();
     let mut len: u64 = 0;
     let mut file: Option<BufWriter<tokio::fs::File>> = None;
     let disk = |source| SpoolError::Disk {
@@ -134,18 +137,24 @@ where
             Some(f) => f.write_all(&data).await.map_err(disk)?,
             None if len as usize > limits.memory => {
                 let mut f = open_spool_file(limits).await.map_err(disk)?;
-                for c in chunks.drain(..) {
-                    f.write_all(&c).await.map_err(disk)?;
-                }
+                f.write_all(&memory).await.map_err(disk)?;
+                memory = bytes::BytesMut::new();
                 f.write_all(&data).await.map_err(disk)?;
                 file = Some(f);
             }
-            None => chunks.push(data),
+            None => memory.extend_from_slice(&data),
         }
     }
 
     match file {
-        None => Ok(Spooled::Memory { chunks, len }),
+        None if memory.is_empty() => Ok(Spooled::Memory {
+            chunks: Vec::new(),
+            len,
+        }),
+        None => Ok(Spooled::Memory {
+            chunks: vec![memory.freeze()],
+            len,
+        }),
         Some(mut f) => {
             f.flush().await.map_err(disk)?;
             let mut file = f.into_inner();
@@ -200,6 +209,27 @@ mod tests {
         assert_eq!(seen, b"abcd");
         let out = s.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(&out[..], b"abcd");
+    }
+
+    /// Each received chunk may be a slice of a large read buffer; the spool
+    /// keeps a copy of the bytes, never the buffers they came from.
+    #[tokio::test]
+    async fn memory_holds_the_bytes_not_the_buffers_they_were_cut_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let buffer = Bytes::from(vec![7u8; 64 * 1024]);
+        let body = ChunksBody {
+            chunks: (0..100).map(|i| buffer.slice(i..i + 1)).collect(),
+        };
+        let s = spool(body, &limits(dir.path(), 1024, 4096), |_| {})
+            .await
+            .unwrap();
+        let Spooled::Memory { chunks, len } = &s else {
+            panic!("in memory")
+        };
+        assert_eq!(*len, 100);
+        assert_eq!(chunks.len(), 1);
+        let range = buffer.as_ptr_range();
+        assert!(!range.contains(&chunks[0].as_ptr()), "a copy, not a slice");
     }
 
     #[tokio::test]
