@@ -78,6 +78,11 @@ impl PayPayOpa {
         digest: BodyDigest,
         params: &SignParams,
     ) -> Result<(), CredError> {
+        if parts.headers.get_all(CONTENT_TYPE).iter().count() > 1 {
+            return Err(CredError::Request(
+                "paypay-opa signs one Content-Type, and this request has several; send one".into(),
+            ));
+        }
         let content_type = match (digest, parts.headers.get(CONTENT_TYPE)) {
             (BodyDigest::Absent, _) => None,
             (BodyDigest::Md5(_), Some(ct)) => Some(ct.as_bytes()),

@@ -16,12 +16,13 @@ const HOP_BY_HOP: &[&str] = &[
 /// Removes hop-by-hop headers, those named in `Connection`, and every
 /// `Proxy-*` header (credentials meant for countersign itself).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Split on the raw bytes: a value with a non-ASCII byte elsewhere must
+    // not keep the headers it names.
     let named: Vec<HeaderName> = headers
         .get_all(CONNECTION)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim_ascii()).ok())
         .collect();
     for name in named {
         headers.remove(name);
@@ -42,6 +43,16 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_value_with_odd_bytes_still_removes_what_it_names() {
+        let mut h = HeaderMap::new();
+        let odd = http::HeaderValue::from_bytes(b"x-trace, caf\xe9").unwrap();
+        h.insert("connection", odd);
+        h.insert("x-trace", "1".parse().unwrap());
+        strip_hop_by_hop(&mut h);
+        assert!(h.is_empty(), "{h:?}");
+    }
 
     #[test]
     fn strips_listed_named_and_proxy_headers() {

@@ -124,7 +124,7 @@ async fn an_app_supplied_authorization_is_replaced_not_duplicated() {
 }
 
 #[tokio::test]
-async fn a_body_without_content_type_is_refused_before_reaching_upstream() {
+async fn a_body_without_or_with_two_content_types_is_refused_before_reaching_upstream() {
     let upstream = Upstream::http().await;
     let sidecar = Sidecar::start(&config(&upstream.http_url(), "")).await;
     let req = http::Request::post("http://api.paypay.test/v2/codes")
@@ -137,6 +137,16 @@ async fn a_body_without_content_type_is_refused_before_reaching_upstream() {
         Some("unsignable-request")
     );
     assert!(answer.body.contains("Content-Type"), "{}", answer.body);
+    // Two Content-Types: only one could be signed, and the upstream might
+    // read the other.
+    let req = http::Request::post("http://api.paypay.test/v2/codes")
+        .header("content-type", "application/json")
+        .header("content-type", "text/plain")
+        .body(http_body_util::Full::new(bytes::Bytes::from(BODY)))
+        .unwrap();
+    let answer = send(sidecar.proxy(), req).await;
+    assert_eq!(answer.status, 400);
+    assert!(answer.body.contains("several"), "{}", answer.body);
     assert!(upstream.received().is_empty());
 }
 
