@@ -22,14 +22,19 @@ impl OwnAddrs {
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = addrs;
     }
 
+    /// Whether dialling `target` could reach one of our listeners: the same
+    /// port on the same address, on a loopback or unspecified one, or (for a
+    /// listener on every interface) on any non-public one. IPv4-mapped IPv6
+    /// forms count as the IPv4 address they carry.
     fn is_own(&self, target: SocketAddr) -> bool {
+        let ip = target.ip().to_canonical();
         let own = self.0.read().unwrap_or_else(|p| p.into_inner());
         own.iter().any(|l| {
             l.port() == target.port()
-                && (l.ip() == target.ip()
-                    || target.ip().is_loopback()
-                    || target.ip().is_unspecified()
-                    || l.ip().is_unspecified() && is_local_range(target.ip()))
+                && (l.ip().to_canonical() == ip
+                    || ip.is_loopback()
+                    || ip.is_unspecified()
+                    || l.ip().is_unspecified() && classify(ip).is_some())
         })
     }
 }
@@ -130,10 +135,6 @@ impl EgressPolicy {
     }
 }
 
-fn is_local_range(ip: IpAddr) -> bool {
-    matches!(classify(ip), Some("loopback" | "private" | "unspecified"))
-}
-
 /// The blocked class an address falls in, or `None` for a public address.
 pub fn classify(ip: IpAddr) -> Option<&'static str> {
     match ip {
@@ -147,6 +148,10 @@ fn classify_v4(ip: Ipv4Addr) -> Option<&'static str> {
     Some(match (a, b) {
         (0, _) => "unspecified",
         (127, _) => "loopback",
+        (192, 0) if ip.octets()[2] == 0 => "IETF protocol assignments",
+        (192, 0) if ip.octets()[2] == 2 => "documentation",
+        (198, 51) if ip.octets()[2] == 100 => "documentation",
+        (203, 0) if ip.octets()[2] == 113 => "documentation",
         (10, _) | (192, 168) => "private",
         (172, 16..=31) => "private",
         (169, 254) => "link-local (cloud metadata)",
@@ -166,12 +171,18 @@ fn classify_v6(ip: Ipv6Addr) -> Option<&'static str> {
     if ip.is_loopback() {
         return Some("loopback");
     }
+    // Mapped, compatible, SIIT (::ffff:0:a.b.c.d), NAT64 (global and local
+    // use), 6to4 and Teredo all carry an IPv4 address a relay may reach.
     let embeds_v4 = ip.to_ipv4_mapped().is_some()
         || (s[..6] == [0; 6])
+        || (s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0)
         || (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4])
-        || s[0] == 0x2002;
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
+        || s[0] == 0x2002
+        || (s[0] == 0x2001 && s[1] == 0);
     Some(match s[0] {
         _ if embeds_v4 => "IPv4-in-IPv6",
+        0x0100 if s[1..4] == [0; 3] => "discard-only",
         0xfe80..=0xfebf => "link-local",
         0xfec0..=0xfeff => "site-local",
         0xfc00..=0xfdff => "private (unique local)",
@@ -221,10 +232,24 @@ mod tests {
             ("2002:7f00:1::", "IPv4-in-IPv6"),
             ("fe80::1", "link-local"),
             ("fd00::1", "private (unique local)"),
+            ("192.0.0.170", "IETF protocol assignments"),
+            ("203.0.113.9", "documentation"),
+            ("::ffff:0:7f00:1", "IPv4-in-IPv6"),
+            ("64:ff9b:1::a9fe:a9fe", "IPv4-in-IPv6"),
+            ("2001:0:4136:e378::1", "IPv4-in-IPv6"),
+            ("100::1", "discard-only"),
         ] {
             assert_eq!(classify(ip(addr)), Some(class), "{addr}");
         }
-        for public in ["8.8.8.8", "172.32.0.1", "100.128.0.1", "2606:4700::1111"] {
+        for public in [
+            "8.8.8.8",
+            "172.32.0.1",
+            "100.128.0.1",
+            "192.0.1.1",
+            "2606:4700::1111",
+            "2001:db8::1",
+            "2001:4860::8888",
+        ] {
             assert_eq!(classify(ip(public)), None, "{public}");
         }
     }
@@ -258,5 +283,30 @@ mod tests {
             p.resolve("localhost", 3128, Trust::Named).await,
             Err(EgressError::SelfLoop { .. })
         ));
+        assert!(matches!(
+            p.resolve("::ffff:127.0.0.1", 3128, Trust::Named).await,
+            Err(EgressError::SelfLoop { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_listener_on_every_interface_is_ours_at_any_internal_address() {
+        let own = OwnAddrs::default();
+        own.set(vec!["0.0.0.0:9901".parse().unwrap()]);
+        let all = EgressAllow {
+            hosts: Vec::new(),
+            networks: vec![(ip("0.0.0.0"), 0), (ip("::"), 0)],
+        };
+        let p = EgressPolicy::new(all, own);
+        for target in ["10.0.0.7", "100.64.0.1", "169.254.1.1", "fd00::7"] {
+            assert!(
+                matches!(
+                    p.resolve(target, 9901, Trust::Named).await,
+                    Err(EgressError::SelfLoop { .. })
+                ),
+                "{target}"
+            );
+        }
+        assert!(p.resolve("10.0.0.7", 9902, Trust::Named).await.is_ok());
     }
 }
