@@ -46,13 +46,19 @@ impl LeafMinter {
     /// once half its lifetime has passed).
     pub fn server_config(&self, host: &str) -> Result<Arc<ServerConfig>, String> {
         let now = Instant::now();
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((config, fresh_until)) = cache.get(host) {
-            if *fresh_until > now {
-                return Ok(Arc::clone(config));
+        {
+            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((config, fresh_until)) = cache.get(host) {
+                if *fresh_until > now {
+                    return Ok(Arc::clone(config));
+                }
             }
         }
+        // Minted without the lock: tunnels to other hosts do not wait for
+        // this key generation and signature. (Two tunnels to a new host at
+        // once may both mint; one leaf is kept.)
         let config = self.mint(host)?;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= MAX_CACHED {
             cache.clear();
         }

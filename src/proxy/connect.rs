@@ -127,11 +127,18 @@ async fn serve_intercepted(
         }
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    match acceptor.accept(TokioIo::new(upgraded)).await {
-        Ok(stream) => listener::serve_connection(stream, role, ctx).await,
-        Err(e) => {
+    // The handshake gets the time a request head gets: a tunnel that never
+    // sends its ClientHello does not hold a task for ever.
+    let deadline = ctx.cell.load().proxy.client_header_timeout;
+    let handshake = tokio::time::timeout(deadline, acceptor.accept(TokioIo::new(upgraded)));
+    match handshake.await {
+        Ok(Ok(stream)) => listener::serve_connection(stream, role, ctx).await,
+        Ok(Err(e)) => {
             // Usually the app does not trust countersign's CA yet.
             tracing::warn!(%role, error = %e, "TLS from the app failed inside CONNECT; does it trust countersign's CA?");
+        }
+        Err(_) => {
+            tracing::warn!(%role, timeout = ?deadline, "no TLS handshake from the app inside CONNECT within client_header_timeout");
         }
     }
 }

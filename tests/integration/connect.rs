@@ -17,6 +17,7 @@ async fn intercepting(upstream: &Upstream, upstream_ca: &TestCa, extra: &str) ->
         r#"
 [proxy]
 listen = "127.0.0.1:0"
+client_header_timeout = "2s"
 
 [intercept]
 ca_cert = "ca/ca.pem"
@@ -78,6 +79,25 @@ async fn the_app_must_trust_the_local_ca() {
         .await
         .unwrap_err();
     assert!(err.starts_with("TLS"), "{err}");
+    assert!(upstream.received().is_empty());
+}
+
+/// A tunnel that never starts its TLS handshake is closed after
+/// `client_header_timeout`, like a connection that never sends its head.
+#[tokio::test]
+async fn a_silent_intercepted_tunnel_is_closed() {
+    use tokio::io::AsyncReadExt;
+    let ca = TestCa::new();
+    let upstream = Upstream::https(&ca).await;
+    let (sidecar, _) = intercepting(&upstream, &ca, "").await;
+    let mut tunnel = connect_tunnel(sidecar.proxy(), "api.example.test:443")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(20), tunnel.read(&mut buf))
+        .await
+        .expect("countersign closes the tunnel");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
     assert!(upstream.received().is_empty());
 }
 
