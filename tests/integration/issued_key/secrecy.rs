@@ -64,12 +64,13 @@ async fn no_secret_or_key_reaches_the_logs_debug_or_status() {
     let status = send(sidecar.app.admin_addr(), req).await.body;
     let snapshot_debug = format!("{:?}", sidecar.app.snapshot());
 
+    // The renewal that meets the outage may still be on its way.
+    eventually("the failed renewal is logged", || {
+        capture.text().contains("issued key fetch failed")
+    })
+    .await;
     let logs = capture.text();
     assert!(logs.contains("issued key obtained"), "the run was logged");
-    assert!(
-        logs.contains("issued key fetch failed"),
-        "failures were logged"
-    );
     assert!(logs.contains("token-unavailable"), "the 503 was logged");
     assert!(status.contains("\"issued-key\""), "{status}");
     let mut secrets: Vec<String> = vec![SID.into(), SPW.into(), MASTER.into()];
