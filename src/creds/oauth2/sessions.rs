@@ -6,7 +6,7 @@
 //! header on each request.
 //!
 //! Each session's refresh token lives in its own file in the `token_store`
-//! folder (named by a hash of the session id), written before the session's
+//! folder (named by a hash of the credential and session id), written before the session's
 //! first access token is used, so sessions survive restarts.
 
 use std::collections::HashMap;
@@ -41,8 +41,6 @@ pub enum SessionError {
     BadState,
     #[error("this browser did not start this authorization (its countersign cookie is missing or different); start again from the app, in one browser")]
     OtherBrowser,
-    #[error("the provider answered the authorization with error `{0}`")]
-    Denied(String),
     #[error("the code exchange failed")]
     Exchange(#[source] FetchError),
     #[error("the provider issued no refresh token, so the session could not outlive its first access token; ask for offline access in `scope`")]
