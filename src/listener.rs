@@ -3,16 +3,20 @@
 //! every proxied request loads the snapshot current at its start.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use http::{Request, Response};
+use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::app::AppInner;
+use crate::body::ProxyBody;
 use crate::drain::DrainWatch;
 use crate::metrics::Metrics;
 use crate::snapshot::{ListenerRole, SnapshotCell};
@@ -116,25 +120,12 @@ where
 {
     let header_timeout = ctx.cell.load().proxy.client_header_timeout;
     let kind = role.kind();
-    ctx.metrics.connection(kind, 1);
-    let mut draining = ctx.drain.clone();
-    let metrics = Arc::clone(&ctx.metrics);
-    let role = Arc::new(role);
-    let service = service_fn(move |req| {
-        let ctx = ctx.clone();
-        let role = Arc::clone(&role);
-        async move {
-            let resp = match *role {
-                ListenerRole::Admin => admin::handle(&ctx, req).await,
-                _ => proxy::handle(&ctx, &role, req).await,
-            };
-            Ok::<_, Infallible>(resp)
-        }
-    });
+    let (metrics, mut draining) = (Arc::clone(&ctx.metrics), ctx.drain.clone());
+    metrics.connection(kind, 1);
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(TokioIo::new(stream), service(role, ctx))
         .with_upgrades();
     tokio::pin!(conn);
     let result = tokio::select! {
@@ -148,4 +139,57 @@ where
         tracing::debug!(error = %e, "client connection ended with an error");
     }
     metrics.connection(kind, -1);
+}
+
+/// Serves HTTP/2 on the TLS stream of an intercepted tunnel whose app chose
+/// h2 by ALPN. Each stream is one request, handled as any other; on
+/// shutdown the streams under way finish (GOAWAY), then the connection
+/// closes.
+pub async fn serve_h2<I>(stream: I, role: ListenerRole, ctx: ServeContext)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let kind = role.kind();
+    let (metrics, mut draining) = (Arc::clone(&ctx.metrics), ctx.drain.clone());
+    metrics.connection(kind, 1);
+    let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(stream), service(role, ctx));
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = draining.draining() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "client h2 connection ended with an error");
+    }
+    metrics.connection(kind, -1);
+}
+
+/// What answers each request of a connection: the admin endpoints, or the
+/// proxy for the listener's role.
+fn service(
+    role: ListenerRole,
+    ctx: ServeContext,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<ProxyBody>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
+> + Clone {
+    let role = Arc::new(role);
+    service_fn(move |req| {
+        let ctx = ctx.clone();
+        let role = Arc::clone(&role);
+        async move {
+            let resp = match *role {
+                ListenerRole::Admin => admin::handle(&ctx, req).await,
+                _ => proxy::handle(&ctx, &role, req).await,
+            };
+            Ok::<_, Infallible>(resp)
+        }
+    })
 }

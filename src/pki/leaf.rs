@@ -101,7 +101,9 @@ impl LeafMinter {
             .map_err(|e| e.to_string())?
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(FixedCert(Arc::new(certified))));
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        // h2 first: an app that offers it gets it; countersign still talks
+        // HTTP/1.1 to the upstream.
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Arc::new(config))
     }
 

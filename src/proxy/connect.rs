@@ -132,6 +132,9 @@ async fn serve_intercepted(
     let deadline = ctx.cell.load().proxy.client_header_timeout;
     let handshake = tokio::time::timeout(deadline, acceptor.accept(TokioIo::new(upgraded)));
     match handshake.await {
+        Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
+            listener::serve_h2(stream, role, ctx).await
+        }
         Ok(Ok(stream)) => listener::serve_connection(stream, role, ctx).await,
         Ok(Err(e)) => {
             // Usually the app does not trust countersign's CA yet.

@@ -82,6 +82,36 @@ async fn the_app_must_trust_the_local_ca() {
     assert!(upstream.received().is_empty());
 }
 
+/// An app that offers h2 by ALPN inside the tunnel gets HTTP/2; its
+/// requests are signed like any other and reach the upstream over HTTP/1.1.
+#[tokio::test]
+async fn an_h2_app_inside_the_tunnel_gets_its_requests_signed() {
+    let ca = TestCa::new();
+    let upstream = Upstream::https(&ca).await;
+    let (sidecar, app_ca) = intercepting(&upstream, &ca, "").await;
+    let tunnel = connect_tunnel(sidecar.proxy(), "api.example.test:443")
+        .await
+        .unwrap();
+    let req = http::Request::post("https://api.example.test/v1/items?page=2")
+        .header("authorization", "Bearer app-value")
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(
+            b"{\"n\":1}",
+        )))
+        .unwrap();
+    let answer = h2_over(tunnel, "api.example.test", &app_ca, req)
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let got = upstream.last();
+    assert_eq!(got.uri.to_string(), "/v1/items?page=2");
+    assert_eq!(
+        got.header("authorization"),
+        Some("Bearer intercepted-token")
+    );
+    assert_eq!(got.body, b"{\"n\":1}");
+}
+
 /// A tunnel that never starts its TLS handshake is closed after
 /// `client_header_timeout`, like a connection that never sends its head.
 #[tokio::test]
@@ -193,7 +223,10 @@ async fn curl_through_https_proxy_is_signed() {
         "curl failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("upstream saw"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("upstream saw"), "{stdout}");
+    // curl (built with nghttp2, as Debian's is) offers h2 and gets it.
+    assert!(stdout.ends_with("\nhttp 2"), "{stdout}");
     let got = upstream.last();
     assert_eq!(got.uri.to_string(), "/v2/curl?x=1");
     assert_eq!(
@@ -204,7 +237,8 @@ async fn curl_through_https_proxy_is_signed() {
 
 async fn run_curl(proxy: &str, ca_file: &Path, url: &str) -> std::process::Output {
     tokio::process::Command::new("curl")
-        .args(["--silent", "--show-error", "--max-time", "20", "--cacert"])
+        .args(["--silent", "--show-error", "--max-time", "20"])
+        .args(["--write-out", "\nhttp %{http_version}", "--cacert"])
         .arg(ca_file)
         .arg(url)
         .env("HTTPS_PROXY", proxy)

@@ -144,21 +144,63 @@ pub async fn https_over(
     ca_pem: &str,
     req: Request<Full<Bytes>>,
 ) -> Result<Answer, String> {
+    let tls = tls_over(stream, server_name, ca_pem, None).await?;
+    exchange(tls, req).await
+}
+
+/// Like `https_over`, offering only h2 by ALPN, and speaking HTTP/2 when
+/// the server chose it (an error otherwise). `req` needs an absolute URI.
+pub async fn h2_over(
+    stream: TcpStream,
+    server_name: &str,
+    ca_pem: &str,
+    req: Request<Full<Bytes>>,
+) -> Result<Answer, String> {
+    let tls = tls_over(stream, server_name, ca_pem, Some(b"h2")).await?;
+    if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
+        return Err("the server did not choose h2".into());
+    }
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        TokioIo::new(tls),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+    Ok(Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+/// TLS over `stream` to `server_name`, trusting only `ca_pem`, offering
+/// `alpn` (or no ALPN at all).
+async fn tls_over(
+    stream: TcpStream,
+    server_name: &str,
+    ca_pem: &str,
+    alpn: Option<&[u8]>,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(c.unwrap()).unwrap();
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
+    config.alpn_protocols = alpn.into_iter().map(<[u8]>::to_vec).collect();
     let name = rustls_pki_types::ServerName::try_from(server_name.to_string()).unwrap();
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+    tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, stream)
         .await
-        .map_err(|e| format!("TLS: {e}"))?;
-    exchange(tls, req).await
+        .map_err(|e| format!("TLS: {e}"))
 }
