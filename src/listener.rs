@@ -127,14 +127,7 @@ where
         .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(stream), service(role, ctx))
         .with_upgrades();
-    tokio::pin!(conn);
-    let result = tokio::select! {
-        result = conn.as_mut() => result,
-        _ = draining.draining() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-    };
+    let result = until_drained(conn, &mut draining, |c| c.graceful_shutdown()).await;
     if let Err(e) = result {
         tracing::debug!(error = %e, "client connection ended with an error");
     }
@@ -155,18 +148,32 @@ where
     let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
         .serve_connection(TokioIo::new(stream), service(role, ctx));
-    tokio::pin!(conn);
-    let result = tokio::select! {
-        result = conn.as_mut() => result,
-        _ = draining.draining() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-    };
+    let result = until_drained(conn, &mut draining, |c| c.graceful_shutdown()).await;
     if let Err(e) = result {
         tracing::debug!(error = %e, "client h2 connection ended with an error");
     }
     metrics.connection(kind, -1);
+}
+
+/// Runs `conn` to its end; when countersign starts draining, asks it to
+/// shut down gracefully (HTTP/1.1: after the request in progress; h2:
+/// GOAWAY, after the streams under way) and waits for that.
+async fn until_drained<C, T>(
+    conn: C,
+    draining: &mut DrainWatch,
+    graceful: impl FnOnce(std::pin::Pin<&mut C>),
+) -> T
+where
+    C: Future<Output = T>,
+{
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => result,
+        _ = draining.draining() => {
+            graceful(conn.as_mut());
+            conn.await
+        }
+    }
 }
 
 /// What answers each request of a connection: the admin endpoints, or the

@@ -243,6 +243,39 @@ impl Checker<'_> {
         }
     }
 
+    /// The URL of an endpoint countersign POSTs to (a token endpoint, a key
+    /// issuer), at `path`: present, http(s), with a host, and no user info
+    /// (`credentials` says where those belong instead).
+    fn endpoint_url(
+        &mut self,
+        path: &str,
+        value: Option<&str>,
+        example: &str,
+        credentials: &str,
+    ) -> Option<http::Uri> {
+        let Some(text) = value else {
+            self.problem(path, format!("missing; the endpoint, e.g. \"{example}\""));
+            return None;
+        };
+        let uri: http::Uri = match text.parse() {
+            Ok(u) => u,
+            Err(e) => {
+                self.problem(path, format!("`{text}` is not a URL: {e}"));
+                return None;
+            }
+        };
+        let problem = match (uri.scheme_str(), uri.authority()) {
+            (Some("http" | "https"), Some(a)) if a.as_str().contains('@') => {
+                format!("must not hold user info; use {credentials}")
+            }
+            (Some("http" | "https"), Some(_)) => return Some(uri),
+            (Some("http" | "https"), None) => "has no host".to_string(),
+            _ => "must start with https:// or http://".to_string(),
+        };
+        self.problem(path, problem);
+        None
+    }
+
     /// A table of named values that may be references (`${env:}`, `${file:}`),
     /// each at `{path}.{name}`. `refuse` names what is wrong with a name, if
     /// anything. `None` after reporting every problem.

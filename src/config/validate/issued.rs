@@ -85,39 +85,26 @@ impl Checker<'_> {
         form: Option<&BTreeMap<String, String>>,
     ) -> Option<Uri> {
         let path = format!("{path}.issue_url");
-        let Some(text) = value else {
-            self.problem(
-                path,
-                "missing; the issuing endpoint, e.g. \"https://acp-api.amivoice.com/issue_service_authorization\"",
-            );
-            return None;
-        };
-        let uri: Uri = match text.parse() {
-            Ok(u) => u,
-            Err(e) => {
-                self.problem(path, format!("`{text}` is not a URL: {e}"));
-                return None;
-            }
-        };
+        let uri = self.endpoint_url(
+            &path,
+            value,
+            "https://acp-api.amivoice.com/issue_service_authorization",
+            "`form` or `bearer`",
+        )?;
         let in_query = uri
             .query()
             .into_iter()
             .flat_map(|q| q.split('&'))
             .filter_map(|pair| pair.split('=').next())
             .find(|name| form.is_some_and(|f| f.contains_key(*name)));
-        let problem = match (uri.scheme_str(), uri.authority()) {
-            (Some("http" | "https"), Some(a)) if a.as_str().contains('@') => {
-                "must not hold user info; use `form` or `bearer`"
-            }
-            (Some("http" | "https"), Some(_)) if in_query.is_some() => {
-                "must not carry form fields in its query; they are sent in the request body, never in the URL"
-            }
-            (Some("http" | "https"), Some(_)) => return Some(uri),
-            (Some("http" | "https"), None) => "has no host",
-            _ => "must start with https:// or http://",
-        };
-        self.problem(path, problem);
-        None
+        if in_query.is_some() {
+            self.problem(
+                path,
+                "must not carry form fields in its query; they are sent in the request body, never in the URL",
+            );
+            return None;
+        }
+        Some(uri)
     }
 
     /// The master key, checked to fit an `Authorization: Bearer` header.

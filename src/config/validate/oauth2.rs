@@ -115,31 +115,12 @@ impl Checker<'_> {
     }
 
     fn token_url(&mut self, path: &str, value: Option<&str>) -> Option<Uri> {
-        let path = format!("{path}.token_url");
-        let Some(text) = value else {
-            self.problem(
-                path,
-                "missing; the token endpoint, e.g. \"https://auth.example.com/oauth2/token\"",
-            );
-            return None;
-        };
-        let uri: Uri = match text.parse() {
-            Ok(u) => u,
-            Err(e) => {
-                self.problem(path, format!("`{text}` is not a URL: {e}"));
-                return None;
-            }
-        };
-        let problem = match (uri.scheme_str(), uri.authority()) {
-            (Some("http" | "https"), Some(a)) if a.as_str().contains('@') => {
-                "must not hold user info; use client_id and client_secret"
-            }
-            (Some("http" | "https"), Some(_)) => return Some(uri),
-            (Some("http" | "https"), None) => "has no host",
-            _ => "must start with https:// or http://",
-        };
-        self.problem(path, problem);
-        None
+        self.endpoint_url(
+            &format!("{path}.token_url"),
+            value,
+            "https://auth.example.com/oauth2/token",
+            "client_id and client_secret",
+        )
     }
 
     fn grant(&mut self, path: &str, raw: &RawOAuth2) -> Option<Grant> {
