@@ -60,6 +60,11 @@ where
         .map_err(|e| e.to_string())?;
     tokio::spawn(conn);
     let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    read_answer(resp).await
+}
+
+/// A response read to its end.
+async fn read_answer(resp: http::Response<hyper::body::Incoming>) -> Result<Answer, String> {
     let (parts, body) = resp.into_parts();
     let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
     Ok(Answer {
@@ -169,13 +174,7 @@ pub async fn h2_over(
     tokio::spawn(conn);
     let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
     assert_eq!(resp.version(), http::Version::HTTP_2);
-    let (parts, body) = resp.into_parts();
-    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-    Ok(Answer {
-        status: parts.status,
-        headers: parts.headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
+    read_answer(resp).await
 }
 
 /// TLS over `stream` to `server_name`, trusting only `ca_pem`, offering
