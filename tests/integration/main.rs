@@ -7,6 +7,7 @@ mod harness;
 mod trace_capture;
 
 mod admin;
+mod adversarial;
 mod binary;
 mod bodies;
 mod connect;
