@@ -21,6 +21,13 @@ pub enum ProxyError {
         port: u16,
         path: String,
     },
+    #[error("route `{route}` does not take {method} {path}: {rule}; its listener sends nothing else upstream")]
+    OutsideRoute {
+        route: String,
+        method: String,
+        path: String,
+        rule: String,
+    },
     #[error("CONNECT to {host}:{port} refused: no route matches it and [connect] tunnel does not list it; add a route (its HTTPS is then intercepted and signed) or list the host in [connect] tunnel to pass it through unseen")]
     ConnectDenied { host: String, port: u16 },
     #[error("CONNECT to {host}:{port} matches a route, but HTTPS interception has no CA; set [intercept] ca_cert and ca_key (create them with `countersign ca init`)")]
@@ -47,7 +54,7 @@ impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ProxyError::NoRoute { .. } => StatusCode::FORBIDDEN,
+            ProxyError::NoRoute { .. } | ProxyError::OutsideRoute { .. } => StatusCode::FORBIDDEN,
             ProxyError::ConnectDenied { .. }
             | ProxyError::InterceptUnavailable { .. }
             | ProxyError::Egress(_) => StatusCode::FORBIDDEN,
@@ -73,7 +80,7 @@ impl ProxyError {
     pub fn reason(&self) -> &'static str {
         match self {
             ProxyError::BadRequest(_) => "bad-request",
-            ProxyError::NoRoute { .. } => "no-route",
+            ProxyError::NoRoute { .. } | ProxyError::OutsideRoute { .. } => "no-route",
             ProxyError::ConnectDenied { .. } => "connect-denied",
             ProxyError::InterceptUnavailable { .. } => "intercept-unavailable",
             ProxyError::Intercept { .. } => "intercept-failed",

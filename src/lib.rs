@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod creds;
 pub mod error;
+mod lenient;
 mod listener;
 pub mod proxy;
 mod reload;

@@ -131,48 +131,61 @@ where
     Ok(Response::from_parts(parts, body::boxed(body)))
 }
 
+/// Whose rules a request is matched against.
+enum Wanted<'r> {
+    /// The proxy listener and tunnels: whichever route takes this host.
+    Host(String, u16),
+    /// A route's own listener: that route.
+    Route(&'r str),
+}
+
+/// The one place every listener decides what a request is: the path check,
+/// then the route (by host for the proxy and tunnels, fixed for a route's
+/// own listener, whose `path_prefix` and `methods` hold all the same), then
+/// the unmatched policy.
 fn decide<'a>(
     snapshot: &'a Snapshot,
     role: &ListenerRole,
     parts: &Parts,
     metrics: &Metrics,
 ) -> Result<Decision<'a>, ProxyError> {
-    match role {
-        ListenerRole::Reverse(name) => {
-            snapshot
-                .route_named(name)
-                .map(Decision::Route)
-                .ok_or_else(|| ProxyError::NoRoute {
-                    host: name.clone(),
-                    port: 0,
-                    path: parts.uri.path().to_string(),
-                })
-        }
+    let (path, method) = (parts.uri.path(), &parts.method);
+    let wanted = match role {
         ListenerRole::Forward => {
             let dest = target::absolute(&parts.uri)?;
-            lookup(snapshot, &dest.host, dest.port, parts, metrics)
+            Wanted::Host(dest.host, dest.port)
         }
         // The CONNECT target, not the Host header, says where a tunnelled
         // request goes: the app cannot steer it elsewhere.
-        ListenerRole::Tunnel { host, port } => lookup(snapshot, host, *port, parts, metrics),
-        ListenerRole::Admin => Err(ProxyError::BadRequest("not a proxy listener".into())),
-    }
-}
-
-fn lookup<'a>(
-    snapshot: &'a Snapshot,
-    host: &str,
-    port: u16,
-    parts: &Parts,
-    metrics: &Metrics,
-) -> Result<Decision<'a>, ProxyError> {
-    let path = parts.uri.path();
-    if crate::route::has_dot_segment(path) {
-        return Err(ProxyError::BadRequest(
-            "the path has a `.` or `..` segment (perhaps percent-encoded); send it with dot segments removed (RFC 3986 section 5.2.4)".into(),
-        ));
-    }
-    if let Some(i) = snapshot.router.lookup(host, port, path, &parts.method) {
+        ListenerRole::Tunnel { host, port } => Wanted::Host(host.clone(), *port),
+        ListenerRole::Reverse(name) => Wanted::Route(name),
+        ListenerRole::Admin => return Err(ProxyError::BadRequest("not a proxy listener".into())),
+    };
+    crate::route::check_path(path).map_err(|p| ProxyError::BadRequest(p.to_string()))?;
+    let (host, port) = match wanted {
+        Wanted::Host(host, port) => (host, port),
+        // A route's own listener serves that route or nothing: no other
+        // route, no passthrough.
+        Wanted::Route(name) => {
+            return match snapshot.route_named(name) {
+                Some(route) if crate::route::takes(&route.config, path, method) => {
+                    Ok(Decision::Route(route))
+                }
+                found => {
+                    metrics.unmatched("denied");
+                    Err(ProxyError::OutsideRoute {
+                        route: name.to_string(),
+                        method: method.to_string(),
+                        path: path.to_string(),
+                        rule: found.map_or("it is no longer in the config".into(), |r| {
+                            rule_text(&r.config)
+                        }),
+                    })
+                }
+            };
+        }
+    };
+    if let Some(i) = snapshot.router.lookup(&host, port, path, method) {
         return Ok(Decision::Route(&snapshot.routes[i]));
     }
     if snapshot.proxy.unmatched == Unmatched::Passthrough {
@@ -181,10 +194,24 @@ fn lookup<'a>(
     }
     metrics.unmatched("denied");
     Err(ProxyError::NoRoute {
-        host: host.to_string(),
+        host,
         port,
         path: path.to_string(),
     })
+}
+
+/// What a route takes, for the refusal of a request it does not.
+fn rule_text(route: &crate::config::RouteConfig) -> String {
+    let methods = route.methods.as_ref().map(|ms| {
+        let names: Vec<&str> = ms.iter().map(Method::as_str).collect();
+        format!("methods {}", names.join(", "))
+    });
+    let prefix = route
+        .path_prefix
+        .as_ref()
+        .map(|p| format!("paths under `{p}`"));
+    let parts: Vec<String> = methods.into_iter().chain(prefix).collect();
+    format!("it takes only {}", parts.join(" and "))
 }
 
 /// Turns the app's request into exactly what goes upstream for `route`: the

@@ -77,17 +77,27 @@ impl Checker<'_> {
                 None
             }
         };
-        let path_prefix = match raw.path_prefix {
-            Some(p) if p.starts_with('/') && !p.contains(['?', '#']) => Some(p),
-            Some(_) => {
-                self.problem(
-                    format!("{path}.path_prefix"),
-                    "must start with `/` and hold no `?` or `#`",
-                );
-                None
-            }
-            None => None,
-        };
+        let path_prefix = raw
+            .path_prefix
+            .filter(|p| match crate::route::prefix_problem(p) {
+                Some(problem) => {
+                    self.problem(format!("{path}.path_prefix"), problem);
+                    false
+                }
+                None => true,
+            });
+        if raw.methods.as_ref().is_some_and(Vec::is_empty) {
+            self.problem(
+                format!("{path}.methods"),
+                "is empty, so the route would take no request; list methods or leave `methods` out",
+            );
+        }
+        if raw.port.is_some() && raw.hosts.is_empty() {
+            self.problem(
+                format!("{path}.port"),
+                "only narrows `hosts` (the port the app asked for), and this route has none; remove it",
+            );
+        }
         let methods = raw.methods.map(|ms| {
             ms.iter()
                 .filter_map(|m| {

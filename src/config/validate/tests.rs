@@ -197,3 +197,22 @@ fn upstream_base_path_and_port_are_parsed() {
     );
     assert_eq!(up.authority(), "a.test:8443");
 }
+
+/// A route's own listener applies `path_prefix` and `methods` like the
+/// proxy does, so a listen-only route with them is fine; what could never
+/// match, or is matched differently than it reads, is refused.
+#[test]
+fn prefixes_are_plain_methods_non_empty_and_port_needs_hosts() {
+    let listen_only = "[[route]]\nname = \"l\"\nlisten = \"127.0.0.1:0\"\nupstream = \"https://a.test\"\npath_prefix = \"/v1\"\nmethods = [\"GET\", \"POST\"]\n";
+    assert!(problems(listen_only).is_empty());
+    for prefix in ["/v1/..", "/v%31", "/v1;x", "//v1", "/v1\\\\x"] {
+        let toml = format!("{ROUTE}path_prefix = \"{prefix}\"\n");
+        assert_eq!(problems(&toml), ["route[0].path_prefix"], "{prefix}");
+    }
+    assert_eq!(
+        problems(&format!("{ROUTE}methods = []\n")),
+        ["route[0].methods"]
+    );
+    let port_alone = listen_only.replace("methods", "port = 443\nmethods");
+    assert_eq!(problems(&port_alone), ["route[0].port"]);
+}
