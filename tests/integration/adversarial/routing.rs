@@ -1,13 +1,15 @@
 //! Reaching past a route's `path_prefix` and `methods` with its credential:
 //! on the route's own listener (which once took anything), with `..;` and
 //! other dot segments a lenient upstream resolves (on the proxy, the route
-//! listener and inside an intercepted tunnel).
+//! listener and inside an intercepted tunnel), and by hiding a second key
+//! parameter in the query of an issued-key route.
 
 use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::Full;
 
 use crate::harness::*;
+use crate::issued_key::{self, Issuer, Mode, SID, SPW};
 
 /// Route `api`: host `api.example.test`, only GET and POST under `/v1`,
 /// with its own listener and a bearer credential.
@@ -171,4 +173,37 @@ async fn an_intercepted_tunnel_refuses_every_dot_segment_spelling() {
         .unwrap();
     assert_refused(&answer, 403, "no-route", "DELETE in the tunnel");
     assert!(upstream.received().is_empty(), "{:?}", upstream.received());
+}
+
+/// The AmiVoice recipe puts the key in the `authorization` parameter; the
+/// app cannot add one a lenient server reads first or instead.
+#[tokio::test]
+async fn an_issued_key_parameter_cannot_be_smuggled_or_overridden() {
+    let issuer = Issuer::start(Mode::Text, SID, SPW, None).await;
+    let upstream = Upstream::http().await;
+    let toml = issued_key::config(
+        &issuer,
+        &upstream.http_url(),
+        &issued_key::amivoice(300_000, ""),
+    );
+    let sidecar = issued_key::start(&toml).await;
+    for query in [
+        "d=grammar;authorization=app",
+        "d=grammar%26authorization%3Dapp",
+    ] {
+        let answer = issued_key::call(&sidecar, &format!("/v1/recognize?{query}")).await;
+        assert_refused(&answer, 400, "unsignable-request", query);
+        assert!(answer.body.contains("`authorization`"), "{}", answer.body);
+    }
+    assert!(upstream.received().is_empty(), "{:?}", upstream.received());
+    let answer = issued_key::call(
+        &sidecar,
+        "/v1/recognize?Authorization=app&d=1&authoriz%2561tion=app",
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let sent = upstream.last().uri;
+    let query = sent.query().unwrap();
+    assert!(query.starts_with("d=1&authorization="), "{query}");
+    assert!(!query.contains("app"), "{query}");
 }
