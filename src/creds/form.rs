@@ -97,4 +97,53 @@ mod tests {
             "grant_type=client_credentials&scope=a+b%3Ac"
         );
     }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn decode_never_panics(text in any::<String>(), junk in "[%+0-9a-fA-FuU]{0,12}") {
+                let _ = decode(&text);
+                let _ = decode(&junk);
+            }
+
+            #[test]
+            fn encode_is_url_safe_and_decode_undoes_it(text in any::<String>()) {
+                let encoded = encode(&text);
+                prop_assert!(encoded
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~+%".contains(&b)));
+                prop_assert_eq!(decode(&encoded), text.as_bytes());
+                prop_assert_eq!(encode(&String::from_utf8(decode(&encoded)).unwrap()), encoded);
+            }
+
+            #[test]
+            fn a_form_reads_back_as_the_pairs_pushed(
+                pairs in prop::collection::vec((any::<String>(), any::<String>()), 0..6),
+            ) {
+                let mut form = Form::default();
+                for (name, value) in &pairs {
+                    form.push(name, value);
+                }
+                let body = form.into_string();
+                let read: Vec<(Vec<u8>, Vec<u8>)> = body
+                    .split('&')
+                    .filter(|_| !body.is_empty())
+                    .map(|pair| {
+                        let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
+                        (decode(n), decode(v))
+                    })
+                    .collect();
+                let want: Vec<(Vec<u8>, Vec<u8>)> = pairs
+                    .iter()
+                    .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                    .collect();
+                prop_assert_eq!(read, want);
+            }
+        }
+    }
 }

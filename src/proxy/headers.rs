@@ -68,4 +68,65 @@ mod tests {
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("content-type"));
     }
+
+    mod props {
+        use super::super::*;
+        use http::HeaderValue;
+        use proptest::prelude::*;
+
+        /// A name in random case, with the separators and whitespace a
+        /// sender may put around it.
+        fn spelled(name: &str, upper: &[bool]) -> String {
+            name.chars()
+                .zip(upper.iter().cycle())
+                .map(|(c, u)| if *u { c.to_ascii_uppercase() } else { c })
+                .collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn no_header_named_in_connection_survives(
+                names in prop::collection::btree_set("x-[a-z0-9-]{1,10}", 1..6),
+                upper in prop::collection::vec(any::<bool>(), 1..8),
+                seps in prop::collection::vec(
+                    prop::sample::select(&[",", ", ", " ,", ",,", "\t,", " , ", ",\t", ", ,"][..]),
+                    6,
+                ),
+                pads in prop::collection::vec(prop::sample::select(&["", " ", "\t", " \t "][..]), 2),
+                split_at in 0usize..6,
+            ) {
+                let names: Vec<String> = names.into_iter().collect();
+                let tokens: Vec<String> = names.iter().map(|n| spelled(n, &upper)).collect();
+                // Some of the names in one Connection header, the rest in another.
+                let cut = split_at.min(tokens.len());
+                let mut h = HeaderMap::new();
+                for group in [&tokens[..cut], &tokens[cut..]] {
+                    if group.is_empty() {
+                        continue;
+                    }
+                    let mut value = pads[0].to_string();
+                    for (i, t) in group.iter().enumerate() {
+                        if i > 0 {
+                            value.push_str(seps[i % seps.len()]);
+                        }
+                        value.push_str(t);
+                    }
+                    value.push_str(pads[1]);
+                    h.append(CONNECTION, HeaderValue::from_str(&value).unwrap());
+                }
+                for n in &names {
+                    h.append(HeaderName::from_bytes(n.as_bytes()).unwrap(), HeaderValue::from_static("v"));
+                }
+                h.insert("x-unnamed-kept", HeaderValue::from_static("kept"));
+                strip_hop_by_hop(&mut h);
+                for n in &names {
+                    prop_assert!(!h.contains_key(n.as_str()), "{} survived", n);
+                }
+                prop_assert!(!h.contains_key(CONNECTION));
+                prop_assert_eq!(h.len(), 1, "{:?}", h);
+            }
+        }
+    }
 }
