@@ -3,6 +3,8 @@
 //! the compiled binary, so its memory and its file descriptors are its own.
 
 mod binary;
+mod connections;
+mod deadline;
 mod memory;
 
 use std::net::SocketAddr;
