@@ -263,7 +263,7 @@ impl Metrics {
         self.limit_rejections.render(
             &mut out,
             "countersign_limit_rejections_total",
-            "Times a global bound refused or held back work, by limit: connections (a listener at max_connections; new connections wait), spool_memory (a body sent to disk because spool_memory_total was spent), max_body, body_idle, body_total.",
+            "Times a global bound refused or held back work, by limit: connections (a listener reached max_connections; new connections wait in the accept queue), spool_memory (a body sent to disk because spool_memory_total was spent), max_body, body_idle, body_total.",
         );
         header(
             &mut out,

@@ -6,6 +6,10 @@
 use super::binary::{write_config, Binary};
 use super::*;
 
+/// How long a connection past the limit is watched to see that it waits
+/// (it would be served within milliseconds otherwise).
+const WAITS: Duration = Duration::from_millis(500);
+
 fn route(upstream: &str) -> String {
     format!("[[route]]\nname = \"r\"\nhosts = [\"api.test\"]\nupstream = \"{upstream}\"\n")
 }
@@ -29,7 +33,8 @@ async fn past_max_connections_the_next_waits_and_is_served_when_one_closes() {
         ) == Some(2.0)
     })
     .await;
-    let third = tokio::spawn(async move { try_send(proxy, get("http://api.test/third")).await });
+    let mut third =
+        tokio::spawn(async move { try_send(proxy, get("http://api.test/third")).await });
     eventually("the listener says it is full", || {
         sample(
             &metrics(),
@@ -37,7 +42,11 @@ async fn past_max_connections_the_next_waits_and_is_served_when_one_closes() {
         ) == Some(1.0)
     })
     .await;
-    assert!(!third.is_finished(), "the third connection waits");
+    let waited = tokio::time::timeout(WAITS, &mut third).await;
+    assert!(
+        waited.is_err(),
+        "the third connection is served: {waited:?}"
+    );
     assert_eq!(upstream.connections(), 0);
     drop(first);
     let answer = tokio::time::timeout(SOON, third)
@@ -106,5 +115,48 @@ fn the_descriptor_limit_never_stops_the_proxy_for_good() {
             }
         }
     });
+    assert_eq!(answer.status, 200, "{answer:?}");
+}
+
+/// An intercepted tunnel is the connection that sent its CONNECT: it keeps
+/// that connection's place after the upgrade, so tunnels cannot get past
+/// `max_connections`.
+#[tokio::test]
+async fn an_intercepted_tunnel_keeps_its_place() {
+    let ca = TestCa::new();
+    let upstream = Upstream::https(&ca).await;
+    let dir = tempfile::tempdir().unwrap();
+    countersign::pki::ca::init(&dir.path().join("ca")).unwrap();
+    let upstream_ca = ca.write_ca(dir.path());
+    let toml = format!(
+        "[proxy]\nlisten = \"127.0.0.1:0\"\nmax_connections = 1\nclient_header_timeout = \"20s\"\n\
+         [intercept]\nca_cert = \"ca/ca.pem\"\nca_key = \"ca/ca-key.pem\"\n\
+         [[route]]\nname = \"api\"\nhosts = [\"api.example.test\"]\nupstream = \"{}\"\nca_file = \"{}\"\n",
+        upstream.https_url(),
+        upstream_ca.display()
+    );
+    let sidecar = Sidecar::start_in(dir, &toml).await;
+    let proxy = sidecar.proxy();
+    let tunnel = connect_tunnel(proxy, "api.example.test:443")
+        .await
+        .expect("intercepted");
+    let metrics = || sidecar.app.metrics().render(&[]);
+    let mut next =
+        tokio::spawn(async move { try_send(proxy, get("http://api.example.test/next")).await });
+    eventually("the listener is full while the tunnel is open", || {
+        sample(
+            &metrics(),
+            "countersign_limit_rejections_total{limit=\"connections\"}",
+        ) == Some(1.0)
+    })
+    .await;
+    let waited = tokio::time::timeout(WAITS, &mut next).await;
+    assert!(waited.is_err(), "the next connection is served: {waited:?}");
+    drop(tunnel);
+    let answer = tokio::time::timeout(SOON, next)
+        .await
+        .expect("served once the tunnel closed")
+        .unwrap()
+        .expect("an answer");
     assert_eq!(answer.status, 200, "{answer:?}");
 }
