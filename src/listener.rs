@@ -16,7 +16,7 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 
 use std::time::Instant;
@@ -31,6 +31,10 @@ pub(crate) use slots::Slot;
 use slots::Slots;
 use throttle::{Backoff, LogThrottle};
 
+/// Connections the kernel holds for a listener that has not accepted them
+/// (past `max_connections`, they wait here); capped by `net.core.somaxconn`.
+/// tokio's default is 128.
+const ACCEPT_BACKLOG: u32 = 1024;
 /// The read buffer of an HTTP/1.1 connection from the app, which bounds its
 /// request head too. hyper's default (~400 KiB) is held by every connection
 /// that sent a burst of body bytes, stalled or not.
@@ -70,7 +74,13 @@ impl Listener {
         role: ListenerRole,
         configured: SocketAddr,
     ) -> std::io::Result<(TcpListener, SocketAddr)> {
-        let tcp = TcpListener::bind(configured).await?;
+        let socket = match configured {
+            SocketAddr::V4(_) => TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(configured)?;
+        let tcp = socket.listen(ACCEPT_BACKLOG)?;
         let local = tcp.local_addr()?;
         tracing::info!(%role, %local, "listening");
         Ok((tcp, local))
