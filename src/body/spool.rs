@@ -1,6 +1,7 @@
 //! Reads a whole request body, feeding every chunk to an observer (the
-//! credential's hash), keeping it in memory up to `memory` bytes and in an
-//! anonymous temp file beyond that, and refusing it past `max_body`.
+//! credential's hash), keeping it in memory up to `memory` bytes (while the
+//! process-wide budget, `memory_total`, has room) and in an anonymous temp
+//! file beyond that, and refusing it past `max_body`.
 //! The temp file has no name on disk (or loses it at once), so it is gone on
 //! every path: success, error, client disconnect, even a crash.
 
