@@ -207,6 +207,7 @@ impl AppInner {
             metrics: Arc::clone(&self.metrics),
             drain: self.drain.watch()?,
             app: self.me.clone(),
+            slot: None,
         })
     }
 }

@@ -1,6 +1,8 @@
 //! Body types on the request path. Bodies stream by default; a credential
 //! that signs the body has it spooled (`spool`) through its hash first.
 
+pub mod budget;
+pub mod deadline;
 mod file;
 pub mod spool;
 
@@ -8,6 +10,8 @@ use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 
+pub use budget::{SpoolHold, SpoolUsage};
+pub use deadline::{BodyTimeout, BodyWait, DeadlineBody};
 pub use spool::{spool, SpoolError, SpoolLimits, Spooled};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

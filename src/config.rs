@@ -3,6 +3,7 @@
 //! check, or every problem found, each with its key path.
 
 mod issued;
+mod limits;
 mod oauth2;
 mod raw;
 mod secret;
@@ -19,6 +20,7 @@ use http::{HeaderName, HeaderValue, Method};
 use rustls_pki_types::CertificateDer;
 
 pub use issued::{IssuedKeyConfig, KeyPlacement, KeyResponse};
+pub use limits::Limits;
 pub use oauth2::{ClientAuth, CodeFlow, Grant, JwtKey, OAuth2Config, SigningAlg, TokenStoreConfig};
 pub use secret::{Secret, SecretBytes};
 
@@ -61,6 +63,7 @@ pub struct ProxySettings {
     pub client_header_timeout: Duration,
     /// How long shutdown waits for requests in flight.
     pub drain_timeout: Duration,
+    pub limits: Limits,
 }
 
 #[derive(Debug, Clone)]

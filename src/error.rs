@@ -4,7 +4,7 @@
 
 use http::{HeaderValue, Response, StatusCode};
 
-use crate::body::{self, ProxyBody, SpoolError};
+use crate::body::{self, BodyTimeout, ProxyBody, SpoolError};
 use crate::creds::CredError;
 use crate::upstream::{ConnectErrorKind, UpstreamError};
 
@@ -44,10 +44,26 @@ pub enum ProxyError {
     },
     #[error("request body could not be signed")]
     Body(#[from] SpoolError),
+    /// The app stalled while its body streamed upstream.
+    #[error(transparent)]
+    BodyTimeout(BodyTimeout),
     #[error("request cannot be signed")]
     Credential(#[from] CredError),
     #[error(transparent)]
-    Upstream(#[from] UpstreamError),
+    Upstream(UpstreamError),
+}
+
+/// An exchange that broke because the app's streamed body stalled is the
+/// app's timeout, not an upstream failure.
+impl From<UpstreamError> for ProxyError {
+    fn from(e: UpstreamError) -> Self {
+        if let UpstreamError::Exchange { source, .. } = &e {
+            if let Some(t) = BodyTimeout::find(source) {
+                return ProxyError::BodyTimeout(t);
+            }
+        }
+        ProxyError::Upstream(e)
+    }
 }
 
 impl ProxyError {
@@ -62,6 +78,9 @@ impl ProxyError {
             ProxyError::Tunnel { source, .. } => connect_status(source.kind),
             ProxyError::Body(SpoolError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::Body(SpoolError::Client(_)) => StatusCode::BAD_REQUEST,
+            ProxyError::Body(SpoolError::Timeout(_)) | ProxyError::BodyTimeout(_) => {
+                StatusCode::REQUEST_TIMEOUT
+            }
             ProxyError::Body(SpoolError::Disk { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
             ProxyError::Credential(CredError::Request(_)) => StatusCode::BAD_REQUEST,
             ProxyError::Credential(CredError::Session(_)) => StatusCode::FORBIDDEN,
@@ -88,6 +107,7 @@ impl ProxyError {
             ProxyError::Tunnel { source, .. } => connect_reason(source.kind),
             ProxyError::Body(SpoolError::TooLarge { .. }) => "body-too-large",
             ProxyError::Body(SpoolError::Client(_)) => "client-body",
+            ProxyError::Body(SpoolError::Timeout(_)) | ProxyError::BodyTimeout(_) => "body-timeout",
             ProxyError::Body(SpoolError::Disk { .. }) => "spool-failed",
             ProxyError::Credential(CredError::Request(_)) => "unsignable-request",
             ProxyError::Credential(CredError::Session(_)) => "session-unauthorized",
@@ -97,6 +117,18 @@ impl ProxyError {
                 connect_reason(source.kind)
             }
             ProxyError::Upstream(UpstreamError::Exchange { .. }) => "upstream-failed",
+        }
+    }
+
+    /// The global bound that refused the request, if one did: the label of
+    /// `countersign_limit_rejections_total`.
+    pub fn limit(&self) -> Option<&'static str> {
+        match self {
+            ProxyError::Body(SpoolError::TooLarge { .. }) => Some("max_body"),
+            ProxyError::Body(SpoolError::Timeout(t)) | ProxyError::BodyTimeout(t) => {
+                Some(t.limit())
+            }
+            _ => None,
         }
     }
 

@@ -1,19 +1,25 @@
 //! Accept loops. Each listener has a role (the forward proxy, a route's
 //! reverse listener, the admin listener) and serves HTTP/1.1 with keep-alive;
-//! every proxied request loads the snapshot current at its start.
+//! every proxied request loads the snapshot current at its start. Each
+//! listener serves at most `max_connections` at once (`slots`); accept
+//! failures back off and are logged at most once a second (`throttle`).
+
+mod slots;
+mod throttle;
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
+
+use std::time::Instant;
 
 use crate::app::AppInner;
 use crate::body::ProxyBody;
@@ -21,6 +27,22 @@ use crate::drain::DrainWatch;
 use crate::metrics::Metrics;
 use crate::snapshot::{ListenerRole, SnapshotCell};
 use crate::{admin, proxy};
+pub(crate) use slots::Slot;
+use slots::Slots;
+use throttle::{Backoff, LogThrottle};
+
+/// Connections the kernel holds for a listener that has not accepted them
+/// (past `max_connections`, they wait here); capped by `net.core.somaxconn`.
+/// tokio's default is 128.
+const ACCEPT_BACKLOG: u32 = 1024;
+/// The read buffer of an HTTP/1.1 connection from the app, which bounds its
+/// request head too. hyper's default (~400 KiB) is held by every connection
+/// that sent a burst of body bytes, stalled or not.
+const H1_READ_BUFFER: usize = 64 << 10;
+/// What one HTTP/2 stream may queue for sending to the app.
+const H2_SEND_BUFFER: usize = 64 << 10;
+/// The largest request head an app may send over HTTP/2.
+const H2_HEADER_LIST: u32 = 64 << 10;
 
 /// What every connection shares.
 #[derive(Clone)]
@@ -31,6 +53,9 @@ pub(crate) struct ServeContext {
     /// For the admin endpoints (reload, status); weak so listeners do not
     /// keep the app alive.
     pub app: Weak<AppInner>,
+    /// The connection's place in its listener's `max_connections`; set per
+    /// connection, and kept by a tunnel the connection becomes.
+    pub slot: Option<Arc<Slot>>,
 }
 
 /// A running accept loop. Dropping it (or `stop`) stops accepting; open
@@ -49,7 +74,13 @@ impl Listener {
         role: ListenerRole,
         configured: SocketAddr,
     ) -> std::io::Result<(TcpListener, SocketAddr)> {
-        let tcp = TcpListener::bind(configured).await?;
+        let socket = match configured {
+            SocketAddr::V4(_) => TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(configured)?;
+        let tcp = socket.listen(ACCEPT_BACKLOG)?;
         let local = tcp.local_addr()?;
         tracing::info!(%role, %local, "listening");
         Ok((tcp, local))
@@ -90,7 +121,27 @@ async fn accept_loop(
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut draining = ctx.drain.clone();
+    let slots = Arc::new(Slots::default());
+    let (mut backoff, mut failures, mut fulls) = (
+        Backoff::default(),
+        LogThrottle::default(),
+        LogThrottle::default(),
+    );
     loop {
+        // A place first: past the limit, connections wait in the kernel's
+        // accept queue and hold no file descriptor here.
+        let max = || ctx.cell.load().proxy.limits.max_connections;
+        let full = || {
+            ctx.metrics.limit_rejected("connections");
+            if let Some(suppressed) = fulls.allow(Instant::now()) {
+                tracing::warn!(%role, max_connections = max(), suppressed, "connection limit reached; new connections wait in the accept queue");
+            }
+        };
+        let slot = tokio::select! {
+            _ = stopped.changed() => break,
+            _ = draining.draining() => break,
+            slot = slots.take(max, full) => slot,
+        };
         let accepted = tokio::select! {
             _ = stopped.changed() => break,
             _ = draining.draining() => break,
@@ -98,13 +149,22 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, _peer)) => {
+                backoff.reset();
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(serve_connection(stream, role.clone(), ctx.clone()));
+                let ctx = ServeContext {
+                    slot: Some(Arc::new(slot)),
+                    ..ctx.clone()
+                };
+                tokio::spawn(serve_connection(stream, role.clone(), ctx));
             }
             Err(e) => {
-                // Usually EMFILE: back off briefly instead of spinning.
-                tracing::warn!(%role, error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // Usually EMFILE: wait (longer each time) for descriptors to
+                // be freed instead of spinning, and say so once a second.
+                drop(slot);
+                if let Some(suppressed) = failures.allow(Instant::now()) {
+                    tracing::warn!(%role, error = %e, suppressed, "accept failed");
+                }
+                tokio::time::sleep(backoff.next()).await;
             }
         }
     }
@@ -125,6 +185,7 @@ where
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
+        .max_buf_size(H1_READ_BUFFER)
         .serve_connection(TokioIo::new(stream), service(role, ctx))
         .with_upgrades();
     let result = until_drained(conn, &mut draining, |c| c.graceful_shutdown()).await;
@@ -144,9 +205,17 @@ where
 {
     let kind = role.kind();
     let (metrics, mut draining) = (Arc::clone(&ctx.metrics), ctx.drain.clone());
+    let limits = ctx.cell.load().proxy.limits.clone();
     metrics.connection(kind, 1);
+    // What one app connection can make countersign hold: its streams, the
+    // body bytes it may send ahead (the window), what waits to be sent back.
     let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.h2_max_streams)
+        .initial_stream_window_size(limits.h2_window)
+        .initial_connection_window_size(limits.h2_window)
+        .max_send_buf_size(H2_SEND_BUFFER)
+        .max_header_list_size(H2_HEADER_LIST)
         .serve_connection(TokioIo::new(stream), service(role, ctx));
     let result = until_drained(conn, &mut draining, |c| c.graceful_shutdown()).await;
     if let Err(e) = result {

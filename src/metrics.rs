@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use crate::body::SpoolUsage;
 
 /// Upper bounds (seconds) of the upstream latency histogram buckets.
 const LATENCY_BUCKETS: [f64; 12] = [
@@ -27,6 +28,14 @@ impl Counter {
             .unwrap_or_else(|p| p.into_inner())
             .entry(labels)
             .or_default() += n;
+    }
+
+    /// Sets a counter kept elsewhere (it only ever grows there).
+    fn set(&self, labels: Labels, n: u64) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(labels, n);
     }
 
     fn render(&self, out: &mut String, name: &str, help: &str) {
@@ -109,8 +118,9 @@ pub struct Metrics {
     errors: Counter,
     unmatched: Counter,
     reloads: Counter,
-    spool_memory: AtomicI64,
-    spool_disk: AtomicI64,
+    /// Spooled bodies, counted (and budgeted) by the spool itself.
+    spool: Arc<SpoolUsage>,
+    limit_rejections: Counter,
     open_connections: Mutex<BTreeMap<String, i64>>,
 }
 
@@ -170,14 +180,15 @@ impl Metrics {
         self.reloads.add(vec![("result", result.into())], 1);
     }
 
-    /// Bytes currently held by spooled bodies (negative `delta` releases).
-    pub fn spool(&self, on_disk: bool, delta: i64) {
-        let gauge = if on_disk {
-            &self.spool_disk
-        } else {
-            &self.spool_memory
-        };
-        gauge.fetch_add(delta, Ordering::Relaxed);
+    /// What spooled bodies hold now; the spool takes from it and gives back.
+    pub fn spool_usage(&self) -> &Arc<SpoolUsage> {
+        &self.spool
+    }
+
+    /// A global bound refused or held back a connection or request; `limit`
+    /// is one of a fixed set (`connections`, `max_body`, `body_idle`, ...).
+    pub fn limit_rejected(&self, limit: &'static str) {
+        self.limit_rejections.add(vec![("limit", limit.into())], 1);
     }
 
     pub fn connection(&self, listener: &str, delta: i64) {
@@ -237,12 +248,22 @@ impl Metrics {
         let _ = writeln!(
             out,
             "countersign_spool_bytes{{where=\"memory\"}} {}",
-            self.spool_memory.load(Ordering::Relaxed)
+            self.spool.memory()
         );
         let _ = writeln!(
             out,
             "countersign_spool_bytes{{where=\"disk\"}} {}",
-            self.spool_disk.load(Ordering::Relaxed)
+            self.spool.disk()
+        );
+        let spilled = self.spool.spilled();
+        if spilled > 0 {
+            let labels = vec![("limit", "spool_memory".to_string())];
+            self.limit_rejections.set(labels, spilled);
+        }
+        self.limit_rejections.render(
+            &mut out,
+            "countersign_limit_rejections_total",
+            "Times a global bound refused or held back work, by limit: connections (a listener reached max_connections; new connections wait in the accept queue), spool_memory (a body sent to disk because spool_memory_total was spent), max_body, body_idle, body_total.",
         );
         header(
             &mut out,

@@ -22,7 +22,7 @@ use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, Version};
 use http_body::Body;
 
-use crate::body::{self, BoxError, ProxyBody, SpoolError, SpoolLimits};
+use crate::body::{self, BoxError, DeadlineBody, ProxyBody, SpoolError, SpoolLimits};
 use crate::config::Unmatched;
 use crate::creds::{BodyDigest, SignParams};
 use crate::error::ProxyError;
@@ -74,6 +74,9 @@ where
         Err(e) => {
             let reason = e.reason();
             ctx.metrics.error(reason);
+            if let Some(limit) = e.limit() {
+                ctx.metrics.limit_rejected(limit);
+            }
             tracing::warn!(route = %access.route, %method, host = %access.host, reason, error = %e.chain(), "request failed");
             access.error = Some(reason);
             e.into_response()
@@ -96,7 +99,12 @@ where
     B::Error: Into<BoxError>,
 {
     let (mut parts, body) = req.into_parts();
-    let body = CountedBody::new(body, Arc::clone(&access.bytes_in));
+    let limits = &snapshot.proxy.limits;
+    let body = DeadlineBody::new(
+        CountedBody::new(body, Arc::clone(&access.bytes_in)),
+        limits.body_idle_timeout,
+        limits.body_timeout,
+    );
     // hyper answers `Expect: 100-continue` to the app as soon as the body is
     // read; passing it on would make the upstream answer it a second time.
     parts.headers.remove(http::header::EXPECT);
@@ -252,15 +260,18 @@ where
         None => (BodyDigest::Absent, body::boxed(body)),
         Some(mut hash) => {
             refuse_declared_oversize(&parts, limits.max_body)?;
-            let spooled = body::spool(body, limits, |chunk| hash.update(chunk)).await?;
+            // The one-shot `sign` command has no metrics, and no other
+            // request to share a memory budget with.
+            let usage = metrics
+                .map(|m| Arc::clone(m.spool_usage()))
+                .unwrap_or_default();
+            let spooled = body::spool(body, limits, &usage, |chunk| hash.update(chunk)).await?;
             if !spooled.is_empty() {
                 parts
                     .headers
                     .insert(CONTENT_LENGTH, HeaderValue::from(spooled.len()));
             }
-            let held =
-                metrics.map(|m| SpoolHeld::new(Arc::clone(m), spooled.is_on_disk(), spooled.len()));
-            (hash.finish(), body::with_guard(spooled.into_body(), held))
+            (hash.finish(), spooled.into_body())
         }
     };
     cred.apply(&mut parts, digest, params).await?;
@@ -277,30 +288,5 @@ fn refuse_declared_oversize(parts: &Parts, max_body: u64) -> Result<(), ProxyErr
     match declared {
         Some(len) if len > max_body => Err(SpoolError::TooLarge { limit: max_body }.into()),
         _ => Ok(()),
-    }
-}
-
-/// Counts a spooled body in the spool gauges while it is alive.
-struct SpoolHeld {
-    metrics: Arc<Metrics>,
-    on_disk: bool,
-    len: i64,
-}
-
-impl SpoolHeld {
-    fn new(metrics: Arc<Metrics>, on_disk: bool, len: u64) -> Self {
-        let len = i64::try_from(len).unwrap_or(i64::MAX);
-        metrics.spool(on_disk, len);
-        SpoolHeld {
-            metrics,
-            on_disk,
-            len,
-        }
-    }
-}
-
-impl Drop for SpoolHeld {
-    fn drop(&mut self) {
-        self.metrics.spool(self.on_disk, -self.len);
     }
 }

@@ -194,6 +194,7 @@ impl Snapshot {
         SpoolLimits {
             max_body: self.proxy.max_body,
             memory: self.proxy.spool_memory,
+            memory_total: self.proxy.limits.spool_memory_total,
             dir: self.proxy.spool_dir.clone(),
         }
     }

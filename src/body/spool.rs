@@ -1,23 +1,39 @@
 //! Reads a whole request body, feeding every chunk to an observer (the
-//! credential's hash), keeping it in memory up to `memory` bytes and in an
-//! anonymous temp file beyond that, and refusing it past `max_body`.
+//! credential's hash), keeping it in memory up to `memory` bytes (while the
+//! process-wide budget, `memory_total`, has room) and in an anonymous temp
+//! file beyond that, and refusing it past `max_body`.
 //! The temp file has no name on disk (or loses it at once), so it is gone on
 //! every path: success, error, client disconnect, even a crash.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body::Body;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
 
+use super::budget::{SpoolHold, SpoolUsage};
+use super::deadline::BodyTimeout;
 use super::file::FileBody;
 use super::{BoxError, ProxyBody};
+
+/// The smallest in-memory buffer a body gets when its length is unknown.
+const FIRST_CAPACITY: usize = 16 << 10;
+
+/// The write buffers of a spool file (ours, and tokio's for its blocking
+/// write). Not counted in the memory budget, so kept small: every stalled
+/// upload on disk holds them.
+const FILE_BUFFER: usize = 64 << 10;
 
 #[derive(Debug, Clone)]
 pub struct SpoolLimits {
     pub max_body: u64,
+    /// Per request: a body larger than this goes to disk.
     pub memory: usize,
+    /// Across all requests: a body that would take the total past this goes
+    /// to disk.
+    pub memory_total: u64,
     pub dir: PathBuf,
 }
 
@@ -27,6 +43,8 @@ pub enum SpoolError {
     TooLarge { limit: u64 },
     #[error("reading the request body from the client failed")]
     Client(#[source] BoxError),
+    #[error(transparent)]
+    Timeout(BodyTimeout),
     #[error("spooling the request body to {dir} failed")]
     Disk {
         dir: PathBuf,
@@ -35,74 +53,49 @@ pub enum SpoolError {
     },
 }
 
-/// A body read to its end, ready to be sent with a known length.
-pub enum Spooled {
-    Memory { chunks: Vec<Bytes>, len: u64 },
-    File { file: tokio::fs::File, len: u64 },
+/// A body read to its end, ready to be sent with a known length. It holds
+/// its share of the spool (memory or disk) until its body is dropped.
+pub struct Spooled {
+    kept: Kept,
+    len: u64,
+    hold: SpoolHold,
+}
+
+enum Kept {
+    Memory(Bytes),
+    File(tokio::fs::File),
 }
 
 impl Spooled {
     pub fn len(&self) -> u64 {
-        match self {
-            Spooled::Memory { len, .. } | Spooled::File { len, .. } => *len,
-        }
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
     }
 
     pub fn is_on_disk(&self) -> bool {
-        matches!(self, Spooled::File { .. })
+        matches!(self.kept, Kept::File(_))
     }
 
     pub fn into_body(self) -> ProxyBody {
-        match self {
-            Spooled::Memory { chunks, .. } if chunks.is_empty() => super::empty(),
-            Spooled::Memory { chunks, .. } => {
-                let stream = ChunksBody {
-                    chunks: chunks.into(),
-                };
-                super::boxed(stream)
-            }
-            Spooled::File { file, len } => super::boxed(FileBody::new(file, len)),
-        }
+        let body = match self.kept {
+            Kept::Memory(bytes) if bytes.is_empty() => super::empty(),
+            Kept::Memory(bytes) => super::full(bytes),
+            Kept::File(file) => super::boxed(FileBody::new(file, self.len)),
+        };
+        super::with_guard(body, self.hold)
     }
 }
 
-/// Memory-spooled chunks sent back out one by one (no copy into one buffer).
-struct ChunksBody {
-    chunks: std::collections::VecDeque<Bytes>,
-}
-
-impl Body for ChunksBody {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
-        std::task::Poll::Ready(
-            self.chunks
-                .pop_front()
-                .map(|c| Ok(http_body::Frame::data(c))),
-        )
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.chunks.is_empty()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        http_body::SizeHint::with_exact(self.chunks.iter().map(|c| c.len() as u64).sum())
-    }
-}
-
-/// Reads `body` to its end. Trailers are dropped.
+/// Reads `body` to its end. Trailers are dropped. Memory is taken from
+/// `usage` as the body grows, so the bytes a request holds are counted
+/// while it is being read, not only once it is complete.
 pub async fn spool<B>(
     body: B,
     limits: &SpoolLimits,
+    usage: &Arc<SpoolUsage>,
     mut observe: impl FnMut(&[u8]),
 ) -> Result<Spooled, SpoolError>
 where
@@ -110,10 +103,16 @@ where
     B::Error: Into<BoxError>,
 {
     let mut body = body;
+    let hint = body
+        .size_hint()
+        .upper()
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|n| *n <= limits.memory);
     // Copied, not kept as received: a received chunk pins the whole read
     // buffer it was cut from, so a body of 1-byte chunks would hold far
     // more memory than `limits.memory` counts.
-    let mut memory = bytes::BytesMut::new();
+    let mut memory: Vec<u8> = Vec::new();
+    let mut hold = usage.hold();
     let mut len: u64 = 0;
     let mut file: Option<BufWriter<tokio::fs::File>> = None;
     let disk = |source| SpoolError::Disk {
@@ -122,7 +121,7 @@ where
     };
 
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| SpoolError::Client(e.into()))?;
+        let frame = frame.map_err(client_error)?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
@@ -133,35 +132,85 @@ where
             });
         }
         observe(&data);
-        match file.as_mut() {
-            Some(f) => f.write_all(&data).await.map_err(disk)?,
-            None if len as usize > limits.memory => {
-                let mut f = open_spool_file(limits).await.map_err(disk)?;
-                f.write_all(&memory).await.map_err(disk)?;
-                memory = bytes::BytesMut::new();
-                f.write_all(&data).await.map_err(disk)?;
-                file = Some(f);
+        if file.is_none() {
+            match room(&mut memory, &mut hold, data.len(), hint, limits) {
+                Room::Enough => {
+                    memory.extend_from_slice(&data);
+                    continue;
+                }
+                Room::TooBig => hold.to_disk(false),
+                Room::OverBudget => hold.to_disk(true),
             }
-            None => memory.extend_from_slice(&data),
+            let mut f = open_spool_file(limits).await.map_err(disk)?;
+            f.write_all(&memory).await.map_err(disk)?;
+            hold.grow_disk(memory.len() as u64);
+            memory = Vec::new();
+            file = Some(f);
+        }
+        if let Some(f) = file.as_mut() {
+            f.write_all(&data).await.map_err(disk)?;
+            hold.grow_disk(data.len() as u64);
         }
     }
 
-    match file {
-        None if memory.is_empty() => Ok(Spooled::Memory {
-            chunks: Vec::new(),
-            len,
-        }),
-        None => Ok(Spooled::Memory {
-            chunks: vec![memory.freeze()],
-            len,
-        }),
+    let kept = match file {
+        None => Kept::Memory(Bytes::from(memory)),
         Some(mut f) => {
             f.flush().await.map_err(disk)?;
             let mut file = f.into_inner();
             file.rewind().await.map_err(disk)?;
-            Ok(Spooled::File { file, len })
+            Kept::File(file)
+        }
+    };
+    Ok(Spooled { kept, len, hold })
+}
+
+fn client_error(e: impl Into<BoxError>) -> SpoolError {
+    let e = e.into();
+    match BodyTimeout::find(&*e) {
+        Some(t) => SpoolError::Timeout(t),
+        None => SpoolError::Client(e),
+    }
+}
+
+/// Whether `more` bytes fit in memory.
+enum Room {
+    Enough,
+    /// The body is larger than the per-request `spool_memory`.
+    TooBig,
+    /// The total memory budget is spent.
+    OverBudget,
+}
+
+/// Makes room for `more` bytes in `memory`, taking what it grows by from
+/// the budget: `hint` (the declared length) at once if it fits, else twice
+/// the capacity up to `limits.memory`, else just enough.
+fn room(
+    memory: &mut Vec<u8>,
+    hold: &mut SpoolHold,
+    more: usize,
+    hint: Option<usize>,
+    limits: &SpoolLimits,
+) -> Room {
+    let need = memory.len() + more;
+    if need > limits.memory {
+        return Room::TooBig;
+    }
+    let capacity = memory.capacity();
+    if need <= capacity {
+        return Room::Enough;
+    }
+    let generous = hint
+        .filter(|h| *h >= need)
+        .unwrap_or_else(|| (capacity * 2).max(FIRST_CAPACITY).min(limits.memory))
+        .max(need);
+    for target in [generous, need] {
+        if hold.grow_memory((target - capacity) as u64, limits.memory_total) {
+            memory.reserve_exact(target - memory.len());
+            return Room::Enough;
         }
     }
+    Room::OverBudget
 }
 
 async fn open_spool_file(limits: &SpoolLimits) -> std::io::Result<BufWriter<tokio::fs::File>> {
@@ -169,29 +218,58 @@ async fn open_spool_file(limits: &SpoolLimits) -> std::io::Result<BufWriter<toki
     let file = tokio::task::spawn_blocking(move || tempfile::tempfile_in(dir))
         .await
         .map_err(std::io::Error::other)??;
-    Ok(BufWriter::with_capacity(
-        256 * 1024,
-        tokio::fs::File::from_std(file),
-    ))
+    let mut file = tokio::fs::File::from_std(file);
+    // tokio's file keeps a copy of each write (up to 2 MiB by default) for
+    // the blocking thread that does it: bounded like the write buffer.
+    file.set_max_buf_size(FILE_BUFFER);
+    Ok(BufWriter::with_capacity(FILE_BUFFER, file))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use http_body_util::BodyExt;
+    use std::collections::VecDeque;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
 
-    fn chunked(parts: Vec<&'static [u8]>) -> ChunksBody {
-        ChunksBody {
-            chunks: parts.into_iter().map(Bytes::from_static).collect(),
+    /// A body of ready chunks, or of chunks the test sends one by one.
+    enum TestBody {
+        Chunks(VecDeque<Bytes>),
+        Channel(tokio::sync::mpsc::Receiver<Bytes>),
+    }
+
+    impl Body for TestBody {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+            let next = match &mut *self {
+                TestBody::Chunks(c) => Poll::Ready(c.pop_front()),
+                TestBody::Channel(rx) => rx.poll_recv(cx),
+            };
+            next.map(|c| c.map(|c| Ok(http_body::Frame::data(c))))
         }
+    }
+
+    fn chunked(parts: Vec<&'static [u8]>) -> TestBody {
+        TestBody::Chunks(parts.into_iter().map(Bytes::from_static).collect())
     }
 
     fn limits(dir: &std::path::Path, memory: usize, max: u64) -> SpoolLimits {
         SpoolLimits {
             max_body: max,
             memory,
+            memory_total: u64::MAX,
             dir: dir.to_path_buf(),
         }
+    }
+
+    fn usage() -> Arc<SpoolUsage> {
+        Arc::new(SpoolUsage::default())
     }
 
     #[tokio::test]
@@ -201,6 +279,7 @@ mod tests {
         let s = spool(
             chunked(vec![b"ab", b"cd"]),
             &limits(dir.path(), 16, 100),
+            &usage(),
             |c| seen.extend_from_slice(c),
         )
         .await
@@ -217,19 +296,16 @@ mod tests {
     async fn memory_holds_the_bytes_not_the_buffers_they_were_cut_from() {
         let dir = tempfile::tempdir().unwrap();
         let buffer = Bytes::from(vec![7u8; 64 * 1024]);
-        let body = ChunksBody {
-            chunks: (0..100).map(|i| buffer.slice(i..i + 1)).collect(),
-        };
-        let s = spool(body, &limits(dir.path(), 1024, 4096), |_| {})
+        let body = TestBody::Chunks((0..100).map(|i| buffer.slice(i..i + 1)).collect());
+        let s = spool(body, &limits(dir.path(), 1024, 4096), &usage(), |_| {})
             .await
             .unwrap();
-        let Spooled::Memory { chunks, len } = &s else {
+        let Kept::Memory(bytes) = &s.kept else {
             panic!("in memory")
         };
-        assert_eq!(*len, 100);
-        assert_eq!(chunks.len(), 1);
+        assert_eq!(s.len(), 100);
         let range = buffer.as_ptr_range();
-        assert!(!range.contains(&chunks[0].as_ptr()), "a copy, not a slice");
+        assert!(!range.contains(&bytes.as_ptr()), "a copy, not a slice");
     }
 
     #[tokio::test]
@@ -238,6 +314,7 @@ mod tests {
         let s = spool(
             chunked(vec![b"0123", b"4567", b"89"]),
             &limits(dir.path(), 5, 100),
+            &usage(),
             |_| {},
         )
         .await
@@ -255,6 +332,7 @@ mod tests {
         let e = spool(
             chunked(vec![b"0123", b"4567"]),
             &limits(dir.path(), 2, 6),
+            &usage(),
             |_| {},
         )
         .await
@@ -262,5 +340,62 @@ mod tests {
         .unwrap();
         assert!(matches!(e, SpoolError::TooLarge { limit: 6 }));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    /// The bytes a body holds are counted while it is read, and given back
+    /// when what was sent upstream is dropped.
+    #[tokio::test]
+    async fn memory_is_counted_while_reading_and_given_back_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let usage = usage();
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let reading = tokio::spawn({
+            let (limits, usage) = (limits(dir.path(), 1 << 20, 1 << 20), Arc::clone(&usage));
+            async move { spool(TestBody::Channel(rx), &limits, &usage, |_| {}).await }
+        });
+        tx.send(Bytes::from(vec![1u8; 1000])).await.unwrap();
+        tx.send(Bytes::from(vec![2u8; 1000])).await.unwrap();
+        for _ in 0..1000 {
+            if usage.memory() >= 1000 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(usage.memory() >= 1000, "counted while reading");
+        drop(tx);
+        let s = reading.await.unwrap().unwrap();
+        assert!(!s.is_on_disk());
+        assert!(usage.memory() >= 2000);
+        let out = s.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(out.len(), 2000);
+        assert_eq!((usage.memory(), usage.disk()), (0, 0));
+    }
+
+    /// A body that fits its own `spool_memory` goes to disk when the total
+    /// budget is spent, and is counted there.
+    #[tokio::test]
+    async fn past_the_total_budget_bodies_go_to_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let usage = usage();
+        let limits = SpoolLimits {
+            memory_total: 100,
+            ..limits(dir.path(), 80, 1000)
+        };
+        let first = spool(chunked(vec![&[0; 60]]), &limits, &usage, |_| {})
+            .await
+            .unwrap();
+        assert!(!first.is_on_disk());
+        let second = spool(chunked(vec![&[1; 30], &[2; 30]]), &limits, &usage, |_| {})
+            .await
+            .unwrap();
+        assert!(second.is_on_disk());
+        // The first body holds what it allocated: up to its own limit.
+        assert_eq!((usage.memory(), usage.disk(), usage.spilled()), (80, 60, 1));
+        let out = second.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&out[..30], &[1; 30]);
+        assert_eq!(&out[30..], &[2; 30]);
+        assert_eq!((usage.memory(), usage.disk()), (80, 0));
+        drop(first);
+        assert_eq!(usage.memory(), 0);
     }
 }

@@ -20,6 +20,13 @@ pub struct RawProxy {
     pub idle_timeout: Option<String>,
     pub client_header_timeout: Option<String>,
     pub drain_timeout: Option<String>,
+    // Global bounds (`config::Limits`).
+    pub max_connections: Option<i64>,
+    pub spool_memory_total: Option<RawSize>,
+    pub body_idle_timeout: Option<String>,
+    pub body_timeout: Option<String>,
+    pub h2_max_streams: Option<i64>,
+    pub h2_window: Option<RawSize>,
 }
 
 /// `[admin]`: the operations listener.

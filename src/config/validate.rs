@@ -5,6 +5,7 @@
 mod connect;
 mod credential;
 mod issued;
+mod limits;
 mod oauth2;
 mod route;
 
@@ -345,7 +346,8 @@ impl Checker<'_> {
         out
     }
 
-    fn proxy(&mut self, raw: RawProxy) -> Option<ProxySettings> {
+    fn proxy(&mut self, mut raw: RawProxy) -> Option<ProxySettings> {
+        let limits = self.limits(&mut raw);
         let listen = self.socket_addr(
             "proxy.listen",
             raw.listen.as_deref().unwrap_or("127.0.0.1:3128"),
@@ -413,6 +415,7 @@ impl Checker<'_> {
             idle_timeout,
             client_header_timeout,
             drain_timeout,
+            limits,
         };
         Some(settings)
     }

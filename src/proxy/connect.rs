@@ -73,7 +73,12 @@ pub(crate) async fn open<B>(
             .map_err(|source| ProxyError::Tunnel { authority, source })?;
         let upgrade = hyper::upgrade::on(req);
         // The drain watch keeps shutdown waiting while the tunnel is open.
-        tokio::spawn(splice(upgrade, upstream, ctx.drain.clone()));
+        tokio::spawn(splice(
+            upgrade,
+            upstream,
+            ctx.drain.clone(),
+            ctx.slot.clone(),
+        ));
         return Ok(established());
     }
     Err(ProxyError::ConnectDenied { host, port })
@@ -146,7 +151,14 @@ async fn serve_intercepted(
     }
 }
 
-async fn splice(upgrade: OnUpgrade, mut upstream: tokio::net::TcpStream, _drain: DrainWatch) {
+/// The tunnel keeps shutdown waiting (`_drain`) and keeps its CONNECT's
+/// place in the listener's `max_connections` (`_slot`) while open.
+async fn splice(
+    upgrade: OnUpgrade,
+    mut upstream: tokio::net::TcpStream,
+    _drain: DrainWatch,
+    _slot: Option<Arc<listener::Slot>>,
+) {
     match upgrade.await {
         Ok(upgraded) => {
             let mut app = TokioIo::new(upgraded);

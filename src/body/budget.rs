@@ -1,0 +1,153 @@
+//! What spooled request bodies hold across all requests: bytes in memory
+//! (against a total budget) and bytes on disk. One `SpoolUsage` lives for
+//! the whole process, above the snapshot, so a reload changes the budget's
+//! size but never forgets what requests already hold. Each request holds
+//! its share through a `SpoolHold`, which gives it back when dropped.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+#[derive(Debug, Default)]
+pub struct SpoolUsage {
+    memory: AtomicU64,
+    disk: AtomicU64,
+    /// Bodies sent to disk because the total budget was spent (a body over
+    /// the per-request `spool_memory` is not counted: that is its size).
+    spilled: AtomicU64,
+}
+
+impl SpoolUsage {
+    /// Bytes held in memory now, counted while bodies are being read.
+    pub fn memory(&self) -> u64 {
+        self.memory.load(Ordering::Relaxed)
+    }
+
+    /// Bytes held in spool files now.
+    pub fn disk(&self) -> u64 {
+        self.disk.load(Ordering::Relaxed)
+    }
+
+    /// How many bodies went to disk because the memory budget was spent.
+    pub fn spilled(&self) -> u64 {
+        self.spilled.load(Ordering::Relaxed)
+    }
+
+    /// A hold on nothing yet, for one request.
+    pub fn hold(self: &Arc<Self>) -> SpoolHold {
+        SpoolHold {
+            usage: Arc::clone(self),
+            memory: 0,
+            disk: 0,
+        }
+    }
+
+    /// Takes `n` bytes of memory if that keeps the total within `budget`.
+    fn take_memory(&self, n: u64, budget: u64) -> bool {
+        self.memory
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(n).filter(|after| *after <= budget)
+            })
+            .is_ok()
+    }
+}
+
+/// One request's share of the spool; returned when dropped.
+#[derive(Debug)]
+pub struct SpoolHold {
+    usage: Arc<SpoolUsage>,
+    memory: u64,
+    disk: u64,
+}
+
+impl SpoolHold {
+    /// Grows this request's memory by `n` bytes if the total stays within
+    /// `budget`; `false` (nothing taken) otherwise.
+    pub fn grow_memory(&mut self, n: u64, budget: u64) -> bool {
+        if !self.usage.take_memory(n, budget) {
+            return false;
+        }
+        self.memory += n;
+        true
+    }
+
+    /// This request's body moves to disk: its memory is given back. Counted
+    /// as a spill if the budget, not the body's size, sent it there.
+    pub fn to_disk(&mut self, for_budget: bool) {
+        self.usage.memory.fetch_sub(self.memory, Ordering::AcqRel);
+        self.memory = 0;
+        if for_budget {
+            self.usage.spilled.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn grow_disk(&mut self, n: u64) {
+        self.usage.disk.fetch_add(n, Ordering::Relaxed);
+        self.disk += n;
+    }
+
+    pub fn memory(&self) -> u64 {
+        self.memory
+    }
+}
+
+impl Drop for SpoolHold {
+    fn drop(&mut self) {
+        self.usage.memory.fetch_sub(self.memory, Ordering::AcqRel);
+        self.usage.disk.fetch_sub(self.disk, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn holds_are_given_back_when_dropped() {
+        let usage = Arc::new(SpoolUsage::default());
+        let mut a = usage.hold();
+        assert!(a.grow_memory(600, 1000));
+        let mut b = usage.hold();
+        assert!(!b.grow_memory(500, 1000), "over the budget");
+        assert!(b.grow_memory(400, 1000));
+        assert_eq!(usage.memory(), 1000);
+        b.to_disk(true);
+        b.grow_disk(900);
+        assert_eq!(
+            (usage.memory(), usage.disk(), usage.spilled()),
+            (600, 900, 1)
+        );
+        drop(a);
+        drop(b);
+        assert_eq!((usage.memory(), usage.disk()), (0, 0));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever holds grow, in whatever order, memory never passes the
+        /// budget, and everything is given back in the end.
+        #[test]
+        fn memory_never_passes_the_budget(
+            budget in 0u64..10_000,
+            steps in proptest::collection::vec((0usize..8, 0u64..3_000, any::<bool>()), 0..64),
+        ) {
+            let usage = Arc::new(SpoolUsage::default());
+            let mut holds: Vec<SpoolHold> = (0..8).map(|_| usage.hold()).collect();
+            for (i, n, spill) in steps {
+                let before = usage.memory();
+                let took = holds[i].grow_memory(n, budget);
+                prop_assert_eq!(took, before + n <= budget);
+                prop_assert!(usage.memory() <= budget);
+                if spill {
+                    holds[i].to_disk(false);
+                    holds[i].grow_disk(n);
+                }
+                let held: u64 = holds.iter().map(SpoolHold::memory).sum();
+                prop_assert_eq!(usage.memory(), held);
+            }
+            drop(holds);
+            prop_assert_eq!((usage.memory(), usage.disk()), (0, 0));
+        }
+    }
+}
