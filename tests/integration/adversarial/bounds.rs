@@ -5,6 +5,7 @@
 mod binary;
 mod connections;
 mod deadline;
+mod h2;
 mod memory;
 
 use std::net::SocketAddr;

@@ -179,7 +179,7 @@ pub async fn h2_over(
 
 /// TLS over `stream` to `server_name`, trusting only `ca_pem`, offering
 /// `alpn` (or no ALPN at all).
-async fn tls_over(
+pub async fn tls_over(
     stream: TcpStream,
     server_name: &str,
     ca_pem: &str,
