@@ -1,1 +1,4 @@
-//! Placeholder: filled in by the hardening work (issue 9).
+//! Edges of the request path (issue 9): values that made a later step
+//! panic (`config_bounds`).
+
+mod config_bounds;
