@@ -166,9 +166,16 @@ where
 
 async fn open_spool_file(limits: &SpoolLimits) -> std::io::Result<BufWriter<tokio::fs::File>> {
     let dir = limits.dir.clone();
-    let file = tokio::task::spawn_blocking(move || tempfile::tempfile_in(dir))
-        .await
-        .map_err(std::io::Error::other)??;
+    let file = tokio::task::spawn_blocking(move || {
+        let file = tempfile::tempfile_in(dir)?;
+        // O_TMPFILE takes the umask's mode (often 0644), and /proc/PID/fd
+        // still opens a file without a name: only countersign may read it.
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await
+    .map_err(std::io::Error::other)??;
     Ok(BufWriter::with_capacity(
         256 * 1024,
         tokio::fs::File::from_std(file),
