@@ -27,8 +27,6 @@ pub enum ProxyError {
     InterceptUnavailable { host: String, port: u16 },
     #[error("cannot intercept {host}: {detail}")]
     Intercept { host: String, detail: String },
-    #[error("destination refused")]
-    Egress(#[from] crate::egress::EgressError),
     #[error("cannot open a tunnel to {authority}")]
     Tunnel {
         authority: String,
@@ -48,9 +46,9 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ProxyError::NoRoute { .. } => StatusCode::FORBIDDEN,
-            ProxyError::ConnectDenied { .. }
-            | ProxyError::InterceptUnavailable { .. }
-            | ProxyError::Egress(_) => StatusCode::FORBIDDEN,
+            ProxyError::ConnectDenied { .. } | ProxyError::InterceptUnavailable { .. } => {
+                StatusCode::FORBIDDEN
+            }
             ProxyError::Intercept { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             ProxyError::Tunnel { source, .. } => connect_status(source.kind),
             ProxyError::Body(SpoolError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -77,7 +75,6 @@ impl ProxyError {
             ProxyError::ConnectDenied { .. } => "connect-denied",
             ProxyError::InterceptUnavailable { .. } => "intercept-unavailable",
             ProxyError::Intercept { .. } => "intercept-failed",
-            ProxyError::Egress(_) => "egress-denied",
             ProxyError::Tunnel { source, .. } => connect_reason(source.kind),
             ProxyError::Body(SpoolError::TooLarge { .. }) => "body-too-large",
             ProxyError::Body(SpoolError::Client(_)) => "client-body",

@@ -68,6 +68,22 @@ impl ConnectError {
     }
 }
 
+/// A name that does not resolve is unreachable (502); an address the
+/// egress policy refuses is forbidden (403).
+impl From<EgressError> for ConnectError {
+    fn from(e: EgressError) -> Self {
+        let kind = match e {
+            EgressError::Resolve { .. } | EgressError::NoAddress { .. } => {
+                ConnectErrorKind::Resolve
+            }
+            EgressError::Blocked { .. } | EgressError::SelfLoop { .. } => {
+                ConnectErrorKind::Forbidden
+            }
+        };
+        ConnectError::new(kind, e)
+    }
+}
+
 impl tower_service::Service<Uri> for Connector {
     type Response = TokioIo<UpstreamStream>;
     type Error = ConnectError;
@@ -97,15 +113,7 @@ impl Connector {
             .egress
             .resolve(&host, port, self.trust)
             .await
-            .map_err(|e| {
-                let kind = match e {
-                    EgressError::Resolve { .. } | EgressError::NoAddress { .. } => {
-                        ConnectErrorKind::Resolve
-                    }
-                    _ => ConnectErrorKind::Forbidden,
-                };
-                ConnectError::new(kind, e)
-            })?;
+            .map_err(ConnectError::from)?;
         let tcp = tokio::time::timeout(deadline, dial(&addrs))
             .await
             .map_err(|_| {
