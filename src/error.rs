@@ -39,6 +39,11 @@ pub enum ProxyError {
     Credential(#[from] CredError),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// The request handler panicked; the details are in countersign's log.
+    #[error(
+        "internal error: countersign failed while handling this request; its log has the details"
+    )]
+    Internal,
 }
 
 impl ProxyError {
@@ -64,6 +69,7 @@ impl ProxyError {
                 connect_status(source.kind)
             }
             ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -87,6 +93,7 @@ impl ProxyError {
                 connect_reason(source.kind)
             }
             ProxyError::Upstream(UpstreamError::Exchange { .. }) => "upstream-failed",
+            ProxyError::Internal => "internal",
         }
     }
 
