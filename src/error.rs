@@ -68,6 +68,7 @@ impl ProxyError {
             ProxyError::Upstream(UpstreamError::Connect { source, .. }) => {
                 connect_status(source.kind)
             }
+            ProxyError::Upstream(UpstreamError::ClientBody { .. }) => StatusCode::BAD_REQUEST,
             ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ProxyError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -92,6 +93,7 @@ impl ProxyError {
             ProxyError::Upstream(UpstreamError::Connect { source, .. }) => {
                 connect_reason(source.kind)
             }
+            ProxyError::Upstream(UpstreamError::ClientBody { .. }) => "client-body",
             ProxyError::Upstream(UpstreamError::Exchange { .. }) => "upstream-failed",
             ProxyError::Internal => "internal",
         }

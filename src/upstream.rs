@@ -16,7 +16,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls_pki_types::CertificateDer;
 
-use crate::body::ProxyBody;
+use crate::body::{ClientBodyError, ProxyBody};
 use crate::egress::{EgressPolicy, Trust};
 use crate::pki::identity::ClientIdentity;
 pub use connector::{ConnectError, ConnectErrorKind};
@@ -66,6 +66,14 @@ pub enum UpstreamError {
     },
     #[error("exchange with upstream {authority} failed")]
     Exchange {
+        authority: String,
+        #[source]
+        source: hyper_util::client::legacy::Error,
+    },
+    /// The app's request body broke while it streamed upstream: the app's
+    /// fault, not the upstream's.
+    #[error("reading the request body from the app failed while sending it to {authority}")]
+    ClientBody {
         authority: String,
         #[source]
         source: hyper_util::client::legacy::Error,
@@ -123,6 +131,12 @@ impl UpstreamClient {
 /// server rejects a missing client certificate only after the client's
 /// handshake has finished.
 fn classify(authority: String, e: hyper_util::client::legacy::Error) -> UpstreamError {
+    if causes(&e).any(|s| s.is::<ClientBodyError>()) {
+        return UpstreamError::ClientBody {
+            authority,
+            source: e,
+        };
+    }
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
     while let Some(s) = source {
         if let Some(c) = s.downcast_ref::<ConnectError>() {
@@ -148,4 +162,11 @@ fn classify(authority: String, e: hyper_util::client::legacy::Error) -> Upstream
         authority,
         source: e,
     }
+}
+
+/// The causes of `e`, outermost first (not `e` itself).
+fn causes<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(e.source(), |s| s.source())
 }
