@@ -94,7 +94,9 @@ impl ProxyError {
                 connect_reason(source.kind)
             }
             ProxyError::Upstream(UpstreamError::ClientBody { .. }) => "client-body",
-            ProxyError::Upstream(UpstreamError::Exchange { .. }) => "upstream-failed",
+            ProxyError::Upstream(UpstreamError::Exchange { .. } | UpstreamError::Closed { .. }) => {
+                "upstream-failed"
+            }
             ProxyError::Internal => "internal",
         }
     }

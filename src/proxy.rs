@@ -10,6 +10,7 @@
 mod access;
 mod connect;
 mod headers;
+mod prepared;
 mod replay;
 mod target;
 
@@ -17,19 +18,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, HOST};
+use http::header::HOST;
 use http::request::Parts;
-use http::{HeaderValue, Method, Request, Response, Version};
+use http::{Method, Request, Response, Version};
 use http_body::Body;
 
-use crate::body::{self, BoxError, ProxyBody, SpoolError, SpoolLimits};
+use crate::body::{self, BoxError, ProxyBody, SpoolLimits};
 use crate::config::Unmatched;
-use crate::creds::{BodyDigest, SignParams};
+use crate::creds::SignParams;
 use crate::error::ProxyError;
 use crate::listener::ServeContext;
 use crate::metrics::Metrics;
 use crate::snapshot::{ListenerRole, Route, Snapshot};
 use access::{Access, CountedBody, LoggedBody};
+use prepared::Prepared;
 
 pub use headers::strip_hop_by_hop;
 
@@ -192,7 +194,7 @@ fn lookup<'a>(
 /// used by `countersign sign`, so what it prints is what the proxy sends.
 pub async fn prepare<B>(
     route: &Route,
-    mut parts: Parts,
+    parts: Parts,
     body: B,
     limits: &SpoolLimits,
     params: &SignParams,
@@ -202,78 +204,10 @@ where
     B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
-    let config = &route.config;
-    strip_hop_by_hop(&mut parts.headers);
-    parts.uri = target::upstream_uri(&config.upstream, &parts.uri)?;
-    parts.version = Version::HTTP_11;
-    let host = HeaderValue::from_str(&config.upstream.authority())
-        .map_err(|_| ProxyError::BadRequest("upstream authority is not a valid Host".into()))?;
-    parts.headers.insert(HOST, host);
-    if let Some(cred) = &route.credential {
-        parts.headers.remove(AUTHORIZATION);
-        for name in cred.header_names() {
-            parts.headers.remove(name);
-        }
-    }
-    for (name, value) in &config.headers {
-        parts.headers.insert(name.clone(), value.clone());
-    }
-    let Some(cred) = &route.credential else {
-        return Ok(Request::from_parts(parts, body::boxed(body)));
-    };
-    let (digest, body) = match cred.body_hash(&parts) {
-        None => (BodyDigest::Absent, body::boxed(body)),
-        Some(mut hash) => {
-            refuse_declared_oversize(&parts, limits.max_body)?;
-            let spooled = body::spool(body, limits, |chunk| hash.update(chunk)).await?;
-            if !spooled.is_empty() {
-                parts
-                    .headers
-                    .insert(CONTENT_LENGTH, HeaderValue::from(spooled.len()));
-            }
-            let held =
-                metrics.map(|m| SpoolHeld::new(Arc::clone(m), spooled.is_on_disk(), spooled.len()));
-            (hash.finish(), body::with_guard(spooled.into_body(), held))
-        }
-    };
-    cred.apply(&mut parts, digest, params).await?;
-    Ok(Request::from_parts(parts, body))
-}
-
-/// A Content-Length over the limit is refused before any byte is read.
-fn refuse_declared_oversize(parts: &Parts, max_body: u64) -> Result<(), ProxyError> {
-    let declared = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    match declared {
-        Some(len) if len > max_body => Err(SpoolError::TooLarge { limit: max_body }.into()),
-        _ => Ok(()),
-    }
-}
-
-/// Counts a spooled body in the spool gauges while it is alive.
-struct SpoolHeld {
-    metrics: Arc<Metrics>,
-    on_disk: bool,
-    len: i64,
-}
-
-impl SpoolHeld {
-    fn new(metrics: Arc<Metrics>, on_disk: bool, len: u64) -> Self {
-        let len = i64::try_from(len).unwrap_or(i64::MAX);
-        metrics.spool(on_disk, len);
-        SpoolHeld {
-            metrics,
-            on_disk,
-            len,
-        }
-    }
-}
-
-impl Drop for SpoolHeld {
-    fn drop(&mut self) {
-        self.metrics.spool(self.on_disk, -self.len);
-    }
+    let mut prepared = Prepared::new(route, parts, body, limits, metrics).await?;
+    // A first request always has its body.
+    prepared
+        .signed(route, params)
+        .await?
+        .ok_or(ProxyError::Internal)
 }
