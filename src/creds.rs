@@ -200,6 +200,15 @@ impl Credential {
         }
     }
 
+    /// Refuses, before any byte of the body is read, a request the scheme
+    /// can already tell it cannot sign.
+    pub fn refuse_early(&self, parts: &Parts) -> Result<(), CredError> {
+        match self {
+            Credential::PayPayOpa(p) => p.refuse_early(parts),
+            Credential::Header(_) | Credential::OAuth2(_) | Credential::IssuedKey(_) => Ok(()),
+        }
+    }
+
     /// Writes the credential's headers. `digest` is what `body_hash` was fed
     /// (or `BodyDigest::Absent` for kinds that do not need the body). Nothing
     /// may change the request after this returns.

@@ -99,9 +99,6 @@ where
 {
     let (mut parts, body) = req.into_parts();
     let body = CountedBody::new(body, Arc::clone(&access.bytes_in));
-    // hyper answers `Expect: 100-continue` to the app as soon as the body is
-    // read; passing it on would make the upstream answer it a second time.
-    parts.headers.remove(http::header::EXPECT);
     let resp = match decide(snapshot, role, &parts, metrics)? {
         Decision::Route(route) => {
             access.route.clone_from(&route.config.name);
@@ -123,6 +120,10 @@ where
                 .map(|a| a.to_string())
                 .unwrap_or_default();
             strip_hop_by_hop(&mut parts.headers);
+            // hyper answers `Expect: 100-continue` to the app as soon as the
+            // body is read; passing it on would make the upstream answer it
+            // a second time. (Routed requests drop it in `Prepared`.)
+            parts.headers.remove(http::header::EXPECT);
             parts.version = Version::HTTP_11;
             let req = Request::from_parts(parts, body::boxed(body));
             snapshot.passthrough.send(req).await?

@@ -4,7 +4,7 @@
 //! first attempt never got an answer, or got a 401 a renewed token cures.
 //!
 //! ```text
-//! rewrite URI + Host -> hygiene -> route headers
+//! rewrite URI + Host -> hygiene -> route headers -> early refusals
 //!   -> body: no body            -> sent any number of times
 //!            spooled and hashed -> each send reads the spool afresh
 //!            streamed           -> sent once (hyper takes its first chunk
@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, HOST};
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, EXPECT, HOST};
 use http::request::Parts;
 use http::{HeaderValue, Request, Version};
 use http_body::Body;
@@ -52,7 +52,8 @@ enum Source {
 
 impl Prepared {
     /// Rewrites the app's request for `route` and, when the credential
-    /// signs the body, reads it through its hash into the spool.
+    /// signs the body, reads it through its hash into the spool. Refuses
+    /// what cannot be signed before reading any of the body.
     pub async fn new<B>(
         route: &Route,
         mut parts: Parts,
@@ -80,6 +81,12 @@ impl Prepared {
         for (name, value) in &config.headers {
             parts.headers.insert(name.clone(), value.clone());
         }
+        if let Some(cred) = &route.credential {
+            cred.refuse_early(&parts)?;
+        }
+        // hyper answers `Expect: 100-continue` to the app when the body is
+        // first read; passing it on would make the upstream answer it again.
+        parts.headers.remove(EXPECT);
         let hash = route.credential.as_ref().and_then(|c| c.body_hash(&parts));
         let Some(mut hash) = hash else {
             let body = if body.is_end_stream() {
