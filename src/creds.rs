@@ -245,6 +245,16 @@ impl Credential {
         }
     }
 
+    /// Removes what a request carried (`sent`, see `presented`) from the
+    /// upstream's response headers where it must not reach the app: an
+    /// issued key the upstream echoed (a redirect to the request URI).
+    pub fn scrub_response(&self, sent: &HeaderValue, headers: &mut HeaderMap) {
+        match self {
+            Credential::IssuedKey(k) => k.scrub(sent, headers),
+            Credential::PayPayOpa(_) | Credential::Header(_) | Credential::OAuth2(_) => {}
+        }
+    }
+
     /// The upstream answered 401 to a request that carried `sent` (see
     /// `presented`). Returns whether to replay the request once.
     pub fn unauthorized(&self, sent: &HeaderValue) -> bool {

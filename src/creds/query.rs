@@ -62,7 +62,8 @@ pub fn set(uri: &Uri, name: &str, encoded_value: &str) -> Option<Uri> {
     with_query(uri, &kept)
 }
 
-fn is_named(pair: &str, name: &str) -> bool {
+/// Whether the query pair `pair` (`name=value`) is named `name` once decoded.
+pub fn is_named(pair: &str, name: &str) -> bool {
     let raw = pair.split('=').next().unwrap_or("");
     form::decode(raw) == name.as_bytes()
 }

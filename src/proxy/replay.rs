@@ -8,7 +8,9 @@
 //! - when the upstream answers 401 to a credential that can renew itself
 //!   (oauth2, issued-key) and the request has no body.
 //!
-//! The second answer, whatever it is, goes to the app.
+//! The second answer, whatever it is, goes to the app. Whatever the
+//! request carried of its credential is taken out of the answer's headers
+//! where it must not reach the app (an issued key echoed in a redirect).
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -65,9 +67,13 @@ where
                 tracing::debug!(route = %route.config.name, "replaying the request with a renewed token");
                 retried(metrics, route, "unauthorized");
                 let req = signed(route, &mut prepared, &params).await?;
+                sent = presented(route, &req);
                 resp = route.client.send(req).await?;
             }
         }
+    }
+    if let (Some(cred), Some(sent)) = (&route.credential, &sent) {
+        cred.scrub_response(sent, resp.headers_mut());
     }
     Ok(resp)
 }
@@ -85,7 +91,8 @@ async fn signed(
         .ok_or(ProxyError::Internal)
 }
 
-/// What the request carries of its credential, to name a refused token.
+/// What the request carries of its credential, to name a refused token
+/// and to keep it out of the answer.
 fn presented(route: &Route, req: &Request<ProxyBody>) -> Option<HeaderValue> {
     route
         .credential
