@@ -19,6 +19,13 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The one body type the proxy sends and returns.
 pub type ProxyBody = BoxBody<Bytes, BoxError>;
 
+/// A failure of the app's request body (a malformed chunk, a connection
+/// gone mid-body), marked so that wherever it surfaces, even from inside
+/// the upstream client, it is answered as the app's fault.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ClientBodyError(pub BoxError);
+
 pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
     Full::new(bytes.into())
         .map_err(|never| match never {})

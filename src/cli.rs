@@ -88,6 +88,15 @@ fn init_logs(format: LogFormat) {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init(),
     }
+    // Panics go to the log like everything else, with their location and
+    // without their message unless it is a literal from the code: a
+    // formatted one may quote request data or a secret (std's own hook
+    // would print it to stderr).
+    std::panic::set_hook(Box::new(|info| {
+        let message = info.payload().downcast_ref::<&'static str>().copied();
+        let location = info.location().map(ToString::to_string).unwrap_or_default();
+        tracing::error!(%location, panic = message.unwrap_or("(withheld)"), "panicked");
+    }));
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {

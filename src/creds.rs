@@ -200,6 +200,15 @@ impl Credential {
         }
     }
 
+    /// Refuses, before any byte of the body is read, a request the scheme
+    /// can already tell it cannot sign.
+    pub fn refuse_early(&self, parts: &Parts) -> Result<(), CredError> {
+        match self {
+            Credential::PayPayOpa(p) => p.refuse_early(parts),
+            Credential::Header(_) | Credential::OAuth2(_) | Credential::IssuedKey(_) => Ok(()),
+        }
+    }
+
     /// Writes the credential's headers. `digest` is what `body_hash` was fed
     /// (or `BodyDigest::Absent` for kinds that do not need the body). Nothing
     /// may change the request after this returns.
@@ -233,6 +242,16 @@ impl Credential {
         match self {
             Credential::IssuedKey(k) => k.presented(headers, uri),
             _ => headers.get(http::header::AUTHORIZATION).cloned(),
+        }
+    }
+
+    /// Removes what a request carried (`sent`, see `presented`) from the
+    /// upstream's response headers where it must not reach the app: an
+    /// issued key the upstream echoed (a redirect to the request URI).
+    pub fn scrub_response(&self, sent: &HeaderValue, headers: &mut HeaderMap) {
+        match self {
+            Credential::IssuedKey(k) => k.scrub(sent, headers),
+            Credential::PayPayOpa(_) | Credential::Header(_) | Credential::OAuth2(_) => {}
         }
     }
 

@@ -34,8 +34,6 @@ pub enum ProxyError {
     InterceptUnavailable { host: String, port: u16 },
     #[error("cannot intercept {host}: {detail}")]
     Intercept { host: String, detail: String },
-    #[error("destination refused")]
-    Egress(#[from] crate::egress::EgressError),
     #[error("cannot open a tunnel to {authority}")]
     Tunnel {
         authority: String,
@@ -51,6 +49,11 @@ pub enum ProxyError {
     Credential(#[from] CredError),
     #[error(transparent)]
     Upstream(UpstreamError),
+    /// The request handler panicked; the details are in countersign's log.
+    #[error(
+        "internal error: countersign failed while handling this request; its log has the details"
+    )]
+    Internal,
 }
 
 /// An exchange that broke because the app's streamed body stalled is the
@@ -71,9 +74,9 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ProxyError::NoRoute { .. } | ProxyError::OutsideRoute { .. } => StatusCode::FORBIDDEN,
-            ProxyError::ConnectDenied { .. }
-            | ProxyError::InterceptUnavailable { .. }
-            | ProxyError::Egress(_) => StatusCode::FORBIDDEN,
+            ProxyError::ConnectDenied { .. } | ProxyError::InterceptUnavailable { .. } => {
+                StatusCode::FORBIDDEN
+            }
             ProxyError::Intercept { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             ProxyError::Tunnel { source, .. } => connect_status(source.kind),
             ProxyError::Body(SpoolError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -91,7 +94,9 @@ impl ProxyError {
             ProxyError::Upstream(UpstreamError::Connect { source, .. }) => {
                 connect_status(source.kind)
             }
+            ProxyError::Upstream(UpstreamError::ClientBody { .. }) => StatusCode::BAD_REQUEST,
             ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -103,7 +108,6 @@ impl ProxyError {
             ProxyError::ConnectDenied { .. } => "connect-denied",
             ProxyError::InterceptUnavailable { .. } => "intercept-unavailable",
             ProxyError::Intercept { .. } => "intercept-failed",
-            ProxyError::Egress(_) => "egress-denied",
             ProxyError::Tunnel { source, .. } => connect_reason(source.kind),
             ProxyError::Body(SpoolError::TooLarge { .. }) => "body-too-large",
             ProxyError::Body(SpoolError::Client(_)) => "client-body",
@@ -116,7 +120,11 @@ impl ProxyError {
             ProxyError::Upstream(UpstreamError::Connect { source, .. }) => {
                 connect_reason(source.kind)
             }
-            ProxyError::Upstream(UpstreamError::Exchange { .. }) => "upstream-failed",
+            ProxyError::Upstream(UpstreamError::ClientBody { .. }) => "client-body",
+            ProxyError::Upstream(UpstreamError::Exchange { .. } | UpstreamError::Closed { .. }) => {
+                "upstream-failed"
+            }
+            ProxyError::Internal => "internal",
         }
     }
 
@@ -197,3 +205,6 @@ pub fn chain(e: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,10 +7,13 @@
 mod slots;
 mod throttle;
 
+use std::any::Any;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Weak};
+use std::task::Poll;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -24,6 +27,7 @@ use std::time::Instant;
 use crate::app::AppInner;
 use crate::body::ProxyBody;
 use crate::drain::DrainWatch;
+use crate::error::ProxyError;
 use crate::metrics::Metrics;
 use crate::snapshot::{ListenerRole, SnapshotCell};
 use crate::{admin, proxy};
@@ -257,15 +261,62 @@ fn service(
     Future = impl Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
 > + Clone {
     let role = Arc::new(role);
-    service_fn(move |req| {
+    service_fn(move |req: Request<Incoming>| {
         let ctx = ctx.clone();
         let role = Arc::clone(&role);
+        let method = req.method().clone();
         async move {
-            let resp = match *role {
-                ListenerRole::Admin => admin::handle(&ctx, req).await,
-                _ => proxy::handle(&ctx, &role, req).await,
-            };
+            let metrics = Arc::clone(&ctx.metrics);
+            let handled = catch_panic(async {
+                match *role {
+                    ListenerRole::Admin => admin::handle(&ctx, req).await,
+                    _ => proxy::handle(&ctx, &role, req).await,
+                }
+            })
+            .await;
+            let resp = handled.unwrap_or_else(|payload| {
+                // The payload is quoted only when it is a literal from the
+                // code: a formatted one may hold request data or a secret.
+                let message = payload.downcast_ref::<&'static str>().copied();
+                tracing::error!(listener = %role, %method, panic = message.unwrap_or("(withheld)"), "request handler panicked; answered 500");
+                let e = ProxyError::Internal;
+                metrics.error(e.reason());
+                e.into_response()
+            });
             Ok::<_, Infallible>(resp)
         }
     })
+}
+
+/// Runs `fut`, turning a panic inside it into `Err(payload)`. Each poll runs
+/// under `catch_unwind`, which costs nothing until something panics; the
+/// future stays where hyper put it (no task spawned, no allocation), and
+/// the app's connection is answered and kept.
+async fn catch_panic<F: Future>(fut: F) -> Result<F::Output, Box<dyn Any + Send>> {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(move |cx| {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_in_the_future_is_caught_and_its_payload_kept() {
+        assert_eq!(catch_panic(async { 7 }).await.ok(), Some(7));
+        let caught = catch_panic(async {
+            tokio::task::yield_now().await;
+            panic!("boom")
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(caught.downcast_ref::<&'static str>(), Some(&"boom"));
+    }
 }

@@ -116,6 +116,7 @@ pub struct Metrics {
     bytes_in: Counter,
     bytes_out: Counter,
     errors: Counter,
+    upstream_retries: Counter,
     unmatched: Counter,
     reloads: Counter,
     /// Spooled bodies, counted (and budgeted) by the spool itself.
@@ -169,6 +170,15 @@ impl Metrics {
     /// A response countersign made itself, by reason.
     pub fn error(&self, reason: &'static str) {
         self.errors.add(vec![("reason", reason.into())], 1);
+    }
+
+    /// A routed request sent to its upstream a second time, by reason
+    /// (`connection-closed`, `unauthorized`).
+    pub fn upstream_retry(&self, route: &str, reason: &'static str) {
+        self.upstream_retries.add(
+            vec![("route", route.to_string()), ("reason", reason.into())],
+            1,
+        );
     }
 
     pub fn unmatched(&self, outcome: &'static str) {
@@ -228,6 +238,11 @@ impl Metrics {
             &mut out,
             "countersign_errors_total",
             "Responses countersign made itself (signing failures, refusals, upstream failures), by reason.",
+        );
+        self.upstream_retries.render(
+            &mut out,
+            "countersign_upstream_retries_total",
+            "Routed requests sent upstream a second time, by route and reason (connection-closed: the upstream closed a reused connection before answering; unauthorized: a 401 renewed the token).",
         );
         self.unmatched.render(
             &mut out,

@@ -10,6 +10,7 @@
 mod access;
 mod connect;
 mod headers;
+mod prepared;
 mod replay;
 mod target;
 
@@ -17,19 +18,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, HOST};
+use http::header::HOST;
 use http::request::Parts;
-use http::{HeaderValue, Method, Request, Response, Version};
+use http::{Method, Request, Response, Version};
 use http_body::Body;
 
-use crate::body::{self, BoxError, DeadlineBody, ProxyBody, SpoolError, SpoolLimits};
+use crate::body::{self, BoxError, DeadlineBody, ProxyBody, SpoolLimits};
 use crate::config::Unmatched;
-use crate::creds::{BodyDigest, SignParams};
+use crate::creds::SignParams;
 use crate::error::ProxyError;
 use crate::listener::ServeContext;
 use crate::metrics::Metrics;
 use crate::snapshot::{ListenerRole, Route, Snapshot};
 use access::{Access, CountedBody, LoggedBody};
+use prepared::Prepared;
 
 pub use headers::strip_hop_by_hop;
 
@@ -105,9 +107,6 @@ where
         limits.body_idle_timeout,
         limits.body_timeout,
     );
-    // hyper answers `Expect: 100-continue` to the app as soon as the body is
-    // read; passing it on would make the upstream answer it a second time.
-    parts.headers.remove(http::header::EXPECT);
     let resp = match decide(snapshot, role, &parts, metrics)? {
         Decision::Route(route) => {
             access.route.clone_from(&route.config.name);
@@ -129,6 +128,10 @@ where
                 .map(|a| a.to_string())
                 .unwrap_or_default();
             strip_hop_by_hop(&mut parts.headers);
+            // hyper answers `Expect: 100-continue` to the app as soon as the
+            // body is read; passing it on would make the upstream answer it
+            // a second time. (Routed requests drop it in `Prepared`.)
+            parts.headers.remove(http::header::EXPECT);
             parts.version = Version::HTTP_11;
             let req = Request::from_parts(parts, body::boxed(body));
             snapshot.passthrough.send(req).await?
@@ -227,7 +230,7 @@ fn rule_text(route: &crate::config::RouteConfig) -> String {
 /// used by `countersign sign`, so what it prints is what the proxy sends.
 pub async fn prepare<B>(
     route: &Route,
-    mut parts: Parts,
+    parts: Parts,
     body: B,
     limits: &SpoolLimits,
     params: &SignParams,
@@ -237,56 +240,10 @@ where
     B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
-    let config = &route.config;
-    strip_hop_by_hop(&mut parts.headers);
-    parts.uri = target::upstream_uri(&config.upstream, &parts.uri)?;
-    parts.version = Version::HTTP_11;
-    let host = HeaderValue::from_str(&config.upstream.authority())
-        .map_err(|_| ProxyError::BadRequest("upstream authority is not a valid Host".into()))?;
-    parts.headers.insert(HOST, host);
-    if let Some(cred) = &route.credential {
-        parts.headers.remove(AUTHORIZATION);
-        for name in cred.header_names() {
-            parts.headers.remove(name);
-        }
-    }
-    for (name, value) in &config.headers {
-        parts.headers.insert(name.clone(), value.clone());
-    }
-    let Some(cred) = &route.credential else {
-        return Ok(Request::from_parts(parts, body::boxed(body)));
-    };
-    let (digest, body) = match cred.body_hash(&parts) {
-        None => (BodyDigest::Absent, body::boxed(body)),
-        Some(mut hash) => {
-            refuse_declared_oversize(&parts, limits.max_body)?;
-            // The one-shot `sign` command has no metrics, and no other
-            // request to share a memory budget with.
-            let usage = metrics
-                .map(|m| Arc::clone(m.spool_usage()))
-                .unwrap_or_default();
-            let spooled = body::spool(body, limits, &usage, |chunk| hash.update(chunk)).await?;
-            if !spooled.is_empty() {
-                parts
-                    .headers
-                    .insert(CONTENT_LENGTH, HeaderValue::from(spooled.len()));
-            }
-            (hash.finish(), spooled.into_body())
-        }
-    };
-    cred.apply(&mut parts, digest, params).await?;
-    Ok(Request::from_parts(parts, body))
-}
-
-/// A Content-Length over the limit is refused before any byte is read.
-fn refuse_declared_oversize(parts: &Parts, max_body: u64) -> Result<(), ProxyError> {
-    let declared = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    match declared {
-        Some(len) if len > max_body => Err(SpoolError::TooLarge { limit: max_body }.into()),
-        _ => Ok(()),
-    }
+    let mut prepared = Prepared::new(route, parts, body, limits, metrics).await?;
+    // A first request always has its body.
+    prepared
+        .signed(route, params)
+        .await?
+        .ok_or(ProxyError::Internal)
 }

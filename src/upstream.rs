@@ -6,6 +6,7 @@
 
 pub(crate) mod connector;
 mod tls;
+mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,10 +17,11 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls_pki_types::CertificateDer;
 
-use crate::body::ProxyBody;
+use crate::body::{ClientBodyError, ProxyBody};
 use crate::egress::{EgressPolicy, Trust};
 use crate::pki::identity::ClientIdentity;
 pub use connector::{ConnectError, ConnectErrorKind};
+use usage::ConnUsage;
 
 /// What makes two upstream clients different: each has its own pool, so
 /// connections with different roots or client identities are never shared.
@@ -42,6 +44,8 @@ pub struct UpstreamSettings {
 
 pub struct UpstreamClient {
     client: Client<connector::Connector, ProxyBody>,
+    /// Keeps no idle connection: every request it sends dials anew.
+    fresh: Client<connector::Connector, ProxyBody>,
     response_timeout: Duration,
 }
 
@@ -70,6 +74,23 @@ pub enum UpstreamError {
         #[source]
         source: hyper_util::client::legacy::Error,
     },
+    /// The keep-alive race: the upstream closed a connection that had
+    /// answered an earlier request, before any byte of an answer to this
+    /// one. Worth sending again on a new connection, if the body allows.
+    #[error("upstream {authority} closed a reused connection before answering")]
+    Closed {
+        authority: String,
+        #[source]
+        source: hyper_util::client::legacy::Error,
+    },
+    /// The app's request body broke while it streamed upstream: the app's
+    /// fault, not the upstream's.
+    #[error("reading the request body from the app failed while sending it to {authority}")]
+    ClientBody {
+        authority: String,
+        #[source]
+        source: hyper_util::client::legacy::Error,
+    },
 }
 
 impl UpstreamClient {
@@ -91,30 +112,82 @@ impl UpstreamClient {
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(settings.idle_timeout)
+            .build(connector.clone());
+        let fresh = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(0)
             .build(connector);
         Ok(UpstreamClient {
             client,
+            fresh,
             response_timeout: settings.response_timeout,
         })
     }
 
-    /// Sends `req` (absolute URI) and waits for the response headers.
+    /// Sends `req` (absolute URI) over a pooled keep-alive connection and
+    /// waits for the response headers.
     pub async fn send(&self, req: Request<ProxyBody>) -> Result<Response<Incoming>, UpstreamError> {
+        self.send_with(&self.client, req).await
+    }
+
+    /// Like `send`, over a connection of its own: for a request sent again
+    /// after the upstream closed the pooled connection it went out on (the
+    /// other idle connections may be just as stale).
+    pub async fn send_fresh(
+        &self,
+        req: Request<ProxyBody>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        self.send_with(&self.fresh, req).await
+    }
+
+    async fn send_with(
+        &self,
+        client: &Client<connector::Connector, ProxyBody>,
+        req: Request<ProxyBody>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
         let authority = req
             .uri()
             .authority()
             .map(|a| a.to_string())
             .unwrap_or_default();
-        let sent = tokio::time::timeout(self.response_timeout, self.client.request(req)).await;
+        let sent = tokio::time::timeout(self.response_timeout, client.request(req)).await;
         match sent {
             Err(_) => Err(UpstreamError::Timeout {
                 authority,
                 timeout: self.response_timeout,
             }),
-            Ok(Ok(resp)) => Ok(resp),
+            Ok(Ok(resp)) => {
+                if let Some(usage) = resp.extensions().get::<Arc<ConnUsage>>() {
+                    usage.answered();
+                }
+                Ok(resp)
+            }
             Ok(Err(e)) => Err(classify(authority, e)),
         }
     }
+}
+
+/// Whether `e` ended the exchange as a closed or reset connection, on a
+/// reused connection that sent no byte of an answer.
+fn closed_before_answer(e: &hyper_util::client::legacy::Error) -> bool {
+    let unanswered = e.connect_info().is_some_and(|info| {
+        let mut extras = http::Extensions::new();
+        info.get_extras(&mut extras);
+        extras
+            .get::<Arc<ConnUsage>>()
+            .is_some_and(|u| u.reused_and_unanswered())
+    });
+    unanswered
+        && causes(e).any(|c| {
+            c.downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_incomplete_message)
+                || c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                    use std::io::ErrorKind::*;
+                    matches!(
+                        io.kind(),
+                        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+                    )
+                })
+        })
 }
 
 /// Pulls our own connect error out of hyper-util's wrapper, so a refused
@@ -123,6 +196,12 @@ impl UpstreamClient {
 /// server rejects a missing client certificate only after the client's
 /// handshake has finished.
 fn classify(authority: String, e: hyper_util::client::legacy::Error) -> UpstreamError {
+    if causes(&e).any(|s| s.is::<ClientBodyError>()) {
+        return UpstreamError::ClientBody {
+            authority,
+            source: e,
+        };
+    }
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
     while let Some(s) = source {
         if let Some(c) = s.downcast_ref::<ConnectError>() {
@@ -144,8 +223,21 @@ fn classify(authority: String, e: hyper_util::client::legacy::Error) -> Upstream
         }
         source = s.source();
     }
+    if closed_before_answer(&e) {
+        return UpstreamError::Closed {
+            authority,
+            source: e,
+        };
+    }
     UpstreamError::Exchange {
         authority,
         source: e,
     }
+}
+
+/// The causes of `e`, outermost first (not `e` itself).
+fn causes<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(e.source(), |s| s.source())
 }

@@ -53,12 +53,13 @@ pub enum SpoolError {
     },
 }
 
-/// A body read to its end, ready to be sent with a known length. It holds
-/// its share of the spool (memory or disk) until its body is dropped.
+/// A body read to its end, ready to be sent with a known length, as many
+/// times as needed. It holds its share of the spool (memory or disk) until
+/// it and every body made from it are dropped.
 pub struct Spooled {
     kept: Kept,
     len: u64,
-    hold: SpoolHold,
+    hold: Arc<SpoolHold>,
 }
 
 enum Kept {
@@ -86,6 +87,22 @@ impl Spooled {
             Kept::File(file) => super::boxed(FileBody::new(file, self.len)),
         };
         super::with_guard(body, self.hold)
+    }
+
+    /// The body once more, from its start: the same bytes in memory, or a
+    /// second handle on the spool file. (Handles share one offset, so a body
+    /// made earlier must be done with before this one is read.)
+    pub async fn body(&self) -> std::io::Result<ProxyBody> {
+        let body = match &self.kept {
+            Kept::Memory(bytes) if bytes.is_empty() => super::empty(),
+            Kept::Memory(bytes) => super::full(bytes.clone()),
+            Kept::File(file) => {
+                let mut again = file.try_clone().await?;
+                again.rewind().await?;
+                super::boxed(FileBody::new(again, self.len))
+            }
+        };
+        Ok(super::with_guard(body, Arc::clone(&self.hold)))
     }
 }
 
@@ -162,7 +179,11 @@ where
             Kept::File(file)
         }
     };
-    Ok(Spooled { kept, len, hold })
+    Ok(Spooled {
+        kept,
+        len,
+        hold: Arc::new(hold),
+    })
 }
 
 fn client_error(e: impl Into<BoxError>) -> SpoolError {
@@ -215,9 +236,16 @@ fn room(
 
 async fn open_spool_file(limits: &SpoolLimits) -> std::io::Result<BufWriter<tokio::fs::File>> {
     let dir = limits.dir.clone();
-    let file = tokio::task::spawn_blocking(move || tempfile::tempfile_in(dir))
-        .await
-        .map_err(std::io::Error::other)??;
+    let file = tokio::task::spawn_blocking(move || {
+        let file = tempfile::tempfile_in(dir)?;
+        // O_TMPFILE takes the umask's mode (often 0644), and /proc/PID/fd
+        // still opens a file without a name: only countersign may read it.
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await
+    .map_err(std::io::Error::other)??;
     let mut file = tokio::fs::File::from_std(file);
     // tokio's file keeps a copy of each write (up to 2 MiB by default) for
     // the blocking thread that does it: bounded like the write buffer.

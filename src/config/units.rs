@@ -25,10 +25,16 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     };
     value
         .checked_mul(factor)
+        .filter(|n| *n < u64::MAX)
         .ok_or_else(|| format!("`{text}` is too large"))
 }
 
-/// Parses `"250ms"`, `"30s"`, `"5m"`, `"1h"`.
+/// The longest duration any key takes: 365 days. Every duration is added to
+/// clocks later (`Instant`, certificate validity, token expiry), and a
+/// bounded one can never push them out of range.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Parses `"250ms"`, `"30s"`, `"5m"`, `"1h"`, up to `MAX_DURATION`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (value, unit) = number_and_unit(text).ok_or_else(|| {
@@ -46,23 +52,31 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ))
         }
     };
-    millis
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("`{text}` is too large"))
+    match millis.map(Duration::from_millis) {
+        Some(d) if d <= MAX_DURATION => Ok(d),
+        _ => Err(format!(
+            "`{text}` is too long; at most 365 days (\"8760h\")"
+        )),
+    }
 }
 
-/// `"64 MiB"` -> `(64, "MiB")`; `None` without leading digits.
+/// `"64 MiB"` -> `(64, "MiB")`; `None` without leading digits. Digits past
+/// `u64::MAX` give `u64::MAX`, which every caller finds too large.
 fn number_and_unit(text: &str) -> Option<(u64, &str)> {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
-    Some((digits.parse().ok()?, unit.trim()))
+    if digits.is_empty() {
+        return None;
+    }
+    Some((digits.parse().unwrap_or(u64::MAX), unit.trim()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn sizes() {
@@ -74,9 +88,16 @@ mod tests {
             .unwrap_err()
             .contains("unknown size unit"));
         assert!(parse_size("MiB").is_err());
-        assert!(parse_size("99999999999999GiB")
-            .unwrap_err()
-            .contains("too large"));
+        for huge in [
+            "99999999999999GiB",
+            "99999999999999999999",
+            "18446744073709551615",
+        ] {
+            assert!(
+                parse_size(huge).unwrap_err().contains("too large"),
+                "{huge}"
+            );
+        }
     }
 
     #[test]
@@ -88,5 +109,43 @@ mod tests {
         assert!(parse_duration("3d")
             .unwrap_err()
             .contains("unknown duration unit"));
+        assert_eq!(parse_duration("8760h"), Ok(MAX_DURATION));
+        for long in [
+            "8761h",
+            "100000000h",
+            "18446744073709551615ms",
+            "99999999999999999h",
+        ] {
+            assert!(
+                parse_duration(long)
+                    .unwrap_err()
+                    .contains("at most 365 days"),
+                "{long}"
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever a duration key says, what it yields can be added to the
+        /// clocks countersign keeps (monotonic instants, certificate dates)
+        /// without overflow.
+        #[test]
+        fn every_accepted_duration_can_be_added_to_clocks(
+            value in prop_oneof![0u64..40_000_000_000, any::<u64>()],
+            unit in "ms|s|m|h",
+        ) {
+            let text = format!("{value}{unit}");
+            match parse_duration(&text) {
+                Ok(d) => {
+                    prop_assert!(d <= MAX_DURATION);
+                    prop_assert!(std::time::Instant::now().checked_add(d).is_some());
+                    let d = time::Duration::try_from(d).unwrap();
+                    prop_assert!(time::OffsetDateTime::now_utc().checked_add(d).is_some());
+                }
+                Err(e) => prop_assert!(e.contains("at most 365 days"), "{text}: {e}"),
+            }
+        }
     }
 }

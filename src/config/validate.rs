@@ -368,6 +368,21 @@ impl Checker<'_> {
         if max_body == 0 {
             self.problem("proxy.max_body", "must be larger than zero");
         }
+        // Body lengths are counted in memory-sized integers too.
+        for (key, value) in [
+            ("proxy.max_body", max_body),
+            ("proxy.spool_memory", spool_memory),
+        ] {
+            if usize::try_from(value).is_err() {
+                self.problem(
+                    key,
+                    format!(
+                        "is too large for this platform; at most {} bytes",
+                        usize::MAX
+                    ),
+                );
+            }
+        }
         let spool_dir = raw
             .spool_dir
             .map(|d| self.base_dir.join(d))

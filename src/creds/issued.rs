@@ -14,6 +14,7 @@
 //!            usable life (lifetime - margin), never used past it
 //! ```
 
+mod echo;
 mod issuer;
 mod placement;
 
@@ -61,6 +62,14 @@ impl IssuedKey {
 
     pub fn presented(&self, headers: &HeaderMap, uri: &Uri) -> Option<HeaderValue> {
         self.placement.presented(headers, uri)
+    }
+
+    /// Takes the key `sent` carried out of the upstream's response headers:
+    /// the app never sees a key.
+    pub fn scrub(&self, sent: &HeaderValue, headers: &mut HeaderMap) {
+        for name in self.placement.scrub(sent, headers) {
+            tracing::debug!(credential = %self.name, header = %name, "removed the issued key the upstream echoed in a response header");
+        }
     }
 
     /// See `TokenManager::unauthorized`: the refused key is the one whose

@@ -5,7 +5,7 @@
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT};
 use http::request::Parts;
 use http::HeaderValue;
 use md5::{Digest, Md5};
@@ -72,26 +72,29 @@ impl PayPayOpa {
         BodyHash { md5, len: 0 }
     }
 
+    /// Refuses what cannot be signed before any byte of the body is read,
+    /// so that an app that sent `Expect: 100-continue` gets its 400 rather
+    /// than `100 Continue`: several Content-Types, or a body announced (by
+    /// a nonzero Content-Length, or by the expectation itself, which RFC
+    /// 9110 allows only with content) without one.
+    pub fn refuse_early(&self, parts: &Parts) -> Result<(), CredError> {
+        let declared = parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let announced = parts.headers.contains_key(EXPECT) || declared.is_some_and(|n| n > 0);
+        signed_content_type(parts, announced).map(|_| ())
+    }
+
     pub fn apply(
         &self,
         parts: &mut Parts,
         digest: BodyDigest,
         params: &SignParams,
     ) -> Result<(), CredError> {
-        if parts.headers.get_all(CONTENT_TYPE).iter().count() > 1 {
-            return Err(CredError::Request(
-                "paypay-opa signs one Content-Type, and this request has several; send one".into(),
-            ));
-        }
-        let content_type = match (digest, parts.headers.get(CONTENT_TYPE)) {
-            (BodyDigest::Absent, _) => None,
-            (BodyDigest::Md5(_), Some(ct)) => Some(ct.as_bytes()),
-            (BodyDigest::Md5(_), None) => {
-                return Err(CredError::Request(
-                    "paypay-opa signs the Content-Type of a request with a body, and this request has none; send one (e.g. application/json)".into(),
-                ))
-            }
-        };
+        let has_body = matches!(digest, BodyDigest::Md5(_));
+        let content_type = signed_content_type(parts, has_body)?;
         let nonce = match &params.nonce {
             Some(n) => n.clone(),
             None => random_nonce(self.nonce_length),
@@ -111,6 +114,23 @@ impl PayPayOpa {
         value.set_sensitive(true);
         parts.headers.insert(AUTHORIZATION, value);
         Ok(())
+    }
+}
+
+/// The Content-Type the signature covers: none without a body, and with
+/// one, exactly one header.
+fn signed_content_type(parts: &Parts, has_body: bool) -> Result<Option<&[u8]>, CredError> {
+    if parts.headers.get_all(CONTENT_TYPE).iter().count() > 1 {
+        return Err(CredError::Request(
+            "paypay-opa signs one Content-Type, and this request has several; send one".into(),
+        ));
+    }
+    match (has_body, parts.headers.get(CONTENT_TYPE)) {
+        (false, _) => Ok(None),
+        (true, Some(ct)) => Ok(Some(ct.as_bytes())),
+        (true, None) => Err(CredError::Request(
+            "paypay-opa signs the Content-Type of a request with a body, and this request has none; send one (e.g. application/json)".into(),
+        )),
     }
 }
 

@@ -132,7 +132,8 @@ fn fold_name(name: &[u8]) -> String {
         .collect()
 }
 
-fn is_named(pair: &str, name: &str) -> bool {
+/// Whether the query pair `pair` (`name=value`) is named `name` once decoded.
+pub fn is_named(pair: &str, name: &str) -> bool {
     let raw = pair.split('=').next().unwrap_or("");
     form::decode(raw) == name.as_bytes()
 }

@@ -62,10 +62,11 @@ impl LeafMinter {
         if cache.len() >= MAX_CACHED {
             cache.clear();
         }
-        cache.insert(
-            host.to_string(),
-            (Arc::clone(&config), now + self.lifetime / 2),
-        );
+        // A lifetime too long for the clock is not cached rather than
+        // panicking (config validation keeps it far below that).
+        if let Some(fresh_until) = now.checked_add(self.lifetime / 2) {
+            cache.insert(host.to_string(), (Arc::clone(&config), fresh_until));
+        }
         Ok(config)
     }
 
@@ -85,8 +86,15 @@ impl LeafMinter {
         params.use_authority_key_identifier_extension = true;
         let now = time::OffsetDateTime::now_utc();
         params.not_before = now - time::Duration::minutes(5);
-        params.not_after =
-            now + time::Duration::try_from(self.lifetime).unwrap_or(time::Duration::DAY);
+        params.not_after = time::Duration::try_from(self.lifetime)
+            .ok()
+            .and_then(|lifetime| now.checked_add(lifetime))
+            .ok_or_else(|| {
+                format!(
+                    "leaf_lifetime {:?} ends past the last date a certificate can hold",
+                    self.lifetime
+                )
+            })?;
         let key = KeyPair::generate().map_err(|e| e.to_string())?;
         let leaf = params
             .signed_by(&key, &self.ca.issuer)
@@ -118,5 +126,29 @@ struct FixedCert(Arc<CertifiedKey>);
 impl ResolvesServerCert for FixedCert {
     fn resolve(&self, _: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(Arc::clone(&self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minter(lifetime: Duration) -> LeafMinter {
+        let dir = tempfile::tempdir().unwrap();
+        let files = super::super::ca::init(dir.path()).unwrap();
+        let ca = LocalCa::load(&files.cert, &files.key).unwrap();
+        LeafMinter::new(Arc::new(ca), lifetime)
+    }
+
+    /// A lifetime past the last date a certificate can hold (only reachable
+    /// by bypassing config validation) is an error, never a panic.
+    #[test]
+    fn a_lifetime_beyond_the_calendar_is_an_error_not_a_panic() {
+        let m = minter(Duration::from_secs(100_000_000 * 3600));
+        let e = m.server_config("api.test").unwrap_err();
+        assert!(e.contains("leaf_lifetime"), "{e}");
+        assert!(minter(Duration::from_secs(24 * 3600))
+            .server_config("api.test")
+            .is_ok());
     }
 }

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::Method;
 use http_body::{Body, Frame, SizeHint};
 
-use crate::body::{BoxError, ProxyBody};
+use crate::body::{BoxError, ClientBodyError, ProxyBody};
 use crate::metrics::{Metrics, RequestLabels};
 
 /// What one request did, filled in along the request path.
@@ -121,7 +121,8 @@ impl Body for LoggedBody {
     }
 }
 
-/// A request body that counts the bytes read from the app.
+/// A request body that counts the bytes read from the app, and marks its
+/// failures as the app's (`ClientBodyError`).
 pub struct CountedBody<B> {
     inner: B,
     counter: Arc<AtomicU64>,
@@ -136,21 +137,27 @@ impl<B> CountedBody<B> {
 impl<B> Body for CountedBody<B>
 where
     B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
 {
     type Data = Bytes;
-    type Error = B::Error;
+    type Error = ClientBodyError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, ClientBodyError>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled {
-            if let Some(data) = frame.data_ref() {
-                self.counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+        match polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+                }
+                Poll::Ready(Some(Ok(frame)))
             }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(ClientBodyError(e.into())))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {

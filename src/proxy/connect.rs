@@ -55,12 +55,17 @@ pub(crate) async fn open<B>(
         return Ok(established());
     }
     if snapshot.tunnel_allowed(&host, port) {
+        let authority = format!("{host}:{port}");
+        // A name that does not resolve is unreachable (502), not refused.
         let addrs = snapshot
             .egress
             .resolve(&host, port, Trust::Untrusted)
-            .await?;
+            .await
+            .map_err(|e| ProxyError::Tunnel {
+                authority: authority.clone(),
+                source: ConnectError::from(e),
+            })?;
         let timeout = snapshot.proxy.connect_timeout;
-        let authority = format!("{host}:{port}");
         let upstream = tokio::time::timeout(timeout, dial(&addrs))
             .await
             .map_err(|_| ProxyError::Tunnel {

@@ -1,23 +1,34 @@
-//! Sends a routed request, and once more when the upstream answers 401 to a
-//! credential that can renew itself (oauth2, issued-key) and the request
-//! can be sent again as it was: only bodyless requests are replayed (a
-//! streamed body is gone once sent). The second answer, whatever it is,
-//! goes to the app.
+//! Sends a routed request, and at most once more, signed afresh (a new
+//! nonce and epoch, the credential's current token or key):
+//!
+//! - when the upstream closed a reused keep-alive connection before any
+//!   byte of an answer (it timed the connection out just as the request
+//!   went out), and the body can be produced again (no body, or a spooled
+//!   one): on a new connection;
+//! - when the upstream answers 401 to a credential that can renew itself
+//!   (oauth2, issued-key) and the request has no body.
+//!
+//! The second answer, whatever it is, goes to the app. Whatever the
+//! request carried of its credential is taken out of the answer's headers
+//! where it must not reach the app (an issued key echoed in a redirect).
 
 use bytes::Bytes;
 use http::request::Parts;
-use http::StatusCode;
+use http::{HeaderValue, Request, StatusCode};
 use http_body::Body;
 use hyper::body::Incoming;
 
 use std::sync::Arc;
 
-use super::prepare;
-use crate::body::{self, BoxError, SpoolLimits};
+use super::prepared::Prepared;
+use crate::body::{BoxError, ProxyBody, SpoolLimits};
 use crate::creds::SignParams;
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
 use crate::snapshot::Route;
+use crate::upstream::UpstreamError;
+
+type Answer = http::Response<Incoming>;
 
 pub(super) async fn send<B>(
     route: &Route,
@@ -25,37 +36,72 @@ pub(super) async fn send<B>(
     body: B,
     limits: &SpoolLimits,
     metrics: Option<&Arc<Metrics>>,
-) -> Result<http::Response<Incoming>, ProxyError>
+) -> Result<Answer, ProxyError>
 where
     B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
     let params = SignParams::default();
-    let replayable = route
-        .credential
-        .as_ref()
-        .is_some_and(|c| c.renews_on_unauthorized())
-        && body.is_end_stream();
-    let again = replayable.then(|| parts.clone());
-    let req = prepare(route, parts, body, limits, &params, metrics).await?;
-    let sent = route
-        .credential
-        .as_ref()
-        .and_then(|c| c.presented(req.headers(), req.uri()));
-    let resp = route.client.send(req).await?;
-    if resp.status() != StatusCode::UNAUTHORIZED {
-        return Ok(resp);
+    let mut prepared = Prepared::new(route, parts, body, limits, metrics).await?;
+    let req = signed(route, &mut prepared, &params).await?;
+    let mut sent = presented(route, &req);
+    let mut sent_again = false;
+    let mut resp = match route.client.send(req).await {
+        Err(UpstreamError::Closed { authority, .. }) if prepared.can_send() => {
+            tracing::debug!(route = %route.config.name, %authority, "the upstream closed a reused connection before answering; sending the request again on a new connection");
+            retried(metrics, route, "connection-closed");
+            sent_again = true;
+            let req = signed(route, &mut prepared, &params).await?;
+            sent = presented(route, &req);
+            route.client.send_fresh(req).await?
+        }
+        resp => resp?,
+    };
+    if resp.status() == StatusCode::UNAUTHORIZED {
+        if let (Some(cred), Some(refused)) = (&route.credential, &sent) {
+            // Told even when not replaying: the next request then gets a
+            // new token.
+            let renewed = cred.unauthorized(refused);
+            if renewed && cred.renews_on_unauthorized() && prepared.is_bodyless() && !sent_again {
+                drop(resp);
+                tracing::debug!(route = %route.config.name, "replaying the request with a renewed token");
+                retried(metrics, route, "unauthorized");
+                let req = signed(route, &mut prepared, &params).await?;
+                sent = presented(route, &req);
+                resp = route.client.send(req).await?;
+            }
+        }
     }
-    let (Some(cred), Some(sent)) = (&route.credential, &sent) else {
-        return Ok(resp);
-    };
-    // Told even when not replaying: the next request then gets a new token.
-    let renewed = cred.unauthorized(sent);
-    let Some(again) = again.filter(|_| renewed) else {
-        return Ok(resp);
-    };
-    drop(resp);
-    tracing::debug!(route = %route.config.name, "replaying the request with a renewed token");
-    let req = prepare(route, again, body::empty(), limits, &params, metrics).await?;
-    Ok(route.client.send(req).await?)
+    if let (Some(cred), Some(sent)) = (&route.credential, &sent) {
+        cred.scrub_response(sent, resp.headers_mut());
+    }
+    Ok(resp)
+}
+
+/// The next copy of the request; callers ask for a second one only when
+/// `Prepared` says it can make one.
+async fn signed(
+    route: &Route,
+    prepared: &mut Prepared,
+    params: &SignParams,
+) -> Result<Request<ProxyBody>, ProxyError> {
+    prepared
+        .signed(route, params)
+        .await?
+        .ok_or(ProxyError::Internal)
+}
+
+/// What the request carries of its credential, to name a refused token
+/// and to keep it out of the answer.
+fn presented(route: &Route, req: &Request<ProxyBody>) -> Option<HeaderValue> {
+    route
+        .credential
+        .as_ref()
+        .and_then(|c| c.presented(req.headers(), req.uri()))
+}
+
+fn retried(metrics: Option<&Arc<Metrics>>, route: &Route, reason: &'static str) {
+    if let Some(m) = metrics {
+        m.upstream_retry(&route.config.name, reason);
+    }
 }

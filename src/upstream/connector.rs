@@ -13,6 +13,7 @@ use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 
+use super::usage::ConnUsage;
 use crate::egress::{EgressError, EgressPolicy, Trust};
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -68,6 +69,22 @@ impl ConnectError {
     }
 }
 
+/// A name that does not resolve is unreachable (502); an address the
+/// egress policy refuses is forbidden (403).
+impl From<EgressError> for ConnectError {
+    fn from(e: EgressError) -> Self {
+        let kind = match e {
+            EgressError::Resolve { .. } | EgressError::NoAddress { .. } => {
+                ConnectErrorKind::Resolve
+            }
+            EgressError::Blocked { .. } | EgressError::SelfLoop { .. } => {
+                ConnectErrorKind::Forbidden
+            }
+        };
+        ConnectError::new(kind, e)
+    }
+}
+
 impl tower_service::Service<Uri> for Connector {
     type Response = TokioIo<UpstreamStream>;
     type Error = ConnectError;
@@ -97,15 +114,7 @@ impl Connector {
             .egress
             .resolve(&host, port, self.trust)
             .await
-            .map_err(|e| {
-                let kind = match e {
-                    EgressError::Resolve { .. } | EgressError::NoAddress { .. } => {
-                        ConnectErrorKind::Resolve
-                    }
-                    _ => ConnectErrorKind::Forbidden,
-                };
-                ConnectError::new(kind, e)
-            })?;
+            .map_err(ConnectError::from)?;
         let tcp = tokio::time::timeout(deadline, dial(&addrs))
             .await
             .map_err(|_| {
@@ -116,7 +125,7 @@ impl Connector {
             })??;
         let _ = tcp.set_nodelay(true);
         if !https {
-            return Ok(UpstreamStream::Plain(tcp));
+            return Ok(UpstreamStream::new(Transport::Plain(tcp)));
         }
         let name = ServerName::try_from(self.sni.clone().unwrap_or_else(|| host.clone())).map_err(
             |e| {
@@ -135,7 +144,7 @@ impl Connector {
                 )
             })?
             .map_err(|e| ConnectError::new(ConnectErrorKind::Tls, tls_detail(&e)))?;
-        Ok(UpstreamStream::Tls(Box::new(tls)))
+        Ok(UpstreamStream::new(Transport::Tls(Box::new(tls))))
     }
 }
 
@@ -163,15 +172,31 @@ pub async fn dial(addrs: &[SocketAddr]) -> Result<TcpStream, ConnectError> {
     ))
 }
 
-/// A plain or TLS connection to an upstream.
-pub enum UpstreamStream {
+/// A plain or TLS connection to an upstream, and what it has carried
+/// (handed to hyper-util's pool as the connection's extra info, so answers
+/// and failed sends can find it).
+pub struct UpstreamStream {
+    transport: Transport,
+    usage: Arc<ConnUsage>,
+}
+
+enum Transport {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
 }
 
+impl UpstreamStream {
+    fn new(transport: Transport) -> Self {
+        UpstreamStream {
+            transport,
+            usage: Arc::default(),
+        }
+    }
+}
+
 impl Connection for UpstreamStream {
     fn connected(&self) -> Connected {
-        Connected::new()
+        Connected::new().extra(Arc::clone(&self.usage))
     }
 }
 
@@ -181,10 +206,16 @@ impl AsyncRead for UpstreamStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            UpstreamStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = match &mut this.transport {
+            Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        };
+        if let Poll::Ready(Ok(())) = polled {
+            this.usage.read(buf.filled().len() - before);
         }
+        polled
     }
 }
 
@@ -194,23 +225,25 @@ impl AsyncWrite for UpstreamStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            UpstreamStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        let this = self.get_mut();
+        this.usage.writing();
+        match &mut this.transport {
+            Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            UpstreamStream::Plain(s) => Pin::new(s).poll_flush(cx),
-            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        match &mut self.get_mut().transport {
+            Transport::Plain(s) => Pin::new(s).poll_flush(cx),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            UpstreamStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        match &mut self.get_mut().transport {
+            Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }

@@ -5,6 +5,7 @@
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 
+use super::echo;
 use crate::config::KeyPlacement;
 use crate::creds::CredError;
 use crate::creds::{form, query};
@@ -65,6 +66,23 @@ impl Placement {
             }
         }
         Ok(())
+    }
+
+    /// Removes the key that `sent` carried (see `presented`) from response
+    /// headers the upstream may have echoed it in; returns the names of
+    /// the headers changed or dropped.
+    pub fn scrub(&self, sent: &HeaderValue, headers: &mut HeaderMap) -> Vec<HeaderName> {
+        match self {
+            Placement::Header { prefix, .. } => {
+                let key = sent.as_bytes();
+                let key = key.strip_prefix(prefix.as_bytes()).unwrap_or(key);
+                echo::scrub(headers, key, None)
+            }
+            Placement::Query { name } => {
+                let key = String::from_utf8_lossy(sent.as_bytes()).into_owned();
+                echo::scrub(headers, &form::decode(&key), Some(name))
+            }
+        }
     }
 
     /// What a signed request carries where the key goes, as `render` makes

@@ -1,0 +1,175 @@
+//! A request made ready for its route's upstream, all but the credential,
+//! with the means to produce its body again: so that it can be signed and
+//! sent a second time (new nonce and epoch, the current token) when the
+//! first attempt never got an answer, or got a 401 a renewed token cures.
+//!
+//! ```text
+//! rewrite URI + Host -> hygiene -> route headers -> early refusals
+//!   -> body: no body            -> sent any number of times
+//!            spooled and hashed -> each send reads the spool afresh
+//!            streamed           -> sent once (hyper takes its first chunk
+//!                                  before writing a byte, so a failed
+//!                                  send never leaves it whole)
+//!   -> signed(): credential applied to a copy of the parts, with a body
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, EXPECT, HOST};
+use http::request::Parts;
+use http::{HeaderValue, Request, Version};
+use http_body::Body;
+
+use super::{headers::strip_hop_by_hop, target};
+use crate::body::{self, BoxError, ProxyBody, SpoolError, SpoolLimits, Spooled};
+use crate::creds::{BodyDigest, SignParams};
+use crate::error::ProxyError;
+use crate::metrics::Metrics;
+use crate::snapshot::Route;
+
+pub struct Prepared {
+    /// Everything but the credential.
+    parts: Parts,
+    digest: BodyDigest,
+    body: Source,
+}
+
+enum Source {
+    /// No body: every send gets an empty one.
+    Empty,
+    /// Streams through once; `None` once handed out.
+    Stream(Option<ProxyBody>),
+    /// Read to its end (and hashed) before the first send.
+    Spooled { spooled: Spooled, dir: PathBuf },
+}
+
+impl Prepared {
+    /// Rewrites the app's request for `route` and, when the credential
+    /// signs the body, reads it through its hash into the spool. Refuses
+    /// what cannot be signed before reading any of the body.
+    pub async fn new<B>(
+        route: &Route,
+        mut parts: Parts,
+        body: B,
+        limits: &SpoolLimits,
+        metrics: Option<&Arc<Metrics>>,
+    ) -> Result<Prepared, ProxyError>
+    where
+        B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let config = &route.config;
+        strip_hop_by_hop(&mut parts.headers);
+        parts.uri = target::upstream_uri(&config.upstream, &parts.uri)?;
+        parts.version = Version::HTTP_11;
+        let host = HeaderValue::from_str(&config.upstream.authority())
+            .map_err(|_| ProxyError::BadRequest("upstream authority is not a valid Host".into()))?;
+        parts.headers.insert(HOST, host);
+        if let Some(cred) = &route.credential {
+            parts.headers.remove(AUTHORIZATION);
+            for name in cred.header_names() {
+                parts.headers.remove(name);
+            }
+        }
+        for (name, value) in &config.headers {
+            parts.headers.insert(name.clone(), value.clone());
+        }
+        if let Some(cred) = &route.credential {
+            cred.refuse_early(&parts)?;
+        }
+        // hyper answers `Expect: 100-continue` to the app when the body is
+        // first read; passing it on would make the upstream answer it again.
+        parts.headers.remove(EXPECT);
+        let hash = route.credential.as_ref().and_then(|c| c.body_hash(&parts));
+        let Some(mut hash) = hash else {
+            let body = if body.is_end_stream() {
+                Source::Empty
+            } else {
+                Source::Stream(Some(body::boxed(body)))
+            };
+            return Ok(Prepared {
+                parts,
+                digest: BodyDigest::Absent,
+                body,
+            });
+        };
+        refuse_declared_oversize(&parts, limits.max_body)?;
+        // The one-shot `sign` command has no metrics, and no other request
+        // to share a memory budget with.
+        let usage = metrics
+            .map(|m| Arc::clone(m.spool_usage()))
+            .unwrap_or_default();
+        let spooled = body::spool(body, limits, &usage, |chunk| hash.update(chunk)).await?;
+        if !spooled.is_empty() {
+            parts
+                .headers
+                .insert(CONTENT_LENGTH, HeaderValue::from(spooled.len()));
+        }
+        Ok(Prepared {
+            parts,
+            digest: hash.finish(),
+            body: Source::Spooled {
+                spooled,
+                dir: limits.dir.clone(),
+            },
+        })
+    }
+
+    /// Whether `signed` can make another request: true until a streamed
+    /// body has been handed out.
+    pub fn can_send(&self) -> bool {
+        !matches!(self.body, Source::Stream(None))
+    }
+
+    /// Whether the request has no body at all.
+    pub fn is_bodyless(&self) -> bool {
+        matches!(self.body, Source::Empty)
+    }
+
+    /// The request signed afresh (a new nonce and epoch, the credential's
+    /// current token or key) with a new copy of its body; `None` once a
+    /// streamed body has been sent. Nothing may change it afterwards.
+    pub async fn signed(
+        &mut self,
+        route: &Route,
+        params: &SignParams,
+    ) -> Result<Option<Request<ProxyBody>>, ProxyError> {
+        let Some(body) = self.body().await? else {
+            return Ok(None);
+        };
+        let mut parts = self.parts.clone();
+        if let Some(cred) = &route.credential {
+            cred.apply(&mut parts, self.digest, params).await?;
+        }
+        Ok(Some(Request::from_parts(parts, body)))
+    }
+
+    async fn body(&mut self) -> Result<Option<ProxyBody>, ProxyError> {
+        match &mut self.body {
+            Source::Empty => Ok(Some(body::empty())),
+            Source::Stream(body) => Ok(body.take()),
+            Source::Spooled { spooled, dir } => {
+                let again = spooled.body().await.map_err(|source| SpoolError::Disk {
+                    dir: dir.clone(),
+                    source,
+                })?;
+                Ok(Some(again))
+            }
+        }
+    }
+}
+
+/// A Content-Length over the limit is refused before any byte is read.
+fn refuse_declared_oversize(parts: &Parts, max_body: u64) -> Result<(), ProxyError> {
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(len) if len > max_body => Err(SpoolError::TooLarge { limit: max_body }.into()),
+        _ => Ok(()),
+    }
+}
