@@ -108,6 +108,37 @@ pub struct RouteConfig {
     pub client_identity: Option<ClientIdentity>,
     /// TLS server name to send instead of the upstream's host.
     pub sni: Option<String>,
+    /// Which requests are sent again when the upstream closes a reused
+    /// connection before answering.
+    pub resend_closed: Resend,
+}
+
+/// Which requests may be sent a second time, on a new connection, when the
+/// upstream closed a reused keep-alive connection without a byte of an
+/// answer. From there countersign cannot tell an upstream that timed the
+/// connection out as the request went out from one that read it and then
+/// failed; this says how much that risk is worth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Resend {
+    /// Any request whose body countersign can produce again.
+    #[default]
+    Any,
+    /// Only idempotent methods (RFC 9110 section 9.2.2), or a request that
+    /// carries an `Idempotency-Key` header.
+    Idempotent,
+    /// None: the app gets 502 `upstream-failed`.
+    Never,
+}
+
+impl Resend {
+    /// Whether a request with this method and headers may be sent again.
+    pub fn allows(self, method: &Method, headers: &http::HeaderMap) -> bool {
+        match self {
+            Resend::Any => true,
+            Resend::Never => false,
+            Resend::Idempotent => method.is_idempotent() || headers.contains_key("idempotency-key"),
+        }
+    }
 }
 
 /// A host rule: `api.example.com` or `*.example.com` (which matches any name

@@ -63,6 +63,7 @@ pub struct RawRoute {
     pub client_cert: Option<String>,
     pub client_key: Option<String>,
     pub sni: Option<String>,
+    pub resend_closed: Option<String>,
 }
 
 /// `[intercept]`: the local CA for HTTPS interception.

@@ -123,6 +123,15 @@ impl Prepared {
         !matches!(self.body, Source::Stream(None))
     }
 
+    /// The method and headers as they go upstream, before the credential.
+    pub fn method(&self) -> &http::Method {
+        &self.parts.method
+    }
+
+    pub fn headers(&self) -> &http::HeaderMap {
+        &self.parts.headers
+    }
+
     /// Whether the request has no body at all.
     pub fn is_bodyless(&self) -> bool {
         matches!(self.body, Source::Empty)

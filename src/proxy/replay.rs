@@ -47,7 +47,13 @@ where
     let mut sent = presented(route, &req);
     let mut sent_again = false;
     let mut resp = match route.client.send(req).await {
-        Err(UpstreamError::Closed { authority, .. }) if prepared.can_send() => {
+        Err(UpstreamError::Closed { authority, .. })
+            if prepared.can_send()
+                && route
+                    .config
+                    .resend_closed
+                    .allows(prepared.method(), prepared.headers()) =>
+        {
             tracing::debug!(route = %route.config.name, %authority, "the upstream closed a reused connection before answering; sending the request again on a new connection");
             retried(metrics, route, "connection-closed");
             sent_again = true;

@@ -9,7 +9,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
 use super::super::raw::RawRoute;
-use super::super::{HostPattern, ProxySettings, RouteConfig, Scheme, UpstreamTarget};
+use super::super::{HostPattern, ProxySettings, Resend, RouteConfig, Scheme, UpstreamTarget};
 use super::Checker;
 use crate::pki::identity::ClientIdentity;
 
@@ -149,6 +149,18 @@ impl Checker<'_> {
                     }
                 },
             );
+        let resend_closed = match raw.resend_closed.as_deref() {
+            None | Some("any") => Resend::Any,
+            Some("idempotent") => Resend::Idempotent,
+            Some("never") => Resend::Never,
+            Some(_) => {
+                self.problem(
+                    format!("{path}.resend_closed"),
+                    "must be \"any\", \"idempotent\" or \"never\"",
+                );
+                Resend::Any
+            }
+        };
         if upstream.as_ref().is_some_and(|u| u.scheme == Scheme::Http)
             && (client_identity.is_some() || sni.is_some())
         {
@@ -170,6 +182,7 @@ impl Checker<'_> {
             listen,
             client_identity,
             sni,
+            resend_closed,
         })
     }
 

@@ -216,3 +216,24 @@ fn prefixes_are_plain_methods_non_empty_and_port_needs_hosts() {
     let port_alone = listen_only.replace("methods", "port = 443\nmethods");
     assert_eq!(problems(&port_alone), ["route[0].port"]);
 }
+
+#[test]
+fn resend_closed_takes_three_words_and_never_echoes_another() {
+    use crate::config::Resend;
+    let dir = tempfile::tempdir().unwrap();
+    for (word, want) in [
+        ("any", Resend::Any),
+        ("idempotent", Resend::Idempotent),
+        ("never", Resend::Never),
+    ] {
+        let c = validate(&format!("{ROUTE}resend_closed = \"{word}\"\n"), dir.path()).unwrap();
+        assert_eq!(c.routes[0].resend_closed, want);
+    }
+    assert_eq!(
+        validate(ROUTE, dir.path()).unwrap().routes[0].resend_closed,
+        Resend::Any
+    );
+    let toml = format!("{ROUTE}resend_closed = \"Pr0dSecret\"\n");
+    assert_eq!(problems(&toml), ["route[0].resend_closed"]);
+    assert!(!messages(&toml).contains("Pr0dSecret"));
+}

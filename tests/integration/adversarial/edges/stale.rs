@@ -243,3 +243,58 @@ async fn a_request_the_upstream_began_to_answer_is_not_sent_again() {
     assert_eq!(upstream.connections(), 1);
     assert_eq!(retries(&sidecar, "paypay"), 0);
 }
+
+/// `resend_closed` narrows which requests are sent again: under
+/// `"idempotent"` a POST is not (the app gets 502 `upstream-failed`, and the
+/// upstream nothing of it) unless it carries an `Idempotency-Key`, and a
+/// PUT is; under `"never"` nothing is.
+#[tokio::test]
+async fn resend_closed_says_which_requests_are_sent_again() {
+    for (policy, method, key, resent) in [
+        ("idempotent", "POST", false, false),
+        ("idempotent", "POST", true, true),
+        ("idempotent", "PUT", false, true),
+        ("never", "PUT", false, false),
+        ("any", "POST", false, true),
+    ] {
+        let upstream = RawUpstream::start(Closing::WhenReused).await;
+        let toml = config(&upstream.url()).replace(
+            "credential = \"paypay\"",
+            &format!("credential = \"paypay\"\nresend_closed = \"{policy}\""),
+        );
+        let sidecar = Sidecar::start(&toml).await;
+        let request = |i: usize| {
+            let mut req = post(
+                "http://api.paypay.test/v2/codes",
+                "application/json",
+                &format!("{{\"n\":{i}}}"),
+            );
+            *req.method_mut() = method.parse().unwrap();
+            if key {
+                req.headers_mut()
+                    .insert("idempotency-key", format!("k-{i}").parse().unwrap());
+            }
+            req
+        };
+        // The first request dials; the second goes out on its connection,
+        // which the upstream closes unread.
+        let first = send(sidecar.proxy(), request(0)).await;
+        assert_eq!(first.status, 200, "{policy} {method}: {first:?}");
+        let second = send(sidecar.proxy(), request(1)).await;
+        let case = format!("{policy} {method} idempotency-key={key}");
+        if resent {
+            assert_eq!(second.status, 200, "{case}: {second:?}");
+            assert_eq!(retries(&sidecar, "paypay"), 1, "{case}");
+            assert_eq!(upstream.received().len(), 2, "{case}");
+        } else {
+            assert_eq!(second.status, 502, "{case}: {second:?}");
+            assert_eq!(
+                second.header("x-countersign-error"),
+                Some("upstream-failed"),
+                "{case}"
+            );
+            assert_eq!(retries(&sidecar, "paypay"), 0, "{case}");
+            assert_eq!(upstream.received().len(), 1, "{case}");
+        }
+    }
+}
