@@ -7,6 +7,7 @@ mod credential;
 mod issued;
 mod oauth2;
 mod route;
+mod shape;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -144,7 +145,7 @@ fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
     ConfigError {
         problems: vec![Problem {
             path,
-            message: format!("TOML syntax error: {}", e.message().trim()),
+            message: format!("TOML syntax error: {}", shape::describe(e.message())),
         }],
         watched_files: Vec::new(),
     }
@@ -176,7 +177,7 @@ impl Checker<'_> {
         value: toml::Value,
     ) -> T {
         value.try_into().unwrap_or_else(|e: toml::de::Error| {
-            self.problem(key, e.message());
+            self.shape_problem(key, &e);
             T::default()
         })
     }
@@ -223,7 +224,7 @@ impl Checker<'_> {
             .map_err(|_| {
                 self.problem(
                     path,
-                    format!("`{text}` is not an address; write IP:PORT, e.g. \"127.0.0.1:3128\""),
+                    "is not an address; write IP:PORT, e.g. \"127.0.0.1:3128\"",
                 )
             })
             .ok()
@@ -260,7 +261,7 @@ impl Checker<'_> {
         let uri: http::Uri = match text.parse() {
             Ok(u) => u,
             Err(e) => {
-                self.problem(path, format!("`{text}` is not a URL: {e}"));
+                self.problem(path, format!("is not a URL: {e}"));
                 return None;
             }
         };
@@ -353,10 +354,10 @@ impl Checker<'_> {
         let unmatched = match raw.unmatched.as_deref() {
             None | Some("deny") => Unmatched::Deny,
             Some("passthrough") => Unmatched::Passthrough,
-            Some(other) => {
+            Some(_) => {
                 self.problem(
                     "proxy.unmatched",
-                    format!("`{other}` is not a policy; use \"deny\" or \"passthrough\""),
+                    "is not a policy; use \"deny\" or \"passthrough\"",
                 );
                 Unmatched::Deny
             }
@@ -371,10 +372,7 @@ impl Checker<'_> {
             .map(|d| self.base_dir.join(d))
             .unwrap_or_else(std::env::temp_dir);
         if !spool_dir.is_dir() {
-            self.problem(
-                "proxy.spool_dir",
-                format!("`{}` is not a directory", spool_dir.display()),
-            );
+            self.problem("proxy.spool_dir", "is not an existing folder");
         }
         let connect_timeout = self.duration(
             "proxy.connect_timeout",
@@ -418,5 +416,7 @@ impl Checker<'_> {
     }
 }
 
+#[cfg(test)]
+mod props;
 #[cfg(test)]
 mod tests;

@@ -20,10 +20,10 @@ impl Checker<'_> {
             Some("RS256") => Some(SigningAlg::Rs256),
             Some("PS256") => Some(SigningAlg::Ps256),
             Some("ES256") => Some(SigningAlg::Es256),
-            Some(other) => {
+            Some(_) => {
                 self.problem(
                     format!("{path}.signing_alg"),
-                    format!("`{other}` is not supported; use \"RS256\", \"PS256\" or \"ES256\""),
+                    "is not supported; use \"RS256\", \"PS256\" or \"ES256\"",
                 );
                 None
             }
