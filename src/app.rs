@@ -17,7 +17,7 @@ use crate::egress::OwnAddrs;
 use crate::listener::{Listener, ServeContext};
 use crate::metrics::Metrics;
 use crate::reload;
-use crate::snapshot::{ListenerRole, Snapshot};
+use crate::snapshot::{Kept, ListenerRole, Snapshot};
 
 /// What else `start` should run besides the listeners.
 #[derive(Debug, Clone, Copy, Default)]
@@ -53,6 +53,9 @@ pub(crate) struct AppInner {
     pub config_path: PathBuf,
     pub cell: Arc<ArcSwap<Snapshot>>,
     /// Held for the whole of a reload, so reloads never interleave.
+    pub reloading: Mutex<()>,
+    /// Held only while listeners are bound and the snapshot swapped (never
+    /// across file reads), so shutdown never waits for a slow reload.
     pub listeners: Mutex<BTreeMap<ListenerRole, Listener>>,
     /// Bound addresses, readable without waiting for a reload to finish.
     pub addrs: StdMutex<BTreeMap<ListenerRole, SocketAddr>>,
@@ -64,6 +67,8 @@ pub(crate) struct AppInner {
     pub drain: Drain,
     /// OAuth2 token managers, kept across reloads by credential content.
     pub tokens: Arc<TokenRegistry>,
+    /// Upstream clients and the leaf cache, kept across reloads likewise.
+    pub kept: Kept,
     me: Weak<AppInner>,
 }
 
@@ -74,8 +79,9 @@ impl App {
         let config = load(config_path).await?;
         let own = OwnAddrs::default();
         let tokens = Arc::new(TokenRegistry::new());
+        let kept = Kept::default();
         let snapshot =
-            Snapshot::build(config, 1, &own, &tokens).map_err(|problems| ConfigError {
+            Snapshot::build(config, 1, &own, &tokens, &kept).map_err(|problems| ConfigError {
                 problems,
                 watched_files: Vec::new(),
             })?;
@@ -95,6 +101,7 @@ impl App {
             me: me.clone(),
             config_path: config_path.to_path_buf(),
             cell: Arc::new(ArcSwap::from_pointee(snapshot)),
+            reloading: Mutex::new(()),
             listeners: Mutex::new(BTreeMap::new()),
             addrs: StdMutex::new(BTreeMap::new()),
             generation: watch::channel(1).0,
@@ -103,6 +110,7 @@ impl App {
             metrics: Arc::new(Metrics::default()),
             drain: Drain::default(),
             tokens,
+            kept,
         });
         {
             let mut listeners = inner.listeners.lock().await;
@@ -182,11 +190,15 @@ impl App {
     /// Stops accepting, lets requests in flight finish (up to the config's
     /// `drain_timeout`), then stops every token renewal, waiting for a token
     /// request under way (a rotated refresh token is always stored).
-    /// Returns whether every request finished in time.
+    /// Returns whether every request finished in time. A reload under way
+    /// (say, one reading a file on a stalled volume) does not hold it up.
     pub async fn shutdown(&self) -> bool {
         let timeout = self.snapshot().proxy.drain_timeout;
-        self.inner.listeners.lock().await.clear();
+        // The drain signal stops every accept loop and makes `context()`
+        // refuse new listeners; a reload under way then only finishes its
+        // bind and swap, so the lock below is never held for long.
         let drained = self.inner.drain.drain(timeout).await;
+        self.inner.listeners.lock().await.clear();
         if !drained {
             tracing::warn!(?timeout, "drain timeout: closing connections still open");
         }

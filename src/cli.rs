@@ -143,7 +143,7 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(async {
+    let code = rt.block_on(async {
         // Registered before anything starts, so a SIGTERM during startup is
         // still a graceful stop rather than the default kill.
         let terminated = termination();
@@ -168,7 +168,11 @@ fn run(args: RunArgs) -> ExitCode {
         app.shutdown().await;
         tracing::info!("shut down");
         ExitCode::SUCCESS
-    })
+    });
+    // Not a plain drop, which would wait for every blocking task: a reload
+    // still waiting on a stalled file read must not keep the process alive.
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    code
 }
 
 /// Installs the SIGTERM/SIGINT handlers now; the future resolves on either.

@@ -1,12 +1,17 @@
 //! Reload: a change to a watched file, SIGHUP, or an explicit call ->
 //! load -> validate -> build the whole snapshot -> bind any new listener ->
 //! ONE store. Any failure leaves the serving snapshot untouched.
+//!
+//! Only changes start a reload: a file that is opened or read (by `cat`, a
+//! backup, or the reload itself) is not a change, or every reload would
+//! start the next one.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use notify::event::{AccessKind, AccessMode, EventKind};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
@@ -20,8 +25,8 @@ use crate::snapshot::Snapshot;
 const SETTLE: Duration = Duration::from_millis(150);
 
 pub(crate) async fn reload(inner: &AppInner) -> Result<u64, ConfigError> {
-    let mut listeners = inner.listeners.lock().await;
-    let result = build_and_swap(inner, &mut listeners).await;
+    let _one_at_a_time = inner.reloading.lock().await;
+    let result = build_and_swap(inner).await;
     inner.metrics.reload(result.is_ok());
     let mut last = inner.last_error.lock().unwrap_or_else(|p| p.into_inner());
     match &result {
@@ -39,20 +44,18 @@ pub(crate) async fn reload(inner: &AppInner) -> Result<u64, ConfigError> {
     result
 }
 
-async fn build_and_swap(
-    inner: &AppInner,
-    listeners: &mut std::collections::BTreeMap<crate::snapshot::ListenerRole, Listener>,
-) -> Result<u64, ConfigError> {
+/// Files are read and the snapshot built before the listeners are locked:
+/// shutdown takes that lock, and must never wait for a slow file.
+async fn build_and_swap(inner: &AppInner) -> Result<u64, ConfigError> {
     let config = app::load(&inner.config_path).await?;
     let watched_files = config.watched_files.clone();
     let generation = inner.cell.load().generation + 1;
-    let snapshot =
-        Snapshot::build(config, generation, &inner.own, &inner.tokens).map_err(|problems| {
-            ConfigError {
-                problems,
-                watched_files: watched_files.clone(),
-            }
+    let snapshot = Snapshot::build(config, generation, &inner.own, &inner.tokens, &inner.kept)
+        .map_err(|problems| ConfigError {
+            problems,
+            watched_files: watched_files.clone(),
         })?;
+    let mut listeners = inner.listeners.lock().await;
 
     // Bind new listeners before the swap: a busy port refuses the reload
     // instead of leaving it half-applied.
@@ -108,10 +111,13 @@ pub(crate) fn on_sighup(app: App) -> std::io::Result<()> {
 /// (folders, not files: Kubernetes swaps Secret and ConfigMap volumes by
 /// renaming a `..data` symlink, which a watch on the file would miss).
 pub(crate) fn watch_files(app: App) -> Result<(), String> {
-    let (tx, mut rx) = mpsc::channel::<Vec<PathBuf>>(256);
+    let (tx, mut rx) = mpsc::channel::<(Vec<PathBuf>, bool)>(256);
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event {
-            let _ = tx.try_send(event.paths);
+            let rescan = event.need_rescan();
+            if rescan || is_change(&event.kind) {
+                let _ = tx.try_send((event.paths, rescan));
+            }
         }
     })
     .map_err(|e| e.to_string())?;
@@ -120,8 +126,9 @@ pub(crate) fn watch_files(app: App) -> Result<(), String> {
     watched.update(&mut watcher, &files);
 
     tokio::spawn(async move {
-        while let Some(paths) = rx.recv().await {
-            if !paths.iter().any(|p| watched.is_relevant(p)) {
+        while let Some((paths, rescan)) = rx.recv().await {
+            // A rescan: the kernel dropped events, one may have been ours.
+            if !rescan && !paths.iter().any(|p| watched.is_relevant(p)) {
                 continue;
             }
             tokio::time::sleep(SETTLE).await;
@@ -138,6 +145,19 @@ pub(crate) fn watch_files(app: App) -> Result<(), String> {
         }
     });
     Ok(())
+}
+
+/// Whether an event is a change to what is in a folder: created, written,
+/// removed, renamed (the Kubernetes `..data` swap is a rename), or its
+/// metadata changed (`touch`). Opening, reading and closing a file without
+/// writing it change nothing.
+fn is_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => true,
+        EventKind::Any | EventKind::Other => true,
+    }
 }
 
 /// The folders being watched and the file names in them that matter.
@@ -182,4 +202,32 @@ impl WatchSet {
 
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{CreateKind, ModifyKind, RemoveKind, RenameMode};
+
+    #[test]
+    fn opening_and_reading_a_file_is_not_a_change() {
+        for access in [
+            AccessKind::Open(AccessMode::Any),
+            AccessKind::Read,
+            AccessKind::Close(AccessMode::Read),
+            AccessKind::Close(AccessMode::Execute),
+            AccessKind::Any,
+        ] {
+            assert!(!is_change(&EventKind::Access(access)), "{access:?}");
+        }
+        for change in [
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            EventKind::Create(CreateKind::File),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Modify(ModifyKind::Any),
+            EventKind::Remove(RemoveKind::File),
+        ] {
+            assert!(is_change(&change), "{change:?}");
+        }
+    }
 }

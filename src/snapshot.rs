@@ -2,6 +2,8 @@
 //! upstream clients. A request loads the current snapshot once and keeps that
 //! `Arc` to its end, so a reload never changes a request half-way.
 
+mod kept;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,6 +16,7 @@ use crate::egress::{EgressPolicy, OwnAddrs, Trust};
 use crate::pki::leaf::LeafMinter;
 use crate::route::Router;
 use crate::upstream::{ClientSpec, UpstreamClient, UpstreamSettings};
+pub use kept::Kept;
 
 /// Which requests a listener takes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -87,12 +90,14 @@ impl Snapshot {
     /// Builds every runtime object of `config`; any failure leaves nothing
     /// half-built behind. `own` lists countersign's listeners, which no
     /// request may be sent to. OAuth2 token managers come from `tokens`,
-    /// which outlives snapshots, so an unchanged credential keeps its token.
+    /// which outlives snapshots, so an unchanged credential keeps its token;
+    /// upstream clients and the leaf cache come from `kept` the same way.
     pub fn build(
         config: Config,
         generation: u64,
         own: &OwnAddrs,
         tokens: &TokenRegistry,
+        kept: &Kept,
     ) -> Result<Snapshot, Vec<Problem>> {
         let settings = UpstreamSettings {
             connect_timeout: config.proxy.connect_timeout,
@@ -101,8 +106,7 @@ impl Snapshot {
         };
         let egress = Arc::new(EgressPolicy::new(config.egress.clone(), own.clone()));
         let client = |spec: &ClientSpec, path: String| {
-            UpstreamClient::new(spec, Arc::clone(&egress), settings)
-                .map(Arc::new)
+            kept.client(spec, settings, &egress, &config.egress)
                 .map_err(|message| Problem { path, message })
         };
         let mut problems = Vec::new();
@@ -162,7 +166,7 @@ impl Snapshot {
         let minter = config
             .intercept
             .as_ref()
-            .map(|i| Arc::new(LeafMinter::new(Arc::clone(&i.ca), i.leaf_lifetime)));
+            .map(|i| kept.minter(&i.ca, i.leaf_lifetime));
         Ok(Snapshot {
             generation,
             router: Router::new(&config.routes),

@@ -69,16 +69,17 @@ fn sign_inner(args: SignArgs) -> Result<Vec<String>, Failure> {
         .map_err(|e| (1, format!("cannot start the runtime: {e}")))?;
     rt.block_on(async move {
         let tokens = crate::creds::TokenRegistry::new();
-        let snapshot = Snapshot::build(config, 0, &crate::egress::OwnAddrs::default(), &tokens)
-            .map_err(|p| {
-                (
-                    EXIT_BAD_CONFIG,
-                    p.iter()
-                        .map(|p| p.to_string())
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                )
-            })?;
+        let own = crate::egress::OwnAddrs::default();
+        let kept = crate::snapshot::Kept::default();
+        let snapshot = Snapshot::build(config, 0, &own, &tokens, &kept).map_err(|p| {
+            (
+                EXIT_BAD_CONFIG,
+                p.iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
         let route = snapshot
             .route_named(&args.route)
             .ok_or_else(|| (2, format!("no route named `{}` in the config", args.route)))?;

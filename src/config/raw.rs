@@ -37,11 +37,34 @@ pub struct RawAdmin {
 }
 
 /// A byte count written either as an integer or as `"64MiB"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum RawSize {
     Bytes(i64),
     Text(String),
+}
+
+/// By hand rather than `untagged`, so a wrong type gets a message that
+/// names what is expected (and, like every shape error, not the value).
+impl<'de> Deserialize<'de> for RawSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Size;
+        impl serde::de::Visitor<'_> for Size {
+            type Value = RawSize;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a byte count or a size such as \"64MiB\"")
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<RawSize, E> {
+                Ok(RawSize::Bytes(n))
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<RawSize, E> {
+                Ok(RawSize::Bytes(i64::try_from(n).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E>(self, text: &str) -> Result<RawSize, E> {
+                Ok(RawSize::Text(text.to_string()))
+            }
+        }
+        d.deserialize_any(Size)
+    }
 }
 
 /// One `[[route]]` table. No `Debug`: header values may hold secrets.

@@ -103,7 +103,7 @@ impl<'a> SecretResolver<'a> {
         if let Some(path) = reference.strip_prefix("file:") {
             let full = self.base_dir.join(path);
             self.files_read.push(full.clone());
-            let mut value = std::fs::read_to_string(&full)
+            let mut value = super::file::read_text(&full)
                 .map_err(|e| format!("cannot read `${{file:{path}}}` ({}): {e}", full.display()))?;
             if value.ends_with('\n') {
                 value.pop();
@@ -122,6 +122,7 @@ impl<'a> SecretResolver<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn debug_never_shows_the_value() {
@@ -163,5 +164,77 @@ mod tests {
             .unwrap_err()
             .contains("unknown reference"));
         assert!(r.resolve("${env:X").unwrap_err().contains("unterminated"));
+    }
+
+    #[test]
+    fn special_files_are_refused_by_what_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = SecretResolver::new(dir.path());
+        let e = r.resolve("${file:/dev/zero}").unwrap_err();
+        assert!(e.contains("a device, not a regular file"), "{e}");
+        let e = r.resolve("${file:.}").unwrap_err();
+        assert!(e.contains("a folder"), "{e}");
+    }
+
+    /// Pieces that make up references, broken ones included.
+    fn template() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("$".to_string()),
+            Just("{".to_string()),
+            Just("}".to_string()),
+            Just("${".to_string()),
+            Just("$${".to_string()),
+            Just("${file:s}".to_string()),
+            Just("${file:bin}".to_string()),
+            Just("${file:missing}".to_string()),
+            Just("${file:.}".to_string()),
+            Just("${env:PATH}".to_string()),
+            Just("${env:COUNTERSIGN_PROPTEST_SURELY_UNSET}".to_string()),
+            Just("${vault:x}".to_string()),
+            Just("env:".to_string()),
+            Just("file:".to_string()),
+            "[a-z/._]{0,6}",
+            "[^$]{0,6}",
+        ];
+        prop::collection::vec(piece, 0..10).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Expanding never panics, and no error ever holds what a file
+        /// holds (a readable secret, or the bytes of one that is not text).
+        #[test]
+        fn errors_never_hold_a_files_contents(
+            text in template(),
+            contents in "Zq[A-Za-z0-9!#%&*+/=?@^_|~ -]{8,24}",
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("s"), &contents).unwrap();
+            let mut not_text = contents.clone().into_bytes();
+            not_text.push(0xff);
+            std::fs::write(dir.path().join("bin"), &not_text).unwrap();
+            let mut r = SecretResolver::new(dir.path());
+            match r.resolve(&text) {
+                Ok(value) => {
+                    if text.contains("${file:s}") && !text.contains("$${file:s}") {
+                        prop_assert!(value.expose().contains(&contents));
+                    }
+                }
+                Err(e) => prop_assert!(!e.contains(&contents), "{e}"),
+            }
+        }
+
+        /// `$${` stands for `${`: escaping every `${` of any text gives the
+        /// text back, with nothing looked up.
+        #[test]
+        fn escaped_text_comes_back_unchanged(text in "[$}{a-z:]{0,24}") {
+            let dir = tempfile::tempdir().unwrap();
+            let mut r = SecretResolver::new(dir.path());
+            let escaped = text.replace("${", "$${");
+            let value = r.resolve(&escaped).unwrap();
+            prop_assert_eq!(value.expose(), text.as_str());
+            prop_assert!(r.into_files().is_empty());
+        }
     }
 }

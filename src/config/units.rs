@@ -6,9 +6,8 @@ use std::time::Duration;
 /// powers of 1000). Returns a message naming the accepted forms on failure.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let (value, unit) = number_and_unit(text).ok_or_else(|| {
-        format!("`{text}` is not a size; write e.g. 1048576, \"512KiB\" or \"64MiB\"")
-    })?;
+    let (value, unit) = number_and_unit(text)
+        .ok_or_else(|| "is not a size; write e.g. 1048576, \"512KiB\" or \"64MiB\"".to_string())?;
     let factor: u64 = match unit {
         "" | "B" => 1,
         "KiB" => 1 << 10,
@@ -17,16 +16,14 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "KB" | "kB" => 1_000,
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
-        other => {
-            return Err(format!(
-                "unknown size unit `{other}`; use B, KiB, MiB, GiB, KB, MB or GB"
-            ))
+        _ => {
+            return Err("has an unknown size unit; use B, KiB, MiB, GiB, KB, MB or GB".to_string())
         }
     };
     value
         .checked_mul(factor)
         .filter(|n| *n < u64::MAX)
-        .ok_or_else(|| format!("`{text}` is too large"))
+        .ok_or_else(|| "is too large".to_string())
 }
 
 /// The longest duration any key takes: 365 days. Every duration is added to
@@ -37,26 +34,19 @@ pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Parses `"250ms"`, `"30s"`, `"5m"`, `"1h"`, up to `MAX_DURATION`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let (value, unit) = number_and_unit(text).ok_or_else(|| {
-        format!("`{text}` is not a duration; write e.g. \"500ms\", \"30s\" or \"5m\"")
-    })?;
+    let (value, unit) = number_and_unit(text)
+        .ok_or_else(|| "is not a duration; write e.g. \"500ms\", \"30s\" or \"5m\"".to_string())?;
     let millis = match unit {
         "ms" => Some(value),
         "s" => value.checked_mul(1_000),
         "m" => value.checked_mul(60_000),
         "h" => value.checked_mul(3_600_000),
-        "" => return Err(format!("`{text}` needs a unit: ms, s, m or h")),
-        other => {
-            return Err(format!(
-                "unknown duration unit `{other}`; use ms, s, m or h"
-            ))
-        }
+        "" => return Err("needs a unit: ms, s, m or h".to_string()),
+        _ => return Err("has an unknown duration unit; use ms, s, m or h".to_string()),
     };
     match millis.map(Duration::from_millis) {
         Some(d) if d <= MAX_DURATION => Ok(d),
-        _ => Err(format!(
-            "`{text}` is too long; at most 365 days (\"8760h\")"
-        )),
+        _ => Err("is too long; at most 365 days (\"8760h\")".to_string()),
     }
 }
 

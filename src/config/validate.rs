@@ -8,6 +8,7 @@ mod issued;
 mod limits;
 mod oauth2;
 mod route;
+mod shape;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -145,7 +146,7 @@ fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
     ConfigError {
         problems: vec![Problem {
             path,
-            message: format!("TOML syntax error: {}", e.message().trim()),
+            message: format!("TOML syntax error: {}", shape::describe(e.message())),
         }],
         watched_files: Vec::new(),
     }
@@ -177,7 +178,7 @@ impl Checker<'_> {
         value: toml::Value,
     ) -> T {
         value.try_into().unwrap_or_else(|e: toml::de::Error| {
-            self.problem(key, e.message());
+            self.shape_problem(key, &e);
             T::default()
         })
     }
@@ -224,7 +225,7 @@ impl Checker<'_> {
             .map_err(|_| {
                 self.problem(
                     path,
-                    format!("`{text}` is not an address; write IP:PORT, e.g. \"127.0.0.1:3128\""),
+                    "is not an address; write IP:PORT, e.g. \"127.0.0.1:3128\"",
                 )
             })
             .ok()
@@ -261,7 +262,7 @@ impl Checker<'_> {
         let uri: http::Uri = match text.parse() {
             Ok(u) => u,
             Err(e) => {
-                self.problem(path, format!("`{text}` is not a URL: {e}"));
+                self.problem(path, format!("is not a URL: {e}"));
                 return None;
             }
         };
@@ -355,10 +356,10 @@ impl Checker<'_> {
         let unmatched = match raw.unmatched.as_deref() {
             None | Some("deny") => Unmatched::Deny,
             Some("passthrough") => Unmatched::Passthrough,
-            Some(other) => {
+            Some(_) => {
                 self.problem(
                     "proxy.unmatched",
-                    format!("`{other}` is not a policy; use \"deny\" or \"passthrough\""),
+                    "is not a policy; use \"deny\" or \"passthrough\"",
                 );
                 Unmatched::Deny
             }
@@ -388,10 +389,7 @@ impl Checker<'_> {
             .map(|d| self.base_dir.join(d))
             .unwrap_or_else(std::env::temp_dir);
         if !spool_dir.is_dir() {
-            self.problem(
-                "proxy.spool_dir",
-                format!("`{}` is not a directory", spool_dir.display()),
-            );
+            self.problem("proxy.spool_dir", "is not an existing folder");
         }
         let connect_timeout = self.duration(
             "proxy.connect_timeout",
@@ -436,5 +434,7 @@ impl Checker<'_> {
     }
 }
 
+#[cfg(test)]
+mod props;
 #[cfg(test)]
 mod tests;

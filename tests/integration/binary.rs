@@ -16,21 +16,21 @@ use bytes::Bytes;
 
 use crate::harness::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_countersign");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_countersign");
 
 /// A running `countersign run`, its stderr read line by line.
-struct Process {
+pub(crate) struct Process {
     child: Child,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
 }
 
 impl Process {
-    fn start(config: &Path, env: &[(&str, &str)]) -> Process {
+    pub(crate) fn start(config: &Path, env: &[(&str, &str)]) -> Process {
         Process::start_with(config, &[], env)
     }
 
-    fn start_with(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Process {
+    pub(crate) fn start_with(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Process {
         let mut child = Command::new(BIN)
             .args(["run", "--config"])
             .arg(config)
@@ -58,7 +58,7 @@ impl Process {
     }
 
     /// Waits (up to 20s) for a log line containing `needle`.
-    fn wait_for(&mut self, needle: &str) -> String {
+    pub(crate) fn wait_for(&mut self, needle: &str) -> String {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -78,7 +78,7 @@ impl Process {
     }
 
     /// The address from the `listening` line of `role`.
-    fn listening(&mut self, role: &str) -> SocketAddr {
+    pub(crate) fn listening(&mut self, role: &str) -> SocketAddr {
         let line = self.wait_for(&format!("listening role={role}"));
         let addr = line.rsplit("local=").next().unwrap().trim();
         addr.parse()
@@ -87,7 +87,7 @@ impl Process {
 
     /// Waits (up to 30s) for the process to exit; returns its status and
     /// every log line it wrote.
-    fn wait_exit(&mut self) -> (std::process::ExitStatus, Vec<String>) {
+    pub(crate) fn wait_exit(&mut self) -> (std::process::ExitStatus, Vec<String>) {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -107,7 +107,7 @@ impl Process {
         }
     }
 
-    fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let status = Command::new("kill")
             .args([sig, &self.child.id().to_string()])
             .status()
@@ -130,7 +130,7 @@ impl Drop for Process {
     }
 }
 
-fn write_config(dir: &Path, toml: &str) -> std::path::PathBuf {
+pub(crate) fn write_config(dir: &Path, toml: &str) -> std::path::PathBuf {
     let path = dir.join("proxy.toml");
     std::fs::write(&path, with_free_admin_port(toml)).unwrap();
     path

@@ -48,7 +48,7 @@ impl Checker<'_> {
                 Some((h, p)) if !h.contains(':') || h.ends_with(']') => match p.parse::<u16>() {
                     Ok(port) if port > 0 => (h, Some(port)),
                     _ => {
-                        self.problem(path, format!("`{p}` is not a port"));
+                        self.problem(path, "ends in something that is not a port");
                         continue;
                     }
                 },
@@ -70,10 +70,7 @@ impl Checker<'_> {
                     (Ok(ip), Ok(b)) if b <= if ip.is_ipv4() { 32 } else { 128 } => {
                         allow.networks.push((ip, b))
                     }
-                    _ => self.problem(
-                        path,
-                        format!("`{entry}` is not a network; write e.g. \"10.0.0.0/8\""),
-                    ),
+                    _ => self.problem(path, "is not a network; write e.g. \"10.0.0.0/8\""),
                 }
             } else if let Ok(ip) = entry.trim_matches(['[', ']']).parse::<IpAddr>() {
                 allow

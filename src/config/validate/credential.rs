@@ -37,35 +37,35 @@ impl Checker<'_> {
             "paypay-opa" => match table.try_into::<RawPayPayOpa>() {
                 Ok(raw) => self.paypay(&path, raw),
                 Err(e) => {
-                    self.problem(path, e.message());
+                    self.shape_problem(&path, &e);
                     None
                 }
             },
             "header" => match table.try_into::<RawHeaderCredential>() {
                 Ok(raw) => self.header_credential(&path, raw),
                 Err(e) => {
-                    self.problem(path, e.message());
+                    self.shape_problem(&path, &e);
                     None
                 }
             },
             "oauth2" => match table.try_into::<RawOAuth2>() {
                 Ok(raw) => self.oauth2(&path, raw),
                 Err(e) => {
-                    self.problem(path, e.message());
+                    self.shape_problem(&path, &e);
                     None
                 }
             },
             "issued-key" => match table.try_into::<RawIssuedKey>() {
                 Ok(raw) => self.issued_key(&path, raw),
                 Err(e) => {
-                    self.problem(path, e.message());
+                    self.shape_problem(&path, &e);
                     None
                 }
             },
-            other => {
+            _ => {
                 self.problem(
                     format!("{path}.type"),
-                    format!("unknown credential type `{other}`; use {CREDENTIAL_TYPES}"),
+                    format!("is not a credential type; use {CREDENTIAL_TYPES}"),
                 );
                 None
             }

@@ -152,10 +152,10 @@ impl Checker<'_> {
                     expires_in_field,
                 })
             }
-            Some(other) => {
+            Some(_) => {
                 self.problem(
                     format!("{path}.response"),
-                    format!("`{other}` is not a response mode; use \"text\" (the body is the key) or \"json\""),
+                    "is not a response mode; use \"text\" (the body is the key) or \"json\"",
                 );
                 None
             }
@@ -251,7 +251,7 @@ impl Checker<'_> {
     ) -> Option<KeyPlacement> {
         let p = format!("{path}.header");
         let Ok(name) = HeaderName::from_bytes(header.as_bytes()) else {
-            self.problem(p, format!("`{header}` is not a valid header name"));
+            self.problem(p, "is not a valid header name");
             return None;
         };
         if RESERVED_HEADERS.contains(&name.as_str()) || name.as_str().starts_with("proxy-") {

@@ -153,10 +153,10 @@ impl Checker<'_> {
                 self.code_flow(path, raw)
                     .map(|f| Grant::AuthorizationCode(Box::new(f)))
             }
-            Some(other) => {
+            Some(_) => {
                 self.problem(
                     format!("{path}.grant"),
-                    format!("`{other}` is not supported; use \"client_credentials\", \"refresh_token\" or \"authorization_code\""),
+                    "is not supported; use \"client_credentials\", \"refresh_token\" or \"authorization_code\"",
                 );
                 None
             }
@@ -222,10 +222,10 @@ impl Checker<'_> {
                 self.jwt_key(path, raw, token_url)
                     .map(ClientAuth::PrivateKeyJwt)
             }
-            other => {
+            _ => {
                 self.problem(
                     format!("{path}.client_auth"),
-                    format!("`{other}` is not supported; use \"client_secret_basic\", \"client_secret_post\", \"private_key_jwt\" or \"tls_client_auth\""),
+                    "is not supported; use \"client_secret_basic\", \"client_secret_post\", \"private_key_jwt\" or \"tls_client_auth\"",
                 );
                 None
             }
@@ -306,7 +306,7 @@ impl Checker<'_> {
                 if !dir_ok {
                     self.problem(
                         format!("{path}.token_store"),
-                        format!("`{}` must be a file in an existing folder", full.display()),
+                        "must name a file in an existing folder",
                     );
                     return None;
                 }

@@ -25,7 +25,7 @@ impl Checker<'_> {
             .map(|(i, item)| match item.try_into::<RawRoute>() {
                 Ok(r) => Some(r),
                 Err(e) => {
-                    self.problem(format!("route[{i}]"), e.message());
+                    self.shape_problem(&format!("route[{i}]"), &e);
                     None
                 }
             })
@@ -100,12 +100,13 @@ impl Checker<'_> {
         }
         let methods = raw.methods.map(|ms| {
             ms.iter()
-                .filter_map(|m| {
+                .enumerate()
+                .filter_map(|(j, m)| {
                     Method::from_bytes(m.to_ascii_uppercase().as_bytes())
                         .map_err(|_| {
                             self.problem(
                                 format!("{path}.methods"),
-                                format!("`{m}` is not an HTTP method"),
+                                format!("entry {j} is not an HTTP method"),
                             )
                         })
                         .ok()
@@ -130,7 +131,7 @@ impl Checker<'_> {
             if !credentials.contains(c) {
                 self.problem(
                     format!("{path}.credential"),
-                    format!("no credential named `{c}`; define it as [credential.{c}]"),
+                    "names no credential defined here; define it as [credential.NAME]",
                 );
             }
         }
@@ -141,10 +142,7 @@ impl Checker<'_> {
                 |name| match rustls_pki_types::ServerName::try_from(name.as_str()) {
                     Ok(_) => Some(name),
                     Err(_) => {
-                        self.problem(
-                            format!("{path}.sni"),
-                            format!("`{name}` is not a TLS server name"),
-                        );
+                        self.problem(format!("{path}.sni"), "is not a TLS server name");
                         None
                     }
                 },
@@ -240,7 +238,7 @@ impl Checker<'_> {
             _ => {
                 self.problem(
                     path,
-                    format!("`{text}` is not a host name; write `api.example.com` or `*.example.com`, without a port"),
+                    "is not a host name; write `api.example.com` or `*.example.com`, without a port",
                 );
                 None
             }
@@ -251,7 +249,7 @@ impl Checker<'_> {
         let uri: Uri = match text.parse() {
             Ok(u) => u,
             Err(e) => {
-                self.problem(path, format!("`{text}` is not a URL: {e}"));
+                self.problem(path, format!("is not a URL: {e}"));
                 return None;
             }
         };
@@ -259,15 +257,12 @@ impl Checker<'_> {
             Some("https") => Scheme::Https,
             Some("http") => Scheme::Http,
             _ => {
-                self.problem(
-                    path,
-                    format!("`{text}` must start with https:// or http://"),
-                );
+                self.problem(path, "must start with https:// or http://");
                 return None;
             }
         };
         let Some(authority) = uri.authority() else {
-            self.problem(path, format!("`{text}` has no host"));
+            self.problem(path, "has no host");
             return None;
         };
         if authority.as_str().contains('@') {
@@ -293,10 +288,13 @@ impl Checker<'_> {
     pub(super) fn ca_file(&mut self, path: &str, file: &str) -> Vec<CertificateDer<'static>> {
         let full = self.base_dir.join(file);
         self.other_files.push(full.clone());
-        let pem = match std::fs::read(&full) {
+        let pem = match crate::config::file::read(&full) {
             Ok(pem) => pem,
             Err(e) => {
-                self.problem(path, format!("cannot read `{}`: {e}", full.display()));
+                self.problem(
+                    path,
+                    crate::config::file::cannot_read("the CA file", &full, &e),
+                );
                 return Vec::new();
             }
         };
@@ -323,7 +321,7 @@ impl Checker<'_> {
             if let Some(first) = seen.insert(r.name.clone(), *i) {
                 self.problem(
                     format!("route[{i}].name"),
-                    format!("`{}` is already the name of route[{first}]", r.name),
+                    format!("is already the name of route[{first}]"),
                 );
             }
         }
@@ -342,15 +340,11 @@ impl Checker<'_> {
                 };
                 if let Some(host) = shared {
                     if ra.port == rb.port && ra.path_prefix == rb.path_prefix && methods_overlap {
-                        let host = match host {
-                            HostPattern::Exact(h) => h.clone(),
-                            HostPattern::Suffix(s) => format!("*.{s}"),
-                        };
+                        let k = rb.hosts.iter().position(|h| h == host).unwrap_or(0);
                         self.problem(
                             format!("route[{j}]"),
                             format!(
-                                "matches the same requests as route[{i}] (`{}`) for host `{host}` with equal precedence; make one more specific (port, path_prefix or methods)",
-                                ra.name
+                                "matches the same requests as route[{i}] for route[{j}].hosts[{k}] with equal precedence; make one more specific (port, path_prefix or methods)",
                             ),
                         );
                     }
@@ -371,10 +365,7 @@ impl Checker<'_> {
         }
         if let Some(addr) = admin.filter(|a| a.port() != 0) {
             if let Some(other) = seen.insert(addr, "admin.listen".into()) {
-                self.problem(
-                    "admin.listen",
-                    format!("`{addr}` is already used by {other}"),
-                );
+                self.problem("admin.listen", format!("is already used by {other}"));
             }
         }
         for (i, r) in routes {
@@ -384,7 +375,7 @@ impl Checker<'_> {
             }
             let path = format!("route[{i}].listen");
             if let Some(other) = seen.insert(addr, path.clone()) {
-                self.problem(path, format!("`{addr}` is already used by {other}"));
+                self.problem(path, format!("is already used by {other}"));
             }
         }
     }

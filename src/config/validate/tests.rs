@@ -42,7 +42,7 @@ fn every_section_reports_its_own_shape_errors() {
     let toml = "[proxy]\nlisten = 5\n[[route]]\nname = \"a\"\nbogus = 1\n[credential.c]\ntype = \"header\"\nextra = 1\n[surprise]\n";
     assert_eq!(
         problems(toml),
-        ["proxy", "route[0]", "surprise", "credential.c"]
+        ["proxy.listen", "route[0]", "surprise", "credential.c"]
     );
 }
 

@@ -191,7 +191,7 @@ impl FileStore {
 
 impl TokenStore for FileStore {
     fn load(&self) -> Result<Option<StoredGrant>, StoreError> {
-        match std::fs::read(&self.path) {
+        match crate::config::file::read(&self.path).map_err(std::io::Error::from) {
             Ok(text) => self.decode(&text).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.io("read", e)),

@@ -28,10 +28,7 @@ impl Checker<'_> {
                     Some(u)
                 }
                 _ => {
-                    self.problem(
-                        format!("{path}.authorize_url"),
-                        format!("`{text}` is not an http(s) URL"),
-                    );
+                    self.problem(format!("{path}.authorize_url"), "is not an http(s) URL");
                     None
                 }
             },
@@ -44,11 +41,8 @@ impl Checker<'_> {
             {
                 Some(text.to_string())
             }
-            Some(text) => {
-                self.problem(
-                    format!("{path}.redirect_uri"),
-                    format!("`{text}` is not an absolute URL"),
-                );
+            Some(_) => {
+                self.problem(format!("{path}.redirect_uri"), "is not an absolute URL");
                 None
             }
             None => {
@@ -68,7 +62,7 @@ impl Checker<'_> {
             _ => {
                 self.problem(
                     format!("{path}.session_header"),
-                    format!("`{header}` cannot be the session header"),
+                    "cannot be the session header (not a header name, or Authorization or Host)",
                 );
                 None
             }
@@ -81,10 +75,10 @@ impl Checker<'_> {
             {
                 Some(p.to_string())
             }
-            Some(p) => {
+            Some(_) => {
                 self.problem(
                     format!("{path}.session_param"),
-                    format!("`{p}` is not a plain query parameter name"),
+                    "is not a plain query parameter name",
                 );
                 None
             }
@@ -151,10 +145,7 @@ impl Checker<'_> {
         if !full.is_dir() {
             self.problem(
                 format!("{path}.token_store"),
-                format!(
-                    "`{}` must be an existing folder (one file per session goes there)",
-                    full.display()
-                ),
+                "must be an existing folder (one file per session goes there)",
             );
             return None;
         }

@@ -20,10 +20,10 @@ impl Checker<'_> {
             Some("RS256") => Some(SigningAlg::Rs256),
             Some("PS256") => Some(SigningAlg::Ps256),
             Some("ES256") => Some(SigningAlg::Es256),
-            Some(other) => {
+            Some(_) => {
                 self.problem(
                     format!("{path}.signing_alg"),
-                    format!("`{other}` is not supported; use \"RS256\", \"PS256\" or \"ES256\""),
+                    "is not supported; use \"RS256\", \"PS256\" or \"ES256\"",
                 );
                 None
             }
@@ -65,10 +65,13 @@ impl Checker<'_> {
     fn private_key(&mut self, path: &str, file: &str) -> Option<SecretBytes> {
         let full = self.base_dir.join(file);
         self.other_files.push(full.clone());
-        let pem = match std::fs::read(&full) {
+        let pem = match crate::config::file::read(&full) {
             Ok(pem) => pem,
             Err(e) => {
-                self.problem(path, format!("cannot read `{}`: {e}", full.display()));
+                self.problem(
+                    path,
+                    crate::config::file::cannot_read("the key file", &full, &e),
+                );
                 return None;
             }
         };
