@@ -4,10 +4,12 @@
 #![allow(dead_code)]
 
 mod client;
+mod intercept;
 mod test_ca;
 mod upstream;
 
 pub use client::*;
+pub use intercept::*;
 pub use test_ca::*;
 pub use upstream::*;
 

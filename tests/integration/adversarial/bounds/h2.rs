@@ -8,46 +8,17 @@ use bytes::Bytes;
 
 use super::*;
 
-/// A sidecar intercepting `api.example.test` to `upstream`, with small h2
-/// limits; also returns the CA the app must trust.
-async fn intercepting(upstream: &Upstream, upstream_ca: &TestCa) -> (Sidecar, String) {
-    let dir = tempfile::tempdir().unwrap();
-    countersign::pki::ca::init(&dir.path().join("ca")).unwrap();
-    let app_ca = std::fs::read_to_string(dir.path().join("ca/ca.pem")).unwrap();
-    let upstream_ca_file = upstream_ca.write_ca(dir.path());
-    let toml = format!(
-        r#"
-[proxy]
-listen = "127.0.0.1:0"
-h2_max_streams = 3
-h2_window = "64KiB"
-
-[intercept]
-ca_cert = "ca/ca.pem"
-ca_key = "ca/ca-key.pem"
-
-[credential.api]
-type = "header"
-bearer = "intercepted-token"
-
-[[route]]
-name = "api"
-hosts = ["api.example.test"]
-upstream = "{}"
-ca_file = "{}"
-credential = "api"
-"#,
-        upstream.https_url(),
-        upstream_ca_file.display()
-    );
-    (Sidecar::start_in(dir, &toml).await, app_ca)
-}
-
 #[tokio::test]
 async fn an_h2_app_gets_the_configured_stream_limit_and_window() {
     let ca = TestCa::new();
     let upstream = Upstream::https(&ca).await;
-    let (sidecar, app_ca) = intercepting(&upstream, &ca).await;
+    let (sidecar, app_ca) = intercepting_with(
+        &upstream,
+        &ca,
+        "h2_max_streams = 3\nh2_window = \"64KiB\"",
+        "",
+    )
+    .await;
     let tunnel = connect_tunnel(sidecar.proxy(), "api.example.test:443")
         .await
         .unwrap();
