@@ -9,6 +9,7 @@ mod test_ca;
 mod upstream;
 
 pub use client::*;
+#[allow(unused_imports)] // the interop suite shares this harness and intercepts nothing
 pub use intercept::*;
 pub use test_ca::*;
 pub use upstream::*;
