@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use super::endpoint::{Endpoint, FetchError, Issued};
-use super::store::{self, FileStore, StoreSlot, StoredGrant, TokenStore};
 use crate::config::{Secret, TokenStoreConfig};
+use crate::creds::token::store::{self, FileStore, StoreSlot, StoredGrant, TokenStore};
 
 pub struct RefreshGrant {
     store: Arc<dyn TokenStore>,

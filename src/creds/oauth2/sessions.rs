@@ -16,10 +16,10 @@ use std::sync::{Arc, Mutex};
 use http::HeaderValue;
 
 use super::endpoint::{Endpoint, FetchError};
-use super::lifecycle::TokenManager;
 use super::refresh::RefreshGrant;
-use super::store;
+use super::source;
 use crate::config::{CodeFlow, OAuth2Config, TokenStoreConfig};
+use crate::creds::token::{store, Renewing, Stopped, TokenManager};
 
 mod authorize;
 
@@ -123,7 +123,7 @@ impl SessionManager {
         // requests for a stored session start one manager, not two.
         let mut sessions = self.lock_sessions();
         if let Some(m) = sessions.get(session) {
-            if m.grant_refused() && !m.has_valid_token() {
+            if m.refused() && !m.has_valid_token() {
                 return Err(SessionError::Refused(
                     session.to_string(),
                     self.name.clone(),
@@ -137,7 +137,7 @@ impl SessionManager {
             return Err(unknown());
         }
         let grant = RefreshGrant::open(Some(&file), None).map_err(|_| unknown())?;
-        let manager = Arc::new(TokenManager::for_session(
+        let manager = Arc::new(source::for_session(
             &format!("{}/{}", self.name, session),
             Arc::clone(&self.endpoint),
             grant,
@@ -210,6 +210,16 @@ impl SessionManager {
 
     fn lock_flows(&self) -> std::sync::MutexGuard<'_, Flows> {
         self.flows.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Renewing for SessionManager {
+    fn stop(&self) {
+        SessionManager::stop(self);
+    }
+
+    fn stopped(&self) -> Stopped<'_> {
+        Box::pin(SessionManager::stopped(self))
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use http::HeaderValue;
 
 use super::*;
-use crate::creds::oauth2::store::StoreError;
+use crate::creds::token::StoreError;
 
 /// A store in memory that refuses to save while `broken` is set.
 #[derive(Debug, Default)]

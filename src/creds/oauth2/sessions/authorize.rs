@@ -23,13 +23,13 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use super::super::endpoint::FetchError;
-use super::super::lifecycle::TokenManager;
 use super::super::pkce::{self, Pkce};
 use super::super::refresh::RefreshGrant;
-use super::super::store::{self, FileStore, StoredGrant, TokenStore};
+use super::super::source;
 use super::{check_id, SessionError, SessionManager};
 use crate::config::{Secret, TokenStoreConfig};
 use crate::creds::form;
+use crate::creds::token::store::{self, FileStore, StoredGrant, TokenStore};
 
 /// A ticket or an authorization not used within this is forgotten.
 pub const FLOW_TTL: Duration = Duration::from_secs(600);
@@ -221,7 +221,7 @@ impl SessionManager {
         }
         let grant =
             RefreshGrant::open(Some(&file), None).map_err(|(_, m)| SessionError::StoreOpen(m))?;
-        let manager = TokenManager::for_session(
+        let manager = source::for_session(
             &format!("{}/{session}", self.name),
             Arc::clone(&self.endpoint),
             grant,
