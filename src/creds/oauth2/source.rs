@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::endpoint::{Endpoint, FetchError, Issued};
 use super::refresh::RefreshGrant;
 use crate::config::{Grant, OAuth2Config};
+use crate::creds::token::store::{self, StoreKey};
 use crate::creds::token::{Fetch, Flush, NewToken, SourceError, TokenManager, TokenSource};
 use crate::egress::EgressPolicy;
 use crate::error::chain;
@@ -81,10 +82,18 @@ pub fn start(
     let endpoint = Arc::new(Endpoint::new(config, settings, egress).map_err(|e| ("", e))?);
     let source = match &config.grant {
         Grant::ClientCredentials => OAuth2Source::ClientCredentials(endpoint),
-        Grant::RefreshToken { seed } => OAuth2Source::Refresh(
-            endpoint,
-            RefreshGrant::open(config.token_store.as_ref(), seed.clone())?,
-        ),
+        Grant::RefreshToken { seed } => {
+            let store = config
+                .token_store
+                .as_ref()
+                .ok_or(("token_store", "missing".to_string()))?;
+            let grant = RefreshGrant::open(
+                store::open(store),
+                StoreKey::credential(label),
+                seed.clone(),
+            )?;
+            OAuth2Source::Refresh(endpoint, grant)
+        }
         Grant::AuthorizationCode(_) => {
             return Err(("grant", "each session has its own token manager".into()))
         }

@@ -141,3 +141,54 @@ impl Fingerprint {
         self.0.finalize().into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[derive(Debug, Default)]
+    struct Fake {
+        stops: AtomicUsize,
+    }
+
+    impl Renewing for Fake {
+        fn stop(&self) {
+            self.stops.fetch_add(1, Ordering::SeqCst);
+        }
+
+        fn stopped(&self) -> Stopped<'_> {
+            Box::pin(std::future::ready(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn unchanged_content_keeps_what_it_started_until_shutdown_stops_it() {
+        let registry = TokenRegistry::new();
+        let starts = AtomicUsize::new(0);
+        let start = || {
+            starts.fetch_add(1, Ordering::SeqCst);
+            Ok(Fake::default())
+        };
+        let a = registry.keep([1; 32], start).unwrap();
+        let again = registry.keep([1; 32], start).unwrap();
+        assert!(Arc::ptr_eq(&a, &again), "same fingerprint, same manager");
+        let b = registry.keep([2; 32], start).unwrap();
+        assert!(!Arc::ptr_eq(&a, &b));
+        assert_eq!(starts.load(Ordering::SeqCst), 2);
+        // Once no snapshot uses it, the same content starts afresh.
+        drop(b);
+        let b = registry.keep([2; 32], start).unwrap();
+        assert_eq!(starts.load(Ordering::SeqCst), 3);
+
+        let refused = registry.keep::<Fake>([3; 32], || Err(("grant", "bad".into())));
+        assert_eq!(refused.unwrap_err(), ("grant", "bad".to_string()));
+
+        registry.shutdown().await;
+        assert_eq!(a.stops.load(Ordering::SeqCst), 1);
+        assert_eq!(b.stops.load(Ordering::SeqCst), 1);
+        let late = registry.keep([4; 32], start).unwrap_err();
+        assert_eq!(late, ("", "countersign is stopping".to_string()));
+        assert_eq!(starts.load(Ordering::SeqCst), 3, "nothing starts after");
+    }
+}
