@@ -96,7 +96,8 @@ pub fn open(config: &TokenStoreConfig) -> Arc<dyn TokenStore> {
 pub type StoreSlot = Arc<SlotLock>;
 pub type SlotLock = tokio::sync::Mutex<Option<StoredGrant>>;
 
-/// Why the store could not be read or written. Names the file, never a value.
+/// Why the store could not be read or written. Names where (the file), never
+/// a value. A shared store adds its own cases here.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot {action} token store {}", path.display())]
