@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::body::{self, ProxyBody};
-use crate::creds::oauth2::TokenStats;
+use crate::creds::token::TokenStats;
 use crate::listener::ServeContext;
 use crate::metrics::Sample;
 use crate::snapshot::Snapshot;

@@ -10,6 +10,7 @@ pub mod issued;
 pub mod oauth2;
 mod paypay;
 pub(crate) mod query;
+pub mod token;
 
 use std::time::Duration;
 
@@ -22,8 +23,8 @@ use std::sync::Arc;
 use crate::egress::EgressPolicy;
 use crate::upstream::UpstreamSettings;
 
-pub use oauth2::TokenRegistry;
 pub use paypay::{BodyDigest, BodyHash, PayPayOpa};
+pub use token::TokenRegistry;
 
 /// A credential built from its validated config.
 #[derive(Debug)]
@@ -66,7 +67,7 @@ pub enum CredError {
 
 impl CredError {
     /// `credential` found no valid `what` within its wait.
-    pub fn unavailable(credential: &str, what: &'static str, u: oauth2::Unavailable) -> CredError {
+    pub fn unavailable(credential: &str, what: &'static str, u: token::Unavailable) -> CredError {
         CredError::TokenUnavailable {
             what,
             credential: credential.to_string(),
@@ -111,22 +112,12 @@ impl Credential {
             CredentialConfig::Header { headers } => {
                 Credential::Header(header::StaticHeaders::new(headers.clone()))
             }
-            CredentialConfig::OAuth2(o)
-                if matches!(o.grant, crate::config::Grant::AuthorizationCode(_)) =>
-            {
-                let sessions = tokens
-                    .sessions(name, o, settings, egress)
-                    .map_err(problem)?;
-                Credential::OAuth2(oauth2::OAuth2::with_sessions(name, sessions))
-            }
-            CredentialConfig::OAuth2(o) => {
-                let manager = tokens.manager(name, o, settings, egress).map_err(problem)?;
-                Credential::OAuth2(oauth2::OAuth2::new(name, manager))
-            }
-            CredentialConfig::IssuedKey(k) => {
-                let manager = tokens.issued(name, k, settings, egress).map_err(problem)?;
-                Credential::IssuedKey(issued::IssuedKey::new(name, manager, &k.placement))
-            }
+            CredentialConfig::OAuth2(o) => Credential::OAuth2(
+                oauth2::OAuth2::build(name, o, tokens, settings, egress).map_err(problem)?,
+            ),
+            CredentialConfig::IssuedKey(k) => Credential::IssuedKey(
+                issued::IssuedKey::build(name, k, tokens, settings, egress).map_err(problem)?,
+            ),
         })
     }
 
@@ -159,7 +150,7 @@ impl Credential {
     }
 
     /// Token counts and times, for kinds that fetch tokens (or keys).
-    pub fn token_stats(&self) -> Option<oauth2::TokenStats> {
+    pub fn token_stats(&self) -> Option<token::TokenStats> {
         match self {
             Credential::OAuth2(o) => o.stats(),
             Credential::IssuedKey(k) => Some(k.stats()),

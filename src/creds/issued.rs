@@ -9,23 +9,26 @@
 //!         -> placement: `header: <prefix><key>`, or `?query=<key>` (replaced)
 //! upstream 401 -> the key it carried is discarded if still current, renewed
 //!            (at most once per 5s), a bodyless request replayed once
-//! background task (the OAuth2 token lifecycle, Source::Issued) -> issuer,
-//!            single-flight, backoff; renewed at refresh_at of the key's
-//!            usable life (lifetime - margin), never used past it
+//! background task (the token lifecycle of `creds::token`, fed by
+//!            `source`) -> issuer, single-flight, backoff; renewed at
+//!            refresh_at of the key's usable life (lifetime - margin),
+//!            never used past it
 //! ```
 
 mod echo;
 mod issuer;
 mod placement;
+mod source;
 
 use std::sync::Arc;
 
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 
-use super::oauth2::{Fingerprint, TokenManager, TokenStats};
+use super::token::{Fingerprint, TokenManager, TokenRegistry, TokenStats};
 use super::CredError;
 use crate::config::{IssuedKeyConfig, KeyPlacement, KeyResponse};
+use crate::egress::EgressPolicy;
 use crate::upstream::UpstreamSettings;
 use placement::Placement;
 
@@ -39,7 +42,23 @@ pub struct IssuedKey {
 }
 
 impl IssuedKey {
-    pub fn new(name: &str, manager: Arc<TokenManager>, placement: &KeyPlacement) -> IssuedKey {
+    /// Builds credential `name`. Its token manager comes from `tokens`,
+    /// which keeps it (and so its key) across reloads while the content is
+    /// unchanged. Errors are `(key, message)` under `credential.NAME`.
+    pub fn build(
+        name: &str,
+        config: &IssuedKeyConfig,
+        tokens: &TokenRegistry,
+        settings: UpstreamSettings,
+        egress: &Arc<EgressPolicy>,
+    ) -> Result<IssuedKey, (&'static str, String)> {
+        let key = fingerprint(name, config, settings);
+        let egress = Arc::clone(egress);
+        let manager = tokens.keep(key, || source::start(name, config, settings, egress))?;
+        Ok(IssuedKey::new(name, manager, &config.placement))
+    }
+
+    fn new(name: &str, manager: Arc<TokenManager>, placement: &KeyPlacement) -> IssuedKey {
         IssuedKey {
             name: name.to_string(),
             manager,

@@ -1,6 +1,7 @@
 //! The `oauth2` credential: `Authorization: Bearer <token>` with a token
-//! obtained from a token endpoint (client_credentials or refresh_token grant)
-//! and kept fresh by a `TokenManager` that lives outside the snapshot.
+//! obtained from a token endpoint (client_credentials, refresh_token or
+//! authorization_code grant, see `source` and `sessions`) and kept fresh by
+//! a `creds::token::TokenManager` that lives outside the snapshot.
 //!
 //! ```text
 //! request -> manager.bearer(): current valid token, or wait <= wait_for_token
@@ -11,16 +12,14 @@
 //!            refresh token rotated into the store before the token is used
 //! ```
 
-mod backoff;
 mod client_auth;
 mod endpoint;
+mod fingerprint;
 mod jwt;
-mod lifecycle;
 mod pkce;
 mod refresh;
-mod registry;
 mod sessions;
-mod store;
+mod source;
 
 use std::sync::Arc;
 
@@ -28,12 +27,15 @@ use http::header::AUTHORIZATION;
 use http::request::Parts;
 use http::HeaderValue;
 
+use super::token::{TokenManager, TokenRegistry, TokenStats, Unavailable};
 use super::CredError;
+use crate::config::{Grant, OAuth2Config};
+use crate::egress::EgressPolicy;
+use crate::upstream::UpstreamSettings;
+use endpoint::Endpoint;
+use fingerprint::fingerprint;
 
-pub use lifecycle::{TokenManager, TokenStats, Unavailable, FORCED_RENEWAL_GAP};
-pub use registry::{Fingerprint, TokenRegistry};
 pub use sessions::{cookie_name, SessionError, SessionManager};
-pub use store::{FileStore, StoreError, StoredGrant, TokenStore};
 
 #[derive(Debug)]
 pub struct OAuth2 {
@@ -49,18 +51,32 @@ enum Tokens {
 }
 
 impl OAuth2 {
-    pub fn new(name: &str, manager: Arc<TokenManager>) -> OAuth2 {
-        OAuth2 {
+    /// Builds credential `name`. Its token manager (or, for the
+    /// authorization_code grant, its sessions) comes from `tokens`, which
+    /// keeps it across reloads while the content is unchanged. Errors are
+    /// `(key, message)` under `credential.NAME`.
+    pub fn build(
+        name: &str,
+        config: &OAuth2Config,
+        tokens: &TokenRegistry,
+        settings: UpstreamSettings,
+        egress: &Arc<EgressPolicy>,
+    ) -> Result<OAuth2, (&'static str, String)> {
+        let key = fingerprint(name, config, settings);
+        let egress = Arc::clone(egress);
+        let tokens = match &config.grant {
+            Grant::AuthorizationCode(flow) => Tokens::Sessions(tokens.keep(key, || {
+                let endpoint = Endpoint::new(config, settings, egress).map_err(|e| ("", e))?;
+                SessionManager::new(name, config, flow, endpoint)
+            })?),
+            Grant::ClientCredentials | Grant::RefreshToken { .. } => {
+                Tokens::One(tokens.keep(key, || source::start(name, config, settings, egress))?)
+            }
+        };
+        Ok(OAuth2 {
             name: name.to_string(),
-            tokens: Tokens::One(manager),
-        }
-    }
-
-    pub fn with_sessions(name: &str, sessions: Arc<SessionManager>) -> OAuth2 {
-        OAuth2 {
-            name: name.to_string(),
-            tokens: Tokens::Sessions(sessions),
-        }
+            tokens,
+        })
     }
 
     /// The authorization-code sessions, when this credential has them.

@@ -13,10 +13,10 @@ use serde_json::Value;
 
 use super::client_auth::ClientAuthenticator;
 use super::jwt::SignError;
-use super::store::StoreError;
 use crate::config::{OAuth2Config, Secret};
 use crate::creds::form::Form;
 use crate::creds::form_post::{FormEndpoint, PostError, Reach, MAX_ANSWER};
+use crate::creds::token::StoreError;
 use crate::egress::EgressPolicy;
 use crate::upstream::{UpstreamError, UpstreamSettings};
 
@@ -26,10 +26,10 @@ const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 /// Longer lifetimes are cut to this, so deadlines stay representable.
 const MAX_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// A token the endpoint issued (or a key an issuer did).
+/// A token the endpoint issued.
 pub struct Issued {
     /// What requests carry, marked sensitive: the whole `Bearer <token>`
-    /// header value, or an issued key as it is.
+    /// header value.
     pub value: HeaderValue,
     pub lifetime: Duration,
     /// A rotated refresh token, when the server sent one.
@@ -71,8 +71,6 @@ pub enum FetchError {
     NoRefreshToken,
     #[error("the token fetch was interrupted")]
     Interrupted,
-    #[error(transparent)]
-    Issue(#[from] crate::creds::issued::IssueError),
 }
 
 impl FetchError {

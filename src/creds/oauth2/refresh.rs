@@ -1,47 +1,51 @@
-//! The refresh_token grant with rotation. Each renewal, under the store's
-//! lock: read the current refresh token from the store (the configured seed
-//! when the store is empty or the seed changed), present it, and save a
-//! rotated one BEFORE the new access token is handed out. A spent refresh
-//! token is never presented again.
+//! The refresh_token grant with rotation. Each renewal, under the stored
+//! item's lock: read the current refresh token from the `TokenStore` (the
+//! configured seed when the store is empty or the seed changed), present
+//! it, and save a rotated one BEFORE the new access token is handed out. A
+//! spent refresh token is never presented again.
 
 use std::sync::Arc;
 
 use super::endpoint::{Endpoint, FetchError, Issued};
-use super::store::{self, FileStore, StoreSlot, StoredGrant, TokenStore};
-use crate::config::{Secret, TokenStoreConfig};
+use crate::config::Secret;
+use crate::creds::token::store::{self, StoreKey, StoreSlot, StoredGrant, TokenStore};
 
 pub struct RefreshGrant {
     store: Arc<dyn TokenStore>,
-    /// The file's lock, holding a rotated grant the store refused to take
-    /// (saved before anything else).
+    /// Whose refresh token: the credential's, or one session's.
+    key: StoreKey,
+    /// The stored item's lock, holding a rotated grant the store refused to
+    /// take (saved before anything else).
     slot: StoreSlot,
     seed: Option<Secret>,
     seed_sha256: String,
 }
 
 impl RefreshGrant {
-    /// Opens the store and reads it once, so a damaged file or a wrong key is
-    /// a clear error at start (or reload) rather than a failing background
-    /// task. Errors are `(key, message)` under `credential.NAME`.
+    /// Reads what `store` holds under `key` once, so a damaged file or a
+    /// wrong key is a clear error at start (or reload) rather than a failing
+    /// background task. Errors are `(key, message)` under `credential.NAME`.
     pub fn open(
-        config: Option<&TokenStoreConfig>,
+        store: Arc<dyn TokenStore>,
+        key: StoreKey,
         seed: Option<Secret>,
     ) -> Result<RefreshGrant, (&'static str, String)> {
-        let config = config.ok_or(("token_store", "missing".to_string()))?;
-        let file = FileStore::new(config);
-        let stored = file.load().map_err(|e| ("token_store", e.to_string()))?;
+        let stored = store
+            .load(&key)
+            .map_err(|e| ("token_store", e.to_string()))?;
         if stored.is_none() && seed.is_none() {
             return Err((
                 "refresh_token",
                 format!(
                     "missing, and {} holds no refresh token yet; set it to seed the grant",
-                    config.path.display()
+                    store.location(&key)
                 ),
             ));
         }
         Ok(RefreshGrant {
-            store: Arc::new(file),
-            slot: store::exclusive(&config.path),
+            slot: store.slot(&key),
+            store,
+            key,
             seed_sha256: store::seed_hash(seed.as_ref()),
             seed,
         })
@@ -90,8 +94,8 @@ impl RefreshGrant {
 
     /// The refresh token to present now.
     async fn current(&self) -> Result<Secret, FetchError> {
-        let store = Arc::clone(&self.store);
-        let stored = tokio::task::spawn_blocking(move || store.load())
+        let (store, key) = (Arc::clone(&self.store), self.key.clone());
+        let stored = tokio::task::spawn_blocking(move || store.load(&key))
             .await
             .map_err(|_| FetchError::Interrupted)??;
         match stored {
@@ -103,8 +107,8 @@ impl RefreshGrant {
     }
 
     async fn save(&self, grant: StoredGrant) -> Result<(), FetchError> {
-        let store = Arc::clone(&self.store);
-        match tokio::task::spawn_blocking(move || store.save(&grant)).await {
+        let (store, key) = (Arc::clone(&self.store), self.key.clone());
+        match tokio::task::spawn_blocking(move || store.save(&key, &grant)).await {
             Ok(result) => Ok(result?),
             Err(_) => Err(FetchError::Interrupted),
         }

@@ -5,9 +5,11 @@
 //! and keeps that session's tokens; the app then names the session in a
 //! header on each request.
 //!
-//! Each session's refresh token lives in its own file in the `token_store`
-//! folder (named by a hash of the credential and session id), written before the session's
-//! first access token is used, so sessions survive restarts.
+//! Each session's refresh token lives in the credential's `TokenStore`
+//! under the session's own key (the file store: its own file in the
+//! `token_store` folder, named by a hash of the credential and session id),
+//! written before the session's first access token is used, so sessions
+//! survive restarts.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,10 +18,11 @@ use std::sync::{Arc, Mutex};
 use http::HeaderValue;
 
 use super::endpoint::{Endpoint, FetchError};
-use super::lifecycle::TokenManager;
 use super::refresh::RefreshGrant;
-use super::store;
-use crate::config::{CodeFlow, OAuth2Config, TokenStoreConfig};
+use super::source;
+use crate::config::{CodeFlow, OAuth2Config};
+use crate::creds::token::store::{self, StoreKey, TokenStore};
+use crate::creds::token::{Renewing, Stopped, TokenManager};
 
 mod authorize;
 
@@ -57,7 +60,7 @@ pub struct SessionManager {
     name: String,
     config: OAuth2Config,
     flow: CodeFlow,
-    store: TokenStoreConfig,
+    store: Arc<dyn TokenStore>,
     endpoint: Arc<Endpoint>,
     sessions: Mutex<HashMap<String, Arc<TokenManager>>>,
     /// Managers replaced by a new authorization whose last fetch may still
@@ -86,13 +89,13 @@ impl SessionManager {
     ) -> Result<SessionManager, (&'static str, String)> {
         let store = config
             .token_store
-            .clone()
+            .as_ref()
             .ok_or(("token_store", "missing".to_string()))?;
         Ok(SessionManager {
             name: name.to_string(),
             config: config.clone(),
             flow: flow.clone(),
-            store,
+            store: store::open(store),
             endpoint: Arc::new(endpoint),
             sessions: Mutex::default(),
             retired: Mutex::default(),
@@ -123,7 +126,7 @@ impl SessionManager {
         // requests for a stored session start one manager, not two.
         let mut sessions = self.lock_sessions();
         if let Some(m) = sessions.get(session) {
-            if m.grant_refused() && !m.has_valid_token() {
+            if m.refused() && !m.has_valid_token() {
                 return Err(SessionError::Refused(
                     session.to_string(),
                     self.name.clone(),
@@ -131,13 +134,11 @@ impl SessionManager {
             }
             return Ok(Arc::clone(m));
         }
+        // Nothing stored (or nothing usable) is an unknown session.
         let unknown = || SessionError::Unknown(session.to_string(), self.name.clone());
-        let file = self.session_store(session);
-        if !file.path.exists() {
-            return Err(unknown());
-        }
-        let grant = RefreshGrant::open(Some(&file), None).map_err(|_| unknown())?;
-        let manager = Arc::new(TokenManager::for_session(
+        let grant = RefreshGrant::open(Arc::clone(&self.store), self.session_key(session), None)
+            .map_err(|_| unknown())?;
+        let manager = Arc::new(source::for_session(
             &format!("{}/{}", self.name, session),
             Arc::clone(&self.endpoint),
             grant,
@@ -181,16 +182,9 @@ impl SessionManager {
         }
     }
 
-    /// The session's file: named by a hash of the credential and session, so
-    /// that two credentials never share a file even if their folders are
-    /// one (through a link) and the id never shows in a file name.
-    fn session_store(&self, session: &str) -> TokenStoreConfig {
-        let key = crate::config::Secret::new(format!("{}\n{session}", self.name));
-        let name = format!("session-{}.json", &store::seed_hash(Some(&key))[..32]);
-        TokenStoreConfig {
-            path: self.store.path.join(name),
-            key: self.store.key.clone(),
-        }
+    /// Where the session's refresh token is stored.
+    fn session_key(&self, session: &str) -> StoreKey {
+        StoreKey::session(&self.name, session)
     }
 
     fn refuse_if_stopping(&self) -> Result<(), SessionError> {
@@ -210,6 +204,16 @@ impl SessionManager {
 
     fn lock_flows(&self) -> std::sync::MutexGuard<'_, Flows> {
         self.flows.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Renewing for SessionManager {
+    fn stop(&self) {
+        SessionManager::stop(self);
+    }
+
+    fn stopped(&self) -> Stopped<'_> {
+        Box::pin(SessionManager::stopped(self))
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use http::HeaderValue;
 
 use super::*;
-use crate::creds::oauth2::store::StoreError;
+use crate::creds::token::StoreError;
 
 /// A store in memory that refuses to save while `broken` is set.
 #[derive(Debug, Default)]
@@ -17,11 +17,11 @@ struct Flaky {
 }
 
 impl TokenStore for Flaky {
-    fn load(&self) -> Result<Option<StoredGrant>, StoreError> {
+    fn load(&self, _key: &StoreKey) -> Result<Option<StoredGrant>, StoreError> {
         Ok(self.grant.lock().unwrap().clone())
     }
 
-    fn save(&self, grant: &StoredGrant) -> Result<(), StoreError> {
+    fn save(&self, _key: &StoreKey, grant: &StoredGrant) -> Result<(), StoreError> {
         if self.broken.load(Ordering::SeqCst) {
             return Err(StoreError::Io {
                 action: "write",
@@ -32,11 +32,26 @@ impl TokenStore for Flaky {
         *self.grant.lock().unwrap() = Some(grant.clone());
         Ok(())
     }
+
+    fn delete(&self, _key: &StoreKey) -> Result<(), StoreError> {
+        *self.grant.lock().unwrap() = None;
+        Ok(())
+    }
+
+    /// Unused: each test hands its grants their shared slot itself.
+    fn slot(&self, _key: &StoreKey) -> StoreSlot {
+        StoreSlot::default()
+    }
+
+    fn location(&self, _key: &StoreKey) -> String {
+        "flaky".to_string()
+    }
 }
 
 fn grant(store: &Arc<Flaky>, slot: &StoreSlot) -> RefreshGrant {
     RefreshGrant {
         store: Arc::clone(store) as Arc<dyn TokenStore>,
+        key: StoreKey::credential("t"),
         slot: Arc::clone(slot),
         seed: Some(Secret::new("rt-0")),
         seed_sha256: store::seed_hash(Some(&Secret::new("rt-0"))),
@@ -90,7 +105,7 @@ async fn a_refused_save_is_stored_by_the_next_manager_before_anything_is_present
         .await
         .unwrap();
     assert_eq!(*presented.lock().unwrap(), ["rt-0", "rt-1", "rt-2"]);
-    let stored = store.load().unwrap().unwrap();
+    let stored = store.load(&StoreKey::credential("t")).unwrap().unwrap();
     assert_eq!(stored.refresh_token.expose(), "rt-3");
 }
 
@@ -105,7 +120,12 @@ async fn flush_stores_what_was_left_unsaved() {
     store.broken.store(false, Ordering::SeqCst);
     g.flush("t").await;
     assert_eq!(
-        store.load().unwrap().unwrap().refresh_token.expose(),
+        store
+            .load(&StoreKey::credential("t"))
+            .unwrap()
+            .unwrap()
+            .refresh_token
+            .expose(),
         "rt-1"
     );
     assert!(slot.lock().await.is_none());

@@ -23,13 +23,13 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use super::super::endpoint::FetchError;
-use super::super::lifecycle::TokenManager;
 use super::super::pkce::{self, Pkce};
 use super::super::refresh::RefreshGrant;
-use super::super::store::{self, FileStore, StoredGrant, TokenStore};
+use super::super::source;
 use super::{check_id, SessionError, SessionManager};
-use crate::config::{Secret, TokenStoreConfig};
+use crate::config::Secret;
 use crate::creds::form;
+use crate::creds::token::store::{self, StoreKey, StoredGrant, TokenStore};
 
 /// A ticket or an authorization not used within this is forgotten.
 pub const FLOW_TTL: Duration = Duration::from_secs(600);
@@ -204,24 +204,26 @@ impl SessionManager {
             .refresh_token
             .clone()
             .ok_or(SessionError::NoRefreshToken)?;
-        // Under the file's lock from the save to the swap: two callbacks for
-        // one session cannot leave one's token serving and the other's
-        // refresh token on disk.
+        // Under the stored item's lock from the save to the swap: two
+        // callbacks for one session cannot leave one's token serving and the
+        // other's refresh token stored.
         let session = pending.session;
-        let file = self.session_store(&session);
-        let slot = store::exclusive(&file.path);
+        let key = self.session_key(&session);
+        let slot = self.store.slot(&key);
         let mut unsaved = slot.lock().await;
         // A new authorization supersedes whatever the old one left unsaved.
         *unsaved = None;
-        save(&file, refresh).await.map_err(SessionError::Store)?;
+        save(&self.store, &key, refresh)
+            .await
+            .map_err(SessionError::Store)?;
         if self.refuse_if_stopping().is_err() {
             // Stored: the session works after the restart. No manager is
             // started that shutdown would not wait for.
             return Ok(session);
         }
-        let grant =
-            RefreshGrant::open(Some(&file), None).map_err(|(_, m)| SessionError::StoreOpen(m))?;
-        let manager = TokenManager::for_session(
+        let grant = RefreshGrant::open(Arc::clone(&self.store), key, None)
+            .map_err(|(_, m)| SessionError::StoreOpen(m))?;
+        let manager = source::for_session(
             &format!("{}/{session}", self.name),
             Arc::clone(&self.endpoint),
             grant,
@@ -243,14 +245,18 @@ impl SessionManager {
     }
 }
 
-/// Saves a session's first refresh token (the caller holds the file's lock).
-async fn save(file: &TokenStoreConfig, refresh: Secret) -> Result<(), FetchError> {
-    let store = FileStore::new(file);
+/// Saves a session's first refresh token (the caller holds its lock).
+async fn save(
+    store: &Arc<dyn TokenStore>,
+    key: &StoreKey,
+    refresh: Secret,
+) -> Result<(), FetchError> {
+    let (store, key) = (Arc::clone(store), key.clone());
     let grant = StoredGrant {
         seed_sha256: store::seed_hash(None),
         refresh_token: refresh,
     };
-    tokio::task::spawn_blocking(move || store.save(&grant))
+    tokio::task::spawn_blocking(move || store.save(&key, &grant))
         .await
         .map_err(|_| FetchError::Interrupted)?
         .map_err(FetchError::Store)

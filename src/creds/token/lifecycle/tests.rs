@@ -4,36 +4,46 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use http::StatusCode;
 use tokio::sync::Semaphore;
 
 use super::*;
+use crate::creds::token::source::Fetch;
 
 /// What the scripted endpoint answers, in order; `Fail` once it runs out.
 #[derive(Clone, Copy)]
-pub enum Answer {
+enum Answer {
     Token(&'static str, u64),
     Fail,
 }
 
-pub struct Script {
+struct Script {
     state: Arc<State>,
 }
 
-pub struct State {
+struct State {
     answers: Mutex<VecDeque<Answer>>,
     calls: AtomicUsize,
     /// When set, each fetch waits for a permit (a slow endpoint).
     gate: Option<Semaphore>,
 }
 
+impl TokenSource for Script {
+    fn fetch<'a>(&'a self, _label: &'a str) -> Fetch<'a> {
+        Box::pin(self.next())
+    }
+
+    fn noun(&self) -> &'static str {
+        "scripted token"
+    }
+}
+
 impl Script {
-    pub async fn next(&self) -> Result<Issued, FetchError> {
+    async fn next(&self) -> Result<NewToken, SourceError> {
         self.state.calls.fetch_add(1, Ordering::SeqCst);
         if let Some(gate) = &self.state.gate {
             gate.acquire()
                 .await
-                .map_err(|_| FetchError::Interrupted)?
+                .map_err(|_| SourceError::new("gate closed"))?
                 .forget();
         }
         let answer = self.state.answers.lock().unwrap().pop_front();
@@ -41,16 +51,12 @@ impl Script {
             Answer::Token(t, secs) => {
                 let mut bearer = HeaderValue::from_str(&format!("Bearer {t}")).unwrap();
                 bearer.set_sensitive(true);
-                Ok(Issued {
+                Ok(NewToken {
                     value: bearer,
                     lifetime: Duration::from_secs(secs),
-                    refresh_token: None,
                 })
             }
-            Answer::Fail => Err(FetchError::Status {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                code: None,
-            }),
+            Answer::Fail => Err(SourceError::new("scripted endpoint answered 500")),
         }
     }
 }
@@ -64,13 +70,7 @@ fn manager(answers: &[Answer], gated: bool) -> (TokenManager, Arc<State>) {
     let script = Script {
         state: Arc::clone(&state),
     };
-    let m = TokenManager::with_source(
-        "test",
-        Source::Scripted(script),
-        0.8,
-        Duration::from_secs(5),
-        None,
-    );
+    let m = TokenManager::start("test", Box::new(script), 0.8, Duration::from_secs(5), None);
     (m, state)
 }
 
@@ -143,9 +143,7 @@ async fn many_waiting_requests_share_one_fetch() {
     for _ in 0..10 {
         tokio::task::yield_now().await;
     }
-    if let Source::Scripted(s) = &m.shared.source {
-        s.state.gate.as_ref().unwrap().add_permits(1);
-    }
+    state.gate.as_ref().unwrap().add_permits(1);
     for w in waiters {
         assert_eq!(w.await.unwrap(), "a");
     }
@@ -202,9 +200,7 @@ async fn stopping_waits_for_a_fetch_under_way_and_starts_no_other() {
         tokio::task::yield_now().await;
     }
     assert!(!waiter.is_finished(), "stopped() waits for the fetch");
-    if let Source::Scripted(s) = &m.shared.source {
-        s.state.gate.as_ref().unwrap().add_permits(100);
-    }
+    state.gate.as_ref().unwrap().add_permits(100);
     waiter.await.unwrap();
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert_eq!(calls(&state), 1, "no renewal after stop");

@@ -1,12 +1,11 @@
 //! The life of one credential's token (an OAuth2 access token, or a key
-//! from an issuer: see `source`). One background task per credential is the
-//! only caller of the token endpoint (single-flight by construction): it
-//! fetches at start, renews at `refresh_at` of the lifetime (with jitter),
-//! retries failures with exponential backoff, and renews at once when a 401
-//! discards the current token. Requests only read the current token, or
-//! wait (bounded by `wait_for_token`) for one to appear.
-
-mod source;
+//! from an issuer: whatever its `TokenSource` fetches). One background task
+//! per credential is the only caller of the source (single-flight by
+//! construction): it fetches at start, renews at `refresh_at` of the
+//! lifetime (with jitter), retries failures with exponential backoff, and
+//! renews at once when a 401 discards the current token. Requests only read
+//! the current token, or wait (bounded by `wait_for_token`) for one to
+//! appear.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,9 +15,8 @@ use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use super::backoff::{backoff, random_unit};
-use super::endpoint::{FetchError, Issued};
-use crate::error::chain;
-use source::Source;
+use super::registry::{Renewing, Stopped};
+use super::source::{NewToken, SourceError, TokenSource};
 
 /// A 401 forces at most one renewal per this interval, so a storm of 401s
 /// (a misconfigured scope, say) does not hammer the token endpoint.
@@ -64,7 +62,7 @@ pub struct Unavailable {
 /// What the background task and the requests share.
 struct Shared {
     label: String,
-    source: Source,
+    source: Box<dyn TokenSource>,
     refresh_at: f64,
     wait_for_token: Duration,
     current: watch::Sender<Option<Arc<Token>>>,
@@ -83,7 +81,8 @@ struct Status {
     fetches_ok: u64,
     fetches_failed: u64,
     fetch_seconds: f64,
-    grant_refused: bool,
+    /// The last failure was the source refusing the credential itself.
+    refused: bool,
 }
 
 pub struct TokenManager {
@@ -115,21 +114,24 @@ impl TokenManager {
             .is_some_and(|t| t.value == sent)
     }
 
-    /// Whether the server refused the grant itself (revoked, expired or
-    /// reused refresh token) on the last attempt: a person must authorize
-    /// again.
-    pub fn grant_refused(&self) -> bool {
-        self.shared.lock_status().grant_refused
+    /// Whether the source refused the credential itself on the last attempt
+    /// (OAuth2: a revoked, expired or reused refresh token): a person must
+    /// act.
+    pub fn refused(&self) -> bool {
+        self.shared.lock_status().refused
     }
 
-    /// Starts fetching the first token at once, publishing `initial` first
-    /// when given (constructors: `source`).
-    fn with_source(
+    /// A manager for credential `label` whose tokens come from `source`;
+    /// renews at `refresh_at` of each token's lifetime, lets requests wait up
+    /// to `wait_for_token`. Starts fetching the first token at once,
+    /// publishing `initial` (a token and when it was asked for) first when
+    /// given.
+    pub fn start(
         label: &str,
-        source: Source,
+        source: Box<dyn TokenSource>,
         refresh_at: f64,
         wait_for_token: Duration,
-        initial: Option<(Issued, Instant)>,
+        initial: Option<(NewToken, Instant)>,
     ) -> TokenManager {
         let shared = Arc::new(Shared {
             label: label.to_string(),
@@ -286,11 +288,11 @@ impl Shared {
         }
     }
 
-    async fn fetch(self: Arc<Self>) -> Result<Issued, FetchError> {
+    async fn fetch(self: Arc<Self>) -> Result<NewToken, SourceError> {
         self.source.fetch(&self.label).await
     }
 
-    fn publish(&self, issued: Issued, sent_at: Instant) {
+    fn publish(&self, issued: NewToken, sent_at: Instant) {
         let jitter = 0.9 + 0.1 * random_unit();
         let token = Token {
             value: issued.value,
@@ -302,35 +304,35 @@ impl Shared {
             let mut status = self.lock_status();
             status.retry_at = None;
             status.last_error = None;
-            status.grant_refused = false;
+            status.refused = false;
         }
         tracing::info!(credential = %self.label, lifetime_s = issued.lifetime.as_secs(), "{} obtained", self.source.noun());
         self.current.send_replace(Some(Arc::new(token)));
     }
 
-    fn failed(&self, error: &FetchError, failures: u32) {
+    fn failed(&self, error: &SourceError, failures: u32) {
         let delay = backoff(failures);
-        let message = chain(error);
+        let message = error.message();
         {
             let mut status = self.lock_status();
             status.retry_at = Some(Instant::now() + delay);
-            status.last_error = Some(message.clone());
-            status.grant_refused = error.is_invalid_grant();
+            status.last_error = Some(message.to_string());
+            status.refused = error.refused_advice().is_some();
         }
         let still_valid = self
             .current
             .borrow()
             .as_ref()
             .is_some_and(|t| t.valid_at(Instant::now()));
-        if error.is_invalid_grant() {
-            tracing::error!(credential = %self.label, error = %message, "the authorization server refused the grant; a person must authorize again and set a new refresh_token");
+        if let Some(advice) = error.refused_advice() {
+            tracing::error!(credential = %self.label, error = %message, "{advice}");
         } else {
             tracing::warn!(credential = %self.label, error = %message, retry_in_ms = delay.as_millis() as u64, still_valid, "{} fetch failed", self.source.noun());
         }
     }
 }
 
-/// The loop of the one task that talks to the token endpoint.
+/// The loop of the one task that asks the source for tokens.
 async fn run(shared: Arc<Shared>) {
     let mut failures: u32 = 0;
     loop {
@@ -354,11 +356,11 @@ async fn run(shared: Arc<Shared>) {
         {
             // A token that expired on the way (a slow endpoint, a tiny
             // expires_in) counts as a failure, or renewals would loop.
-            Ok(Ok(issued)) if sent_at + issued.lifetime <= Instant::now() => {
-                Err(FetchError::Expiry)
-            }
+            Ok(Ok(issued)) if sent_at + issued.lifetime <= Instant::now() => Err(SourceError::new(
+                "token response has an unusable expires_in",
+            )),
             Ok(result) => result,
-            Err(_) => Err(FetchError::Interrupted),
+            Err(_) => Err(SourceError::new("the token fetch was interrupted")),
         };
         {
             let mut status = shared.lock_status();
@@ -378,6 +380,16 @@ async fn run(shared: Arc<Shared>) {
                 shared.failed(&e, failures);
             }
         }
+    }
+}
+
+impl Renewing for TokenManager {
+    fn stop(&self) {
+        TokenManager::stop(self);
+    }
+
+    fn stopped(&self) -> Stopped<'_> {
+        Box::pin(TokenManager::stopped(self))
     }
 }
 

@@ -1,7 +1,7 @@
-//! Durable home of a refresh token: the `TokenStore` interface and the file
-//! store behind it (atomic replace, mode 0600, optional AES-256-GCM). A
-//! rotated refresh token is saved here before the access token that came
-//! with it is used, so a restart never presents a spent one.
+//! The encrypted-file `TokenStore`: one file per key (a credential's
+//! `token_store` file; a session's file in the `token_store` folder, named
+//! by a hash of credential and session), replaced atomically, mode 0600,
+//! optionally sealed with AES-256-GCM. `FileStore` is one such file.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -13,63 +13,74 @@ use base64::Engine as _;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
+use super::{seed_hash, SlotLock, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore};
 use crate::config::{Secret, TokenStoreConfig};
 
 const FORMAT: &str = "countersign-token-store";
 /// Binds ciphertexts to this format, so one sealed for another use never opens.
 const AAD: &[u8] = b"countersign token store v1";
 
-/// What survives a restart: the refresh token now valid, and which configured
-/// seed it descends from (so a new seed in the config takes over).
-#[derive(Clone, PartialEq, Eq)]
-pub struct StoredGrant {
-    pub seed_sha256: String,
-    pub refresh_token: Secret,
+/// The `TokenStore` on files, from a `token_store` config: a credential's
+/// state is the configured file, a session's is a file in the configured
+/// folder.
+#[derive(Debug)]
+pub struct FileTokenStore {
+    config: TokenStoreConfig,
 }
 
-impl std::fmt::Debug for StoredGrant {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredGrant")
-            .field("seed_sha256", &self.seed_sha256)
-            .finish_non_exhaustive()
+impl FileTokenStore {
+    pub fn new(config: &TokenStoreConfig) -> FileTokenStore {
+        FileTokenStore {
+            config: config.clone(),
+        }
+    }
+
+    /// The file of `key`. A session's is named by a hash of the credential
+    /// and session, so that two credentials never share a file even if their
+    /// folders are one (through a link) and the id never shows in a name.
+    fn path(&self, key: &StoreKey) -> PathBuf {
+        match &key.session {
+            None => self.config.path.clone(),
+            Some(session) => {
+                let id = Secret::new(format!("{}\n{session}", key.credential));
+                let name = format!("session-{}.json", &seed_hash(Some(&id))[..32]);
+                self.config.path.join(name)
+            }
+        }
+    }
+
+    fn file(&self, key: &StoreKey) -> FileStore {
+        FileStore::new(&TokenStoreConfig {
+            path: self.path(key),
+            key: self.config.key.clone(),
+        })
     }
 }
 
-/// The hex SHA-256 of a configured seed (or of nothing, when none is set).
-pub fn seed_hash(seed: Option<&Secret>) -> String {
-    let digest = Sha256::digest(seed.map_or(&b""[..], |s| s.expose().as_bytes()));
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+impl TokenStore for FileTokenStore {
+    fn load(&self, key: &StoreKey) -> Result<Option<StoredGrant>, StoreError> {
+        self.file(key).load()
+    }
+
+    fn save(&self, key: &StoreKey, grant: &StoredGrant) -> Result<(), StoreError> {
+        self.file(key).save(grant)
+    }
+
+    fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+        self.file(key).delete()
+    }
+
+    fn slot(&self, key: &StoreKey) -> StoreSlot {
+        exclusive(&self.path(key))
+    }
+
+    fn location(&self, key: &StoreKey) -> String {
+        self.path(key).display().to_string()
+    }
 }
 
-/// Where refresh tokens are kept. Blocking; callers run it off the async
-/// threads. A shared (networked) store can implement this later.
-pub trait TokenStore: Send + Sync + std::fmt::Debug {
-    fn load(&self) -> Result<Option<StoredGrant>, StoreError>;
-    fn save(&self, grant: &StoredGrant) -> Result<(), StoreError>;
-}
-
-/// Why the store could not be read or written. Names the file, never a value.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("cannot {action} token store {}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("token store {} is not a countersign token store (damaged or foreign file); move it away to start again from the configured refresh_token", path.display())]
-    Garbage { path: PathBuf },
-    #[error("token store {} cannot be decrypted with store_key (wrong key, or the file was altered)", path.display())]
-    WrongKey { path: PathBuf },
-    #[error("token store {} is encrypted, but no store_key is configured", path.display())]
-    KeyMissing { path: PathBuf },
-    #[error("token store {} is not encrypted, but store_key is set; move the file away (the configured refresh_token is then used) or remove store_key", path.display())]
-    NotEncrypted { path: PathBuf },
-}
-
+/// One store file.
 pub struct FileStore {
     path: PathBuf,
     key: Option<LessSafeKey>,
@@ -189,8 +200,8 @@ impl FileStore {
     }
 }
 
-impl TokenStore for FileStore {
-    fn load(&self) -> Result<Option<StoredGrant>, StoreError> {
+impl FileStore {
+    pub fn load(&self) -> Result<Option<StoredGrant>, StoreError> {
         match crate::config::file::read(&self.path).map_err(std::io::Error::from) {
             Ok(text) => self.decode(&text).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -201,7 +212,7 @@ impl TokenStore for FileStore {
     /// Temp file in the same folder (created 0600), fsync, rename over the
     /// old file, fsync the folder: after a crash the file is old or new,
     /// never half-written, and the rename itself is durable.
-    fn save(&self, grant: &StoredGrant) -> Result<(), StoreError> {
+    pub fn save(&self, grant: &StoredGrant) -> Result<(), StoreError> {
         let bytes = self.encode(grant)?;
         let dir = self.path.parent().unwrap_or(Path::new("."));
         let name = self
@@ -223,19 +234,24 @@ impl TokenStore for FileStore {
             .and_then(|d| d.sync_all())
             .map_err(|e| self.io("sync the folder of", e))
     }
+
+    /// Removes the file (a missing one is fine) and makes the removal
+    /// durable.
+    pub fn delete(&self) -> Result<(), StoreError> {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(self.io("remove", e)),
+        }
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| self.io("sync the folder of", e))
+    }
 }
 
-/// The lock of one store file, and what it guards besides the file: a
-/// rotated grant that could not be written yet (a full disk, say). Whoever
-/// holds the lock next (the same manager, or the one that replaced it after
-/// a reload) stores that grant before presenting anything, so a rotated
-/// refresh token is not lost with the manager that received it.
-pub type StoreSlot = Arc<SlotLock>;
-pub type SlotLock = tokio::sync::Mutex<Option<StoredGrant>>;
-
-/// One lock per store file in this process: every read-refresh-write cycle
-/// holds it, so two managers of one store (old and new, across a reload)
-/// never both present the same refresh token.
+/// One lock per store file in this process (see `StoreSlot`), whichever
+/// spelling of its path names it.
 pub fn exclusive(path: &Path) -> StoreSlot {
     static LOCKS: LazyLock<Mutex<HashMap<PathBuf, Weak<SlotLock>>>> = LazyLock::new(Mutex::default);
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
@@ -253,6 +269,7 @@ pub fn exclusive(path: &Path) -> StoreSlot {
 mod tests {
     use super::*;
     use crate::config::SecretBytes;
+    use sha2::{Digest, Sha256};
     use std::os::unix::fs::PermissionsExt as _;
 
     fn store(dir: &Path, key: Option<[u8; 32]>) -> FileStore {
@@ -325,5 +342,80 @@ mod tests {
         let c = exclusive(&dir.path().join("y"));
         assert!(Arc::ptr_eq(&a, &b));
         assert!(!Arc::ptr_eq(&a, &c));
+    }
+
+    fn keyed(path: &Path) -> FileTokenStore {
+        FileTokenStore::new(&TokenStoreConfig {
+            path: path.to_path_buf(),
+            key: Some(SecretBytes::new([3; 32])),
+        })
+    }
+
+    #[test]
+    fn a_credentials_state_is_its_file_and_a_sessions_a_hashed_file_in_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bank.store");
+        keyed(&file)
+            .save(&StoreKey::credential("bank"), &grant("rt-bank"))
+            .unwrap();
+        assert_eq!(
+            store(dir.path(), Some([3; 32])).load().unwrap(),
+            Some(grant("rt-bank")),
+            "the configured file, in the same format"
+        );
+
+        let folder = dir.path().join("sessions");
+        std::fs::create_dir(&folder).unwrap();
+        let sessions = keyed(&folder);
+        sessions
+            .save(&StoreKey::session("gmo", "alice"), &grant("rt-alice"))
+            .unwrap();
+        sessions
+            .save(&StoreKey::session("other", "alice"), &grant("rt-other"))
+            .unwrap();
+        // The name sessions stored before have: the hex SHA-256 of
+        // "credential\nsession", cut to 32 characters.
+        let hex: String = Sha256::digest(b"gmo\nalice")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let alice = folder.join(format!("session-{}.json", &hex[..32]));
+        let on_disk = FileStore::new(&TokenStoreConfig {
+            path: alice.clone(),
+            key: Some(SecretBytes::new([3; 32])),
+        });
+        assert_eq!(on_disk.load().unwrap(), Some(grant("rt-alice")));
+        assert_eq!(
+            sessions.location(&StoreKey::session("gmo", "alice")),
+            alice.display().to_string()
+        );
+        let names: Vec<String> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "one file per credential and session");
+        assert!(names.iter().all(|n| !n.contains("alice")), "{names:?}");
+    }
+
+    #[test]
+    fn delete_forgets_and_deleting_nothing_is_no_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = keyed(dir.path());
+        let key = StoreKey::session("gmo", "bob");
+        s.save(&key, &grant("rt-bob")).unwrap();
+        s.delete(&key).unwrap();
+        assert_eq!(s.load(&key).unwrap(), None);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        s.delete(&key).unwrap();
+    }
+
+    #[test]
+    fn one_lock_per_stored_item_across_handles() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, two) = (keyed(dir.path()), keyed(dir.path()));
+        let alice = StoreKey::session("gmo", "alice");
+        let bob = StoreKey::session("gmo", "bob");
+        assert!(Arc::ptr_eq(&one.slot(&alice), &two.slot(&alice)));
+        assert!(!Arc::ptr_eq(&one.slot(&alice), &one.slot(&bob)));
     }
 }

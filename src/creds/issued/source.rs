@@ -1,0 +1,54 @@
+//! Where an `issued-key` credential's keys come from: its issuer, asked by
+//! the lifecycle of `creds::token` like any other token source. A key's
+//! lifetime, for the lifecycle, is its usable life (lifetime minus margin),
+//! so it is renewed at `refresh_at` of that and never used past it.
+
+use std::sync::Arc;
+
+use super::issuer::Issuer;
+use crate::config::IssuedKeyConfig;
+use crate::creds::token::{Fetch, NewToken, SourceError, TokenManager, TokenSource};
+use crate::egress::EgressPolicy;
+use crate::error::chain;
+use crate::upstream::UpstreamSettings;
+
+struct IssuedSource(Issuer);
+
+impl TokenSource for IssuedSource {
+    /// The published value is the raw key; the credential places it.
+    fn fetch<'a>(&'a self, _label: &'a str) -> Fetch<'a> {
+        Box::pin(async move {
+            let key = self
+                .0
+                .issue()
+                .await
+                .map_err(|e| SourceError::new(chain(&e)))?;
+            Ok(NewToken {
+                value: key.key,
+                lifetime: key.usable,
+            })
+        })
+    }
+
+    fn noun(&self) -> &'static str {
+        "issued key"
+    }
+}
+
+/// An `issued-key` credential's manager; it starts fetching the first key
+/// at once. Errors are `(key, message)`, the key under `credential.NAME`.
+pub fn start(
+    label: &str,
+    config: &IssuedKeyConfig,
+    settings: UpstreamSettings,
+    egress: Arc<EgressPolicy>,
+) -> Result<TokenManager, (&'static str, String)> {
+    let issuer = Issuer::new(config, settings, egress).map_err(|e| ("", e))?;
+    Ok(TokenManager::start(
+        label,
+        Box::new(IssuedSource(issuer)),
+        config.refresh_at,
+        config.wait_for_token,
+        None,
+    ))
+}

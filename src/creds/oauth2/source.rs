@@ -1,0 +1,127 @@
+//! Where an OAuth2 credential's tokens come from: its token endpoint, by the
+//! client_credentials grant or a rotating refresh token. The lifecycle
+//! around them (single-flight, renewal ahead of expiry, backoff, 401
+//! renewal) is `creds::token`'s; this is the `TokenSource` it drives.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::endpoint::{Endpoint, FetchError, Issued};
+use super::refresh::RefreshGrant;
+use crate::config::{Grant, OAuth2Config};
+use crate::creds::token::store::{self, StoreKey};
+use crate::creds::token::{Fetch, Flush, NewToken, SourceError, TokenManager, TokenSource};
+use crate::egress::EgressPolicy;
+use crate::error::chain;
+use crate::upstream::UpstreamSettings;
+
+/// What the log says when the server refuses the grant itself.
+const REFUSED: &str = "the authorization server refused the grant; a person must authorize again and set a new refresh_token";
+
+enum OAuth2Source {
+    ClientCredentials(Arc<Endpoint>),
+    Refresh(Arc<Endpoint>, RefreshGrant),
+}
+
+impl TokenSource for OAuth2Source {
+    fn fetch<'a>(&'a self, label: &'a str) -> Fetch<'a> {
+        Box::pin(async move {
+            let issued = match self {
+                OAuth2Source::ClientCredentials(endpoint) => {
+                    endpoint
+                        .request(&[("grant_type", "client_credentials")])
+                        .await
+                }
+                OAuth2Source::Refresh(endpoint, grant) => grant.refresh(endpoint, label).await,
+            };
+            issued.map(new_token).map_err(source_error)
+        })
+    }
+
+    fn flush<'a>(&'a self, label: &'a str) -> Flush<'a> {
+        Box::pin(async move {
+            if let OAuth2Source::Refresh(_, grant) = self {
+                grant.flush(label).await;
+            }
+        })
+    }
+
+    fn noun(&self) -> &'static str {
+        "OAuth2 token"
+    }
+}
+
+/// What the lifecycle keeps of a token response (the rotated refresh token
+/// is already stored by then).
+fn new_token(issued: Issued) -> NewToken {
+    NewToken {
+        value: issued.value,
+        lifetime: issued.lifetime,
+    }
+}
+
+/// `invalid_grant` means the grant itself was refused: a person must act.
+fn source_error(e: FetchError) -> SourceError {
+    if e.is_invalid_grant() {
+        SourceError::refused(chain(&e), REFUSED)
+    } else {
+        SourceError::new(chain(&e))
+    }
+}
+
+/// An OAuth2 credential's manager (client_credentials or refresh_token
+/// grant); it starts fetching the first token at once. Errors are
+/// `(key, message)`, the key under `credential.NAME`.
+pub fn start(
+    label: &str,
+    config: &OAuth2Config,
+    settings: UpstreamSettings,
+    egress: Arc<EgressPolicy>,
+) -> Result<TokenManager, (&'static str, String)> {
+    let endpoint = Arc::new(Endpoint::new(config, settings, egress).map_err(|e| ("", e))?);
+    let source = match &config.grant {
+        Grant::ClientCredentials => OAuth2Source::ClientCredentials(endpoint),
+        Grant::RefreshToken { seed } => {
+            let store = config
+                .token_store
+                .as_ref()
+                .ok_or(("token_store", "missing".to_string()))?;
+            let grant = RefreshGrant::open(
+                store::open(store),
+                StoreKey::credential(label),
+                seed.clone(),
+            )?;
+            OAuth2Source::Refresh(endpoint, grant)
+        }
+        Grant::AuthorizationCode(_) => {
+            return Err(("grant", "each session has its own token manager".into()))
+        }
+    };
+    Ok(TokenManager::start(
+        label,
+        Box::new(source),
+        config.refresh_at,
+        config.wait_for_token,
+        None,
+    ))
+}
+
+/// The manager of one user's session: renews with the session's refresh
+/// token, starting from the access token the code exchange returned (and
+/// when it was asked for).
+pub fn for_session(
+    label: &str,
+    endpoint: Arc<Endpoint>,
+    grant: RefreshGrant,
+    config: &OAuth2Config,
+    initial: Option<(Issued, Instant)>,
+) -> TokenManager {
+    TokenManager::start(
+        label,
+        Box::new(OAuth2Source::Refresh(endpoint, grant)),
+        config.refresh_at,
+        config.wait_for_token,
+        initial.map(|(issued, sent_at)| (new_token(issued), sent_at)),
+    )
+}
