@@ -2,7 +2,6 @@
 //! `${env:}`/`${file:}` references and returns a `Config` that has passed every
 //! check, or every problem found, each with its key path.
 
-pub(crate) mod file;
 mod issued;
 mod limits;
 mod oauth2;
@@ -258,7 +257,7 @@ fn list(problems: &[Problem]) -> String {
 
 /// Reads and validates the config file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = file::read_text(path).map_err(|e| ConfigError {
+    let text = crate::files::read_text(path).map_err(|e| ConfigError {
         problems: vec![Problem {
             path: path.display().to_string(),
             message: format!("cannot read config file: {e}"),

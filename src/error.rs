@@ -150,7 +150,7 @@ impl ProxyError {
 
     /// This error and its causes, outermost first, joined for humans.
     pub fn chain(&self) -> String {
-        chain(self)
+        crate::causes::chain(self)
     }
 
     pub fn into_response(self) -> Response<ProxyBody> {
@@ -188,22 +188,6 @@ fn connect_reason(kind: ConnectErrorKind) -> &'static str {
         ConnectErrorKind::Resolve | ConnectErrorKind::Refused => "upstream-unreachable",
         ConnectErrorKind::Forbidden => "egress-denied",
     }
-}
-
-/// Any error and its causes, outermost first, joined for humans (a cause
-/// already at the end of the text is not repeated).
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.ends_with(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -4,10 +4,12 @@
 
 pub mod app;
 pub mod body;
+mod causes;
 pub mod cli;
 pub mod config;
 pub mod creds;
 pub mod error;
+mod files;
 mod lenient;
 mod listener;
 pub mod proxy;

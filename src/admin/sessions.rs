@@ -147,7 +147,7 @@ async fn callback(
             &format!("Session `{session}` is authorized for `{name}`. You can close this page.\n"),
         ),
         Err(e) => {
-            let chain = crate::error::chain(&e);
+            let chain = crate::causes::chain(&e);
             tracing::warn!(credential = %name, error = %chain, "authorization callback failed");
             text(StatusCode::BAD_REQUEST, &format!("{chain}\n"))
         }

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use super::issuer::Issuer;
+use crate::causes::chain;
 use crate::config::IssuedKeyConfig;
 use crate::creds::token::{Fetch, NewToken, SourceError, TokenManager, TokenSource};
 use crate::egress::EgressPolicy;
-use crate::error::chain;
 use crate::upstream::UpstreamSettings;
 
 struct IssuedSource(Issuer);

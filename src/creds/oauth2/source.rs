@@ -9,11 +9,11 @@ use tokio::time::Instant;
 
 use super::endpoint::{Endpoint, FetchError, Issued};
 use super::refresh::RefreshGrant;
+use crate::causes::chain;
 use crate::config::{Grant, OAuth2Config};
 use crate::creds::token::store::{self, StoreKey};
 use crate::creds::token::{Fetch, Flush, NewToken, SourceError, TokenManager, TokenSource};
 use crate::egress::EgressPolicy;
-use crate::error::chain;
 use crate::upstream::UpstreamSettings;
 
 /// What the log says when the server refuses the grant itself.

@@ -202,7 +202,7 @@ impl FileStore {
 
 impl FileStore {
     pub fn load(&self) -> Result<Option<StoredGrant>, StoreError> {
-        match crate::config::file::read(&self.path).map_err(std::io::Error::from) {
+        match crate::files::read(&self.path).map_err(std::io::Error::from) {
             Ok(text) => self.decode(&text).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.io("read", e)),
