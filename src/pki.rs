@@ -5,6 +5,7 @@
 pub mod ca;
 pub mod identity;
 pub mod leaf;
+pub mod provider;
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
