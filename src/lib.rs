@@ -22,3 +22,4 @@ mod drain;
 pub mod egress;
 pub mod metrics;
 pub mod pki;
+mod random;

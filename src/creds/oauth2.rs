@@ -164,6 +164,7 @@ fn session_manager(
                 cause: Some(e.to_string()),
             },
         ),
+        SessionError::Random(e) => CredError::Random(e),
         other => CredError::Session(other.to_string()),
     })
 }
