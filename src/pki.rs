@@ -48,6 +48,15 @@ pub fn not_after(cert: &CertificateDer<'_>) -> Result<SystemTime, String> {
     Ok(UNIX_EPOCH + Duration::from_secs(u64::try_from(ts).unwrap_or(0)))
 }
 
+/// Seconds from now until `t`; negative once it has passed.
+pub fn seconds_until(t: SystemTime) -> f64 {
+    let secs = |t: SystemTime| {
+        t.duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    };
+    secs(t) - secs(SystemTime::now())
+}
+
 /// Refuses an expired certificate, warns about one close to expiry.
 pub fn check_expiry(cert: &CertificateDer<'_>, path: &Path) -> Result<SystemTime, String> {
     let end = not_after(cert).map_err(|e| format!("`{}`: {e}", path.display()))?;

@@ -79,7 +79,7 @@ where
             if let Some(limit) = e.limit() {
                 ctx.metrics.limit_rejected(limit);
             }
-            tracing::warn!(route = %access.route, %method, host = %access.host, reason, error = %e.chain(), "request failed");
+            tracing::warn!(route = %access.route_name(), %method, host = %access.host, reason, error = %e.chain(), "request failed");
             access.error = Some(reason);
             e.into_response()
         }
@@ -109,13 +109,13 @@ where
     );
     let resp = match decide(snapshot, role, &parts, metrics)? {
         Decision::Route(route) => {
-            access.route.clone_from(&route.config.name);
+            access.route = Some(Arc::clone(&route.metrics));
             access.upstream = route.config.upstream.authority();
             access.credential = route.credential.as_ref().map_or("", |c| c.kind());
             let limits = snapshot.spool_limits();
             let sent = Instant::now();
             let resp = replay::send(route, parts, body, &limits, Some(metrics)).await?;
-            metrics.upstream_latency(&route.config.name, sent.elapsed());
+            metrics.upstream_latency(&route.metrics, sent.elapsed());
             resp
         }
         Decision::Passthrough => {

@@ -11,6 +11,7 @@ use crate::body::SpoolLimits;
 use crate::config::{Config, HostPattern, Problem, ProxySettings, RouteConfig};
 use crate::creds::{Credential, TokenRegistry};
 use crate::egress::{EgressPolicy, OwnAddrs, Trust};
+use crate::metrics::RouteMetrics;
 use crate::pki::leaf::LeafMinter;
 use crate::route::Router;
 use crate::upstream::{ClientSpec, UpstreamClient, UpstreamSettings};
@@ -59,6 +60,8 @@ pub struct Route {
     pub config: RouteConfig,
     pub credential: Option<Arc<Credential>>,
     pub client: Arc<UpstreamClient>,
+    /// The route's metric handles; a request keeps them to its end.
+    pub metrics: Arc<RouteMetrics>,
 }
 
 #[derive(Debug)]
@@ -154,6 +157,7 @@ impl Snapshot {
                 config: rc.clone(),
                 credential,
                 client,
+                metrics: Arc::new(RouteMetrics::new(rc.name.clone())),
             }));
         }
         if !problems.is_empty() {
