@@ -1,7 +1,9 @@
 //! One route's metric handles, held by its `Route` (and kept by requests
 //! past a reload). Each handle is resolved from its family once, on first
 //! use, so a series appears when it first counts something; after that a
-//! request only loads a pointer and adds to an atomic.
+//! request only loads a pointer and adds to an atomic. The handles belong
+//! to the `Metrics` that resolved them first: an app's routes are only
+//! ever recorded into that app's one `Metrics`.
 
 use std::sync::OnceLock;
 
