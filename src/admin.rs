@@ -2,17 +2,13 @@
 //! own port so that no path is taken from an upstream API. Nothing here ever
 //! shows a secret: status lists names, kinds, states and dates only.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use serde_json::json;
 
 use crate::app::App;
 use crate::body::{self, ProxyBody};
-use crate::creds::token::TokenStats;
 use crate::listener::ServeContext;
-use crate::metrics::Sample;
 use crate::snapshot::Snapshot;
 
 mod sessions;
@@ -82,114 +78,22 @@ fn readiness(snapshot: &Snapshot) -> Response<ProxyBody> {
 }
 
 fn metrics(app: &App, snapshot: &Snapshot) -> Response<ProxyBody> {
-    let mut resp = Response::new(body::full(
-        app.metrics().render(&live_samples(app, snapshot)),
-    ));
+    let last_reload_ok = app.last_reload_error().is_none();
+    let Ok(exposition) = app
+        .metrics()
+        .exposition(&snapshot.live_metrics(last_reload_ok))
+    else {
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the metrics could not be encoded\n",
+        );
+    };
+    let mut resp = Response::new(body::full(exposition));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
     );
     resp
-}
-
-/// Samples read from the serving snapshot at scrape time, grouped by name.
-fn live_samples(app: &App, snapshot: &Snapshot) -> Vec<Sample> {
-    let mut out = vec![
-        gauge(
-            "countersign_config_generation",
-            "Generation of the serving config (1 at start, +1 per reload).",
-            vec![],
-            snapshot.generation as f64,
-        ),
-        gauge(
-            "countersign_config_last_reload_ok",
-            "1 if the last reload attempt succeeded (or none was made), else 0.",
-            vec![],
-            if app.last_reload_error().is_some() {
-                0.0
-            } else {
-                1.0
-            },
-        ),
-    ];
-    let creds = || snapshot.credentials.iter();
-    out.extend(creds().map(|(name, c)| {
-        gauge(
-            "countersign_credential_ready",
-            "1 if the credential can sign now.",
-            vec![("credential", name.clone()), ("type", c.kind().into())],
-            f64::from(u8::from(c.is_ready())),
-        )
-    }));
-    let tokens: Vec<_> = creds()
-        .filter_map(|(name, c)| Some((name.clone(), c.token_stats()?)))
-        .collect();
-    for (name, t) in &tokens {
-        for (result, n) in [("ok", t.fetches_ok), ("failed", t.fetches_failed)] {
-            out.push(Sample {
-                name: "countersign_token_fetches_total",
-                help: "Token requests to the token endpoint, by credential and result.",
-                kind: "counter",
-                labels: vec![("credential", name.clone()), ("result", result.into())],
-                value: n as f64,
-            });
-        }
-    }
-    out.extend(tokens.iter().map(|(name, t)| Sample {
-        name: "countersign_token_fetch_seconds_total",
-        help: "Time spent in token requests, by credential (divide by fetches for latency).",
-        kind: "counter",
-        labels: vec![("credential", name.clone())],
-        value: t.fetch_seconds,
-    }));
-    let timed = |f: fn(&TokenStats) -> Option<std::time::Duration>, name, help| {
-        tokens
-            .iter()
-            .filter_map(move |(cred, t)| {
-                Some(gauge(
-                    name,
-                    help,
-                    vec![("credential", cred.clone())],
-                    f(t)?.as_secs_f64(),
-                ))
-            })
-            .collect::<Vec<_>>()
-    };
-    out.extend(timed(
-        |t| t.age,
-        "countersign_token_age_seconds",
-        "Age of the current token.",
-    ));
-    out.extend(timed(
-        |t| t.expires_in,
-        "countersign_token_expiry_seconds",
-        "Seconds until the current token expires.",
-    ));
-    out.extend(snapshot.routes.iter().filter_map(|route| {
-        let id = route.config.client_identity.as_ref()?;
-        Some(gauge(
-            "countersign_client_cert_expiry_seconds",
-            "Seconds until the route's client certificate expires.",
-            vec![("route", route.config.name.clone())],
-            seconds_until(id.not_after),
-        ))
-    }));
-    out
-}
-
-fn gauge(
-    name: &'static str,
-    help: &'static str,
-    labels: Vec<(&'static str, String)>,
-    value: f64,
-) -> Sample {
-    Sample {
-        name,
-        help,
-        kind: "gauge",
-        labels,
-        value,
-    }
 }
 
 fn status(app: &App, snapshot: &Snapshot) -> serde_json::Value {
@@ -208,7 +112,7 @@ fn status(app: &App, snapshot: &Snapshot) -> serde_json::Value {
                 "upstream": format!("{}://{}{}", c.upstream.scheme.as_str(), c.upstream.authority(), c.upstream.base_path),
                 "credential": c.credential,
                 "listen": app.route_addr(&c.name).map(|a| a.to_string()),
-                "client_cert_expires_in_seconds": c.client_identity.as_ref().map(|i| seconds_until(i.not_after)),
+                "client_cert_expires_in_seconds": c.client_identity.as_ref().map(|i| crate::pki::seconds_until(i.not_after)),
             })
         })
         .collect();
@@ -250,14 +154,6 @@ fn status(app: &App, snapshot: &Snapshot) -> serde_json::Value {
         "routes": routes,
         "credentials": credentials,
     })
-}
-
-fn seconds_until(t: SystemTime) -> f64 {
-    let secs = |t: SystemTime| {
-        t.duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64())
-    };
-    secs(t) - secs(SystemTime::now())
 }
 
 fn text(status: StatusCode, body: &str) -> Response<ProxyBody> {

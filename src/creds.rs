@@ -63,6 +63,10 @@ pub enum CredError {
     /// again; never answered with another session's token.
     #[error("{0}")]
     Session(String),
+    /// The OS random source failed, so the signature's nonce or the
+    /// assertion's id could not be made: countersign's fault (500).
+    #[error(transparent)]
+    Random(#[from] crate::random::RandomError),
 }
 
 impl CredError {
@@ -81,7 +85,7 @@ impl CredError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             CredError::TokenUnavailable { retry_after, .. } => Some(*retry_after),
-            CredError::Request(_) | CredError::Session(_) => None,
+            CredError::Request(_) | CredError::Session(_) | CredError::Random(_) => None,
         }
     }
 }

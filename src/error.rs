@@ -87,6 +87,7 @@ impl ProxyError {
             ProxyError::Body(SpoolError::Disk { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
             ProxyError::Credential(CredError::Request(_)) => StatusCode::BAD_REQUEST,
             ProxyError::Credential(CredError::Session(_)) => StatusCode::FORBIDDEN,
+            ProxyError::Credential(CredError::Random(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             ProxyError::Credential(CredError::TokenUnavailable { .. }) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -115,6 +116,7 @@ impl ProxyError {
             ProxyError::Body(SpoolError::Disk { .. }) => "spool-failed",
             ProxyError::Credential(CredError::Request(_)) => "unsignable-request",
             ProxyError::Credential(CredError::Session(_)) => "session-unauthorized",
+            ProxyError::Credential(CredError::Random(_)) => "internal",
             ProxyError::Credential(CredError::TokenUnavailable { .. }) => "token-unavailable",
             ProxyError::Upstream(UpstreamError::Timeout { .. }) => "upstream-timeout",
             ProxyError::Upstream(UpstreamError::Connect { source, .. }) => {

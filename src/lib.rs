@@ -24,3 +24,4 @@ mod drain;
 pub mod egress;
 pub mod metrics;
 pub mod pki;
+mod random;

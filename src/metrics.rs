@@ -1,193 +1,250 @@
-//! Prometheus metrics, kept outside the snapshot so they survive reloads.
-//! Hand-rolled text exposition (counters, gauges, one histogram family):
-//! the few families countersign needs do not justify a metrics framework.
+//! Prometheus metrics on `prometheus-client` (the Prometheus project's own
+//! Rust client): typed families of atomic counters and gauges, served in
+//! the Prometheus text format. They live outside the snapshot, so they
+//! survive reloads.
+//!
+//! The request path touches atomics only: a route's counters and latency
+//! histogram are cached in the `RouteMetrics` its `Route` holds (resolved
+//! on first use), so a request does no map lookup, no lock and no
+//! allocation for metrics. Families read from live state (the config
+//! generation, credentials, tokens, certificates) are built per scrape
+//! (`live`).
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
+mod latency;
+mod route;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use prometheus_client::encoding::{prometheus_text, EncodeLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
 use crate::body::SpoolUsage;
+use latency::Latency;
 
-/// Upper bounds (seconds) of the upstream latency histogram buckets.
-const LATENCY_BUCKETS: [f64; 12] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-];
+pub use route::{Retry, RouteMetrics};
 
-type Labels = Vec<(&'static str, String)>;
+/// The `Content-Type` of `/metrics`: the Prometheus text format 0.0.4.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
-/// A family of counters keyed by label values.
-#[derive(Default)]
-struct Counter(Mutex<BTreeMap<Labels, u64>>);
-
-impl Counter {
-    fn add(&self, labels: Labels, n: u64) {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(labels)
-            .or_default() += n;
-    }
-
-    /// Sets a counter kept elsewhere (it only ever grows there).
-    fn set(&self, labels: Labels, n: u64) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(labels, n);
-    }
-
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        header(out, name, help, "counter");
-        for (labels, v) in self.0.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(out, "{name}{} {v}", label_text(labels));
-        }
-    }
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    method: &'static str,
+    status: u16,
 }
 
-#[derive(Default, Clone)]
-struct Buckets {
-    counts: [u64; LATENCY_BUCKETS.len()],
-    sum: f64,
-    count: u64,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RouteLabel {
+    pub(crate) route: String,
 }
 
-#[derive(Default)]
-struct Histogram(Mutex<BTreeMap<Labels, Buckets>>);
-
-impl Histogram {
-    fn observe(&self, labels: Labels, value: f64) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let b = map.entry(labels).or_default();
-        for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
-            if value <= *bound {
-                b.counts[i] += 1;
-            }
-        }
-        b.sum += value;
-        b.count += 1;
-    }
-
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        header(out, name, help, "histogram");
-        for (labels, b) in self.0.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
-                let mut l = labels.clone();
-                l.push(("le", bound.to_string()));
-                let _ = writeln!(out, "{name}_bucket{} {}", label_text(&l), b.counts[i]);
-            }
-            let mut l = labels.clone();
-            l.push(("le", "+Inf".into()));
-            let _ = writeln!(out, "{name}_bucket{} {}", label_text(&l), b.count);
-            let _ = writeln!(out, "{name}_sum{} {}", label_text(labels), b.sum);
-            let _ = writeln!(out, "{name}_count{} {}", label_text(labels), b.count);
-        }
-    }
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RetryLabels {
+    route: String,
+    reason: &'static str,
 }
 
-fn header(out: &mut String, name: &str, help: &str, kind: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
 }
 
-fn label_text(labels: &[(&'static str, String)]) -> String {
-    if labels.is_empty() {
-        return String::new();
-    }
-    let inner: Vec<String> = labels
-        .iter()
-        .map(|(k, v)| {
-            let v = v
-                .replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('\n', "\\n");
-            format!("{k}=\"{v}\"")
-        })
-        .collect();
-    format!("{{{}}}", inner.join(","))
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
 }
 
-/// Every metric countersign keeps.
-#[derive(Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WhereLabel {
+    r#where: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabel {
+    limit: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabel {
+    listener: &'static str,
+}
+
+/// Every metric countersign keeps. The registry holds the families; the
+/// fields are handles onto the same families, for recording.
 pub struct Metrics {
-    requests: Counter,
-    upstream_latency: Histogram,
-    bytes_in: Counter,
-    bytes_out: Counter,
-    errors: Counter,
-    upstream_retries: Counter,
-    unmatched: Counter,
-    reloads: Counter,
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    upstream_latency: Family<RouteLabel, Latency>,
+    bytes_in: Family<RouteLabel, Counter>,
+    bytes_out: Family<RouteLabel, Counter>,
+    errors: Family<ReasonLabel, Counter>,
+    upstream_retries: Family<RetryLabels, Counter>,
+    unmatched: Family<OutcomeLabel, Counter>,
+    unmatched_cached: [OnceLock<Counter>; 2],
+    reloads: Family<ResultLabel, Counter>,
+    spool_bytes: Family<WhereLabel, Gauge<u64, std::sync::atomic::AtomicU64>>,
+    limit_rejections: Family<LimitLabel, Counter>,
+    open_connections: Family<ListenerLabel, Gauge>,
     /// Spooled bodies, counted (and budgeted) by the spool itself.
     spool: Arc<SpoolUsage>,
-    limit_rejections: Counter,
-    open_connections: Mutex<BTreeMap<String, i64>>,
+    /// The handles of requests no route took (`route=""`).
+    unrouted: RouteMetrics,
 }
 
-/// The part of a request a metric line is labelled with.
-pub struct RequestLabels<'a> {
-    pub route: &'a str,
-    pub method: &'a http::Method,
-    pub status: u16,
-}
-
-/// Methods fall in a small set of classes so labels stay bounded.
-fn method_class(m: &http::Method) -> &'static str {
-    match *m {
-        http::Method::GET => "GET",
-        http::Method::POST => "POST",
-        http::Method::PUT => "PUT",
-        http::Method::PATCH => "PATCH",
-        http::Method::DELETE => "DELETE",
-        http::Method::HEAD => "HEAD",
-        http::Method::OPTIONS => "OPTIONS",
-        http::Method::CONNECT => "CONNECT",
-        _ => "other",
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        // Help texts without their final period: the registry adds it.
+        // Counters without `_total`: the encoder adds it.
+        let requests = Family::default();
+        registry.register(
+            "countersign_requests",
+            "Requests served, by route, method and status",
+            requests.clone(),
+        );
+        let upstream_latency = Family::default();
+        registry.register(
+            "countersign_upstream_duration_seconds",
+            "Time from sending a request upstream to its response headers, by route",
+            upstream_latency.clone(),
+        );
+        let bytes_in = Family::default();
+        registry.register(
+            "countersign_request_body_bytes",
+            "Request body bytes sent upstream, by route",
+            bytes_in.clone(),
+        );
+        let bytes_out = Family::default();
+        registry.register(
+            "countersign_response_body_bytes",
+            "Response body bytes returned to the app, by route",
+            bytes_out.clone(),
+        );
+        let errors = Family::default();
+        registry.register(
+            "countersign_errors",
+            "Responses countersign made itself (signing failures, refusals, upstream failures), by reason",
+            errors.clone(),
+        );
+        let upstream_retries = Family::default();
+        registry.register(
+            "countersign_upstream_retries",
+            "Routed requests sent upstream a second time, by route and reason (connection-closed: the upstream closed a reused connection before answering; unauthorized: a 401 renewed the token)",
+            upstream_retries.clone(),
+        );
+        let unmatched = Family::default();
+        registry.register(
+            "countersign_unmatched_requests",
+            "Requests no route matched, by outcome",
+            unmatched.clone(),
+        );
+        let reloads = Family::default();
+        registry.register(
+            "countersign_config_reloads",
+            "Config reload attempts, by result",
+            reloads.clone(),
+        );
+        let spool_bytes = Family::default();
+        registry.register(
+            "countersign_spool_bytes",
+            "Bytes of request bodies currently spooled, by where",
+            spool_bytes.clone(),
+        );
+        let limit_rejections = Family::default();
+        registry.register(
+            "countersign_limit_rejections",
+            "Times a global bound refused or held back work, by limit: connections (a listener reached max_connections; new connections wait in the accept queue), spool_memory (a body sent to disk because spool_memory_total was spent), max_body, body_idle, body_total",
+            limit_rejections.clone(),
+        );
+        let open_connections = Family::default();
+        registry.register(
+            "countersign_open_connections",
+            "Open app connections, by listener",
+            open_connections.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            upstream_latency,
+            bytes_in,
+            bytes_out,
+            errors,
+            upstream_retries,
+            unmatched,
+            unmatched_cached: [const { OnceLock::new() }; 2],
+            reloads,
+            spool_bytes,
+            limit_rejections,
+            open_connections,
+            spool: Arc::default(),
+            unrouted: RouteMetrics::new(String::new()),
+        }
     }
 }
 
 impl Metrics {
-    pub fn request(&self, l: &RequestLabels<'_>, bytes_in: u64, bytes_out: u64) {
-        let route = l.route.to_string();
-        self.requests.add(
-            vec![
-                ("route", route.clone()),
-                ("method", method_class(l.method).into()),
-                ("status", l.status.to_string()),
-            ],
-            1,
-        );
-        self.bytes_in.add(vec![("route", route.clone())], bytes_in);
-        self.bytes_out.add(vec![("route", route)], bytes_out);
+    /// A finished request: `route` is the routed request's handles, or
+    /// `unrouted()`.
+    pub fn request(
+        &self,
+        route: &RouteMetrics,
+        method: &http::Method,
+        status: u16,
+        bytes_in: u64,
+        bytes_out: u64,
+    ) {
+        route.record(self, method, status, bytes_in, bytes_out);
     }
 
-    pub fn upstream_latency(&self, route: &str, took: Duration) {
-        self.upstream_latency
-            .observe(vec![("route", route.to_string())], took.as_secs_f64());
+    /// The handles of requests no route took.
+    pub fn unrouted(&self) -> &RouteMetrics {
+        &self.unrouted
+    }
+
+    pub fn upstream_latency(&self, route: &RouteMetrics, took: Duration) {
+        route.latency(self).observe(took);
+    }
+
+    /// A routed request sent to its upstream a second time.
+    pub fn upstream_retry(&self, route: &RouteMetrics, reason: Retry) {
+        route.retry(self, reason).inc();
     }
 
     /// A response countersign made itself, by reason.
     pub fn error(&self, reason: &'static str) {
-        self.errors.add(vec![("reason", reason.into())], 1);
+        self.errors.get_or_create(&ReasonLabel { reason }).inc();
     }
 
-    /// A routed request sent to its upstream a second time, by reason
-    /// (`connection-closed`, `unauthorized`).
-    pub fn upstream_retry(&self, route: &str, reason: &'static str) {
-        self.upstream_retries.add(
-            vec![("route", route.to_string()), ("reason", reason.into())],
-            1,
-        );
-    }
-
+    /// A request no route took, by outcome (`denied`, `passthrough`). Every
+    /// passthrough request counts here, so both counters are cached.
     pub fn unmatched(&self, outcome: &'static str) {
-        self.unmatched.add(vec![("outcome", outcome.into())], 1);
+        let label = || OutcomeLabel { outcome };
+        let cached = match outcome {
+            "denied" => &self.unmatched_cached[0],
+            "passthrough" => &self.unmatched_cached[1],
+            _ => {
+                self.unmatched.get_or_create(&label()).inc();
+                return;
+            }
+        };
+        cached
+            .get_or_init(|| self.unmatched.get_or_create_owned(&label()))
+            .inc();
     }
 
     pub fn reload(&self, ok: bool) {
         let result = if ok { "ok" } else { "refused" };
-        self.reloads.add(vec![("result", result.into())], 1);
+        self.reloads.get_or_create(&ResultLabel { result }).inc();
     }
 
     /// What spooled bodies hold now; the spool takes from it and gives back.
@@ -198,182 +255,51 @@ impl Metrics {
     /// A global bound refused or held back a connection or request; `limit`
     /// is one of a fixed set (`connections`, `max_body`, `body_idle`, ...).
     pub fn limit_rejected(&self, limit: &'static str) {
-        self.limit_rejections.add(vec![("limit", limit.into())], 1);
+        self.limit_rejections
+            .get_or_create(&LimitLabel { limit })
+            .inc();
     }
 
-    pub fn connection(&self, listener: &str, delta: i64) {
-        *self
-            .open_connections
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(listener.to_string())
-            .or_default() += delta;
+    /// An app connection opened (`delta` 1) or closed (-1) on a listener of
+    /// `kind` (`proxy`, `route`, `tunnel`, `admin`).
+    pub fn connection(&self, kind: &'static str, delta: i64) {
+        self.open_connections
+            .get_or_create(&ListenerLabel { listener: kind })
+            .inc_by(delta);
     }
 
-    /// The text exposition; `extra` appends families computed at scrape time
-    /// (config generation, certificate expiry, credential state).
-    pub fn render(&self, extra: &[Sample]) -> String {
-        let mut out = String::new();
-        self.requests.render(
-            &mut out,
-            "countersign_requests_total",
-            "Requests served, by route, method and status.",
-        );
-        self.upstream_latency.render(
-            &mut out,
-            "countersign_upstream_duration_seconds",
-            "Time from sending a request upstream to its response headers, by route.",
-        );
-        self.bytes_in.render(
-            &mut out,
-            "countersign_request_body_bytes_total",
-            "Request body bytes sent upstream, by route.",
-        );
-        self.bytes_out.render(
-            &mut out,
-            "countersign_response_body_bytes_total",
-            "Response body bytes returned to the app, by route.",
-        );
-        self.errors.render(
-            &mut out,
-            "countersign_errors_total",
-            "Responses countersign made itself (signing failures, refusals, upstream failures), by reason.",
-        );
-        self.upstream_retries.render(
-            &mut out,
-            "countersign_upstream_retries_total",
-            "Routed requests sent upstream a second time, by route and reason (connection-closed: the upstream closed a reused connection before answering; unauthorized: a 401 renewed the token).",
-        );
-        self.unmatched.render(
-            &mut out,
-            "countersign_unmatched_requests_total",
-            "Requests no route matched, by outcome.",
-        );
-        self.reloads.render(
-            &mut out,
-            "countersign_config_reloads_total",
-            "Config reload attempts, by result.",
-        );
-        header(
-            &mut out,
-            "countersign_spool_bytes",
-            "Bytes of request bodies currently spooled, by where.",
-            "gauge",
-        );
-        let _ = writeln!(
-            out,
-            "countersign_spool_bytes{{where=\"memory\"}} {}",
-            self.spool.memory()
-        );
-        let _ = writeln!(
-            out,
-            "countersign_spool_bytes{{where=\"disk\"}} {}",
-            self.spool.disk()
-        );
+    /// The text exposition served on `/metrics`: the kept families, then
+    /// `live`, the families read from the serving snapshot at scrape time.
+    pub fn exposition(&self, live: &Registry) -> Result<String, std::fmt::Error> {
+        let mut out = self.render()?;
+        prometheus_text::encode(&mut out, live)?;
+        Ok(out)
+    }
+
+    /// The families kept here (not those read from the snapshot), with the
+    /// spool's figures read now.
+    pub fn render(&self) -> Result<String, std::fmt::Error> {
+        for (r#where, bytes) in [("memory", self.spool.memory()), ("disk", self.spool.disk())] {
+            self.spool_bytes
+                .get_or_create(&WhereLabel { r#where })
+                .set(bytes);
+        }
+        // A counter the spool keeps; it only grows there.
         let spilled = self.spool.spilled();
         if spilled > 0 {
-            let labels = vec![("limit", "spool_memory".to_string())];
-            self.limit_rejections.set(labels, spilled);
+            let limit = LimitLabel {
+                limit: "spool_memory",
+            };
+            self.limit_rejections
+                .get_or_create(&limit)
+                .inner()
+                .store(spilled, Ordering::Relaxed);
         }
-        self.limit_rejections.render(
-            &mut out,
-            "countersign_limit_rejections_total",
-            "Times a global bound refused or held back work, by limit: connections (a listener reached max_connections; new connections wait in the accept queue), spool_memory (a body sent to disk because spool_memory_total was spent), max_body, body_idle, body_total.",
-        );
-        header(
-            &mut out,
-            "countersign_open_connections",
-            "Open app connections, by listener.",
-            "gauge",
-        );
-        for (listener, n) in self
-            .open_connections
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "countersign_open_connections{} {n}",
-                label_text(&[("listener", listener.clone())])
-            );
-        }
-        let mut last = "";
-        for g in extra {
-            if g.name != last {
-                header(&mut out, g.name, g.help, g.kind);
-                last = g.name;
-            }
-            let _ = writeln!(out, "{}{} {}", g.name, label_text(&g.labels), g.value);
-        }
-        out
+        let mut out = String::new();
+        prometheus_text::encode(&mut out, &self.registry)?;
+        Ok(out)
     }
-}
-
-/// One sample computed at scrape time from live state (a gauge, or a
-/// counter kept elsewhere); samples of one name must be adjacent.
-pub struct Sample {
-    pub name: &'static str,
-    pub help: &'static str,
-    /// `"gauge"` or `"counter"`.
-    pub kind: &'static str,
-    pub labels: Labels,
-    pub value: f64,
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_counters_histograms_and_escaped_labels() {
-        let m = Metrics::default();
-        let l = RequestLabels {
-            route: "pay\"pal",
-            method: &http::Method::POST,
-            status: 200,
-        };
-        m.request(&l, 10, 20);
-        m.request(&l, 5, 0);
-        m.upstream_latency("r", Duration::from_millis(30));
-        let text = m.render(&[Sample {
-            name: "countersign_config_generation",
-            help: "g",
-            kind: "gauge",
-            labels: vec![],
-            value: 3.0,
-        }]);
-        assert!(
-            text.contains(
-                "countersign_requests_total{route=\"pay\\\"pal\",method=\"POST\",status=\"200\"} 2"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains("countersign_request_body_bytes_total{route=\"pay\\\"pal\"} 15"),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "countersign_upstream_duration_seconds_bucket{route=\"r\",le=\"0.025\"} 0"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "countersign_upstream_duration_seconds_bucket{route=\"r\",le=\"0.05\"} 1"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains("countersign_upstream_duration_seconds_count{route=\"r\"} 1"),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "# TYPE countersign_config_generation gauge\ncountersign_config_generation 3"
-            ),
-            "{text}"
-        );
-    }
-}
+mod tests;

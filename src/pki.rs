@@ -5,6 +5,7 @@
 pub mod ca;
 pub mod identity;
 pub mod leaf;
+pub mod provider;
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -47,6 +48,15 @@ pub fn not_after(cert: &CertificateDer<'_>) -> Result<SystemTime, String> {
         .map_err(|e| format!("cannot parse the certificate: {e}"))?;
     let ts = parsed.validity().not_after.timestamp();
     Ok(UNIX_EPOCH + Duration::from_secs(u64::try_from(ts).unwrap_or(0)))
+}
+
+/// Seconds from now until `t`; negative once it has passed.
+pub fn seconds_until(t: SystemTime) -> f64 {
+    let secs = |t: SystemTime| {
+        t.duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    };
+    secs(t) - secs(SystemTime::now())
 }
 
 /// Refuses an expired certificate, warns about one close to expiry.

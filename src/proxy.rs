@@ -22,6 +22,7 @@ use http::header::HOST;
 use http::request::Parts;
 use http::{Method, Request, Response, Version};
 use http_body::Body;
+use tracing::Instrument as _;
 
 use crate::body::{self, BoxError, DeadlineBody, ProxyBody, SpoolLimits};
 use crate::config::Unmatched;
@@ -42,7 +43,9 @@ enum Decision<'a> {
 }
 
 /// Serves one request on the snapshot current at its start, and never fails:
-/// errors become responses.
+/// errors become responses. Everything logged while it is handled (waiting
+/// for a token, spooling, resending) is inside its `http` span, which names
+/// the method, the host, and once known the route and the user session.
 pub(crate) async fn handle<B>(
     ctx: &ServeContext,
     role: &ListenerRole,
@@ -64,6 +67,27 @@ where
                 .map(str::to_owned)
         })
         .unwrap_or_default();
+    let span = tracing::info_span!(
+        "http",
+        %method,
+        %host,
+        route = tracing::field::Empty,
+        session = tracing::field::Empty,
+    );
+    serve(ctx, role, req, method, host).instrument(span).await
+}
+
+async fn serve<B>(
+    ctx: &ServeContext,
+    role: &ListenerRole,
+    req: Request<B>,
+    method: Method,
+    host: String,
+) -> Response<ProxyBody>
+where
+    B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
     let snapshot = ctx.cell.load_full();
     let mut access = Access::new(Arc::clone(&ctx.metrics), method.clone(), host);
     let result = if method == Method::CONNECT {
@@ -79,7 +103,7 @@ where
             if let Some(limit) = e.limit() {
                 ctx.metrics.limit_rejected(limit);
             }
-            tracing::warn!(route = %access.route, %method, host = %access.host, reason, error = %e.chain(), "request failed");
+            tracing::warn!(route = %access.route_name(), %method, host = %access.host, reason, error = %e.chain(), "request failed");
             access.error = Some(reason);
             e.into_response()
         }
@@ -109,13 +133,14 @@ where
     );
     let resp = match decide(snapshot, role, &parts, metrics)? {
         Decision::Route(route) => {
-            access.route.clone_from(&route.config.name);
+            tracing::Span::current().record("route", tracing::field::display(&route.config.name));
+            access.route = Some(Arc::clone(&route.metrics));
             access.upstream = route.config.upstream.authority();
             access.credential = route.credential.as_ref().map_or("", |c| c.kind());
             let limits = snapshot.spool_limits();
             let sent = Instant::now();
             let resp = replay::send(route, parts, body, &limits, Some(metrics)).await?;
-            metrics.upstream_latency(&route.config.name, sent.elapsed());
+            metrics.upstream_latency(&route.metrics, sent.elapsed());
             resp
         }
         Decision::Passthrough => {

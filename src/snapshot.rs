@@ -3,6 +3,7 @@
 //! `Arc` to its end, so a reload never changes a request half-way.
 
 mod kept;
+mod live_metrics;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use crate::body::SpoolLimits;
 use crate::config::{Config, HostPattern, Problem, ProxySettings, RouteConfig};
 use crate::creds::{Credential, TokenRegistry};
 use crate::egress::{EgressPolicy, OwnAddrs, Trust};
+use crate::metrics::RouteMetrics;
 use crate::pki::leaf::LeafMinter;
 use crate::route::Router;
 use crate::upstream::{ClientSpec, UpstreamClient, UpstreamSettings};
@@ -62,6 +64,8 @@ pub struct Route {
     pub config: RouteConfig,
     pub credential: Option<Arc<Credential>>,
     pub client: Arc<UpstreamClient>,
+    /// The route's metric handles; a request keeps them to its end.
+    pub metrics: Arc<RouteMetrics>,
 }
 
 #[derive(Debug)]
@@ -158,6 +162,7 @@ impl Snapshot {
                 config: rc.clone(),
                 credential,
                 client,
+                metrics: Arc::new(RouteMetrics::new(rc.name.clone())),
             }));
         }
         if !problems.is_empty() {
@@ -188,6 +193,12 @@ impl Snapshot {
         self.tunnel
             .iter()
             .any(|(pattern, p)| p.is_none_or(|p| p == port) && pattern.matches(host))
+    }
+
+    /// The metric families read from this snapshot at scrape time (its
+    /// generation, credentials, tokens, client certificates).
+    pub fn live_metrics(&self, last_reload_ok: bool) -> prometheus_client::registry::Registry {
+        live_metrics::registry(self, last_reload_ok)
     }
 
     pub fn route_named(&self, name: &str) -> Option<&Arc<Route>> {

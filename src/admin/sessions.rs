@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::{json_response, text};
 use crate::body::{self, ProxyBody};
-use crate::creds::oauth2::{cookie_name, SessionManager};
+use crate::creds::oauth2::{cookie_name, SessionError, SessionManager};
 use crate::creds::query::first as param;
 use crate::snapshot::Snapshot;
 
@@ -85,7 +85,7 @@ fn ticket(sessions: &SessionManager, name: &str, query: &str) -> Response<ProxyB
                 "expires_in": t.expires_in.as_secs(),
             }),
         )),
-        Err(e) => text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
+        Err(e) => refused(&e),
     }
 }
 
@@ -112,7 +112,7 @@ fn start(sessions: &SessionManager, query: &str) -> Response<ProxyBody> {
             }
             resp
         }
-        Err(e) => text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
+        Err(e) => refused(&e),
     }
 }
 
@@ -158,6 +158,16 @@ async fn callback(
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
     resp
+}
+
+/// A ticket or start refused: the caller's mistake (400), or 500 when the
+/// OS random source failed.
+fn refused(e: &SessionError) -> Response<ProxyBody> {
+    let status = match e {
+        SessionError::Random(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    text(status, &format!("{e}\n"))
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.

@@ -169,7 +169,13 @@ fn session_manager(
             )));
         }
     };
-    sessions.manager(&id).map_err(|e| match e {
+    let found = sessions.manager(&id);
+    if !matches!(found, Err(SessionError::BadId)) {
+        // A well-formed id names the user in the app, never a secret: the
+        // request's log lines carry it (its span has the field).
+        tracing::Span::current().record("session", tracing::field::display(&id));
+    }
+    found.map_err(|e| match e {
         SessionError::BadId => CredError::Request(format!("`{header}`: {e}")),
         SessionError::Stopping => CredError::unavailable(
             sessions.name(),
@@ -180,6 +186,7 @@ fn session_manager(
                 cause: Some(e.to_string()),
             },
         ),
+        SessionError::Random(e) => CredError::Random(e),
         other => CredError::Session(other.to_string()),
     })
 }

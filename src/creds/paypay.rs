@@ -13,6 +13,7 @@ use sha2::Sha256;
 
 use super::{CredError, SignParams};
 use crate::config::Secret;
+use crate::random::RandomError;
 
 /// Stands for both the content type and the body hash when there is no body.
 const EMPTY: &str = "empty";
@@ -97,7 +98,7 @@ impl PayPayOpa {
         let content_type = signed_content_type(parts, has_body)?;
         let nonce = match &params.nonce {
             Some(n) => n.clone(),
-            None => random_nonce(self.nonce_length),
+            None => random_nonce(self.nonce_length)?,
         };
         let epoch = params.epoch.unwrap_or_else(unix_now);
         let input = SignInput {
@@ -187,12 +188,12 @@ fn unix_now() -> u64 {
 }
 
 /// Alphanumeric characters from the OS CSPRNG, without modulo bias.
-fn random_nonce(len: usize) -> String {
+fn random_nonce(len: usize) -> Result<String, RandomError> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut out = String::with_capacity(len);
     let mut buf = [0u8; 64];
     while out.len() < len {
-        getrandom::fill(&mut buf).expect("invariant: the OS random source is available");
+        crate::random::fill(&mut buf)?;
         for b in buf {
             // 248 = 4 * 62: bytes at or above it would favour the first letters.
             if b < 248 && out.len() < len {
@@ -200,7 +201,7 @@ fn random_nonce(len: usize) -> String {
             }
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -248,8 +249,8 @@ mod tests {
 
     #[test]
     fn nonces_are_alphanumeric_and_distinct() {
-        let a = random_nonce(8);
-        let b = random_nonce(8);
+        let a = random_nonce(8).unwrap();
+        let b = random_nonce(8).unwrap();
         assert_eq!(a.len(), 8);
         assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(a, b);

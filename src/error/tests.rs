@@ -50,6 +50,7 @@ async fn every_error() -> Vec<ProxyError> {
         }),
         ProxyError::Credential(CredError::Request("x".into())),
         ProxyError::Credential(CredError::Session("x".into())),
+        ProxyError::Credential(CredError::Random(crate::random::RandomError)),
         ProxyError::Credential(CredError::TokenUnavailable {
             what: "token",
             credential: "c".into(),

@@ -4,9 +4,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
 
+use super::provider::provider;
 use super::{check_expiry, read_certs, read_key};
 
 /// A checked client identity: the key matches the leaf and the leaf is valid.
@@ -31,10 +31,7 @@ impl ClientIdentity {
         let chain = read_certs(cert_file)?;
         let key = read_key(key_file)?;
         let not_after = check_expiry(&chain[0], cert_file)?;
-        let provider = CryptoProvider::get_default()
-            .cloned()
-            .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
-        let certified = CertifiedKey::from_der(chain, key, &provider).map_err(|e| match e {
+        let certified = CertifiedKey::from_der(chain, key, provider()).map_err(|e| match e {
             rustls::Error::InconsistentKeys(_) => format!(
                 "the key in `{}` does not match the certificate in `{}`",
                 key_file.display(),

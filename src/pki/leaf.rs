@@ -15,6 +15,7 @@ use rustls::ServerConfig;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use super::ca::LocalCa;
+use super::provider::provider;
 
 /// Entries this many are kept at most; the cache is cleared past it.
 const MAX_CACHED: usize = 4096;
@@ -101,10 +102,9 @@ impl LeafMinter {
             .map_err(|e| format!("cannot sign a leaf for `{host}`: {e}"))?;
         let chain = vec![leaf.der().clone(), self.ca.cert.clone()];
         let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let certified =
-            CertifiedKey::from_der(chain, key_der, &provider).map_err(|e| e.to_string())?;
-        let mut config = ServerConfig::builder_with_provider(provider)
+            CertifiedKey::from_der(chain, key_der, provider()).map_err(|e| e.to_string())?;
+        let mut config = ServerConfig::builder_with_provider(Arc::clone(provider()))
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?
             .with_no_client_auth()

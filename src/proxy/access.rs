@@ -13,12 +13,13 @@ use http::Method;
 use http_body::{Body, Frame, SizeHint};
 
 use crate::body::{BoxError, ClientBodyError, ProxyBody};
-use crate::metrics::{Metrics, RequestLabels};
+use crate::metrics::{Metrics, RouteMetrics};
 
 /// What one request did, filled in along the request path.
 pub struct Access {
     started: Instant,
-    pub route: String,
+    /// The route's metric handles (and name), once a route took it.
+    pub route: Option<Arc<RouteMetrics>>,
     pub method: Method,
     /// The host the app asked for.
     pub host: String,
@@ -36,7 +37,7 @@ impl Access {
     pub fn new(metrics: Arc<Metrics>, method: Method, host: String) -> Self {
         Access {
             started: Instant::now(),
-            route: String::new(),
+            route: None,
             method,
             host,
             upstream: String::new(),
@@ -48,16 +49,18 @@ impl Access {
         }
     }
 
+    /// The route's name; empty when no route took the request.
+    pub fn route_name(&self) -> &str {
+        self.route.as_deref().map_or("", RouteMetrics::name)
+    }
+
     fn finish(&self, bytes_out: u64) {
         let bytes_in = self.bytes_in.load(Ordering::Relaxed);
-        let labels = RequestLabels {
-            route: &self.route,
-            method: &self.method,
-            status: self.status,
-        };
-        self.metrics.request(&labels, bytes_in, bytes_out);
+        let route = self.route.as_deref().unwrap_or(self.metrics.unrouted());
+        self.metrics
+            .request(route, &self.method, self.status, bytes_in, bytes_out);
         tracing::info!(
-            route = %self.route,
+            route = %self.route_name(),
             method = %self.method,
             host = %self.host,
             upstream = %self.upstream,

@@ -24,7 +24,7 @@ use super::prepared::Prepared;
 use crate::body::{BoxError, ProxyBody, SpoolLimits};
 use crate::creds::SignParams;
 use crate::error::ProxyError;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Retry};
 use crate::snapshot::Route;
 use crate::upstream::UpstreamError;
 
@@ -55,7 +55,7 @@ where
                     .allows(prepared.method(), prepared.headers()) =>
         {
             tracing::debug!(route = %route.config.name, %authority, "the upstream closed a reused connection before answering; sending the request again on a new connection");
-            retried(metrics, route, "connection-closed");
+            retried(metrics, route, Retry::ConnectionClosed);
             sent_again = true;
             let req = signed(route, &mut prepared, &params).await?;
             sent = presented(route, &req);
@@ -71,7 +71,7 @@ where
             if renewed && cred.renews_on_unauthorized() && prepared.is_bodyless() && !sent_again {
                 drop(resp);
                 tracing::debug!(route = %route.config.name, "replaying the request with a renewed token");
-                retried(metrics, route, "unauthorized");
+                retried(metrics, route, Retry::Unauthorized);
                 let req = signed(route, &mut prepared, &params).await?;
                 sent = presented(route, &req);
                 resp = route.client.send(req).await?;
@@ -106,8 +106,8 @@ fn presented(route: &Route, req: &Request<ProxyBody>) -> Option<HeaderValue> {
         .and_then(|c| c.presented(req.headers(), req.uri()))
 }
 
-fn retried(metrics: Option<&Arc<Metrics>>, route: &Route, reason: &'static str) {
+fn retried(metrics: Option<&Arc<Metrics>>, route: &Route, reason: Retry) {
     if let Some(m) = metrics {
-        m.upstream_retry(&route.config.name, reason);
+        m.upstream_retry(&route.metrics, reason);
     }
 }

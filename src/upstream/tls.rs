@@ -8,6 +8,7 @@ use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::CertificateDer;
 
 use crate::pki::identity::ClientIdentity;
+use crate::pki::provider::provider;
 
 /// webpki roots plus the route's own CA bundle, the route's client
 /// certificate if it has one; HTTP/1.1 offered by ALPN.
@@ -25,8 +26,7 @@ pub fn client_config(
             )
         })?;
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(Arc::clone(provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup failed: {e}"))?
         .with_root_certificates(roots);

@@ -4,7 +4,6 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
-use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{self, EcdsaKeyPair, RsaKeyPair};
 use serde_json::json;
 
@@ -23,7 +22,6 @@ pub struct AssertionSigner {
     alg: SigningAlg,
     kid: Option<String>,
     audience: String,
-    rng: SystemRandom,
 }
 
 impl std::fmt::Debug for AssertionSigner {
@@ -44,24 +42,24 @@ pub struct SignError;
 impl AssertionSigner {
     /// Fails only if the key does not suit `alg` (validation checks that first).
     pub fn new(config: &JwtKey) -> Result<AssertionSigner, String> {
-        let rng = SystemRandom::new();
         let der = config.pkcs8.expose();
         let key = match config.alg {
             SigningAlg::Rs256 | SigningAlg::Ps256 => RsaKeyPair::from_pkcs8(der)
                 .map(SigningKey::Rsa)
                 .map_err(|e| format!("not an RSA key usable for {}: {e}", config.alg.as_str()))?,
-            SigningAlg::Es256 => {
-                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng)
-                    .map(SigningKey::Ecdsa)
-                    .map_err(|e| format!("not a P-256 key usable for ES256: {e}"))?
-            }
+            SigningAlg::Es256 => EcdsaKeyPair::from_pkcs8(
+                &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                der,
+                crate::random::generator(),
+            )
+            .map(SigningKey::Ecdsa)
+            .map_err(|e| format!("not a P-256 key usable for ES256: {e}"))?,
         };
         Ok(AssertionSigner {
             key,
             alg: config.alg,
             kid: config.kid.clone(),
             audience: config.audience.clone(),
-            rng,
         })
     }
 
@@ -72,7 +70,7 @@ impl AssertionSigner {
             header["kid"] = json!(kid);
         }
         let mut jti = [0u8; 16];
-        self.rng.fill(&mut jti).map_err(|_| SignError)?;
+        crate::random::fill(&mut jti).map_err(|_| SignError)?;
         let claims = json!({
             "iss": client_id,
             "sub": client_id,
@@ -98,13 +96,13 @@ impl AssertionSigner {
                     _ => &signature::RSA_PKCS1_SHA256,
                 };
                 let mut sig = vec![0; key.public().modulus_len()];
-                key.sign(padding, &self.rng, message, &mut sig)
+                key.sign(padding, crate::random::generator(), message, &mut sig)
                     .map_err(|_| SignError)?;
                 Ok(sig)
             }
             // FIXED signing gives r || s, the JWS form (not DER).
             SigningKey::Ecdsa(key) => key
-                .sign(&self.rng, message)
+                .sign(crate::random::generator(), message)
                 .map(|s| s.as_ref().to_vec())
                 .map_err(|_| SignError),
         }
@@ -144,7 +142,7 @@ mod tests {
             SigningAlg::Es256 => EcdsaKeyPair::from_pkcs8(
                 &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
                 &der,
-                &SystemRandom::new(),
+                crate::random::generator(),
             )
             .unwrap()
             .public_key()

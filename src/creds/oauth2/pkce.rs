@@ -6,6 +6,7 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use crate::config::Secret;
+use crate::random::RandomError;
 
 pub struct Pkce {
     verifier: Secret,
@@ -13,12 +14,12 @@ pub struct Pkce {
 
 impl Pkce {
     /// 32 random bytes, base64url: a 43-character verifier.
-    pub fn new() -> Pkce {
+    pub fn new() -> Result<Pkce, RandomError> {
         let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).expect("invariant: the OS random source is available");
-        Pkce {
+        crate::random::fill(&mut bytes)?;
+        Ok(Pkce {
             verifier: Secret::new(URL_SAFE_NO_PAD.encode(bytes)),
-        }
+        })
     }
 
     pub fn challenge(&self) -> String {
@@ -31,10 +32,10 @@ impl Pkce {
 }
 
 /// An unguessable one-time `state` value (32 random bytes, base64url).
-pub fn random_state() -> String {
+pub fn random_state() -> Result<String, RandomError> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("invariant: the OS random source is available");
-    URL_SAFE_NO_PAD.encode(bytes)
+    crate::random::fill(&mut bytes)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
 #[cfg(test)]
@@ -47,6 +48,6 @@ mod tests {
             verifier: Secret::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
         };
         assert_eq!(p.challenge(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
-        assert_eq!(Pkce::new().verifier().expose().len(), 43);
+        assert_eq!(Pkce::new().unwrap().verifier().expose().len(), 43);
     }
 }

@@ -54,6 +54,10 @@ pub enum SessionError {
     StoreOpen(String),
     #[error("countersign is stopping")]
     Stopping,
+    /// The OS random source failed: no ticket, state or verifier could be
+    /// made (countersign's fault, answered 500).
+    #[error(transparent)]
+    Random(#[from] crate::random::RandomError),
 }
 
 pub struct SessionManager {

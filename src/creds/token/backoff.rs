@@ -18,6 +18,6 @@ pub fn backoff(failures: u32) -> Duration {
 pub fn random_unit() -> f64 {
     let mut b = [0u8; 4];
     // Jitter only: without randomness the delays are merely not spread.
-    let _ = getrandom::fill(&mut b);
+    let _ = crate::random::fill(&mut b);
     f64::from(u32::from_le_bytes(b)) / (f64::from(u32::MAX) + 1.0)
 }

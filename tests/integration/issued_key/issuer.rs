@@ -290,6 +290,6 @@ fn reply(status: u16, body: &str) -> Response<Full<Bytes>> {
 
 fn random() -> String {
     let mut b = [0u8; 9];
-    getrandom::fill(&mut b).unwrap();
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).unwrap();
     base64::engine::general_purpose::STANDARD.encode(b)
 }

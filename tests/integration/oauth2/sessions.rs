@@ -240,6 +240,25 @@ async fn unknown_or_missing_sessions_are_refused_never_served_with_another_token
     assert!(upstream.received().is_empty());
 }
 
+/// What is logged while a request is handled names that request (method,
+/// host, route, and the user session once the credential has read it), so
+/// a warning can be told apart from another request's.
+#[tokio::test]
+async fn lines_logged_inside_a_request_name_its_method_host_route_and_session() {
+    let capture = crate::trace_capture::TraceCapture::install();
+    let (_tokens, _upstream, sidecar) = setup().await;
+    assert_eq!(call(&sidecar, Some("mallory")).await.status, 403);
+    let text = capture.text();
+    let failed = text
+        .lines()
+        .find(|l| l.contains("request failed"))
+        .unwrap_or_else(|| panic!("no `request failed` line in:\n{text}"));
+    assert!(
+        failed.contains("http{method=GET host=bank.test route=bank session=mallory}"),
+        "{failed}"
+    );
+}
+
 #[tokio::test]
 async fn state_is_checked_and_used_once() {
     let (tokens, _upstream, sidecar) = setup().await;

@@ -348,6 +348,6 @@ async fn token(
 
 fn random() -> String {
     let mut b = [0u8; 12];
-    getrandom::fill(&mut b).unwrap();
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).unwrap();
     URL_SAFE_NO_PAD.encode(b)
 }

@@ -101,7 +101,7 @@ fn key_suits(pkcs8: &[u8], alg: SigningAlg) -> Result<(), String> {
         SigningAlg::Es256 => ring::signature::EcdsaKeyPair::from_pkcs8(
             &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
             pkcs8,
-            &ring::rand::SystemRandom::new(),
+            crate::random::generator(),
         )
         .map(|_| ())
         .map_err(|e| format!("is not a P-256 EC key usable for ES256 ({e})")),

@@ -122,7 +122,7 @@ impl SessionManager {
     pub fn ticket(&self, session: &str) -> Result<Ticket, SessionError> {
         check_id(session)?;
         self.refuse_if_stopping()?;
-        let value = pkce::random_state();
+        let value = pkce::random_state()?;
         admit(
             &mut self.lock_flows().tickets,
             value.clone(),
@@ -137,11 +137,12 @@ impl SessionManager {
     /// Step 2, for the browser: spends `ticket`, and says where to go.
     pub fn start(&self, ticket: &str) -> Result<Started, SessionError> {
         self.refuse_if_stopping()?;
+        // Made before the ticket is spent: a failure leaves it usable.
+        let pkce = Pkce::new()?;
+        let state = pkce::random_state()?;
+        let nonce = pkce::random_state()?;
         let mut flows = self.lock_flows();
         let session = take(&mut flows.tickets, ticket).ok_or(SessionError::BadTicket)?;
-        let pkce = Pkce::new();
-        let state = pkce::random_state();
-        let nonce = pkce::random_state();
         let mut query = form::Form::default();
         query.push("response_type", "code");
         query.push("client_id", &self.config.client_id);

@@ -11,7 +11,6 @@ use std::sync::{Arc, LazyLock, Mutex, Weak};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
-use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::{json, Value};
 
 use super::{seed_hash, SlotLock, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore};
@@ -172,9 +171,8 @@ impl FileStore {
             None => json!({ "format": FORMAT, "grant": inner }),
             Some(key) => {
                 let mut nonce = [0u8; NONCE_LEN];
-                SystemRandom::new()
-                    .fill(&mut nonce)
-                    .map_err(|_| self.io("encrypt", std::io::Error::other("no randomness")))?;
+                crate::random::fill(&mut nonce)
+                    .map_err(|e| self.io("encrypt", std::io::Error::other(e)))?;
                 let mut data = inner.to_string().into_bytes();
                 key.seal_in_place_append_tag(
                     Nonce::assume_unique_for_key(nonce),

@@ -25,7 +25,7 @@ async fn past_max_connections_the_next_waits_and_is_served_when_one_closes() {
     let proxy = sidecar.proxy();
     let first = TcpStream::connect(proxy).await.unwrap();
     let _second = TcpStream::connect(proxy).await.unwrap();
-    let metrics = || sidecar.app.metrics().render(&[]);
+    let metrics = || sidecar.app.metrics().render().unwrap();
     eventually("both connections are open", || {
         sample(
             &metrics(),
@@ -140,7 +140,7 @@ async fn an_intercepted_tunnel_keeps_its_place() {
     let tunnel = connect_tunnel(proxy, "api.example.test:443")
         .await
         .expect("intercepted");
-    let metrics = || sidecar.app.metrics().render(&[]);
+    let metrics = || sidecar.app.metrics().render().unwrap();
     let mut next =
         tokio::spawn(async move { try_send(proxy, get("http://api.example.test/next")).await });
     eventually("the listener is full while the tunnel is open", || {

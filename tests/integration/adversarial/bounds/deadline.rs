@@ -30,7 +30,7 @@ credential = "plain"
 }
 
 fn rejections(sidecar: &Sidecar, limit: &str) -> Option<f64> {
-    let text = sidecar.app.metrics().render(&[]);
+    let text = sidecar.app.metrics().render().unwrap();
     sample(
         &text,
         &format!("countersign_limit_rejections_total{{limit=\"{limit}\"}}"),

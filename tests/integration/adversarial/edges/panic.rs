@@ -103,7 +103,7 @@ async fn a_panic_in_a_request_is_answered_500_and_the_connection_serves_on() {
         !text.contains("secret-42"),
         "the panic message is withheld: {text}"
     );
-    let metrics = sidecar.app.metrics().render(&[]);
+    let metrics = sidecar.app.metrics().render().unwrap();
     assert!(
         metrics.contains("countersign_errors_total{reason=\"internal\"} 1"),
         "{metrics}"

@@ -43,7 +43,7 @@ upstream = "{upstream}"
 }
 
 fn retries(sidecar: &Sidecar, route: &str) -> u64 {
-    let text = sidecar.app.metrics().render(&[]);
+    let text = sidecar.app.metrics().render().unwrap();
     let line = format!(
         "countersign_upstream_retries_total{{route=\"{route}\",reason=\"connection-closed\"}} "
     );
