@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 mod client;
+pub mod gate;
 mod test_ca;
 mod upstream;
 
