@@ -15,6 +15,11 @@
 //! The tests need Node.js and `npm ci --prefix tests/interop/oidc-provider`,
 //! so a plain `cargo test` skips them; `.ci/run` runs them with
 //! `cargo test --test interop -- --ignored`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test code: a panic is how a test reports a failure"
+)]
 
 /// The integration tests' harness (its submodules live beside it).
 #[path = "../integration"]
