@@ -48,32 +48,32 @@ mod tests {
 
     use super::*;
 
+    /// A request at the gate, as a task, checked to be still waiting a
+    /// minute (of the paused clock) later.
+    async fn held_request(gate: &Gate) -> tokio::task::JoinHandle<()> {
+        let request = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.pass().await }
+        });
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(!request.is_finished(), "passed a held gate");
+        request
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_held_gate_keeps_requests_until_it_is_released() {
         let gate = Gate::new();
         gate.pass().await;
-        gate.hold();
-        let waiting = tokio::spawn({
-            let gate = gate.clone();
-            async move { gate.pass().await }
-        });
-        tokio::time::sleep(Duration::from_secs(60)).await;
-        assert!(!waiting.is_finished(), "passed a held gate");
-        gate.release();
-        tokio::time::timeout(Duration::from_secs(1), waiting)
-            .await
-            .expect("released")
-            .unwrap();
-        gate.pass().await;
-        // Held again after a release: it holds again (no leftover permits).
-        gate.hold();
-        let again = tokio::spawn({
-            let gate = gate.clone();
-            async move { gate.pass().await }
-        });
-        tokio::time::sleep(Duration::from_secs(60)).await;
-        assert!(!again.is_finished(), "passed a gate held a second time");
-        gate.release();
-        again.await.unwrap();
+        // Twice: held again after a release, it holds again.
+        for _ in 0..2 {
+            gate.hold();
+            let request = held_request(&gate).await;
+            gate.release();
+            tokio::time::timeout(Duration::from_secs(1), request)
+                .await
+                .expect("released")
+                .unwrap();
+            gate.pass().await;
+        }
     }
 }
