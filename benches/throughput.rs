@@ -6,6 +6,11 @@
 //! 3. Requests through the forward proxy to an upstream on 127.0.0.1, with
 //!    the PayPay credential: one keep-alive connection (latency), then 32
 //!    connections at once (requests per second).
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "a benchmark: a panic is how a failed setup is reported"
+)]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

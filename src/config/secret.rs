@@ -2,6 +2,7 @@
 //! them in at load (and at every reload). A `Secret` never prints its value:
 //! `Debug` shows a placeholder and there is no `Display`.
 
+use std::env::VarError;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -45,17 +46,46 @@ impl fmt::Debug for SecretBytes {
     }
 }
 
+/// Where `${env:NAME}` finds its value: the process environment when
+/// countersign runs ([`ProcessEnv`]); a list of pairs in unit tests, so no
+/// test changes the environment that every test thread shares.
+pub trait Env {
+    fn var(&self, name: &str) -> Result<String, VarError>;
+}
+
+/// The environment of this process, read at every load and reload.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Result<String, VarError> {
+        std::env::var(name)
+    }
+}
+
+/// `[("NAME", "value"), ...]`: an environment made for a test.
+#[cfg(test)]
+impl<const N: usize> Env for [(&str, &str); N] {
+    fn var(&self, name: &str) -> Result<String, VarError> {
+        self.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_string())
+            .ok_or(VarError::NotPresent)
+    }
+}
+
 /// Resolves references, relative `${file:}` paths against the config's folder,
 /// and remembers every file read so that reload can watch them.
 pub struct SecretResolver<'a> {
     base_dir: &'a Path,
+    env: &'a dyn Env,
     files_read: Vec<PathBuf>,
 }
 
 impl<'a> SecretResolver<'a> {
-    pub fn new(base_dir: &'a Path) -> Self {
+    pub fn new(base_dir: &'a Path, env: &'a dyn Env) -> Self {
         SecretResolver {
             base_dir,
+            env,
             files_read: Vec::new(),
         }
     }
@@ -91,11 +121,11 @@ impl<'a> SecretResolver<'a> {
 
     fn lookup(&mut self, reference: &str) -> Result<String, String> {
         if let Some(name) = reference.strip_prefix("env:") {
-            return std::env::var(name).map_err(|e| match e {
-                std::env::VarError::NotPresent => {
+            return self.env.var(name).map_err(|e| match e {
+                VarError::NotPresent => {
                     format!("environment variable `{name}` (from `${{env:{name}}}`) is not set")
                 }
-                std::env::VarError::NotUnicode(_) => {
+                VarError::NotUnicode(_) => {
                     format!("environment variable `{name}` is not valid UTF-8")
                 }
             });
@@ -124,6 +154,9 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// No variables at all.
+    const NO_ENV: &[(&str, &str); 0] = &[];
+
     #[test]
     fn debug_never_shows_the_value() {
         let s = Secret::new("hunter2");
@@ -134,8 +167,8 @@ mod tests {
     fn expands_env_and_file_and_escapes() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("key"), "from-file\n").unwrap();
-        std::env::set_var("COUNTERSIGN_SECRET_TEST", "from-env");
-        let mut r = SecretResolver::new(dir.path());
+        let env = [("COUNTERSIGN_SECRET_TEST", "from-env")];
+        let mut r = SecretResolver::new(dir.path(), &env);
         let s = r
             .resolve("a ${env:COUNTERSIGN_SECRET_TEST} b ${file:key} c $${literal}")
             .unwrap();
@@ -143,18 +176,37 @@ mod tests {
         assert_eq!(r.into_files(), vec![dir.path().join("key")]);
     }
 
+    /// The real lookup reads this process's environment, as it stands
+    /// (nothing here sets a variable: the test threads share it).
+    #[test]
+    fn process_env_reads_the_environment_of_this_process() {
+        let (name, value) = std::env::vars()
+            .find(|(n, _)| {
+                !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            })
+            .expect("cargo runs tests with some variables set");
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = SecretResolver::new(dir.path(), &ProcessEnv);
+        assert_eq!(
+            r.resolve(&format!("${{env:{name}}}")).unwrap().expose(),
+            value
+        );
+        let e = r.resolve("${env:COUNTERSIGN_SURELY_UNSET}").unwrap_err();
+        assert!(e.contains("is not set"), "{e}");
+    }
+
     #[test]
     fn only_one_trailing_newline_is_trimmed() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("k"), "v\n\n").unwrap();
-        let mut r = SecretResolver::new(dir.path());
+        let mut r = SecretResolver::new(dir.path(), NO_ENV);
         assert_eq!(r.resolve("${file:k}").unwrap().expose(), "v\n");
     }
 
     #[test]
     fn errors_name_the_reference() {
         let dir = tempfile::tempdir().unwrap();
-        let mut r = SecretResolver::new(dir.path());
+        let mut r = SecretResolver::new(dir.path(), NO_ENV);
         let e = r.resolve("${env:COUNTERSIGN_SURELY_UNSET}").unwrap_err();
         assert!(e.contains("COUNTERSIGN_SURELY_UNSET"), "{e}");
         let e = r.resolve("${file:missing}").unwrap_err();
@@ -169,7 +221,7 @@ mod tests {
     #[test]
     fn special_files_are_refused_by_what_they_are() {
         let dir = tempfile::tempdir().unwrap();
-        let mut r = SecretResolver::new(dir.path());
+        let mut r = SecretResolver::new(dir.path(), NO_ENV);
         let e = r.resolve("${file:/dev/zero}").unwrap_err();
         assert!(e.contains("a device, not a regular file"), "{e}");
         let e = r.resolve("${file:.}").unwrap_err();
@@ -214,7 +266,8 @@ mod tests {
             let mut not_text = contents.clone().into_bytes();
             not_text.push(0xff);
             std::fs::write(dir.path().join("bin"), &not_text).unwrap();
-            let mut r = SecretResolver::new(dir.path());
+            let env = [("PATH", "/usr/bin:/bin")];
+            let mut r = SecretResolver::new(dir.path(), &env);
             match r.resolve(&text) {
                 Ok(value) => {
                     if text.contains("${file:s}") && !text.contains("$${file:s}") {
@@ -230,7 +283,7 @@ mod tests {
         #[test]
         fn escaped_text_comes_back_unchanged(text in "[$}{a-z:]{0,24}") {
             let dir = tempfile::tempdir().unwrap();
-            let mut r = SecretResolver::new(dir.path());
+            let mut r = SecretResolver::new(dir.path(), NO_ENV);
             let escaped = text.replace("${", "$${");
             let value = r.resolve(&escaped).unwrap();
             prop_assert_eq!(value.expose(), text.as_str());

@@ -18,7 +18,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 
 use super::raw::{RawAdmin, RawConnect, RawEgress, RawIntercept, RawProxy, RawRoute, RawSize};
-use super::secret::SecretResolver;
+use super::secret::{Env, ProcessEnv, SecretResolver};
 use super::units::{parse_duration, parse_size};
 use super::{Config, ConfigError, Problem, ProxySettings, Unmatched};
 
@@ -43,13 +43,22 @@ struct Checker<'a> {
 }
 
 pub fn validate(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+    validate_with_env(text, base_dir, &ProcessEnv)
+}
+
+/// `validate`, with `${env:NAME}` read from `env`.
+pub(crate) fn validate_with_env(
+    text: &str,
+    base_dir: &Path,
+    env: &dyn Env,
+) -> Result<Config, ConfigError> {
     let table: toml::Table = match text.parse() {
         Ok(table) => table,
         Err(e) => return Err(syntax_error(text, &e)),
     };
     let mut c = Checker {
         problems: Vec::new(),
-        secrets: SecretResolver::new(base_dir),
+        secrets: SecretResolver::new(base_dir, env),
         base_dir,
         other_files: Vec::new(),
     };

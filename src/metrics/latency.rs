@@ -52,7 +52,7 @@ impl TypedMetric for Latency {
 }
 
 impl EncodeMetric for Latency {
-    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
         // The count is the buckets' total, so `le="+Inf"` and `_count`
         // agree with the buckets even while requests are being observed.
         let mut buckets = [(f64::INFINITY, 0u64); BOUNDS_NS.len() + 1];

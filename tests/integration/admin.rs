@@ -2,6 +2,7 @@
 //! a status page that never shows a secret, and reload with its problems.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::harness::*;
 
@@ -126,14 +127,14 @@ async fn metrics_parse_and_move_with_traffic() {
         send(sidecar.proxy(), get("http://api.example.test/x")).await;
     }
     send(sidecar.proxy(), get("http://unrouted.test/")).await;
-    let mut after = BTreeMap::new();
-    for _ in 0..200 {
-        after = parse_prometheus(&admin_get(&sidecar, "/metrics").await.body);
-        if after.get(ok).copied().unwrap_or(0.0) >= 3.0 {
-            break;
+    let counted = || async {
+        let after = parse_prometheus(&admin_get(&sidecar, "/metrics").await.body);
+        match after.get(ok) {
+            Some(n) if *n >= 3.0 => Ok(after),
+            _ => Err(format!("{after:#?}")),
         }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    };
+    let after = eventually_async("three requests counted", Duration::from_secs(10), counted).await;
     let moved = |series: &str| {
         after.get(series).copied().unwrap_or(0.0) - before.get(series).copied().unwrap_or(0.0)
     };
@@ -228,15 +229,14 @@ async fn readyz_waits_for_the_first_token_of_a_required_credential() {
     assert!(waiting.body.contains("bank"), "{}", waiting.body);
 
     tokens.release();
-    let mut ready = waiting;
-    for _ in 0..500 {
-        ready = admin_get(&sidecar, "/readyz").await;
-        if ready.status == 200 {
-            break;
+    let ready = || async {
+        let ready = admin_get(&sidecar, "/readyz").await;
+        match ready.status {
+            http::StatusCode::OK => Ok(()),
+            _ => Err(ready.body),
         }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert_eq!(ready.status, 200, "{}", ready.body);
+    };
+    eventually_async("/readyz says 200", Duration::from_secs(10), ready).await;
 
     let metrics = parse_prometheus(&admin_get(&sidecar, "/metrics").await.body);
     assert_eq!(

@@ -1,19 +1,27 @@
 //! Test servers, a test CA, a sidecar started from a TOML string, and a
 //! client that talks to it the way an app behind HTTP_PROXY does.
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "the integration and interop tests both include the harness; each uses a part"
+)]
 
 mod client;
+pub mod gate;
 mod intercept;
 mod test_ca;
 mod upstream;
 
 pub use client::*;
-#[allow(unused_imports)] // the interop suite shares this harness and intercepts nothing
+#[allow(
+    unused_imports,
+    reason = "the interop suite shares this harness and intercepts nothing"
+)]
 pub use intercept::*;
 pub use test_ca::*;
 pub use upstream::*;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -108,11 +116,30 @@ pub fn open_files_in(dir: &Path) -> usize {
 
 /// Polls `condition` every 10ms for up to 10s.
 pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    for _ in 0..1000 {
-        if condition() {
-            return;
+    let probe = || std::future::ready(condition().then_some(()).ok_or("still false"));
+    eventually_async(what, Duration::from_secs(10), probe).await
+}
+
+/// Polls the async `probe` every 10ms until it gives `Ok`, for up to
+/// `within`, and returns what it gave. Past `within` it panics with `what`
+/// and the probe's last `Err`: make that what it saw (a log, a body).
+pub async fn eventually_async<T, E, Fut>(
+    what: &str,
+    within: Duration,
+    mut probe: impl FnMut() -> Fut,
+) -> T
+where
+    Fut: Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match probe().await {
+            Ok(value) => return value,
+            Err(last) if tokio::time::Instant::now() >= deadline => {
+                panic!("timed out after {within:?} waiting for: {what}\nlast seen: {last}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("timed out waiting for: {what}");
 }

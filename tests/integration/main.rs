@@ -1,6 +1,11 @@
 //! Integration tests: the real countersign (the same `App::start` that `main`
 //! uses, or the compiled binary) against real HTTP and TLS upstreams on
 //! 127.0.0.1:0 that record exactly what they received.
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test code: a panic is how a test reports a failure"
+)]
 
 mod handler_server;
 mod harness;

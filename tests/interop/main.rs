@@ -15,6 +15,11 @@
 //! The tests need Node.js and `npm ci --prefix tests/interop/oidc-provider`,
 //! so a plain `cargo test` skips them; `.ci/run` runs them with
 //! `cargo test --test interop -- --ignored`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test code: a panic is how a test reports a failure"
+)]
 
 /// The integration tests' harness (its submodules live beside it).
 #[path = "../integration"]
@@ -25,7 +30,7 @@ mod oidc_provider;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use integration::harness::*;
 use oidc_provider::{key_path, OidcProvider, EC_KEY, RSA_KEY};
@@ -83,19 +88,20 @@ async fn next_token(
     server: &OidcProvider,
     old: &str,
 ) -> String {
-    let start = Instant::now();
-    loop {
+    let renewed = || async {
         let token = call(sidecar, upstream, server).await;
         if token != old {
-            return token;
+            Ok(token)
+        } else {
+            Err(server.log())
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "countersign did not renew the token within 15s\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
+    eventually_async(
+        "countersign renews the token",
+        Duration::from_secs(15),
+        renewed,
+    )
+    .await
 }
 
 /// client_credentials with a client secret, asking for scope `api:read` on
@@ -229,18 +235,17 @@ async fn rotated_refresh_tokens_survive_rotation_reload_and_restart() {
     let first = call(&sidecar, &upstream, &server).await;
     let seen = server.assert_active(&first, "refresh-client").await;
     assert_eq!(seen["sub"], "interop-user", "{seen}");
-    let start = Instant::now();
-    while server.grants("refresh_token", "refresh-client").await < 4 {
+    let four_refreshes = || async {
         if store.exists() {
             stored_refresh_token(&store, &seed);
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "four refreshes within 20s\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if server.grants("refresh_token", "refresh-client").await >= 4 {
+            Ok(())
+        } else {
+            Err(server.log())
+        }
+    };
+    eventually_async("four refreshes", Duration::from_secs(20), four_refreshes).await;
     let latest = next_token(&sidecar, &upstream, &server, &first).await;
     server.assert_active(&latest, "refresh-client").await;
     assert_eq!(server.introspect(&seed).await["active"], false);
@@ -253,20 +258,21 @@ async fn rotated_refresh_tokens_survive_rotation_reload_and_restart() {
     let toml = config(&server, &upstream, &credential("scope = \"openid\""));
     sidecar.rewrite(&toml);
     sidecar.wait_for_generation(generation).await;
-    let start = Instant::now();
-    let reloaded = loop {
+    let new_scope = || async {
         let token = call(&sidecar, &upstream, &server).await;
         let seen = server.assert_active(&token, "refresh-client").await;
         if seen["scope"] == "openid" {
-            break token;
+            Ok(token)
+        } else {
+            Err(format!("{seen}\n{}", server.log()))
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "no token for the new scope within 15s: {seen}\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    let reloaded = eventually_async(
+        "a token for the new scope",
+        Duration::from_secs(15),
+        new_scope,
+    )
+    .await;
 
     // 3. Stop: the stored refresh token is the live one (nothing lost, even
     //    if a token request was under way); then a new App on the same

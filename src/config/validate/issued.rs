@@ -164,7 +164,10 @@ impl Checker<'_> {
 
     /// `(lifetime, margin)`: each `Some` when valid (holding `None` when
     /// not set), `None` when a problem was reported.
-    #[allow(clippy::type_complexity)]
+    #[allow(
+        clippy::type_complexity,
+        reason = "two optional settings, each valid-or-reported; a named type would hide that"
+    )]
     fn key_lifetime(
         &mut self,
         path: &str,

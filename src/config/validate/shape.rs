@@ -162,12 +162,12 @@ mod tests {
     fn the_key_path_is_found_in_tomls_error() {
         let table: toml::Table = "[x]\nbasic = { username = 5 }\n".parse().unwrap();
         #[derive(Debug, serde::Deserialize)]
-        #[allow(dead_code)]
+        #[allow(dead_code, reason = "only the deserialization error is read")]
         struct Basic {
             username: String,
         }
         #[derive(Debug, serde::Deserialize)]
-        #[allow(dead_code)]
+        #[allow(dead_code, reason = "only the deserialization error is read")]
         struct X {
             basic: Basic,
         }

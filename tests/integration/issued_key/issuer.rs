@@ -10,14 +10,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::handler_server::{form_decode, header, serve};
+use crate::harness::gate::Gate;
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use tokio::sync::Semaphore;
-
-use crate::handler_server::{form_decode, header, serve};
 
 /// What the issuer answers with.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -47,13 +46,12 @@ struct State {
     keys: Vec<(String, Instant)>,
     revoked: HashSet<String>,
     down: bool,
-    holding: bool,
 }
 
 pub struct Issuer {
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
-    gate: Arc<Semaphore>,
+    gate: Gate,
 }
 
 impl Issuer {
@@ -68,11 +66,10 @@ impl Issuer {
             keys: Vec::new(),
             revoked: HashSet::new(),
             down: false,
-            holding: false,
         }));
-        let gate = Arc::new(Semaphore::new(0));
-        let (s, g) = (Arc::clone(&state), Arc::clone(&gate));
-        let addr = serve(None, move |req| issue(req, Arc::clone(&s), Arc::clone(&g))).await;
+        let gate = Gate::new();
+        let (s, g) = (Arc::clone(&state), gate.clone());
+        let addr = serve(None, move |req| issue(req, Arc::clone(&s), g.clone())).await;
         Issuer { addr, state, gate }
     }
 
@@ -121,12 +118,11 @@ impl Issuer {
 
     /// Issue requests from now on wait (counted on arrival) until `release`.
     pub fn hold(&self) {
-        self.with(|s| s.holding = true);
+        self.gate.hold();
     }
 
     pub fn release(&self) {
-        self.with(|s| s.holding = false);
-        self.gate.add_permits(Semaphore::MAX_PERMITS / 2);
+        self.gate.release();
     }
 
     fn accepts(state: &State, key: &str) -> bool {
@@ -217,7 +213,7 @@ impl Api {
 async fn issue(
     req: Request<Incoming>,
     state: Arc<Mutex<State>>,
-    gate: Arc<Semaphore>,
+    gate: Gate,
 ) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
@@ -236,14 +232,8 @@ async fn issue(
             .map(Into::into),
         form: form_decode(&String::from_utf8_lossy(&body)),
     };
-    let holding = {
-        let mut s = state.lock().unwrap();
-        s.requests.push(got.clone());
-        s.holding
-    };
-    if holding {
-        gate.acquire().await.unwrap().forget();
-    }
+    state.lock().unwrap().requests.push(got.clone());
+    gate.pass().await;
     let mut s = state.lock().unwrap();
     if s.down {
         return reply(500, "service unavailable");

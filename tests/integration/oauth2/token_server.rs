@@ -10,6 +10,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::handler_server::{form_decode, header, serve};
+use crate::harness::gate::Gate;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use bytes::Bytes;
@@ -17,9 +19,6 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use sha2::Digest as _;
-use tokio::sync::Semaphore;
-
-use crate::handler_server::{form_decode, header, serve};
 
 use super::client_check::{self, ClientCheck};
 
@@ -58,7 +57,6 @@ struct State {
     failures: VecDeque<Failure>,
     down: bool,
     jtis: HashSet<String>,
-    holding: bool,
     serial: u64,
 }
 
@@ -66,7 +64,7 @@ pub struct TokenServer {
     pub addr: SocketAddr,
     tls: bool,
     state: Arc<Mutex<State>>,
-    gate: Arc<Semaphore>,
+    gate: Gate,
 }
 
 impl TokenServer {
@@ -96,10 +94,10 @@ impl TokenServer {
             ..State::default()
         };
         let state = Arc::new(Mutex::new(state));
-        let gate = Arc::new(Semaphore::new(0));
-        let (s, g) = (Arc::clone(&state), Arc::clone(&gate));
+        let gate = Gate::new();
+        let (s, g) = (Arc::clone(&state), gate.clone());
         let is_tls = tls.is_some();
-        let addr = serve(tls, move |req| token(req, Arc::clone(&s), Arc::clone(&g))).await;
+        let addr = serve(tls, move |req| token(req, Arc::clone(&s), g.clone())).await;
         TokenServer {
             addr,
             tls: is_tls,
@@ -185,12 +183,11 @@ impl TokenServer {
 
     /// Token requests from now on wait (counted on arrival) until `release`.
     pub fn hold(&self) {
-        self.with(|s| s.holding = true);
+        self.gate.hold();
     }
 
     pub fn release(&self) {
-        self.with(|s| s.holding = false);
-        self.gate.add_permits(Semaphore::MAX_PERMITS / 2);
+        self.gate.release();
     }
 
     /// Whether the API would accept `token` now.
@@ -259,27 +256,24 @@ fn oauth_error(status: u16, code: &str) -> Response<Full<Bytes>> {
 async fn token(
     req: Request<Incoming>,
     state: Arc<Mutex<State>>,
-    gate: Arc<Semaphore>,
+    gate: Gate,
 ) -> Response<Full<Bytes>> {
     let authorization = header(&req, "authorization");
     let body = req.into_body().collect().await.unwrap().to_bytes();
     let form = form_decode(&String::from_utf8_lossy(&body));
-    let (holding, failure) = {
+    let failure = {
         let mut s = state.lock().unwrap();
         s.requests.push(TokenRequest {
             form: form.clone(),
             authorization: authorization.clone(),
         });
-        let failure = if s.down {
+        if s.down {
             Some(Failure::Status500)
         } else {
             s.failures.pop_front()
-        };
-        (s.holding, failure)
+        }
     };
-    if holding {
-        gate.acquire().await.unwrap().forget();
-    }
+    gate.pass().await;
     match failure {
         Some(Failure::Status500) => return reply(500, "oops"),
         Some(Failure::Garbage) => return reply(200, "<html>not json</html>"),

@@ -5,8 +5,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::super::validate;
-use crate::config::{CredentialConfig, IssuedKeyConfig, KeyPlacement, KeyResponse};
+use super::super::{validate, validate_with_env};
+use crate::config::{
+    Config, ConfigError, CredentialConfig, IssuedKeyConfig, KeyPlacement, KeyResponse,
+};
 
 fn problems(dir: &Path, toml: &str) -> Vec<String> {
     match validate(toml, dir) {
@@ -16,7 +18,11 @@ fn problems(dir: &Path, toml: &str) -> Vec<String> {
 }
 
 fn issued(dir: &Path, toml: &str) -> IssuedKeyConfig {
-    let config = validate(toml, dir).unwrap_or_else(|e| panic!("{e}"));
+    issued_key(validate(toml, dir))
+}
+
+fn issued_key(validated: Result<Config, ConfigError>) -> IssuedKeyConfig {
+    let config = validated.unwrap_or_else(|e| panic!("{e}"));
     match config.credentials.into_values().next() {
         Some(CredentialConfig::IssuedKey(k)) => *k,
         _ => panic!("an issued-key credential"),
@@ -29,7 +35,6 @@ const BASE: &str = "[credential.k]\ntype = \"issued-key\"\nissue_url = \"http://
 fn the_amivoice_recipe() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("spw"), "pass-word\n").unwrap();
-    std::env::set_var("COUNTERSIGN_TEST_AMIVOICE_SID", "service-id");
     let toml = r#"
         [credential.amivoice]
         type = "issued-key"
@@ -38,7 +43,8 @@ fn the_amivoice_recipe() {
         lifetime = "300s"
         query = "authorization"
     "#;
-    let k = issued(dir.path(), toml);
+    let env = [("COUNTERSIGN_TEST_AMIVOICE_SID", "service-id")];
+    let k = issued_key(validate_with_env(toml, dir.path(), &env));
     assert_eq!(
         k.issue_url.to_string(),
         "https://acp-api.amivoice.com/issue_service_authorization"

@@ -102,19 +102,8 @@ fn the_descriptor_limit_never_stops_the_proxy_for_good() {
     );
 
     drop(idle);
-    let answer = rt.block_on(async {
-        let deadline = tokio::time::Instant::now() + SOON;
-        loop {
-            match try_send(proxy, get("http://api.test/after")).await {
-                Ok(answer) => break answer,
-                Err(e) if tokio::time::Instant::now() < deadline => {
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!("never served again: {e}"),
-            }
-        }
-    });
+    let served = || try_send(proxy, get("http://api.test/after"));
+    let answer = rt.block_on(eventually_async("served again", SOON, served));
     assert_eq!(answer.status, 200, "{answer:?}");
 }
 

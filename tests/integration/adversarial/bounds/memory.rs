@@ -93,23 +93,22 @@ fn stalled_uploads_stay_within_the_spool_budget() {
     };
     // Every byte sent is held somewhere: at most the budget in memory, the
     // rest on disk.
-    let metrics = rt.block_on(async {
-        let deadline = tokio::time::Instant::now() + SOON;
-        loop {
-            let metrics = scrape(admin).await;
-            let (memory, disk) = held(&metrics);
-            assert!(memory <= BUDGET, "memory spool over the budget:\n{metrics}");
-            if memory + disk >= (UPLOADS << 20) as f64 || tokio::time::Instant::now() > deadline {
-                break metrics;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    let all_counted = || async {
+        let metrics = scrape(admin).await;
+        let (memory, disk) = held(&metrics);
+        assert!(memory <= BUDGET, "memory spool over the budget:\n{metrics}");
+        if memory + disk >= (UPLOADS << 20) as f64 {
+            Ok(metrics)
+        } else {
+            Err(metrics)
         }
-    });
-    let (memory, disk) = held(&metrics);
-    assert!(
-        memory + disk >= (UPLOADS << 20) as f64,
-        "the stalled bodies are not all counted:\n{metrics}"
-    );
+    };
+    let metrics = rt.block_on(eventually_async(
+        "every stalled body counted",
+        SOON,
+        all_counted,
+    ));
+    let (_, disk) = held(&metrics);
     assert!(disk >= ((UPLOADS - 4) << 20) as f64, "{metrics}");
     let spilled = sample(
         &metrics,
@@ -130,16 +129,12 @@ fn stalled_uploads_stay_within_the_spool_budget() {
     verify_opa(&upstream.last(), "k", "s").unwrap();
 
     drop(clients);
-    rt.block_on(async {
-        let mut metrics = scrape(admin).await;
-        let deadline = tokio::time::Instant::now() + SOON;
-        while held(&metrics) != (0.0, 0.0) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "spool not given back:\n{metrics}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            metrics = scrape(admin).await;
+    let given_back = || async {
+        let metrics = scrape(admin).await;
+        match held(&metrics) {
+            (0.0, 0.0) => Ok(()),
+            _ => Err(metrics),
         }
-    });
+    };
+    rt.block_on(eventually_async("the spool given back", SOON, given_back));
 }
