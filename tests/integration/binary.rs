@@ -22,7 +22,7 @@ pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_countersign");
 pub(crate) struct Process {
     child: Child,
     lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
+    pub(crate) seen: Vec<String>,
 }
 
 impl Process {
@@ -31,10 +31,26 @@ impl Process {
     }
 
     pub(crate) fn start_with(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Process {
-        let mut child = Command::new(BIN)
-            .args(["run", "--config"])
-            .arg(config)
-            .args(args)
+        let mut command = Command::new(BIN);
+        command.args(["run", "--config"]).arg(config).args(args);
+        Process::spawn(command, env)
+    }
+
+    /// `countersign run --config CONFIG` under `ulimit -n NOFILE`.
+    pub(crate) fn start_limited(config: &Path, nofile: u32) -> Process {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n {nofile} && exec \"$0\" run --config \"$1\""
+            ))
+            .arg(BIN)
+            .arg(config);
+        Process::spawn(command, &[])
+    }
+
+    fn spawn(mut command: Command, env: &[(&str, &str)]) -> Process {
+        let mut child = command
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
@@ -55,6 +71,14 @@ impl Process {
             lines,
             seen: Vec::new(),
         }
+    }
+
+    /// Every line logged so far.
+    pub(crate) fn drain_lines(&mut self) -> &[String] {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+        &self.seen
     }
 
     /// Waits (up to 20s) for a log line containing `needle`.
@@ -115,9 +139,28 @@ impl Process {
 
     /// Peak resident memory (VmHWM) in KiB.
     fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        self.status_kib("VmHWM:")
+    }
+
+    /// A `/proc/PID/status` field in KiB (`VmRSS:`, `VmHWM:`).
+    pub(crate) fn status_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the process is alive");
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(field))
+            .unwrap_or_else(|| panic!("no {field} in /proc status"));
+        line.split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no number in {line:?}"))
+    }
+
+    /// Open file descriptors of the process.
+    pub(crate) fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
     }
 }
 

@@ -2,7 +2,6 @@
 //! read deadlines, connection and file-descriptor limits. Most tests run
 //! the compiled binary, so its memory and its file descriptors are its own.
 
-mod binary;
 mod connections;
 mod deadline;
 mod h2;

@@ -3,8 +3,8 @@
 //! file-descriptor limit backs off, logs that about once a second, and
 //! serves again once descriptors are freed.
 
-use super::binary::{write_config, Binary};
 use super::*;
+use crate::binary::{write_config, Process};
 
 /// How long a connection past the limit is watched to see that it waits
 /// (it would be served within milliseconds otherwise).
@@ -69,7 +69,7 @@ fn the_descriptor_limit_never_stops_the_proxy_for_good() {
         "[proxy]\nlisten = \"127.0.0.1:0\"\n{}",
         route(&upstream.http_url())
     );
-    let mut p = Binary::run(&write_config(dir.path(), &toml), Some(64));
+    let mut p = Process::start_limited(&write_config(dir.path(), &toml), 64);
     let proxy = p.listening("forward");
     p.wait_for("countersign is serving");
     let idle: Vec<TcpStream> = rt.block_on(async {

@@ -1,8 +1,8 @@
 //! Memory held by stalled uploads on a signed route stays within the total
 //! spool budget; bodies past it go to disk; fresh requests are still served.
 
-use super::binary::{write_config, Binary};
 use super::*;
+use crate::binary::{write_config, Process};
 
 /// The measurement behind issue 9's figure: 300 clients each send 1 MiB of
 /// a 60 MiB signed body and stall, against the default limits. Prints the
@@ -21,7 +21,7 @@ fn three_hundred_stalled_uploads_measured() {
         dir.path().display(),
         signed_route(&upstream.http_url())
     );
-    let mut p = Binary::run(&write_config(dir.path(), &toml), None);
+    let mut p = Process::start(&write_config(dir.path(), &toml), &[]);
     let proxy = p.listening("forward");
     let admin = p.listening("admin");
     let idle_rss = p.status_kib("VmRSS:");
@@ -75,7 +75,7 @@ fn stalled_uploads_stay_within_the_spool_budget() {
         dir.path().display(),
         signed_route(&upstream.http_url())
     );
-    let mut p = Binary::run(&write_config(dir.path(), &toml), None);
+    let mut p = Process::start(&write_config(dir.path(), &toml), &[]);
     let proxy = p.listening("forward");
     let admin = p.listening("admin");
     let clients = rt.block_on(async {
