@@ -2,38 +2,91 @@
 //! own port so that no path is taken from an upstream API. Nothing here ever
 //! shows a secret: status lists names, kinds, states and dates only.
 
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use serde_json::json;
+use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::app::App;
 use crate::body::{self, ProxyBody};
+use crate::config::ConfigError;
 use crate::creds::oauth2::TokenStats;
-use crate::listener::ServeContext;
-use crate::metrics::Sample;
-use crate::snapshot::Snapshot;
+use crate::drain::DrainWatch;
+use crate::error::ProxyError;
+use crate::metrics::{Metrics, Sample};
+use crate::snapshot::{ListenerRole, Snapshot};
 
 mod sessions;
 
 const ENDPOINTS: &str = "GET /healthz, GET /readyz, GET /metrics, GET /status, POST /reload, POST /oauth2/NAME/authorize?session=ID, GET /oauth2/NAME/start?ticket=T, GET /oauth2/NAME/callback";
 
-pub(crate) async fn handle<B>(ctx: &ServeContext, req: Request<B>) -> Response<ProxyBody> {
-    let Some(inner) = ctx.app.upgrade() else {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
+/// What the admin endpoints may do to the running countersign, and no
+/// more: read the serving snapshot, the last reload's outcome, the bound
+/// listeners and the metrics, and reload.
+pub(crate) trait Control: Send + Sync + 'static {
+    /// The snapshot serving new requests now.
+    fn snapshot(&self) -> Arc<Snapshot>;
+    /// Loads, validates and swaps in the config now: the new generation,
+    /// or every problem (the old config keeps serving).
+    fn reload(&self) -> impl Future<Output = Result<u64, ConfigError>> + Send;
+    /// The last reload's problems and the bound listeners.
+    fn state(&self) -> State;
+    fn metrics(&self) -> &Metrics;
+}
+
+/// What `/status` and `/metrics` show besides the snapshot.
+#[derive(Default)]
+pub(crate) struct State {
+    /// The problems of the last refused reload, if the last attempt failed.
+    pub last_reload_error: Option<ConfigError>,
+    /// Every listener by role, with its bound address.
+    pub listeners: BTreeMap<ListenerRole, SocketAddr>,
+}
+
+/// Serves the admin endpoints over HTTP/1.1 on one accepted connection.
+pub(crate) async fn serve<I, C>(stream: I, control: Arc<C>, drain: DrainWatch)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    C: Control,
+{
+    let header_timeout = control.snapshot().proxy.client_header_timeout;
+    let on_panic = {
+        let control = Arc::clone(&control);
+        move || {
+            let e = ProxyError::Internal;
+            control.metrics().error(e.reason());
+            e.into_response()
+        }
     };
-    let app = App { inner };
-    let snapshot = app.snapshot();
+    let service = crate::serve::guarded(
+        ListenerRole::Admin,
+        move |req| {
+            let control = Arc::clone(&control);
+            async move { handle(&*control, req).await }
+        },
+        on_panic,
+    );
+    crate::serve::http1(stream, service, header_timeout, drain).await;
+}
+
+async fn handle<B, C: Control>(control: &C, req: Request<B>) -> Response<ProxyBody> {
+    let snapshot = control.snapshot();
     if let Some(resp) = sessions::handle(&snapshot, req.method(), req.uri(), req.headers()).await {
         return resp;
     }
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/readyz") => readiness(&snapshot),
-        (&Method::GET, "/metrics") => metrics(&app, &snapshot),
-        (&Method::GET, "/status") => json_response(StatusCode::OK, &status(&app, &snapshot)),
-        (&Method::POST, "/reload") => match app.reload().await {
+        (&Method::GET, "/metrics") => metrics(control, &snapshot),
+        (&Method::GET, "/status") => {
+            json_response(StatusCode::OK, &status(&control.state(), &snapshot))
+        }
+        (&Method::POST, "/reload") => match control.reload().await {
             Ok(generation) => json_response(StatusCode::OK, &json!({ "generation": generation })),
             Err(e) => {
                 let problems: Vec<_> = e
@@ -81,9 +134,10 @@ fn readiness(snapshot: &Snapshot) -> Response<ProxyBody> {
     }
 }
 
-fn metrics(app: &App, snapshot: &Snapshot) -> Response<ProxyBody> {
+fn metrics<C: Control>(control: &C, snapshot: &Snapshot) -> Response<ProxyBody> {
+    let state = control.state();
     let mut resp = Response::new(body::full(
-        app.metrics().render(&live_samples(app, snapshot)),
+        control.metrics().render(&live_samples(&state, snapshot)),
     ));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -93,7 +147,7 @@ fn metrics(app: &App, snapshot: &Snapshot) -> Response<ProxyBody> {
 }
 
 /// Samples read from the serving snapshot at scrape time, grouped by name.
-fn live_samples(app: &App, snapshot: &Snapshot) -> Vec<Sample> {
+fn live_samples(state: &State, snapshot: &Snapshot) -> Vec<Sample> {
     let mut out = vec![
         gauge(
             "countersign_config_generation",
@@ -105,7 +159,7 @@ fn live_samples(app: &App, snapshot: &Snapshot) -> Vec<Sample> {
             "countersign_config_last_reload_ok",
             "1 if the last reload attempt succeeded (or none was made), else 0.",
             vec![],
-            if app.last_reload_error().is_some() {
+            if state.last_reload_error.is_some() {
                 0.0
             } else {
                 1.0
@@ -192,7 +246,8 @@ fn gauge(
     }
 }
 
-fn status(app: &App, snapshot: &Snapshot) -> serde_json::Value {
+fn status(state: &State, snapshot: &Snapshot) -> serde_json::Value {
+    let addr = |role: &ListenerRole| state.listeners.get(role).map(|a| a.to_string());
     let routes: Vec<_> = snapshot
         .routes
         .iter()
@@ -207,7 +262,7 @@ fn status(app: &App, snapshot: &Snapshot) -> serde_json::Value {
                 "path_prefix": c.path_prefix,
                 "upstream": format!("{}://{}{}", c.upstream.scheme.as_str(), c.upstream.authority(), c.upstream.base_path),
                 "credential": c.credential,
-                "listen": app.route_addr(&c.name).map(|a| a.to_string()),
+                "listen": addr(&ListenerRole::Reverse(c.name.clone())),
                 "client_cert_expires_in_seconds": c.client_identity.as_ref().map(|i| seconds_until(i.not_after)),
             })
         })
@@ -232,7 +287,7 @@ fn status(app: &App, snapshot: &Snapshot) -> serde_json::Value {
             })
         })
         .collect();
-    let last_error = app.last_reload_error().map(|e| {
+    let last_error = state.last_reload_error.as_ref().map(|e| {
         e.problems
             .iter()
             .map(|p| json!({ "path": p.path, "message": p.message }))
@@ -242,8 +297,8 @@ fn status(app: &App, snapshot: &Snapshot) -> serde_json::Value {
         "generation": snapshot.generation,
         "last_reload_error": last_error,
         "listeners": {
-            "proxy": app.proxy_addr().to_string(),
-            "admin": app.admin_addr().to_string(),
+            "proxy": addr(&ListenerRole::Forward),
+            "admin": addr(&ListenerRole::Admin),
         },
         "unmatched": format!("{:?}", snapshot.proxy.unmatched).to_lowercase(),
         "interception": snapshot.minter.is_some(),

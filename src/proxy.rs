@@ -8,6 +8,7 @@
 //! ```
 
 mod access;
+pub(crate) mod conn;
 mod connect;
 mod headers;
 mod prepared;
@@ -27,10 +28,10 @@ use crate::body::{self, BoxError, DeadlineBody, ProxyBody, SpoolLimits};
 use crate::config::Unmatched;
 use crate::creds::SignParams;
 use crate::error::ProxyError;
-use crate::listener::ServeContext;
 use crate::metrics::Metrics;
 use crate::snapshot::{ListenerRole, Route, Snapshot};
 use access::{Access, CountedBody, LoggedBody};
+pub(crate) use conn::Context;
 use prepared::Prepared;
 
 pub use headers::strip_hop_by_hop;
@@ -44,7 +45,7 @@ enum Decision<'a> {
 /// Serves one request on the snapshot current at its start, and never fails:
 /// errors become responses.
 pub(crate) async fn handle<B>(
-    ctx: &ServeContext,
+    ctx: &Context,
     role: &ListenerRole,
     req: Request<B>,
 ) -> Response<ProxyBody>
