@@ -11,7 +11,7 @@ mod access;
 pub(crate) mod conn;
 mod connect;
 mod headers;
-mod prepared;
+pub(crate) mod prepared;
 mod replay;
 mod target;
 
@@ -24,15 +24,13 @@ use http::request::Parts;
 use http::{Method, Request, Response, Version};
 use http_body::Body;
 
-use crate::body::{self, BoxError, DeadlineBody, ProxyBody, SpoolLimits};
+use crate::body::{self, BoxError, DeadlineBody, ProxyBody};
 use crate::config::Unmatched;
-use crate::creds::SignParams;
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
 use crate::snapshot::{ListenerRole, Route, Snapshot};
 use access::{Access, CountedBody, LoggedBody};
 pub(crate) use conn::Context;
-use prepared::Prepared;
 
 pub use headers::strip_hop_by_hop;
 
@@ -224,27 +222,4 @@ fn rule_text(route: &crate::config::RouteConfig) -> String {
         .map(|p| format!("paths under `{p}`"));
     let parts: Vec<String> = methods.into_iter().chain(prefix).collect();
     format!("it takes only {}", parts.join(" and "))
-}
-
-/// Turns the app's request into exactly what goes upstream for `route`: the
-/// upstream URI and Host, hygiene, route headers, then the credential. Also
-/// used by `countersign sign`, so what it prints is what the proxy sends.
-pub async fn prepare<B>(
-    route: &Route,
-    parts: Parts,
-    body: B,
-    limits: &SpoolLimits,
-    params: &SignParams,
-    metrics: Option<&Arc<Metrics>>,
-) -> Result<Request<ProxyBody>, ProxyError>
-where
-    B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
-    B::Error: Into<BoxError>,
-{
-    let mut prepared = Prepared::new(route, parts, body, limits, metrics).await?;
-    // A first request always has its body.
-    prepared
-        .signed(route, params)
-        .await?
-        .ok_or(ProxyError::Internal)
 }
