@@ -1,6 +1,9 @@
-//! The admin listener: health, readiness, metrics, status and reload, on its
-//! own port so that no path is taken from an upstream API. Nothing here ever
-//! shows a secret: status lists names, kinds, states and dates only.
+//! The admin endpoints: health, readiness, metrics, status, reload and the
+//! authorization-code flow, on ports of their own so that no path is taken
+//! from an upstream API, split by audience (`audience`): probes, controls,
+//! browsers. Nothing here ever shows a secret: status lists names, kinds,
+//! states and dates only. What the endpoints may do to the running app is
+//! the `Control` they are given.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -21,9 +24,11 @@ use crate::error::ProxyError;
 use crate::metrics::{Metrics, Sample};
 use crate::snapshot::{ListenerRole, Snapshot};
 
+mod audience;
 mod sessions;
+mod status;
 
-const ENDPOINTS: &str = "GET /healthz, GET /readyz, GET /metrics, GET /status, POST /reload, POST /oauth2/NAME/authorize?session=ID, GET /oauth2/NAME/start?ticket=T, GET /oauth2/NAME/callback";
+use audience::{Audience, Caller, Served};
 
 /// What the admin endpoints may do to the running countersign, and no
 /// more: read the serving snapshot, the last reload's outcome, the bound
@@ -48,8 +53,9 @@ pub(crate) struct State {
     pub listeners: BTreeMap<ListenerRole, SocketAddr>,
 }
 
-/// Serves the admin endpoints over HTTP/1.1 on one accepted connection.
-pub(crate) async fn serve<I, C>(stream: I, control: Arc<C>, drain: DrainWatch)
+/// Serves the admin endpoints over HTTP/1.1 on one accepted connection of
+/// the admin listener `role` (`Admin`, `Control` or `Browser`).
+pub(crate) async fn serve<I, C>(stream: I, control: Arc<C>, role: ListenerRole, drain: DrainWatch)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     C: Control,
@@ -63,48 +69,100 @@ where
             e.into_response()
         }
     };
+    let role = Arc::new(role);
     let service = crate::serve::guarded(
-        ListenerRole::Admin,
+        Arc::clone(&role),
         move |req| {
-            let control = Arc::clone(&control);
-            async move { handle(&*control, req).await }
+            let (control, role) = (Arc::clone(&control), Arc::clone(&role));
+            async move { handle(&*control, &role, req).await }
         },
         on_panic,
     );
     crate::serve::http1(stream, service, header_timeout, drain).await;
 }
 
-async fn handle<B, C: Control>(control: &C, req: Request<B>) -> Response<ProxyBody> {
+async fn handle<B, C: Control>(
+    control: &C,
+    role: &ListenerRole,
+    req: Request<B>,
+) -> Response<ProxyBody> {
     let snapshot = control.snapshot();
-    if let Some(resp) = sessions::handle(&snapshot, req.method(), req.uri(), req.headers()).await {
-        return resp;
+    let (method, uri, headers) = (req.method(), req.uri(), req.headers());
+    let served = Served::of(role, &snapshot.admin);
+    let audience = audience::audience(uri.path());
+    if !served.serves(audience) {
+        return not_found(served, Some(audience::key_of(audience, &snapshot.admin)));
     }
-    match (req.method(), req.uri().path()) {
-        (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
-        (&Method::GET, "/readyz") => readiness(&snapshot),
-        (&Method::GET, "/metrics") => metrics(control, &snapshot),
-        (&Method::GET, "/status") => {
-            json_response(StatusCode::OK, &status(&control.state(), &snapshot))
-        }
-        (&Method::POST, "/reload") => match control.reload().await {
-            Ok(generation) => json_response(StatusCode::OK, &json!({ "generation": generation })),
-            Err(e) => {
-                let problems: Vec<_> = e
-                    .problems
-                    .iter()
-                    .map(|p| json!({ "path": p.path, "message": p.message }))
-                    .collect();
-                json_response(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &json!({ "problems": problems }),
-                )
-            }
+    match audience {
+        Audience::Probe => match (method, uri.path()) {
+            (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
+            (&Method::GET, "/readyz") => readiness(&snapshot),
+            (&Method::GET, "/metrics") => metrics(control, &snapshot),
+            _ => not_found(served, None),
         },
-        _ => text(
-            StatusCode::NOT_FOUND,
-            &format!("no such admin endpoint; try {ENDPOINTS}\n"),
-        ),
+        Audience::Browser => sessions::browser(&snapshot, method, uri, headers)
+            .await
+            .unwrap_or_else(|| not_found(served, None)),
+        Audience::Control => {
+            let caller = Caller::of(&snapshot.admin, headers);
+            if let Some(resp) = sessions::control(&snapshot, caller, method, uri, headers).await {
+                return resp;
+            }
+            if caller == Caller::Stranger {
+                return unauthorized();
+            }
+            match (method, uri.path()) {
+                (&Method::GET, "/status") => {
+                    json_response(StatusCode::OK, &status::status(&control.state(), &snapshot))
+                }
+                (&Method::POST, "/reload") => reload(control).await,
+                _ => not_found(served, None),
+            }
+        }
     }
+}
+
+async fn reload<C: Control>(control: &C) -> Response<ProxyBody> {
+    match control.reload().await {
+        Ok(generation) => json_response(StatusCode::OK, &json!({ "generation": generation })),
+        Err(e) => {
+            let problems: Vec<_> = e
+                .problems
+                .iter()
+                .map(|p| json!({ "path": p.path, "message": p.message }))
+                .collect();
+            json_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &json!({ "problems": problems }),
+            )
+        }
+    }
+}
+
+/// What this listener serves; `elsewhere`: the key of the listener that
+/// serves what was asked for.
+fn not_found(served: Served, elsewhere: Option<&str>) -> Response<ProxyBody> {
+    let hint = elsewhere.map_or(String::new(), |key| {
+        format!(" (that one is served by the listener at {key})")
+    });
+    text(
+        StatusCode::NOT_FOUND,
+        &format!(
+            "no such endpoint on this admin listener{hint}; it serves {}\n",
+            served.endpoints()
+        ),
+    )
+}
+
+/// The answer to a control request without `admin.control_secret`.
+fn unauthorized() -> Response<ProxyBody> {
+    let mut resp = text(
+        StatusCode::UNAUTHORIZED,
+        "the control endpoints need `Authorization: Bearer` with admin.control_secret\n",
+    );
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
 }
 
 /// Ready once the config is loaded and the listeners bound (both true for a
@@ -246,68 +304,7 @@ fn gauge(
     }
 }
 
-fn status(state: &State, snapshot: &Snapshot) -> serde_json::Value {
-    let addr = |role: &ListenerRole| state.listeners.get(role).map(|a| a.to_string());
-    let routes: Vec<_> = snapshot
-        .routes
-        .iter()
-        .map(|r| {
-            let c = &r.config;
-            json!({
-                "name": c.name,
-                "hosts": c.hosts.iter().map(|h| match h {
-                    crate::config::HostPattern::Exact(h) => h.clone(),
-                    crate::config::HostPattern::Suffix(s) => format!("*.{s}"),
-                }).collect::<Vec<_>>(),
-                "path_prefix": c.path_prefix,
-                "upstream": format!("{}://{}{}", c.upstream.scheme.as_str(), c.upstream.authority(), c.upstream.base_path),
-                "credential": c.credential,
-                "listen": addr(&ListenerRole::Reverse(c.name.clone())),
-                "client_cert_expires_in_seconds": c.client_identity.as_ref().map(|i| seconds_until(i.not_after)),
-            })
-        })
-        .collect();
-    let credentials: Vec<_> = snapshot
-        .credentials
-        .iter()
-        .map(|(name, c)| {
-            json!({
-                "name": name,
-                "type": c.kind(),
-                "required": snapshot.required.contains(name),
-                "state": if c.is_ready() { "ready" } else { "waiting" },
-                "token": c.token_stats().map(|t| json!({
-                    "fetches_ok": t.fetches_ok,
-                    "fetches_failed": t.fetches_failed,
-                    "age_seconds": t.age.map(|d| d.as_secs()),
-                    "expires_in_seconds": t.expires_in.map(|d| d.as_secs()),
-                    "last_error": t.last_error,
-                })),
-                "sessions_active": c.sessions().map(|s| s.active()),
-            })
-        })
-        .collect();
-    let last_error = state.last_reload_error.as_ref().map(|e| {
-        e.problems
-            .iter()
-            .map(|p| json!({ "path": p.path, "message": p.message }))
-            .collect::<Vec<_>>()
-    });
-    json!({
-        "generation": snapshot.generation,
-        "last_reload_error": last_error,
-        "listeners": {
-            "proxy": addr(&ListenerRole::Forward),
-            "admin": addr(&ListenerRole::Admin),
-        },
-        "unmatched": format!("{:?}", snapshot.proxy.unmatched).to_lowercase(),
-        "interception": snapshot.minter.is_some(),
-        "routes": routes,
-        "credentials": credentials,
-    })
-}
-
-fn seconds_until(t: SystemTime) -> f64 {
+pub(super) fn seconds_until(t: SystemTime) -> f64 {
     let secs = |t: SystemTime| {
         t.duration_since(UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64())

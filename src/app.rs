@@ -144,10 +144,25 @@ impl App {
         Ok(app)
     }
 
-    /// The bound address of the admin listener.
+    /// The bound address of the admin listener (the probes, and the
+    /// controls too when they have no listener of their own).
     pub fn admin_addr(&self) -> SocketAddr {
         self.addr(&ListenerRole::Admin)
             .expect("invariant: the admin listener always exists")
+    }
+
+    /// Where the control endpoints are served: the control listener, or
+    /// the admin listener when there is none.
+    pub fn control_addr(&self) -> SocketAddr {
+        self.addr(&ListenerRole::Control)
+            .unwrap_or_else(|| self.admin_addr())
+    }
+
+    /// Where the browser endpoints are served: the browser listener, or
+    /// wherever the controls are when there is none.
+    pub fn browser_addr(&self) -> SocketAddr {
+        self.addr(&ListenerRole::Browser)
+            .unwrap_or_else(|| self.control_addr())
     }
 
     /// The bound address of the forward-proxy listener.

@@ -169,7 +169,9 @@ fn decide<'a>(
         // request goes: the app cannot steer it elsewhere.
         ListenerRole::Tunnel { host, port } => Wanted::Host(host.clone(), *port),
         ListenerRole::Reverse(name) => Wanted::Route(name),
-        ListenerRole::Admin => return Err(ProxyError::BadRequest("not a proxy listener".into())),
+        ListenerRole::Admin | ListenerRole::Control | ListenerRole::Browser => {
+            return Err(ProxyError::BadRequest("not a proxy listener".into()))
+        }
     };
     crate::route::check_path(path).map_err(|p| ProxyError::BadRequest(p.to_string()))?;
     let (host, port) = match wanted {

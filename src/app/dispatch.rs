@@ -1,6 +1,6 @@
 //! Which service answers a listener's connections, decided here where the
-//! app is assembled: the admin endpoints for the admin listener, the proxy
-//! for the forward and route listeners. The accept loops and `serve` only
+//! app is assembled: the admin endpoints for the admin listeners (probes,
+//! controls, browsers), the proxy for the forward and route listeners. The accept loops and `serve` only
 //! carry out what is decided here.
 
 use std::sync::Arc;
@@ -18,13 +18,14 @@ impl AppInner {
     pub(super) fn accept(&self, role: &ListenerRole) -> Option<Accept> {
         let drain = self.drain.watch()?;
         let serve: Serve = match role {
-            ListenerRole::Admin => {
+            ListenerRole::Admin | ListenerRole::Control | ListenerRole::Browser => {
                 let control = Arc::new(AppControl::new(self));
-                let drain = drain.clone();
+                let (role, drain) = (role.clone(), drain.clone());
                 Arc::new(move |stream, slot| {
                     let (control, drain) = (Arc::clone(&control), drain.clone());
+                    let role = role.clone();
                     Box::pin(async move {
-                        admin::serve(stream, control, drain).await;
+                        admin::serve(stream, control, role, drain).await;
                         drop(slot);
                     })
                 })
