@@ -3,7 +3,6 @@
 //! check, or every problem found, each with its key path.
 
 mod admin;
-pub(crate) mod file;
 mod issued;
 mod limits;
 mod oauth2;
@@ -27,6 +26,8 @@ pub use limits::Limits;
 pub use oauth2::{ClientAuth, CodeFlow, Grant, JwtKey, OAuth2Config, SigningAlg, TokenStoreConfig};
 pub use secret::{Secret, SecretBytes};
 
+// Kept at its old path for code that still names it so.
+pub(crate) use crate::file;
 use crate::pki::ca::LocalCa;
 use crate::pki::identity::ClientIdentity;
 use std::net::IpAddr;

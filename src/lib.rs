@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod creds;
 pub mod error;
+mod file;
 mod lenient;
 mod listener;
 pub mod proxy;

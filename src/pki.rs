@@ -17,8 +17,8 @@ pub const EXPIRY_WARNING: Duration = Duration::from_secs(14 * 24 * 3600);
 
 /// Reads every certificate in a PEM file; the message names the file.
 pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let pem = crate::config::file::read(path)
-        .map_err(|e| crate::config::file::cannot_read("the certificate file", path, &e))?;
+    let pem = crate::file::read(path)
+        .map_err(|e| crate::file::cannot_read("the certificate file", path, &e))?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("`{}` is not valid PEM: {e}", path.display()))?;
@@ -31,8 +31,8 @@ pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 /// Reads the first private key (PKCS#8, PKCS#1 RSA or SEC1 EC) in a PEM file.
 /// The message names the file and never quotes its content.
 pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    let pem = crate::config::file::read(path)
-        .map_err(|e| crate::config::file::cannot_read("the key file", path, &e))?;
+    let pem =
+        crate::file::read(path).map_err(|e| crate::file::cannot_read("the key file", path, &e))?;
     PrivateKeyDer::from_pem_slice(&pem).map_err(|_| {
         format!(
             "`{}` holds no PEM private key (PKCS#8, RSA or EC)",

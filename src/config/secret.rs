@@ -103,7 +103,7 @@ impl<'a> SecretResolver<'a> {
         if let Some(path) = reference.strip_prefix("file:") {
             let full = self.base_dir.join(path);
             self.files_read.push(full.clone());
-            let mut value = super::file::read_text(&full)
+            let mut value = crate::file::read_text(&full)
                 .map_err(|e| format!("cannot read `${{file:{path}}}` ({}): {e}", full.display()))?;
             if value.ends_with('\n') {
                 value.pop();

@@ -28,8 +28,8 @@ impl LocalCa {
     pub fn load(cert_file: &Path, key_file: &Path) -> Result<LocalCa, String> {
         let cert = read_certs(cert_file)?.remove(0);
         let not_after = check_expiry(&cert, cert_file)?;
-        let key_pem = crate::config::file::read_text(key_file)
-            .map_err(|e| crate::config::file::cannot_read("the CA key file", key_file, &e))?;
+        let key_pem = crate::file::read_text(key_file)
+            .map_err(|e| crate::file::cannot_read("the CA key file", key_file, &e))?;
         let key = KeyPair::from_pem(&key_pem)
             .map_err(|_| format!("`{}` holds no usable PEM private key", key_file.display()))?;
         let spki_matches = x509_parser::parse_x509_certificate(&cert)

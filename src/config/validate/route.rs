@@ -290,13 +290,10 @@ impl Checker<'_> {
     pub(super) fn ca_file(&mut self, path: &str, file: &str) -> Vec<CertificateDer<'static>> {
         let full = self.base_dir.join(file);
         self.other_files.push(full.clone());
-        let pem = match crate::config::file::read(&full) {
+        let pem = match crate::file::read(&full) {
             Ok(pem) => pem,
             Err(e) => {
-                self.problem(
-                    path,
-                    crate::config::file::cannot_read("the CA file", &full, &e),
-                );
+                self.problem(path, crate::file::cannot_read("the CA file", &full, &e));
                 return Vec::new();
             }
         };

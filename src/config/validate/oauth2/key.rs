@@ -65,13 +65,10 @@ impl Checker<'_> {
     fn private_key(&mut self, path: &str, file: &str) -> Option<SecretBytes> {
         let full = self.base_dir.join(file);
         self.other_files.push(full.clone());
-        let pem = match crate::config::file::read(&full) {
+        let pem = match crate::file::read(&full) {
             Ok(pem) => pem,
             Err(e) => {
-                self.problem(
-                    path,
-                    crate::config::file::cannot_read("the key file", &full, &e),
-                );
+                self.problem(path, crate::file::cannot_read("the key file", &full, &e));
                 return None;
             }
         };
