@@ -1,53 +1,166 @@
-//! The admin listener: health, readiness, metrics, status and reload, on its
-//! own port so that no path is taken from an upstream API. Nothing here ever
-//! shows a secret: status lists names, kinds, states and dates only.
+//! The admin endpoints: health, readiness, metrics, status, reload and the
+//! authorization-code flow, on ports of their own so that no path is taken
+//! from an upstream API, split by audience (`audience`): probes, controls,
+//! browsers. Nothing here ever shows a secret: status lists names, kinds,
+//! states and dates only. What the endpoints may do to the running app is
+//! the `Control` they are given.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use serde_json::json;
+use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::app::App;
 use crate::body::{self, ProxyBody};
-use crate::listener::ServeContext;
-use crate::snapshot::Snapshot;
+use crate::config::ConfigError;
+use crate::drain::DrainWatch;
+use crate::error::ProxyError;
+use crate::metrics::Metrics;
+use crate::snapshot::{ListenerRole, Snapshot};
 
+mod audience;
 mod sessions;
+mod status;
 
-const ENDPOINTS: &str = "GET /healthz, GET /readyz, GET /metrics, GET /status, POST /reload, POST /oauth2/NAME/authorize?session=ID, GET /oauth2/NAME/start?ticket=T, GET /oauth2/NAME/callback";
+use audience::{Audience, Caller, Served};
 
-pub(crate) async fn handle<B>(ctx: &ServeContext, req: Request<B>) -> Response<ProxyBody> {
-    let Some(inner) = ctx.app.upgrade() else {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
+/// What the admin endpoints may do to the running countersign, and no
+/// more: read the serving snapshot, the last reload's outcome, the bound
+/// listeners and the metrics, and reload.
+pub(crate) trait Control: Send + Sync + 'static {
+    /// The snapshot serving new requests now.
+    fn snapshot(&self) -> Arc<Snapshot>;
+    /// Loads, validates and swaps in the config now: the new generation,
+    /// or every problem (the old config keeps serving).
+    fn reload(&self) -> impl Future<Output = Result<u64, ConfigError>> + Send;
+    /// The last reload's problems and the bound listeners.
+    fn state(&self) -> State;
+    fn metrics(&self) -> &Metrics;
+}
+
+/// What `/status` and `/metrics` show besides the snapshot.
+#[derive(Default)]
+pub(crate) struct State {
+    /// The problems of the last refused reload, if the last attempt failed.
+    pub last_reload_error: Option<ConfigError>,
+    /// Every listener by role, with its bound address.
+    pub listeners: BTreeMap<ListenerRole, SocketAddr>,
+}
+
+/// Serves the admin endpoints over HTTP/1.1 on one accepted connection of
+/// the admin listener `role` (`Admin`, `Control` or `Browser`).
+pub(crate) async fn serve<I, C>(stream: I, control: Arc<C>, role: ListenerRole, drain: DrainWatch)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    C: Control,
+{
+    let header_timeout = control.snapshot().proxy.client_header_timeout;
+    let on_panic = {
+        let control = Arc::clone(&control);
+        move || {
+            let e = ProxyError::Internal;
+            control.metrics().error(e.reason());
+            e.into_response()
+        }
     };
-    let app = App { inner };
-    let snapshot = app.snapshot();
-    if let Some(resp) = sessions::handle(&snapshot, req.method(), req.uri(), req.headers()).await {
-        return resp;
-    }
-    match (req.method(), req.uri().path()) {
-        (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
-        (&Method::GET, "/readyz") => readiness(&snapshot),
-        (&Method::GET, "/metrics") => metrics(&app, &snapshot),
-        (&Method::GET, "/status") => json_response(StatusCode::OK, &status(&app, &snapshot)),
-        (&Method::POST, "/reload") => match app.reload().await {
-            Ok(generation) => json_response(StatusCode::OK, &json!({ "generation": generation })),
-            Err(e) => {
-                let problems: Vec<_> = e
-                    .problems
-                    .iter()
-                    .map(|p| json!({ "path": p.path, "message": p.message }))
-                    .collect();
-                json_response(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &json!({ "problems": problems }),
-                )
-            }
+    let role = Arc::new(role);
+    let service = crate::serve::guarded(
+        Arc::clone(&role),
+        move |req| {
+            let (control, role) = (Arc::clone(&control), Arc::clone(&role));
+            async move { handle(&*control, &role, req).await }
         },
-        _ => text(
-            StatusCode::NOT_FOUND,
-            &format!("no such admin endpoint; try {ENDPOINTS}\n"),
-        ),
+        on_panic,
+    );
+    crate::serve::http1(stream, service, header_timeout, drain).await;
+}
+
+async fn handle<B, C: Control>(
+    control: &C,
+    role: &ListenerRole,
+    req: Request<B>,
+) -> Response<ProxyBody> {
+    let snapshot = control.snapshot();
+    let (method, uri, headers) = (req.method(), req.uri(), req.headers());
+    let served = Served::of(role, &snapshot.admin);
+    let audience = audience::audience(uri.path());
+    if !served.serves(audience) {
+        return not_found(served, Some(audience::key_of(audience, &snapshot.admin)));
     }
+    match audience {
+        Audience::Probe => match (method, uri.path()) {
+            (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
+            (&Method::GET, "/readyz") => readiness(&snapshot),
+            (&Method::GET, "/metrics") => metrics(control, &snapshot),
+            _ => not_found(served, None),
+        },
+        Audience::Browser => sessions::browser(&snapshot, method, uri, headers)
+            .await
+            .unwrap_or_else(|| not_found(served, None)),
+        Audience::Control => {
+            let caller = Caller::of(&snapshot.admin, headers);
+            if let Some(resp) = sessions::control(&snapshot, caller, method, uri, headers).await {
+                return resp;
+            }
+            if caller == Caller::Stranger {
+                return unauthorized();
+            }
+            match (method, uri.path()) {
+                (&Method::GET, "/status") => {
+                    json_response(StatusCode::OK, &status::status(&control.state(), &snapshot))
+                }
+                (&Method::POST, "/reload") => reload(control).await,
+                _ => not_found(served, None),
+            }
+        }
+    }
+}
+
+async fn reload<C: Control>(control: &C) -> Response<ProxyBody> {
+    match control.reload().await {
+        Ok(generation) => json_response(StatusCode::OK, &json!({ "generation": generation })),
+        Err(e) => {
+            let problems: Vec<_> = e
+                .problems
+                .iter()
+                .map(|p| json!({ "path": p.path, "message": p.message }))
+                .collect();
+            json_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &json!({ "problems": problems }),
+            )
+        }
+    }
+}
+
+/// What this listener serves; `elsewhere`: the key of the listener that
+/// serves what was asked for.
+fn not_found(served: Served, elsewhere: Option<&str>) -> Response<ProxyBody> {
+    let hint = elsewhere.map_or(String::new(), |key| {
+        format!(" (that one is served by the listener at {key})")
+    });
+    text(
+        StatusCode::NOT_FOUND,
+        &format!(
+            "no such endpoint on this admin listener{hint}; it serves {}\n",
+            served.endpoints()
+        ),
+    )
+}
+
+/// The answer to a control request without `admin.control_secret`.
+fn unauthorized() -> Response<ProxyBody> {
+    let mut resp = text(
+        StatusCode::UNAUTHORIZED,
+        "the control endpoints need `Authorization: Bearer` with admin.control_secret\n",
+    );
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
 }
 
 /// Ready once the config is loaded and the listeners bound (both true for a
@@ -77,9 +190,9 @@ fn readiness(snapshot: &Snapshot) -> Response<ProxyBody> {
     }
 }
 
-fn metrics(app: &App, snapshot: &Snapshot) -> Response<ProxyBody> {
-    let last_reload_ok = app.last_reload_error().is_none();
-    let Ok(exposition) = app
+fn metrics<C: Control>(control: &C, snapshot: &Snapshot) -> Response<ProxyBody> {
+    let last_reload_ok = control.state().last_reload_error.is_none();
+    let Ok(exposition) = control
         .metrics()
         .exposition(&snapshot.live_metrics(last_reload_ok))
     else {
@@ -94,66 +207,6 @@ fn metrics(app: &App, snapshot: &Snapshot) -> Response<ProxyBody> {
         HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
     );
     resp
-}
-
-fn status(app: &App, snapshot: &Snapshot) -> serde_json::Value {
-    let routes: Vec<_> = snapshot
-        .routes
-        .iter()
-        .map(|r| {
-            let c = &r.config;
-            json!({
-                "name": c.name,
-                "hosts": c.hosts.iter().map(|h| match h {
-                    crate::config::HostPattern::Exact(h) => h.clone(),
-                    crate::config::HostPattern::Suffix(s) => format!("*.{s}"),
-                }).collect::<Vec<_>>(),
-                "path_prefix": c.path_prefix,
-                "upstream": format!("{}://{}{}", c.upstream.scheme.as_str(), c.upstream.authority(), c.upstream.base_path),
-                "credential": c.credential,
-                "listen": app.route_addr(&c.name).map(|a| a.to_string()),
-                "client_cert_expires_in_seconds": c.client_identity.as_ref().map(|i| crate::pki::seconds_until(i.not_after)),
-            })
-        })
-        .collect();
-    let credentials: Vec<_> = snapshot
-        .credentials
-        .iter()
-        .map(|(name, c)| {
-            json!({
-                "name": name,
-                "type": c.kind(),
-                "required": snapshot.required.contains(name),
-                "state": if c.is_ready() { "ready" } else { "waiting" },
-                "token": c.token_stats().map(|t| json!({
-                    "fetches_ok": t.fetches_ok,
-                    "fetches_failed": t.fetches_failed,
-                    "age_seconds": t.age.map(|d| d.as_secs()),
-                    "expires_in_seconds": t.expires_in.map(|d| d.as_secs()),
-                    "last_error": t.last_error,
-                })),
-                "sessions_active": c.sessions().map(|s| s.active()),
-            })
-        })
-        .collect();
-    let last_error = app.last_reload_error().map(|e| {
-        e.problems
-            .iter()
-            .map(|p| json!({ "path": p.path, "message": p.message }))
-            .collect::<Vec<_>>()
-    });
-    json!({
-        "generation": snapshot.generation,
-        "last_reload_error": last_error,
-        "listeners": {
-            "proxy": app.proxy_addr().to_string(),
-            "admin": app.admin_addr().to_string(),
-        },
-        "unmatched": format!("{:?}", snapshot.proxy.unmatched).to_lowercase(),
-        "interception": snapshot.minter.is_some(),
-        "routes": routes,
-        "credentials": credentials,
-    })
 }
 
 fn text(status: StatusCode, body: &str) -> Response<ProxyBody> {

@@ -1,8 +1,15 @@
 //! Builds and runs countersign from a config file: loads it, builds the first
 //! snapshot, binds every listener, and starts the reload triggers. `main` and
-//! the integration tests start countersign the same way.
+//! the integration tests start countersign the same way. This is where the
+//! parts meet: which service answers which listener (`dispatch`), the
+//! admin's handle on the app (`control`), and the reload (`swap`).
+
+mod control;
+mod dispatch;
+mod swap;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex as StdMutex, Weak};
@@ -14,7 +21,7 @@ use crate::config::{self, ConfigError, Problem};
 use crate::creds::TokenRegistry;
 use crate::drain::Drain;
 use crate::egress::OwnAddrs;
-use crate::listener::{Listener, ServeContext};
+use crate::listener::Listener;
 use crate::metrics::Metrics;
 use crate::reload;
 use crate::snapshot::{Kept, ListenerRole, Snapshot};
@@ -49,26 +56,27 @@ pub struct App {
     pub(crate) inner: Arc<AppInner>,
 }
 
+/// The app's state; only `app` and its submodules touch it.
 pub(crate) struct AppInner {
-    pub config_path: PathBuf,
-    pub cell: Arc<ArcSwap<Snapshot>>,
+    config_path: PathBuf,
+    cell: Arc<ArcSwap<Snapshot>>,
     /// Held for the whole of a reload, so reloads never interleave.
-    pub reloading: Mutex<()>,
+    reloading: Mutex<()>,
     /// Held only while listeners are bound and the snapshot swapped (never
     /// across file reads), so shutdown never waits for a slow reload.
-    pub listeners: Mutex<BTreeMap<ListenerRole, Listener>>,
+    listeners: Mutex<BTreeMap<ListenerRole, Listener>>,
     /// Bound addresses, readable without waiting for a reload to finish.
-    pub addrs: StdMutex<BTreeMap<ListenerRole, SocketAddr>>,
-    pub generation: watch::Sender<u64>,
-    pub last_error: StdMutex<Option<ConfigError>>,
+    addrs: StdMutex<BTreeMap<ListenerRole, SocketAddr>>,
+    generation: watch::Sender<u64>,
+    last_error: StdMutex<Option<ConfigError>>,
     /// Where countersign listens: never a destination.
-    pub own: OwnAddrs,
-    pub metrics: Arc<Metrics>,
-    pub drain: Drain,
+    own: OwnAddrs,
+    metrics: Arc<Metrics>,
+    drain: Drain,
     /// OAuth2 token managers, kept across reloads by credential content.
-    pub tokens: Arc<TokenRegistry>,
+    tokens: Arc<TokenRegistry>,
     /// Upstream clients and the leaf cache, kept across reloads likewise.
-    pub kept: Kept,
+    kept: Kept,
     me: Weak<AppInner>,
 }
 
@@ -116,10 +124,10 @@ impl App {
             let mut listeners = inner.listeners.lock().await;
             let mut addrs = inner.addrs.lock().unwrap_or_else(|p| p.into_inner());
             for (role, addr, tcp) in bound {
-                let ctx = inner
-                    .context()
+                let accept = inner
+                    .accept(&role)
                     .ok_or_else(|| StartError::Watch("shutting down".into()))?;
-                let l = Listener::spawn(role.clone(), addr, tcp, ctx);
+                let l = Listener::spawn(role.clone(), addr, tcp, accept);
                 addrs.insert(role.clone(), l.local);
                 listeners.insert(role, l);
             }
@@ -127,7 +135,8 @@ impl App {
         }
         let app = App { inner };
         if options.watch_files {
-            reload::watch_files(app.clone()).map_err(StartError::Watch)?;
+            let files = app.snapshot().watched_files.clone();
+            reload::watch_files(app.clone(), &files).map_err(StartError::Watch)?;
         }
         if options.reload_on_sighup {
             reload::on_sighup(app.clone()).map_err(|e| StartError::Watch(e.to_string()))?;
@@ -135,10 +144,25 @@ impl App {
         Ok(app)
     }
 
-    /// The bound address of the admin listener.
+    /// The bound address of the admin listener (the probes, and the
+    /// controls too when they have no listener of their own).
     pub fn admin_addr(&self) -> SocketAddr {
         self.addr(&ListenerRole::Admin)
             .expect("invariant: the admin listener always exists")
+    }
+
+    /// Where the control endpoints are served: the control listener, or
+    /// the admin listener when there is none.
+    pub fn control_addr(&self) -> SocketAddr {
+        self.addr(&ListenerRole::Control)
+            .unwrap_or_else(|| self.admin_addr())
+    }
+
+    /// Where the browser endpoints are served: the browser listener, or
+    /// wherever the controls are when there is none.
+    pub fn browser_addr(&self) -> SocketAddr {
+        self.addr(&ListenerRole::Browser)
+            .unwrap_or_else(|| self.control_addr())
     }
 
     /// The bound address of the forward-proxy listener.
@@ -174,17 +198,13 @@ impl App {
 
     /// The problems of the last refused reload, if the last attempt failed.
     pub fn last_reload_error(&self) -> Option<ConfigError> {
-        self.inner
-            .last_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.inner.last_reload_error()
     }
 
     /// Loads, validates and builds the config again, then swaps it in at once.
     /// On any problem the old config keeps serving.
     pub async fn reload(&self) -> Result<u64, ConfigError> {
-        reload::reload(&self.inner).await
+        self.inner.reload().await
     }
 
     /// Stops accepting, lets requests in flight finish (up to the config's
@@ -212,20 +232,28 @@ impl App {
 }
 
 impl AppInner {
-    /// What a new connection needs; `None` once shutdown has begun.
-    pub(crate) fn context(&self) -> Option<ServeContext> {
-        Some(ServeContext {
-            cell: Arc::clone(&self.cell),
-            metrics: Arc::clone(&self.metrics),
-            drain: self.drain.watch()?,
-            app: self.me.clone(),
-            slot: None,
-        })
+    fn last_reload_error(&self) -> Option<ConfigError> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl reload::Target for App {
+    fn reload_watched(&self) -> impl Future<Output = Vec<PathBuf>> + Send {
+        let app = self.clone();
+        async move {
+            let refused = app.reload().await.err();
+            let mut files = app.snapshot().watched_files.clone();
+            files.extend(refused.into_iter().flat_map(|e| e.watched_files));
+            files
+        }
     }
 }
 
 /// Reads the config off the async threads (it touches several files).
-pub(crate) async fn load(path: &Path) -> Result<config::Config, ConfigError> {
+async fn load(path: &Path) -> Result<config::Config, ConfigError> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || config::load(&path))
         .await

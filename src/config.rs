@@ -2,6 +2,7 @@
 //! `${env:}`/`${file:}` references and returns a `Config` that has passed every
 //! check, or every problem found, each with its key path.
 
+mod admin;
 mod issued;
 mod limits;
 mod oauth2;
@@ -19,11 +20,13 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue, Method};
 use rustls_pki_types::CertificateDer;
 
+pub use admin::{is_loopback, AdminSettings};
 pub use issued::{IssuedKeyConfig, KeyPlacement, KeyResponse};
 pub use limits::Limits;
 pub use oauth2::{ClientAuth, CodeFlow, Grant, JwtKey, OAuth2Config, SigningAlg, TokenStoreConfig};
 pub use secret::{Secret, SecretBytes};
 
+// Kept at its old path for code that still names it so.
 use crate::pki::ca::LocalCa;
 use crate::pki::identity::ClientIdentity;
 use std::net::IpAddr;
@@ -41,8 +44,8 @@ pub struct Config {
     /// CONNECT targets no route matches that may be tunnelled opaquely.
     pub tunnel: Vec<(HostPattern, Option<u16>)>,
     pub egress: EgressAllow,
-    /// The admin listener (health, readiness, metrics, status, reload).
-    pub admin_listen: SocketAddr,
+    /// The admin listeners: probes, controls, browsers.
+    pub admin: AdminSettings,
     /// Credentials marked `required = true`: readiness waits for them.
     pub required: std::collections::BTreeSet<String>,
     /// Files whose change must trigger a reload: the config itself, every

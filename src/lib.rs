@@ -15,6 +15,7 @@ mod listener;
 pub mod proxy;
 mod reload;
 pub mod route;
+mod serve;
 pub mod snapshot;
 pub mod upstream;
 

@@ -1,36 +1,25 @@
 //! Accept loops. Each listener has a role (the forward proxy, a route's
-//! reverse listener, the admin listener) and serves HTTP/1.1 with keep-alive;
-//! every proxied request loads the snapshot current at its start. Each
-//! listener serves at most `max_connections` at once (`slots`); accept
-//! failures back off and are logged at most once a second (`throttle`).
+//! reverse listener, an admin listener) and hands every connection it
+//! accepts to the `Serve` it was given, which says what answers it (that is
+//! decided where the app is assembled). Each listener serves at most
+//! `max_connections` at once (`slots`); accept failures back off and are
+//! logged at most once a second (`throttle`).
 
 mod slots;
 mod throttle;
 
-use std::any::Any;
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Weak};
-use std::task::Poll;
-
-use http::{Request, Response};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::watch;
-
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Instant;
 
-use crate::app::AppInner;
-use crate::body::ProxyBody;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::watch;
+
 use crate::drain::DrainWatch;
-use crate::error::ProxyError;
 use crate::metrics::Metrics;
 use crate::snapshot::{ListenerRole, SnapshotCell};
-use crate::{admin, proxy};
 pub(crate) use slots::Slot;
 use slots::Slots;
 use throttle::{Backoff, LogThrottle};
@@ -39,27 +28,20 @@ use throttle::{Backoff, LogThrottle};
 /// (past `max_connections`, they wait here); capped by `net.core.somaxconn`.
 /// tokio's default is 128.
 const ACCEPT_BACKLOG: u32 = 1024;
-/// The read buffer of an HTTP/1.1 connection from the app, which bounds its
-/// request head too. hyper's default (~400 KiB) is held by every connection
-/// that sent a burst of body bytes, stalled or not.
-const H1_READ_BUFFER: usize = 64 << 10;
-/// What one HTTP/2 stream may queue for sending to the app.
-const H2_SEND_BUFFER: usize = 64 << 10;
-/// The largest request head an app may send over HTTP/2.
-const H2_HEADER_LIST: u32 = 64 << 10;
+/// Serves one accepted connection to its end. It is given the connection's
+/// place in the listener's `max_connections`, to hold for as long as the
+/// connection (or a tunnel it becomes) lives.
+pub(crate) type Serve =
+    Arc<dyn Fn(TcpStream, Slot) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
-/// What every connection shares.
-#[derive(Clone)]
-pub(crate) struct ServeContext {
+/// What an accept loop needs besides its socket.
+pub(crate) struct Accept {
+    /// Read for `max_connections`, which a reload may change.
     pub cell: SnapshotCell,
     pub metrics: Arc<Metrics>,
+    /// Stops the loop on shutdown.
     pub drain: DrainWatch,
-    /// For the admin endpoints (reload, status); weak so listeners do not
-    /// keep the app alive.
-    pub app: Weak<AppInner>,
-    /// The connection's place in its listener's `max_connections`; set per
-    /// connection, and kept by a tunnel the connection becomes.
-    pub slot: Option<Arc<Slot>>,
+    pub serve: Serve,
 }
 
 /// A running accept loop. Dropping it (or `stop`) stops accepting; open
@@ -91,15 +73,15 @@ impl Listener {
     }
 
     /// Starts serving an already-bound socket.
-    pub fn spawn(
+    pub(crate) fn spawn(
         role: ListenerRole,
         configured: SocketAddr,
         tcp: TcpListener,
-        ctx: ServeContext,
+        accept: Accept,
     ) -> Listener {
         let local = tcp.local_addr().unwrap_or(configured);
         let (stop, stopped) = watch::channel(false);
-        tokio::spawn(accept_loop(tcp, role, ctx, stopped));
+        tokio::spawn(accept_loop(tcp, role, accept, stopped));
         Listener {
             configured,
             local,
@@ -121,10 +103,11 @@ impl Drop for Listener {
 async fn accept_loop(
     tcp: TcpListener,
     role: ListenerRole,
-    ctx: ServeContext,
+    ctx: Accept,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut draining = ctx.drain.clone();
+    let kind = role.kind();
     let slots = Arc::new(Slots::default());
     let (mut backoff, mut failures, mut fulls) = (
         Backoff::default(),
@@ -155,11 +138,12 @@ async fn accept_loop(
             Ok((stream, _peer)) => {
                 backoff.reset();
                 let _ = stream.set_nodelay(true);
-                let ctx = ServeContext {
-                    slot: Some(Arc::new(slot)),
-                    ..ctx.clone()
-                };
-                tokio::spawn(serve_connection(stream, role.clone(), ctx));
+                let (metrics, serve) = (Arc::clone(&ctx.metrics), (ctx.serve)(stream, slot));
+                tokio::spawn(async move {
+                    metrics.connection(kind, 1);
+                    serve.await;
+                    metrics.connection(kind, -1);
+                });
             }
             Err(e) => {
                 // Usually EMFILE: wait (longer each time) for descriptors to
@@ -173,150 +157,4 @@ async fn accept_loop(
         }
     }
     tracing::info!(%role, "stopped listening");
-}
-
-/// Serves HTTP/1.1 on one connection: a TCP stream from an accept loop, or
-/// the TLS stream inside an intercepted CONNECT tunnel. On shutdown the
-/// request in progress finishes, then the connection closes.
-pub async fn serve_connection<I>(stream: I, role: ListenerRole, ctx: ServeContext)
-where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let header_timeout = ctx.cell.load().proxy.client_header_timeout;
-    let kind = role.kind();
-    let (metrics, mut draining) = (Arc::clone(&ctx.metrics), ctx.drain.clone());
-    metrics.connection(kind, 1);
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
-        .max_buf_size(H1_READ_BUFFER)
-        .serve_connection(TokioIo::new(stream), service(role, ctx))
-        .with_upgrades();
-    let result = until_drained(conn, &mut draining, |c| c.graceful_shutdown()).await;
-    if let Err(e) = result {
-        tracing::debug!(error = %e, "client connection ended with an error");
-    }
-    metrics.connection(kind, -1);
-}
-
-/// Serves HTTP/2 on the TLS stream of an intercepted tunnel whose app chose
-/// h2 by ALPN. Each stream is one request, handled as any other; on
-/// shutdown the streams under way finish (GOAWAY), then the connection
-/// closes.
-pub async fn serve_h2<I>(stream: I, role: ListenerRole, ctx: ServeContext)
-where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let kind = role.kind();
-    let (metrics, mut draining) = (Arc::clone(&ctx.metrics), ctx.drain.clone());
-    let limits = ctx.cell.load().proxy.limits.clone();
-    metrics.connection(kind, 1);
-    // What one app connection can make countersign hold: its streams, the
-    // body bytes it may send ahead (the window), what waits to be sent back.
-    let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(limits.h2_max_streams)
-        .initial_stream_window_size(limits.h2_window)
-        .initial_connection_window_size(limits.h2_window)
-        .max_send_buf_size(H2_SEND_BUFFER)
-        .max_header_list_size(H2_HEADER_LIST)
-        .serve_connection(TokioIo::new(stream), service(role, ctx));
-    let result = until_drained(conn, &mut draining, |c| c.graceful_shutdown()).await;
-    if let Err(e) = result {
-        tracing::debug!(error = %e, "client h2 connection ended with an error");
-    }
-    metrics.connection(kind, -1);
-}
-
-/// Runs `conn` to its end; when countersign starts draining, asks it to
-/// shut down gracefully (HTTP/1.1: after the request in progress; h2:
-/// GOAWAY, after the streams under way) and waits for that.
-async fn until_drained<C, T>(
-    conn: C,
-    draining: &mut DrainWatch,
-    graceful: impl FnOnce(std::pin::Pin<&mut C>),
-) -> T
-where
-    C: Future<Output = T>,
-{
-    tokio::pin!(conn);
-    tokio::select! {
-        result = conn.as_mut() => result,
-        _ = draining.draining() => {
-            graceful(conn.as_mut());
-            conn.await
-        }
-    }
-}
-
-/// What answers each request of a connection: the admin endpoints, or the
-/// proxy for the listener's role.
-fn service(
-    role: ListenerRole,
-    ctx: ServeContext,
-) -> impl hyper::service::Service<
-    Request<Incoming>,
-    Response = Response<ProxyBody>,
-    Error = Infallible,
-    Future = impl Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
-> + Clone {
-    let role = Arc::new(role);
-    service_fn(move |req: Request<Incoming>| {
-        let ctx = ctx.clone();
-        let role = Arc::clone(&role);
-        let method = req.method().clone();
-        async move {
-            let metrics = Arc::clone(&ctx.metrics);
-            let handled = catch_panic(async {
-                match *role {
-                    ListenerRole::Admin => admin::handle(&ctx, req).await,
-                    _ => proxy::handle(&ctx, &role, req).await,
-                }
-            })
-            .await;
-            let resp = handled.unwrap_or_else(|payload| {
-                // The payload is quoted only when it is a literal from the
-                // code: a formatted one may hold request data or a secret.
-                let message = payload.downcast_ref::<&'static str>().copied();
-                tracing::error!(listener = %role, %method, panic = message.unwrap_or("(withheld)"), "request handler panicked; answered 500");
-                let e = ProxyError::Internal;
-                metrics.error(e.reason());
-                e.into_response()
-            });
-            Ok::<_, Infallible>(resp)
-        }
-    })
-}
-
-/// Runs `fut`, turning a panic inside it into `Err(payload)`. Each poll runs
-/// under `catch_unwind`, which costs nothing until something panics; the
-/// future stays where hyper put it (no task spawned, no allocation), and
-/// the app's connection is answered and kept.
-async fn catch_panic<F: Future>(fut: F) -> Result<F::Output, Box<dyn Any + Send>> {
-    let mut fut = std::pin::pin!(fut);
-    std::future::poll_fn(move |cx| {
-        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
-            Err(payload) => Poll::Ready(Err(payload)),
-        }
-    })
-    .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_panic_in_the_future_is_caught_and_its_payload_kept() {
-        assert_eq!(catch_panic(async { 7 }).await.ok(), Some(7));
-        let caught = catch_panic(async {
-            tokio::task::yield_now().await;
-            panic!("boom")
-        })
-        .await
-        .unwrap_err();
-        assert_eq!(caught.downcast_ref::<&'static str>(), Some(&"boom"));
-    }
 }

@@ -8,9 +8,10 @@
 //! ```
 
 mod access;
+pub(crate) mod conn;
 mod connect;
 mod headers;
-mod prepared;
+pub(crate) mod prepared;
 mod replay;
 mod target;
 
@@ -24,15 +25,13 @@ use http::{Method, Request, Response, Version};
 use http_body::Body;
 use tracing::Instrument as _;
 
-use crate::body::{self, BoxError, DeadlineBody, ProxyBody, SpoolLimits};
+use crate::body::{self, BoxError, DeadlineBody, ProxyBody};
 use crate::config::Unmatched;
-use crate::creds::SignParams;
 use crate::error::ProxyError;
-use crate::listener::ServeContext;
 use crate::metrics::Metrics;
 use crate::snapshot::{ListenerRole, Route, Snapshot};
 use access::{Access, CountedBody, LoggedBody};
-use prepared::Prepared;
+pub(crate) use conn::Context;
 
 pub use headers::strip_hop_by_hop;
 
@@ -47,7 +46,7 @@ enum Decision<'a> {
 /// for a token, spooling, resending) is inside its `http` span, which names
 /// the method, the host, and once known the route and the user session.
 pub(crate) async fn handle<B>(
-    ctx: &ServeContext,
+    ctx: &Context,
     role: &ListenerRole,
     req: Request<B>,
 ) -> Response<ProxyBody>
@@ -78,7 +77,7 @@ where
 }
 
 async fn serve<B>(
-    ctx: &ServeContext,
+    ctx: &Context,
     role: &ListenerRole,
     req: Request<B>,
     method: Method,
@@ -195,7 +194,9 @@ fn decide<'a>(
         // request goes: the app cannot steer it elsewhere.
         ListenerRole::Tunnel { host, port } => Wanted::Host(host.clone(), *port),
         ListenerRole::Reverse(name) => Wanted::Route(name),
-        ListenerRole::Admin => return Err(ProxyError::BadRequest("not a proxy listener".into())),
+        ListenerRole::Admin | ListenerRole::Control | ListenerRole::Browser => {
+            return Err(ProxyError::BadRequest("not a proxy listener".into()))
+        }
     };
     crate::route::check_path(path).map_err(|p| ProxyError::BadRequest(p.to_string()))?;
     let (host, port) = match wanted {
@@ -248,27 +249,4 @@ fn rule_text(route: &crate::config::RouteConfig) -> String {
         .map(|p| format!("paths under `{p}`"));
     let parts: Vec<String> = methods.into_iter().chain(prefix).collect();
     format!("it takes only {}", parts.join(" and "))
-}
-
-/// Turns the app's request into exactly what goes upstream for `route`: the
-/// upstream URI and Host, hygiene, route headers, then the credential. Also
-/// used by `countersign sign`, so what it prints is what the proxy sends.
-pub async fn prepare<B>(
-    route: &Route,
-    parts: Parts,
-    body: B,
-    limits: &SpoolLimits,
-    params: &SignParams,
-    metrics: Option<&Arc<Metrics>>,
-) -> Result<Request<ProxyBody>, ProxyError>
-where
-    B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
-    B::Error: Into<BoxError>,
-{
-    let mut prepared = Prepared::new(route, parts, body, limits, metrics).await?;
-    // A first request always has its body.
-    prepared
-        .signed(route, params)
-        .await?
-        .ok_or(ProxyError::Internal)
 }

@@ -1,107 +1,39 @@
-//! Reload: a change to a watched file, SIGHUP, or an explicit call ->
-//! load -> validate -> build the whole snapshot -> bind any new listener ->
-//! ONE store. Any failure leaves the serving snapshot untouched.
+//! What starts a reload besides an explicit call: a change to a watched
+//! file, or SIGHUP. The reload itself (load -> validate -> build -> bind ->
+//! swap) belongs to the app; the triggers are given a `Target` to start it.
 //!
 //! Only changes start a reload: a file that is opened or read (by `cat`, a
 //! backup, or the reload itself) is not a change, or every reload would
 //! start the next one.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use notify::event::{AccessKind, AccessMode, EventKind};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use crate::app::{self, App, AppInner};
-use crate::config::{ConfigError, Problem};
-use crate::listener::Listener;
-use crate::snapshot::Snapshot;
-
 /// Changes arriving within this window are taken as one (editors and
 /// Kubernetes write several files in a burst).
 const SETTLE: Duration = Duration::from_millis(150);
 
-pub(crate) async fn reload(inner: &AppInner) -> Result<u64, ConfigError> {
-    let _one_at_a_time = inner.reloading.lock().await;
-    let result = build_and_swap(inner).await;
-    inner.metrics.reload(result.is_ok());
-    let mut last = inner.last_error.lock().unwrap_or_else(|p| p.into_inner());
-    match &result {
-        Ok(generation) => {
-            *last = None;
-            tracing::info!(generation, "config reloaded");
-        }
-        Err(e) => {
-            *last = Some(e.clone());
-            for p in &e.problems {
-                tracing::error!(problem = %p, "config reload refused; the previous config keeps serving");
-            }
-        }
-    }
-    result
+/// What a trigger reloads.
+pub(crate) trait Target: Send + 'static {
+    /// Reloads now (the reload logs its own outcome) and answers the files
+    /// to watch from then on: the serving config's, and after a refused
+    /// reload also those the refused config named, so that fixing one of
+    /// them starts the next reload.
+    fn reload_watched(&self) -> impl Future<Output = Vec<PathBuf>> + Send;
 }
 
-/// Files are read and the snapshot built before the listeners are locked:
-/// shutdown takes that lock, and must never wait for a slow file.
-async fn build_and_swap(inner: &AppInner) -> Result<u64, ConfigError> {
-    let config = app::load(&inner.config_path).await?;
-    let watched_files = config.watched_files.clone();
-    let generation = inner.cell.load().generation + 1;
-    let snapshot = Snapshot::build(config, generation, &inner.own, &inner.tokens, &inner.kept)
-        .map_err(|problems| ConfigError {
-            problems,
-            watched_files: watched_files.clone(),
-        })?;
-    let mut listeners = inner.listeners.lock().await;
-
-    // Bind new listeners before the swap: a busy port refuses the reload
-    // instead of leaving it half-applied.
-    let mut fresh = Vec::new();
-    for (role, addr) in snapshot.listeners() {
-        if listeners.get(&role).is_some_and(|l| l.configured == addr) {
-            continue;
-        }
-        match Listener::bind(role.clone(), addr).await {
-            Ok((tcp, _)) => fresh.push((role, addr, tcp)),
-            Err(e) => {
-                return Err(ConfigError {
-                    problems: vec![Problem {
-                        path: format!("listen ({role})"),
-                        message: format!("cannot listen on {addr}: {e}"),
-                    }],
-                    watched_files,
-                })
-            }
-        }
-    }
-    let wanted: BTreeSet<_> = snapshot.listeners().into_iter().map(|(r, _)| r).collect();
-    inner.cell.store(Arc::new(snapshot));
-
-    let mut addrs = inner.addrs.lock().unwrap_or_else(|p| p.into_inner());
-    for (role, addr, tcp) in fresh {
-        // Once shutdown has begun no new listener starts.
-        let Some(ctx) = inner.context() else { break };
-        let l = Listener::spawn(role.clone(), addr, tcp, ctx);
-        addrs.insert(role.clone(), l.local);
-        listeners.insert(role, l);
-    }
-    listeners.retain(|role, _| wanted.contains(role));
-    addrs.retain(|role, _| wanted.contains(role));
-    inner.own.set(addrs.values().copied().collect());
-    drop(addrs);
-    inner.generation.send_replace(generation);
-    Ok(generation)
-}
-
-pub(crate) fn on_sighup(app: App) -> std::io::Result<()> {
+pub(crate) fn on_sighup(target: impl Target) -> std::io::Result<()> {
     let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
             tracing::info!("SIGHUP: reloading config");
-            let _ = app.reload().await;
+            target.reload_watched().await;
         }
     });
     Ok(())
@@ -110,7 +42,7 @@ pub(crate) fn on_sighup(app: App) -> std::io::Result<()> {
 /// Watches the folders of the config file and of every file it references
 /// (folders, not files: Kubernetes swaps Secret and ConfigMap volumes by
 /// renaming a `..data` symlink, which a watch on the file would miss).
-pub(crate) fn watch_files(app: App) -> Result<(), String> {
+pub(crate) fn watch_files(target: impl Target, files: &[PathBuf]) -> Result<(), String> {
     let (tx, mut rx) = mpsc::channel::<(Vec<PathBuf>, bool)>(256);
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event {
@@ -122,8 +54,7 @@ pub(crate) fn watch_files(app: App) -> Result<(), String> {
     })
     .map_err(|e| e.to_string())?;
     let mut watched = WatchSet::default();
-    let files = app.snapshot().watched_files.clone();
-    watched.update(&mut watcher, &files);
+    watched.update(&mut watcher, files);
 
     tokio::spawn(async move {
         while let Some((paths, rescan)) = rx.recv().await {
@@ -133,14 +64,7 @@ pub(crate) fn watch_files(app: App) -> Result<(), String> {
             }
             tokio::time::sleep(SETTLE).await;
             while rx.try_recv().is_ok() {}
-            let files = match app.reload().await {
-                Ok(_) => app.snapshot().watched_files.clone(),
-                Err(e) => {
-                    let mut files = app.snapshot().watched_files.clone();
-                    files.extend(e.watched_files);
-                    files
-                }
-            };
+            let files = target.reload_watched().await;
             watched.update(&mut watcher, &files);
         }
     });

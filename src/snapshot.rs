@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::body::SpoolLimits;
-use crate::config::{Config, HostPattern, Problem, ProxySettings, RouteConfig};
+use crate::config::{AdminSettings, Config, HostPattern, Problem, ProxySettings, RouteConfig};
 use crate::creds::{Credential, TokenRegistry};
 use crate::egress::{EgressPolicy, OwnAddrs, Trust};
 use crate::metrics::RouteMetrics;
@@ -29,8 +29,14 @@ pub enum ListenerRole {
     Reverse(String),
     /// Requests read inside an intercepted CONNECT tunnel to `host:port`.
     Tunnel { host: String, port: u16 },
-    /// Health, readiness, metrics, status and reload.
+    /// The admin probes (health, readiness, metrics); also the controls
+    /// and browser endpoints when they have no listener of their own.
     Admin,
+    /// The admin controls (status, reload, starting an authorization);
+    /// also the browser endpoints when they have no listener of their own.
+    Control,
+    /// The browser endpoints of the authorization-code flow.
+    Browser,
 }
 
 impl ListenerRole {
@@ -40,7 +46,8 @@ impl ListenerRole {
             ListenerRole::Forward => "proxy",
             ListenerRole::Reverse(_) => "route",
             ListenerRole::Tunnel { .. } => "tunnel",
-            ListenerRole::Admin => "admin",
+            // All three admin listeners count as one, as before the split.
+            ListenerRole::Admin | ListenerRole::Control | ListenerRole::Browser => "admin",
         }
     }
 }
@@ -55,6 +62,8 @@ impl std::fmt::Display for ListenerRole {
             ListenerRole::Reverse(name) => write!(f, "route `{name}`"),
             ListenerRole::Tunnel { host, port } => write!(f, "tunnel to {host}:{port}"),
             ListenerRole::Admin => f.write_str("admin"),
+            ListenerRole::Control => f.write_str("control"),
+            ListenerRole::Browser => f.write_str("browser"),
         }
     }
 }
@@ -86,7 +95,7 @@ pub struct Snapshot {
     /// Every credential by name, and the ones readiness waits for.
     pub credentials: BTreeMap<String, Arc<Credential>>,
     pub required: std::collections::BTreeSet<String>,
-    pub admin_listen: SocketAddr,
+    pub admin: AdminSettings,
     pub watched_files: Vec<PathBuf>,
 }
 
@@ -183,7 +192,7 @@ impl Snapshot {
             tunnel: config.tunnel,
             credentials,
             required: config.required,
-            admin_listen: config.admin_listen,
+            admin: config.admin,
             watched_files: config.watched_files,
         })
     }
@@ -218,8 +227,14 @@ impl Snapshot {
     pub fn listeners(&self) -> Vec<(ListenerRole, SocketAddr)> {
         let mut out = vec![
             (ListenerRole::Forward, self.proxy.listen),
-            (ListenerRole::Admin, self.admin_listen),
+            (ListenerRole::Admin, self.admin.listen),
         ];
+        if let Some(addr) = self.admin.control_listen {
+            out.push((ListenerRole::Control, addr));
+        }
+        if let Some(addr) = self.admin.browser_listen {
+            out.push((ListenerRole::Browser, addr));
+        }
         for r in &self.routes {
             if let Some(addr) = r.config.listen {
                 out.push((ListenerRole::Reverse(r.config.name.clone()), addr));

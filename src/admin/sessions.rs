@@ -1,9 +1,8 @@
-//! The authorization-code endpoints on the admin listener (never on the
-//! proxy listener); see `creds::oauth2::sessions::authorize` for why there
-//! are three:
+//! The authorization-code endpoints, never on the proxy listener; see
+//! `creds::oauth2::sessions::authorize` for why there are three:
 //!
-//! - `POST /oauth2/NAME/authorize?session=ID`, from the app: a one-time
-//!   ticket, as JSON with the path to send the person's browser to;
+//! - `POST /oauth2/NAME/authorize?session=ID`, from the app, a control: a
+//!   one-time ticket, as JSON with the path to send the person's browser to;
 //! - `GET /oauth2/NAME/start?ticket=T`, the browser: redirected to the
 //!   provider, with a cookie that binds the authorization to it;
 //! - `GET /oauth2/NAME/callback?state=..&code=..`, the provider's redirect.
@@ -11,7 +10,8 @@
 use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
 use serde_json::json;
 
-use super::{json_response, text};
+use super::audience::Caller;
+use super::{json_response, text, unauthorized};
 use crate::body::{self, ProxyBody};
 use crate::creds::oauth2::{cookie_name, SessionError, SessionManager};
 use crate::creds::query::first as param;
@@ -20,28 +20,61 @@ use crate::snapshot::Snapshot;
 /// The binding cookie lives as long as the authorization may take.
 const COOKIE_ATTRIBUTES: &str = "Path=/; Max-Age=600; HttpOnly; SameSite=Lax";
 
-/// Serves `/oauth2/...`; `None` when the path is not one of these.
-pub async fn handle(
+/// `/oauth2/NAME/ACTION` split, and NAME's sessions; `None` when the path
+/// is not one of these.
+fn parse<'a>(
+    snapshot: &'a Snapshot,
+    uri: &'a Uri,
+) -> Option<(&'a str, &'a str, Option<&'a SessionManager>)> {
+    let rest = uri.path().strip_prefix("/oauth2/")?;
+    let (name, action) = rest.split_once('/')?;
+    let sessions = snapshot.credentials.get(name).and_then(|c| c.sessions());
+    Some((name, action, sessions.map(|s| &**s)))
+}
+
+fn no_such_credential(name: &str) -> Response<ProxyBody> {
+    text(
+        StatusCode::NOT_FOUND,
+        &format!("no authorization_code credential named `{name}`\n"),
+    )
+}
+
+/// The control side, `/oauth2/NAME/authorize` (and anything else under
+/// `/oauth2/` that is not the browser's); `None` when the path is not
+/// under `/oauth2/`. The app starts an authorization with its credential's
+/// `authorize_secret`, when that is set, or with `admin.control_secret`.
+pub async fn control(
     snapshot: &Snapshot,
+    caller: Caller,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Option<Response<ProxyBody>> {
-    let rest = uri.path().strip_prefix("/oauth2/")?;
-    let (name, action) = rest.split_once('/')?;
-    let Some(sessions) = snapshot.credentials.get(name).and_then(|c| c.sessions()) else {
-        return Some(text(
-            StatusCode::NOT_FOUND,
-            &format!("no authorization_code credential named `{name}`\n"),
-        ));
+    let (name, action, sessions) = parse(snapshot, uri)?;
+    // Without an `authorize_secret` of its own, a credential is guarded by
+    // the control secret alone. (`may_start(None)` is true exactly when
+    // the credential has none.)
+    let own_secret = sessions.is_some_and(|s| !s.may_start(None));
+    if caller == Caller::Stranger && !(action == "authorize" && own_secret) {
+        return Some(unauthorized());
+    }
+    let Some(sessions) = sessions else {
+        return Some(no_such_credential(name));
     };
     let query = uri.query().unwrap_or("");
     Some(match (method, action) {
         (&Method::POST, "authorize") => {
-            if !sessions.may_start(headers.get(header::AUTHORIZATION)) {
+            let admitted = caller == Caller::Operator
+                || sessions.may_start(headers.get(header::AUTHORIZATION));
+            if !admitted {
+                let or_control = if caller == Caller::Open {
+                    ""
+                } else {
+                    " (or admin.control_secret)"
+                };
                 let mut resp = text(
                     StatusCode::UNAUTHORIZED,
-                    &format!("starting an authorization for `{name}` needs `Authorization: Bearer` with its authorize_secret\n"),
+                    &format!("starting an authorization for `{name}` needs `Authorization: Bearer` with its authorize_secret{or_control}\n"),
                 );
                 resp.headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -56,16 +89,33 @@ pub async fn handle(
             ),
             "POST",
         ),
-        (&Method::GET, "start") => start(sessions, query),
-        (&Method::GET, "callback") => callback(sessions, name, query, headers).await,
-        (_, "start" | "callback") => with_allow(
-            text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n"),
-            "GET",
-        ),
         _ => text(
             StatusCode::NOT_FOUND,
-            "use POST /oauth2/NAME/authorize, GET /oauth2/NAME/start or GET /oauth2/NAME/callback\n",
+            "use POST /oauth2/NAME/authorize here; GET /oauth2/NAME/start and GET /oauth2/NAME/callback are the browser's\n",
         ),
+    })
+}
+
+/// The browser side, `GET /oauth2/NAME/start` and `/callback`; `None`
+/// when the path is not one of these.
+pub async fn browser(
+    snapshot: &Snapshot,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Option<Response<ProxyBody>> {
+    let (name, action, sessions) = parse(snapshot, uri)?;
+    let Some(sessions) = sessions else {
+        return Some(no_such_credential(name));
+    };
+    let query = uri.query().unwrap_or("");
+    Some(match (method, action) {
+        (&Method::GET, "start") => start(sessions, query),
+        (&Method::GET, "callback") => callback(sessions, name, query, headers).await,
+        (_, "start" | "callback") => {
+            with_allow(text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n"), "GET")
+        }
+        _ => return None,
     })
 }
 

@@ -90,10 +90,16 @@ fn sign_inner(args: SignArgs) -> Result<Vec<String>, Failure> {
             nonce: args.nonce.clone(),
             epoch: args.epoch,
         };
-        let prepared =
-            crate::proxy::prepare(route, parts, body, &snapshot.spool_limits(), &params, None)
-                .await
-                .map_err(|e| (1, e.chain()))?;
+        let prepared = crate::proxy::prepared::prepare(
+            route,
+            parts,
+            body,
+            &snapshot.spool_limits(),
+            &params,
+            None,
+        )
+        .await
+        .map_err(|e| (1, e.chain()))?;
         eprintln!("# {} {}", prepared.method(), prepared.uri());
         Ok(prepared
             .headers()

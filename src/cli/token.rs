@@ -155,6 +155,6 @@ fn stored_state(oauth: &OAuth2Config) -> Vec<String> {
             store.path.display()
         ));
     }
-    lines.push("not fetched: this grant rotates refresh tokens, and fetching here would spend the one the running countersign holds; see GET /status on its admin listener for expiry and age".into());
+    lines.push("not fetched: this grant rotates refresh tokens, and fetching here would spend the one the running countersign holds; see GET /status on its control listener for expiry and age".into());
     lines
 }

@@ -29,11 +29,15 @@ pub struct RawProxy {
     pub h2_window: Option<RawSize>,
 }
 
-/// `[admin]`: the operations listener.
-#[derive(Debug, Default, Deserialize)]
+/// `[admin]`: the admin listeners, by audience. No `Debug`:
+/// `control_secret` is checked to be a reference, so may be a secret.
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub listen: Option<String>,
+    pub control_listen: Option<String>,
+    pub control_secret: Option<String>,
+    pub browser_listen: Option<String>,
 }
 
 /// A byte count written either as an integer or as `"64MiB"`.

@@ -2,6 +2,7 @@
 //! reported with its key path, so one `countersign check` shows all of them.
 //! Shared checks live here; `credential` and `route` hold their sections' rules.
 
+mod admin;
 mod connect;
 mod credential;
 mod issued;
@@ -93,10 +94,7 @@ pub(crate) fn validate_with_env(
     let intercept = raw_intercept.and_then(|r| c.intercept(r));
     let tunnel = c.tunnel(raw_connect);
     let egress = c.egress(raw_egress);
-    let admin_listen = c.socket_addr(
-        "admin.listen",
-        raw_admin.listen.as_deref().unwrap_or("127.0.0.1:9901"),
-    );
+    let admin = c.admin(raw_admin);
     let defined: BTreeSet<String> = raw_creds.iter().map(|(n, _)| n.clone()).collect();
     let mut credentials = BTreeMap::new();
     let mut required = BTreeSet::new();
@@ -117,19 +115,19 @@ pub(crate) fn validate_with_env(
     }
     c.unique_names(&routes);
     c.no_ties(&routes);
-    c.distinct_listeners(proxy.as_ref(), admin_listen, &routes);
+    c.distinct_listeners(proxy.as_ref(), admin.as_ref(), &routes);
 
     let mut watched_files = c.secrets.into_files();
     watched_files.extend(c.other_files);
-    match (proxy, admin_listen) {
-        (Some(proxy), Some(admin_listen)) if c.problems.is_empty() => Ok(Config {
+    match (proxy, admin) {
+        (Some(proxy), Some(admin)) if c.problems.is_empty() => Ok(Config {
             proxy,
             routes: routes.into_iter().map(|(_, r)| r).collect(),
             credentials,
             intercept,
             tunnel,
             egress,
-            admin_listen,
+            admin,
             required,
             watched_files,
         }),

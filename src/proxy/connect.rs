@@ -12,11 +12,12 @@ use http::{Request, Response, StatusCode};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
+use super::conn::{self, Context};
 use crate::body::{self, ProxyBody};
 use crate::drain::DrainWatch;
 use crate::egress::Trust;
 use crate::error::ProxyError;
-use crate::listener::{self, ServeContext};
+use crate::listener::Slot;
 use crate::snapshot::{ListenerRole, Snapshot};
 use crate::upstream::connector::dial;
 use crate::upstream::{ConnectError, ConnectErrorKind};
@@ -24,7 +25,7 @@ use crate::upstream::{ConnectError, ConnectErrorKind};
 /// Decides what a CONNECT becomes; the tunnel itself runs in its own task
 /// once hyper hands over the connection.
 pub(crate) async fn open<B>(
-    ctx: &ServeContext,
+    ctx: &Context,
     snapshot: &Snapshot,
     role: &ListenerRole,
     req: Request<B>,
@@ -112,13 +113,14 @@ fn established() -> Response<ProxyBody> {
     resp
 }
 
-/// Requests inside the tunnel come back through `proxy::handle`; returning a
-/// named boxed future (not an `async fn`) keeps that recursion typeable.
+/// Requests inside the tunnel come back through `proxy::handle` (served
+/// by `conn`, like the listeners' connections); returning a named boxed
+/// future (not an `async fn`) keeps that recursion typeable.
 fn intercept(
     upgrade: OnUpgrade,
     tls: Arc<rustls::ServerConfig>,
     role: ListenerRole,
-    ctx: ServeContext,
+    ctx: Context,
 ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(serve_intercepted(upgrade, tls, role, ctx))
 }
@@ -127,7 +129,7 @@ async fn serve_intercepted(
     upgrade: OnUpgrade,
     tls: Arc<rustls::ServerConfig>,
     role: ListenerRole,
-    ctx: ServeContext,
+    ctx: Context,
 ) {
     let upgraded = match upgrade.await {
         Ok(u) => u,
@@ -141,11 +143,17 @@ async fn serve_intercepted(
     // sends its ClientHello does not hold a task for ever.
     let deadline = ctx.cell.load().proxy.client_header_timeout;
     let handshake = tokio::time::timeout(deadline, acceptor.accept(TokioIo::new(upgraded)));
+    let (metrics, kind) = (Arc::clone(&ctx.metrics), role.kind());
     match handshake.await {
-        Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
-            listener::serve_h2(stream, role, ctx).await
+        Ok(Ok(stream)) => {
+            metrics.connection(kind, 1);
+            if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                conn::h2(stream, role, ctx).await;
+            } else {
+                conn::http1(stream, role, ctx).await;
+            }
+            metrics.connection(kind, -1);
         }
-        Ok(Ok(stream)) => listener::serve_connection(stream, role, ctx).await,
         Ok(Err(e)) => {
             // Usually the app does not trust countersign's CA yet.
             tracing::warn!(%role, error = %e, "TLS from the app failed inside CONNECT; does it trust countersign's CA?");
@@ -162,7 +170,7 @@ async fn splice(
     upgrade: OnUpgrade,
     mut upstream: tokio::net::TcpStream,
     _drain: DrainWatch,
-    _slot: Option<Arc<listener::Slot>>,
+    _slot: Option<Arc<Slot>>,
 ) {
     match upgrade.await {
         Ok(upgraded) => {

@@ -12,6 +12,9 @@
 //!                                  send never leaves it whole)
 //!   -> signed(): credential applied to a copy of the parts, with a body
 //! ```
+//!
+//! `replay` sends it (and once more when it may); `prepare` makes the
+//! first signed request alone, for `countersign sign`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -168,6 +171,29 @@ impl Prepared {
             }
         }
     }
+}
+
+/// Turns the app's request into exactly what goes upstream for `route`: the
+/// upstream URI and Host, hygiene, route headers, then the credential. Also
+/// used by `countersign sign`, so what it prints is what the proxy sends.
+pub async fn prepare<B>(
+    route: &Route,
+    parts: Parts,
+    body: B,
+    limits: &SpoolLimits,
+    params: &SignParams,
+    metrics: Option<&Arc<Metrics>>,
+) -> Result<Request<ProxyBody>, ProxyError>
+where
+    B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    let mut prepared = Prepared::new(route, parts, body, limits, metrics).await?;
+    // A first request always has its body.
+    prepared
+        .signed(route, params)
+        .await?
+        .ok_or(ProxyError::Internal)
 }
 
 /// A Content-Length over the limit is refused before any byte is read.

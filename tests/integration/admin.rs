@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use crate::harness::*;
 
+mod audiences;
+
 const SECRET_KEY: &str = "sk-live-do-not-leak-4417";
 const SECRET_PASSWORD: &str = "pw-do-not-leak-9931";
 
@@ -36,12 +38,18 @@ credential = "api"
     )
 }
 
+/// A probe on the admin listener; `/status` on the controls'.
 async fn admin_get(sidecar: &Sidecar, path: &str) -> Answer {
     let req = http::Request::get(path)
         .header("host", "admin")
         .body(http_body_util::Full::new(bytes::Bytes::new()))
         .unwrap();
-    send(sidecar.app.admin_addr(), req).await
+    let to = if path == "/status" {
+        sidecar.control()
+    } else {
+        sidecar.probes()
+    };
+    send(to, req).await
 }
 
 /// Parses Prometheus text exposition strictly enough to catch malformed
@@ -186,7 +194,7 @@ async fn post_reload_reports_problems_and_applies_a_good_config() {
             .header("host", "admin")
             .body(http_body_util::Full::new(bytes::Bytes::new()))
             .unwrap();
-        send(sidecar.app.admin_addr(), req).await
+        send(sidecar.control(), req).await
     };
     // Write the broken file without waking the watcher's reload first: the
     // explicit call must report the problems itself.

@@ -66,6 +66,22 @@ impl Sidecar {
         self.app.proxy_addr()
     }
 
+    /// Where the probes are: `/healthz`, `/readyz`, `/metrics`.
+    pub fn probes(&self) -> SocketAddr {
+        reachable(self.app.admin_addr())
+    }
+
+    /// Where the controls are: `/status`, `POST /reload`,
+    /// `POST /oauth2/NAME/authorize`.
+    pub fn control(&self) -> SocketAddr {
+        reachable(self.app.control_addr())
+    }
+
+    /// Where the browser endpoints are: `/oauth2/NAME/start`, `/callback`.
+    pub fn browser(&self) -> SocketAddr {
+        reachable(self.app.browser_addr())
+    }
+
     /// Replaces the config file the way editors and Kubernetes do (new file,
     /// then rename), so no reader ever sees half a file.
     pub fn rewrite(&self, toml: &str) {
@@ -84,6 +100,16 @@ impl Sidecar {
             .expect("a reload happened within 10s")
             .expect("the app is running");
         *g
+    }
+}
+
+/// A listener bound to every address (`0.0.0.0:PORT`) is reached on
+/// loopback.
+pub fn reachable(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+    } else {
+        addr
     }
 }
 

@@ -85,7 +85,15 @@ const PLACES: &[(&str, &[&str])] = &[
             "drain_timeout",
         ],
     ),
-    ("admin", &["listen"]),
+    (
+        "admin",
+        &[
+            "listen",
+            "control_listen",
+            "control_secret",
+            "browser_listen",
+        ],
+    ),
     ("credential", &["h", "z"]),
     (
         "credential.h",

@@ -9,7 +9,9 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
 use super::super::raw::RawRoute;
-use super::super::{HostPattern, ProxySettings, Resend, RouteConfig, Scheme, UpstreamTarget};
+use super::super::{
+    AdminSettings, HostPattern, ProxySettings, Resend, RouteConfig, Scheme, UpstreamTarget,
+};
 use super::Checker;
 use crate::pki::identity::ClientIdentity;
 
@@ -353,16 +355,29 @@ impl Checker<'_> {
     pub(super) fn distinct_listeners(
         &mut self,
         proxy: Option<&ProxySettings>,
-        admin: Option<SocketAddr>,
+        admin: Option<&AdminSettings>,
         routes: &[(usize, RouteConfig)],
     ) {
         let mut seen: BTreeMap<SocketAddr, String> = BTreeMap::new();
         if let Some(p) = proxy {
             seen.insert(p.listen, "proxy.listen".into());
         }
-        if let Some(addr) = admin.filter(|a| a.port() != 0) {
-            if let Some(other) = seen.insert(addr, "admin.listen".into()) {
-                self.problem("admin.listen", format!("is already used by {other}"));
+        let admin = admin.map_or(Vec::new(), |a| {
+            [
+                ("admin.listen", Some(a.listen)),
+                ("admin.control_listen", a.control_listen),
+                ("admin.browser_listen", a.browser_listen),
+            ]
+            .into_iter()
+            .filter_map(|(key, addr)| Some((key, addr?)))
+            .collect()
+        });
+        for (key, addr) in admin {
+            if addr.port() == 0 {
+                continue;
+            }
+            if let Some(other) = seen.insert(addr, key.into()) {
+                self.problem(key, format!("is already used by {other}"));
             }
         }
         for (i, r) in routes {

@@ -34,9 +34,9 @@ use authorize::Flows;
 pub enum SessionError {
     #[error("session id must be 1 to 128 letters, digits, `-`, `_`, `.` or `@`")]
     BadId,
-    #[error("session `{0}` is not authorized; the app starts authorization with POST /oauth2/{1}/authorize?session={0} on the admin listener")]
+    #[error("session `{0}` is not authorized; the app starts authorization with POST /oauth2/{1}/authorize?session={0} on the control listener")]
     Unknown(String, String),
-    #[error("session `{0}` must be authorized again (the provider refused its refresh token); the app starts it with POST /oauth2/{1}/authorize?session={0} on the admin listener")]
+    #[error("session `{0}` must be authorized again (the provider refused its refresh token); the app starts it with POST /oauth2/{1}/authorize?session={0} on the control listener")]
     Refused(String, String),
     #[error("unknown, used or expired authorization ticket; the app gets a new one with POST /oauth2/NAME/authorize?session=ID")]
     BadTicket,

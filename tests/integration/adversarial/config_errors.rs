@@ -109,7 +109,7 @@ async fn admin(sidecar: &Sidecar, method: http::Method, path: &str) -> Answer {
         .header("host", "admin")
         .body(http_body_util::Full::new(bytes::Bytes::new()))
         .unwrap();
-    send(sidecar.app.admin_addr(), req).await
+    send(sidecar.control(), req).await
 }
 
 /// The problem at `path` in a `[{path, message}]` JSON list.

@@ -211,7 +211,7 @@ async fn admin_reload(sidecar: &Sidecar) -> Answer {
         .header("host", "admin")
         .body(http_body_util::Full::new(bytes::Bytes::new()))
         .unwrap();
-    send(sidecar.app.admin_addr(), req).await
+    send(sidecar.control(), req).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -49,6 +49,44 @@ upstream = "https://a.test"
     }
 }
 
+/// The controls may not be opened to the network without a secret:
+/// `check` names the missing key (and not the address), and so do `run`
+/// and every reload, which use the same check.
+#[test]
+fn check_refuses_controls_off_loopback_without_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    for admin in [
+        "listen = \"0.0.0.0:9901\"\ncontrol_listen = \"0.0.0.0:19902\"\n",
+        "control_listen = \"10.9.8.7:19902\"\n",
+    ] {
+        let path = write_config(dir.path(), &format!("[admin]\n{admin}"));
+        let out = Command::new(BIN)
+            .args(["check", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(64), "{admin}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("admin.control_secret: missing"), "{stderr}");
+        assert!(!stderr.contains("19902"), "no value quoted: {stderr}");
+    }
+    std::fs::write(dir.path().join("control-secret"), "0123456789abcdef-ctl").unwrap();
+    let path = write_config(
+        dir.path(),
+        "[admin]\nlisten = \"0.0.0.0:9901\"\ncontrol_listen = \"0.0.0.0:19902\"\ncontrol_secret = \"${file:control-secret}\"\n",
+    );
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn the_shipped_example_passes_check() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("proxy.toml.example");

@@ -61,7 +61,7 @@ async fn no_secret_or_key_reaches_the_logs_debug_or_status() {
         .header("host", "admin")
         .body(http_body_util::Full::new(bytes::Bytes::new()))
         .unwrap();
-    let status = send(sidecar.app.admin_addr(), req).await.body;
+    let status = send(sidecar.control(), req).await.body;
     let snapshot_debug = format!("{:?}", sidecar.app.snapshot());
 
     // The renewal that meets the outage may still be on its way.

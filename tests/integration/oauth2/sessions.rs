@@ -7,6 +7,8 @@
 use super::{ClientCheck, TokenServer};
 use crate::harness::*;
 
+mod listeners;
+
 const REDIRECT: &str = "https://app.example.test/oauth2/callback";
 
 fn config(tokens: &TokenServer, upstream: &Upstream) -> String {
@@ -52,7 +54,14 @@ async fn admin_with(sidecar: &Sidecar, method: &str, path: &str, cookie: Option<
     let req = req
         .body(http_body_util::Full::new(bytes::Bytes::new()))
         .unwrap();
-    send(sidecar.app.admin_addr(), req).await
+    // The browser's endpoints on its listener, the app's on the controls'.
+    let browsers = path.contains("/start") || path.contains("/callback");
+    let to = if browsers {
+        sidecar.browser()
+    } else {
+        sidecar.control()
+    };
+    send(to, req).await
 }
 
 fn query_param(url: &str, name: &str) -> String {
@@ -441,7 +450,7 @@ async fn with_an_authorize_secret_only_the_app_can_start() {
             req = req.header("authorization", a);
         }
         send(
-            sidecar.app.admin_addr(),
+            sidecar.control(),
             req.body(http_body_util::Full::new(bytes::Bytes::new()))
                 .unwrap(),
         )

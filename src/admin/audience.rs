@@ -1,0 +1,264 @@
+//! Who the admin endpoints are for, and which listener serves whom:
+//!
+//! - probes (the kubelet, Prometheus): `/healthz`, `/readyz`, `/metrics`,
+//!   on the admin listener, which may be the pod's address;
+//! - controls (the operator, the app): everything else but the browser
+//!   endpoints, behind `admin.control_secret` when it is set;
+//! - browsers: `GET /oauth2/NAME/start` and `/callback`.
+//!
+//! Controls without a listener of their own are served on the admin
+//! listener (which is then loopback), and browser endpoints without one
+//! wherever the controls are. Each is decided per request from the
+//! serving snapshot, so a reload that moves an audience applies at once.
+
+use http::header::AUTHORIZATION;
+use http::HeaderMap;
+use sha2::{Digest, Sha256};
+
+use crate::config::AdminSettings;
+use crate::snapshot::ListenerRole;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Audience {
+    Probe,
+    Control,
+    Browser,
+}
+
+/// Whose endpoint `path` is; anything unknown is the controls', so that
+/// it is behind their secret.
+pub(super) fn audience(path: &str) -> Audience {
+    match path {
+        "/healthz" | "/readyz" | "/metrics" => Audience::Probe,
+        _ => match path
+            .strip_prefix("/oauth2/")
+            .and_then(|r| r.split_once('/'))
+        {
+            Some((_, "start" | "callback")) => Audience::Browser,
+            _ => Audience::Control,
+        },
+    }
+}
+
+/// The audiences one listener serves now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Served {
+    pub probe: bool,
+    pub control: bool,
+    pub browser: bool,
+}
+
+impl Served {
+    pub(super) fn of(role: &ListenerRole, admin: &AdminSettings) -> Served {
+        let control = match role {
+            ListenerRole::Admin => admin.control_listen.is_none(),
+            ListenerRole::Control => true,
+            _ => false,
+        };
+        let browser = match role {
+            ListenerRole::Browser => true,
+            _ => control && admin.browser_listen.is_none(),
+        };
+        Served {
+            probe: *role == ListenerRole::Admin,
+            control,
+            browser,
+        }
+    }
+
+    pub(super) fn serves(self, audience: Audience) -> bool {
+        match audience {
+            Audience::Probe => self.probe,
+            Audience::Control => self.control,
+            Audience::Browser => self.browser,
+        }
+    }
+
+    /// The endpoints served here, for a 404.
+    pub(super) fn endpoints(self) -> String {
+        let mut out = Vec::new();
+        if self.probe {
+            out.push("GET /healthz, GET /readyz, GET /metrics");
+        }
+        if self.control {
+            out.push("GET /status, POST /reload, POST /oauth2/NAME/authorize?session=ID");
+        }
+        if self.browser {
+            out.push("GET /oauth2/NAME/start?ticket=T, GET /oauth2/NAME/callback");
+        }
+        out.join(", ")
+    }
+}
+
+/// Which listener, by its key, serves `audience` when this one does not.
+pub(super) fn key_of(audience: Audience, admin: &AdminSettings) -> &'static str {
+    match audience {
+        Audience::Probe => "admin.listen",
+        Audience::Control if admin.control_listen.is_none() => "admin.listen",
+        Audience::Control => "admin.control_listen",
+        Audience::Browser if admin.browser_listen.is_some() => "admin.browser_listen",
+        Audience::Browser if admin.control_listen.is_some() => "admin.control_listen",
+        Audience::Browser => "admin.listen",
+    }
+}
+
+/// What a caller of a control endpoint showed of `admin.control_secret`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Caller {
+    /// No secret is set: the listener's address is the guard (loopback).
+    Open,
+    /// The caller presented the secret.
+    Operator,
+    /// A secret is set and the caller did not present it.
+    Stranger,
+}
+
+impl Caller {
+    pub(super) fn of(admin: &AdminSettings, headers: &HeaderMap) -> Caller {
+        let Some(secret) = &admin.control_secret else {
+            return Caller::Open;
+        };
+        let token = headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
+        match token {
+            Some(token) if same(token.as_bytes(), secret.expose().as_bytes()) => Caller::Operator,
+            _ => Caller::Stranger,
+        }
+    }
+}
+
+/// Compares digests, and those byte by byte without stopping early: the
+/// time taken says nothing about the secret, not even its length.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |diff, (x, y)| diff | (x ^ y))
+        == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+    use http::HeaderValue;
+    use std::net::SocketAddr;
+
+    fn addr(text: &str) -> SocketAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn each_path_belongs_to_one_audience() {
+        for p in ["/healthz", "/readyz", "/metrics"] {
+            assert_eq!(audience(p), Audience::Probe, "{p}");
+        }
+        for p in ["/oauth2/gmo/start", "/oauth2/gmo/callback"] {
+            assert_eq!(audience(p), Audience::Browser, "{p}");
+        }
+        for p in [
+            "/status",
+            "/reload",
+            "/oauth2/gmo/authorize",
+            "/oauth2/gmo/sessions",
+            "/oauth2/start",
+            "/nope",
+            "/healthz/",
+            "/metrics/x",
+        ] {
+            assert_eq!(audience(p), Audience::Control, "{p}");
+        }
+    }
+
+    #[test]
+    fn audiences_follow_the_listeners_that_exist() {
+        let served = |role, admin: &AdminSettings| Served::of(&role, admin);
+        let shared = AdminSettings::default();
+        let all = Served {
+            probe: true,
+            control: true,
+            browser: true,
+        };
+        assert_eq!(served(ListenerRole::Admin, &shared), all);
+
+        let split = AdminSettings {
+            listen: addr("0.0.0.0:9901"),
+            control_listen: Some(addr("127.0.0.1:9902")),
+            browser_listen: Some(addr("0.0.0.0:9903")),
+            ..AdminSettings::default()
+        };
+        let only = |probe, control, browser| Served {
+            probe,
+            control,
+            browser,
+        };
+        assert_eq!(
+            served(ListenerRole::Admin, &split),
+            only(true, false, false)
+        );
+        assert_eq!(
+            served(ListenerRole::Control, &split),
+            only(false, true, false)
+        );
+        assert_eq!(
+            served(ListenerRole::Browser, &split),
+            only(false, false, true)
+        );
+
+        let browsers_with_controls = AdminSettings {
+            browser_listen: None,
+            ..split
+        };
+        assert_eq!(
+            served(ListenerRole::Control, &browsers_with_controls),
+            only(false, true, true)
+        );
+        assert_eq!(
+            served(ListenerRole::Admin, &browsers_with_controls),
+            only(true, false, false)
+        );
+        assert_eq!(
+            served(ListenerRole::Forward, &browsers_with_controls),
+            only(false, false, false)
+        );
+    }
+
+    #[test]
+    fn only_the_exact_secret_makes_an_operator() {
+        let admin = AdminSettings {
+            control_secret: Some(Secret::new("0123456789abcdef-ctl")),
+            ..AdminSettings::default()
+        };
+        let caller = |value: Option<&'static str>| {
+            let mut h = HeaderMap::new();
+            if let Some(v) = value {
+                h.insert(AUTHORIZATION, HeaderValue::from_static(v));
+            }
+            Caller::of(&admin, &h)
+        };
+        assert_eq!(
+            caller(Some("Bearer 0123456789abcdef-ctl")),
+            Caller::Operator
+        );
+        assert_eq!(
+            caller(Some("bearer 0123456789abcdef-ctl")),
+            Caller::Operator
+        );
+        for wrong in [
+            None,
+            Some("Bearer 0123456789abcdef-ct"),
+            Some("Bearer 0123456789abcdef-ctl0"),
+            Some("Basic 0123456789abcdef-ctl"),
+            Some("0123456789abcdef-ctl"),
+            Some("Bearer"),
+        ] {
+            assert_eq!(caller(wrong), Caller::Stranger, "{wrong:?}");
+        }
+        let open = AdminSettings::default();
+        assert_eq!(Caller::of(&open, &HeaderMap::new()), Caller::Open);
+    }
+}
