@@ -7,6 +7,7 @@ mod limits;
 mod oauth2;
 mod raw;
 mod secret;
+mod store;
 mod units;
 mod validate;
 
@@ -23,6 +24,7 @@ pub use issued::{IssuedKeyConfig, KeyPlacement, KeyResponse};
 pub use limits::Limits;
 pub use oauth2::{ClientAuth, CodeFlow, Grant, JwtKey, OAuth2Config, SigningAlg, TokenStoreConfig};
 pub use secret::{Secret, SecretBytes};
+pub use store::StoreConfig;
 
 use crate::pki::ca::LocalCa;
 use crate::pki::identity::ClientIdentity;
@@ -48,6 +50,8 @@ pub struct Config {
     /// Files whose change must trigger a reload: the config itself, every
     /// `${file:}` it references and every `ca_file`.
     pub watched_files: Vec<PathBuf>,
+    /// The shared store (`[store]`); `None`: each credential's files.
+    pub store: Option<Arc<StoreConfig>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,12 +5,15 @@
 
 mod client;
 mod intercept;
+mod redis;
 mod test_ca;
 mod upstream;
 
 pub use client::*;
 #[allow(unused_imports)] // the interop suite shares this harness and intercepts nothing
 pub use intercept::*;
+#[allow(unused_imports)] // the interop suite starts no Redis
+pub use redis::*;
 pub use test_ca::*;
 pub use upstream::*;
 
