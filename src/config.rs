@@ -8,6 +8,7 @@ mod limits;
 mod oauth2;
 mod raw;
 mod secret;
+mod store;
 mod units;
 mod validate;
 
@@ -25,6 +26,7 @@ pub use issued::{IssuedKeyConfig, KeyPlacement, KeyResponse};
 pub use limits::Limits;
 pub use oauth2::{ClientAuth, CodeFlow, Grant, JwtKey, OAuth2Config, SigningAlg, TokenStoreConfig};
 pub use secret::{Secret, SecretBytes};
+pub use store::StoreConfig;
 
 // Kept at its old path for code that still names it so.
 use crate::pki::ca::LocalCa;
@@ -51,6 +53,8 @@ pub struct Config {
     /// Files whose change must trigger a reload: the config itself, every
     /// `${file:}` it references and every `ca_file`.
     pub watched_files: Vec<PathBuf>,
+    /// The shared store (`[store]`); `None`: each credential's files.
+    pub store: Option<Arc<StoreConfig>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,8 +22,12 @@ pub struct OAuth2Config {
     /// `scope`, `audience`, `resource` and `extra_params`, in that order, as
     /// form parameters of every token request.
     pub params: Vec<(String, Secret)>,
-    /// Required for the refresh_token grant.
+    /// The files of the refresh_token and authorization_code grants
+    /// (required for them without `[store]`; with it, what `store migrate`
+    /// copies from).
     pub token_store: Option<TokenStoreConfig>,
+    /// `[store]`, when set: where state is kept instead of `token_store`.
+    pub shared_store: Option<std::sync::Arc<super::StoreConfig>>,
     /// Extra trust roots for the token endpoint, from `ca_file`.
     pub ca_roots: Vec<CertificateDer<'static>>,
     /// Client certificate presented to the token endpoint (mutual TLS, as

@@ -40,6 +40,22 @@ pub struct RawAdmin {
     pub browser_listen: Option<String>,
 }
 
+/// `[store]`: the shared store of several replicas. No `Debug`: secrets.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub url: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub key_prefix: Option<String>,
+    pub ca_file: Option<String>,
+    pub client_cert: Option<String>,
+    pub client_key: Option<String>,
+    pub store_key: Option<String>,
+    pub timeout: Option<String>,
+    pub wait_replicas: Option<i64>,
+}
+
 /// A byte count written either as an integer or as `"64MiB"`.
 #[derive(Debug, Clone)]
 pub enum RawSize {

@@ -10,6 +10,7 @@ mod limits;
 mod oauth2;
 mod route;
 mod shape;
+mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -18,10 +19,14 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 
-use super::raw::{RawAdmin, RawConnect, RawEgress, RawIntercept, RawProxy, RawRoute, RawSize};
+use super::raw::{
+    RawAdmin, RawConnect, RawEgress, RawIntercept, RawProxy, RawRoute, RawSize, RawStore,
+};
 use super::secret::{Env, ProcessEnv, SecretResolver};
 use super::units::{parse_duration, parse_size};
+use super::StoreConfig;
 use super::{Config, ConfigError, Problem, ProxySettings, Unmatched};
+use std::sync::Arc;
 
 /// Headers a route or credential may not set: they belong to the connection
 /// or to the body framing, which countersign manages itself.
@@ -41,6 +46,8 @@ struct Checker<'a> {
     secrets: SecretResolver<'a>,
     base_dir: &'a Path,
     other_files: Vec<PathBuf>,
+    /// `[store]`, once checked: credentials keep their state there.
+    shared_store: Option<Arc<StoreConfig>>,
 }
 
 pub fn validate(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
@@ -62,6 +69,7 @@ pub(crate) fn validate_with_env(
         secrets: SecretResolver::new(base_dir, env),
         base_dir,
         other_files: Vec::new(),
+        shared_store: None,
     };
 
     let mut raw_proxy = RawProxy::default();
@@ -69,6 +77,7 @@ pub(crate) fn validate_with_env(
     let mut raw_connect = RawConnect::default();
     let mut raw_egress = RawEgress::default();
     let mut raw_admin = RawAdmin::default();
+    let mut raw_store: Option<RawStore> = None;
     let mut raw_routes: Vec<Option<RawRoute>> = Vec::new();
     let mut raw_creds: Vec<(String, toml::Value)> = Vec::new();
     for (key, value) in table {
@@ -78,6 +87,7 @@ pub(crate) fn validate_with_env(
             "connect" => raw_connect = c.section(&key, value),
             "egress" => raw_egress = c.section(&key, value),
             "admin" => raw_admin = c.section(&key, value),
+            "store" => raw_store = Some(c.section(&key, value)),
             "route" => raw_routes = c.shape_routes(value),
             "credential" => match value {
                 toml::Value::Table(t) => raw_creds = t.into_iter().collect(),
@@ -85,12 +95,14 @@ pub(crate) fn validate_with_env(
             },
             other => c.problem(
                 other,
-                "unknown section; expected [proxy], [admin], [intercept], [connect], [egress], [[route]] or [credential.NAME]",
+                "unknown section; expected [proxy], [admin], [store], [intercept], [connect], [egress], [[route]] or [credential.NAME]",
             ),
         }
     }
 
     let proxy = c.proxy(raw_proxy);
+    // Before the credentials: with a shared store they need no files.
+    c.shared_store = raw_store.and_then(|r| c.store(r)).map(Arc::new);
     let intercept = raw_intercept.and_then(|r| c.intercept(r));
     let tunnel = c.tunnel(raw_connect);
     let egress = c.egress(raw_egress);
@@ -130,6 +142,7 @@ pub(crate) fn validate_with_env(
             admin,
             required,
             watched_files,
+            store: c.shared_store,
         }),
         _ => Err(ConfigError {
             problems: c.problems,

@@ -9,6 +9,7 @@
 mod client;
 pub mod gate;
 mod intercept;
+mod redis;
 mod test_ca;
 mod upstream;
 
@@ -18,6 +19,8 @@ pub use client::*;
     reason = "the interop suite shares this harness and intercepts nothing"
 )]
 pub use intercept::*;
+#[allow(unused_imports, reason = "the interop suite starts no Redis")]
+pub use redis::*;
 pub use test_ca::*;
 pub use upstream::*;
 

@@ -8,6 +8,7 @@ mod lifecycle;
 mod rotation;
 mod secrecy;
 mod sessions;
+mod shared_store;
 mod token_server;
 
 use ring::signature::KeyPair as _;

@@ -69,6 +69,7 @@ impl Checker<'_> {
             client_auth: client_auth?,
             params: params?,
             token_store: token_store?,
+            shared_store: self.shared_store.clone(),
             ca_roots,
             client_identity,
             refresh_at,
@@ -280,6 +281,7 @@ impl Checker<'_> {
         }
         let refresh = matches!(grant, Grant::RefreshToken { .. });
         match (&raw.token_store, refresh) {
+            (None, true) if self.shared_store.is_some() => Some(None),
             (None, true) => {
                 self.problem(
                     format!("{path}.token_store"),
@@ -318,7 +320,7 @@ impl Checker<'_> {
         }
     }
 
-    fn store_key(&mut self, path: &str, text: &str) -> Option<SecretBytes> {
+    pub(super) fn store_key(&mut self, path: &str, text: &str) -> Option<SecretBytes> {
         let secret = self.secret(path, text)?;
         let decoded = base64::engine::general_purpose::STANDARD.decode(secret.expose().trim());
         match decoded {

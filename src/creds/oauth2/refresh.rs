@@ -2,13 +2,15 @@
 //! item's lock: read the current refresh token from the `TokenStore` (the
 //! configured seed when the store is empty or the seed changed), present
 //! it, and save a rotated one BEFORE the new access token is handed out. A
-//! spent refresh token is never presented again.
+//! spent refresh token is never presented again. On a shared store the
+//! write is a compare-and-set on the version read before presenting: a
+//! replica whose read is stale never overwrites a newer refresh token.
 
 use std::sync::Arc;
 
 use super::endpoint::{Endpoint, FetchError, Issued};
 use crate::config::Secret;
-use crate::creds::token::store::{self, StoreKey, StoreSlot, StoredGrant, TokenStore};
+use crate::creds::token::store::{self, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore};
 
 pub struct RefreshGrant {
     store: Arc<dyn TokenStore>,
@@ -72,14 +74,20 @@ impl RefreshGrant {
     {
         let mut unsaved = self.slot.lock().await;
         self.save_unsaved(&mut unsaved, label).await?;
-        let presented = self.current().await?;
+        let (presented, seen) = self.current().await?;
         let issued = exchange(presented).await?;
         if let Some(rotated) = &issued.refresh_token {
             let grant = StoredGrant {
                 seed_sha256: self.seed_sha256.clone(),
                 refresh_token: rotated.clone(),
             };
-            if let Err(e) = self.save(grant.clone()).await {
+            if let Err(e) = self.replace(seen, grant.clone()).await {
+                if matches!(e, FetchError::Store(StoreError::Stale { .. })) {
+                    // Another replica stored a newer refresh token: this
+                    // answer is not used, and the newer token is kept.
+                    tracing::error!(credential = %label, error = %e, "another replica renewed this grant at the same time; its refresh token is kept");
+                    return Err(e);
+                }
                 // The old token is spent; keep the new one in memory and
                 // retry the save, but do not use an access token whose
                 // refresh token is not safe on disk.
@@ -92,17 +100,30 @@ impl RefreshGrant {
         Ok(issued)
     }
 
-    /// The refresh token to present now.
-    async fn current(&self) -> Result<Secret, FetchError> {
+    /// The refresh token to present now, and the version stored.
+    async fn current(&self) -> Result<(Secret, u64), FetchError> {
         let (store, key) = (Arc::clone(&self.store), self.key.clone());
-        let stored = tokio::task::spawn_blocking(move || store.load(&key))
+        let stored = tokio::task::spawn_blocking(move || store.load_versioned(&key))
             .await
             .map_err(|_| FetchError::Interrupted)??;
+        let version = stored.as_ref().map_or(0, |v| v.version);
         match stored {
-            Some(g) if self.seed.is_none() || g.seed_sha256 == self.seed_sha256 => {
-                Ok(g.refresh_token)
+            Some(v) if self.seed.is_none() || v.grant.seed_sha256 == self.seed_sha256 => {
+                Ok((v.grant.refresh_token, version))
             }
-            _ => self.seed.clone().ok_or(FetchError::NoRefreshToken),
+            _ => Ok((
+                self.seed.clone().ok_or(FetchError::NoRefreshToken)?,
+                version,
+            )),
+        }
+    }
+
+    /// Stores `grant` if the version is still `seen`.
+    async fn replace(&self, seen: u64, grant: StoredGrant) -> Result<(), FetchError> {
+        let (store, key) = (Arc::clone(&self.store), self.key.clone());
+        match tokio::task::spawn_blocking(move || store.replace(&key, seen, &grant)).await {
+            Ok(result) => result.map(|_| ()).map_err(FetchError::from),
+            Err(_) => Err(FetchError::Interrupted),
         }
     }
 

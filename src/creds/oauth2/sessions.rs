@@ -91,15 +91,12 @@ impl SessionManager {
         flow: &CodeFlow,
         endpoint: Endpoint,
     ) -> Result<SessionManager, (&'static str, String)> {
-        let store = config
-            .token_store
-            .as_ref()
-            .ok_or(("token_store", "missing".to_string()))?;
+        let store = store::open(config.shared_store.as_deref(), config.token_store.as_ref())?;
         Ok(SessionManager {
             name: name.to_string(),
             config: config.clone(),
             flow: flow.clone(),
-            store: store::open(store),
+            store,
             endpoint: Arc::new(endpoint),
             sessions: Mutex::default(),
             retired: Mutex::default(),

@@ -83,15 +83,8 @@ pub fn start(
     let source = match &config.grant {
         Grant::ClientCredentials => OAuth2Source::ClientCredentials(endpoint),
         Grant::RefreshToken { seed } => {
-            let store = config
-                .token_store
-                .as_ref()
-                .ok_or(("token_store", "missing".to_string()))?;
-            let grant = RefreshGrant::open(
-                store::open(store),
-                StoreKey::credential(label),
-                seed.clone(),
-            )?;
+            let store = store::open(config.shared_store.as_deref(), config.token_store.as_ref())?;
+            let grant = RefreshGrant::open(store, StoreKey::credential(label), seed.clone())?;
             OAuth2Source::Refresh(endpoint, grant)
         }
         Grant::AuthorizationCode(_) => {

@@ -4,19 +4,38 @@
 //! refresh token is saved before the access token that came with it is
 //! used, so a restart never presents a spent one.
 //!
-//! The encrypted file store (`file`) is the implementation today; a shared
-//! store plugs in beside it, and `open` picks one from the config.
+//! The encrypted file store (`file`) is the embedded default; `redis` is
+//! the store shared by several replicas (`[store]`); `open` picks one from
+//! the config.
+//!
+//! The seam is blocking: credentials are built synchronously (at start and
+//! on reload), and the reads and writes of a renewal already run in
+//! `spawn_blocking`. The Redis store keeps its async connection on a thread
+//! of its own and waits for it with a bound (see `redis::Conn`), so no
+//! async thread of countersign ever drives Redis.
 
 mod file;
+mod redis;
+mod seal;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use sha2::{Digest, Sha256};
 
 use crate::config::{Secret, TokenStoreConfig};
 
 pub use file::{FileStore, FileTokenStore};
+pub use redis::RedisTokenStore;
+
+/// A stored grant and the version it was stored as (the file store has no
+/// versions: always 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned {
+    pub version: u64,
+    pub grant: StoredGrant,
+}
 
 /// What survives a restart: the refresh token now valid, and which configured
 /// seed it descends from (so a new seed in the config takes over).
@@ -72,6 +91,16 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug {
     fn load(&self, key: &StoreKey) -> Result<Option<StoredGrant>, StoreError>;
     /// Replaces the state under `key`, durably, before returning.
     fn save(&self, key: &StoreKey, grant: &StoredGrant) -> Result<(), StoreError>;
+    /// The state under `key` and its version.
+    fn load_versioned(&self, key: &StoreKey) -> Result<Option<Versioned>, StoreError> {
+        Ok(self.load(key)?.map(|grant| Versioned { version: 0, grant }))
+    }
+    /// Replaces the state under `key` only if its version is still `seen`
+    /// (`StoreError::Stale` otherwise); returns the new version. A store
+    /// only one process writes (the file store) just saves.
+    fn replace(&self, key: &StoreKey, seen: u64, grant: &StoredGrant) -> Result<u64, StoreError> {
+        self.save(key, grant).map(|()| seen)
+    }
     /// Forgets the state under `key` (nothing there is not an error).
     fn delete(&self, key: &StoreKey) -> Result<(), StoreError>;
     /// The lock of what `key` names in this process (see `StoreSlot`): one
@@ -81,9 +110,35 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug {
     fn location(&self, key: &StoreKey) -> String;
 }
 
-/// The store `config` names.
-pub fn open(config: &TokenStoreConfig) -> Arc<dyn TokenStore> {
-    Arc::new(FileTokenStore::new(config))
+/// The store a credential keeps its state in: the shared store when
+/// `[store]` is set, else its `token_store` files. Errors are `(key,
+/// message)` under `credential.NAME`.
+pub fn open(
+    shared: Option<&crate::config::StoreConfig>,
+    files: Option<&TokenStoreConfig>,
+) -> Result<Arc<dyn TokenStore>, (&'static str, String)> {
+    match (shared, files) {
+        (Some(shared), _) => match RedisTokenStore::open(shared) {
+            Ok(store) => Ok(Arc::new(store)),
+            Err(e) => Err(("token_store", e.to_string())),
+        },
+        (None, Some(files)) => Ok(Arc::new(FileTokenStore::new(files))),
+        (None, None) => Err(("token_store", "missing".to_string())),
+    }
+}
+
+/// The one lock in this process of the stored item `id` names (see
+/// `StoreSlot`).
+pub fn slot_named(id: String) -> StoreSlot {
+    static LOCKS: LazyLock<Mutex<HashMap<String, Weak<SlotLock>>>> = LazyLock::new(Mutex::default);
+    let mut locks = LOCKS.lock().unwrap_or_else(|p| p.into_inner());
+    locks.retain(|_, lock| lock.strong_count() > 0);
+    if let Some(lock) = locks.get(&id).and_then(Weak::upgrade) {
+        return lock;
+    }
+    let lock = Arc::new(tokio::sync::Mutex::new(None));
+    locks.insert(id, Arc::downgrade(&lock));
+    lock
 }
 
 /// The lock of one stored item, and what it guards besides the item: a
@@ -115,4 +170,17 @@ pub enum StoreError {
     KeyMissing { path: PathBuf },
     #[error("token store {} is not encrypted, but store_key is set; move the file away (the configured refresh_token is then used) or remove store_key", path.display())]
     NotEncrypted { path: PathBuf },
+    #[error("cannot reach the shared token store {location}: {cause}")]
+    Unreachable { location: String, cause: String },
+    #[error(
+        "shared token store key {location} does not hold a countersign value (damaged or foreign)"
+    )]
+    Damaged { location: String },
+    #[error("shared token store key {location} {problem}")]
+    Sealed {
+        location: String,
+        problem: &'static str,
+    },
+    #[error("shared token store key {location} holds a newer refresh token, written by another replica; this one is not stored over it")]
+    Stale { location: String },
 }

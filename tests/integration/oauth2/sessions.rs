@@ -473,3 +473,40 @@ async fn with_an_authorize_secret_only_the_app_can_start() {
         .location
         .starts_with("https://auth.bank.test/authorize"));
 }
+
+/// With `[store]`, a session authorized through one countersign is served
+/// by another one that shares the Redis: it opens the session from the
+/// refresh token stored there on first use. (Tickets and `state` are still
+/// kept by the countersign that issued them.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_shared_store_a_session_authorized_on_one_replica_is_served_by_another() {
+    let redis = RedisServer::start();
+    let tokens = TokenServer::start(
+        &[("gmo-client", ClientCheck::Basic("gmo-secret".into()))],
+        300,
+        &[],
+    )
+    .await;
+    let upstream = Upstream::http().await;
+    let store = format!("[store]\nurl = \"{}\"\n", redis.url());
+    let toml = format!("{store}{}", config(&tokens, &upstream))
+        .replace("token_store = \"DIR/sessions\"\n", "");
+    let a = Sidecar::start(&toml).await;
+    let b = Sidecar::start(&toml).await;
+    let done = authorize(&a, &tokens, "alice", "code-alice").await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(call(&b, Some("bob")).await.status, 403, "unknown session");
+    assert_eq!(call(&b, Some("alice")).await.status, 200);
+    assert_eq!(call(&a, Some("alice")).await.status, 200);
+    let renewed: Vec<_> = tokens
+        .requests()
+        .iter()
+        .map(|r| r.form["grant_type"].clone())
+        .collect();
+    assert_eq!(
+        renewed,
+        ["authorization_code", "refresh_token"],
+        "B renewed once, from the stored token"
+    );
+    assert!(!tokens.reuse_detected());
+}

@@ -135,6 +135,9 @@ impl Checker<'_> {
         key: Option<SecretBytes>,
     ) -> Option<Option<TokenStoreConfig>> {
         let Some(dir) = &raw.token_store else {
+            if self.shared_store.is_some() {
+                return Some(None);
+            }
             self.problem(
                 format!("{path}.token_store"),
                 "missing; the authorization_code grant keeps each session's refresh token in a file in this folder",

@@ -3,17 +3,15 @@
 //! by a hash of credential and session), replaced atomically, mode 0600,
 //! optionally sealed with AES-256-GCM. `FileStore` is one such file.
 
-use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use serde_json::{json, Value};
 
-use super::{seed_hash, SlotLock, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore};
+use super::{seed_hash, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore};
 use crate::config::{Secret, TokenStoreConfig};
 
 const FORMAT: &str = "countersign-token-store";
@@ -251,16 +249,8 @@ impl FileStore {
 /// One lock per store file in this process (see `StoreSlot`), whichever
 /// spelling of its path names it.
 pub fn exclusive(path: &Path) -> StoreSlot {
-    static LOCKS: LazyLock<Mutex<HashMap<PathBuf, Weak<SlotLock>>>> = LazyLock::new(Mutex::default);
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut locks = LOCKS.lock().unwrap_or_else(|p| p.into_inner());
-    locks.retain(|_, lock| lock.strong_count() > 0);
-    if let Some(lock) = locks.get(&path).and_then(Weak::upgrade) {
-        return lock;
-    }
-    let lock = Arc::new(tokio::sync::Mutex::new(None));
-    locks.insert(path, Arc::downgrade(&lock));
-    lock
+    super::slot_named(format!("file {}", path.display()))
 }
 
 #[cfg(test)]
@@ -269,6 +259,7 @@ mod tests {
     use crate::config::SecretBytes;
     use sha2::{Digest, Sha256};
     use std::os::unix::fs::PermissionsExt as _;
+    use std::sync::Arc;
 
     fn store(dir: &Path, key: Option<[u8; 32]>) -> FileStore {
         FileStore::new(&TokenStoreConfig {

@@ -1,0 +1,38 @@
+//! The validated `[store]` section: the shared store (Redis) that lets
+//! several countersign replicas share one grant, its sessions and pending
+//! authorizations. Without `[store]`, each credential keeps its files.
+
+use std::time::Duration;
+
+use super::{Secret, SecretBytes};
+
+/// Where the shared store is and how to reach it. `Debug` shows no secret
+/// (username, password, client key and `store_key` are redacted types).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StoreConfig {
+    /// `redis://host[:port][/db]`, `rediss://...` (TLS) or
+    /// `unix:///path/to/redis.sock`, without user info.
+    pub url: String,
+    pub username: Option<Secret>,
+    pub password: Option<Secret>,
+    /// Put before every key countersign writes, so several deployments can
+    /// share one Redis (default `countersign:`).
+    pub key_prefix: String,
+    /// Extra trust roots for `rediss://` (PEM), from `ca_file`.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Client certificate and key for `rediss://` (PEM).
+    pub client_identity: Option<(Vec<u8>, SecretBytes)>,
+    /// 32-byte AES-256-GCM key sealing every value countersign writes.
+    pub store_key: Option<SecretBytes>,
+    /// Bound on connecting and on each command (default 2 s).
+    pub timeout: Duration,
+    /// After each write of a refresh token, `WAIT` for this many replicas
+    /// to acknowledge it (default 0: the primary's AOF must be fsynced).
+    pub wait_replicas: u32,
+}
+
+impl StoreConfig {
+    pub fn is_tls(&self) -> bool {
+        self.url.starts_with("rediss://")
+    }
+}

@@ -1,0 +1,281 @@
+//! The `TokenStore` on Redis, shared by every replica: one hash per key
+//! (`v`, the version, and `d`, the document), under `key_prefix`. With
+//! `store_key` the document is sealed with AES-256-GCM bound to the Redis
+//! key and the version, so a value moved to another key, or given another
+//! version, does not open. A rotated refresh token is written by a
+//! compare-and-set on the version (a Lua script): a writer that read an
+//! older version never overwrites a newer one.
+
+mod conn;
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use super::seal::SealKey;
+use super::{seed_hash, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore, Versioned};
+use crate::config::{Secret, StoreConfig};
+
+pub use conn::Conn;
+
+const FORMAT: &str = "countersign-token-store";
+/// Binds every sealed value to this use, its Redis key and its version.
+const AAD: &str = "countersign redis store v1";
+
+/// Writes version ARGV[2] with document ARGV[3] only when the version
+/// stored is ARGV[1] (0: nothing stored). Returns {1, new} or {0, found}.
+const CAS: &str = r"
+local found = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if found ~= tonumber(ARGV[1]) then return {0, found} end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
+return {1, tonumber(ARGV[2])}
+";
+
+#[derive(Debug)]
+pub struct RedisTokenStore {
+    conn: Arc<Conn>,
+    prefix: String,
+    seal: Option<Arc<SealKey>>,
+    wait_replicas: u32,
+}
+
+impl RedisTokenStore {
+    pub fn open(config: &StoreConfig) -> Result<RedisTokenStore, StoreError> {
+        let seal = match &config.store_key {
+            Some(k) => Some(Arc::new(SealKey::new(k).ok_or_else(|| {
+                StoreError::Unreachable {
+                    location: config.url.clone(),
+                    cause: "store_key is not a 32-byte key".into(),
+                }
+            })?)),
+            None => None,
+        };
+        Ok(RedisTokenStore {
+            conn: Conn::shared(config)?,
+            prefix: config.key_prefix.clone(),
+            seal,
+            wait_replicas: config.wait_replicas,
+        })
+    }
+
+    /// The Redis key of `key`. A session's id is hashed with its
+    /// credential, so no user id shows in a key name.
+    pub fn name(&self, key: &StoreKey) -> String {
+        match &key.session {
+            None => format!("{}grant:{}", self.prefix, key.credential),
+            Some(session) => {
+                let id = Secret::new(format!("{}\n{session}", key.credential));
+                let hash = &seed_hash(Some(&id))[..32];
+                format!("{}session:{}:{hash}", self.prefix, key.credential)
+            }
+        }
+    }
+
+    fn bound_to(name: &str, version: u64) -> Vec<u8> {
+        format!("{AAD}\n{name}\n{version}").into_bytes()
+    }
+
+    fn encode(&self, name: &str, version: u64, grant: &StoredGrant) -> Result<String, StoreError> {
+        let inner = json!({
+            "seed_sha256": grant.seed_sha256,
+            "refresh_token": grant.refresh_token.expose(),
+        });
+        let doc = match &self.seal {
+            None => json!({ "format": FORMAT, "grant": inner }),
+            Some(key) => {
+                let plain = inner.to_string();
+                let (nonce, data) = key
+                    .seal(&Self::bound_to(name, version), plain.as_bytes())
+                    .ok_or_else(|| self.conn.unreachable("sealing failed".into()))?;
+                json!({
+                    "format": FORMAT,
+                    "aes_256_gcm": { "nonce": B64.encode(nonce), "sealed": B64.encode(data) },
+                })
+            }
+        };
+        Ok(doc.to_string())
+    }
+
+    fn decode(&self, name: &str, version: u64, text: &[u8]) -> Result<StoredGrant, StoreError> {
+        let garbage = || StoreError::Damaged {
+            location: name.to_string(),
+        };
+        let sealed = |problem| StoreError::Sealed {
+            location: name.to_string(),
+            problem,
+        };
+        let doc: Value = serde_json::from_slice(text).map_err(|_| garbage())?;
+        if doc.get("format").and_then(Value::as_str) != Some(FORMAT) {
+            return Err(garbage());
+        }
+        let grant = match (doc.get("aes_256_gcm"), doc.get("grant"), &self.seal) {
+            (Some(s), None, Some(key)) => {
+                let field = |n| {
+                    s.get(n)
+                        .and_then(Value::as_str)
+                        .and_then(|v| B64.decode(v).ok())
+                };
+                let (Some(nonce), Some(data)) = (field("nonce"), field("sealed")) else {
+                    return Err(garbage());
+                };
+                let plain = key
+                    .open(&Self::bound_to(name, version), &nonce, data)
+                    .ok_or_else(|| sealed("cannot be opened with store_key (wrong key, or the value was altered or moved from another key)"))?;
+                serde_json::from_slice(&plain).map_err(|_| garbage())?
+            }
+            (Some(_), None, None) => {
+                return Err(sealed("is sealed, but no store.store_key is configured"))
+            }
+            (None, Some(_), Some(_)) => {
+                return Err(sealed("is not sealed, but store.store_key is set"))
+            }
+            (None, Some(g), None) => g.clone(),
+            _ => return Err(garbage()),
+        };
+        let text = |n| grant.get(n).and_then(Value::as_str);
+        match (text("seed_sha256"), text("refresh_token")) {
+            (Some(seed), Some(token)) if !token.is_empty() => Ok(StoredGrant {
+                seed_sha256: seed.to_string(),
+                refresh_token: Secret::new(token),
+            }),
+            _ => Err(garbage()),
+        }
+    }
+
+    /// Writes `grant` as version `seen + 1` if `seen` is still the stored
+    /// version; then waits for `wait_replicas` replicas, if set.
+    fn compare_and_set(
+        &self,
+        key: &StoreKey,
+        seen: u64,
+        grant: &StoredGrant,
+    ) -> Result<Result<u64, u64>, StoreError> {
+        let name = self.name(key);
+        let next = seen + 1;
+        let doc = self.encode(&name, next, grant)?;
+        let mut manager = self.conn.manager.clone();
+        let (wait, timeout) = (self.wait_replicas, self.conn.timeout);
+        let conn = Arc::clone(&self.conn);
+        let answer: (i64, u64) = self.conn.block(async move {
+            let answer: (i64, u64) = redis::Script::new(CAS)
+                .key(&name)
+                .arg(seen)
+                .arg(next)
+                .arg(doc)
+                .invoke_async(&mut manager)
+                .await
+                .map_err(|e| conn.unreachable(conn::describe(&e)))?;
+            if answer.0 == 1 && wait > 0 {
+                let acked: u32 = redis::cmd("WAIT")
+                    .arg(wait)
+                    .arg(timeout.as_millis() as u64)
+                    .query_async(&mut manager)
+                    .await
+                    .map_err(|e| conn.unreachable(conn::describe(&e)))?;
+                if acked < wait {
+                    return Err(conn.unreachable(format!(
+                        "only {acked} of the {wait} replicas of store.wait_replicas acknowledged the write"
+                    )));
+                }
+            }
+            Ok(answer)
+        })?;
+        Ok(if answer.0 == 1 {
+            Ok(answer.1)
+        } else {
+            Err(answer.1)
+        })
+    }
+}
+
+impl TokenStore for RedisTokenStore {
+    fn load(&self, key: &StoreKey) -> Result<Option<StoredGrant>, StoreError> {
+        Ok(self.load_versioned(key)?.map(|v| v.grant))
+    }
+
+    fn load_versioned(&self, key: &StoreKey) -> Result<Option<Versioned>, StoreError> {
+        let name = self.name(key);
+        let mut manager = self.conn.manager.clone();
+        let conn = Arc::clone(&self.conn);
+        let asked = name.clone();
+        let (version, doc): (Option<u64>, Option<Vec<u8>>) = self.conn.block(async move {
+            redis::cmd("HMGET")
+                .arg(&asked)
+                .arg("v")
+                .arg("d")
+                .query_async(&mut manager)
+                .await
+                .map_err(|e| conn.unreachable(conn::describe(&e)))
+        })?;
+        match (version, doc) {
+            (None, None) => Ok(None),
+            (Some(version), Some(doc)) => Ok(Some(Versioned {
+                version,
+                grant: self.decode(&name, version, &doc)?,
+            })),
+            _ => Err(StoreError::Damaged { location: name }),
+        }
+    }
+
+    fn save(&self, key: &StoreKey, grant: &StoredGrant) -> Result<(), StoreError> {
+        // Whatever version is there is replaced; a race with another
+        // writer is retried on the version it found.
+        let mut seen = self.stored_version(key)?;
+        for _ in 0..8 {
+            match self.compare_and_set(key, seen, grant)? {
+                Ok(_) => return Ok(()),
+                Err(found) => seen = found,
+            }
+        }
+        Err(StoreError::Stale {
+            location: self.name(key),
+        })
+    }
+
+    fn replace(&self, key: &StoreKey, seen: u64, grant: &StoredGrant) -> Result<u64, StoreError> {
+        self.compare_and_set(key, seen, grant)?
+            .map_err(|_| StoreError::Stale {
+                location: self.name(key),
+            })
+    }
+
+    fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+        let name = self.name(key);
+        let mut manager = self.conn.manager.clone();
+        let conn = Arc::clone(&self.conn);
+        self.conn.block(async move {
+            redis::cmd("DEL")
+                .arg(&name)
+                .query_async::<()>(&mut manager)
+                .await
+                .map_err(|e| conn.unreachable(conn::describe(&e)))
+        })
+    }
+
+    fn slot(&self, key: &StoreKey) -> StoreSlot {
+        super::slot_named(format!("redis {} {}", self.conn.location, self.name(key)))
+    }
+
+    fn location(&self, key: &StoreKey) -> String {
+        format!("{} key {}", self.conn.location, self.name(key))
+    }
+}
+
+impl RedisTokenStore {
+    fn stored_version(&self, key: &StoreKey) -> Result<u64, StoreError> {
+        let name = self.name(key);
+        let mut manager = self.conn.manager.clone();
+        let conn = Arc::clone(&self.conn);
+        let version: Option<u64> = self.conn.block(async move {
+            redis::cmd("HGET")
+                .arg(&name)
+                .arg("v")
+                .query_async(&mut manager)
+                .await
+                .map_err(|e| conn.unreachable(conn::describe(&e)))
+        })?;
+        Ok(version.unwrap_or(0))
+    }
+}
