@@ -1,5 +1,6 @@
 //! countersign: a sidecar proxy that signs outbound HTTP requests on behalf
-//! of an app that never holds the secrets. See README.md for the picture.
+//! of an app that never holds the secrets. See README.md for the picture
+//! and ARCHITECTURE.md for how the modules fit.
 #![forbid(unsafe_code)]
 
 pub mod app;

@@ -1,4 +1,4 @@
-//! The README's error table is exact: it lists every status and
+//! The error table of docs/errors.md is exact: it lists every status and
 //! `x-countersign-error` that countersign can answer with, and nothing else.
 
 use std::collections::BTreeSet;
@@ -109,13 +109,14 @@ async fn every_error() -> Vec<ProxyError> {
     all
 }
 
-/// `(status, reason)` rows of the table under "Errors made by countersign".
-fn readme_table() -> BTreeSet<(u16, String)> {
-    let readme = include_str!("../../README.md");
-    let section = readme
+/// `(status, reason)` rows of the table under "Errors made by countersign"
+/// in docs/errors.md.
+fn documented_table() -> BTreeSet<(u16, String)> {
+    let doc = include_str!("../../docs/errors.md");
+    let section = doc
         .split("## Errors made by countersign")
         .nth(1)
-        .expect("the README has the section");
+        .expect("docs/errors.md has the section");
     let section = section.split("\n## ").next().unwrap_or(section);
     section
         .lines()
@@ -129,13 +130,13 @@ fn readme_table() -> BTreeSet<(u16, String)> {
 }
 
 #[tokio::test]
-async fn the_readme_error_table_lists_exactly_what_countersign_answers() {
+async fn the_documented_error_table_lists_exactly_what_countersign_answers() {
     let made: BTreeSet<(u16, String)> = every_error()
         .await
         .iter()
         .map(|e| (e.status().as_u16(), e.reason().to_string()))
         .collect();
-    assert_eq!(readme_table(), made);
+    assert_eq!(documented_table(), made);
 }
 
 #[tokio::test]
