@@ -171,6 +171,15 @@ impl Drop for Process {
     }
 }
 
+/// `countersign check --config PATH`, run to its end.
+pub(crate) fn check(path: &Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(path)
+        .output()
+        .expect("the binary runs")
+}
+
 pub(crate) fn write_config(dir: &Path, toml: &str) -> std::path::PathBuf {
     let path = dir.join("proxy.toml");
     std::fs::write(&path, with_free_admin_port(toml)).unwrap();

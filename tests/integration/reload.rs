@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use crate::harness::*;
 
-fn config(upstream: &str, token: &str) -> String {
+/// A bearer route to `upstream`, holding `token`.
+pub(crate) fn config(upstream: &str, token: &str) -> String {
     format!(
         r#"
 [proxy]

@@ -4,9 +4,7 @@
 //! they refused. Each case is checked everywhere a config problem shows: the
 //! 422 of `POST /reload`, `/status`, the log, and `countersign check`.
 
-use std::process::Command;
-
-use crate::binary::{write_config, BIN};
+use crate::binary::{check, write_config};
 use crate::harness::*;
 use crate::trace_capture::TraceCapture;
 
@@ -177,11 +175,7 @@ fn countersign_check_never_quotes_a_refused_value() {
     for case in CASES {
         let dir = tempfile::tempdir().unwrap();
         let path = write_config(dir.path(), &with_case(&base, case));
-        let out = Command::new(BIN)
-            .args(["check", "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
+        let out = check(&path);
         assert_eq!(out.status.code(), Some(64));
         let stderr = String::from_utf8_lossy(&out.stderr);
         let stdout = String::from_utf8_lossy(&out.stdout);

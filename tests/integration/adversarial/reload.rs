@@ -9,31 +9,13 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::binary::{write_config, Process, BIN};
+use crate::binary::{check, write_config, Process};
 use crate::harness::*;
+use crate::reload::config;
 
 /// Long enough for the old loop to have reloaded several times (its period
 /// was the 150 ms settle window plus a reload).
 const QUIET: Duration = Duration::from_millis(1200);
-
-fn config(upstream: &str, token: &str) -> String {
-    format!(
-        r#"
-[proxy]
-listen = "127.0.0.1:0"
-
-[credential.api]
-type = "header"
-bearer = "{token}"
-
-[[route]]
-name = "api"
-hosts = ["api.example.test"]
-upstream = "{upstream}"
-credential = "api"
-"#
-    )
-}
 
 fn generation(sidecar: &Sidecar) -> u64 {
     *sidecar.app.generations().borrow()
@@ -301,11 +283,7 @@ fn the_binary_refuses_a_fifo_secret_and_still_stops_on_sigterm() {
     );
 
     // `check` answers at once too, naming the file's kind.
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = check(&path);
     assert_eq!(out.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("credential.api.bearer"), "{stderr}");

@@ -31,11 +31,7 @@ hosts = ["a.test"]
 upstream = "https://a.test"
 "#,
     );
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = check(&path);
     assert_eq!(out.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&out.stderr);
     for path in [
@@ -60,11 +56,7 @@ fn check_refuses_controls_off_loopback_without_a_secret() {
         "control_listen = \"10.9.8.7:19902\"\n",
     ] {
         let path = write_config(dir.path(), &format!("[admin]\n{admin}"));
-        let out = Command::new(BIN)
-            .args(["check", "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
+        let out = check(&path);
         assert_eq!(out.status.code(), Some(64), "{admin}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("admin.control_secret: missing"), "{stderr}");
@@ -75,11 +67,7 @@ fn check_refuses_controls_off_loopback_without_a_secret() {
         dir.path(),
         "[admin]\nlisten = \"0.0.0.0:9901\"\ncontrol_listen = \"0.0.0.0:19902\"\ncontrol_secret = \"${file:control-secret}\"\n",
     );
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = check(&path);
     assert!(
         out.status.success(),
         "{}",
@@ -90,11 +78,7 @@ fn check_refuses_controls_off_loopback_without_a_secret() {
 #[test]
 fn the_shipped_example_passes_check() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("proxy.toml.example");
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&example)
-        .output()
-        .unwrap();
+    let out = check(&example);
     assert!(
         out.status.success(),
         "{}",
@@ -177,11 +161,7 @@ fn check_names_the_file_of_a_mismatched_client_key() {
         dir.path(),
         "[[route]]\nname = \"ob\"\nhosts = [\"ob.test\"]\nupstream = \"https://ob.test\"\nclient_cert = \"transport.pem\"\nclient_key = \"transport.key\"\n",
     );
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = check(&path);
     assert_eq!(out.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("route[0].client_cert"), "{stderr}");

@@ -2,18 +2,10 @@
 //! checked, naming the key: `leaf_lifetime = "100000000h"` once passed
 //! `check`, and then every interception panicked.
 
-use std::process::Command;
-
-const BIN: &str = env!("CARGO_BIN_EXE_countersign");
-
-fn check(dir: &std::path::Path, toml: &str) -> (Option<i32>, String) {
+fn check_toml(dir: &std::path::Path, toml: &str) -> (Option<i32>, String) {
     let path = dir.join("proxy.toml");
     std::fs::write(&path, toml).unwrap();
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = crate::binary::check(&path);
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code(), text)
@@ -68,7 +60,7 @@ fn durations_too_long_for_the_clocks_are_refused_by_check_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     countersign::pki::ca::init(&dir.path().join("ca")).unwrap();
     for long in ["100000000h", "8761h", "99999999999999999999ms"] {
-        let (code, text) = check(dir.path(), &durations(long, long));
+        let (code, text) = check_toml(dir.path(), &durations(long, long));
         assert_eq!(code, Some(64), "{long}: {text}");
         for key in [
             "proxy.connect_timeout",
@@ -89,6 +81,6 @@ fn durations_too_long_for_the_clocks_are_refused_by_check_naming_the_key() {
             assert!(line.contains("at most 365 days"), "{line}");
         }
     }
-    let (code, text) = check(dir.path(), &durations("8760h", "5s"));
+    let (code, text) = check_toml(dir.path(), &durations("8760h", "5s"));
     assert_eq!(code, Some(0), "the longest allowed: {text}");
 }
