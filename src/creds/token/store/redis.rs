@@ -327,7 +327,8 @@ impl RedisTokenStore {
         self.version_named(&self.name(key))
     }
 
-    fn version_named(&self, name: &str) -> Result<u64, StoreError> {
+    /// The version stored under the Redis key `name` (0: nothing there).
+    pub fn version_named(&self, name: &str) -> Result<u64, StoreError> {
         let name = name.to_string();
         let mut manager = self.conn.manager.clone();
         let conn = Arc::clone(&self.conn);
