@@ -10,11 +10,7 @@ use super::*;
 const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 /// Three countersigns sharing `redis`, with sessions there.
-async fn replicas(
-    redis: &RedisServer,
-    tokens: &TokenServer,
-    upstream: &Upstream,
-) -> [Sidecar; 3] {
+async fn replicas(redis: &RedisServer, tokens: &TokenServer, upstream: &Upstream) -> [Sidecar; 3] {
     let store = format!(
         "[store]\nurl = \"{}\"\nkey_prefix = \"cs-test:\"\nstore_key = \"{KEY}\"\n",
         redis.url()
@@ -44,7 +40,11 @@ fn everything(redis: &RedisServer) -> String {
     let mut all = keys.clone();
     for key in keys.lines() {
         let kind = String::from_utf8(redis.cli(&["TYPE", key])).unwrap();
-        let read = if kind.trim() == "hash" { "HGETALL" } else { "GET" };
+        let read = if kind.trim() == "hash" {
+            "HGETALL"
+        } else {
+            "GET"
+        };
         all.push_str(&String::from_utf8_lossy(&redis.cli(&[read, key])));
     }
     all
@@ -98,7 +98,9 @@ async fn authorize_on_a_start_on_b_callback_on_c_and_the_session_works_on_all_th
     assert_eq!(call(&b, Some("bob")).await.status, 403, "unknown session");
     assert!(!tokens.reuse_detected());
     assert!(
-        redis.cli(&["--scan", "--pattern", "cs-test:pending:*"]).is_empty(),
+        redis
+            .cli(&["--scan", "--pattern", "cs-test:pending:*"])
+            .is_empty(),
         "ticket and state were taken out"
     );
 }
@@ -156,7 +158,11 @@ async fn a_state_is_redeemed_once_across_replicas() {
     let callback = format!("/oauth2/bank/callback?code=code-d&state={state}");
     let other = admin(&a, &callback).await;
     assert_eq!(other.status, 400, "{}", other.body);
-    assert!(other.body.contains("this browser did not start"), "{}", other.body);
+    assert!(
+        other.body.contains("this browser did not start"),
+        "{}",
+        other.body
+    );
     let late = admin_with(&c, "GET", &callback, Some(&browser.cookie)).await;
     assert_eq!(late.status, 400, "{}", late.body);
     assert!(late.body.contains("state"), "{}", late.body);

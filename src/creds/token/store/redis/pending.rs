@@ -91,7 +91,9 @@ impl RedisPending {
                 let plain = key.open(&Self::bound_to(name), &nonce, data).ok_or_else(|| {
                     sealed("cannot be opened with store_key (wrong key, or the value was altered or moved from another key)")
                 })?;
-                String::from_utf8(plain).map(Secret::new).map_err(|_| garbage())
+                String::from_utf8(plain)
+                    .map(Secret::new)
+                    .map_err(|_| garbage())
             }
             (Some(_), None, None) => Err(sealed("is sealed, but no store.store_key is configured")),
             (None, Some(_), Some(_)) => Err(sealed("is not sealed, but store.store_key is set")),
