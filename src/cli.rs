@@ -1,7 +1,9 @@
-//! Command-line interface: `run` (the default), `check` and `sign`.
+//! Command-line interface: `run` (the default), `check`, `sign`, `ca`,
+//! `token` and `store`.
 
 mod ca;
 mod sign;
+mod store;
 mod token;
 
 use std::path::PathBuf;
@@ -41,6 +43,8 @@ enum Command {
     Ca(ca::CaArgs),
     /// Show an OAuth2 credential's token state (the token only with --reveal).
     Token(token::TokenArgs),
+    /// The shared store ([store]): `migrate` copies the token_store files into it.
+    Store(store::StoreArgs),
 }
 
 #[derive(Debug, Args)]
@@ -73,6 +77,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Some(Command::Sign(args)) => sign::sign(args),
         Some(Command::Ca(args)) => ca::ca(args),
         Some(Command::Token(args)) => token::token(args),
+        Some(Command::Store(args)) => store::store(args),
     }
 }
 

@@ -80,7 +80,7 @@ pub async fn control(
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                 return Some(resp);
             }
-            ticket(sessions, name, query)
+            ticket(sessions, name, query).await
         }
         (_, "authorize") => with_allow(
             text(
@@ -110,7 +110,7 @@ pub async fn browser(
     };
     let query = uri.query().unwrap_or("");
     Some(match (method, action) {
-        (&Method::GET, "start") => start(sessions, query),
+        (&Method::GET, "start") => start(sessions, query).await,
         (&Method::GET, "callback") => callback(sessions, name, query, headers).await,
         (_, "start" | "callback") => {
             with_allow(text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n"), "GET")
@@ -119,14 +119,14 @@ pub async fn browser(
     })
 }
 
-fn ticket(sessions: &SessionManager, name: &str, query: &str) -> Response<ProxyBody> {
+async fn ticket(sessions: &SessionManager, name: &str, query: &str) -> Response<ProxyBody> {
     let Some(session) = param(query, "session") else {
         return text(
             StatusCode::BAD_REQUEST,
             "add ?session=ID naming the user's session\n",
         );
     };
-    match sessions.ticket(&session) {
+    match sessions.ticket(&session).await {
         Ok(t) => no_store(json_response(
             StatusCode::OK,
             &json!({
@@ -139,14 +139,14 @@ fn ticket(sessions: &SessionManager, name: &str, query: &str) -> Response<ProxyB
     }
 }
 
-fn start(sessions: &SessionManager, query: &str) -> Response<ProxyBody> {
+async fn start(sessions: &SessionManager, query: &str) -> Response<ProxyBody> {
     let Some(ticket) = param(query, "ticket") else {
         return text(
             StatusCode::BAD_REQUEST,
             "add ?ticket=T from the app's POST /oauth2/NAME/authorize\n",
         );
     };
-    match sessions.start(&ticket) {
+    match sessions.start(&ticket).await {
         Ok(started) => {
             // Path=/: the provider redirects to `redirect_uri`, whose path
             // the ingress may rewrite to /oauth2/NAME/callback.
@@ -199,7 +199,7 @@ async fn callback(
         Err(e) => {
             let chain = crate::causes::chain(&e);
             tracing::warn!(credential = %name, error = %chain, "authorization callback failed");
-            text(StatusCode::BAD_REQUEST, &format!("{chain}\n"))
+            text(status_of(&e), &format!("{chain}\n"))
         }
     };
     // Spent either way.
@@ -210,14 +210,19 @@ async fn callback(
     resp
 }
 
-/// A ticket or start refused: the caller's mistake (400), or 500 when the
-/// OS random source failed.
+/// A ticket or start refused (see `status_of`).
 fn refused(e: &SessionError) -> Response<ProxyBody> {
-    let status = match e {
+    text(status_of(e), &format!("{e}\n"))
+}
+
+/// The caller's mistake (400); 500 when the OS random source failed; 503
+/// when the shared store of authorizations under way cannot be reached.
+fn status_of(e: &SessionError) -> StatusCode {
+    match e {
         SessionError::Random(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        SessionError::Pending(_) => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
-    };
-    text(status, &format!("{e}\n"))
+    }
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.

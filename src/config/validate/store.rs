@@ -10,7 +10,13 @@ use super::Checker;
 
 impl Checker<'_> {
     pub(super) fn store(&mut self, raw: RawStore) -> Option<StoreConfig> {
-        let url = self.store_url(raw.url.as_deref());
+        // The url may be a reference too (`${file:...}`, `${env:...}`), so
+        // a Kubernetes Secret can hold it.
+        let url = match raw.url.as_deref().map(|u| self.secret("store.url", u)) {
+            Some(None) => None,
+            Some(Some(text)) => self.store_url(Some(text.expose().trim())),
+            None => self.store_url(None),
+        };
         let username = raw
             .username
             .as_deref()

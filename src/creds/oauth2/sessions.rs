@@ -21,13 +21,12 @@ use super::endpoint::{Endpoint, FetchError};
 use super::refresh::RefreshGrant;
 use super::source;
 use crate::config::{CodeFlow, OAuth2Config};
-use crate::creds::token::store::{self, StoreKey, TokenStore};
+use crate::creds::token::store::{self, PendingStore, StoreError, StoreKey, TokenStore};
 use crate::creds::token::{Renewing, Stopped, TokenManager};
 
 mod authorize;
 
 pub use authorize::cookie_name;
-use authorize::Flows;
 
 /// Why a session cannot be used or authorized. Messages hold no secret.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +51,8 @@ pub enum SessionError {
     Store(#[source] FetchError),
     #[error("cannot open the session's token store: {0}")]
     StoreOpen(String),
+    #[error("cannot reach the store of authorizations under way; try again")]
+    Pending(#[source] StoreError),
     #[error("countersign is stopping")]
     Stopping,
     /// The OS random source failed: no ticket, state or verifier could be
@@ -70,8 +71,9 @@ pub struct SessionManager {
     /// Managers replaced by a new authorization whose last fetch may still
     /// be under way; shutdown waits for them too.
     retired: Mutex<Vec<Arc<TokenManager>>>,
-    /// Authorizations started and not finished.
-    flows: Mutex<Flows>,
+    /// Tickets issued and authorizations started, not yet finished: in
+    /// memory, or in Redis with `[store]`.
+    pending: Arc<dyn PendingStore>,
     /// Set by `stop`: no session starts or is authorized after it.
     closed: AtomicBool,
 }
@@ -92,6 +94,7 @@ impl SessionManager {
         endpoint: Endpoint,
     ) -> Result<SessionManager, (&'static str, String)> {
         let store = store::open(config.shared_store.as_deref(), config.token_store.as_ref())?;
+        let pending = store::pending(config.shared_store.as_deref(), name)?;
         Ok(SessionManager {
             name: name.to_string(),
             config: config.clone(),
@@ -100,7 +103,7 @@ impl SessionManager {
             endpoint: Arc::new(endpoint),
             sessions: Mutex::default(),
             retired: Mutex::default(),
-            flows: Mutex::default(),
+            pending,
             closed: AtomicBool::new(false),
         })
     }
@@ -201,10 +204,6 @@ impl SessionManager {
 
     fn lock_retired(&self) -> std::sync::MutexGuard<'_, Vec<Arc<TokenManager>>> {
         self.retired.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn lock_flows(&self) -> std::sync::MutexGuard<'_, Flows> {
-        self.flows.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

@@ -15,6 +15,7 @@
 //! async thread of countersign ever drives Redis.
 
 mod file;
+mod pending;
 mod redis;
 mod seal;
 
@@ -27,7 +28,8 @@ use sha2::{Digest, Sha256};
 use crate::config::{Secret, TokenStoreConfig};
 
 pub use file::{FileStore, FileTokenStore};
-pub use redis::RedisTokenStore;
+pub use pending::{MemoryPending, PendingKind, PendingStore};
+pub use redis::{RedisPending, RedisTokenStore};
 
 /// A stored grant and the version it was stored as (the file store has no
 /// versions: always 0).
@@ -57,6 +59,13 @@ impl std::fmt::Debug for StoredGrant {
 pub fn seed_hash(seed: Option<&Secret>) -> String {
     let digest = Sha256::digest(seed.map_or(&b""[..], |s| s.expose().as_bytes()));
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The hash that names session `session` of credential `credential` in
+/// either store (its file name, its Redis key): no user id shows there.
+pub fn session_hash(credential: &str, session: &str) -> String {
+    let id = Secret::new(format!("{credential}\n{session}"));
+    seed_hash(Some(&id))[..32].to_string()
 }
 
 /// Whose durable state: a credential's own, or one user session's of it.
@@ -124,6 +133,22 @@ pub fn open(
         },
         (None, Some(files)) => Ok(Arc::new(FileTokenStore::new(files))),
         (None, None) => Err(("token_store", "missing".to_string())),
+    }
+}
+
+/// Where credential `credential` keeps its authorizations under way: in
+/// Redis when `[store]` is set (so any replica may finish what another
+/// started), else in this process's memory.
+pub fn pending(
+    shared: Option<&crate::config::StoreConfig>,
+    credential: &str,
+) -> Result<Arc<dyn PendingStore>, (&'static str, String)> {
+    match shared {
+        Some(shared) => match RedisPending::open(shared, credential) {
+            Ok(store) => Ok(Arc::new(store)),
+            Err(e) => Err(("token_store", e.to_string())),
+        },
+        None => Ok(Arc::new(MemoryPending::default())),
     }
 }
 

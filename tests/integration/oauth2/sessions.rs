@@ -8,6 +8,8 @@ use super::{ClientCheck, TokenServer};
 use crate::harness::*;
 
 mod listeners;
+mod migrate;
+mod replicas;
 
 const REDIRECT: &str = "https://app.example.test/oauth2/callback";
 

@@ -188,3 +188,54 @@ async fn a_rotating_grant_lives_in_redis_across_countersigns() {
         .collect();
     assert_eq!(files.len(), 1, "only proxy.toml: {files:?}");
 }
+
+/// Authorizations under way: sealed and bound to their key, expiring with
+/// their TTL, and taken once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_values_are_sealed_expire_and_are_taken_once() {
+    use countersign::creds::token::store::{PendingKind, PendingStore, RedisPending};
+    let redis = RedisServer::start();
+    let config = store_config(&redis, Some([5; 32]));
+    let pending = RedisPending::open(&config, "gmo").unwrap();
+    let ttl = Duration::from_secs(600);
+    let (t1, t2) = ("ticket-one-secret", "ticket-two-secret");
+    pending
+        .put(PendingKind::Ticket, t1, Secret::new("alice"), ttl)
+        .await
+        .unwrap();
+    let name = pending.name(PendingKind::Ticket, t1);
+    assert!(name.starts_with("cs-test:pending:gmo:ticket:"), "{name}");
+    let all = String::from_utf8_lossy(&redis.cli(&["GET", &name])).into_owned();
+    for clear in [t1, "alice"] {
+        assert!(!all.contains(clear) && !name.contains(clear), "{all}");
+    }
+    let ttl_ms: u64 = String::from_utf8(redis.cli(&["PTTL", &name]))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(ttl_ms > 590_000 && ttl_ms <= 600_000, "{ttl_ms}");
+
+    // Moved to another ticket's key, or to a state's, it does not open.
+    for (kind, id) in [(PendingKind::Ticket, t2), (PendingKind::State, t1)] {
+        redis.cli(&["COPY", &name, &pending.name(kind, id), "REPLACE"]);
+        let e = pending.take(kind, id).await.unwrap_err();
+        assert!(matches!(e, StoreError::Sealed { .. }), "{e}");
+    }
+    let got = pending.take(PendingKind::Ticket, t1).await.unwrap();
+    assert_eq!(got.unwrap().expose(), "alice");
+    assert_eq!(pending.take(PendingKind::Ticket, t1).await.unwrap(), None);
+
+    // Expired: gone.
+    pending
+        .put(
+            PendingKind::State,
+            t2,
+            Secret::new("x"),
+            Duration::from_millis(50),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(pending.take(PendingKind::State, t2).await.unwrap(), None);
+}

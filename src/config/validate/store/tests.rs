@@ -135,3 +135,20 @@ fn an_unknown_key_in_store_is_named() {
     let e = errors(dir.path(), "[store]\nurl = \"redis://r\"\nsentinels = []\n");
     assert!(paths(&e).iter().all(|p| p.starts_with("store")), "{e}");
 }
+
+#[test]
+fn the_url_may_come_from_a_file_and_is_checked_like_a_literal() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("url"), "redis://redis.internal:6379/1\n").unwrap();
+    std::fs::write(dir.path().join("bad-url"), "redis://user:pw@redis:6379\n").unwrap();
+    let toml = format!("[store]\nurl = \"${{file:url}}\"\n{REFRESH}");
+    let config = validate(&toml, dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.store.unwrap().url, "redis://redis.internal:6379/1");
+    let toml = format!("[store]\nurl = \"${{file:bad-url}}\"\n{REFRESH}");
+    let e = errors(dir.path(), &toml);
+    assert_eq!(paths(&e)[0], "store.url", "{e}");
+    assert!(e.to_string().contains("user info"), "{e}");
+    assert!(!e.to_string().contains("pw@"), "{e}");
+    let toml = format!("[store]\nurl = \"${{file:missing}}\"\n{REFRESH}");
+    assert_eq!(paths(&errors(dir.path(), &toml))[0], "store.url");
+}

@@ -15,10 +15,10 @@
 //! provider link passed to someone else cannot bind their account to a
 //! session of the sender's choosing.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
@@ -29,13 +29,10 @@ use super::super::source;
 use super::{check_id, SessionError, SessionManager};
 use crate::config::Secret;
 use crate::creds::form;
-use crate::creds::token::store::{self, StoreKey, StoredGrant, TokenStore};
+use crate::creds::token::store::{self, PendingKind, StoreKey, StoredGrant, TokenStore};
 
 /// A ticket or an authorization not used within this is forgotten.
 pub const FLOW_TTL: Duration = Duration::from_secs(600);
-/// At most this many tickets, and this many authorizations, wait at once;
-/// the oldest goes first.
-const MAX_WAITING: usize = 1024;
 
 /// A ticket for the app to hand to the person's browser.
 pub struct Ticket {
@@ -59,46 +56,44 @@ pub fn cookie_name(state: &str) -> String {
     format!("countersign-auth-{state}")
 }
 
-struct Waiting<T> {
-    item: T,
-    started: Instant,
-}
-
-struct Pending {
+/// An authorization under way, as kept under its `state` (in memory or in
+/// the shared store, sealed there).
+struct Flow {
     session: String,
-    pkce: Pkce,
+    verifier: Secret,
     /// SHA-256 of the nonce in the starting browser's cookie.
     browser: [u8; 32],
 }
 
-/// Tickets issued to the app, and authorizations under way, by value.
-#[derive(Default)]
-pub struct Flows {
-    tickets: HashMap<String, Waiting<String>>,
-    pending: HashMap<String, Waiting<Pending>>,
-}
-
-/// Adds `item` under `key`, first dropping what has expired and, when the
-/// map is full, the oldest entry.
-fn admit<T>(map: &mut HashMap<String, Waiting<T>>, key: String, item: T) {
-    let now = Instant::now();
-    map.retain(|_, w| now.duration_since(w.started) < FLOW_TTL);
-    if map.len() >= MAX_WAITING {
-        let oldest = map
-            .iter()
-            .min_by_key(|(_, w)| w.started)
-            .map(|(k, _)| k.clone());
-        if let Some(k) = oldest {
-            map.remove(&k);
-        }
+impl Flow {
+    fn to_secret(&self) -> Secret {
+        let browser: String = self.browser.iter().map(|b| format!("{b:02x}")).collect();
+        Secret::new(
+            json!({
+                "session": self.session,
+                "verifier": self.verifier.expose(),
+                "browser": browser,
+            })
+            .to_string(),
+        )
     }
-    map.insert(key, Waiting { item, started: now });
-}
 
-/// Takes `key` out of `map` if it is there and unexpired (once only).
-fn take<T>(map: &mut HashMap<String, Waiting<T>>, key: &str) -> Option<T> {
-    let waiting = map.remove(key)?;
-    (waiting.started.elapsed() < FLOW_TTL).then_some(waiting.item)
+    /// `None` for anything but what `to_secret` wrote.
+    fn from_secret(value: &Secret) -> Option<Flow> {
+        let doc: Value = serde_json::from_str(value.expose()).ok()?;
+        let text = |n| doc.get(n).and_then(Value::as_str);
+        let session = text("session").filter(|s| check_id(s).is_ok())?;
+        let hex = text("browser").filter(|h| h.len() == 64)?;
+        let mut browser = [0u8; 32];
+        for (i, b) in browser.iter_mut().enumerate() {
+            *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(Flow {
+            session: session.to_string(),
+            verifier: Secret::new(text("verifier")?),
+            browser,
+        })
+    }
 }
 
 fn digest(nonce: &str) -> [u8; 32] {
@@ -119,15 +114,14 @@ impl SessionManager {
     }
 
     /// Step 1, for the app: a one-time ticket to authorize `session`.
-    pub fn ticket(&self, session: &str) -> Result<Ticket, SessionError> {
+    pub async fn ticket(&self, session: &str) -> Result<Ticket, SessionError> {
         check_id(session)?;
         self.refuse_if_stopping()?;
         let value = pkce::random_state()?;
-        admit(
-            &mut self.lock_flows().tickets,
-            value.clone(),
-            session.to_string(),
-        );
+        self.pending
+            .put(PendingKind::Ticket, &value, Secret::new(session), FLOW_TTL)
+            .await
+            .map_err(SessionError::Pending)?;
         Ok(Ticket {
             value,
             expires_in: FLOW_TTL,
@@ -135,14 +129,22 @@ impl SessionManager {
     }
 
     /// Step 2, for the browser: spends `ticket`, and says where to go.
-    pub fn start(&self, ticket: &str) -> Result<Started, SessionError> {
+    pub async fn start(&self, ticket: &str) -> Result<Started, SessionError> {
         self.refuse_if_stopping()?;
         // Made before the ticket is spent: a failure leaves it usable.
         let pkce = Pkce::new()?;
         let state = pkce::random_state()?;
         let nonce = pkce::random_state()?;
-        let mut flows = self.lock_flows();
-        let session = take(&mut flows.tickets, ticket).ok_or(SessionError::BadTicket)?;
+        // Taken once, on whichever replica asks first.
+        let session = self
+            .pending
+            .take(PendingKind::Ticket, ticket)
+            .await
+            .map_err(SessionError::Pending)?
+            .filter(|s| check_id(s.expose()).is_ok())
+            .ok_or(SessionError::BadTicket)?
+            .expose()
+            .to_string();
         let mut query = form::Form::default();
         query.push("response_type", "code");
         query.push("client_id", &self.config.client_id);
@@ -155,13 +157,16 @@ impl SessionManager {
         query.push("state", &state);
         query.push("code_challenge", &pkce.challenge());
         query.push("code_challenge_method", "S256");
-        let pending = Pending {
+        let flow = Flow {
             session,
-            pkce,
+            verifier: pkce.verifier().clone(),
             browser: digest(&nonce),
         };
         let cookie = cookie_name(&state);
-        admit(&mut flows.pending, state, pending);
+        self.pending
+            .put(PendingKind::State, &state, flow.to_secret(), FLOW_TTL)
+            .await
+            .map_err(SessionError::Pending)?;
         let base = self.flow.authorize_url.to_string();
         let sep = if base.contains('?') { '&' } else { '?' };
         Ok(Started {
@@ -181,7 +186,14 @@ impl SessionManager {
         code: &str,
         browser_nonce: Option<&str>,
     ) -> Result<String, SessionError> {
-        let pending = take(&mut self.lock_flows().pending, state).ok_or(SessionError::BadState)?;
+        // Taken once, on whichever replica the provider's redirect reaches.
+        let pending = self
+            .pending
+            .take(PendingKind::State, state)
+            .await
+            .map_err(SessionError::Pending)?
+            .and_then(|v| Flow::from_secret(&v))
+            .ok_or(SessionError::BadState)?;
         // Digests compared: how long the comparison takes says nothing
         // about the nonce.
         let same_browser = browser_nonce.is_some_and(|n| digest(n) == pending.browser);
@@ -190,7 +202,7 @@ impl SessionManager {
         }
         self.refuse_if_stopping()?;
         let sent_at = Instant::now();
-        let verifier = pending.pkce.verifier();
+        let verifier = &pending.verifier;
         let issued = self
             .endpoint
             .request(&[
@@ -261,4 +273,30 @@ async fn save(
         .await
         .map_err(|_| FetchError::Interrupted)?
         .map_err(FetchError::Store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flow_reads_back_as_written_and_nothing_else_reads() {
+        let flow = Flow {
+            session: "alice@example".into(),
+            verifier: Secret::new("v".repeat(43)),
+            browser: digest("nonce"),
+        };
+        let back = Flow::from_secret(&flow.to_secret()).unwrap();
+        assert_eq!(back.session, flow.session);
+        assert_eq!(back.verifier, flow.verifier);
+        assert_eq!(back.browser, flow.browser);
+        for bad in [
+            "",
+            "{}",
+            r#"{"session":"../x","verifier":"v","browser":"00"}"#,
+            r#"{"session":"a","verifier":"v","browser":"zz"}"#,
+        ] {
+            assert!(Flow::from_secret(&Secret::new(bad)).is_none(), "{bad}");
+        }
+    }
 }

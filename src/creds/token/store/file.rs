@@ -11,7 +11,7 @@ use base64::Engine as _;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use serde_json::{json, Value};
 
-use super::{seed_hash, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore};
+use super::{session_hash, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore};
 use crate::config::{Secret, TokenStoreConfig};
 
 const FORMAT: &str = "countersign-token-store";
@@ -40,11 +40,39 @@ impl FileTokenStore {
         match &key.session {
             None => self.config.path.clone(),
             Some(session) => {
-                let id = Secret::new(format!("{}\n{session}", key.credential));
-                let name = format!("session-{}.json", &seed_hash(Some(&id))[..32]);
+                let name = format!("session-{}.json", session_hash(&key.credential, session));
                 self.config.path.join(name)
             }
         }
+    }
+
+    /// Every session file in the folder of an authorization_code
+    /// credential, with the hash its name holds (for `store migrate`).
+    pub fn session_files(&self) -> Result<Vec<(String, FileStore)>, StoreError> {
+        let folder = &self.config.path;
+        let io = |source| StoreError::Io {
+            action: "list",
+            path: folder.clone(),
+            source,
+        };
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(folder).map_err(io)? {
+            let name = entry.map_err(io)?.file_name();
+            let name = name.to_string_lossy();
+            let hash = name
+                .strip_prefix("session-")
+                .and_then(|n| n.strip_suffix(".json"))
+                .filter(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+            if let Some(hash) = hash {
+                let file = FileStore::new(&TokenStoreConfig {
+                    path: folder.join(&*name),
+                    key: self.config.key.clone(),
+                });
+                found.push((hash.to_string(), file));
+            }
+        }
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(found)
     }
 
     fn file(&self, key: &StoreKey) -> FileStore {
@@ -93,6 +121,11 @@ impl std::fmt::Debug for FileStore {
 }
 
 impl FileStore {
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub fn new(config: &TokenStoreConfig) -> FileStore {
         let key = config.key.as_ref().map(|k| {
             let key = UnboundKey::new(&AES_256_GCM, k.expose())
@@ -255,6 +288,7 @@ pub fn exclusive(path: &Path) -> StoreSlot {
 
 #[cfg(test)]
 mod tests {
+    use super::super::seed_hash;
     use super::*;
     use crate::config::SecretBytes;
     use sha2::{Digest, Sha256};

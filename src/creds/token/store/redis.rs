@@ -7,6 +7,7 @@
 //! older version never overwrites a newer one.
 
 mod conn;
+mod pending;
 
 use std::sync::Arc;
 
@@ -15,10 +16,24 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use super::seal::SealKey;
-use super::{seed_hash, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore, Versioned};
+use super::{session_hash, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore, Versioned};
 use crate::config::{Secret, StoreConfig};
 
 pub use conn::Conn;
+pub use pending::RedisPending;
+
+/// The sealing key of `config`, if it has a `store_key`.
+fn seal_of(config: &StoreConfig) -> Result<Option<Arc<SealKey>>, StoreError> {
+    match &config.store_key {
+        Some(k) => Ok(Some(Arc::new(SealKey::new(k).ok_or_else(|| {
+            StoreError::Unreachable {
+                location: config.url.clone(),
+                cause: "store_key is not a 32-byte key".into(),
+            }
+        })?))),
+        None => Ok(None),
+    }
+}
 
 const FORMAT: &str = "countersign-token-store";
 /// Binds every sealed value to this use, its Redis key and its version.
@@ -43,19 +58,10 @@ pub struct RedisTokenStore {
 
 impl RedisTokenStore {
     pub fn open(config: &StoreConfig) -> Result<RedisTokenStore, StoreError> {
-        let seal = match &config.store_key {
-            Some(k) => Some(Arc::new(SealKey::new(k).ok_or_else(|| {
-                StoreError::Unreachable {
-                    location: config.url.clone(),
-                    cause: "store_key is not a 32-byte key".into(),
-                }
-            })?)),
-            None => None,
-        };
         Ok(RedisTokenStore {
             conn: Conn::shared(config)?,
             prefix: config.key_prefix.clone(),
-            seal,
+            seal: seal_of(config)?,
             wait_replicas: config.wait_replicas,
         })
     }
@@ -63,14 +69,58 @@ impl RedisTokenStore {
     /// The Redis key of `key`. A session's id is hashed with its
     /// credential, so no user id shows in a key name.
     pub fn name(&self, key: &StoreKey) -> String {
-        match &key.session {
-            None => format!("{}grant:{}", self.prefix, key.credential),
-            Some(session) => {
-                let id = Secret::new(format!("{}\n{session}", key.credential));
-                let hash = &seed_hash(Some(&id))[..32];
-                format!("{}session:{}:{hash}", self.prefix, key.credential)
+        let hash = key
+            .session
+            .as_ref()
+            .map(|s| session_hash(&key.credential, s));
+        self.key_name(&key.credential, hash.as_deref())
+    }
+
+    /// The Redis key of credential `credential`'s own state, or of its
+    /// session whose `session_hash` is `session` (all a session file
+    /// tells of it).
+    pub fn key_name(&self, credential: &str, session: Option<&str>) -> String {
+        match session {
+            None => format!("{}grant:{credential}", self.prefix),
+            Some(hash) => format!("{}session:{credential}:{hash}", self.prefix),
+        }
+    }
+
+    /// Whether Redis answers (a `PING`).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        let mut manager = self.conn.manager.clone();
+        let conn = Arc::clone(&self.conn);
+        self.conn.block(async move {
+            redis::cmd("PING")
+                .query_async::<()>(&mut manager)
+                .await
+                .map_err(|e| conn.unreachable(conn::describe(&e)))
+        })
+    }
+
+    /// Writes `grant` under the Redis key `name` (from `key_name`), as
+    /// `store migrate` copies it: only where nothing is stored yet
+    /// (`Err(version found)` otherwise), or with `force` over whatever is
+    /// there. Returns the version written.
+    pub fn import(
+        &self,
+        name: &str,
+        grant: &StoredGrant,
+        force: bool,
+    ) -> Result<Result<u64, u64>, StoreError> {
+        if !force {
+            return self.compare_and_set_named(name, 0, grant);
+        }
+        let mut seen = self.version_named(name)?;
+        for _ in 0..8 {
+            match self.compare_and_set_named(name, seen, grant)? {
+                Ok(v) => return Ok(Ok(v)),
+                Err(found) => seen = found,
             }
         }
+        Err(StoreError::Stale {
+            location: name.to_string(),
+        })
     }
 
     fn bound_to(name: &str, version: u64) -> Vec<u8> {
@@ -152,7 +202,16 @@ impl RedisTokenStore {
         seen: u64,
         grant: &StoredGrant,
     ) -> Result<Result<u64, u64>, StoreError> {
-        let name = self.name(key);
+        self.compare_and_set_named(&self.name(key), seen, grant)
+    }
+
+    fn compare_and_set_named(
+        &self,
+        name: &str,
+        seen: u64,
+        grant: &StoredGrant,
+    ) -> Result<Result<u64, u64>, StoreError> {
+        let name = name.to_string();
         let next = seen + 1;
         let doc = self.encode(&name, next, grant)?;
         let mut manager = self.conn.manager.clone();
@@ -265,7 +324,12 @@ impl TokenStore for RedisTokenStore {
 
 impl RedisTokenStore {
     fn stored_version(&self, key: &StoreKey) -> Result<u64, StoreError> {
-        let name = self.name(key);
+        self.version_named(&self.name(key))
+    }
+
+    /// The version stored under the Redis key `name` (0: nothing there).
+    pub fn version_named(&self, name: &str) -> Result<u64, StoreError> {
+        let name = name.to_string();
         let mut manager = self.conn.manager.clone();
         let conn = Arc::clone(&self.conn);
         let version: Option<u64> = self.conn.block(async move {

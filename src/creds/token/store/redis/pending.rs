@@ -1,0 +1,154 @@
+//! Authorizations under way in Redis (`[store]`), shared by every replica:
+//! one string per value, `PREFIX pending:CREDENTIAL:KIND:HASH` (the hash of
+//! the ticket or `state`, so a key name is no usable ticket), expiring with
+//! its time to live. Sealed with `store_key` and bound to the key name like
+//! every value countersign writes. Taken with `GETDEL`: one replica gets a
+//! value, every other one finds nothing, so a ticket or a `state` is
+//! redeemed once fleet-wide.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use super::super::pending::{Pending, PendingKind, PendingStore};
+use super::super::seal::SealKey;
+use super::super::{seed_hash, StoreError};
+use super::conn::{self, Conn};
+use crate::config::{Secret, StoreConfig};
+
+const FORMAT: &str = "countersign-pending";
+/// Binds every sealed value to this use and its Redis key.
+const AAD: &str = "countersign redis pending v1";
+
+#[derive(Debug)]
+pub struct RedisPending {
+    conn: Arc<Conn>,
+    /// `PREFIX pending:CREDENTIAL:`
+    base: String,
+    seal: Option<Arc<SealKey>>,
+}
+
+impl RedisPending {
+    pub fn open(config: &StoreConfig, credential: &str) -> Result<RedisPending, StoreError> {
+        Ok(RedisPending {
+            conn: Conn::shared(config)?,
+            base: format!("{}pending:{credential}:", config.key_prefix),
+            seal: super::seal_of(config)?,
+        })
+    }
+
+    /// The Redis key of `(kind, id)`.
+    pub fn name(&self, kind: PendingKind, id: &str) -> String {
+        let hash = &seed_hash(Some(&Secret::new(id)))[..32];
+        format!("{}{}:{hash}", self.base, kind.as_str())
+    }
+
+    fn bound_to(name: &str) -> Vec<u8> {
+        format!("{AAD}\n{name}").into_bytes()
+    }
+
+    fn encode(&self, name: &str, value: &Secret) -> Result<String, StoreError> {
+        let doc = match &self.seal {
+            None => json!({ "format": FORMAT, "value": value.expose() }),
+            Some(key) => {
+                let (nonce, data) = key
+                    .seal(&Self::bound_to(name), value.expose().as_bytes())
+                    .ok_or_else(|| self.conn.unreachable("sealing failed".into()))?;
+                json!({
+                    "format": FORMAT,
+                    "aes_256_gcm": { "nonce": B64.encode(nonce), "sealed": B64.encode(data) },
+                })
+            }
+        };
+        Ok(doc.to_string())
+    }
+
+    fn decode(&self, name: &str, text: &[u8]) -> Result<Secret, StoreError> {
+        let garbage = || StoreError::Damaged {
+            location: name.to_string(),
+        };
+        let sealed = |problem| StoreError::Sealed {
+            location: name.to_string(),
+            problem,
+        };
+        let doc: Value = serde_json::from_slice(text).map_err(|_| garbage())?;
+        if doc.get("format").and_then(Value::as_str) != Some(FORMAT) {
+            return Err(garbage());
+        }
+        match (doc.get("aes_256_gcm"), doc.get("value"), &self.seal) {
+            (Some(s), None, Some(key)) => {
+                let field = |n| {
+                    s.get(n)
+                        .and_then(Value::as_str)
+                        .and_then(|v| B64.decode(v).ok())
+                };
+                let (Some(nonce), Some(data)) = (field("nonce"), field("sealed")) else {
+                    return Err(garbage());
+                };
+                let plain = key.open(&Self::bound_to(name), &nonce, data).ok_or_else(|| {
+                    sealed("cannot be opened with store_key (wrong key, or the value was altered or moved from another key)")
+                })?;
+                String::from_utf8(plain)
+                    .map(Secret::new)
+                    .map_err(|_| garbage())
+            }
+            (Some(_), None, None) => Err(sealed("is sealed, but no store.store_key is configured")),
+            (None, Some(_), Some(_)) => Err(sealed("is not sealed, but store.store_key is set")),
+            (None, Some(Value::String(v)), None) => Ok(Secret::new(v.as_str())),
+            _ => Err(garbage()),
+        }
+    }
+}
+
+impl PendingStore for RedisPending {
+    fn put<'a>(
+        &'a self,
+        kind: PendingKind,
+        id: &'a str,
+        value: Secret,
+        ttl: Duration,
+    ) -> Pending<'a, ()> {
+        Box::pin(async move {
+            let name = self.name(kind, id);
+            let doc = self.encode(&name, &value)?;
+            let mut manager = self.conn.manager.clone();
+            let conn = Arc::clone(&self.conn);
+            let millis = ttl.as_millis().max(1) as u64;
+            self.conn
+                .call(async move {
+                    redis::cmd("SET")
+                        .arg(&name)
+                        .arg(doc)
+                        .arg("PX")
+                        .arg(millis)
+                        .query_async::<()>(&mut manager)
+                        .await
+                        .map_err(|e| conn.unreachable(conn::describe(&e)))
+                })
+                .await
+        })
+    }
+
+    fn take<'a>(&'a self, kind: PendingKind, id: &'a str) -> Pending<'a, Option<Secret>> {
+        Box::pin(async move {
+            let name = self.name(kind, id);
+            let mut manager = self.conn.manager.clone();
+            let conn = Arc::clone(&self.conn);
+            let asked = name.clone();
+            let doc: Option<Vec<u8>> = self
+                .conn
+                .call(async move {
+                    redis::cmd("GETDEL")
+                        .arg(&asked)
+                        .query_async(&mut manager)
+                        .await
+                        .map_err(|e| conn.unreachable(conn::describe(&e)))
+                })
+                .await?;
+            doc.map(|d| self.decode(&name, &d)).transpose()
+        })
+    }
+}
