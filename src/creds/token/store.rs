@@ -15,6 +15,7 @@
 //! async thread of countersign ever drives Redis.
 
 mod file;
+mod lease;
 mod redis;
 mod seal;
 
@@ -27,6 +28,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{Secret, TokenStoreConfig};
 
 pub use file::{FileStore, FileTokenStore};
+pub use lease::{Lease, Leases};
 pub use redis::RedisTokenStore;
 
 /// A stored grant and the version it was stored as (the file store has no

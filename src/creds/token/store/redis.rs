@@ -18,7 +18,7 @@ use super::seal::SealKey;
 use super::{seed_hash, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore, Versioned};
 use crate::config::{Secret, StoreConfig};
 
-pub use conn::Conn;
+pub use conn::{describe, Conn};
 
 const FORMAT: &str = "countersign-token-store";
 /// Binds every sealed value to this use, its Redis key and its version.
@@ -41,6 +41,21 @@ pub struct RedisTokenStore {
     wait_replicas: u32,
 }
 
+/// What names `key` under the prefix: `grant:CREDENTIAL`, or
+/// `session:CREDENTIAL:HASH` (a session's id is hashed with its credential,
+/// so no user id shows in a key name). Leases and published tokens of the
+/// same item put their own word before it.
+pub fn item_name(key: &StoreKey) -> String {
+    match &key.session {
+        None => format!("grant:{}", key.credential),
+        Some(session) => {
+            let id = Secret::new(format!("{}\n{session}", key.credential));
+            let hash = &seed_hash(Some(&id))[..32];
+            format!("session:{}:{hash}", key.credential)
+        }
+    }
+}
+
 impl RedisTokenStore {
     pub fn open(config: &StoreConfig) -> Result<RedisTokenStore, StoreError> {
         let seal = match &config.store_key {
@@ -60,17 +75,9 @@ impl RedisTokenStore {
         })
     }
 
-    /// The Redis key of `key`. A session's id is hashed with its
-    /// credential, so no user id shows in a key name.
+    /// The Redis key of `key` (see `item_name`).
     pub fn name(&self, key: &StoreKey) -> String {
-        match &key.session {
-            None => format!("{}grant:{}", self.prefix, key.credential),
-            Some(session) => {
-                let id = Secret::new(format!("{}\n{session}", key.credential));
-                let hash = &seed_hash(Some(&id))[..32];
-                format!("{}session:{}:{hash}", self.prefix, key.credential)
-            }
-        }
+        format!("{}{}", self.prefix, item_name(key))
     }
 
     fn bound_to(name: &str, version: u64) -> Vec<u8> {

@@ -110,6 +110,24 @@ impl Conn {
             .unwrap_or_else(|_| Err(self.unreachable("no answer in time".into())))
     }
 
+    /// Runs `work` on the store's thread and awaits it, for async callers
+    /// (bounded like `block`); their own threads never drive Redis.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let Some(rt) = &self.runtime else {
+            return Err(self.unreachable("the store is closed".into()));
+        };
+        let task = rt.spawn(work);
+        match tokio::time::timeout(self.timeout * 4 + Duration::from_secs(1), task).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err(self.unreachable("the command was interrupted".into())),
+            Err(_) => Err(self.unreachable("no answer in time".into())),
+        }
+    }
+
     pub fn unreachable(&self, cause: String) -> StoreError {
         StoreError::Unreachable {
             location: self.location.clone(),
