@@ -189,6 +189,9 @@ impl RedisTokenStore {
             }
             Ok(answer)
         })?;
+        if answer.0 == 1 {
+            self.conn.mark(&self.name(key), true);
+        }
         Ok(if answer.0 == 1 {
             Ok(answer.1)
         } else {
@@ -217,11 +220,13 @@ impl TokenStore for RedisTokenStore {
                 .map_err(|e| conn.unreachable(conn::describe(&e)))
         })?;
         match (version, doc) {
+            (None, None) if self.conn.was_held(&name) => Err(StoreError::Lost { location: name }),
             (None, None) => Ok(None),
-            (Some(version), Some(doc)) => Ok(Some(Versioned {
-                version,
-                grant: self.decode(&name, version, &doc)?,
-            })),
+            (Some(version), Some(doc)) => {
+                let grant = self.decode(&name, version, &doc)?;
+                self.conn.mark(&name, true);
+                Ok(Some(Versioned { version, grant }))
+            }
             _ => Err(StoreError::Damaged { location: name }),
         }
     }
@@ -250,6 +255,7 @@ impl TokenStore for RedisTokenStore {
 
     fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
         let name = self.name(key);
+        self.conn.mark(&name, false);
         let mut manager = self.conn.manager.clone();
         let conn = Arc::clone(&self.conn);
         self.conn.block(async move {

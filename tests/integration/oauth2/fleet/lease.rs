@@ -19,6 +19,7 @@ fn config(redis: &RedisServer) -> StoreConfig {
         store_key: None,
         timeout: Duration::from_secs(1),
         wait_replicas: 0,
+        local_fallback: false,
     }
 }
 

@@ -25,6 +25,9 @@ pub struct Conn {
     pub timeout: Duration,
     /// For messages: the url (it holds no user info).
     pub location: String,
+    /// Keys this process has seen holding a grant: one found empty later
+    /// means the store lost its data (see `StoreError::Lost`).
+    pub seen: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -89,6 +92,7 @@ impl Conn {
             manager,
             timeout: config.timeout,
             location,
+            seen: Mutex::default(),
         })
     }
 
@@ -126,6 +130,22 @@ impl Conn {
             Ok(Err(_)) => Err(self.unreachable("the command was interrupted".into())),
             Err(_) => Err(self.unreachable("no answer in time".into())),
         }
+    }
+
+    /// Notes that `name` holds a grant (`true`) or was deleted (`false`).
+    pub fn mark(&self, name: &str, held: bool) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if held {
+            seen.insert(name.to_string());
+        } else {
+            seen.remove(name);
+        }
+    }
+
+    /// Whether `name` held a grant when this process last looked.
+    pub fn was_held(&self, name: &str) -> bool {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.contains(name)
     }
 
     pub fn unreachable(&self, cause: String) -> StoreError {
