@@ -4,3 +4,4 @@
 //! lease holder and a Redis restart (`processes`).
 
 mod lease;
+mod processes;
