@@ -22,10 +22,11 @@
 //! rotation (client_credentials) may fetch locally if `local_fallback` says
 //! so.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::HeaderValue;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::source::{Fetch, Flush, NewToken, SourceError, TokenSource};
@@ -41,19 +42,37 @@ const WAIT_POLL: Duration = Duration::from_millis(100);
 /// A `TokenSource` whose renewals are shared by the fleet.
 pub struct Fleet {
     inner: Box<dyn TokenSource>,
-    key: StoreKey,
     leases: Leases,
-    board: Board,
+    core: Arc<Core>,
     /// The longest a token request and the writes after it may take.
     request_bound: Duration,
     lease_ttl: Duration,
-    /// The fraction of a token's lifetime after which it is renewed.
-    refresh_at: f64,
     /// Fetch locally when the store is unreachable (only for grants that do
     /// not rotate).
     local_fallback: bool,
+    /// Hears the fleet's announcements.
+    listener: Option<tokio::task::AbortHandle>,
+}
+
+/// What the fetches and the listener of announcements share.
+struct Core {
+    key: StoreKey,
+    board: Board,
+    /// The fraction of a token's lifetime after which it is renewed.
+    refresh_at: f64,
     /// The generation of the published token this replica serves.
     serving: Mutex<Option<u64>>,
+    /// An announced token not yet handed to the manager.
+    heard: Mutex<Option<NewToken>>,
+    heard_one: Notify,
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        if let Some(listener) = &self.listener {
+            listener.abort();
+        }
+    }
 }
 
 impl Fleet {
@@ -69,17 +88,57 @@ impl Fleet {
         local_fallback: bool,
     ) -> Result<Fleet, StoreError> {
         let request_bound = request_bound + config.timeout * 2;
+        let core = Arc::new(Core {
+            key,
+            board: Board::open(config)?,
+            refresh_at,
+            serving: Mutex::new(None),
+            heard: Mutex::new(None),
+            heard_one: Notify::new(),
+        });
+        let weak = Arc::downgrade(&core);
+        let listener = core.board.listen(&core.key, move || {
+            let core = weak.upgrade();
+            async move {
+                if let Some(core) = core {
+                    core.hear().await;
+                }
+            }
+        });
         Ok(Fleet {
             inner,
-            key,
             leases: Leases::open(config)?,
-            board: Board::open(config)?,
+            core,
             request_bound,
             lease_ttl: request_bound + LEASE_MARGIN * 2,
-            refresh_at,
             local_fallback,
-            serving: Mutex::new(None),
+            listener,
         })
+    }
+}
+
+impl Core {
+    /// Another replica announced a token: keep it for the manager if it is
+    /// one to take.
+    async fn hear(&self) {
+        let Ok(published) = self.board.read(&self.key).await else {
+            store::count_error(StoreOp::Read);
+            return;
+        };
+        if let Some(token) = self.worth_taking(published.as_ref()) {
+            *self.heard.lock().unwrap_or_else(|p| p.into_inner()) = Some(token);
+            self.heard_one.notify_one();
+        }
+    }
+
+    /// The announced token, once there is one.
+    async fn announced(&self) -> NewToken {
+        loop {
+            if let Some(token) = self.heard.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return token;
+            }
+            self.heard_one.notified().await;
+        }
     }
 
     fn serving(&self) -> Option<u64> {
@@ -111,9 +170,24 @@ impl Fleet {
             lifetime: left,
         })
     }
+}
+
+impl Fleet {
+    fn worth_taking(&self, published: Option<&Published>) -> Option<NewToken> {
+        // A token heard of but not yet served is older than this one.
+        let taken = self.core.worth_taking(published);
+        if taken.is_some() {
+            self.core
+                .heard
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+        }
+        taken
+    }
 
     async fn fetch_shared(&self, label: &str) -> Result<NewToken, SourceError> {
-        let published = match self.board.read(&self.key).await {
+        let published = match self.core.board.read(&self.core.key).await {
             Ok(p) => p,
             Err(e) => return self.outage(label, StoreOp::Read, e).await,
         };
@@ -127,14 +201,14 @@ impl Fleet {
         // for now (the lifecycle retries).
         let deadline = Instant::now() + self.lease_ttl + LEASE_MARGIN;
         loop {
-            match self.leases.acquire(&self.key, self.lease_ttl).await {
+            match self.leases.acquire(&self.core.key, self.lease_ttl).await {
                 Err(e) => return self.outage(label, StoreOp::Lease, e).await,
                 Ok(Some(lease)) => return self.renew_under(lease, label).await,
                 Ok(None) => {}
             }
             // Another replica renews: serve the current token meanwhile.
             tokio::time::sleep(WAIT_POLL).await;
-            let published = match self.board.read(&self.key).await {
+            let published = match self.core.board.read(&self.core.key).await {
                 Ok(p) => p,
                 Err(e) => return self.outage(label, StoreOp::Read, e).await,
             };
@@ -158,7 +232,7 @@ impl Fleet {
     /// Renews while holding `lease`, publishes, releases.
     async fn renew_under(&self, lease: Lease, label: &str) -> Result<NewToken, SourceError> {
         // Someone may have published between the look and the lease.
-        let published = match self.board.read(&self.key).await {
+        let published = match self.core.board.read(&self.core.key).await {
             Ok(p) => p,
             Err(e) => {
                 self.release(lease, label).await;
@@ -188,11 +262,12 @@ impl Fleet {
         };
         let lifetime = issued.lifetime.saturating_sub(started.elapsed());
         match self
+            .core
             .board
-            .publish(&self.key, seen, issued.value.as_bytes(), lifetime)
+            .publish(&self.core.key, seen, issued.value.as_bytes(), lifetime)
             .await
         {
-            Ok(Ok(generation)) => self.serve(generation),
+            Ok(Ok(generation)) => self.core.serve(generation),
             Ok(Err(_)) => {
                 tracing::warn!(credential = %label, "another replica published a token during this renewal; both are valid");
             }
@@ -282,6 +357,10 @@ impl TokenSource for Fleet {
 
     fn flush<'a>(&'a self, label: &'a str) -> Flush<'a> {
         self.inner.flush(label)
+    }
+
+    fn announced(&self) -> Fetch<'_> {
+        Box::pin(async move { Ok(self.core.announced().await) })
     }
 
     fn noun(&self) -> &'static str {

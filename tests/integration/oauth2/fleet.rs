@@ -5,3 +5,4 @@
 
 mod lease;
 mod processes;
+mod sidecars;

@@ -104,6 +104,41 @@ impl Board {
         format!("{}published:{}", self.prefix, item_name(key))
     }
 
+    /// Runs `heard` (on the store's thread) each time a token of `key` is
+    /// announced, over a connection of its own, reconnecting after a
+    /// failure, until the handle aborts it. A missed announcement costs
+    /// nothing but time: readers also look when their own token is due.
+    pub fn listen<F, Fut>(&self, key: &StoreKey, heard: F) -> Option<tokio::task::AbortHandle>
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let (client, channel, timeout) = (
+            self.conn.client.clone(),
+            self.channel(key),
+            self.conn.timeout,
+        );
+        self.conn.spawn(async move {
+            loop {
+                let connect = async {
+                    let mut pubsub = client.get_async_pubsub().await.ok()?;
+                    pubsub.subscribe(&channel).await.ok()?;
+                    Some(pubsub.into_on_message())
+                };
+                if let Ok(Some(mut messages)) = tokio::time::timeout(timeout, connect).await {
+                    use futures_core::Stream as _;
+                    while std::future::poll_fn(|cx| std::pin::Pin::new(&mut messages).poll_next(cx))
+                        .await
+                        .is_some()
+                    {
+                        heard().await;
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    }
+
     /// What is published for `key`, if anything.
     pub async fn read(&self, key: &StoreKey) -> Result<Option<Published>, StoreError> {
         let name = self.name(key);

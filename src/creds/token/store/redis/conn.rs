@@ -22,6 +22,8 @@ use super::super::StoreError;
 pub struct Conn {
     runtime: Option<tokio::runtime::Runtime>,
     pub manager: ConnectionManager,
+    /// For connections of their own (a pub/sub subscription).
+    pub client: redis::Client,
     pub timeout: Duration,
     /// For messages: the url (it holds no user info).
     pub location: String,
@@ -84,12 +86,13 @@ impl Conn {
             .set_max_delay(Duration::from_millis(500));
         let manager = {
             let _inside = runtime.enter();
-            ConnectionManager::new_lazy_with_config(client, settings)
+            ConnectionManager::new_lazy_with_config(client.clone(), settings)
                 .map_err(|e| fail(describe(&e)))?
         };
         Ok(Conn {
             runtime: Some(runtime),
             manager,
+            client,
             timeout: config.timeout,
             location,
             seen: Mutex::default(),
@@ -130,6 +133,15 @@ impl Conn {
             Ok(Err(_)) => Err(self.unreachable("the command was interrupted".into())),
             Err(_) => Err(self.unreachable("no answer in time".into())),
         }
+    }
+
+    /// Runs `work` on the store's thread in the background, until it ends
+    /// or the returned handle aborts it.
+    pub fn spawn<F>(&self, work: F) -> Option<tokio::task::AbortHandle>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        Some(self.runtime.as_ref()?.spawn(work).abort_handle())
     }
 
     /// Notes that `name` holds a grant (`true`) or was deleted (`false`).
