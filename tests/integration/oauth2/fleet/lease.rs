@@ -93,3 +93,46 @@ async fn an_unreachable_store_is_an_error_not_a_lease() {
         .unwrap_err();
     assert!(e.to_string().contains("cannot reach"), "{e}");
 }
+
+#[tokio::test]
+async fn the_published_token_is_sealed_bound_to_its_key_and_written_by_generation() {
+    use countersign::config::SecretBytes;
+    use countersign::creds::token::store::Board;
+    let redis = RedisServer::start();
+    let mut sealed = config(&redis);
+    sealed.store_key = Some(SecretBytes::new([7; 32]));
+    let board = Board::open(&sealed).unwrap();
+    let (bank, other) = (StoreKey::credential("bank"), StoreKey::credential("other"));
+    assert!(board.read(&bank).await.unwrap().is_none());
+
+    let life = Duration::from_secs(60);
+    let g = board
+        .publish(&bank, 0, b"Bearer at-secret-1", life)
+        .await
+        .unwrap();
+    assert_eq!(g, Ok(1));
+    // A writer that saw no publication (generation 0) does not overwrite it.
+    let stale = board
+        .publish(&bank, 0, b"Bearer at-secret-x", life)
+        .await
+        .unwrap();
+    assert_eq!(stale, Err(1));
+    let p = board.read(&bank).await.unwrap().unwrap();
+    assert_eq!(
+        (p.generation, p.value.as_slice()),
+        (1, &b"Bearer at-secret-1"[..])
+    );
+    assert!(p.left_ms > 55_000 && p.left_ms <= 60_000, "{}", p.left_ms);
+    assert_eq!(p.lifetime, life);
+
+    let dump = redis.cli(&["HGETALL", &board.name(&bank)]);
+    assert!(
+        !String::from_utf8_lossy(&dump).contains("at-secret"),
+        "a token shows in Redis"
+    );
+    // Moved to another key, or given another generation: it does not open.
+    redis.cli(&["COPY", &board.name(&bank), &board.name(&other)]);
+    assert!(board.read(&other).await.is_err(), "moved");
+    redis.cli(&["HSET", &board.name(&bank), "g", "2"]);
+    assert!(board.read(&bank).await.is_err(), "another generation");
+}

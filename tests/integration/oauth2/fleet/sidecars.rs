@@ -79,6 +79,33 @@ async fn a_token_one_replica_renews_is_taken_by_the_other_when_announced() {
     assert_eq!(tokens.request_count(), 2, "b asked for nothing");
 }
 
+/// Commands Redis has processed so far (the INFO asking counts as one).
+fn commands(redis: &RedisServer) -> u64 {
+    let info = String::from_utf8(redis.cli(&["INFO", "stats"])).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_commands_processed:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("INFO stats has total_commands_processed")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_signed_without_a_redis_round_trip() {
+    let redis = RedisServer::start();
+    let tokens = TokenServer::start(&[("c", ClientCheck::Basic("s".into()))], 300, &[]).await;
+    let api = Api::start(&tokens).await;
+    let credential = "grant = \"client_credentials\"\nclient_id = \"c\"\nclient_secret = \"s\"\n";
+    let toml = format!("{}{}", store(&redis, ""), config(&tokens, &api, credential));
+    let sidecar = Sidecar::start(&toml).await;
+    assert_eq!(call(&sidecar, "/warm").await.status, 200);
+    let before = commands(&redis);
+    for i in 0..50 {
+        assert_eq!(call(&sidecar, &format!("/{i}")).await.status, 200);
+    }
+    let during = commands(&redis) - before;
+    // The second INFO is the one command expected.
+    assert!(during <= 2, "{during} Redis commands for 50 requests");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_store_keeps_the_token_renews_nothing_and_then_says_why() {
     let mut redis = RedisServer::start_with(true);
