@@ -173,17 +173,17 @@ impl Core {
 }
 
 impl Fleet {
+    /// The token to take instead of renewing: the published one if it is
+    /// worth taking, else one announced that the manager has not been
+    /// handed yet (hearing it marked it served already).
     fn worth_taking(&self, published: Option<&Published>) -> Option<NewToken> {
-        // A token heard of but not yet served is older than this one.
-        let taken = self.core.worth_taking(published);
-        if taken.is_some() {
-            self.core
-                .heard
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take();
-        }
-        taken
+        let heard = self
+            .core
+            .heard
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        self.core.worth_taking(published).or(heard)
     }
 
     async fn fetch_shared(&self, label: &str) -> Result<NewToken, SourceError> {
@@ -195,7 +195,6 @@ impl Fleet {
             tracing::debug!(credential = %label, "took the token another replica published");
             return Ok(token);
         }
-        let mut seen = published.as_ref().map_or(0, |p| p.generation);
         // Another replica may hold the lease for as long as its TTL, and
         // one that dies leaves it to expire: wait that long, then give up
         // for now (the lifecycle retries).
@@ -212,14 +211,9 @@ impl Fleet {
                 Ok(p) => p,
                 Err(e) => return self.outage(label, StoreOp::Read, e).await,
             };
-            if let Some(p) = &published {
-                if p.generation != seen {
-                    if let Some(token) = self.worth_taking(Some(p)) {
-                        tracing::debug!(credential = %label, "took the token another replica renewed");
-                        return Ok(token);
-                    }
-                    seen = p.generation;
-                }
+            if let Some(token) = self.worth_taking(published.as_ref()) {
+                tracing::debug!(credential = %label, "took the token another replica renewed");
+                return Ok(token);
             }
             if Instant::now() >= deadline {
                 return Err(SourceError::new(
