@@ -361,3 +361,59 @@ impl TokenSource for Fleet {
         self.inner.noun()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn core(refresh_at: f64) -> Core {
+        // Connects lazily: no Redis is needed to judge a published token.
+        let config = StoreConfig {
+            url: "redis://127.0.0.1:1".into(),
+            username: None,
+            password: None,
+            key_prefix: "t:".into(),
+            ca_pem: None,
+            client_identity: None,
+            store_key: None,
+            timeout: Duration::from_millis(100),
+            wait_replicas: 0,
+            local_fallback: false,
+        };
+        Core {
+            key: StoreKey::credential("bank"),
+            board: Board::open(&config).unwrap(),
+            refresh_at,
+            serving: Mutex::new(Some(4)),
+            heard: Mutex::new(None),
+            heard_one: Notify::new(),
+        }
+    }
+
+    fn published(generation: u64, left_ms: i64) -> Published {
+        Published {
+            generation,
+            value: b"Bearer at".to_vec(),
+            left_ms,
+            lifetime: Duration::from_secs(10),
+        }
+    }
+
+    #[tokio::test]
+    async fn takes_only_another_token_not_yet_due() {
+        let core = core(0.8);
+        assert!(core.worth_taking(None).is_none());
+        assert!(
+            core.worth_taking(Some(&published(4, 9_000))).is_none(),
+            "served"
+        );
+        // Past its renewal point (80 % of 10 s): renew rather than take.
+        assert!(core.worth_taking(Some(&published(5, 2_000))).is_none());
+        assert!(core.worth_taking(Some(&published(5, -1))).is_none());
+        let taken = core.worth_taking(Some(&published(5, 2_500))).unwrap();
+        assert_eq!(taken.lifetime, Duration::from_millis(2_500));
+        assert!(taken.value.is_sensitive());
+        assert_eq!(core.serving(), Some(5));
+        assert!(core.worth_taking(Some(&published(5, 2_400))).is_none());
+    }
+}
