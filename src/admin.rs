@@ -166,7 +166,9 @@ fn unauthorized() -> Response<ProxyBody> {
 /// Ready once the config is loaded and the listeners bound (both true for a
 /// running app) and every `required` credential can sign.
 fn readiness(snapshot: &Snapshot) -> Response<ProxyBody> {
-    let waiting: Vec<&str> = snapshot
+    // Each with the reason its last token fetch gave, when there is one
+    // (a message safe to show: it is in 503 answers too).
+    let waiting: Vec<String> = snapshot
         .required
         .iter()
         .filter(|name| {
@@ -175,7 +177,17 @@ fn readiness(snapshot: &Snapshot) -> Response<ProxyBody> {
                 .get(*name)
                 .is_some_and(|c| c.is_ready())
         })
-        .map(String::as_str)
+        .map(|name| {
+            let cause = snapshot
+                .credentials
+                .get(name)
+                .and_then(|c| c.token_stats())
+                .and_then(|t| t.last_error);
+            match cause {
+                Some(cause) => format!("{name} ({cause})"),
+                None => name.clone(),
+            }
+        })
         .collect();
     if waiting.is_empty() {
         text(StatusCode::OK, "ready\n")

@@ -54,6 +54,7 @@ pub struct RawStore {
     pub store_key: Option<String>,
     pub timeout: Option<String>,
     pub wait_replicas: Option<i64>,
+    pub local_fallback: Option<bool>,
 }
 
 /// A byte count written either as an integer or as `"64MiB"`.

@@ -29,6 +29,10 @@ pub struct StoreConfig {
     /// After each write of a refresh token, `WAIT` for this many replicas
     /// to acknowledge it (default 0: the primary's AOF must be fsynced).
     pub wait_replicas: u32,
+    /// When the store cannot be reached, a client_credentials credential
+    /// fetches its token itself (default false: it keeps its current token
+    /// until that expires). Rotating grants never do.
+    pub local_fallback: bool,
 }
 
 impl StoreConfig {

@@ -15,10 +15,12 @@
 mod backoff;
 mod lifecycle;
 mod registry;
+mod shared;
 mod source;
 pub mod store;
 
 pub use lifecycle::{TokenManager, TokenStats, Unavailable, FORCED_RENEWAL_GAP};
 pub use registry::{Fingerprint, Renewing, Stopped, TokenRegistry};
+pub use shared::Fleet;
 pub use source::{Fetch, Flush, NewToken, SourceError, TokenSource};
 pub use store::{StoreError, StoredGrant, TokenStore};

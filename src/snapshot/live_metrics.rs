@@ -31,6 +31,11 @@ struct FetchLabels {
     result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpLabel {
+    op: &'static str,
+}
+
 type Seconds = Gauge<f64, AtomicU64>;
 
 /// The scrape-time families (help texts without their final period, and
@@ -110,6 +115,16 @@ pub(crate) fn registry(snapshot: &Snapshot, last_reload_ok: bool) -> Registry {
         "countersign_token_expiry_seconds",
         "Seconds until the current token expires",
         expiry,
+    );
+
+    let store_errors = Family::<OpLabel, Counter>::default();
+    for (op, n) in crate::creds::token::store::error_counts() {
+        store_errors.get_or_create(&OpLabel { op }).inc_by(n);
+    }
+    r.register(
+        "countersign_store_errors",
+        "Failed operations on the shared store ([store]), by op: read (the fleet's published token), lease, publish",
+        store_errors,
     );
 
     let cert_expiry = Family::<RouteLabel, Seconds>::default();

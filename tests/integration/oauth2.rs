@@ -4,6 +4,7 @@
 //! across restarts in `rotation`; secrets kept out of logs in `secrecy`.
 
 mod client_check;
+mod fleet;
 mod lifecycle;
 mod rotation;
 mod secrecy;

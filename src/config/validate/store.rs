@@ -78,6 +78,7 @@ impl Checker<'_> {
             store_key,
             timeout,
             wait_replicas,
+            local_fallback: raw.local_fallback.unwrap_or(false),
         })
     }
 

@@ -71,6 +71,10 @@ pub fn fingerprint(name: &str, c: &OAuth2Config, s: UpstreamSettings) -> [u8; 32
         feed("shared_password", password.as_bytes());
         let key = shared.store_key.as_ref().map_or(&[][..], |k| k.expose());
         feed("shared_key", key);
+        // What the fleet's renewal is bound by and falls back to.
+        feed("shared_timeout", &shared.timeout.as_nanos().to_le_bytes());
+        feed("wait_replicas", &shared.wait_replicas.to_le_bytes());
+        feed("local_fallback", &[u8::from(shared.local_fallback)]);
     }
     feed("refresh_at", &c.refresh_at.to_le_bytes());
     feed("wait", &c.wait_for_token.as_nanos().to_le_bytes());

@@ -12,7 +12,7 @@ use super::refresh::RefreshGrant;
 use crate::causes::chain;
 use crate::config::{Grant, OAuth2Config};
 use crate::creds::token::store::{self, StoreKey};
-use crate::creds::token::{Fetch, Flush, NewToken, SourceError, TokenManager, TokenSource};
+use crate::creds::token::{Fetch, Fleet, Flush, NewToken, SourceError, TokenManager, TokenSource};
 use crate::egress::EgressPolicy;
 use crate::upstream::UpstreamSettings;
 
@@ -80,6 +80,7 @@ pub fn start(
     egress: Arc<EgressPolicy>,
 ) -> Result<TokenManager, (&'static str, String)> {
     let endpoint = Arc::new(Endpoint::new(config, settings, egress).map_err(|e| ("", e))?);
+    let rotating = matches!(config.grant, Grant::RefreshToken { .. });
     let source = match &config.grant {
         Grant::ClientCredentials => OAuth2Source::ClientCredentials(endpoint),
         Grant::RefreshToken { seed } => {
@@ -91,9 +92,25 @@ pub fn start(
             return Err(("grant", "each session has its own token manager".into()))
         }
     };
+    let source: Box<dyn TokenSource> = match config.shared_store.as_deref() {
+        // One renewal for the whole fleet; the rotating grant never
+        // renews outside the lease.
+        Some(shared) => Box::new(
+            Fleet::wrap(
+                Box::new(source),
+                StoreKey::credential(label),
+                shared,
+                settings.connect_timeout + settings.response_timeout,
+                config.refresh_at,
+                shared.local_fallback && !rotating,
+            )
+            .map_err(|e| ("token_store", e.to_string()))?,
+        ),
+        None => Box::new(source),
+    };
     Ok(TokenManager::start(
         label,
-        Box::new(source),
+        source,
         config.refresh_at,
         config.wait_for_token,
         None,

@@ -340,6 +340,13 @@ async fn run(shared: Arc<Shared>) {
         tokio::select! {
             () = tokio::time::sleep_until(due) => {}
             () = shared.wake.notified() => continue,
+            announced = shared.source.announced() => {
+                if let Ok(issued) = announced {
+                    failures = 0;
+                    shared.publish(issued, Instant::now());
+                }
+                continue;
+            }
         }
         let sent_at = Instant::now();
         // Its own task: stopping the manager must not cut a refresh between

@@ -38,6 +38,14 @@ pub trait TokenSource: Send + Sync + 'static {
         Box::pin(std::future::ready(()))
     }
 
+    /// A token the source learned of without fetching (one another replica
+    /// obtained and published): returns when there is one. The manager
+    /// serves it at once, without waiting for its own renewal time. By
+    /// default there never is one.
+    fn announced(&self) -> Fetch<'_> {
+        Box::pin(std::future::pending())
+    }
+
     /// What the source hands out, for log lines ("OAuth2 token").
     fn noun(&self) -> &'static str;
 }

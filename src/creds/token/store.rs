@@ -15,7 +15,9 @@
 //! async thread of countersign ever drives Redis.
 
 mod file;
+mod lease;
 mod pending;
+mod published;
 mod redis;
 mod seal;
 
@@ -28,7 +30,9 @@ use sha2::{Digest, Sha256};
 use crate::config::{Secret, TokenStoreConfig};
 
 pub use file::{FileStore, FileTokenStore};
+pub use lease::{Lease, Leases};
 pub use pending::{MemoryPending, PendingKind, PendingStore};
+pub use published::{Board, Published};
 pub use redis::{RedisPending, RedisTokenStore};
 
 /// A stored grant and the version it was stored as (the file store has no
@@ -152,6 +156,47 @@ pub fn pending(
     }
 }
 
+/// What a shared-store error happened in, for `countersign_store_errors`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOp {
+    /// Reading the fleet's published token.
+    Read,
+    /// Taking, renewing or releasing a lease.
+    Lease,
+    /// Publishing a renewed token.
+    Publish,
+}
+
+impl StoreOp {
+    pub const ALL: [StoreOp; 3] = [StoreOp::Read, StoreOp::Lease, StoreOp::Publish];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreOp::Read => "read",
+            StoreOp::Lease => "lease",
+            StoreOp::Publish => "publish",
+        }
+    }
+}
+
+static STORE_ERRORS: [std::sync::atomic::AtomicU64; 3] =
+    [const { std::sync::atomic::AtomicU64::new(0) }; 3];
+
+/// Counts a failed shared-store operation (process-wide, for metrics).
+pub fn count_error(op: StoreOp) {
+    STORE_ERRORS[op as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Failed shared-store operations so far, by operation.
+pub fn error_counts() -> impl Iterator<Item = (&'static str, u64)> {
+    StoreOp::ALL.into_iter().map(|op| {
+        (
+            op.name(),
+            STORE_ERRORS[op as usize].load(std::sync::atomic::Ordering::Relaxed),
+        )
+    })
+}
+
 /// The one lock in this process of the stored item `id` names (see
 /// `StoreSlot`).
 pub fn slot_named(id: String) -> StoreSlot {
@@ -206,6 +251,8 @@ pub enum StoreError {
         location: String,
         problem: &'static str,
     },
+    #[error("shared token store key {location} held a grant and is now empty: the store lost its data (a Redis restarted without persistence, or flushed); countersign does not reseed it from the configured refresh_token. Restore Redis from a backup, or authorize again and set a new refresh_token, then restart every replica")]
+    Lost { location: String },
     #[error("shared token store key {location} holds a newer refresh token, written by another replica; this one is not stored over it")]
     Stale { location: String },
 }

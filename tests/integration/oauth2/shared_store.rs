@@ -25,6 +25,7 @@ fn store_config(redis: &RedisServer, key: Option<[u8; 32]>) -> StoreConfig {
         store_key: key.map(SecretBytes::new),
         timeout: Duration::from_secs(1),
         wait_replicas: 0,
+        local_fallback: false,
     }
 }
 

@@ -69,6 +69,7 @@ fn defaults_and_a_unix_socket() {
     assert_eq!(store.key_prefix, "countersign:");
     assert_eq!(store.timeout, std::time::Duration::from_secs(2));
     assert_eq!(store.wait_replicas, 0);
+    assert!(!store.local_fallback);
     assert!(store.store_key.is_none() && store.password.is_none());
 }
 

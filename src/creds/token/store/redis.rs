@@ -19,7 +19,7 @@ use super::seal::SealKey;
 use super::{session_hash, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore, Versioned};
 use crate::config::{Secret, StoreConfig};
 
-pub use conn::Conn;
+pub use conn::{describe, Conn};
 pub use pending::RedisPending;
 
 /// The sealing key of `config`, if it has a `store_key`.
@@ -56,6 +56,21 @@ pub struct RedisTokenStore {
     wait_replicas: u32,
 }
 
+/// What names `key` under the prefix: `grant:CREDENTIAL`, or
+/// `session:CREDENTIAL:HASH` (a session's id is hashed with its credential,
+/// so no user id shows in a key name). Leases and published tokens of the
+/// same item put their own word before it.
+pub fn item_name(key: &StoreKey) -> String {
+    match &key.session {
+        None => format!("grant:{}", key.credential),
+        Some(session) => format!(
+            "session:{}:{}",
+            key.credential,
+            session_hash(&key.credential, session)
+        ),
+    }
+}
+
 impl RedisTokenStore {
     pub fn open(config: &StoreConfig) -> Result<RedisTokenStore, StoreError> {
         Ok(RedisTokenStore {
@@ -66,14 +81,9 @@ impl RedisTokenStore {
         })
     }
 
-    /// The Redis key of `key`. A session's id is hashed with its
-    /// credential, so no user id shows in a key name.
+    /// The Redis key of `key` (see `item_name`).
     pub fn name(&self, key: &StoreKey) -> String {
-        let hash = key
-            .session
-            .as_ref()
-            .map(|s| session_hash(&key.credential, s));
-        self.key_name(&key.credential, hash.as_deref())
+        format!("{}{}", self.prefix, item_name(key))
     }
 
     /// The Redis key of credential `credential`'s own state, or of its
@@ -211,6 +221,7 @@ impl RedisTokenStore {
         seen: u64,
         grant: &StoredGrant,
     ) -> Result<Result<u64, u64>, StoreError> {
+        let written = name.to_string();
         let name = name.to_string();
         let next = seen + 1;
         let doc = self.encode(&name, next, grant)?;
@@ -241,6 +252,9 @@ impl RedisTokenStore {
             }
             Ok(answer)
         })?;
+        if answer.0 == 1 {
+            self.conn.mark(&written, true);
+        }
         Ok(if answer.0 == 1 {
             Ok(answer.1)
         } else {
@@ -269,11 +283,13 @@ impl TokenStore for RedisTokenStore {
                 .map_err(|e| conn.unreachable(conn::describe(&e)))
         })?;
         match (version, doc) {
+            (None, None) if self.conn.was_held(&name) => Err(StoreError::Lost { location: name }),
             (None, None) => Ok(None),
-            (Some(version), Some(doc)) => Ok(Some(Versioned {
-                version,
-                grant: self.decode(&name, version, &doc)?,
-            })),
+            (Some(version), Some(doc)) => {
+                let grant = self.decode(&name, version, &doc)?;
+                self.conn.mark(&name, true);
+                Ok(Some(Versioned { version, grant }))
+            }
             _ => Err(StoreError::Damaged { location: name }),
         }
     }
@@ -302,6 +318,7 @@ impl TokenStore for RedisTokenStore {
 
     fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
         let name = self.name(key);
+        self.conn.mark(&name, false);
         let mut manager = self.conn.manager.clone();
         let conn = Arc::clone(&self.conn);
         self.conn.block(async move {

@@ -22,9 +22,14 @@ use super::super::StoreError;
 pub struct Conn {
     runtime: Option<tokio::runtime::Runtime>,
     pub manager: ConnectionManager,
+    /// For connections of their own (a pub/sub subscription).
+    pub client: redis::Client,
     pub timeout: Duration,
     /// For messages: the url (it holds no user info).
     pub location: String,
+    /// Keys this process has seen holding a grant: one found empty later
+    /// means the store lost its data (see `StoreError::Lost`).
+    pub seen: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -81,14 +86,16 @@ impl Conn {
             .set_max_delay(Duration::from_millis(500));
         let manager = {
             let _inside = runtime.enter();
-            ConnectionManager::new_lazy_with_config(client, settings)
+            ConnectionManager::new_lazy_with_config(client.clone(), settings)
                 .map_err(|e| fail(describe(&e)))?
         };
         Ok(Conn {
             runtime: Some(runtime),
             manager,
+            client,
             timeout: config.timeout,
             location,
+            seen: Mutex::default(),
         })
     }
 
@@ -110,9 +117,9 @@ impl Conn {
             .unwrap_or_else(|_| Err(self.unreachable("no answer in time".into())))
     }
 
-    /// Runs `work` on the store's thread and awaits it (bounded like
-    /// `block`), without holding up the caller's async thread.
-    pub async fn call<T, F>(&self, work: F) -> Result<T, StoreError>
+    /// Runs `work` on the store's thread and awaits it, for async callers
+    /// (bounded like `block`); their own threads never drive Redis.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: Future<Output = Result<T, StoreError>> + Send + 'static,
@@ -120,12 +127,37 @@ impl Conn {
         let Some(rt) = &self.runtime else {
             return Err(self.unreachable("the store is closed".into()));
         };
-        let handle = rt.spawn(work);
-        match tokio::time::timeout(self.timeout * 4 + Duration::from_secs(1), handle).await {
+        let task = rt.spawn(work);
+        match tokio::time::timeout(self.timeout * 4 + Duration::from_secs(1), task).await {
             Ok(Ok(answer)) => answer,
-            Ok(Err(_)) => Err(self.unreachable("the store's thread stopped".into())),
+            Ok(Err(_)) => Err(self.unreachable("the command was interrupted".into())),
             Err(_) => Err(self.unreachable("no answer in time".into())),
         }
+    }
+
+    /// Runs `work` on the store's thread in the background, until it ends
+    /// or the returned handle aborts it.
+    pub fn spawn<F>(&self, work: F) -> Option<tokio::task::AbortHandle>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        Some(self.runtime.as_ref()?.spawn(work).abort_handle())
+    }
+
+    /// Notes that `name` holds a grant (`true`) or was deleted (`false`).
+    pub fn mark(&self, name: &str, held: bool) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if held {
+            seen.insert(name.to_string());
+        } else {
+            seen.remove(name);
+        }
+    }
+
+    /// Whether `name` held a grant when this process last looked.
+    pub fn was_held(&self, name: &str) -> bool {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.contains(name)
     }
 
     pub fn unreachable(&self, cause: String) -> StoreError {

@@ -118,7 +118,7 @@ impl PendingStore for RedisPending {
             let conn = Arc::clone(&self.conn);
             let millis = ttl.as_millis().max(1) as u64;
             self.conn
-                .call(async move {
+                .run(async move {
                     redis::cmd("SET")
                         .arg(&name)
                         .arg(doc)
@@ -140,7 +140,7 @@ impl PendingStore for RedisPending {
             let asked = name.clone();
             let doc: Option<Vec<u8>> = self
                 .conn
-                .call(async move {
+                .run(async move {
                     redis::cmd("GETDEL")
                         .arg(&asked)
                         .query_async(&mut manager)

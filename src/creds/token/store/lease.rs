@@ -1,0 +1,216 @@
+//! Leases on the shared store: at most one replica of the fleet holds the
+//! lease of an item (a credential's grant, or one session of it) at a time.
+//! Whoever holds it may renew that item's token; the others wait for what
+//! it publishes.
+//!
+//! A lease is a Redis key `PREFIX lease:ITEM` set with `SET NX PX` to a
+//! random owner id. Its holder extends it (`renew`) while its token request
+//! runs and deletes it when done (`release`); both go through scripts that
+//! act only while the key still holds the holder's own id, so a holder whose
+//! lease expired and was taken by another never extends or deletes the
+//! other's. A holder that dies leaves the key to expire after its TTL.
+//!
+//! `valid_until` is counted on the holder's clock from before the command
+//! was sent, so it never ends later than Redis's own expiry (clocks that
+//! run at the same rate assumed; not that they agree on the time).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::redis::{item_name, Conn};
+use super::{StoreError, StoreKey};
+use crate::config::StoreConfig;
+
+/// Extends the lease KEYS[1] to ARGV[2] ms if it still holds owner ARGV[1].
+const RENEW: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+";
+
+/// Deletes the lease KEYS[1] if it still holds owner ARGV[1].
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// The leases of one shared store.
+#[derive(Clone)]
+pub struct Leases {
+    conn: Arc<Conn>,
+    prefix: String,
+}
+
+impl std::fmt::Debug for Leases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Leases")
+            .field("store", &self.conn.location)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A lease this process holds. Dropping it without `release` leaves it to
+/// expire.
+#[derive(Debug)]
+pub struct Lease {
+    leases: Leases,
+    name: String,
+    owner: String,
+    ttl: Duration,
+    valid_until: Instant,
+}
+
+impl Leases {
+    /// The leases of the store `config` names (its one connection in the
+    /// process; connects lazily).
+    pub fn open(config: &StoreConfig) -> Result<Leases, StoreError> {
+        Ok(Leases {
+            conn: Conn::shared(config)?,
+            prefix: config.key_prefix.clone(),
+        })
+    }
+
+    /// The Redis key of `key`'s lease.
+    pub fn name(&self, key: &StoreKey) -> String {
+        format!("{}lease:{}", self.prefix, item_name(key))
+    }
+
+    /// Takes `key`'s lease for `ttl` if no one holds it; `None` when
+    /// another holds it.
+    pub async fn acquire(
+        &self,
+        key: &StoreKey,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        let name = self.name(key);
+        let owner = owner_id()?;
+        let sent = Instant::now();
+        let mut manager = self.conn.manager.clone();
+        let conn = Arc::clone(&self.conn);
+        let (asked, id) = (name.clone(), owner.clone());
+        let taken: Option<String> = self
+            .conn
+            .run(async move {
+                redis::cmd("SET")
+                    .arg(&asked)
+                    .arg(&id)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(millis(ttl))
+                    .query_async(&mut manager)
+                    .await
+                    .map_err(|e| conn.unreachable(super::redis::describe(&e)))
+            })
+            .await?;
+        Ok(taken.map(|_| Lease {
+            leases: self.clone(),
+            name,
+            owner,
+            ttl,
+            valid_until: sent + ttl,
+        }))
+    }
+
+    /// Whether anyone holds `key`'s lease now.
+    pub async fn held(&self, key: &StoreKey) -> Result<bool, StoreError> {
+        let name = self.name(key);
+        let mut manager = self.conn.manager.clone();
+        let conn = Arc::clone(&self.conn);
+        let n: u64 = self
+            .conn
+            .run(async move {
+                redis::cmd("EXISTS")
+                    .arg(&name)
+                    .query_async(&mut manager)
+                    .await
+                    .map_err(|e| conn.unreachable(super::redis::describe(&e)))
+            })
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn script(
+        &self,
+        script: &'static str,
+        name: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let mut manager = self.conn.manager.clone();
+        let conn = Arc::clone(&self.conn);
+        let (name, owner) = (name.to_string(), owner.to_string());
+        let done: i64 = self
+            .conn
+            .run(async move {
+                redis::Script::new(script)
+                    .key(&name)
+                    .arg(&owner)
+                    .arg(millis(ttl))
+                    .invoke_async(&mut manager)
+                    .await
+                    .map_err(|e| conn.unreachable(super::redis::describe(&e)))
+            })
+            .await?;
+        Ok(done == 1)
+    }
+}
+
+impl Lease {
+    /// Extends the lease to a full TTL from now. False when it is no longer
+    /// this holder's (it expired, and maybe another took it): the holder
+    /// must then not act as if it held it.
+    pub async fn renew(&mut self) -> Result<bool, StoreError> {
+        let sent = Instant::now();
+        let kept = self
+            .leases
+            .script(RENEW, &self.name, &self.owner, self.ttl)
+            .await?;
+        if kept {
+            self.valid_until = sent + self.ttl;
+        } else {
+            self.valid_until = sent;
+        }
+        Ok(kept)
+    }
+
+    /// Gives the lease up. False when it was no longer this holder's.
+    pub async fn release(self) -> Result<bool, StoreError> {
+        self.leases
+            .script(RELEASE, &self.name, &self.owner, self.ttl)
+            .await
+    }
+
+    /// Whether the lease lasts at least `span` more (on this clock).
+    pub fn outlives(&self, span: Duration) -> bool {
+        Instant::now() + span < self.valid_until
+    }
+
+    /// When the lease ends at the latest, unless renewed.
+    pub fn valid_until(&self) -> Instant {
+        self.valid_until
+    }
+
+    /// The TTL it was taken (and is renewed) for.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// A random owner id (128 bits, hex).
+fn owner_id() -> Result<String, StoreError> {
+    let mut bytes = [0u8; 16];
+    crate::random::fill(&mut bytes).map_err(|e| StoreError::Unreachable {
+        location: "lease".into(),
+        cause: e.to_string(),
+    })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}

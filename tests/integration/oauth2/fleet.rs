@@ -1,0 +1,8 @@
+//! One grant, a fleet of countersigns sharing it through Redis: the lease
+//! that lets one replica at a time renew (`lease`), and real processes
+//! sharing a rotating refresh-token grant under load, through a killed
+//! lease holder and a Redis restart (`processes`).
+
+mod lease;
+mod processes;
+mod sidecars;

@@ -1,0 +1,258 @@
+//! Three compiled countersigns sharing one rotating refresh-token grant
+//! through a real `redis-server`, against the test's token server (which
+//! rotates refresh tokens and revokes the grant when a spent one comes
+//! back): under load, with the lease holder killed mid-request, and with
+//! Redis stopped and restarted.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::task::block_in_place;
+
+use crate::binary::{write_config, Process};
+use crate::harness::*;
+use crate::oauth2::{Api, ClientCheck, Failure, TokenServer};
+
+const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const LEASE_LOG: &str = "holding the fleet's renewal lease";
+
+struct Replica {
+    p: Process,
+    proxy: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+fn fleet_config(tokens: &TokenServer, api: &Api, redis: &RedisServer, refresh_at: f64) -> String {
+    format!(
+        r#"
+[proxy]
+listen = "127.0.0.1:0"
+connect_timeout = "1s"
+response_timeout = "1s"
+
+[store]
+url = "{redis}"
+key_prefix = "cs-fleet:"
+store_key = "{KEY}"
+timeout = "500ms"
+
+[credential.bank]
+type = "oauth2"
+token_url = "{token_url}"
+grant = "refresh_token"
+client_id = "c"
+client_secret = "s"
+refresh_token = "rt-seed"
+refresh_at = {refresh_at}
+
+[[route]]
+name = "bank"
+hosts = ["bank.test"]
+upstream = "{api}"
+credential = "bank"
+"#,
+        redis = redis.url(),
+        token_url = tokens.url(),
+        api = api.url(),
+    )
+}
+
+/// `n` countersigns on `toml`, each in its own folder, serving.
+fn start(toml: &str, n: usize) -> Vec<Replica> {
+    (0..n)
+        .map(|_| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut p = Process::start(&write_config(dir.path(), toml), &[]);
+            let proxy = p.listening("forward");
+            p.wait_for("countersign is serving");
+            Replica {
+                p,
+                proxy,
+                _dir: dir,
+            }
+        })
+        .collect()
+}
+
+async fn call_at(proxy: SocketAddr) -> u16 {
+    send(proxy, get("http://bank.test/api"))
+        .await
+        .status
+        .as_u16()
+}
+
+/// Requests spread over `proxies` (three loops each) for `span`; the
+/// statuses that were not 200, and how many were.
+async fn load(proxies: &[SocketAddr], span: Duration) -> (usize, Vec<u16>) {
+    let until = Instant::now() + span;
+    let mut tasks = Vec::new();
+    for &proxy in proxies {
+        for _ in 0..3 {
+            tasks.push(tokio::spawn(async move {
+                let (mut ok, mut bad) = (0, Vec::new());
+                while Instant::now() < until {
+                    match call_at(proxy).await {
+                        200 => ok += 1,
+                        status => bad.push(status),
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                (ok, bad)
+            }));
+        }
+    }
+    let (mut ok, mut bad) = (0, Vec::new());
+    for t in tasks {
+        let (o, b) = t.await.unwrap();
+        ok += o;
+        bad.extend(b);
+    }
+    (ok, bad)
+}
+
+/// No refresh token was presented twice (but for `unspent`, one the
+/// server refused without spending), and the server saw no reuse.
+fn no_reuse(tokens: &TokenServer, unspent: Option<&str>) {
+    assert!(!tokens.reuse_detected(), "a spent refresh token came back");
+    let mut presented: Vec<String> = tokens
+        .requests()
+        .iter()
+        .filter_map(|r| r.form.get("refresh_token").cloned())
+        .collect();
+    if let Some(unspent) = unspent {
+        let first = presented.iter().position(|t| t == unspent).unwrap();
+        presented.remove(first);
+    }
+    let distinct: HashSet<_> = presented.iter().collect();
+    assert_eq!(distinct.len(), presented.len(), "{presented:?}");
+}
+
+async fn all_serve(fleet: &[Replica]) {
+    for r in fleet {
+        assert_eq!(call_at(r.proxy).await, 200);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_replicas_renew_one_rotating_grant_once_per_renewal_fleet_wide() {
+    let redis = RedisServer::start_with(true);
+    let tokens =
+        TokenServer::start(&[("c", ClientCheck::Basic("s".into()))], 3, &["rt-seed"]).await;
+    let api = Api::start(&tokens).await;
+    let toml = fleet_config(&tokens, &api, &redis, 0.6);
+    let fleet = block_in_place(|| start(&toml, 3));
+    all_serve(&fleet).await;
+
+    let proxies: Vec<SocketAddr> = fleet.iter().map(|r| r.proxy).collect();
+    let before = tokens.request_count();
+    let started = Instant::now();
+    let (ok, failed) = load(&proxies, Duration::from_secs(12)).await;
+    let took = started.elapsed().as_secs_f64();
+    let requests = tokens.request_count() - before;
+    // One renewal per refresh_at (0.6) of a 3 s lifetime, at the earliest
+    // 0.9 of that (jitter): what one countersign alone would make. Three
+    // renewing on their own would make three times as many.
+    let periods = (took / (3.0 * 0.6 * 0.9)).ceil() as usize;
+    eprintln!(
+        "fleet of 3: {requests} token requests in {took:.1}s ({periods} renewal periods), {ok} requests ok, {} failed",
+        failed.len()
+    );
+    assert!(failed.is_empty(), "failed requests: {failed:?}");
+    assert!(ok > 100, "load ran: {ok}");
+    assert!(
+        requests <= periods + 2,
+        "{requests} token requests for {periods} renewal periods"
+    );
+    no_reuse(&tokens, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_lease_holder_is_replaced_after_its_lease_and_the_grant_survives() {
+    let redis = RedisServer::start_with(true);
+    let tokens =
+        TokenServer::start(&[("c", ClientCheck::Basic("s".into()))], 3, &["rt-seed"]).await;
+    let api = Api::start(&tokens).await;
+    let toml = fleet_config(&tokens, &api, &redis, 0.6);
+    let mut fleet = block_in_place(|| start(&toml, 3));
+    all_serve(&fleet).await;
+    for r in &mut fleet {
+        r.p.drain_lines();
+    }
+    let seen: Vec<usize> = fleet.iter_mut().map(|r| r.p.seen.len()).collect();
+
+    // The next renewal is held at the token server (and then refused
+    // without rotating: the server never processed it), and its sender
+    // killed meanwhile.
+    let held_at = tokens.request_count();
+    tokens.fail_next(&[Failure::Status500]);
+    tokens.hold();
+    eventually("a renewal reaches the token server", || {
+        tokens.request_count() > held_at
+    })
+    .await;
+    let presented = tokens.requests()[held_at].form["refresh_token"].clone();
+    let holder = block_in_place(|| {
+        fleet
+            .iter_mut()
+            .zip(&seen)
+            .position(|(r, &n)| r.p.drain_lines()[n..].iter().any(|l| l.contains(LEASE_LOG)))
+            .expect("one replica logged that it holds the lease")
+    });
+    let killed = fleet.remove(holder);
+    killed.p.signal("-KILL");
+    let killed_at = Instant::now();
+    tokens.release();
+    drop(killed);
+
+    // Another replica takes the lease once it expires, presents the same
+    // refresh token (never spent), and the grant goes on.
+    eventually_async("another replica renews", Duration::from_secs(15), || {
+        let n = tokens.request_count();
+        std::future::ready(if n > held_at + 1 { Ok(()) } else { Err(n) })
+    })
+    .await;
+    let takeover = killed_at.elapsed();
+    let next = tokens.requests()[held_at + 1].form["refresh_token"].clone();
+    assert_eq!(next, presented, "the survivor continues the grant");
+    eprintln!("lease holder killed: another replica renewed after {takeover:?}");
+    eventually_async("renewals go on", Duration::from_secs(15), || {
+        let n = tokens.request_count();
+        std::future::ready(if n > held_at + 3 { Ok(()) } else { Err(n) })
+    })
+    .await;
+    all_serve(&fleet).await;
+    no_reuse(&tokens, Some(&presented));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_stopped_and_restarted_valid_tokens_serve_and_renewal_resumes() {
+    let mut redis = RedisServer::start_with(true);
+    let tokens =
+        TokenServer::start(&[("c", ClientCheck::Basic("s".into()))], 8, &["rt-seed"]).await;
+    let api = Api::start(&tokens).await;
+    let toml = fleet_config(&tokens, &api, &redis, 0.5);
+    let fleet = block_in_place(|| start(&toml, 3));
+    all_serve(&fleet).await;
+    let proxies: Vec<SocketAddr> = fleet.iter().map(|r| r.proxy).collect();
+
+    // Right after a renewal, every replica's token has 4 s or more left.
+    let n = tokens.request_count();
+    eventually("a renewal", || tokens.request_count() > n).await;
+    redis.stop();
+    let (ok, failed) = load(&proxies, Duration::from_secs(3)).await;
+    assert!(failed.is_empty(), "failed during the outage: {failed:?}");
+    assert!(ok > 20, "load ran: {ok}");
+    redis.restart();
+
+    let n = tokens.request_count();
+    eventually_async("renewal resumes", Duration::from_secs(20), || {
+        let now = tokens.request_count();
+        std::future::ready(if now > n { Ok(()) } else { Err(now) })
+    })
+    .await;
+    let (ok, failed) = load(&proxies, Duration::from_secs(2)).await;
+    assert!(failed.is_empty(), "failed after the restart: {failed:?}");
+    assert!(ok > 20);
+    no_reuse(&tokens, None);
+}
