@@ -67,7 +67,8 @@ impl OAuth2 {
         let tokens = match &config.grant {
             Grant::AuthorizationCode(flow) => Tokens::Sessions(tokens.keep(key, || {
                 let endpoint = Endpoint::new(config, settings, egress).map_err(|e| ("", e))?;
-                SessionManager::new(name, config, flow, endpoint)
+                let request_bound = settings.connect_timeout + settings.response_timeout;
+                SessionManager::new(name, config, flow, endpoint, request_bound)
             })?),
             Grant::ClientCredentials | Grant::RefreshToken { .. } => {
                 Tokens::One(tokens.keep(key, || source::start(name, config, settings, egress))?)

@@ -7,10 +7,59 @@
 //! replica whose read is stale never overwrites a newer refresh token.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::endpoint::{Endpoint, FetchError, Issued};
-use crate::config::Secret;
-use crate::creds::token::store::{self, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore};
+use crate::config::{Secret, StoreConfig};
+use crate::creds::token::store::{
+    self, Lease, Leases, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore,
+};
+
+/// How much longer than a renewal a lease must last, and how often a
+/// replica waiting for one looks again.
+const LEASE_MARGIN: Duration = Duration::from_secs(1);
+const LEASE_POLL: Duration = Duration::from_millis(100);
+
+/// The fleet-wide renewal lease of a grant on a shared store that no
+/// `Fleet` wrapper renews (a user session's): held from reading the
+/// refresh token to storing its successor, so no two replicas present the
+/// same one.
+struct GrantLease {
+    leases: Leases,
+    /// The longest a renewal may take: the token request and the store's
+    /// writes.
+    bound: Duration,
+}
+
+impl GrantLease {
+    fn ttl(&self) -> Duration {
+        self.bound + LEASE_MARGIN * 2
+    }
+
+    /// Waits for `key`'s lease (another replica holding it is renewing;
+    /// its successor is then read from the store), at most one lease
+    /// lifetime.
+    async fn take(&self, key: &StoreKey) -> Result<Lease, FetchError> {
+        let deadline = Instant::now() + self.ttl() + LEASE_MARGIN;
+        loop {
+            match self.leases.acquire(key, self.ttl()).await? {
+                Some(lease) if lease.outlives(self.bound + LEASE_MARGIN) => return Ok(lease),
+                // Too little of it left (a slow store): give it back.
+                Some(lease) => {
+                    let _ = lease.release().await;
+                }
+                None => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(StoreError::Busy {
+                    location: self.leases.name(key),
+                }
+                .into());
+            }
+            tokio::time::sleep(LEASE_POLL).await;
+        }
+    }
+}
 
 pub struct RefreshGrant {
     store: Arc<dyn TokenStore>,
@@ -21,6 +70,7 @@ pub struct RefreshGrant {
     slot: StoreSlot,
     seed: Option<Secret>,
     seed_sha256: String,
+    lease: Option<GrantLease>,
 }
 
 impl RefreshGrant {
@@ -50,7 +100,23 @@ impl RefreshGrant {
             key,
             seed_sha256: store::seed_hash(seed.as_ref()),
             seed,
+            lease: None,
         })
+    }
+
+    /// Renews only under the fleet-wide lease of the store `shared` names;
+    /// `request_bound` bounds one token request. For grants no `Fleet`
+    /// wrapper renews (sessions): a `Fleet` already holds its own.
+    pub fn under_lease(
+        mut self,
+        shared: &StoreConfig,
+        request_bound: Duration,
+    ) -> Result<RefreshGrant, StoreError> {
+        self.lease = Some(GrantLease {
+            leases: Leases::open(shared)?,
+            bound: request_bound + shared.timeout * 2,
+        });
+        Ok(self)
     }
 
     pub async fn refresh(&self, endpoint: &Endpoint, label: &str) -> Result<Issued, FetchError> {
@@ -74,6 +140,32 @@ impl RefreshGrant {
     {
         let mut unsaved = self.slot.lock().await;
         self.save_unsaved(&mut unsaved, label).await?;
+        let lease = match &self.lease {
+            Some(l) => Some(l.take(&self.key).await?),
+            None => None,
+        };
+        let renewed = self.rotate_held(label, exchange, &mut unsaved).await;
+        if let Some(lease) = lease {
+            // Released after the successor is stored (or the attempt
+            // failed): the next holder reads what this one left.
+            if let Err(e) = lease.release().await {
+                tracing::debug!(credential = %label, error = %e, "cannot release the renewal lease; it expires by itself");
+            }
+        }
+        renewed
+    }
+
+    /// Reads, presents and stores, with the item's lock (and lease) held.
+    async fn rotate_held<F, Fut>(
+        &self,
+        label: &str,
+        exchange: F,
+        unsaved: &mut Option<StoredGrant>,
+    ) -> Result<Issued, FetchError>
+    where
+        F: FnOnce(Secret) -> Fut,
+        Fut: std::future::Future<Output = Result<Issued, FetchError>>,
+    {
         let (presented, seen) = self.current().await?;
         let issued = exchange(presented).await?;
         if let Some(rotated) = &issued.refresh_token {

@@ -76,6 +76,9 @@ pub struct SessionManager {
     pending: Arc<dyn PendingStore>,
     /// Set by `stop`: no session starts or is authorized after it.
     closed: AtomicBool,
+    /// The longest one token request may take (connect and response
+    /// timeouts): bounds a session's renewal lease on a shared store.
+    request_bound: std::time::Duration,
 }
 
 impl std::fmt::Debug for SessionManager {
@@ -92,6 +95,7 @@ impl SessionManager {
         config: &OAuth2Config,
         flow: &CodeFlow,
         endpoint: Endpoint,
+        request_bound: std::time::Duration,
     ) -> Result<SessionManager, (&'static str, String)> {
         let store = store::open(config.shared_store.as_deref(), config.token_store.as_ref())?;
         let pending = store::pending(config.shared_store.as_deref(), name)?;
@@ -105,7 +109,21 @@ impl SessionManager {
             retired: Mutex::default(),
             pending,
             closed: AtomicBool::new(false),
+            request_bound,
         })
+    }
+
+    /// The refresh grant of one session: on a shared store, renewed only
+    /// under the fleet-wide lease of that session, so two replicas serving
+    /// it never present the same refresh token.
+    fn session_grant(&self, key: StoreKey) -> Result<RefreshGrant, String> {
+        let grant = RefreshGrant::open(Arc::clone(&self.store), key, None).map_err(|(_, m)| m)?;
+        match self.config.shared_store.as_deref() {
+            Some(shared) => grant
+                .under_lease(shared, self.request_bound)
+                .map_err(|e| e.to_string()),
+            None => Ok(grant),
+        }
     }
 
     /// The credential's name.
@@ -140,7 +158,8 @@ impl SessionManager {
         }
         // Nothing stored (or nothing usable) is an unknown session.
         let unknown = || SessionError::Unknown(session.to_string(), self.name.clone());
-        let grant = RefreshGrant::open(Arc::clone(&self.store), self.session_key(session), None)
+        let grant = self
+            .session_grant(self.session_key(session))
             .map_err(|_| unknown())?;
         let manager = Arc::new(source::for_session(
             &format!("{}/{}", self.name, session),

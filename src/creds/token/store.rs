@@ -255,4 +255,6 @@ pub enum StoreError {
     Lost { location: String },
     #[error("shared token store key {location} holds a newer refresh token, written by another replica; this one is not stored over it")]
     Stale { location: String },
+    #[error("the renewal lease {location} stayed with another replica; renewing again later")]
+    Busy { location: String },
 }

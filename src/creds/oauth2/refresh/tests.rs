@@ -55,6 +55,7 @@ fn grant(store: &Arc<Flaky>, slot: &StoreSlot) -> RefreshGrant {
         slot: Arc::clone(slot),
         seed: Some(Secret::new("rt-0")),
         seed_sha256: store::seed_hash(Some(&Secret::new("rt-0"))),
+        lease: None,
     }
 }
 

@@ -24,7 +24,6 @@ use tokio::time::Instant;
 
 use super::super::endpoint::FetchError;
 use super::super::pkce::{self, Pkce};
-use super::super::refresh::RefreshGrant;
 use super::super::source;
 use super::{check_id, SessionError, SessionManager};
 use crate::config::Secret;
@@ -234,8 +233,7 @@ impl SessionManager {
             // started that shutdown would not wait for.
             return Ok(session);
         }
-        let grant = RefreshGrant::open(Arc::clone(&self.store), key, None)
-            .map_err(|(_, m)| SessionError::StoreOpen(m))?;
+        let grant = self.session_grant(key).map_err(SessionError::StoreOpen)?;
         let manager = source::for_session(
             &format!("{}/{session}", self.name),
             Arc::clone(&self.endpoint),

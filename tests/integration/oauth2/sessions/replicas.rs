@@ -4,6 +4,8 @@
 //! three; a ticket or a `state` is redeemed once in the whole fleet, and
 //! Redis holds none of them in the clear.
 
+use std::time::Duration;
+
 use super::*;
 
 /// 32 bytes, base64: the store_key.
@@ -22,6 +24,29 @@ async fn replicas(redis: &RedisServer, tokens: &TokenServer, upstream: &Upstream
         Sidecar::start(&toml).await,
         Sidecar::start(&toml).await,
     ]
+}
+
+/// Like `replicas`, but each reaches Redis by another spelling of its
+/// socket path: so each has its own connection and its own per-process
+/// locks, as separate processes would (in one process, replicas on one URL
+/// share the lock that serializes an item's renewals).
+async fn replicas_apart(
+    redis: &RedisServer,
+    tokens: &TokenServer,
+    upstream: &Upstream,
+) -> [Sidecar; 3] {
+    let url = redis.url();
+    let (dir, file) = url.rsplit_once('/').unwrap();
+    let mut sidecars = Vec::new();
+    for hops in ["", "./", "././"] {
+        let store = format!(
+            "[store]\nurl = \"{dir}/{hops}{file}\"\nkey_prefix = \"cs-test:\"\nstore_key = \"{KEY}\"\n"
+        );
+        let toml = format!("{store}{}", config(tokens, upstream))
+            .replace("token_store = \"DIR/sessions\"\n", "");
+        sidecars.push(Sidecar::start(&toml).await);
+    }
+    sidecars.try_into().unwrap_or_else(|_| unreachable!())
 }
 
 async fn servers() -> (RedisServer, TokenServer, Upstream) {
@@ -181,4 +206,59 @@ async fn an_unreachable_store_answers_503_and_names_no_secret() {
     let refused = admin(&a, &start_path).await;
     assert_eq!(refused.status, 503, "{}", refused.body);
     assert!(!refused.body.contains(KEY), "{}", refused.body);
+}
+
+/// A session served by three replicas is renewed under one fleet-wide
+/// lease: while the token server holds the first renewal, the others come
+/// due too and wait for the lease instead of presenting the same refresh
+/// token (the token server would see a reuse, and a real one revoke the
+/// grant); afterwards each renews from what the last one stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_served_by_three_replicas_never_presents_a_refresh_token_twice() {
+    let (redis, tokens, upstream) = servers().await;
+    let [a, b, c] = replicas_apart(&redis, &tokens, &upstream).await;
+    let start_path = ticket(&a, "alice").await;
+    let browser = start(&b, &start_path).await;
+    let state = query_param(&browser.location, "state");
+    tokens.add_code(
+        "code-lease",
+        &query_param(&browser.location, "code_challenge"),
+        REDIRECT,
+    );
+    tokens.set_expires_in(1);
+    let callback = format!("/oauth2/bank/callback?code=code-lease&state={state}");
+    let done = admin_with(&c, "GET", &callback, Some(&browser.cookie)).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    // Each replica opens the session and holds a token of its own.
+    for replica in [&a, &b, &c] {
+        let answer = call(replica, Some("alice")).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+
+    // Every replica's token comes due while the token server holds the
+    // first renewal that reaches it.
+    tokens.hold();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokens.release();
+    for replica in [&a, &b, &c, &a, &b, &c] {
+        let answer = call(replica, Some("alice")).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    let refreshes: Vec<String> = tokens
+        .requests()
+        .iter()
+        .filter(|r| r.form.get("grant_type").map(String::as_str) == Some("refresh_token"))
+        .map(|r| r.form["refresh_token"].clone())
+        .collect();
+    assert!(
+        refreshes.len() >= 3,
+        "the session was renewed: {refreshes:?}"
+    );
+    let distinct: std::collections::HashSet<&String> = refreshes.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        refreshes.len(),
+        "a refresh token presented twice: {refreshes:?}"
+    );
+    assert!(!tokens.reuse_detected());
 }
