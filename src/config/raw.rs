@@ -99,7 +99,7 @@ pub struct RawRoute {
     pub methods: Option<Vec<String>>,
     pub upstream: Option<String>,
     pub ca_file: Option<String>,
-    pub credential: Option<String>,
+    pub credential: Option<RawCredentialNames>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     pub listen: Option<String>,
@@ -107,6 +107,14 @@ pub struct RawRoute {
     pub client_key: Option<String>,
     pub sni: Option<String>,
     pub resend_closed: Option<String>,
+}
+
+/// A route's `credential`: one name, or a list applied in order.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawCredentialNames {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// `[intercept]`: the local CA for HTTPS interception.
@@ -141,6 +149,20 @@ pub struct RawPayPayOpa {
     pub api_key: String,
     pub api_secret: String,
     pub nonce_length: Option<i64>,
+}
+
+/// `[credential.NAME]` with `type = "aws-sigv4"`. Every key is optional
+/// here so that a missing one is reported with its own key path.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAwsSigV4 {
+    pub service: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+    pub payload: Option<String>,
+    pub content_sha256: Option<bool>,
 }
 
 /// `[credential.NAME]` with `type = "header"`.
