@@ -22,3 +22,4 @@ mod oauth2;
 mod paypay;
 mod reload;
 mod routing;
+mod stacked;
