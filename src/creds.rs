@@ -159,7 +159,10 @@ impl Credential {
     pub fn sessions(&self) -> Option<&Arc<oauth2::SessionManager>> {
         match self {
             Credential::OAuth2(o) => o.sessions(),
-            _ => None,
+            Credential::PayPayOpa(_)
+            | Credential::Header(_)
+            | Credential::IssuedKey(_)
+            | Credential::AwsSigV4(_) => None,
         }
     }
 
@@ -168,7 +171,7 @@ impl Credential {
         match self {
             Credential::OAuth2(o) => o.stats(),
             Credential::IssuedKey(k) => Some(k.stats()),
-            _ => None,
+            Credential::PayPayOpa(_) | Credential::Header(_) | Credential::AwsSigV4(_) => None,
         }
     }
 
@@ -182,7 +185,7 @@ impl Credential {
                 bearer.strip_prefix("Bearer ").map(str::to_string)
             }
             Credential::IssuedKey(k) => k.peek().map(text),
-            _ => None,
+            Credential::PayPayOpa(_) | Credential::Header(_) | Credential::AwsSigV4(_) => None,
         }
     }
 
@@ -212,7 +215,10 @@ impl Credential {
     pub fn refuse_early(&self, parts: &Parts) -> Result<(), CredError> {
         match self {
             Credential::PayPayOpa(p) => p.refuse_early(parts),
-            _ => Ok(()),
+            Credential::Header(_)
+            | Credential::OAuth2(_)
+            | Credential::IssuedKey(_)
+            | Credential::AwsSigV4(_) => Ok(()),
         }
     }
 
@@ -259,7 +265,10 @@ impl Credential {
     pub fn scrub_response(&self, sent: &HeaderValue, headers: &mut HeaderMap) {
         match self {
             Credential::IssuedKey(k) => k.scrub(sent, headers),
-            _ => {}
+            Credential::PayPayOpa(_)
+            | Credential::Header(_)
+            | Credential::OAuth2(_)
+            | Credential::AwsSigV4(_) => {}
         }
     }
 
@@ -269,7 +278,7 @@ impl Credential {
         match self {
             Credential::OAuth2(o) => o.unauthorized(sent),
             Credential::IssuedKey(k) => k.unauthorized(sent),
-            _ => false,
+            Credential::PayPayOpa(_) | Credential::Header(_) | Credential::AwsSigV4(_) => false,
         }
     }
 }
