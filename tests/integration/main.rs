@@ -13,6 +13,7 @@ mod trace_capture;
 
 mod admin;
 mod adversarial;
+mod aws_sigv4;
 mod binary;
 mod bodies;
 mod connect;
