@@ -23,7 +23,7 @@ use http::{HeaderName, HeaderValue, Method};
 use rustls_pki_types::CertificateDer;
 
 pub use admin::{is_loopback, AdminSettings};
-pub use aws::{AwsPayload, AwsSigV4Config};
+pub use aws::{AwsKeys, AwsPayload, AwsSigV4Config, StaticKeys, WebIdentity};
 pub use issued::{IssuedKeyConfig, KeyPlacement, KeyResponse};
 pub use limits::Limits;
 pub use oauth2::{ClientAuth, CodeFlow, Grant, JwtKey, OAuth2Config, SigningAlg, TokenStoreConfig};

@@ -128,9 +128,9 @@ impl Credential {
             CredentialConfig::IssuedKey(k) => Credential::IssuedKey(
                 issued::IssuedKey::build(name, k, tokens, settings, egress).map_err(problem)?,
             ),
-            CredentialConfig::AwsSigV4(a) => {
-                Credential::AwsSigV4(sigv4::AwsSigV4::new(a.as_ref().clone()))
-            }
+            CredentialConfig::AwsSigV4(a) => Credential::AwsSigV4(
+                sigv4::AwsSigV4::build(name, a, tokens, settings, egress).map_err(problem)?,
+            ),
         })
     }
 
@@ -149,7 +149,8 @@ impl Credential {
     /// that fetch a token are ready once they hold one.
     pub fn is_ready(&self) -> bool {
         match self {
-            Credential::PayPayOpa(_) | Credential::Header(_) | Credential::AwsSigV4(_) => true,
+            Credential::PayPayOpa(_) | Credential::Header(_) => true,
+            Credential::AwsSigV4(a) => a.is_ready(),
             Credential::OAuth2(o) => o.is_ready(),
             Credential::IssuedKey(k) => k.is_ready(),
         }
@@ -171,7 +172,8 @@ impl Credential {
         match self {
             Credential::OAuth2(o) => o.stats(),
             Credential::IssuedKey(k) => Some(k.stats()),
-            Credential::PayPayOpa(_) | Credential::Header(_) | Credential::AwsSigV4(_) => None,
+            Credential::AwsSigV4(a) => a.stats(),
+            Credential::PayPayOpa(_) | Credential::Header(_) => None,
         }
     }
 
@@ -239,7 +241,7 @@ impl Credential {
             }
             Credential::OAuth2(o) => o.apply(parts).await,
             Credential::IssuedKey(k) => k.apply(parts).await,
-            Credential::AwsSigV4(a) => a.apply(parts, digest, params),
+            Credential::AwsSigV4(a) => a.apply(parts, digest, params).await,
         }
     }
 

@@ -1,4 +1,9 @@
-//! `type = "aws-sigv4"`: AWS Signature Version 4 with static credentials.
+//! `type = "aws-sigv4"`: AWS Signature Version 4, with static keys or keys
+//! obtained by web identity (IRSA).
+
+use std::path::PathBuf;
+
+use http::Uri;
 
 use super::Secret;
 
@@ -6,13 +11,37 @@ use super::Secret;
 pub struct AwsSigV4Config {
     pub service: String,
     pub region: String,
+    pub keys: AwsKeys,
+    pub payload: AwsPayload,
+    /// Whether `x-amz-content-sha256` is sent (S3 requires it).
+    pub content_sha256: bool,
+}
+
+/// Where the access key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AwsKeys {
+    Static(StaticKeys),
+    WebIdentity(WebIdentity),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticKeys {
     pub access_key_id: Secret,
     pub secret_access_key: Secret,
     /// Temporary credentials' token, sent as `x-amz-security-token`.
     pub session_token: Option<Secret>,
-    pub payload: AwsPayload,
-    /// Whether `x-amz-content-sha256` is sent (S3 requires it).
-    pub content_sha256: bool,
+}
+
+/// `keys = "web-identity"`: STS `AssumeRoleWithWebIdentity` with the
+/// token the platform writes to a file (EKS IRSA), renewed on the token
+/// lifecycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebIdentity {
+    pub role_arn: String,
+    /// Read afresh for every exchange: the platform rotates it.
+    pub token_file: PathBuf,
+    pub sts_url: Uri,
+    pub session_name: String,
 }
 
 /// What the signature says of the body.

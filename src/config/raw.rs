@@ -163,6 +163,11 @@ pub struct RawAwsSigV4 {
     pub session_token: Option<String>,
     pub payload: Option<String>,
     pub content_sha256: Option<bool>,
+    pub keys: Option<String>,
+    pub role_arn: Option<String>,
+    pub web_identity_token_file: Option<String>,
+    pub sts_url: Option<String>,
+    pub role_session_name: Option<String>,
 }
 
 /// `[credential.NAME]` with `type = "header"`.

@@ -10,6 +10,9 @@
 mod canonical;
 #[cfg(test)]
 mod tests;
+mod web_identity;
+
+use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
 use http::header::{AUTHORIZATION, EXPECT, TRANSFER_ENCODING, USER_AGENT};
@@ -17,8 +20,12 @@ use http::request::Parts;
 use http::{HeaderName, HeaderValue};
 use sha2::{Digest as _, Sha256};
 
+use super::token::{TokenManager, TokenRegistry, TokenStats};
 use super::{BodyDigest, BodyHash, CredError, SignParams};
-use crate::config::{AwsPayload, AwsSigV4Config};
+use crate::config::{AwsKeys, AwsPayload, AwsSigV4Config};
+use crate::egress::EgressPolicy;
+use crate::upstream::UpstreamSettings;
+use web_identity::Keys;
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
@@ -37,7 +44,10 @@ fn unsigned_header(name: &HeaderName) -> bool {
 
 #[derive(Debug)]
 pub struct AwsSigV4 {
+    name: String,
     config: AwsSigV4Config,
+    /// For keys obtained from STS; `None` for static keys.
+    manager: Option<Arc<TokenManager>>,
 }
 
 /// Everything a signature is made of, kept for tests and `sign`.
@@ -141,8 +151,36 @@ pub fn amz_date(epoch: u64) -> String {
 }
 
 impl AwsSigV4 {
-    pub fn new(config: AwsSigV4Config) -> Self {
-        AwsSigV4 { config }
+    /// Builds credential `name`; keys from web identity come from a
+    /// manager kept by `tokens`. Errors are `(key, message)` under
+    /// `credential.NAME`.
+    pub fn build(
+        name: &str,
+        config: &AwsSigV4Config,
+        tokens: &TokenRegistry,
+        settings: UpstreamSettings,
+        egress: &Arc<EgressPolicy>,
+    ) -> Result<AwsSigV4, (&'static str, String)> {
+        let manager = match &config.keys {
+            AwsKeys::Static(_) => None,
+            AwsKeys::WebIdentity(w) => {
+                Some(web_identity::manager(name, w, tokens, settings, egress)?)
+            }
+        };
+        Ok(AwsSigV4 {
+            name: name.to_string(),
+            config: config.clone(),
+            manager,
+        })
+    }
+
+    /// Static keys can always sign; others once keys are held.
+    pub fn is_ready(&self) -> bool {
+        self.manager.as_ref().is_none_or(|m| m.has_valid_token())
+    }
+
+    pub fn stats(&self) -> Option<TokenStats> {
+        self.manager.as_ref().map(|m| m.stats())
     }
 
     fn s3(&self) -> bool {
@@ -166,11 +204,45 @@ impl AwsSigV4 {
         }
     }
 
-    pub fn apply(
+    /// Signs with the static keys, or with the current temporary keys
+    /// (waiting for them up to a few seconds when none are held).
+    pub async fn apply(
         &self,
         parts: &mut Parts,
         digest: BodyDigest,
         params: &SignParams,
+    ) -> Result<(), CredError> {
+        match (&self.config.keys, &self.manager) {
+            (AwsKeys::Static(k), _) => {
+                let keys = Keys {
+                    access_key_id: k.access_key_id.expose(),
+                    secret_access_key: k.secret_access_key.expose(),
+                    session_token: k.session_token.as_ref().map_or("", |t| t.expose()),
+                };
+                self.sign_with(parts, digest, params, &keys)
+            }
+            (AwsKeys::WebIdentity(_), Some(manager)) => {
+                let value = manager
+                    .current()
+                    .await
+                    .map_err(|u| CredError::unavailable(&self.name, "AWS credentials", u))?;
+                let keys = Keys::unpack(&value).ok_or_else(|| {
+                    CredError::Request("aws-sigv4: the temporary keys are malformed".into())
+                })?;
+                self.sign_with(parts, digest, params, &keys)
+            }
+            (AwsKeys::WebIdentity(_), None) => Err(CredError::Request(
+                "aws-sigv4: no key manager for web identity".into(),
+            )),
+        }
+    }
+
+    fn sign_with(
+        &self,
+        parts: &mut Parts,
+        digest: BodyDigest,
+        params: &SignParams,
+        keys: &Keys<'_>,
     ) -> Result<(), CredError> {
         let payload_hash = match self.config.payload {
             AwsPayload::Unsigned => UNSIGNED_PAYLOAD.to_string(),
@@ -184,8 +256,8 @@ impl AwsSigV4 {
                 .map_err(|_| CredError::Request("aws-sigv4: a header cannot be built".into()))
         };
         parts.headers.insert(X_AMZ_DATE, value(&amz_date)?);
-        if let Some(token) = &self.config.session_token {
-            let mut v = value(token.expose())?;
+        if !keys.session_token.is_empty() {
+            let mut v = value(keys.session_token)?;
             v.set_sensitive(true);
             parts.headers.insert(X_AMZ_SECURITY_TOKEN, v);
         }
@@ -209,8 +281,8 @@ impl AwsSigV4 {
             amz_date: &amz_date,
         };
         let scope = Scope {
-            access_key_id: self.config.access_key_id.expose(),
-            secret_access_key: self.config.secret_access_key.expose(),
+            access_key_id: keys.access_key_id,
+            secret_access_key: keys.secret_access_key,
             region: &self.config.region,
             service: &self.config.service,
             s3: self.s3(),

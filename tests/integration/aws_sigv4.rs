@@ -3,6 +3,15 @@
 //! of any size unread. (botocore checks the signatures themselves in
 //! tests/interop/sigv4.rs.)
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+
+use crate::handler_server::{form_decode, serve};
 use crate::harness::*;
 
 fn config(upstream: &str) -> String {
@@ -105,4 +114,141 @@ async fn unsigned_payload_streams_past_max_body_and_a_signed_one_is_bounded() {
             .collect::<String>()
     };
     assert_eq!(got.header("x-amz-content-sha256"), Some(sha.as_str()));
+}
+
+/// A stand-in for STS: answers AssumeRoleWithWebIdentity with fixed
+/// temporary keys valid for an hour (or, when `refuse`, with STS's error
+/// for a bad token), and keeps every form it received.
+async fn fake_sts(
+    refuse: bool,
+) -> (
+    std::net::SocketAddr,
+    Arc<Mutex<Vec<HashMap<String, String>>>>,
+) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let addr = serve(None, move |req: Request<Incoming>| {
+        let log = Arc::clone(&log);
+        async move {
+            let body = req.into_body().collect().await.unwrap().to_bytes();
+            log.lock()
+                .unwrap()
+                .push(form_decode(&String::from_utf8_lossy(&body)));
+            if refuse {
+                let xml = "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code><Message>claims: sub=system:serviceaccount:x</Message></Error></ErrorResponse>";
+                return Response::builder().status(400).body(Full::new(Bytes::from(xml))).unwrap();
+            }
+            let expires = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+            let expires = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                expires.year(),
+                u8::from(expires.month()),
+                expires.day(),
+                expires.hour(),
+                expires.minute(),
+                expires.second()
+            );
+            let xml = format!(
+                "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>\
+                 <SessionToken>{TEMP_TOKEN}</SessionToken><SecretAccessKey>{TEMP_SECRET}</SecretAccessKey>\
+                 <Expiration>{expires}</Expiration><AccessKeyId>{TEMP_ID}</AccessKeyId>\
+                 </Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>"
+            );
+            Response::new(Full::new(Bytes::from(xml)))
+        }
+    })
+    .await;
+    (addr, seen)
+}
+
+const TEMP_ID: &str = "ASIATEMPEXAMPLE1";
+const TEMP_SECRET: &str = "temp/Secret+Key1";
+const TEMP_TOKEN: &str = "IQoJb3JpZ2luX2Vj/temp+session=";
+const ROLE: &str = "arn:aws:iam::123456789012:role/app";
+
+fn web_identity_config(upstream: &str, sts: std::net::SocketAddr) -> String {
+    format!(
+        r#"
+[proxy]
+listen = "127.0.0.1:0"
+
+[credential.irsa]
+type = "aws-sigv4"
+service = "execute-api"
+region = "eu-west-1"
+keys = "web-identity"
+role_arn = "{ROLE}"
+web_identity_token_file = "DIR/token"
+sts_url = "http://{sts}/"
+
+[[route]]
+name = "api"
+hosts = ["api.aws.test"]
+upstream = "{upstream}"
+credential = "irsa"
+"#
+    )
+}
+
+#[tokio::test]
+async fn web_identity_keys_come_from_sts_and_sign_requests() {
+    let upstream = Upstream::http().await;
+    let (sts, forms) = fake_sts(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "eyJhbGciOi.projected.token\n").unwrap();
+    let sidecar = Sidecar::start_in(dir, &web_identity_config(&upstream.http_url(), sts)).await;
+    let answer = send(
+        sidecar.proxy(),
+        get("http://api.aws.test/prod/items?b=1&a=2"),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let got = upstream.last();
+    assert_eq!(got.header("x-amz-security-token"), Some(TEMP_TOKEN));
+    let auth = got.header("authorization").unwrap();
+    assert!(
+        auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={TEMP_ID}/"))
+            && auth.contains("/eu-west-1/execute-api/aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token, Signature="),
+        "{auth}"
+    );
+    let again = send(sidecar.proxy(), get("http://api.aws.test/prod/other")).await;
+    assert_eq!(again.status, 200, "{again:?}");
+    assert_eq!(
+        upstream.last().header("x-amz-security-token"),
+        Some(TEMP_TOKEN)
+    );
+    let forms = forms.lock().unwrap().clone();
+    assert_eq!(forms.len(), 1, "one exchange for both requests: {forms:?}");
+    let form = &forms[0];
+    assert_eq!(form["Action"], "AssumeRoleWithWebIdentity");
+    assert_eq!(form["Version"], "2011-06-15");
+    assert_eq!(form["RoleArn"], ROLE);
+    assert_eq!(form["RoleSessionName"], "countersign");
+    assert_eq!(form["WebIdentityToken"], "eyJhbGciOi.projected.token");
+}
+
+#[tokio::test]
+async fn a_refused_web_identity_gives_503_token_unavailable_naming_stss_code() {
+    let upstream = Upstream::http().await;
+    let (sts, _) = fake_sts(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "bad.token").unwrap();
+    let sidecar = Sidecar::start_in(dir, &web_identity_config(&upstream.http_url(), sts)).await;
+    let answer = send(sidecar.proxy(), get("http://api.aws.test/prod/items")).await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert_eq!(
+        answer.header("x-countersign-error"),
+        Some("token-unavailable")
+    );
+    assert!(
+        answer.body.contains("InvalidIdentityToken"),
+        "{}",
+        answer.body
+    );
+    assert!(
+        !answer.body.contains("serviceaccount"),
+        "STS's message is not quoted: {}",
+        answer.body
+    );
+    assert!(upstream.received().is_empty());
 }

@@ -1,7 +1,9 @@
 //! Rules for `type = "aws-sigv4"`.
 
 use super::super::raw::RawAwsSigV4;
-use super::super::{AwsPayload, AwsSigV4Config, CredentialConfig};
+use super::super::{
+    AwsKeys, AwsPayload, AwsSigV4Config, CredentialConfig, StaticKeys, WebIdentity,
+};
 use super::Checker;
 
 /// Services signed the S3 way (see creds/sigv4.rs).
@@ -19,7 +21,11 @@ fn scope_part(text: &str) -> bool {
 }
 
 impl Checker<'_> {
-    pub(super) fn aws_sigv4(&mut self, path: &str, raw: RawAwsSigV4) -> Option<CredentialConfig> {
+    pub(super) fn aws_sigv4(
+        &mut self,
+        path: &str,
+        mut raw: RawAwsSigV4,
+    ) -> Option<CredentialConfig> {
         let part = |this: &mut Self, key: &str, value: Option<String>, example: &str| match value {
             Some(v) if scope_part(&v) => Some(v),
             Some(_) => {
@@ -37,40 +43,19 @@ impl Checker<'_> {
                 None
             }
         };
-        let service = part(self, "service", raw.service, "s3");
-        let region = part(self, "region", raw.region, "us-east-1");
-        let secret = |this: &mut Self, key: &str, value: Option<String>| match value {
-            Some(v) => this.secret(&format!("{path}.{key}"), &v),
-            None => {
-                this.problem(
-                    format!("{path}.{key}"),
-                    "missing; e.g. \"${env:AWS_ACCESS_KEY_ID}\"",
+        let service = part(self, "service", raw.service.take(), "s3");
+        let region = part(self, "region", raw.region.take(), "us-east-1");
+        let keys = match raw.keys.as_deref() {
+            None | Some("static") => self.static_keys(path, &mut raw),
+            Some("web-identity") => self.web_identity(path, &mut raw, region.as_deref()),
+            Some(_) => {
+                self.problem(
+                    format!("{path}.keys"),
+                    "must be \"static\" or \"web-identity\"",
                 );
                 None
             }
         };
-        let access_key_id = secret(self, "access_key_id", raw.access_key_id);
-        let secret_access_key = secret(self, "secret_access_key", raw.secret_access_key);
-        let session_token = raw
-            .session_token
-            .and_then(|t| self.secret(&format!("{path}.session_token"), &t));
-        if let Some(id) = &access_key_id {
-            let id = id.expose();
-            if !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                self.problem(
-                    format!("{path}.access_key_id"),
-                    "must be letters and digits only (it is sent in the Authorization header)",
-                );
-            }
-        }
-        if let Some(t) = &session_token {
-            if http::HeaderValue::from_str(t.expose()).is_err() {
-                self.problem(
-                    format!("{path}.session_token"),
-                    "is not a valid header value",
-                );
-            }
-        }
         let s3 = service.as_deref().is_some_and(is_s3);
         let payload = match raw.payload.as_deref() {
             None | Some("signed") => AwsPayload::Signed,
@@ -104,18 +89,145 @@ impl Checker<'_> {
         Some(CredentialConfig::AwsSigV4(Box::new(AwsSigV4Config {
             service: service?,
             region: region?,
-            access_key_id: access_key_id?,
-            secret_access_key: secret_access_key?,
-            session_token,
+            keys: keys?,
             payload,
             content_sha256,
         })))
     }
 }
 
+impl Checker<'_> {
+    fn static_keys(&mut self, path: &str, raw: &mut RawAwsSigV4) -> Option<AwsKeys> {
+        for (key, set) in [
+            ("role_arn", raw.role_arn.is_some()),
+            (
+                "web_identity_token_file",
+                raw.web_identity_token_file.is_some(),
+            ),
+            ("sts_url", raw.sts_url.is_some()),
+            ("role_session_name", raw.role_session_name.is_some()),
+        ] {
+            if set {
+                self.problem(
+                    format!("{path}.{key}"),
+                    "is for keys = \"web-identity\"; remove it, or set keys",
+                );
+            }
+        }
+        let secret = |this: &mut Self, key: &str, value: Option<String>| match value {
+            Some(v) => this.secret(&format!("{path}.{key}"), &v),
+            None => {
+                this.problem(
+                    format!("{path}.{key}"),
+                    "missing; e.g. \"${env:AWS_ACCESS_KEY_ID}\" (or keys = \"web-identity\")",
+                );
+                None
+            }
+        };
+        let access_key_id = secret(self, "access_key_id", raw.access_key_id.take());
+        let secret_access_key = secret(self, "secret_access_key", raw.secret_access_key.take());
+        let session_token = raw
+            .session_token
+            .take()
+            .and_then(|t| self.secret(&format!("{path}.session_token"), &t));
+        if let Some(id) = &access_key_id {
+            if !id.expose().bytes().all(|b| b.is_ascii_alphanumeric()) {
+                self.problem(
+                    format!("{path}.access_key_id"),
+                    "must be letters and digits only (it is sent in the Authorization header)",
+                );
+            }
+        }
+        if let Some(t) = &session_token {
+            if http::HeaderValue::from_str(t.expose()).is_err() {
+                self.problem(
+                    format!("{path}.session_token"),
+                    "is not a valid header value",
+                );
+            }
+        }
+        Some(AwsKeys::Static(StaticKeys {
+            access_key_id: access_key_id?,
+            secret_access_key: secret_access_key?,
+            session_token,
+        }))
+    }
+
+    /// `keys = "web-identity"`: the role and token file default to the
+    /// variables EKS sets for IRSA, the STS endpoint to the region's.
+    fn web_identity(
+        &mut self,
+        path: &str,
+        raw: &mut RawAwsSigV4,
+        region: Option<&str>,
+    ) -> Option<AwsKeys> {
+        for (key, set) in [
+            ("access_key_id", raw.access_key_id.is_some()),
+            ("secret_access_key", raw.secret_access_key.is_some()),
+            ("session_token", raw.session_token.is_some()),
+        ] {
+            if set {
+                self.problem(
+                    format!("{path}.{key}"),
+                    "is for keys = \"static\"; web identity obtains the keys from STS",
+                );
+            }
+        }
+        let role_arn = raw
+            .role_arn
+            .take()
+            .unwrap_or_else(|| "${env:AWS_ROLE_ARN}".into());
+        let role_arn = self.secret(&format!("{path}.role_arn"), &role_arn);
+        if let Some(arn) = &role_arn {
+            if !arn.expose().starts_with("arn:") {
+                self.problem(
+                    format!("{path}.role_arn"),
+                    "is not an ARN (arn:aws:iam::ACCOUNT:role/NAME)",
+                );
+            }
+        }
+        let file = raw
+            .web_identity_token_file
+            .take()
+            .unwrap_or_else(|| "${env:AWS_WEB_IDENTITY_TOKEN_FILE}".into());
+        let token_file = self.secret(&format!("{path}.web_identity_token_file"), &file);
+        let default_sts = format!(
+            "https://sts.{}.amazonaws.com/",
+            region.unwrap_or("us-east-1")
+        );
+        let sts_url = raw.sts_url.take().unwrap_or(default_sts);
+        let sts_url = self.endpoint_url(
+            &format!("{path}.sts_url"),
+            Some(&sts_url),
+            "https://sts.us-east-1.amazonaws.com/",
+            "the web identity token",
+        );
+        let session_name = raw
+            .role_session_name
+            .take()
+            .unwrap_or_else(|| "countersign".into());
+        let valid_name = (2..=64).contains(&session_name.len())
+            && session_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"=,.@-_".contains(&b));
+        if !valid_name {
+            self.problem(
+                format!("{path}.role_session_name"),
+                "must be 2 to 64 letters, digits or =,.@-_",
+            );
+        }
+        Some(AwsKeys::WebIdentity(WebIdentity {
+            role_arn: role_arn?.expose().to_string(),
+            token_file: std::path::PathBuf::from(token_file?.expose()),
+            sts_url: sts_url?,
+            session_name,
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::super::{AwsPayload, CredentialConfig};
+    use super::super::super::{AwsKeys, AwsPayload, CredentialConfig};
     use super::super::validate;
 
     fn check(keys: &str) -> Result<CredentialConfig, String> {
@@ -137,14 +249,20 @@ mod tests {
         };
         assert_eq!(a.payload, AwsPayload::Signed);
         assert!(a.content_sha256);
-        assert!(a.session_token.is_none());
+        let AwsKeys::Static(keys) = &a.keys else {
+            panic!("static keys")
+        };
+        assert!(keys.session_token.is_none());
         let Ok(CredentialConfig::AwsSigV4(a)) = check(&format!(
             "service = \"execute-api\"\nregion = \"eu-west-1\"\nsession_token = \"tok\"\n{KEYS}"
         )) else {
             panic!("aws-sigv4")
         };
         assert!(!a.content_sha256);
-        assert_eq!(a.session_token.unwrap().expose(), "tok");
+        let AwsKeys::Static(keys) = &a.keys else {
+            panic!("static keys")
+        };
+        assert_eq!(keys.session_token.as_ref().unwrap().expose(), "tok");
     }
 
     #[test]

@@ -202,19 +202,26 @@ fn amz_date_of_the_suite_time() {
 }
 
 fn credential(payload: AwsPayload, token: Option<&str>) -> AwsSigV4 {
-    AwsSigV4::new(AwsSigV4Config {
-        service: "s3".into(),
-        region: "us-east-1".into(),
+    let keys = crate::config::StaticKeys {
         access_key_id: crate::config::Secret::new("AKIDEXAMPLE"),
         secret_access_key: crate::config::Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
         session_token: token.map(crate::config::Secret::new),
-        payload,
-        content_sha256: true,
-    })
+    };
+    AwsSigV4 {
+        name: "aws".into(),
+        config: AwsSigV4Config {
+            service: "s3".into(),
+            region: "us-east-1".into(),
+            keys: AwsKeys::Static(keys),
+            payload,
+            content_sha256: true,
+        },
+        manager: None,
+    }
 }
 
-#[test]
-fn apply_writes_date_token_payload_hash_and_signs_them() {
+#[tokio::test]
+async fn apply_writes_date_token_payload_hash_and_signs_them() {
     let (mut parts, ()) = http::Request::builder()
         .method("PUT")
         .uri("http://bucket.s3.test/my%20key.txt?x-id=PutObject")
@@ -231,7 +238,9 @@ fn apply_writes_date_token_payload_hash_and_signs_them() {
         nonce: None,
         epoch: Some(1440938160),
     };
-    cred.apply(&mut parts, hash.finish(), &params).unwrap();
+    cred.apply(&mut parts, hash.finish(), &params)
+        .await
+        .unwrap();
     let h = &parts.headers;
     assert_eq!(h["x-amz-date"], DATE);
     assert_eq!(h["x-amz-security-token"], "TOKEN");
@@ -265,8 +274,8 @@ fn apply_writes_date_token_payload_hash_and_signs_them() {
         .starts_with("PUT\n/my%20key.txt\nx-id=PutObject\n"));
 }
 
-#[test]
-fn unsigned_payload_needs_no_body_hash() {
+#[tokio::test]
+async fn unsigned_payload_needs_no_body_hash() {
     let cred = credential(AwsPayload::Unsigned, None);
     let mut hash = BodyHash::default();
     cred.body_hash(&mut hash);
@@ -279,6 +288,7 @@ fn unsigned_payload_needs_no_body_hash() {
         .unwrap()
         .into_parts();
     cred.apply(&mut parts, BodyDigest::Absent, &SignParams::default())
+        .await
         .unwrap();
     assert_eq!(parts.headers["x-amz-content-sha256"], "UNSIGNED-PAYLOAD");
     assert!(!parts.headers.contains_key("x-amz-security-token"));
