@@ -23,7 +23,9 @@ use http::{HeaderName, HeaderValue, Method};
 use rustls_pki_types::CertificateDer;
 
 pub use admin::{is_loopback, AdminSettings};
-pub use aws::{AwsKeys, AwsPayload, AwsSigV4Config, StaticKeys, WebIdentity};
+pub use aws::{
+    AwsKeys, AwsPayload, AwsSigV4Config, ContainerEndpoint, ContainerToken, StaticKeys, WebIdentity,
+};
 pub use issued::{IssuedKeyConfig, KeyPlacement, KeyResponse};
 pub use limits::Limits;
 pub use oauth2::{ClientAuth, CodeFlow, Grant, JwtKey, OAuth2Config, SigningAlg, TokenStoreConfig};

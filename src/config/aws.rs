@@ -22,6 +22,24 @@ pub struct AwsSigV4Config {
 pub enum AwsKeys {
     Static(StaticKeys),
     WebIdentity(WebIdentity),
+    Container(ContainerEndpoint),
+}
+
+/// `keys = "container"`: the ECS / EKS Pod Identity credentials endpoint,
+/// asked with a GET (and its authorization token, when the platform gives
+/// one), renewed on the token lifecycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerEndpoint {
+    pub url: Uri,
+    pub token: Option<ContainerToken>,
+}
+
+/// What goes in the endpoint request's `Authorization` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerToken {
+    /// Read afresh for every request: the platform rotates it.
+    File(PathBuf),
+    Value(Secret),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -168,6 +168,9 @@ pub struct RawAwsSigV4 {
     pub web_identity_token_file: Option<String>,
     pub sts_url: Option<String>,
     pub role_session_name: Option<String>,
+    pub container_url: Option<String>,
+    pub container_token_file: Option<String>,
+    pub container_token: Option<String>,
 }
 
 /// `[credential.NAME]` with `type = "header"`.

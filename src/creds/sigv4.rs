@@ -8,6 +8,7 @@
 //! `UNSIGNED-PAYLOAD` (S3), in which case the body streams through.
 
 mod canonical;
+mod container;
 #[cfg(test)]
 mod tests;
 mod web_identity;
@@ -166,6 +167,7 @@ impl AwsSigV4 {
             AwsKeys::WebIdentity(w) => {
                 Some(web_identity::manager(name, w, tokens, settings, egress)?)
             }
+            AwsKeys::Container(c) => Some(container::manager(name, c, tokens, settings, egress)?),
         };
         Ok(AwsSigV4 {
             name: name.to_string(),
@@ -221,7 +223,7 @@ impl AwsSigV4 {
                 };
                 self.sign_with(parts, digest, params, &keys)
             }
-            (AwsKeys::WebIdentity(_), Some(manager)) => {
+            (AwsKeys::WebIdentity(_) | AwsKeys::Container(_), Some(manager)) => {
                 let value = manager
                     .current()
                     .await
@@ -231,8 +233,8 @@ impl AwsSigV4 {
                 })?;
                 self.sign_with(parts, digest, params, &keys)
             }
-            (AwsKeys::WebIdentity(_), None) => Err(CredError::Request(
-                "aws-sigv4: no key manager for web identity".into(),
+            (AwsKeys::WebIdentity(_) | AwsKeys::Container(_), None) => Err(CredError::Request(
+                "aws-sigv4: no key manager for temporary keys".into(),
             )),
         }
     }

@@ -252,3 +252,100 @@ async fn a_refused_web_identity_gives_503_token_unavailable_naming_stss_code() {
     );
     assert!(upstream.received().is_empty());
 }
+
+/// A stand-in for the EKS Pod Identity agent: answers a GET that carries
+/// the expected authorization token with temporary keys for an hour, and
+/// 401 otherwise; counts the requests it answered with keys.
+async fn fake_pod_identity(token: &'static str) -> (std::net::SocketAddr, Arc<Mutex<usize>>) {
+    let served = Arc::new(Mutex::new(0usize));
+    let count = Arc::clone(&served);
+    let addr = serve(None, move |req: Request<Incoming>| {
+        let count = Arc::clone(&count);
+        async move {
+            let authorized = req.method() == http::Method::GET
+                && req.uri().path() == "/v1/credentials"
+                && req
+                    .headers()
+                    .get("authorization")
+                    .is_some_and(|v| v == token);
+            if !authorized {
+                return Response::builder()
+                    .status(401)
+                    .body(Full::new(Bytes::new()))
+                    .unwrap();
+            }
+            *count.lock().unwrap() += 1;
+            let expires = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+            let json = serde_json::json!({
+                "AccessKeyId": TEMP_ID,
+                "SecretAccessKey": TEMP_SECRET,
+                "Token": TEMP_TOKEN,
+                "AccountId": "123456789012",
+                "Expiration": format!(
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                    expires.year(),
+                    u8::from(expires.month()),
+                    expires.day(),
+                    expires.hour(),
+                    expires.minute(),
+                    expires.second()
+                ),
+            });
+            Response::new(Full::new(Bytes::from(json.to_string())))
+        }
+    })
+    .await;
+    (addr, served)
+}
+
+#[tokio::test]
+async fn container_endpoint_keys_sign_requests() {
+    let upstream = Upstream::http().await;
+    let (agent, served) = fake_pod_identity("pod-identity-token").await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "pod-identity-token\n").unwrap();
+    let toml = format!(
+        r#"
+[proxy]
+listen = "127.0.0.1:0"
+
+[credential.pod]
+type = "aws-sigv4"
+service = "s3"
+region = "us-east-1"
+keys = "container"
+container_url = "http://{agent}/v1/credentials"
+container_token_file = "DIR/token"
+
+[[route]]
+name = "s3"
+hosts = ["bucket.s3.test"]
+upstream = "{}"
+credential = "pod"
+"#,
+        upstream.http_url()
+    );
+    let sidecar = Sidecar::start_in(dir, &toml).await;
+    for _ in 0..2 {
+        let answer = send(
+            sidecar.proxy(),
+            post("http://bucket.s3.test/k.txt", "text/plain", "hello"),
+        )
+        .await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let got = upstream.last();
+        assert_eq!(got.header("x-amz-security-token"), Some(TEMP_TOKEN));
+        let auth = got.header("authorization").unwrap();
+        assert!(
+            auth.starts_with(&format!(
+                "AWS4-HMAC-SHA256 Credential={TEMP_ID}/"
+            )) && auth.contains("/us-east-1/s3/aws4_request, SignedHeaders=content-length;content-type;host;x-amz-content-sha256;x-amz-date;x-amz-security-token, Signature="),
+            "{auth}"
+        );
+    }
+    assert_eq!(
+        *served.lock().unwrap(),
+        1,
+        "one key fetch for both requests"
+    );
+}

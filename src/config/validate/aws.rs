@@ -2,7 +2,8 @@
 
 use super::super::raw::RawAwsSigV4;
 use super::super::{
-    AwsKeys, AwsPayload, AwsSigV4Config, CredentialConfig, StaticKeys, WebIdentity,
+    AwsKeys, AwsPayload, AwsSigV4Config, ContainerEndpoint, ContainerToken, CredentialConfig,
+    StaticKeys, WebIdentity,
 };
 use super::Checker;
 
@@ -45,13 +46,26 @@ impl Checker<'_> {
         };
         let service = part(self, "service", raw.service.take(), "s3");
         let region = part(self, "region", raw.region.take(), "us-east-1");
+        if raw.keys.as_deref() != Some("container") {
+            let keys = raw.keys.clone().unwrap_or_else(|| "static".into());
+            self.foreign_keys(
+                path,
+                &keys,
+                &[
+                    ("container_url", raw.container_url.is_some()),
+                    ("container_token_file", raw.container_token_file.is_some()),
+                    ("container_token", raw.container_token.is_some()),
+                ],
+            );
+        }
         let keys = match raw.keys.as_deref() {
             None | Some("static") => self.static_keys(path, &mut raw),
             Some("web-identity") => self.web_identity(path, &mut raw, region.as_deref()),
+            Some("container") => self.container(path, &mut raw),
             Some(_) => {
                 self.problem(
                     format!("{path}.keys"),
-                    "must be \"static\" or \"web-identity\"",
+                    "must be \"static\", \"web-identity\" or \"container\"",
                 );
                 None
             }
@@ -225,6 +239,95 @@ impl Checker<'_> {
     }
 }
 
+impl Checker<'_> {
+    /// Keys that belong to another `keys` source are refused by name.
+    fn foreign_keys(&mut self, path: &str, keys: &str, present: &[(&str, bool)]) {
+        for (key, set) in present {
+            if *set {
+                self.problem(
+                    format!("{path}.{key}"),
+                    format!("does not go with keys = \"{keys}\"; remove it"),
+                );
+            }
+        }
+    }
+
+    /// An environment variable's value when it is set and not empty.
+    fn env_var(&mut self, name: &str) -> Option<String> {
+        self.secrets
+            .resolve(&format!("${{env:{name}}}"))
+            .ok()
+            .map(|s| s.expose().to_string())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// `keys = "container"`: the URL and authorization token default to
+    /// the variables ECS and EKS Pod Identity set, as AWS's SDKs read them.
+    fn container(&mut self, path: &str, raw: &mut RawAwsSigV4) -> Option<AwsKeys> {
+        self.foreign_keys(
+            path,
+            "container",
+            &[
+                ("access_key_id", raw.access_key_id.is_some()),
+                ("secret_access_key", raw.secret_access_key.is_some()),
+                ("session_token", raw.session_token.is_some()),
+                ("role_arn", raw.role_arn.is_some()),
+                (
+                    "web_identity_token_file",
+                    raw.web_identity_token_file.is_some(),
+                ),
+                ("sts_url", raw.sts_url.is_some()),
+                ("role_session_name", raw.role_session_name.is_some()),
+            ],
+        );
+        let url_path = format!("{path}.container_url");
+        let url = match raw.container_url.take() {
+            Some(text) => self
+                .secret(&url_path, &text)
+                .map(|s| s.expose().to_string()),
+            None => match self.env_var("AWS_CONTAINER_CREDENTIALS_FULL_URI") {
+                Some(full) => Some(full),
+                None => self
+                    .env_var("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+                    .map(|rel| format!("http://169.254.170.2{rel}")),
+            },
+        };
+        let url = match url {
+            Some(u) => self.endpoint_url(
+                &url_path,
+                Some(&u),
+                "http://169.254.170.23/v1/credentials",
+                "container_token",
+            ),
+            None => {
+                self.problem(
+                    &url_path,
+                    "missing, and neither AWS_CONTAINER_CREDENTIALS_FULL_URI nor AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is set",
+                );
+                None
+            }
+        };
+        let file = raw
+            .container_token_file
+            .take()
+            .or_else(|| self.env_var("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"));
+        let token = match file {
+            Some(f) => self
+                .secret(&format!("{path}.container_token_file"), &f)
+                .map(|p| ContainerToken::File(std::path::PathBuf::from(p.expose()))),
+            None => match raw.container_token.take() {
+                Some(t) => self
+                    .secret(&format!("{path}.container_token"), &t)
+                    .map(ContainerToken::Value),
+                None => self
+                    .env_var("AWS_CONTAINER_AUTHORIZATION_TOKEN")
+                    .map(|t| ContainerToken::Value(super::super::Secret::new(t))),
+            },
+        };
+        Some(AwsKeys::Container(ContainerEndpoint { url: url?, token }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::super::{AwsKeys, AwsPayload, CredentialConfig};
@@ -263,6 +366,43 @@ mod tests {
             panic!("static keys")
         };
         assert_eq!(keys.session_token.as_ref().unwrap().expose(), "tok");
+    }
+
+    #[test]
+    fn temporary_key_sources_take_only_their_own_keys() {
+        let base = "service = \"s3\"\nregion = \"us-east-1\"\n";
+        let Ok(CredentialConfig::AwsSigV4(a)) = check(&format!(
+            "{base}keys = \"web-identity\"\nrole_arn = \"arn:aws:iam::1:role/r\"\nweb_identity_token_file = \"/var/run/token\""
+        )) else {
+            panic!("web identity")
+        };
+        let AwsKeys::WebIdentity(w) = &a.keys else {
+            panic!("web identity keys")
+        };
+        assert_eq!(
+            w.sts_url.to_string(),
+            "https://sts.us-east-1.amazonaws.com/"
+        );
+        assert_eq!(w.session_name, "countersign");
+        let Ok(CredentialConfig::AwsSigV4(a)) = check(&format!(
+            "{base}keys = \"container\"\ncontainer_url = \"http://169.254.170.23/v1/credentials\"\ncontainer_token_file = \"/var/run/pod-identity/token\""
+        )) else {
+            panic!("container")
+        };
+        assert!(matches!(&a.keys, AwsKeys::Container(c) if c.token.is_some()));
+        let e = check(&format!(
+            "{base}keys = \"web-identity\"\nrole_arn = \"nope\"\nweb_identity_token_file = \"/t\"\naccess_key_id = \"AKID\"\ncontainer_url = \"http://x\""
+        ))
+        .unwrap_err();
+        for needle in [
+            "credential.aws.role_arn: is not an ARN",
+            "credential.aws.access_key_id: is for keys = \"static\"",
+            "credential.aws.container_url: does not go with keys = \"web-identity\"",
+        ] {
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+        let e = check(&format!("{base}keys = \"imds\"")).unwrap_err();
+        assert!(e.contains("credential.aws.keys: must be"), "{e}");
     }
 
     #[test]

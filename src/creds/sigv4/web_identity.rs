@@ -21,9 +21,9 @@ use crate::upstream::UpstreamSettings;
 
 /// Renew at this fraction of the keys' life (STS gives an hour by
 /// default: renewed after 48 minutes).
-const REFRESH_AT: f64 = 0.8;
+pub(super) const REFRESH_AT: f64 = 0.8;
 /// How long a request waits for keys when none are held.
-const WAIT_FOR_KEYS: Duration = Duration::from_secs(5);
+pub(super) const WAIT_FOR_KEYS: Duration = Duration::from_secs(5);
 
 /// Temporary keys, as the lifecycle hands them out.
 pub struct Keys<'a> {
@@ -117,18 +117,47 @@ fn parse(text: &str, now: i64) -> Result<NewToken, SourceError> {
             .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_graphic()))
             .ok_or_else(|| SourceError::new(format!("STS's answer has no usable <{name}>")))
     };
-    let id = field("AccessKeyId")?;
-    let secret = field("SecretAccessKey")?;
-    let token = field("SessionToken")?;
-    let expires = field("Expiration")?;
-    let expires = unix_time(expires)
-        .ok_or_else(|| SourceError::new("STS's <Expiration> is not a UTC time"))?;
+    let keys = Keys {
+        access_key_id: field("AccessKeyId")?,
+        secret_access_key: field("SecretAccessKey")?,
+        session_token: field("SessionToken")?,
+    };
+    pack("STS", &keys, field("Expiration")?, now)
+}
+
+/// Temporary `keys` from `issuer`, expiring at `expiration` (UTC, ISO
+/// 8601), as the lifecycle holds them, read at Unix time `now`.
+pub(super) fn pack(
+    issuer: &str,
+    keys: &Keys<'_>,
+    expiration: &str,
+    now: i64,
+) -> Result<NewToken, SourceError> {
+    let expires = unix_time(expiration)
+        .ok_or_else(|| SourceError::new(format!("{issuer}'s expiration is not a UTC time")))?;
     let lifetime = u64::try_from(expires - now)
         .ok()
         .filter(|s| *s > 0)
-        .ok_or_else(|| SourceError::new("STS handed out keys that have already expired"))?;
-    let mut value = HeaderValue::from_str(&format!("{id} {secret} {token}"))
-        .map_err(|_| SourceError::new("STS's keys are not valid header text"))?;
+        .ok_or_else(|| {
+            SourceError::new(format!(
+                "{issuer} handed out keys that have already expired"
+            ))
+        })?;
+    let printable = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_graphic());
+    if !(printable(keys.access_key_id)
+        && printable(keys.secret_access_key)
+        && printable(keys.session_token))
+    {
+        return Err(SourceError::new(format!(
+            "{issuer}'s keys are empty or not printable text"
+        )));
+    }
+    let text = format!(
+        "{} {} {}",
+        keys.access_key_id, keys.secret_access_key, keys.session_token
+    );
+    let mut value = HeaderValue::from_str(&text)
+        .map_err(|_| SourceError::new(format!("{issuer}'s keys are not valid header text")))?;
     value.set_sensitive(true);
     Ok(NewToken {
         value,
@@ -175,7 +204,7 @@ fn unix_time(text: &str) -> Option<i64> {
     )
 }
 
-fn now_unix() -> i64 {
+pub(super) fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
