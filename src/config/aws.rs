@@ -69,4 +69,7 @@ pub enum AwsPayload {
     Signed,
     /// `UNSIGNED-PAYLOAD` (S3 only): the body streams through unread.
     Unsigned,
+    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD` (S3 only): the body streams
+    /// through in signed `aws-chunked` chunks.
+    Streaming,
 }

@@ -8,6 +8,7 @@
 //! `UNSIGNED-PAYLOAD` (S3), in which case the body streams through.
 
 mod canonical;
+mod chunked;
 mod container;
 #[cfg(test)]
 mod tests;
@@ -33,6 +34,8 @@ const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 pub const X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
 pub const X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
 pub const X_AMZ_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-content-sha256");
+pub const X_AMZ_DECODED_CONTENT_LENGTH: HeaderName =
+    HeaderName::from_static("x-amz-decoded-content-length");
 
 /// Headers never signed: what a hop may change or add (as AWS's SDKs).
 fn unsigned_header(name: &HeaderName) -> bool {
@@ -51,13 +54,19 @@ pub struct AwsSigV4 {
     manager: Option<Arc<TokenManager>>,
 }
 
-/// Everything a signature is made of, kept for tests and `sign`.
-#[derive(Debug)]
+pub use chunked::ChunkSigning;
+
+/// Everything a signature is made of, kept for tests and `sign`. No
+/// `Debug`: the signing key is a secret for the day.
 pub struct Signed {
     pub canonical_request: Vec<u8>,
     pub string_to_sign: String,
     pub signature: String,
     pub authorization: String,
+    /// Derived from the secret, the date, region and service.
+    pub signing_key: [u8; 32],
+    /// `date/region/service/aws4_request`.
+    pub scope: String,
 }
 
 /// The inputs of one signature.
@@ -120,6 +129,8 @@ pub fn sign(req: &Request<'_>, scope: &Scope<'_>) -> Signed {
         string_to_sign,
         signature,
         authorization,
+        signing_key: key,
+        scope: credential_scope,
     }
 }
 
@@ -196,6 +207,7 @@ impl AwsSigV4 {
             X_AMZ_DATE,
             X_AMZ_SECURITY_TOKEN,
             X_AMZ_CONTENT_SHA256,
+            X_AMZ_DECODED_CONTENT_LENGTH,
         ]
     }
 
@@ -248,6 +260,7 @@ impl AwsSigV4 {
     ) -> Result<(), CredError> {
         let payload_hash = match self.config.payload {
             AwsPayload::Unsigned => UNSIGNED_PAYLOAD.to_string(),
+            AwsPayload::Streaming => chunked::STREAMING_PAYLOAD.to_string(),
             AwsPayload::Signed => hex(&digest
                 .sha256()
                 .ok_or_else(|| CredError::Request("aws-sigv4: the body was not hashed".into()))?),
@@ -256,6 +269,10 @@ impl AwsSigV4 {
         let value = |text: &str| {
             HeaderValue::from_str(text)
                 .map_err(|_| CredError::Request("aws-sigv4: a header cannot be built".into()))
+        };
+        let decoded_len = match self.config.payload {
+            AwsPayload::Streaming => Some(streaming_headers(parts)?),
+            AwsPayload::Signed | AwsPayload::Unsigned => None,
         };
         parts.headers.insert(X_AMZ_DATE, value(&amz_date)?);
         if !keys.session_token.is_empty() {
@@ -293,8 +310,53 @@ impl AwsSigV4 {
         let mut auth = value(&signed.authorization)?;
         auth.set_sensitive(true);
         parts.headers.insert(AUTHORIZATION, auth);
+        if let Some(decoded_len) = decoded_len {
+            parts.extensions.insert(ChunkSigning {
+                key: signed.signing_key,
+                amz_date,
+                scope: signed.scope,
+                seed: signed.signature,
+                decoded_len,
+            });
+        }
         Ok(())
     }
+}
+
+/// For the streaming payload: the app's Content-Length becomes
+/// `x-amz-decoded-content-length`, the encoded length `Content-Length`,
+/// and `aws-chunked` is put first in `Content-Encoding`. Returns the
+/// declared length.
+fn streaming_headers(parts: &mut Parts) -> Result<u64, CredError> {
+    use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .ok_or_else(|| {
+            CredError::Request(
+                "aws-sigv4 with payload = \"streaming\" needs the body's length; send Content-Length".into(),
+            )
+        })?;
+    let encoding = match parts.headers.get(CONTENT_ENCODING) {
+        Some(e) => {
+            let mut v = b"aws-chunked,".to_vec();
+            v.extend_from_slice(e.as_bytes());
+            HeaderValue::from_bytes(&v)
+                .map_err(|_| CredError::Request("Content-Encoding is not valid".into()))?
+        }
+        None => HeaderValue::from_static("aws-chunked"),
+    };
+    parts.headers.insert(CONTENT_ENCODING, encoding);
+    parts
+        .headers
+        .insert(X_AMZ_DECODED_CONTENT_LENGTH, HeaderValue::from(declared));
+    parts.headers.insert(
+        CONTENT_LENGTH,
+        HeaderValue::from(chunked::encoded_len(declared)),
+    );
+    Ok(declared)
 }
 
 /// Services signed the S3 way: the path encoded once, not normalised.

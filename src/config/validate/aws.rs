@@ -75,17 +75,18 @@ impl Checker<'_> {
         let payload = match raw.payload.as_deref() {
             None | Some("signed") => AwsPayload::Signed,
             Some("unsigned") if s3 || service.is_none() => AwsPayload::Unsigned,
-            Some("unsigned") => {
+            Some("streaming") if s3 || service.is_none() => AwsPayload::Streaming,
+            Some(p @ ("unsigned" | "streaming")) => {
                 self.problem(
                     format!("{path}.payload"),
-                    "\"unsigned\" (UNSIGNED-PAYLOAD) is accepted by S3 only; use \"signed\"",
+                    format!("\"{p}\" is accepted by S3 only; use \"signed\""),
                 );
                 AwsPayload::Signed
             }
             Some(_) => {
                 self.problem(
                     format!("{path}.payload"),
-                    "must be \"signed\" or \"unsigned\"",
+                    "must be \"signed\", \"unsigned\" or \"streaming\"",
                 );
                 AwsPayload::Signed
             }

@@ -11,6 +11,7 @@ Prints a JSON verdict: {"ok": true} or {"ok": false, "why": ...}.
 
 import base64
 import hashlib
+import hmac
 import json
 import sys
 
@@ -41,7 +42,15 @@ def verdict(req):
     body = base64.b64decode(req["body"])
     s3 = req["service"] == "s3"
     sha = next((v for n, v in headers if n.lower() == "x-amz-content-sha256"), None)
-    if s3 and sha not in (hashlib.sha256(body).hexdigest(), "UNSIGNED-PAYLOAD"):
+    if sha == STREAMING:
+        if not req.get("streaming"):
+            return "a streaming payload where none was asked for"
+        why = verify_chunks(req, headers, body, amz_date, scope, parts["Signature"])
+        if why:
+            return why
+    elif req.get("streaming"):
+        return f"x-amz-content-sha256 is {sha!r}, not the streaming payload"
+    elif s3 and sha not in (hashlib.sha256(body).hexdigest(), "UNSIGNED-PAYLOAD"):
         return f"x-amz-content-sha256 {sha!r} is not the body's SHA-256"
     if sha == "UNSIGNED-PAYLOAD" and not req.get("unsigned"):
         return "UNSIGNED-PAYLOAD where the body must be signed"
@@ -63,6 +72,51 @@ def verdict(req):
         return "signed header list differs"
     if parts.get("Signature") != expected:
         return f"signature {parts.get('Signature')} != botocore's {expected}; botocore's canonical request:\n{canonical}"
+    return None
+
+
+STREAMING = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+
+
+def hmac256(key, text):
+    return hmac.new(key, text.encode() if isinstance(text, str) else text, hashlib.sha256).digest()
+
+
+def verify_chunks(req, headers, body, amz_date, scope, seed):
+    """The aws-chunked body, each chunk's signature chained from the seed
+    (the headers' signature, checked by botocore), as AWS documents it."""
+    get = lambda name: next((v for n, v in headers if n.lower() == name), None)
+    if get("content-encoding") is None or not get("content-encoding").startswith("aws-chunked"):
+        return "no aws-chunked Content-Encoding"
+    declared = int(get("x-amz-decoded-content-length"))
+    if int(get("content-length")) != len(body):
+        return "Content-Length is not the encoded body's length"
+    key = ("AWS4" + req["secret_access_key"]).encode()
+    for part in scope.split("/")[1:]:
+        key = hmac256(key, part)
+    prev, decoded, rest = seed, b"", body
+    while True:
+        head, sep, rest = rest.partition(b"\r\n")
+        if not sep:
+            return "a chunk header without CRLF"
+        size, _, sig = head.decode().partition(";chunk-signature=")
+        size = int(size, 16)
+        data, trailer, rest = rest[:size], rest[size:size + 2], rest[size + 2:]
+        if trailer != b"\r\n":
+            return "a chunk not followed by CRLF"
+        sts = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", amz_date, scope.split("/", 1)[1], prev,
+                         hashlib.sha256(b"").hexdigest(), hashlib.sha256(data).hexdigest()])
+        expected = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
+        if sig != expected:
+            return f"chunk {len(decoded)}: signature {sig} != {expected}"
+        prev = expected
+        decoded += data
+        if size == 0:
+            break
+    if rest:
+        return "bytes after the final chunk"
+    if len(decoded) != declared or decoded != base64.b64decode(req["decoded"]):
+        return "the decoded body is not what the app sent"
     return None
 
 
