@@ -3,6 +3,7 @@
 //! check, or every problem found, each with its key path.
 
 mod admin;
+mod aws;
 mod issued;
 mod limits;
 mod oauth2;
@@ -22,6 +23,9 @@ use http::{HeaderName, HeaderValue, Method};
 use rustls_pki_types::CertificateDer;
 
 pub use admin::{is_loopback, AdminSettings};
+pub use aws::{
+    AwsKeys, AwsPayload, AwsSigV4Config, ContainerEndpoint, ContainerToken, StaticKeys, WebIdentity,
+};
 pub use issued::{IssuedKeyConfig, KeyPlacement, KeyResponse};
 pub use limits::Limits;
 pub use oauth2::{ClientAuth, CodeFlow, Grant, JwtKey, OAuth2Config, SigningAlg, TokenStoreConfig};
@@ -106,7 +110,8 @@ pub struct RouteConfig {
     pub upstream: UpstreamTarget,
     /// Extra trust roots for this route's upstream, from `ca_file`.
     pub ca_roots: Vec<CertificateDer<'static>>,
-    pub credential: Option<String>,
+    /// The credentials applied to each request, in this order (empty: none).
+    pub credential: Vec<String>,
     /// Static headers set on every request of this route (values may hold
     /// secrets, so they are marked sensitive).
     pub headers: Vec<(HeaderName, HeaderValue)>,
@@ -230,6 +235,7 @@ pub enum CredentialConfig {
     },
     OAuth2(Box<OAuth2Config>),
     IssuedKey(Box<IssuedKeyConfig>),
+    AwsSigV4(Box<AwsSigV4Config>),
 }
 
 /// One thing wrong with a config, at a TOML key path such as `route[2].upstream`.

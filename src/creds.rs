@@ -3,6 +3,7 @@
 //! proxy asks whether the body is needed, feeds it through the hash the
 //! credential starts, and then lets the credential write its headers.
 
+mod digest;
 mod form;
 mod form_post;
 mod header;
@@ -10,6 +11,8 @@ pub mod issued;
 pub mod oauth2;
 mod paypay;
 pub(crate) mod query;
+pub mod sigv4;
+mod stack;
 pub mod token;
 
 use std::time::Duration;
@@ -23,7 +26,9 @@ use std::sync::Arc;
 use crate::egress::EgressPolicy;
 use crate::upstream::UpstreamSettings;
 
-pub use paypay::{BodyDigest, BodyHash, PayPayOpa};
+pub use digest::{BodyDigest, BodyHash, Digests};
+pub use paypay::PayPayOpa;
+pub use stack::Stack;
 pub use token::TokenRegistry;
 
 /// A credential built from its validated config.
@@ -33,6 +38,7 @@ pub enum Credential {
     Header(header::StaticHeaders),
     OAuth2(oauth2::OAuth2),
     IssuedKey(issued::IssuedKey),
+    AwsSigV4(sigv4::AwsSigV4),
 }
 
 /// Values fixed by the caller instead of drawn at signing time, so that
@@ -122,6 +128,9 @@ impl Credential {
             CredentialConfig::IssuedKey(k) => Credential::IssuedKey(
                 issued::IssuedKey::build(name, k, tokens, settings, egress).map_err(problem)?,
             ),
+            CredentialConfig::AwsSigV4(a) => Credential::AwsSigV4(
+                sigv4::AwsSigV4::build(name, a, tokens, settings, egress).map_err(problem)?,
+            ),
         })
     }
 
@@ -132,6 +141,7 @@ impl Credential {
             Credential::Header(_) => "header",
             Credential::OAuth2(_) => "oauth2",
             Credential::IssuedKey(_) => "issued-key",
+            Credential::AwsSigV4(_) => "aws-sigv4",
         }
     }
 
@@ -140,6 +150,7 @@ impl Credential {
     pub fn is_ready(&self) -> bool {
         match self {
             Credential::PayPayOpa(_) | Credential::Header(_) => true,
+            Credential::AwsSigV4(a) => a.is_ready(),
             Credential::OAuth2(o) => o.is_ready(),
             Credential::IssuedKey(k) => k.is_ready(),
         }
@@ -149,7 +160,10 @@ impl Credential {
     pub fn sessions(&self) -> Option<&Arc<oauth2::SessionManager>> {
         match self {
             Credential::OAuth2(o) => o.sessions(),
-            Credential::PayPayOpa(_) | Credential::Header(_) | Credential::IssuedKey(_) => None,
+            Credential::PayPayOpa(_)
+            | Credential::Header(_)
+            | Credential::IssuedKey(_)
+            | Credential::AwsSigV4(_) => None,
         }
     }
 
@@ -158,6 +172,7 @@ impl Credential {
         match self {
             Credential::OAuth2(o) => o.stats(),
             Credential::IssuedKey(k) => Some(k.stats()),
+            Credential::AwsSigV4(a) => a.stats(),
             Credential::PayPayOpa(_) | Credential::Header(_) => None,
         }
     }
@@ -172,7 +187,7 @@ impl Credential {
                 bearer.strip_prefix("Bearer ").map(str::to_string)
             }
             Credential::IssuedKey(k) => k.peek().map(text),
-            Credential::PayPayOpa(_) | Credential::Header(_) => None,
+            Credential::PayPayOpa(_) | Credential::Header(_) | Credential::AwsSigV4(_) => None,
         }
     }
 
@@ -183,15 +198,17 @@ impl Credential {
             Credential::PayPayOpa(_) | Credential::OAuth2(_) => vec![http::header::AUTHORIZATION],
             Credential::Header(h) => h.names(),
             Credential::IssuedKey(k) => k.header_names(),
+            Credential::AwsSigV4(a) => a.header_names(),
         }
     }
 
-    /// Starts the hash of the body when the scheme signs it; `None` means the
-    /// body may stream straight through.
-    pub fn body_hash(&self, parts: &Parts) -> Option<BodyHash> {
+    /// Asks `hash` for the digests the scheme signs; a credential that asks
+    /// for none lets the body stream straight through.
+    pub fn body_hash(&self, parts: &Parts, hash: &mut BodyHash) {
         match self {
-            Credential::PayPayOpa(p) => Some(p.body_hash(parts)),
-            Credential::Header(_) | Credential::OAuth2(_) | Credential::IssuedKey(_) => None,
+            Credential::PayPayOpa(p) => p.want_body(parts, hash),
+            Credential::AwsSigV4(a) => a.body_hash(hash),
+            Credential::Header(_) | Credential::OAuth2(_) | Credential::IssuedKey(_) => {}
         }
     }
 
@@ -200,7 +217,10 @@ impl Credential {
     pub fn refuse_early(&self, parts: &Parts) -> Result<(), CredError> {
         match self {
             Credential::PayPayOpa(p) => p.refuse_early(parts),
-            Credential::Header(_) | Credential::OAuth2(_) | Credential::IssuedKey(_) => Ok(()),
+            Credential::Header(_)
+            | Credential::OAuth2(_)
+            | Credential::IssuedKey(_)
+            | Credential::AwsSigV4(_) => Ok(()),
         }
     }
 
@@ -221,6 +241,7 @@ impl Credential {
             }
             Credential::OAuth2(o) => o.apply(parts).await,
             Credential::IssuedKey(k) => k.apply(parts).await,
+            Credential::AwsSigV4(a) => a.apply(parts, digest, params).await,
         }
     }
 
@@ -246,7 +267,10 @@ impl Credential {
     pub fn scrub_response(&self, sent: &HeaderValue, headers: &mut HeaderMap) {
         match self {
             Credential::IssuedKey(k) => k.scrub(sent, headers),
-            Credential::PayPayOpa(_) | Credential::Header(_) | Credential::OAuth2(_) => {}
+            Credential::PayPayOpa(_)
+            | Credential::Header(_)
+            | Credential::OAuth2(_)
+            | Credential::AwsSigV4(_) => {}
         }
     }
 
@@ -256,7 +280,7 @@ impl Credential {
         match self {
             Credential::OAuth2(o) => o.unauthorized(sent),
             Credential::IssuedKey(k) => k.unauthorized(sent),
-            Credential::PayPayOpa(_) | Credential::Header(_) => false,
+            Credential::PayPayOpa(_) | Credential::Header(_) | Credential::AwsSigV4(_) => false,
         }
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::body::SpoolLimits;
 use crate::config::{AdminSettings, Config, HostPattern, Problem, ProxySettings, RouteConfig};
-use crate::creds::{Credential, TokenRegistry};
+use crate::creds::{Credential, Stack, TokenRegistry};
 use crate::egress::{EgressPolicy, OwnAddrs, Trust};
 use crate::metrics::RouteMetrics;
 use crate::pki::leaf::LeafMinter;
@@ -71,7 +71,8 @@ impl std::fmt::Display for ListenerRole {
 #[derive(Debug)]
 pub struct Route {
     pub config: RouteConfig,
-    pub credential: Option<Arc<Credential>>,
+    /// The route's credentials, in the order they are applied.
+    pub credential: Option<Arc<Stack>>,
     pub client: Arc<UpstreamClient>,
     /// The route's metric handles; a request keeps them to its end.
     pub metrics: Arc<RouteMetrics>,
@@ -163,10 +164,13 @@ impl Snapshot {
             } else {
                 Arc::clone(&shared_named)
             };
-            let credential = rc
-                .credential
-                .as_deref()
-                .and_then(|n| credentials.get(n).cloned());
+            let credential = Stack::new(
+                rc.credential
+                    .iter()
+                    .filter_map(|n| credentials.get(n).cloned())
+                    .collect(),
+            )
+            .map(Arc::new);
             routes.push(Arc::new(Route {
                 config: rc.clone(),
                 credential,

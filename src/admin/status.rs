@@ -23,7 +23,12 @@ pub(super) fn status(state: &State, snapshot: &Snapshot) -> serde_json::Value {
                 }).collect::<Vec<_>>(),
                 "path_prefix": c.path_prefix,
                 "upstream": format!("{}://{}{}", c.upstream.scheme.as_str(), c.upstream.authority(), c.upstream.base_path),
-                "credential": c.credential,
+                // One name as a string (as before stacks), several as a list.
+                "credential": match c.credential.as_slice() {
+                    [] => serde_json::Value::Null,
+                    [one] => json!(one),
+                    many => json!(many),
+                },
                 "listen": addr(&ListenerRole::Reverse(c.name.clone())),
                 "client_cert_expires_in_seconds": c.client_identity.as_ref().map(|i| seconds_until(i.not_after)),
             })

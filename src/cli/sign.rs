@@ -121,10 +121,9 @@ fn only_the_routes_credential(
         .routes
         .iter()
         .find(|r| r.name == route)
-        .and_then(|r| r.credential.clone());
-    config
-        .credentials
-        .retain(|name, _| wanted.as_deref() == Some(name.as_str()));
+        .map(|r| r.credential.clone())
+        .unwrap_or_default();
+    config.credentials.retain(|name, _| wanted.contains(name));
     let rotates = config.credentials.values().any(|c| {
         matches!(c, config::CredentialConfig::OAuth2(o)
             if matches!(o.grant, config::Grant::RefreshToken { .. } | config::Grant::AuthorizationCode(_)))

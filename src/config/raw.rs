@@ -100,7 +100,7 @@ pub struct RawRoute {
     pub methods: Option<Vec<String>>,
     pub upstream: Option<String>,
     pub ca_file: Option<String>,
-    pub credential: Option<String>,
+    pub credential: Option<RawCredentialNames>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     pub listen: Option<String>,
@@ -108,6 +108,14 @@ pub struct RawRoute {
     pub client_key: Option<String>,
     pub sni: Option<String>,
     pub resend_closed: Option<String>,
+}
+
+/// A route's `credential`: one name, or a list applied in order.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawCredentialNames {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// `[intercept]`: the local CA for HTTPS interception.
@@ -142,6 +150,28 @@ pub struct RawPayPayOpa {
     pub api_key: String,
     pub api_secret: String,
     pub nonce_length: Option<i64>,
+}
+
+/// `[credential.NAME]` with `type = "aws-sigv4"`. Every key is optional
+/// here so that a missing one is reported with its own key path.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAwsSigV4 {
+    pub service: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+    pub payload: Option<String>,
+    pub content_sha256: Option<bool>,
+    pub keys: Option<String>,
+    pub role_arn: Option<String>,
+    pub web_identity_token_file: Option<String>,
+    pub sts_url: Option<String>,
+    pub role_session_name: Option<String>,
+    pub container_url: Option<String>,
+    pub container_token_file: Option<String>,
+    pub container_token: Option<String>,
 }
 
 /// `[credential.NAME]` with `type = "header"`.

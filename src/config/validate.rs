@@ -3,6 +3,7 @@
 //! Shared checks live here; `credential` and `route` hold their sections' rules.
 
 mod admin;
+mod aws;
 mod connect;
 mod credential;
 mod issued;
@@ -10,6 +11,7 @@ mod limits;
 mod oauth2;
 mod route;
 mod shape;
+mod stack;
 mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -126,6 +128,7 @@ pub(crate) fn validate_with_env(
         }
     }
     c.unique_names(&routes);
+    c.stacks(&routes, &credentials);
     c.no_ties(&routes);
     c.distinct_listeners(proxy.as_ref(), admin.as_ref(), &routes);
 

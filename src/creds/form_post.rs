@@ -1,5 +1,5 @@
 //! POSTing a form to an endpoint the operator named (an OAuth2 token
-//! endpoint, a key issuer) and reading its small answer within a deadline.
+//! endpoint, a key issuer; or a GET, for AWS's container credentials) and reading its small answer within a deadline.
 //! The endpoint is named in the config, so internal addresses are fine
 //! (`Trust::Named`); countersign's own listeners still are not.
 
@@ -90,7 +90,23 @@ impl FormEndpoint {
             HeaderValue::from_static("application/x-www-form-urlencoded"),
         );
         h.insert(CONTENT_LENGTH, HeaderValue::from(form.len()));
-        let req = req.map(|()| body::full(form));
+        self.exchange(req.map(|()| body::full(form))).await
+    }
+
+    /// GETs the endpoint with `headers` added (the AWS container
+    /// credentials endpoint), reading the answer as `post` does.
+    pub async fn get(&self, headers: HeaderMap) -> Result<(StatusCode, Bytes), PostError> {
+        let mut req = Request::new(body::empty());
+        *req.uri_mut() = self.url.clone();
+        *req.headers_mut() = headers;
+        req.headers_mut().insert(HOST, self.host.clone());
+        self.exchange(req).await
+    }
+
+    async fn exchange(
+        &self,
+        req: Request<body::ProxyBody>,
+    ) -> Result<(StatusCode, Bytes), PostError> {
         let exchange = async {
             let resp = self.client.send(req).await.map_err(PostError::Transport)?;
             let status = resp.status();

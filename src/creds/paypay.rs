@@ -8,10 +8,9 @@ use hmac::{Hmac, Mac};
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT};
 use http::request::Parts;
 use http::HeaderValue;
-use md5::{Digest, Md5};
 use sha2::Sha256;
 
-use super::{CredError, SignParams};
+use super::{BodyDigest, BodyHash, CredError, SignParams};
 use crate::config::Secret;
 use crate::random::RandomError;
 
@@ -25,36 +24,6 @@ pub struct PayPayOpa {
     nonce_length: usize,
 }
 
-/// The running MD5 over content type and body, fed chunk by chunk while the
-/// body is spooled.
-pub struct BodyHash {
-    md5: Md5,
-    len: u64,
-}
-
-impl BodyHash {
-    pub fn update(&mut self, chunk: &[u8]) {
-        self.len += chunk.len() as u64;
-        self.md5.update(chunk);
-    }
-
-    pub fn finish(self) -> BodyDigest {
-        if self.len == 0 {
-            BodyDigest::Absent
-        } else {
-            BodyDigest::Md5(self.md5.finalize().into())
-        }
-    }
-}
-
-/// What the signer learned from the body: nothing (no body, or a zero-length
-/// one) or the MD5 of content type ++ body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyDigest {
-    Absent,
-    Md5([u8; 16]),
-}
-
 impl PayPayOpa {
     pub fn new(api_key: Secret, api_secret: Secret, nonce_length: usize) -> Self {
         PayPayOpa {
@@ -64,13 +33,18 @@ impl PayPayOpa {
         }
     }
 
-    /// The MD5 starts with the Content-Type bytes exactly as they will be sent.
+    /// A hash of the body for this credential alone.
     pub fn body_hash(&self, parts: &Parts) -> BodyHash {
-        let mut md5 = Md5::new();
-        if let Some(ct) = parts.headers.get(CONTENT_TYPE) {
-            md5.update(ct.as_bytes());
-        }
-        BodyHash { md5, len: 0 }
+        let mut hash = BodyHash::default();
+        self.want_body(parts, &mut hash);
+        hash
+    }
+
+    /// Asks `hash` for the MD5 this scheme signs, which starts with the
+    /// Content-Type bytes exactly as they will be sent.
+    pub fn want_body(&self, parts: &Parts, hash: &mut BodyHash) {
+        let ct = parts.headers.get(CONTENT_TYPE);
+        hash.want_md5(ct.map_or(&[][..], |v| v.as_bytes()));
     }
 
     /// Refuses what cannot be signed before any byte of the body is read,
@@ -94,7 +68,7 @@ impl PayPayOpa {
         digest: BodyDigest,
         params: &SignParams,
     ) -> Result<(), CredError> {
-        let has_body = matches!(digest, BodyDigest::Md5(_));
+        let has_body = digest.md5().is_some();
         let content_type = signed_content_type(parts, has_body)?;
         let nonce = match &params.nonce {
             Some(n) => n.clone(),
@@ -107,7 +81,7 @@ impl PayPayOpa {
             nonce: &nonce,
             epoch,
             content_type,
-            digest,
+            digest: digest.md5(),
         };
         let header = authorization(self.api_key.expose(), self.api_secret.expose(), &input);
         let mut value = HeaderValue::from_str(&header)
@@ -143,18 +117,19 @@ pub struct SignInput<'a> {
     pub epoch: u64,
     /// `None` when there is no body.
     pub content_type: Option<&'a [u8]>,
-    pub digest: BodyDigest,
+    /// MD5 of content type ++ body; `None` when there is no body.
+    pub digest: Option<[u8; 16]>,
 }
 
 /// `hmac OPA-Auth:<key>:<mac>:<nonce>:<epoch>:<body hash or "empty">`.
 pub fn authorization(api_key: &str, api_secret: &str, input: &SignInput<'_>) -> String {
     let body_hash = match input.digest {
-        BodyDigest::Absent => EMPTY.to_string(),
-        BodyDigest::Md5(d) => BASE64.encode(d),
+        None => EMPTY.to_string(),
+        Some(d) => BASE64.encode(d),
     };
     let content_type: &[u8] = match input.digest {
-        BodyDigest::Absent => EMPTY.as_bytes(),
-        BodyDigest::Md5(_) => input.content_type.unwrap_or_default(),
+        None => EMPTY.as_bytes(),
+        Some(_) => input.content_type.unwrap_or_default(),
     };
     let mut mac = Hmac::<Sha256>::new_from_slice(api_secret.as_bytes())
         .expect("invariant: HMAC accepts keys of any length");
@@ -181,7 +156,7 @@ pub fn authorization(api_key: &str, api_secret: &str, input: &SignInput<'_>) -> 
     )
 }
 
-fn unix_now() -> u64 {
+pub(super) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -207,6 +182,7 @@ fn random_nonce(len: usize) -> Result<String, RandomError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use md5::{Digest as _, Md5};
 
     const BODY: &str = r#"{"sampleRequestBodyKey1":"sampleRequestBodyValue1","sampleRequestBodyKey2":"sampleRequestBodyValue2"}"#;
 
@@ -221,7 +197,7 @@ mod tests {
             nonce: "acd028",
             epoch: 1579843452,
             content_type: Some(b"application/json;charset=UTF-8;"),
-            digest: BodyDigest::Md5(md5.finalize().into()),
+            digest: Some(md5.finalize().into()),
         };
         assert_eq!(
             authorization("APIKeyGenerated", "APIKeySecretGenerated", &input),
@@ -237,7 +213,7 @@ mod tests {
             nonce: "n",
             epoch: 1,
             content_type: Some(b"application/json"),
-            digest: BodyDigest::Absent,
+            digest: None,
         };
         let header = authorization("k", "s", &input);
         assert!(header.ends_with(":n:1:empty"), "{header}");
@@ -270,8 +246,8 @@ mod tests {
         }
         let digest = h.finish();
         assert_eq!(
-            digest,
-            BodyDigest::Md5(
+            digest.md5(),
+            Some(
                 BASE64
                     .decode("1j0FnY4flNp5CtIKa7x9MQ==")
                     .unwrap()

@@ -27,6 +27,7 @@ use http_body::Body;
 
 use super::{headers::strip_hop_by_hop, target};
 use crate::body::{self, BoxError, ProxyBody, SpoolError, SpoolLimits, Spooled};
+use crate::creds::sigv4::ChunkSigning;
 use crate::creds::{BodyDigest, SignParams};
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
@@ -155,6 +156,12 @@ impl Prepared {
         if let Some(cred) = &route.credential {
             cred.apply(&mut parts, self.digest, params).await?;
         }
+        // aws-sigv4's streaming payload signs the body chunk by chunk as
+        // it streams.
+        let body = match parts.extensions.remove::<ChunkSigning>() {
+            Some(signing) => signing.wrap(body),
+            None => body,
+        };
         Ok(Some(Request::from_parts(parts, body)))
     }
 

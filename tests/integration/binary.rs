@@ -4,6 +4,7 @@
 mod commands;
 mod lifecycle;
 mod logs;
+mod stacked;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -13,6 +13,7 @@ mod trace_capture;
 
 mod admin;
 mod adversarial;
+mod aws_sigv4;
 mod binary;
 mod bodies;
 mod connect;
@@ -22,3 +23,4 @@ mod oauth2;
 mod paypay;
 mod reload;
 mod routing;
+mod stacked;

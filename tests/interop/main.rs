@@ -12,7 +12,11 @@
 //! Whether a token is genuine is the server's word, asked through its RFC
 //! 7662 introspection endpoint, not ours.
 //!
-//! The tests need Node.js and `npm ci --prefix tests/interop/oidc-provider`,
+//! `sigv4`: AWS SigV4 signatures checked by botocore (python3, installed by
+//! `.ci/run`), the way an AWS service checks them.
+//!
+//! The tests need Node.js and `npm ci --prefix tests/interop/oidc-provider`
+//! (and botocore for `sigv4`),
 //! so a plain `cargo test` skips them; `.ci/run` runs them with
 //! `cargo test --test interop -- --ignored`.
 #![allow(
@@ -27,6 +31,7 @@ mod integration {
     pub mod harness;
 }
 mod oidc_provider;
+mod sigv4;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;

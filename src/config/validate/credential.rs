@@ -2,11 +2,14 @@
 
 use base64::Engine as _;
 
-use super::super::raw::{RawBasic, RawHeaderCredential, RawIssuedKey, RawOAuth2, RawPayPayOpa};
+use super::super::raw::{
+    RawAwsSigV4, RawBasic, RawHeaderCredential, RawIssuedKey, RawOAuth2, RawPayPayOpa,
+};
 use super::super::CredentialConfig;
 use super::Checker;
 
-const CREDENTIAL_TYPES: &str = "\"paypay-opa\", \"header\", \"oauth2\" or \"issued-key\"";
+const CREDENTIAL_TYPES: &str =
+    "\"paypay-opa\", \"header\", \"oauth2\", \"issued-key\" or \"aws-sigv4\"";
 
 impl Checker<'_> {
     pub(super) fn credential(
@@ -57,6 +60,13 @@ impl Checker<'_> {
             },
             "issued-key" => match table.try_into::<RawIssuedKey>() {
                 Ok(raw) => self.issued_key(&path, raw),
+                Err(e) => {
+                    self.shape_problem(&path, &e);
+                    None
+                }
+            },
+            "aws-sigv4" => match table.try_into::<RawAwsSigV4>() {
+                Ok(raw) => self.aws_sigv4(&path, raw),
                 Err(e) => {
                     self.shape_problem(&path, &e);
                     None

@@ -8,7 +8,7 @@ use http::{Method, Uri};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
-use super::super::raw::RawRoute;
+use super::super::raw::{RawCredentialNames, RawRoute};
 use super::super::{
     AdminSettings, HostPattern, ProxySettings, Resend, RouteConfig, Scheme, UpstreamTarget,
 };
@@ -129,12 +129,27 @@ impl Checker<'_> {
             Some(f) => self.ca_file(&format!("{path}.ca_file"), f),
             None => Vec::new(),
         };
-        if let Some(c) = &raw.credential {
+        let credential = match raw.credential {
+            None => Vec::new(),
+            Some(RawCredentialNames::One(name)) => vec![name],
+            Some(RawCredentialNames::Many(names)) => {
+                if names.is_empty() {
+                    self.problem(
+                        format!("{path}.credential"),
+                        "is an empty list; name at least one credential, or remove the key",
+                    );
+                }
+                names
+            }
+        };
+        for c in &credential {
             if !credentials.contains(c) {
-                self.problem(
-                    format!("{path}.credential"),
-                    "names no credential defined here; define it as [credential.NAME]",
-                );
+                let message = if credential.len() == 1 {
+                    "names no credential defined here; define it as [credential.NAME]".to_string()
+                } else {
+                    format!("`{c}` names no credential defined here; define it as [credential.{c}]")
+                };
+                self.problem(format!("{path}.credential"), message);
             }
         }
         let headers = self.header_map(&format!("{path}.headers"), &raw.headers);
@@ -177,7 +192,7 @@ impl Checker<'_> {
             methods,
             upstream: upstream?,
             ca_roots,
-            credential: raw.credential,
+            credential,
             headers,
             listen,
             client_identity,

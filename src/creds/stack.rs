@@ -1,0 +1,90 @@
+//! The credentials of one route, applied in order (`credential = ["a",
+//! "b"]`; a single name is a stack of one). When several sign the body,
+//! one pass over it feeds every digest they asked for. `check` has made
+//! sure no two write the same header and that aws-sigv4, which signs what
+//! the others wrote, comes last.
+
+use std::sync::Arc;
+
+use http::request::Parts;
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+
+use super::{BodyDigest, BodyHash, CredError, Credential, SignParams};
+
+#[derive(Debug)]
+pub struct Stack {
+    creds: Vec<Arc<Credential>>,
+}
+
+impl Stack {
+    /// `None` for a route without credentials.
+    pub fn new(creds: Vec<Arc<Credential>>) -> Option<Stack> {
+        (!creds.is_empty()).then_some(Stack { creds })
+    }
+
+    /// The kind, for logs: the credential's own, or `stacked`.
+    pub fn kind(&self) -> &'static str {
+        match self.creds.as_slice() {
+            [one] => one.kind(),
+            _ => "stacked",
+        }
+    }
+
+    /// Every header some credential of the stack writes.
+    pub fn header_names(&self) -> Vec<HeaderName> {
+        self.creds.iter().flat_map(|c| c.header_names()).collect()
+    }
+
+    pub fn refuse_early(&self, parts: &Parts) -> Result<(), CredError> {
+        self.creds.iter().try_for_each(|c| c.refuse_early(parts))
+    }
+
+    /// One hash for every digest the credentials sign; `None` when none
+    /// signs the body, which then streams straight through.
+    pub fn body_hash(&self, parts: &Parts) -> Option<BodyHash> {
+        let mut hash = BodyHash::default();
+        for c in &self.creds {
+            c.body_hash(parts, &mut hash);
+        }
+        hash.is_wanted().then_some(hash)
+    }
+
+    /// Applies each credential in order; each sees what the ones before it
+    /// wrote.
+    pub async fn apply(
+        &self,
+        parts: &mut Parts,
+        digest: BodyDigest,
+        params: &SignParams,
+    ) -> Result<(), CredError> {
+        for c in &self.creds {
+            c.apply(parts, digest, params).await?;
+        }
+        Ok(())
+    }
+
+    pub fn renews_on_unauthorized(&self) -> bool {
+        self.creds.iter().any(|c| c.renews_on_unauthorized())
+    }
+
+    /// The credential a 401 is about: the first that can renew what it
+    /// sends (a token, an issued key), else the first.
+    fn primary(&self) -> &Credential {
+        self.creds
+            .iter()
+            .find(|c| c.renews_on_unauthorized())
+            .unwrap_or(&self.creds[0])
+    }
+
+    pub fn presented(&self, headers: &HeaderMap, uri: &Uri) -> Option<HeaderValue> {
+        self.primary().presented(headers, uri)
+    }
+
+    pub fn scrub_response(&self, sent: &HeaderValue, headers: &mut HeaderMap) {
+        self.primary().scrub_response(sent, headers);
+    }
+
+    pub fn unauthorized(&self, sent: &HeaderValue) -> bool {
+        self.primary().unauthorized(sent)
+    }
+}
