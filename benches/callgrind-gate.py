@@ -117,7 +117,10 @@ def one_run(binary, work, upstream, counts, label):
     ports = {"bearer_port": free_port(), "paypay_port": free_port(), "plain_port": free_port()}
     with open(os.path.join(FIX, "countersign.toml")) as f:
         conf = f.read().format(upstream_port=upstream, **ports)
-    path = os.path.join(work, f"{label}.toml")
+    # Not beside the log: countersign watches its config's folder, and a log
+    # written there wakes the watcher on every line.
+    os.makedirs(os.path.join(work, "conf"), exist_ok=True)
+    path = os.path.join(work, "conf", f"{label}.toml")
     with open(path, "w") as f:
         f.write(conf)
     out = os.path.join(work, f"callgrind.{label}")

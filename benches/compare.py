@@ -274,7 +274,10 @@ def main():
     for name, level in (("cs", "info"), ("cs-warn", "warn")):
         ports = {"bearer_port": free_port(), "paypay_port": free_port(),
                  "plain_port": free_port()}
-        conf = fill("countersign.toml", f"{work}/{name}.toml", upstream_port=up, **ports)
+        # Not beside its log: countersign watches its config's folder, and a
+        # log written there would wake the watcher on every line.
+        os.makedirs(f"{work}/conf", exist_ok=True)
+        conf = fill("countersign.toml", f"{work}/conf/{name}.toml", upstream_port=up, **ports)
         env = dict(os.environ, RUST_LOG=level)
         env.pop("COUNTERSIGN_LOG_FORMAT", None)
         p = start([args.bin, "--config", conf], name, ports["bearer_port"],

@@ -5,10 +5,12 @@
 mod path;
 #[cfg(test)]
 mod props;
+mod target;
 
 use http::Method;
 
 pub use path::{check as check_path, prefix_problem, PathProblem};
+pub use target::RouteTarget;
 
 use crate::config::{HostPattern, RouteConfig};
 

@@ -16,7 +16,7 @@ use crate::creds::{Credential, TokenRegistry};
 use crate::egress::{EgressPolicy, OwnAddrs, Trust};
 use crate::metrics::RouteMetrics;
 use crate::pki::leaf::LeafMinter;
-use crate::route::Router;
+use crate::route::{RouteTarget, Router};
 use crate::upstream::{ClientSpec, UpstreamClient, UpstreamSettings};
 pub use kept::Kept;
 
@@ -73,6 +73,8 @@ pub struct Route {
     pub config: RouteConfig,
     pub credential: Option<Arc<Credential>>,
     pub client: Arc<UpstreamClient>,
+    /// The upstream's scheme, authority and `Host`, made once.
+    pub target: RouteTarget,
     /// The route's metric handles; a request keeps them to its end.
     pub metrics: Arc<RouteMetrics>,
 }
@@ -167,10 +169,21 @@ impl Snapshot {
                 .credential
                 .as_deref()
                 .and_then(|n| credentials.get(n).cloned());
+            let target = match RouteTarget::new(&rc.upstream) {
+                Ok(t) => t,
+                Err(message) => {
+                    problems.push(Problem {
+                        path: format!("route[{i}].upstream"),
+                        message,
+                    });
+                    continue;
+                }
+            };
             routes.push(Arc::new(Route {
                 config: rc.clone(),
                 credential,
                 client,
+                target,
                 metrics: Arc::new(RouteMetrics::new(rc.name.clone())),
             }));
         }
