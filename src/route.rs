@@ -5,12 +5,10 @@
 mod path;
 #[cfg(test)]
 mod props;
-mod target;
 
 use http::Method;
 
 pub use path::{check as check_path, prefix_problem, PathProblem};
-pub use target::RouteTarget;
 
 use crate::config::{HostPattern, RouteConfig};
 

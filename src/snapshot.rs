@@ -4,6 +4,7 @@
 
 mod kept;
 mod live_metrics;
+mod target;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,9 +17,10 @@ use crate::creds::{Credential, TokenRegistry};
 use crate::egress::{EgressPolicy, OwnAddrs, Trust};
 use crate::metrics::RouteMetrics;
 use crate::pki::leaf::LeafMinter;
-use crate::route::{RouteTarget, Router};
+use crate::route::Router;
 use crate::upstream::{ClientSpec, UpstreamClient, UpstreamSettings};
 pub use kept::Kept;
+pub use target::RouteTarget;
 
 /// Which requests a listener takes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

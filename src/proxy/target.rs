@@ -5,7 +5,7 @@ use http::uri::{PathAndQuery, Uri};
 
 use crate::config::{Scheme, UpstreamTarget};
 use crate::error::ProxyError;
-use crate::route::RouteTarget;
+use crate::snapshot::RouteTarget;
 
 /// The (scheme, host, port) an absolute-form request names. `host` is
 /// lower-case, without brackets or a trailing dot.
