@@ -262,12 +262,16 @@ def main():
     up, up_status = free_port(), free_port()
     conf = fill("nginx-upstream.conf", f"{work}/upstream.conf", user=user, dir=work,
                 port=up, status_port=up_status)
-    start([nginx_bin(), "-c", conf, "-p", work], "upstream nginx", up, f"{work}/upstream.out")
+    # -e: the error log before the config is read (not /var/log, which a
+    # user other than root cannot open).
+    start([nginx_bin(), "-e", f"{work}/upstream-error.log", "-c", conf, "-p", work],
+          "upstream nginx", up, f"{work}/upstream.out")
 
     ngx = free_port()
     conf = fill("nginx-proxy.conf", f"{work}/proxy.conf", user=user, dir=work, port=ngx,
                 upstream_port=up)
-    nginx = start([nginx_bin(), "-c", conf, "-p", work], "proxy nginx", ngx, f"{work}/proxy.out")
+    nginx = start([nginx_bin(), "-e", f"{work}/proxy-error.log", "-c", conf, "-p", work],
+                  "proxy nginx", ngx, f"{work}/proxy.out")
 
     cs = {}
     idle = {}
