@@ -134,7 +134,7 @@ where
         Decision::Route(route) => {
             tracing::Span::current().record("route", tracing::field::display(&route.config.name));
             access.route = Some(Arc::clone(&route.metrics));
-            access.upstream = route.config.upstream.authority();
+            access.upstream = Some(route.target.authority().clone());
             access.credential = route.credential.as_ref().map_or("", |c| c.kind());
             let limits = snapshot.spool_limits();
             let sent = Instant::now();
@@ -146,11 +146,7 @@ where
             if let ListenerRole::Tunnel { host, port } = role {
                 parts.uri = target::inside_tunnel(host, *port, &parts.uri)?;
             }
-            access.upstream = parts
-                .uri
-                .authority()
-                .map(|a| a.to_string())
-                .unwrap_or_default();
+            access.upstream = parts.uri.authority().cloned();
             strip_hop_by_hop(&mut parts.headers);
             // hyper answers `Expect: 100-continue` to the app as soon as the
             // body is read; passing it on would make the upstream answer it

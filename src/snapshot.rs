@@ -4,6 +4,7 @@
 
 mod kept;
 mod live_metrics;
+mod target;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use crate::pki::leaf::LeafMinter;
 use crate::route::Router;
 use crate::upstream::{ClientSpec, UpstreamClient, UpstreamSettings};
 pub use kept::Kept;
+pub use target::RouteTarget;
 
 /// Which requests a listener takes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -74,6 +76,8 @@ pub struct Route {
     /// The route's credentials, in the order they are applied.
     pub credential: Option<Arc<Stack>>,
     pub client: Arc<UpstreamClient>,
+    /// The upstream's scheme, authority and `Host`, made once.
+    pub target: RouteTarget,
     /// The route's metric handles; a request keeps them to its end.
     pub metrics: Arc<RouteMetrics>,
 }
@@ -171,10 +175,21 @@ impl Snapshot {
                     .collect(),
             )
             .map(Arc::new);
+            let target = match RouteTarget::new(&rc.upstream) {
+                Ok(t) => t,
+                Err(message) => {
+                    problems.push(Problem {
+                        path: format!("route[{i}].upstream"),
+                        message,
+                    });
+                    continue;
+                }
+            };
             routes.push(Arc::new(Route {
                 config: rc.clone(),
                 credential,
                 client,
+                target,
                 metrics: Arc::new(RouteMetrics::new(rc.name.clone())),
             }));
         }

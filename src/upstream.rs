@@ -144,15 +144,18 @@ impl UpstreamClient {
         client: &Client<connector::Connector, ProxyBody>,
         req: Request<ProxyBody>,
     ) -> Result<Response<Incoming>, UpstreamError> {
-        let authority = req
-            .uri()
-            .authority()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
+        // A shared clone; formatted only if the exchange fails.
+        let authority = req.uri().authority().cloned();
+        let authority = move || {
+            authority
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        };
         let sent = tokio::time::timeout(self.response_timeout, client.request(req)).await;
         match sent {
             Err(_) => Err(UpstreamError::Timeout {
-                authority,
+                authority: authority(),
                 timeout: self.response_timeout,
             }),
             Ok(Ok(resp)) => {
@@ -161,7 +164,7 @@ impl UpstreamClient {
                 }
                 Ok(resp)
             }
-            Ok(Err(e)) => Err(classify(authority, e)),
+            Ok(Err(e)) => Err(classify(authority(), e)),
         }
     }
 }

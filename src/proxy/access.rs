@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
+use http::uri::Authority;
 use http::Method;
 use http_body::{Body, Frame, SizeHint};
 
@@ -24,7 +25,7 @@ pub struct Access {
     /// The host the app asked for.
     pub host: String,
     /// Where countersign sent it (`host:port`), if anywhere.
-    pub upstream: String,
+    pub upstream: Option<Authority>,
     /// The credential kind that acted, if any.
     pub credential: &'static str,
     pub status: u16,
@@ -40,7 +41,7 @@ impl Access {
             route: None,
             method,
             host,
-            upstream: String::new(),
+            upstream: None,
             credential: "",
             status: 0,
             error: None,
@@ -63,7 +64,7 @@ impl Access {
             route = %self.route_name(),
             method = %self.method,
             host = %self.host,
-            upstream = %self.upstream,
+            upstream = %self.upstream.as_ref().map_or("", Authority::as_str),
             credential = self.credential,
             status = self.status,
             duration_ms = self.started.elapsed().as_millis() as u64,

@@ -73,7 +73,10 @@ fn service(
         Arc::clone(&role),
         move |req| {
             let (ctx, role) = (ctx.clone(), Arc::clone(&role));
-            async move { super::handle(&ctx, &role, req).await }
+            // Boxed: the request future is several KiB, and hyper and the
+            // guard move it a few times per request (memcpy of the whole
+            // state); a box moves as a pointer, for one allocation.
+            Box::pin(async move { super::handle(&ctx, &role, req).await })
         },
         on_panic,
     )

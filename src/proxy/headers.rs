@@ -1,21 +1,28 @@
 //! Header hygiene: hop-by-hop and `Proxy-*` headers belong to one connection
 //! and are never forwarded, in either direction.
 
-use http::header::{HeaderMap, HeaderName, CONNECTION};
+use http::header::{HeaderMap, HeaderName, CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
 
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
+/// Whether `name` is hop-by-hop by itself: the fixed list, or `Proxy-*`
+/// (credentials meant for countersign itself).
+fn always_stripped(name: &HeaderName) -> bool {
+    name == CONNECTION
+        || name == TE
+        || name == TRAILER
+        || name == TRANSFER_ENCODING
+        || name == UPGRADE
+        || name.as_str() == "keep-alive"
+        || name.as_str().starts_with("proxy-")
+}
 
 /// Removes hop-by-hop headers, those named in `Connection`, and every
-/// `Proxy-*` header (credentials meant for countersign itself).
+/// `Proxy-*` header (credentials meant for countersign itself). One pass
+/// over the names and no allocation when there is nothing to remove, the
+/// common case.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if !headers.keys().any(always_stripped) {
+        return;
+    }
     // Split on the raw bytes: a value with a non-ASCII byte elsewhere must
     // not keep the headers it names.
     let named: Vec<HeaderName> = headers
@@ -27,15 +34,12 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
-    }
-    let proxy: Vec<HeaderName> = headers
+    let listed: Vec<HeaderName> = headers
         .keys()
-        .filter(|k| k.as_str().starts_with("proxy-"))
+        .filter(|k| always_stripped(k))
         .cloned()
         .collect();
-    for name in proxy {
+    for name in listed {
         headers.remove(name);
     }
 }

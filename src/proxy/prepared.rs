@@ -66,11 +66,9 @@ impl Prepared {
     {
         let config = &route.config;
         strip_hop_by_hop(&mut parts.headers);
-        parts.uri = target::upstream_uri(&config.upstream, &parts.uri)?;
+        parts.uri = target::route_uri(&route.target, &parts.uri)?;
         parts.version = Version::HTTP_11;
-        let host = HeaderValue::from_str(&config.upstream.authority())
-            .map_err(|_| ProxyError::BadRequest("upstream authority is not a valid Host".into()))?;
-        parts.headers.insert(HOST, host);
+        parts.headers.insert(HOST, route.target.host().clone());
         if let Some(cred) = &route.credential {
             parts.headers.remove(AUTHORIZATION);
             for name in cred.header_names() {

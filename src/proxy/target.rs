@@ -5,6 +5,7 @@ use http::uri::{PathAndQuery, Uri};
 
 use crate::config::{Scheme, UpstreamTarget};
 use crate::error::ProxyError;
+use crate::snapshot::RouteTarget;
 
 /// The (scheme, host, port) an absolute-form request names. `host` is
 /// lower-case, without brackets or a trailing dot.
@@ -65,6 +66,21 @@ pub fn inside_tunnel(host: &str, port: u16, request: &Uri) -> Result<Uri, ProxyE
         base_path: String::new(),
     };
     upstream_uri(&up, request)
+}
+
+/// A route's upstream + its base path + the request's path and query, from
+/// the parts made when the snapshot was built.
+pub fn route_uri(target: &RouteTarget, request: &Uri) -> Result<Uri, ProxyError> {
+    let root = PathAndQuery::from_static("/");
+    let pq = request.path_and_query().unwrap_or(&root);
+    if !pq.as_str().starts_with('/') {
+        return Err(ProxyError::BadRequest(format!(
+            "request target `{pq}` is not a path"
+        )));
+    }
+    target
+        .uri(pq)
+        .map_err(|e| ProxyError::BadRequest(format!("cannot build the upstream URL: {e}")))
 }
 
 /// `upstream` + its base path + the request's path and query.
