@@ -1,7 +1,7 @@
 //! One test per validation rule, by the key paths it reports.
 
 use super::*;
-use crate::config::CredentialConfig;
+use crate::config::{CredentialConfig, Unmatched};
 
 /// The key paths of every problem in `toml`.
 fn problems(toml: &str) -> Vec<String> {
