@@ -20,15 +20,36 @@ const EMPTY: &str = "empty";
 #[derive(Debug)]
 pub struct PayPayOpa {
     api_key: Secret,
-    api_secret: Secret,
+    /// HMAC-SHA256 keyed with `api_secret` once: each request clones the
+    /// keyed state instead of hashing the key into its pads again.
+    keyed: KeyedMac,
     nonce_length: usize,
+}
+
+/// An HMAC already keyed with a secret; `Debug` never shows its state.
+#[derive(Clone)]
+struct KeyedMac(Hmac<Sha256>);
+
+impl std::fmt::Debug for KeyedMac {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyedMac(<redacted>)")
+    }
+}
+
+impl KeyedMac {
+    fn new(secret: &str) -> KeyedMac {
+        KeyedMac(
+            Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+                .expect("invariant: HMAC accepts keys of any length"),
+        )
+    }
 }
 
 impl PayPayOpa {
     pub fn new(api_key: Secret, api_secret: Secret, nonce_length: usize) -> Self {
         PayPayOpa {
             api_key,
-            api_secret,
+            keyed: KeyedMac::new(api_secret.expose()),
             nonce_length,
         }
     }
@@ -83,7 +104,7 @@ impl PayPayOpa {
             content_type,
             digest: digest.md5(),
         };
-        let header = authorization(self.api_key.expose(), self.api_secret.expose(), &input);
+        let header = authorization_keyed(self.api_key.expose(), self.keyed.clone(), &input);
         let mut value = HeaderValue::from_str(&header)
             .map_err(|_| CredError::Request("the request path cannot be signed".into()))?;
         value.set_sensitive(true);
@@ -122,7 +143,7 @@ pub struct SignInput<'a> {
 }
 
 /// `hmac OPA-Auth:<key>:<mac>:<nonce>:<epoch>:<body hash or "empty">`.
-pub fn authorization(api_key: &str, api_secret: &str, input: &SignInput<'_>) -> String {
+fn authorization_keyed(api_key: &str, keyed: KeyedMac, input: &SignInput<'_>) -> String {
     let body_hash = match input.digest {
         None => EMPTY.to_string(),
         Some(d) => BASE64.encode(d),
@@ -131,8 +152,7 @@ pub fn authorization(api_key: &str, api_secret: &str, input: &SignInput<'_>) -> 
         None => EMPTY.as_bytes(),
         Some(_) => input.content_type.unwrap_or_default(),
     };
-    let mut mac = Hmac::<Sha256>::new_from_slice(api_secret.as_bytes())
-        .expect("invariant: HMAC accepts keys of any length");
+    let mut mac = keyed.0;
     for (i, part) in [
         input.path.as_bytes(),
         input.method.as_bytes(),
@@ -182,6 +202,14 @@ fn random_nonce(len: usize) -> Result<String, RandomError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_neither_the_secret_nor_the_keyed_state() {
+        let opa = PayPayOpa::new(Secret::new("key-id"), Secret::new("Pr0dSecret"), 8);
+        let shown = format!("{opa:?}");
+        assert!(!shown.contains("Pr0dSecret"), "{shown}");
+        assert!(shown.contains("KeyedMac(<redacted>)"), "{shown}");
+    }
     use md5::{Digest as _, Md5};
 
     const BODY: &str = r#"{"sampleRequestBodyKey1":"sampleRequestBodyValue1","sampleRequestBodyKey2":"sampleRequestBodyValue2"}"#;
@@ -200,7 +228,11 @@ mod tests {
             digest: Some(md5.finalize().into()),
         };
         assert_eq!(
-            authorization("APIKeyGenerated", "APIKeySecretGenerated", &input),
+            authorization_keyed(
+                "APIKeyGenerated",
+                KeyedMac::new("APIKeySecretGenerated"),
+                &input
+            ),
             "hmac OPA-Auth:APIKeyGenerated:NW1jKIMnzR7tEhMWtcJcaef+nFVBt7jjAGcVuxHhchc=:acd028:1579843452:1j0FnY4flNp5CtIKa7x9MQ=="
         );
     }
@@ -215,7 +247,7 @@ mod tests {
             content_type: Some(b"application/json"),
             digest: None,
         };
-        let header = authorization("k", "s", &input);
+        let header = authorization_keyed("k", KeyedMac::new("s"), &input);
         assert!(header.ends_with(":n:1:empty"), "{header}");
         let mut mac = Hmac::<Sha256>::new_from_slice(b"s").unwrap();
         mac.update(b"/v2/codes/payments/x\nGET\nn\n1\nempty\nempty");
