@@ -11,11 +11,9 @@ mod pending;
 
 use std::sync::Arc;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use base64::Engine as _;
 use serde_json::{json, Value};
 
-use super::seal::SealKey;
+use super::seal::{self, SealKey};
 use super::{session_hash, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore, Versioned};
 use crate::config::{Secret, StoreConfig};
 
@@ -142,58 +140,17 @@ impl RedisTokenStore {
             "seed_sha256": grant.seed_sha256,
             "refresh_token": grant.refresh_token.expose(),
         });
-        let doc = match &self.seal {
-            None => json!({ "format": FORMAT, "grant": inner }),
-            Some(key) => {
-                let plain = inner.to_string();
-                let (nonce, data) = key
-                    .seal(&Self::bound_to(name, version), plain.as_bytes())
-                    .ok_or_else(|| self.conn.unreachable("sealing failed".into()))?;
-                json!({
-                    "format": FORMAT,
-                    "aes_256_gcm": { "nonce": B64.encode(nonce), "sealed": B64.encode(data) },
-                })
-            }
-        };
-        Ok(doc.to_string())
+        let bound_to = Self::bound_to(name, version);
+        seal::wrap(FORMAT, "grant", &inner, self.seal.as_deref(), &bound_to)
+            .ok_or_else(|| self.conn.unreachable("sealing failed".into()))
     }
 
     fn decode(&self, name: &str, version: u64, text: &[u8]) -> Result<StoredGrant, StoreError> {
         let garbage = || StoreError::Damaged {
             location: name.to_string(),
         };
-        let sealed = |problem| StoreError::Sealed {
-            location: name.to_string(),
-            problem,
-        };
-        let doc: Value = serde_json::from_slice(text).map_err(|_| garbage())?;
-        if doc.get("format").and_then(Value::as_str) != Some(FORMAT) {
-            return Err(garbage());
-        }
-        let grant = match (doc.get("aes_256_gcm"), doc.get("grant"), &self.seal) {
-            (Some(s), None, Some(key)) => {
-                let field = |n| {
-                    s.get(n)
-                        .and_then(Value::as_str)
-                        .and_then(|v| B64.decode(v).ok())
-                };
-                let (Some(nonce), Some(data)) = (field("nonce"), field("sealed")) else {
-                    return Err(garbage());
-                };
-                let plain = key
-                    .open(&Self::bound_to(name, version), &nonce, data)
-                    .ok_or_else(|| sealed("cannot be opened with store_key (wrong key, or the value was altered or moved from another key)"))?;
-                serde_json::from_slice(&plain).map_err(|_| garbage())?
-            }
-            (Some(_), None, None) => {
-                return Err(sealed("is sealed, but no store.store_key is configured"))
-            }
-            (None, Some(_), Some(_)) => {
-                return Err(sealed("is not sealed, but store.store_key is set"))
-            }
-            (None, Some(g), None) => g.clone(),
-            _ => return Err(garbage()),
-        };
+        let bound_to = Self::bound_to(name, version);
+        let grant = seal::unwrap(FORMAT, "grant", text, self.seal.as_deref(), &bound_to, name)?;
         let text = |n| grant.get(n).and_then(Value::as_str);
         match (text("seed_sha256"), text("refresh_token")) {
             (Some(seed), Some(token)) if !token.is_empty() => Ok(StoredGrant {

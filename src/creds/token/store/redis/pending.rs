@@ -9,12 +9,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use base64::Engine as _;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::super::pending::{Pending, PendingKind, PendingStore};
-use super::super::seal::SealKey;
+use super::super::seal::{self, SealKey};
 use super::super::{seed_hash, StoreError};
 use super::conn::{self, Conn};
 use crate::config::{Secret, StoreConfig};
@@ -51,54 +49,24 @@ impl RedisPending {
     }
 
     fn encode(&self, name: &str, value: &Secret) -> Result<String, StoreError> {
-        let doc = match &self.seal {
-            None => json!({ "format": FORMAT, "value": value.expose() }),
-            Some(key) => {
-                let (nonce, data) = key
-                    .seal(&Self::bound_to(name), value.expose().as_bytes())
-                    .ok_or_else(|| self.conn.unreachable("sealing failed".into()))?;
-                json!({
-                    "format": FORMAT,
-                    "aes_256_gcm": { "nonce": B64.encode(nonce), "sealed": B64.encode(data) },
-                })
-            }
-        };
-        Ok(doc.to_string())
+        let value = Value::String(value.expose().to_string());
+        seal::wrap(
+            FORMAT,
+            "value",
+            &value,
+            self.seal.as_deref(),
+            &Self::bound_to(name),
+        )
+        .ok_or_else(|| self.conn.unreachable("sealing failed".into()))
     }
 
     fn decode(&self, name: &str, text: &[u8]) -> Result<Secret, StoreError> {
-        let garbage = || StoreError::Damaged {
-            location: name.to_string(),
-        };
-        let sealed = |problem| StoreError::Sealed {
-            location: name.to_string(),
-            problem,
-        };
-        let doc: Value = serde_json::from_slice(text).map_err(|_| garbage())?;
-        if doc.get("format").and_then(Value::as_str) != Some(FORMAT) {
-            return Err(garbage());
-        }
-        match (doc.get("aes_256_gcm"), doc.get("value"), &self.seal) {
-            (Some(s), None, Some(key)) => {
-                let field = |n| {
-                    s.get(n)
-                        .and_then(Value::as_str)
-                        .and_then(|v| B64.decode(v).ok())
-                };
-                let (Some(nonce), Some(data)) = (field("nonce"), field("sealed")) else {
-                    return Err(garbage());
-                };
-                let plain = key.open(&Self::bound_to(name), &nonce, data).ok_or_else(|| {
-                    sealed("cannot be opened with store_key (wrong key, or the value was altered or moved from another key)")
-                })?;
-                String::from_utf8(plain)
-                    .map(Secret::new)
-                    .map_err(|_| garbage())
-            }
-            (Some(_), None, None) => Err(sealed("is sealed, but no store.store_key is configured")),
-            (None, Some(_), Some(_)) => Err(sealed("is not sealed, but store.store_key is set")),
-            (None, Some(Value::String(v)), None) => Ok(Secret::new(v.as_str())),
-            _ => Err(garbage()),
+        let bound_to = Self::bound_to(name);
+        match seal::unwrap(FORMAT, "value", text, self.seal.as_deref(), &bound_to, name)? {
+            Value::String(v) => Ok(Secret::new(v)),
+            _ => Err(StoreError::Damaged {
+                location: name.to_string(),
+            }),
         }
     }
 }
