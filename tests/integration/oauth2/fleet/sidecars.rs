@@ -184,6 +184,19 @@ async fn a_store_that_comes_back_empty_is_lost_and_not_reseeded() {
     let sidecar = Sidecar::start(&toml).await;
     assert_eq!(call(&sidecar, "/a").await.status, 200);
     eventually("a rotation", || tokens.request_count() >= 2).await;
+    // The token server has answered; wait until the rotated grant is
+    // stored too. A restart between the two leaves this process holding
+    // the newest refresh token unsaved, and it rightly writes that into
+    // the empty store when it is back: the grant is then not lost.
+    eventually("the rotation stored", || {
+        let v = redis.cli(&["HGET", "cs-side:grant:bank", "v"]);
+        String::from_utf8_lossy(&v)
+            .trim()
+            .parse::<u64>()
+            .unwrap_or(0)
+            >= 2
+    })
+    .await;
     // No persistence: it restarts empty.
     redis.restart();
     let ready = eventually_async(
