@@ -55,6 +55,7 @@ pub struct RawStore {
     pub timeout: Option<String>,
     pub wait_replicas: Option<i64>,
     pub local_fallback: Option<bool>,
+    pub unsaved_grace: Option<String>,
 }
 
 /// A byte count written either as an integer or as `"64MiB"`.

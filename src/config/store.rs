@@ -33,6 +33,10 @@ pub struct StoreConfig {
     /// fetches its token itself (default false: it keeps its current token
     /// until that expires). Rotating grants never do.
     pub local_fallback: bool,
+    /// How long a refresh token another replica presented and whose
+    /// successor it has not stored is held back (default 60 s): that
+    /// replica may hold the successor, unsaved, until Redis takes it.
+    pub unsaved_grace: Duration,
 }
 
 impl StoreConfig {

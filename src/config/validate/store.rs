@@ -55,6 +55,11 @@ impl Checker<'_> {
             .as_deref()
             .and_then(|k| self.store_key("store.store_key", k));
         let timeout = self.duration("store.timeout", raw.timeout, Duration::from_secs(2));
+        let unsaved_grace = self.duration(
+            "store.unsaved_grace",
+            raw.unsaved_grace,
+            Duration::from_secs(60),
+        );
         let wait_replicas = match raw.wait_replicas {
             None => 0,
             Some(n) => u32::try_from(n).unwrap_or_else(|_| {
@@ -79,6 +84,7 @@ impl Checker<'_> {
             timeout,
             wait_replicas,
             local_fallback: raw.local_fallback.unwrap_or(false),
+            unsaved_grace,
         })
     }
 

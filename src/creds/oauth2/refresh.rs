@@ -12,8 +12,15 @@ use std::time::{Duration, Instant};
 use super::endpoint::{Endpoint, FetchError, Issued};
 use crate::config::{Secret, StoreConfig};
 use crate::creds::token::store::{
-    self, Lease, Leases, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore,
+    self, Lease, Leases, Presented, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore,
 };
+
+/// Seconds since the Unix epoch on this machine's clock.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 /// How much longer than a renewal a lease must last, and how often a
 /// replica waiting for one looks again.
@@ -114,7 +121,8 @@ impl RefreshGrant {
     ) -> Result<RefreshGrant, StoreError> {
         self.lease = Some(GrantLease {
             leases: Leases::open(shared)?,
-            bound: request_bound + shared.timeout * 2,
+            // A read, the presented mark, the successor's write.
+            bound: request_bound + shared.timeout * 3,
         });
         Ok(self)
     }
@@ -166,13 +174,29 @@ impl RefreshGrant {
         F: FnOnce(Secret) -> Fut,
         Fut: std::future::Future<Output = Result<Issued, FetchError>>,
     {
-        let (presented, seen) = self.current().await?;
-        let issued = exchange(presented).await?;
+        let (presented, seen, mark) = self.current().await?;
+        // On a shared store, the token is marked as presented first: a
+        // replica that cannot store its successor (Redis gone between
+        // the answer and the write) keeps it in memory, and the others
+        // must not present the spent one meanwhile.
+        let (seen, marked) = match self.store.unsaved_grace() {
+            Some(grace) => (self.mark(label, &presented, seen, mark, grace).await?, true),
+            None => (seen, false),
+        };
+        let issued = match exchange(presented.clone()).await {
+            Ok(issued) => issued,
+            Err(e) => {
+                if marked {
+                    self.unmark(label, seen, presented).await;
+                }
+                return Err(e);
+            }
+        };
+        if issued.refresh_token.is_none() && marked {
+            self.unmark(label, seen, presented).await;
+        }
         if let Some(rotated) = &issued.refresh_token {
-            let grant = StoredGrant {
-                seed_sha256: self.seed_sha256.clone(),
-                refresh_token: rotated.clone(),
-            };
+            let grant = StoredGrant::new(self.seed_sha256.clone(), rotated.clone());
             if let Err(e) = self.replace(seen, grant.clone()).await {
                 if matches!(e, FetchError::Store(StoreError::Stale { .. })) {
                     // Another replica stored a newer refresh token: this
@@ -192,8 +216,9 @@ impl RefreshGrant {
         Ok(issued)
     }
 
-    /// The refresh token to present now, and the version stored.
-    async fn current(&self) -> Result<(Secret, u64), FetchError> {
+    /// The refresh token to present now, the version stored, and who
+    /// presented the stored token last without storing its successor.
+    async fn current(&self) -> Result<(Secret, u64, Option<Presented>), FetchError> {
         let (store, key) = (Arc::clone(&self.store), self.key.clone());
         let stored = tokio::task::spawn_blocking(move || store.load_versioned(&key))
             .await
@@ -201,20 +226,63 @@ impl RefreshGrant {
         let version = stored.as_ref().map_or(0, |v| v.version);
         match stored {
             Some(v) if self.seed.is_none() || v.grant.seed_sha256 == self.seed_sha256 => {
-                Ok((v.grant.refresh_token, version))
+                Ok((v.grant.refresh_token, version, v.grant.presented))
             }
+            // A new seed takes over: nobody has presented it yet.
             _ => Ok((
                 self.seed.clone().ok_or(FetchError::NoRefreshToken)?,
                 version,
+                None,
             )),
         }
     }
 
-    /// Stores `grant` if the version is still `seen`.
-    async fn replace(&self, seen: u64, grant: StoredGrant) -> Result<(), FetchError> {
+    /// Marks `token` as presented by this process (version `seen`), unless
+    /// another process's mark younger than `grace` is there; the version
+    /// written.
+    async fn mark(
+        &self,
+        label: &str,
+        token: &Secret,
+        seen: u64,
+        found: Option<Presented>,
+        grace: Duration,
+    ) -> Result<u64, FetchError> {
+        let now = unix_now();
+        if let Some(p) = found.filter(|p| p.by != store::process_id()) {
+            let age_s = now.saturating_sub(p.at_unix);
+            if age_s < grace.as_secs() {
+                return Err(FetchError::Store(StoreError::Presented {
+                    location: self.store.location(&self.key),
+                    by: p.by,
+                    age_s,
+                }));
+            }
+            tracing::warn!(credential = %label, replica = %p.by, age_s, "another replica presented this refresh token and never stored its successor (it died, or its store was gone for longer than store.unsaved_grace); presenting it again: if it was rotated, the token endpoint refuses it and the grant must be authorized again");
+        }
+        let mut grant = StoredGrant::new(self.seed_sha256.clone(), token.clone());
+        grant.presented = Some(Presented {
+            by: store::process_id().to_string(),
+            at_unix: now,
+        });
+        self.replace(seen, grant).await
+    }
+
+    /// Clears this process's mark after a request that rotated nothing
+    /// (it failed, or the server does not rotate); if the store refuses,
+    /// the others wait `unsaved_grace` for nothing, which is safe.
+    async fn unmark(&self, label: &str, seen: u64, token: Secret) {
+        let grant = StoredGrant::new(self.seed_sha256.clone(), token);
+        if let Err(e) = self.replace(seen, grant).await {
+            tracing::warn!(credential = %label, error = %e, "cannot clear the presented mark of the refresh token; other replicas wait store.unsaved_grace before presenting it");
+        }
+    }
+
+    /// Stores `grant` if the version is still `seen`; the version written.
+    async fn replace(&self, seen: u64, grant: StoredGrant) -> Result<u64, FetchError> {
         let (store, key) = (Arc::clone(&self.store), self.key.clone());
         match tokio::task::spawn_blocking(move || store.replace(&key, seen, &grant)).await {
-            Ok(result) => result.map(|_| ()).map_err(FetchError::from),
+            Ok(result) => result.map_err(FetchError::from),
             Err(_) => Err(FetchError::Interrupted),
         }
     }

@@ -379,6 +379,7 @@ mod tests {
             timeout: Duration::from_millis(100),
             wait_replicas: 0,
             local_fallback: false,
+            unsaved_grace: std::time::Duration::from_secs(60),
         };
         Core {
             key: StoreKey::credential("bank"),

@@ -49,14 +49,52 @@ pub struct Versioned {
 pub struct StoredGrant {
     pub seed_sha256: String,
     pub refresh_token: Secret,
+    /// On a shared store: the process that has handed this refresh token
+    /// to the token endpoint and not yet stored its successor.
+    pub presented: Option<Presented>,
+}
+
+impl StoredGrant {
+    /// A grant no request holds.
+    pub fn new(seed_sha256: String, refresh_token: Secret) -> StoredGrant {
+        StoredGrant {
+            seed_sha256,
+            refresh_token,
+            presented: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for StoredGrant {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoredGrant")
             .field("seed_sha256", &self.seed_sha256)
+            .field("presented", &self.presented)
             .finish_non_exhaustive()
     }
+}
+
+/// Which process presented a refresh token, and when (Unix seconds, its
+/// clock). Written before the token request, cleared with the successor:
+/// a replica that finds another's mark knows the token may be spent and
+/// its successor held, unsaved, by that process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presented {
+    pub by: String,
+    pub at_unix: u64,
+}
+
+/// This process's id in `Presented` marks: random, chosen once.
+pub fn process_id() -> &'static str {
+    static ID: LazyLock<String> = LazyLock::new(|| {
+        let mut bytes = [0u8; 8];
+        // Without randomness every process would share the id "0000...":
+        // marks would then read as this process's own (today's behaviour
+        // without marks), never as a stranger's.
+        let _ = crate::random::fill(&mut bytes);
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    });
+    &ID
 }
 
 /// The hex SHA-256 of a configured seed (or of nothing, when none is set).
@@ -121,6 +159,12 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug {
     fn slot(&self, key: &StoreKey) -> StoreSlot;
     /// Where `key` is kept, for messages (a path; never a value).
     fn location(&self, key: &StoreKey) -> String;
+    /// How long another process's `Presented` mark holds the refresh token
+    /// back, on a store several processes share; `None` when only one
+    /// process writes (no marks are written).
+    fn unsaved_grace(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// The store a credential keeps its state in: the shared store when
@@ -257,4 +301,10 @@ pub enum StoreError {
     Stale { location: String },
     #[error("the renewal lease {location} stayed with another replica; renewing again later")]
     Busy { location: String },
+    #[error("replica {by} presented the refresh token in shared token store key {location} {age_s} s ago and has not stored its successor (its write may have failed); it is not presented again until that replica stores it or store.unsaved_grace passes")]
+    Presented {
+        location: String,
+        by: String,
+        age_s: u64,
+    },
 }

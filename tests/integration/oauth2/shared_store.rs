@@ -26,14 +26,12 @@ fn store_config(redis: &RedisServer, key: Option<[u8; 32]>) -> StoreConfig {
         timeout: Duration::from_secs(1),
         wait_replicas: 0,
         local_fallback: false,
+        unsaved_grace: std::time::Duration::from_secs(60),
     }
 }
 
 fn grant(token: &str) -> StoredGrant {
-    StoredGrant {
-        seed_sha256: "seed".into(),
-        refresh_token: Secret::new(token),
-    }
+    StoredGrant::new("seed".into(), Secret::new(token))
 }
 
 /// Every key under the test prefix and its whole content, as redis-cli

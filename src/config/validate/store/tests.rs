@@ -41,6 +41,7 @@ fn a_complete_store_and_a_credential_without_files() {
         store_key = "{KEY}"
         timeout = "3s"
         wait_replicas = 1
+        unsaved_grace = "5m"
         {REFRESH}"#
     );
     let config = validate(&toml, dir.path()).unwrap_or_else(|e| panic!("{e}"));
@@ -52,6 +53,7 @@ fn a_complete_store_and_a_credential_without_files() {
     assert_eq!(store.store_key.as_ref().unwrap().expose().len(), 32);
     assert_eq!(store.timeout, std::time::Duration::from_secs(3));
     assert_eq!(store.wait_replicas, 1);
+    assert_eq!(store.unsaved_grace, std::time::Duration::from_secs(300));
     assert!(!format!("{store:?}").contains("hunter2"), "{store:?}");
     let Some(CredentialConfig::OAuth2(o)) = config.credentials.get("bank") else {
         panic!("oauth2");
@@ -70,6 +72,7 @@ fn defaults_and_a_unix_socket() {
     assert_eq!(store.timeout, std::time::Duration::from_secs(2));
     assert_eq!(store.wait_replicas, 0);
     assert!(!store.local_fallback);
+    assert_eq!(store.unsaved_grace, std::time::Duration::from_secs(60));
     assert!(store.store_key.is_none() && store.password.is_none());
 }
 
@@ -107,6 +110,10 @@ fn each_bad_key_is_named_and_no_value_is_quoted() {
             "store.client_cert",
         ),
         ("url = \"redis://r\"\ntimeout = \"0s\"", "store.timeout"),
+        (
+            "url = \"redis://r\"\nunsaved_grace = \"soon\"",
+            "store.unsaved_grace",
+        ),
         (
             "url = \"redis://r\"\nwait_replicas = -1",
             "store.wait_replicas",

@@ -263,10 +263,7 @@ async fn save(
     refresh: Secret,
 ) -> Result<(), FetchError> {
     let (store, key) = (Arc::clone(store), key.clone());
-    let grant = StoredGrant {
-        seed_sha256: store::seed_hash(None),
-        refresh_token: refresh,
-    };
+    let grant = StoredGrant::new(store::seed_hash(None), refresh);
     tokio::task::spawn_blocking(move || store.save(&key, &grant))
         .await
         .map_err(|_| FetchError::Interrupted)?

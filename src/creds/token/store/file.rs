@@ -185,10 +185,9 @@ impl FileStore {
     fn grant(&self, grant: &Value) -> Result<StoredGrant, StoreError> {
         let text = |name| grant.get(name).and_then(Value::as_str);
         match (text("seed_sha256"), text("refresh_token")) {
-            (Some(seed), Some(token)) if !token.is_empty() => Ok(StoredGrant {
-                seed_sha256: seed.to_string(),
-                refresh_token: Secret::new(token),
-            }),
+            (Some(seed), Some(token)) if !token.is_empty() => {
+                Ok(StoredGrant::new(seed.to_string(), Secret::new(token)))
+            }
             _ => Err(self.garbage()),
         }
     }
@@ -303,10 +302,7 @@ mod tests {
     }
 
     fn grant(token: &str) -> StoredGrant {
-        StoredGrant {
-            seed_sha256: seed_hash(Some(&Secret::new("seed"))),
-            refresh_token: Secret::new(token),
-        }
+        StoredGrant::new(seed_hash(Some(&Secret::new("seed"))), Secret::new(token))
     }
 
     #[test]

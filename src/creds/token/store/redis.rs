@@ -10,11 +10,14 @@ mod conn;
 mod pending;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use super::seal::{self, SealKey};
-use super::{session_hash, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore, Versioned};
+use super::{
+    session_hash, Presented, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore, Versioned,
+};
 use crate::config::{Secret, StoreConfig};
 
 pub use conn::{describe, Conn};
@@ -52,6 +55,7 @@ pub struct RedisTokenStore {
     prefix: String,
     seal: Option<Arc<SealKey>>,
     wait_replicas: u32,
+    unsaved_grace: Duration,
 }
 
 /// What names `key` under the prefix: `grant:CREDENTIAL`, or
@@ -76,6 +80,7 @@ impl RedisTokenStore {
             prefix: config.key_prefix.clone(),
             seal: seal_of(config)?,
             wait_replicas: config.wait_replicas,
+            unsaved_grace: config.unsaved_grace,
         })
     }
 
@@ -136,10 +141,13 @@ impl RedisTokenStore {
     }
 
     fn encode(&self, name: &str, version: u64, grant: &StoredGrant) -> Result<String, StoreError> {
-        let inner = json!({
+        let mut inner = json!({
             "seed_sha256": grant.seed_sha256,
             "refresh_token": grant.refresh_token.expose(),
         });
+        if let Some(p) = &grant.presented {
+            inner["presented"] = json!({ "by": p.by, "at": p.at_unix });
+        }
         let bound_to = Self::bound_to(name, version);
         seal::wrap(FORMAT, "grant", &inner, self.seal.as_deref(), &bound_to)
             .ok_or_else(|| self.conn.unreachable("sealing failed".into()))
@@ -152,10 +160,21 @@ impl RedisTokenStore {
         let bound_to = Self::bound_to(name, version);
         let grant = seal::unwrap(FORMAT, "grant", text, self.seal.as_deref(), &bound_to, name)?;
         let text = |n| grant.get(n).and_then(Value::as_str);
+        let presented = match grant.get("presented") {
+            None => None,
+            Some(p) => match (p.get("by").and_then(Value::as_str), p.get("at")) {
+                (Some(by), Some(at)) => Some(Presented {
+                    by: by.to_string(),
+                    at_unix: at.as_u64().ok_or_else(garbage)?,
+                }),
+                _ => return Err(garbage()),
+            },
+        };
         match (text("seed_sha256"), text("refresh_token")) {
             (Some(seed), Some(token)) if !token.is_empty() => Ok(StoredGrant {
                 seed_sha256: seed.to_string(),
                 refresh_token: Secret::new(token),
+                presented,
             }),
             _ => Err(garbage()),
         }
@@ -293,6 +312,10 @@ impl TokenStore for RedisTokenStore {
 
     fn location(&self, key: &StoreKey) -> String {
         format!("{} key {}", self.conn.location, self.name(key))
+    }
+
+    fn unsaved_grace(&self) -> Option<Duration> {
+        Some(self.unsaved_grace)
     }
 }
 

@@ -20,6 +20,7 @@ fn config(redis: &RedisServer) -> StoreConfig {
         timeout: Duration::from_secs(1),
         wait_replicas: 0,
         local_fallback: false,
+        unsaved_grace: std::time::Duration::from_secs(60),
     }
 }
 

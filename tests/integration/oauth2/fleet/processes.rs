@@ -1,8 +1,9 @@
 //! Three compiled countersigns sharing one rotating refresh-token grant
 //! through a real `redis-server`, against the test's token server (which
 //! rotates refresh tokens and revokes the grant when a spent one comes
-//! back): under load, with the lease holder killed mid-request, and with
-//! Redis stopped and restarted.
+//! back): under load, with the lease holder killed mid-request, with
+//! Redis stopped and restarted, and with Redis stopped between the token
+//! endpoint's answer and the write of the rotated refresh token.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -23,7 +24,14 @@ struct Replica {
     _dir: tempfile::TempDir,
 }
 
-fn fleet_config(tokens: &TokenServer, api: &Api, redis: &RedisServer, refresh_at: f64) -> String {
+/// Three replicas' config: `grace` is `store.unsaved_grace`.
+fn fleet_config(
+    tokens: &TokenServer,
+    api: &Api,
+    redis: &RedisServer,
+    refresh_at: f64,
+    grace: &str,
+) -> String {
     format!(
         r#"
 [proxy]
@@ -36,6 +44,7 @@ url = "{redis}"
 key_prefix = "cs-fleet:"
 store_key = "{KEY}"
 timeout = "500ms"
+unsaved_grace = "{grace}"
 
 [credential.bank]
 type = "oauth2"
@@ -140,7 +149,7 @@ async fn three_replicas_renew_one_rotating_grant_once_per_renewal_fleet_wide() {
     let tokens =
         TokenServer::start(&[("c", ClientCheck::Basic("s".into()))], 3, &["rt-seed"]).await;
     let api = Api::start(&tokens).await;
-    let toml = fleet_config(&tokens, &api, &redis, 0.6);
+    let toml = fleet_config(&tokens, &api, &redis, 0.6, "30s");
     let fleet = block_in_place(|| start(&toml, 3));
     all_serve(&fleet).await;
 
@@ -173,7 +182,7 @@ async fn a_killed_lease_holder_is_replaced_after_its_lease_and_the_grant_survive
     let tokens =
         TokenServer::start(&[("c", ClientCheck::Basic("s".into()))], 3, &["rt-seed"]).await;
     let api = Api::start(&tokens).await;
-    let toml = fleet_config(&tokens, &api, &redis, 0.6);
+    let toml = fleet_config(&tokens, &api, &redis, 0.6, "2s");
     let mut fleet = block_in_place(|| start(&toml, 3));
     all_serve(&fleet).await;
     for r in &mut fleet {
@@ -205,8 +214,9 @@ async fn a_killed_lease_holder_is_replaced_after_its_lease_and_the_grant_survive
     tokens.release();
     drop(killed);
 
-    // Another replica takes the lease once it expires, presents the same
-    // refresh token (never spent), and the grant goes on.
+    // Another replica takes the lease once it expires and the killed one's
+    // presented mark is older than `unsaved_grace` (2 s here), presents the
+    // same refresh token (never spent), and the grant goes on.
     eventually_async("another replica renews", Duration::from_secs(15), || {
         let n = tokens.request_count();
         std::future::ready(if n > held_at + 1 { Ok(()) } else { Err(n) })
@@ -231,7 +241,7 @@ async fn redis_stopped_and_restarted_valid_tokens_serve_and_renewal_resumes() {
     let tokens =
         TokenServer::start(&[("c", ClientCheck::Basic("s".into()))], 8, &["rt-seed"]).await;
     let api = Api::start(&tokens).await;
-    let toml = fleet_config(&tokens, &api, &redis, 0.5);
+    let toml = fleet_config(&tokens, &api, &redis, 0.5, "30s");
     let fleet = block_in_place(|| start(&toml, 3));
     all_serve(&fleet).await;
     let proxies: Vec<SocketAddr> = fleet.iter().map(|r| r.proxy).collect();
@@ -269,5 +279,72 @@ async fn redis_stopped_and_restarted_valid_tokens_serve_and_renewal_resumes() {
     let (ok, failed) = load(&proxies, Duration::from_secs(2)).await;
     assert!(failed.is_empty(), "failed after the restart: {failed:?}");
     assert!(ok > 20);
+    no_reuse(&tokens, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_successor_the_store_could_not_take_is_never_preempted_by_another_replica() {
+    let mut redis = RedisServer::start_with(true);
+    let tokens =
+        TokenServer::start(&[("c", ClientCheck::Basic("s".into()))], 3, &["rt-seed"]).await;
+    let api = Api::start(&tokens).await;
+    let toml = fleet_config(&tokens, &api, &redis, 0.6, "30s");
+    let mut fleet = block_in_place(|| start(&toml, 3));
+    all_serve(&fleet).await;
+    for r in &mut fleet {
+        r.p.drain_lines();
+    }
+    let seen: Vec<usize> = fleet.iter_mut().map(|r| r.p.seen.len()).collect();
+
+    // The next renewal's answer is held at the token server while Redis
+    // stops; then it rotates the refresh token and answers, and the
+    // holder cannot store the successor. Redis comes back with the spent
+    // token (AOF), marked as presented by the holder.
+    let held_at = tokens.request_count();
+    tokens.hold();
+    eventually("a renewal reaches the token server", || {
+        tokens.request_count() > held_at
+    })
+    .await;
+    redis.stop();
+    tokens.release();
+    let holder = block_in_place(|| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let found = fleet.iter_mut().zip(&seen).position(|(r, &n)| {
+                r.p.drain_lines()[n..]
+                    .iter()
+                    .any(|l| l.contains("cannot store the rotated refresh token"))
+            });
+            if let Some(i) = found {
+                break i;
+            }
+            assert!(Instant::now() < deadline, "no replica failed to store");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    redis.restart();
+
+    // The others wait for the holder, which stores its successor; no
+    // refresh token is presented twice and renewals go on.
+    eventually_async("renewals go on", Duration::from_secs(30), || {
+        let n = tokens.request_count();
+        std::future::ready(if n > held_at + 3 { Ok(()) } else { Err(n) })
+    })
+    .await;
+    block_in_place(|| {
+        fleet[holder]
+            .p
+            .wait_for("stored the rotated refresh token that could not be stored before")
+    });
+    for r in &fleet {
+        eventually_async("every replica serves", Duration::from_secs(15), || async {
+            match call_at(r.proxy).await {
+                200 => Ok(()),
+                other => Err(other),
+            }
+        })
+        .await;
+    }
     no_reuse(&tokens, None);
 }
