@@ -6,171 +6,14 @@ mod lifecycle;
 mod logs;
 mod stacked;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 
 use bytes::Bytes;
 
 use crate::harness::*;
 
-pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_countersign");
-
-/// A running `countersign run`, its stderr read line by line.
-pub(crate) struct Process {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    pub(crate) seen: Vec<String>,
-}
-
-impl Process {
-    pub(crate) fn start(config: &Path, env: &[(&str, &str)]) -> Process {
-        Process::start_with(config, &[], env)
-    }
-
-    pub(crate) fn start_with(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Process {
-        let mut command = Command::new(BIN);
-        command.args(["run", "--config"]).arg(config).args(args);
-        Process::spawn(command, env)
-    }
-
-    /// `countersign run --config CONFIG` under `ulimit -n NOFILE`.
-    pub(crate) fn start_limited(config: &Path, nofile: u32) -> Process {
-        let mut command = Command::new("sh");
-        command
-            .arg("-c")
-            .arg(format!(
-                "ulimit -n {nofile} && exec \"$0\" run --config \"$1\""
-            ))
-            .arg(BIN)
-            .arg(config);
-        Process::spawn(command, &[])
-    }
-
-    fn spawn(mut command: Command, env: &[(&str, &str)]) -> Process {
-        let mut child = command
-            .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Process {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Every line logged so far.
-    pub(crate) fn drain_lines(&mut self) -> &[String] {
-        while let Ok(line) = self.lines.try_recv() {
-            self.seen.push(line);
-        }
-        &self.seen
-    }
-
-    /// Waits (up to 20s) for a log line containing `needle`.
-    pub(crate) fn wait_for(&mut self, needle: &str) -> String {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!(
-                    "no log line with {needle:?}; saw:\n{}",
-                    self.seen.join("\n")
-                ),
-            }
-        }
-    }
-
-    /// The address from the `listening` line of `role`.
-    pub(crate) fn listening(&mut self, role: &str) -> SocketAddr {
-        let line = self.wait_for(&format!("listening role={role}"));
-        let addr = line.rsplit("local=").next().unwrap().trim();
-        addr.parse()
-            .unwrap_or_else(|_| panic!("no address in {line:?}"))
-    }
-
-    /// Waits (up to 30s) for the process to exit; returns its status and
-    /// every log line it wrote. Its stderr closes as it exits, so reading
-    /// it to the end is the wait.
-    pub(crate) fn wait_exit(&mut self) -> (std::process::ExitStatus, Vec<String>) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => self.seen.push(line),
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(mpsc::RecvTimeoutError::Timeout) => panic!(
-                    "the process did not exit within 30s; saw:\n{}",
-                    self.seen.join("\n")
-                ),
-            }
-        }
-        let status = self.child.wait().expect("the exit status");
-        (status, self.seen.clone())
-    }
-
-    pub(crate) fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Peak resident memory (VmHWM) in KiB.
-    fn peak_rss_kib(&self) -> u64 {
-        self.status_kib("VmHWM:")
-    }
-
-    /// A `/proc/PID/status` field in KiB (`VmRSS:`, `VmHWM:`).
-    pub(crate) fn status_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("the process is alive");
-        let line = status
-            .lines()
-            .find(|l| l.starts_with(field))
-            .unwrap_or_else(|| panic!("no {field} in /proc status"));
-        line.split_whitespace()
-            .nth(1)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no number in {line:?}"))
-    }
-
-    /// Open file descriptors of the process.
-    pub(crate) fn open_fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
-            .map(|d| d.count())
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+pub(crate) use crate::harness::process::{write_config, Process, BIN};
 
 /// `countersign check --config PATH`, run to its end.
 pub(crate) fn check(path: &Path) -> std::process::Output {
@@ -179,10 +22,4 @@ pub(crate) fn check(path: &Path) -> std::process::Output {
         .arg(path)
         .output()
         .expect("the binary runs")
-}
-
-pub(crate) fn write_config(dir: &Path, toml: &str) -> std::path::PathBuf {
-    let path = dir.join("proxy.toml");
-    std::fs::write(&path, with_free_admin_port(toml)).unwrap();
-    path
 }

@@ -9,6 +9,7 @@
 mod client;
 pub mod gate;
 mod intercept;
+pub mod process;
 mod redis;
 mod test_ca;
 mod upstream;

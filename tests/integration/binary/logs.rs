@@ -2,6 +2,7 @@
 //! no secret at trace level.
 
 use super::*;
+use std::net::SocketAddr;
 
 #[test]
 fn json_logs_are_one_object_per_line_with_request_fields() {
