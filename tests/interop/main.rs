@@ -12,6 +12,9 @@
 //! Whether a token is genuine is the server's word, asked through its RFC
 //! 7662 introspection endpoint, not ours.
 //!
+//! `fleet`: three countersign processes share one of oidc-provider's
+//! rotating grants through a real redis-server for 30 s of load.
+//!
 //! `sigv4`: AWS SigV4 signatures checked by botocore (python3, installed by
 //! `.ci/run`), the way an AWS service checks them.
 //!
@@ -30,6 +33,7 @@
 mod integration {
     pub mod harness;
 }
+mod fleet;
 mod oidc_provider;
 mod sigv4;
 

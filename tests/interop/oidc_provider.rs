@@ -28,6 +28,8 @@ pub struct Started {
     pub events_endpoint: String,
     /// Minted for `refresh-client` at start, as if a person had consented.
     pub refresh_token: String,
+    /// Minted for `fleet-client` (3 s access tokens) likewise.
+    pub fleet_refresh_token: String,
     pub resource: String,
     pub secrets: std::collections::HashMap<String, String>,
 }

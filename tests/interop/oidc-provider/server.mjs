@@ -38,6 +38,8 @@ const INTROSPECTOR_SECRET = 'introspector-secret';
 // The API countersign's client_credentials tokens are for (RFC 8707).
 const RESOURCE = 'https://api.interop.test';
 const ACCOUNT = 'interop-user';
+const FLEET_CLIENT = 'fleet-client';
+const FLEET_ACCESS_TTL = 3;
 
 function publicJwk(envName, kid) {
   const path = process.env[envName];
@@ -87,6 +89,16 @@ const clients = [
   jwtClient('jwt-client-es256', 'ES256', ec),
   {
     client_id: 'refresh-client',
+    client_secret: REFRESH_SECRET,
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    redirect_uris: ['http://127.0.0.1/callback'],
+  },
+  // The fleet test's client: three countersigns share its grant, with
+  // 3 s access tokens so that it rotates often.
+  {
+    client_id: 'fleet-client',
     client_secret: REFRESH_SECRET,
     token_endpoint_auth_method: 'client_secret_basic',
     grant_types: ['authorization_code', 'refresh_token'],
@@ -156,7 +168,9 @@ const provider = new Provider(issuer, {
   // reuse detection).
   rotateRefreshToken: true,
   ttl: {
-    AccessToken: 60,
+    AccessToken(ctx, token, client) {
+      return client?.clientId === FLEET_CLIENT ? FLEET_ACCESS_TTL : 60;
+    },
     ClientCredentials: 60,
     Grant: 24 * 60 * 60,
     IdToken: 60,
@@ -210,19 +224,24 @@ server.on('request', (req, res) => {
   callback(req, res);
 });
 
-// What a person's consent would leave behind: a grant for refresh-client and
-// a refresh token for it, made through the provider's own models.
-const refreshClient = await provider.Client.find('refresh-client');
-const grant = new provider.Grant({ accountId: ACCOUNT, clientId: refreshClient.clientId });
-grant.addOIDCScope('openid offline_access');
-const grantId = await grant.save();
-const refreshToken = await new provider.RefreshToken({
-  accountId: ACCOUNT,
-  client: refreshClient,
-  gty: 'authorization_code',
-  grantId,
-  scope: 'openid offline_access',
-}).save();
+// What a person's consent would leave behind: a grant for a client and a
+// refresh token for it, made through the provider's own models.
+async function consented(clientId) {
+  const client = await provider.Client.find(clientId);
+  const grant = new provider.Grant({ accountId: ACCOUNT, clientId });
+  grant.addOIDCScope('openid offline_access');
+  const grantId = await grant.save();
+  const refreshToken = await new provider.RefreshToken({
+    accountId: ACCOUNT,
+    client,
+    gty: 'authorization_code',
+    grantId,
+    scope: 'openid offline_access',
+  }).save();
+  return { grantId, refreshToken };
+}
+const { grantId, refreshToken } = await consented('refresh-client');
+const fleet = await consented(FLEET_CLIENT);
 
 process.stdout.write(`${JSON.stringify({
   issuer,
@@ -231,11 +250,13 @@ process.stdout.write(`${JSON.stringify({
   events_endpoint: `${issuer}/interop/events`,
   refresh_token: refreshToken,
   grant_id: grantId,
+  fleet_refresh_token: fleet.refreshToken,
   resource: RESOURCE,
   secrets: {
     'basic-client': BASIC_SECRET,
     'post-client': BASIC_SECRET,
     'refresh-client': REFRESH_SECRET,
+    'fleet-client': REFRESH_SECRET,
     introspector: INTROSPECTOR_SECRET,
   },
 })}\n`);
