@@ -18,6 +18,11 @@ WARM), so startup and shutdown cancel out. The figures are checked against
 benches/callgrind-baseline.txt: above baseline * (1 + tolerance) fails.
 --update writes the measured figures as the new baseline (commit it, saying
 why the cost moved). Installs valgrind from Debian's packages if missing.
+
+--store measures, instead of gating, issue 11's hot-path promise: the same
+small GET with an OAuth2 token held in memory, without [store] and with a
+Redis [store] (a redis-server the script starts), each counted the same way;
+the two should agree within the noise of the count.
 countersign runs as shipped: RUST_LOG=info, the human log format.
 """
 
@@ -116,10 +121,12 @@ def total_ir(path):
     sys.exit(f"callgrind gate: no totals in {path}")
 
 
-def one_run(binary, work, upstream, counts, label):
-    ports = {"bearer_port": free_port(), "paypay_port": free_port(), "plain_port": free_port()}
-    with open(os.path.join(FIX, "countersign.toml")) as f:
-        conf = f.read().format(upstream_port=upstream, **ports)
+def one_run(binary, work, upstream, counts, label, fixture="countersign.toml",
+            scenarios=None, **extra):
+    scenarios = SCENARIOS if scenarios is None else scenarios
+    ports = {key: free_port() for _, key, _ in scenarios.values()}
+    with open(os.path.join(FIX, fixture)) as f:
+        conf = f.read().format(upstream_port=upstream, **ports, **extra)
     # Not beside the log: countersign watches its config's folder, and a log
     # written there wakes the watcher on every line.
     os.makedirs(os.path.join(work, "conf"), exist_ok=True)
@@ -137,7 +144,7 @@ def one_run(binary, work, upstream, counts, label):
     STARTED.append(p)
     for port in ports.values():
         wait_port(port, p, "countersign under callgrind")
-    for name, (_, port_key, request) in SCENARIOS.items():
+    for name, (_, port_key, request) in scenarios.items():
         drive(ports[port_key], request, counts[name])
     stop(p)
     return total_ir(out)
@@ -157,10 +164,46 @@ def read_baseline():
     return base, 0.10 if tolerance is None else tolerance
 
 
+def store_comparison(binary, work, upstream):
+    """Instructions per request of an OAuth2 route with and without a Redis
+    [store]; printed, not gated."""
+    if shutil.which("redis-server") is None:
+        sys.exit("callgrind gate --store: redis-server not found (apt-get install redis-server)")
+    sock = os.path.join(work, "redis.sock")
+    redis = subprocess.Popen(
+        ["redis-server", "--port", "0", "--unixsocket", sock, "--save", "", "--dir", work],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    STARTED.append(redis)
+    deadline = time.time() + 30
+    while not os.path.exists(sock):
+        if time.time() > deadline or redis.poll() is not None:
+            sys.exit("callgrind gate --store: redis-server did not start")
+        time.sleep(0.05)
+    scenario = {"S1-oauth2": ("small GET, OAuth2 token added", "oauth2_port",
+                              b"GET /bench HTTP/1.1\r\nHost: app.test\r\n\r\n")}
+    stores = {"memory": "", "redis": f'[store]\nurl = "unix://{sock}"\nkey_prefix = "bench:"'}
+    measured = {}
+    for name, store in stores.items():
+        runs = [one_run(binary, work, upstream, {"S1-oauth2": n}, f"{name}-{n}",
+                        "countersign-oauth2.toml", scenario, store=store)
+                for n in (WARM, MORE)]
+        measured[name] = round((runs[1] - runs[0]) / (MORE - WARM))
+    keys = subprocess.run(["redis-cli", "-s", sock, "--scan", "--pattern", "bench:*"],
+                          capture_output=True, text=True, check=True).stdout.split()
+    if not keys:
+        sys.exit("callgrind gate --store: the Redis run left nothing in Redis; was [store] used?")
+    change = (measured["redis"] - measured["memory"]) / measured["memory"] * 100
+    print(f"S1-oauth2 without [store]: {measured['memory']} instructions per request")
+    print(f"S1-oauth2 with a Redis [store]: {measured['redis']} instructions per request "
+          f"({change:+.1f}%); Redis holds {', '.join(sorted(keys))}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bin", default=os.path.join(ROOT, "target/release/countersign"))
     ap.add_argument("--update", action="store_true", help="write the measured figures as the baseline")
+    ap.add_argument("--store", action="store_true",
+                    help="compare an OAuth2 route with and without a Redis [store] instead")
     args = ap.parse_args()
     if not os.access(args.bin, os.X_OK):
         sys.exit(f"callgrind gate: {args.bin}: not found; run `cargo build --release` first")
@@ -181,6 +224,9 @@ def main():
     STARTED.append(up)
     wait_port(upstream, up, "the upstream")
 
+    if args.store:
+        store_comparison(args.bin, work, upstream)
+        return
     started = time.time()
     warm = {name: WARM for name in SCENARIOS}
     base = one_run(args.bin, work, upstream, warm, "base")
