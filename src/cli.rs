@@ -2,6 +2,7 @@
 //! `token` and `store`.
 
 mod ca;
+mod log_format;
 mod sign;
 mod store;
 mod token;
@@ -87,10 +88,15 @@ fn init_logs(format: LogFormat) {
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     match format {
         LogFormat::Json => logs.json().flatten_event(true).init(),
+        LogFormat::Human if terminal => logs.with_ansi(true).init(),
+        // The same text, written for less (the access line is per request).
         LogFormat::Human => logs
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_ansi(false)
+            .fmt_fields(log_format::PlainFields)
+            .with_timer(log_format::PlainTime)
             .init(),
     }
     // Panics go to the log like everything else, with their location and
