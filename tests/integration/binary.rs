@@ -5,6 +5,7 @@ mod commands;
 mod lifecycle;
 mod logs;
 mod stacked;
+mod streaming;
 
 use std::path::Path;
 use std::process::Command;
