@@ -41,6 +41,10 @@ pub struct SpoolLimits {
 pub enum SpoolError {
     #[error("request body is larger than max_body ({limit} bytes)")]
     TooLarge { limit: u64 },
+    /// Larger than a credential that signs the body whole may hold in
+    /// memory (its own `max_body`, below the global one).
+    #[error("request body is larger than {limit} bytes, the most credential `{credential}` holds in memory to sign (its max_body)")]
+    TooLargeToSign { limit: u64, credential: String },
     #[error("reading the request body from the client failed")]
     Client(#[source] BoxError),
     #[error(transparent)]
