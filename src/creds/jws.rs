@@ -102,3 +102,21 @@ impl JwsDetached {
         Ok(())
     }
 }
+
+/// For `countersign sign`: the protected header of an `x-jws-signature`
+/// as JSON, and how the payload enters the signing input. (The signature
+/// itself differs on every run: PS256 salts, ES256 draws a nonce.)
+pub fn explain(value: &HeaderValue) -> Option<String> {
+    use base64::Engine as _;
+    let encoded = value.to_str().ok()?.split('.').next()?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .ok()?;
+    let header: serde_json::Value = serde_json::from_slice(&json).ok()?;
+    let payload = if header.get("b64") == Some(&serde_json::Value::Bool(false)) {
+        "the body as sent (b64=false)"
+    } else {
+        "the body base64url-encoded"
+    };
+    Some(format!("{header}; signed: BASE64URL(header) '.' {payload}"))
+}
