@@ -84,6 +84,14 @@ impl Spooled {
         matches!(self.kept, Kept::File(_))
     }
 
+    /// The body, when it is kept in memory: shared, not copied.
+    pub fn in_memory(&self) -> Option<Bytes> {
+        match &self.kept {
+            Kept::Memory(bytes) => Some(bytes.clone()),
+            Kept::File(_) => None,
+        }
+    }
+
     pub fn into_body(self) -> ProxyBody {
         let body = match self.kept {
             Kept::Memory(bytes) if bytes.is_empty() => super::empty(),

@@ -139,6 +139,18 @@ impl BodyDigest {
         }
     }
 
+    /// Shares `spooled` (the same body, kept in memory by the spool) in
+    /// place of the copy made for a credential, so that once read the body
+    /// is held once, not twice.
+    pub fn sharing(mut self, spooled: Option<Bytes>) -> BodyDigest {
+        if let (BodyDigest::Present(d), Some(bytes)) = (&mut self, spooled) {
+            if d.message.as_ref().is_some_and(|m| *m == bytes) {
+                d.message = Some(bytes);
+            }
+        }
+        self
+    }
+
     /// The body as sent, when a credential asked to keep it: empty when
     /// there is none; `None` when it was not kept.
     pub fn message(&self) -> Option<Bytes> {
@@ -211,5 +223,21 @@ mod tests {
         h.update(b"de");
         h.update(b"f");
         assert_eq!(h.finish().message(), None, "over the limit: not kept");
+    }
+
+    #[test]
+    fn a_body_the_spool_keeps_in_memory_is_shared_not_held_twice() {
+        let mut h = BodyHash::default();
+        h.want_message(100, "a");
+        h.update(b"{\"a\":1}");
+        let spooled = Bytes::from_static(b"{\"a\":1}");
+        let d = h.finish().sharing(Some(spooled.clone()));
+        let kept = d.message().unwrap();
+        assert_eq!(kept.as_ptr(), spooled.as_ptr(), "the spool's bytes");
+        // Nothing to share when the spool went to disk, or nobody asked.
+        let mut h = BodyHash::default();
+        h.want_sha256();
+        h.update(b"x");
+        assert_eq!(h.finish().sharing(Some(spooled)).message(), None);
     }
 }

@@ -137,7 +137,7 @@ impl Prepared {
         }
         Ok(Prepared {
             parts,
-            digest: hash.finish(),
+            digest: hash.finish().sharing(spooled.in_memory()),
             body: Source::Spooled {
                 spooled,
                 dir: limits.dir.clone(),
