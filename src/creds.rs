@@ -219,7 +219,7 @@ impl Credential {
         match self {
             Credential::PayPayOpa(p) => p.want_body(parts, hash),
             Credential::AwsSigV4(a) => a.body_hash(hash),
-            Credential::JwsDetached(j) => j.body_hash(hash),
+            Credential::JwsDetached(j) => j.body_hash(parts, hash),
             Credential::Header(_) | Credential::OAuth2(_) | Credential::IssuedKey(_) => {}
         }
     }

@@ -25,6 +25,9 @@ struct MessageCopy {
     limit: u64,
     /// The credential that asked, for the 413's reason.
     owner: String,
+    /// The declared length, when it is within `limit`: reserved at the
+    /// first chunk, so the copy never grows by doubling.
+    declared: Option<u64>,
     bytes: Vec<u8>,
     /// A chunk went past `limit` (the spool should have refused it first).
     over: bool,
@@ -48,9 +51,10 @@ impl BodyHash {
     }
 
     /// Asks for the body itself, up to `limit` bytes, for credential
-    /// `owner`. Two such credentials on one route share the copy, bounded by
-    /// the smaller limit.
-    pub fn want_message(&mut self, limit: u64, owner: &str) {
+    /// `owner`; `declared` is the request's Content-Length, if any. Two such
+    /// credentials on one route share the copy, bounded by the smaller
+    /// limit.
+    pub fn want_message(&mut self, limit: u64, owner: &str, declared: Option<u64>) {
         match &mut self.message {
             Some(m) if m.limit <= limit => {}
             Some(m) => {
@@ -61,6 +65,7 @@ impl BodyHash {
                 self.message = Some(MessageCopy {
                     limit,
                     owner: owner.to_string(),
+                    declared,
                     bytes: Vec::new(),
                     over: false,
                 })
@@ -92,6 +97,11 @@ impl BodyHash {
                 m.over = true;
                 m.bytes = Vec::new();
             } else {
+                if m.bytes.capacity() == 0 {
+                    let exact = m.declared.filter(|d| *d <= m.limit).unwrap_or(0);
+                    m.bytes
+                        .reserve_exact(usize::try_from(exact).unwrap_or(0).max(chunk.len()));
+                }
                 m.bytes.extend_from_slice(chunk);
             }
         }
@@ -206,9 +216,9 @@ mod tests {
     #[test]
     fn the_message_is_kept_whole_under_the_smaller_limit_and_dropped_past_it() {
         let mut h = BodyHash::default();
-        h.want_message(10, "a");
-        h.want_message(6, "b");
-        h.want_message(8, "c");
+        h.want_message(10, "a", None);
+        h.want_message(6, "b", None);
+        h.want_message(8, "c", None);
         assert_eq!(h.message_limit(), Some((6, "b")));
         assert!(h.is_wanted());
         h.update(b"abc");
@@ -218,7 +228,7 @@ mod tests {
         assert_eq!(d.sha256(), None, "not asked for");
 
         let mut h = BodyHash::default();
-        h.want_message(4, "a");
+        h.want_message(4, "a", None);
         h.update(b"abc");
         h.update(b"de");
         h.update(b"f");
@@ -226,9 +236,23 @@ mod tests {
     }
 
     #[test]
+    fn a_declared_length_within_the_limit_is_reserved_once() {
+        let mut h = BodyHash::default();
+        h.want_message(1000, "a", Some(300));
+        h.update(&[1; 100]);
+        let cap = h.message.as_ref().map(|m| m.bytes.capacity());
+        assert_eq!(cap, Some(300));
+        // A declared length past the limit reserves no more than a chunk.
+        let mut h = BodyHash::default();
+        h.want_message(1000, "a", Some(1 << 40));
+        h.update(&[1; 100]);
+        assert_eq!(h.message.as_ref().map(|m| m.bytes.capacity()), Some(100));
+    }
+
+    #[test]
     fn a_body_the_spool_keeps_in_memory_is_shared_not_held_twice() {
         let mut h = BodyHash::default();
-        h.want_message(100, "a");
+        h.want_message(100, "a", None);
         h.update(b"{\"a\":1}");
         let spooled = Bytes::from_static(b"{\"a\":1}");
         let d = h.finish().sharing(Some(spooled.clone()));

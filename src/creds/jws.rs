@@ -53,8 +53,13 @@ impl JwsDetached {
     }
 
     /// Asks for the body itself, up to `max_body`.
-    pub fn body_hash(&self, hash: &mut BodyHash) {
-        hash.want_message(self.config.max_body, &self.name);
+    pub fn body_hash(&self, parts: &Parts, hash: &mut BodyHash) {
+        let declared = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        hash.want_message(self.config.max_body, &self.name, declared);
     }
 
     /// `idempotency_key = "required"`: a POST or PUT without

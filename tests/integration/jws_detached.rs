@@ -216,3 +216,79 @@ async fn bearer_signature_and_client_certificate_all_reach_the_bank() {
         "nothing refused reached the bank"
     );
 }
+
+/// The measurement behind the memory figure of
+/// docs/credentials/jws-detached.md: `UPLOADS` clients each send 3 MiB of a
+/// 4 MiB - 1 body (declared, under the credential's 4 MiB bound) and stall,
+/// against the default spool limits: once to a jws-detached route, once to
+/// a paypay-opa route (which only hashes the body) for comparison. Prints
+/// the binary's resident memory and the spool gauges for each. Run with
+/// `cargo test --test integration -- --ignored jws_stalled --nocapture`.
+#[test]
+#[ignore = "a measurement: 2 x 50 connections and 150 MiB through loopback"]
+fn jws_stalled_uploads_measured() {
+    let jws = format!(
+        "[credential.c]\ntype = \"jws-detached\"\nversion = \"3.1.10\"\nprivate_key_file = \"{RSA_KEY_FILE}\"\nkid = \"k\"\nissuer = \"i\"\n"
+    );
+    let paypay = "[credential.c]\ntype = \"paypay-opa\"\napi_key = \"k\"\napi_secret = \"s\"\n";
+    for (kind, credential) in [("jws-detached", jws.as_str()), ("paypay-opa", paypay)] {
+        stalled_uploads(kind, credential);
+    }
+}
+
+fn stalled_uploads(kind: &str, credential: &str) {
+    use crate::binary::{write_config, Process};
+    use tokio::io::AsyncWriteExt as _;
+    const UPLOADS: usize = 50;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let upstream = rt.block_on(Upstream::http());
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "[proxy]\nlisten = \"127.0.0.1:0\"\nspool_dir = \"{}\"\n\n{credential}\n[[route]]\nname = \"bank\"\nhosts = [\"ob.bank.test\"]\nupstream = \"{}\"\ncredential = \"c\"\n",
+        dir.path().display(),
+        upstream.http_url()
+    );
+    let mut p = Process::start(&write_config(dir.path(), &toml), &[]);
+    let proxy = p.listening("forward");
+    let admin = p.listening("admin");
+    let idle = p.status_kib("VmRSS:");
+    let streams = rt.block_on(async {
+        let mut streams = Vec::new();
+        for _ in 0..UPLOADS {
+            let mut s = tokio::net::TcpStream::connect(proxy).await.unwrap();
+            let head = format!(
+                "POST http://ob.bank.test/p HTTP/1.1\r\nHost: ob.bank.test\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                (4 << 20) - 1
+            );
+            s.write_all(head.as_bytes()).await.unwrap();
+            let chunk = vec![b' '; 64 << 10];
+            for _ in 0..48 {
+                s.write_all(&chunk).await.unwrap();
+            }
+            streams.push(s);
+        }
+        streams
+    });
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let metrics = rt.block_on(async { send(admin, get("/metrics")).await.body });
+    let gauge = |series: &str| {
+        metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(series)?
+                    .strip_prefix(' ')?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or(-1.0)
+    };
+    eprintln!(
+        "{UPLOADS} stalled {kind} uploads (3 MiB of 4 MiB - 1 each): RSS idle {idle} KiB, \
+         with uploads {} KiB, peak {} KiB; spool gauge memory {} B, disk {} B",
+        p.status_kib("VmRSS:"),
+        p.status_kib("VmHWM:"),
+        gauge("countersign_spool_bytes{where=\"memory\"}"),
+        gauge("countersign_spool_bytes{where=\"disk\"}"),
+    );
+    drop(streams);
+}

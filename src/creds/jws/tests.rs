@@ -170,11 +170,19 @@ fn post(body: &[u8]) -> (http::request::Parts, BodyDigest) {
     (parts, digest(body))
 }
 
+fn post_parts() -> http::request::Parts {
+    Request::post("https://ob.bank.test/p")
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0
+}
+
 /// The body through the same hash the proxy feeds, in small chunks.
 fn digest(body: &[u8]) -> BodyDigest {
     let cred = JwsDetached::build("bank", &config("3.1.10", SigningAlg::Ps256)).unwrap();
     let mut hash = BodyHash::default();
-    cred.body_hash(&mut hash);
+    cred.body_hash(&post_parts(), &mut hash);
     for chunk in body.chunks(7) {
         hash.update(chunk);
     }
