@@ -5,14 +5,19 @@
 //
 // Started with the signer's PEM key files in RSA_KEY and EC_KEY (the public
 // halves are derived by node's crypto) and the expected kid, iss and tan in
-// EXPECT (JSON). Prints {"port": N} once it listens, and exits when its
-// stdin closes. Every request is answered with a JSON verdict: 200 and
-// {"ok": true, "header": ..., ...} when the signature verifies and the
-// header follows UK OB's rules; 400 and {"ok": false, "why": ...} if not.
+// EXPECT (JSON); with TLS_CERT, TLS_KEY and CLIENT_CA it serves HTTPS and
+// requires a client certificate issued by CLIENT_CA (UK OB's MA-TLS).
+// Prints {"port": N} once it listens, and exits when its stdin closes.
+// Every request is answered with a JSON verdict: 200 and {"ok": true,
+// "header": ..., ...} when the signature verifies and the header follows
+// UK OB's rules; 400 and {"ok": false, "why": ...} if not. As a control,
+// each good signature is also checked over the body with one bit changed,
+// which jose must refuse ("control": "refused").
 
 import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createRequire } from 'node:module';
 
 const require = createRequire(new URL('../oidc-provider/package.json', import.meta.url));
@@ -62,20 +67,42 @@ async function verify(signature, body) {
   // Detached: the payload is the body as received; base64url-encoded for
   // the signing input unless the header says b64=false (RFC 7797), which
   // jose handles itself.
-  const payload = header.b64 === false ? body : jose.base64url.encode(body);
-  const { protectedHeader } = await jose.flattenedVerify(
-    { protected: parts[0], payload, signature: parts[2] },
+  const check = (bytes) => jose.flattenedVerify(
+    {
+      protected: parts[0],
+      payload: header.b64 === false ? bytes : jose.base64url.encode(bytes),
+      signature: parts[2],
+    },
     key,
     {
       algorithms: ['PS256', 'ES256'],
       crit: { [IAT]: true, [ISS]: true, [TAN]: true },
     },
   );
+  const { protectedHeader } = await check(body);
   checkHeader(protectedHeader);
-  return protectedHeader;
+  const changed = Buffer.from(body);
+  changed[changed.length >> 1] ^= 1;
+  let control = 'accepted';
+  try {
+    await check(changed);
+  } catch (e) {
+    if (e.code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') control = 'refused';
+  }
+  return { header: protectedHeader, control };
 }
 
-const server = createServer((req, res) => {
+const tls = process.env.TLS_CERT
+  ? {
+    cert: readFileSync(process.env.TLS_CERT),
+    key: readFileSync(process.env.TLS_KEY),
+    ca: readFileSync(process.env.CLIENT_CA),
+    requestCert: true,
+    rejectUnauthorized: true,
+  }
+  : null;
+
+const handle = (req, res) => {
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
   req.on('end', async () => {
@@ -88,6 +115,7 @@ const server = createServer((req, res) => {
       interaction_id: req.headers['x-fapi-interaction-id'] ?? null,
       idempotency_key: req.headers['x-idempotency-key'] ?? null,
       jws: req.headers['x-jws-signature'] ?? null,
+      peer: req.socket.getPeerCertificate?.()?.subject?.CN ?? null,
     };
     const signature = req.headers['x-jws-signature'];
     let status = 200;
@@ -97,7 +125,7 @@ const server = createServer((req, res) => {
       status = body.length === 0 ? 200 : 400;
     } else {
       try {
-        verdict = { ok: true, header: await verify(signature, body), ...seen };
+        verdict = { ok: true, ...(await verify(signature, body)), ...seen };
       } catch (e) {
         status = 400;
         verdict = { ok: false, why: `${e.code ?? e.name}: ${e.message}`, ...seen };
@@ -106,7 +134,8 @@ const server = createServer((req, res) => {
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(verdict));
   });
-});
+};
+const server = tls ? createHttpsServer(tls, handle) : createHttpServer(handle);
 
 server.listen(0, '127.0.0.1', () => {
   process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`);
