@@ -94,9 +94,9 @@ impl JwsDetached {
         let jws = self
             .signer
             .detached(&header, &body, self.config.version.unencoded_payload())
-            .map_err(|_| {
-                CredError::Request(format!("jws-detached `{}`: signing failed", self.name))
-            })?;
+            // ring fails to sign only when the OS generator fails (the PSS
+            // salt, the ECDSA nonce): countersign's fault, not the app's.
+            .map_err(|_| CredError::Random(crate::random::RandomError))?;
         let value = HeaderValue::from_str(&jws).map_err(|_| {
             CredError::Request(format!(
                 "jws-detached `{}`: the signature is not a header value",
