@@ -5,6 +5,7 @@
 mod admin;
 mod aws;
 mod issued;
+mod jws;
 mod limits;
 mod oauth2;
 mod raw;
@@ -27,6 +28,7 @@ pub use aws::{
     AwsKeys, AwsPayload, AwsSigV4Config, ContainerEndpoint, ContainerToken, StaticKeys, WebIdentity,
 };
 pub use issued::{IssuedKeyConfig, KeyPlacement, KeyResponse};
+pub use jws::{IdempotencyKey, JwsDetachedConfig, ObVersion};
 pub use limits::Limits;
 pub use oauth2::{ClientAuth, CodeFlow, Grant, JwtKey, OAuth2Config, SigningAlg, TokenStoreConfig};
 pub use secret::{Secret, SecretBytes};
@@ -236,6 +238,7 @@ pub enum CredentialConfig {
     OAuth2(Box<OAuth2Config>),
     IssuedKey(Box<IssuedKeyConfig>),
     AwsSigV4(Box<AwsSigV4Config>),
+    JwsDetached(Box<JwsDetachedConfig>),
 }
 
 /// One thing wrong with a config, at a TOML key path such as `route[2].upstream`.

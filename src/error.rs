@@ -79,7 +79,9 @@ impl ProxyError {
             }
             ProxyError::Intercept { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             ProxyError::Tunnel { source, .. } => connect_status(source.kind),
-            ProxyError::Body(SpoolError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::Body(SpoolError::TooLarge { .. } | SpoolError::TooLargeToSign { .. }) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ProxyError::Body(SpoolError::Client(_)) => StatusCode::BAD_REQUEST,
             ProxyError::Body(SpoolError::Timeout(_)) | ProxyError::BodyTimeout(_) => {
                 StatusCode::REQUEST_TIMEOUT
@@ -110,7 +112,9 @@ impl ProxyError {
             ProxyError::InterceptUnavailable { .. } => "intercept-unavailable",
             ProxyError::Intercept { .. } => "intercept-failed",
             ProxyError::Tunnel { source, .. } => connect_reason(source.kind),
-            ProxyError::Body(SpoolError::TooLarge { .. }) => "body-too-large",
+            ProxyError::Body(SpoolError::TooLarge { .. } | SpoolError::TooLargeToSign { .. }) => {
+                "body-too-large"
+            }
             ProxyError::Body(SpoolError::Client(_)) => "client-body",
             ProxyError::Body(SpoolError::Timeout(_)) | ProxyError::BodyTimeout(_) => "body-timeout",
             ProxyError::Body(SpoolError::Disk { .. }) => "spool-failed",
@@ -134,7 +138,9 @@ impl ProxyError {
     /// `countersign_limit_rejections_total`.
     pub fn limit(&self) -> Option<&'static str> {
         match self {
-            ProxyError::Body(SpoolError::TooLarge { .. }) => Some("max_body"),
+            ProxyError::Body(SpoolError::TooLarge { .. } | SpoolError::TooLargeToSign { .. }) => {
+                Some("max_body")
+            }
             ProxyError::Body(SpoolError::Timeout(t)) | ProxyError::BodyTimeout(t) => {
                 Some(t.limit())
             }

@@ -41,6 +41,10 @@ pub struct SpoolLimits {
 pub enum SpoolError {
     #[error("request body is larger than max_body ({limit} bytes)")]
     TooLarge { limit: u64 },
+    /// Larger than a credential that signs the body whole may hold in
+    /// memory (its own `max_body`, below the global one).
+    #[error("request body is larger than {limit} bytes, the most credential `{credential}` holds in memory to sign (its max_body)")]
+    TooLargeToSign { limit: u64, credential: String },
     #[error("reading the request body from the client failed")]
     Client(#[source] BoxError),
     #[error(transparent)]
@@ -78,6 +82,14 @@ impl Spooled {
 
     pub fn is_on_disk(&self) -> bool {
         matches!(self.kept, Kept::File(_))
+    }
+
+    /// The body, when it is kept in memory: shared, not copied.
+    pub fn in_memory(&self) -> Option<Bytes> {
+        match &self.kept {
+            Kept::Memory(bytes) => Some(bytes.clone()),
+            Kept::File(_) => None,
+        }
     }
 
     pub fn into_body(self) -> ProxyBody {

@@ -101,6 +101,14 @@ fn sign_inner(args: SignArgs) -> Result<Vec<String>, Failure> {
         .await
         .map_err(|e| (1, e.chain()))?;
         eprintln!("# {} {}", prepared.method(), prepared.uri());
+        for value in prepared
+            .headers()
+            .get_all(crate::creds::jws::X_JWS_SIGNATURE)
+        {
+            if let Some(header) = crate::creds::jws::explain(value) {
+                eprintln!("# x-jws-signature protected header: {header}");
+            }
+        }
         Ok(prepared
             .headers()
             .iter()

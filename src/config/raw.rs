@@ -175,6 +175,23 @@ pub struct RawAwsSigV4 {
     pub container_token: Option<String>,
 }
 
+/// `[credential.NAME]` with `type = "jws-detached"`. Every key is optional
+/// here so that a missing one is reported with its own key path.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJwsDetached {
+    pub version: Option<String>,
+    pub algorithm: Option<String>,
+    pub private_key_file: Option<String>,
+    pub kid: Option<String>,
+    pub issuer: Option<String>,
+    pub trust_anchor: Option<String>,
+    pub typ: Option<String>,
+    pub max_body: Option<RawSize>,
+    pub interaction_id: Option<bool>,
+    pub idempotency_key: Option<String>,
+}
+
 /// `[credential.NAME]` with `type = "header"`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

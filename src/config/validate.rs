@@ -7,6 +7,7 @@ mod aws;
 mod connect;
 mod credential;
 mod issued;
+mod jws;
 mod limits;
 mod oauth2;
 mod proxy;

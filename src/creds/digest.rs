@@ -1,8 +1,11 @@
 //! The body digests a route's credentials sign, computed in one pass while
-//! the body is spooled: PayPay's MD5 over Content-Type ++ body, and the
-//! SHA-256 of the body that AWS SigV4 signs. Each is computed only when a
-//! credential of the route asks for it.
+//! the body is spooled: PayPay's MD5 over Content-Type ++ body, the
+//! SHA-256 of the body that AWS SigV4 signs, and for a signature that needs
+//! the whole message at once (jws-detached: ring's RSA-PSS and ECDSA take
+//! the message, not a digest) a bounded copy of the body itself. Each is
+//! made only when a credential of the route asks for it.
 
+use bytes::Bytes;
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
@@ -11,7 +14,23 @@ use sha2::Sha256;
 pub struct BodyHash {
     md5: Option<Md5>,
     sha256: Option<Sha256>,
+    message: Option<MessageCopy>,
     len: u64,
+}
+
+/// The body kept in memory for a credential that signs it whole.
+struct MessageCopy {
+    /// At most this many bytes; the spool refuses a larger body (413)
+    /// before any byte past it is read.
+    limit: u64,
+    /// The credential that asked, for the 413's reason.
+    owner: String,
+    /// The declared length, when it is within `limit`: reserved at the
+    /// first chunk, so the copy never grows by doubling.
+    declared: Option<u64>,
+    bytes: Vec<u8>,
+    /// A chunk went past `limit` (the spool should have refused it first).
+    over: bool,
 }
 
 impl BodyHash {
@@ -31,9 +50,38 @@ impl BodyHash {
         self.sha256.get_or_insert_with(Sha256::new);
     }
 
+    /// Asks for the body itself, up to `limit` bytes, for credential
+    /// `owner`; `declared` is the request's Content-Length, if any. Two such
+    /// credentials on one route share the copy, bounded by the smaller
+    /// limit.
+    pub fn want_message(&mut self, limit: u64, owner: &str, declared: Option<u64>) {
+        match &mut self.message {
+            Some(m) if m.limit <= limit => {}
+            Some(m) => {
+                m.limit = limit;
+                m.owner = owner.to_string();
+            }
+            None => {
+                self.message = Some(MessageCopy {
+                    limit,
+                    owner: owner.to_string(),
+                    declared,
+                    bytes: Vec::new(),
+                    over: false,
+                })
+            }
+        }
+    }
+
+    /// The most bytes of body a credential keeps in memory, and which one
+    /// set it: the spool must refuse a larger body.
+    pub fn message_limit(&self) -> Option<(u64, &str)> {
+        self.message.as_ref().map(|m| (m.limit, m.owner.as_str()))
+    }
+
     /// Whether any credential asked for a digest (and so for the body).
     pub fn is_wanted(&self) -> bool {
-        self.md5.is_some() || self.sha256.is_some()
+        self.md5.is_some() || self.sha256.is_some() || self.message.is_some()
     }
 
     pub fn update(&mut self, chunk: &[u8]) {
@@ -44,6 +92,19 @@ impl BodyHash {
         if let Some(s) = self.sha256.as_mut() {
             s.update(chunk);
         }
+        if let Some(m) = self.message.as_mut() {
+            if m.over || (m.bytes.len() + chunk.len()) as u64 > m.limit {
+                m.over = true;
+                m.bytes = Vec::new();
+            } else {
+                if m.bytes.capacity() == 0 {
+                    let exact = m.declared.filter(|d| *d <= m.limit).unwrap_or(0);
+                    m.bytes
+                        .reserve_exact(usize::try_from(exact).unwrap_or(0).max(chunk.len()));
+                }
+                m.bytes.extend_from_slice(chunk);
+            }
+        }
     }
 
     pub fn finish(self) -> BodyDigest {
@@ -53,23 +114,30 @@ impl BodyHash {
         BodyDigest::Present(Digests {
             md5: self.md5.map(|m| m.finalize().into()),
             sha256: self.sha256.map(|s| s.finalize().into()),
+            message: self
+                .message
+                .filter(|m| !m.over)
+                .map(|m| Bytes::from(m.bytes)),
         })
     }
 }
 
 /// What the signers learned from the body: nothing (no body, or a
-/// zero-length one), or the digests they asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// zero-length one), or the digests they asked for. Cheap to clone: the
+/// kept body is shared.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyDigest {
     Absent,
     Present(Digests),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Digests {
     /// MD5 of the prefix (PayPay: Content-Type) ++ body.
     pub md5: Option<[u8; 16]>,
     pub sha256: Option<[u8; 32]>,
+    /// The body itself, for a credential that signs it whole.
+    pub message: Option<Bytes>,
 }
 
 impl BodyDigest {
@@ -78,6 +146,27 @@ impl BodyDigest {
         match self {
             BodyDigest::Absent => None,
             BodyDigest::Present(d) => d.md5,
+        }
+    }
+
+    /// Shares `spooled` (the same body, kept in memory by the spool) in
+    /// place of the copy made for a credential, so that once read the body
+    /// is held once, not twice.
+    pub fn sharing(mut self, spooled: Option<Bytes>) -> BodyDigest {
+        if let (BodyDigest::Present(d), Some(bytes)) = (&mut self, spooled) {
+            if d.message.as_ref().is_some_and(|m| *m == bytes) {
+                d.message = Some(bytes);
+            }
+        }
+        self
+    }
+
+    /// The body as sent, when a credential asked to keep it: empty when
+    /// there is none; `None` when it was not kept.
+    pub fn message(&self) -> Option<Bytes> {
+        match self {
+            BodyDigest::Absent => Some(Bytes::new()),
+            BodyDigest::Present(d) => d.message.clone(),
         }
     }
 
@@ -122,5 +211,57 @@ mod tests {
         assert_eq!(d.md5(), None);
         assert!(d.sha256().is_some());
         assert_eq!(BodyHash::default().finish(), BodyDigest::Absent);
+    }
+
+    #[test]
+    fn the_message_is_kept_whole_under_the_smaller_limit_and_dropped_past_it() {
+        let mut h = BodyHash::default();
+        h.want_message(10, "a", None);
+        h.want_message(6, "b", None);
+        h.want_message(8, "c", None);
+        assert_eq!(h.message_limit(), Some((6, "b")));
+        assert!(h.is_wanted());
+        h.update(b"abc");
+        h.update(b"def");
+        let d = h.finish();
+        assert_eq!(d.message().as_deref(), Some(&b"abcdef"[..]));
+        assert_eq!(d.sha256(), None, "not asked for");
+
+        let mut h = BodyHash::default();
+        h.want_message(4, "a", None);
+        h.update(b"abc");
+        h.update(b"de");
+        h.update(b"f");
+        assert_eq!(h.finish().message(), None, "over the limit: not kept");
+    }
+
+    #[test]
+    fn a_declared_length_within_the_limit_is_reserved_once() {
+        let mut h = BodyHash::default();
+        h.want_message(1000, "a", Some(300));
+        h.update(&[1; 100]);
+        let cap = h.message.as_ref().map(|m| m.bytes.capacity());
+        assert_eq!(cap, Some(300));
+        // A declared length past the limit reserves no more than a chunk.
+        let mut h = BodyHash::default();
+        h.want_message(1000, "a", Some(1 << 40));
+        h.update(&[1; 100]);
+        assert_eq!(h.message.as_ref().map(|m| m.bytes.capacity()), Some(100));
+    }
+
+    #[test]
+    fn a_body_the_spool_keeps_in_memory_is_shared_not_held_twice() {
+        let mut h = BodyHash::default();
+        h.want_message(100, "a", None);
+        h.update(b"{\"a\":1}");
+        let spooled = Bytes::from_static(b"{\"a\":1}");
+        let d = h.finish().sharing(Some(spooled.clone()));
+        let kept = d.message().unwrap();
+        assert_eq!(kept.as_ptr(), spooled.as_ptr(), "the spool's bytes");
+        // Nothing to share when the spool went to disk, or nobody asked.
+        let mut h = BodyHash::default();
+        h.want_sha256();
+        h.update(b"x");
+        assert_eq!(h.finish().sharing(Some(spooled)).message(), None);
     }
 }

@@ -58,7 +58,7 @@ impl Stack {
         params: &SignParams,
     ) -> Result<(), CredError> {
         for c in &self.creds {
-            c.apply(parts, digest, params).await?;
+            c.apply(parts, digest.clone(), params).await?;
         }
         Ok(())
     }

@@ -43,6 +43,10 @@ async fn every_error() -> Vec<ProxyError> {
             detail: "x".into(),
         },
         ProxyError::Body(SpoolError::TooLarge { limit: 1 }),
+        ProxyError::Body(SpoolError::TooLargeToSign {
+            limit: 1,
+            credential: "c".into(),
+        }),
         ProxyError::Body(SpoolError::Client("x".into())),
         ProxyError::Body(SpoolError::Disk {
             dir: "/tmp".into(),

@@ -97,13 +97,39 @@ impl Prepared {
                 body,
             });
         };
-        refuse_declared_oversize(&parts, limits.max_body)?;
+        // A credential that keeps the body in memory to sign it whole
+        // (jws-detached) lowers the bound for this request.
+        let kept = hash
+            .message_limit()
+            .filter(|(limit, _)| *limit < limits.max_body)
+            .map(|(limit, who)| (limit, who.to_string()));
+        let narrowed;
+        let limits = match &kept {
+            Some((limit, _)) => {
+                narrowed = SpoolLimits {
+                    max_body: *limit,
+                    ..limits.clone()
+                };
+                &narrowed
+            }
+            None => limits,
+        };
+        let too_large = |e: SpoolError| match (e, &kept) {
+            (SpoolError::TooLarge { limit }, Some((_, credential))) => SpoolError::TooLargeToSign {
+                limit,
+                credential: credential.clone(),
+            },
+            (e, _) => e,
+        };
+        refuse_declared_oversize(&parts, limits.max_body).map_err(too_large)?;
         // The one-shot `sign` command has no metrics, and no other request
         // to share a memory budget with.
         let usage = metrics
             .map(|m| Arc::clone(m.spool_usage()))
             .unwrap_or_default();
-        let spooled = body::spool(body, limits, &usage, |chunk| hash.update(chunk)).await?;
+        let spooled = body::spool(body, limits, &usage, |chunk| hash.update(chunk))
+            .await
+            .map_err(too_large)?;
         if !spooled.is_empty() {
             parts
                 .headers
@@ -111,7 +137,7 @@ impl Prepared {
         }
         Ok(Prepared {
             parts,
-            digest: hash.finish(),
+            digest: hash.finish().sharing(spooled.in_memory()),
             body: Source::Spooled {
                 spooled,
                 dir: limits.dir.clone(),
@@ -152,7 +178,7 @@ impl Prepared {
         };
         let mut parts = self.parts.clone();
         if let Some(cred) = &route.credential {
-            cred.apply(&mut parts, self.digest, params).await?;
+            cred.apply(&mut parts, self.digest.clone(), params).await?;
         }
         // aws-sigv4's streaming payload signs the body chunk by chunk as
         // it streams.
@@ -202,14 +228,14 @@ where
 }
 
 /// A Content-Length over the limit is refused before any byte is read.
-fn refuse_declared_oversize(parts: &Parts, max_body: u64) -> Result<(), ProxyError> {
+fn refuse_declared_oversize(parts: &Parts, max_body: u64) -> Result<(), SpoolError> {
     let declared = parts
         .headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     match declared {
-        Some(len) if len > max_body => Err(SpoolError::TooLarge { limit: max_body }.into()),
+        Some(len) if len > max_body => Err(SpoolError::TooLarge { limit: max_body }),
         _ => Ok(()),
     }
 }

@@ -18,6 +18,7 @@ mod binary;
 mod bodies;
 mod connect;
 mod issued_key;
+mod jws_detached;
 mod mtls;
 mod oauth2;
 mod paypay;

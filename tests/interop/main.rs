@@ -18,6 +18,10 @@
 //! `sigv4`: AWS SigV4 signatures checked by botocore (python3, installed by
 //! `.ci/run`), the way an AWS service checks them.
 //!
+//! `jws`: UK open banking's detached `x-jws-signature`, made by the compiled
+//! binary and checked by panva's `jose` (installed with oidc-provider) in a
+//! bank-like resource server, jws/bank.mjs.
+//!
 //! The tests need Node.js and `npm ci --prefix tests/interop/oidc-provider`
 //! (and botocore for `sigv4`),
 //! so a plain `cargo test` skips them; `.ci/run` runs them with
@@ -34,6 +38,7 @@ mod integration {
     pub mod harness;
 }
 mod fleet;
+mod jws;
 mod oidc_provider;
 mod sigv4;
 

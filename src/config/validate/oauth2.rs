@@ -337,6 +337,6 @@ impl Checker<'_> {
 }
 
 mod code_flow;
-mod key;
+pub(super) mod key;
 #[cfg(test)]
 mod tests;

@@ -36,6 +36,13 @@ fn writes(c: &CredentialConfig) -> (Vec<String>, Vec<String>) {
             .to_vec(),
             vec![],
         ),
+        CredentialConfig::JwsDetached(j) => {
+            let mut headers = vec!["x-jws-signature".to_string()];
+            if j.interaction_id {
+                headers.push("x-fapi-interaction-id".to_string());
+            }
+            (headers, vec![])
+        }
     }
 }
 

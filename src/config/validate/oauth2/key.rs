@@ -62,7 +62,12 @@ impl Checker<'_> {
     }
 
     /// Reads a PKCS#8 PEM key. Messages name the file, never its content.
-    fn private_key(&mut self, path: &str, file: &str) -> Option<SecretBytes> {
+    /// Also used by jws-detached.
+    pub(in crate::config::validate) fn private_key(
+        &mut self,
+        path: &str,
+        file: &str,
+    ) -> Option<SecretBytes> {
         let full = self.base_dir.join(file);
         self.other_files.push(full.clone());
         let pem = match crate::files::read(&full) {
@@ -92,8 +97,9 @@ impl Checker<'_> {
     }
 }
 
-/// Whether ring accepts `pkcs8` for `alg` (RSA of 2048 to 8192 bits, or P-256).
-fn key_suits(pkcs8: &[u8], alg: SigningAlg) -> Result<(), String> {
+/// Whether ring accepts `pkcs8` for `alg` (RSA of 2048 to 8192 bits, or
+/// P-256). Also used by jws-detached.
+pub(in crate::config::validate) fn key_suits(pkcs8: &[u8], alg: SigningAlg) -> Result<(), String> {
     match alg {
         SigningAlg::Rs256 | SigningAlg::Ps256 => ring::signature::RsaKeyPair::from_pkcs8(pkcs8)
             .map(|_| ())
