@@ -7,6 +7,7 @@ mod digest;
 mod form;
 mod form_post;
 mod header;
+mod hmac;
 pub mod issued;
 pub mod oauth2;
 mod paypay;
@@ -26,7 +27,7 @@ use std::sync::Arc;
 use crate::egress::EgressPolicy;
 use crate::upstream::UpstreamSettings;
 
-pub use digest::{BodyDigest, BodyHash, Digests};
+pub use digest::{BodyDigest, BodyHash, Digests, Running, Stream};
 pub use paypay::PayPayOpa;
 pub use stack::Stack;
 pub use token::TokenRegistry;
@@ -39,6 +40,7 @@ pub enum Credential {
     OAuth2(oauth2::OAuth2),
     IssuedKey(issued::IssuedKey),
     AwsSigV4(sigv4::AwsSigV4),
+    Hmac(Box<hmac::HmacCred>),
 }
 
 /// Values fixed by the caller instead of drawn at signing time, so that
@@ -47,6 +49,15 @@ pub enum Credential {
 pub struct SignParams {
     pub nonce: Option<String>,
     pub epoch: Option<u64>,
+}
+
+/// The time and nonce one signature was made with, fixed when a signer
+/// had to start before the body (see `digest::Stream`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drawn {
+    /// Unix time in milliseconds.
+    pub millis: u64,
+    pub nonce: String,
 }
 
 /// Why a credential could not be applied.
@@ -131,6 +142,7 @@ impl Credential {
             CredentialConfig::AwsSigV4(a) => Credential::AwsSigV4(
                 sigv4::AwsSigV4::build(name, a, tokens, settings, egress).map_err(problem)?,
             ),
+            CredentialConfig::Hmac(h) => Credential::Hmac(Box::new(hmac::HmacCred::new(name, h))),
         })
     }
 
@@ -142,6 +154,7 @@ impl Credential {
             Credential::OAuth2(_) => "oauth2",
             Credential::IssuedKey(_) => "issued-key",
             Credential::AwsSigV4(_) => "aws-sigv4",
+            Credential::Hmac(_) => "hmac",
         }
     }
 
@@ -149,7 +162,7 @@ impl Credential {
     /// that fetch a token are ready once they hold one.
     pub fn is_ready(&self) -> bool {
         match self {
-            Credential::PayPayOpa(_) | Credential::Header(_) => true,
+            Credential::PayPayOpa(_) | Credential::Header(_) | Credential::Hmac(_) => true,
             Credential::AwsSigV4(a) => a.is_ready(),
             Credential::OAuth2(o) => o.is_ready(),
             Credential::IssuedKey(k) => k.is_ready(),
@@ -163,7 +176,8 @@ impl Credential {
             Credential::PayPayOpa(_)
             | Credential::Header(_)
             | Credential::IssuedKey(_)
-            | Credential::AwsSigV4(_) => None,
+            | Credential::AwsSigV4(_)
+            | Credential::Hmac(_) => None,
         }
     }
 
@@ -173,7 +187,7 @@ impl Credential {
             Credential::OAuth2(o) => o.stats(),
             Credential::IssuedKey(k) => Some(k.stats()),
             Credential::AwsSigV4(a) => a.stats(),
-            Credential::PayPayOpa(_) | Credential::Header(_) => None,
+            Credential::PayPayOpa(_) | Credential::Header(_) | Credential::Hmac(_) => None,
         }
     }
 
@@ -187,7 +201,10 @@ impl Credential {
                 bearer.strip_prefix("Bearer ").map(str::to_string)
             }
             Credential::IssuedKey(k) => k.peek().map(text),
-            Credential::PayPayOpa(_) | Credential::Header(_) | Credential::AwsSigV4(_) => None,
+            Credential::PayPayOpa(_)
+            | Credential::Header(_)
+            | Credential::AwsSigV4(_)
+            | Credential::Hmac(_) => None,
         }
     }
 
@@ -199,17 +216,26 @@ impl Credential {
             Credential::Header(h) => h.names(),
             Credential::IssuedKey(k) => k.header_names(),
             Credential::AwsSigV4(a) => a.header_names(),
+            Credential::Hmac(h) => h.header_names(),
         }
     }
 
     /// Asks `hash` for the digests the scheme signs; a credential that asks
-    /// for none lets the body stream straight through.
-    pub fn body_hash(&self, parts: &Parts, hash: &mut BodyHash) {
+    /// for none lets the body stream straight through. `params` fixes the
+    /// time and nonce of a signature that starts before the body (`hmac`).
+    pub fn body_hash(
+        &self,
+        parts: &Parts,
+        hash: &mut BodyHash,
+        params: &SignParams,
+    ) -> Result<(), CredError> {
         match self {
             Credential::PayPayOpa(p) => p.want_body(parts, hash),
             Credential::AwsSigV4(a) => a.body_hash(hash),
+            Credential::Hmac(h) => h.body_hash(parts, hash, params)?,
             Credential::Header(_) | Credential::OAuth2(_) | Credential::IssuedKey(_) => {}
         }
+        Ok(())
     }
 
     /// Refuses, before any byte of the body is read, a request the scheme
@@ -217,6 +243,7 @@ impl Credential {
     pub fn refuse_early(&self, parts: &Parts) -> Result<(), CredError> {
         match self {
             Credential::PayPayOpa(p) => p.refuse_early(parts),
+            Credential::Hmac(h) => h.refuse_early(parts),
             Credential::Header(_)
             | Credential::OAuth2(_)
             | Credential::IssuedKey(_)
@@ -242,6 +269,7 @@ impl Credential {
             Credential::OAuth2(o) => o.apply(parts).await,
             Credential::IssuedKey(k) => k.apply(parts).await,
             Credential::AwsSigV4(a) => a.apply(parts, digest, params).await,
+            Credential::Hmac(h) => h.apply(parts, &digest, params),
         }
     }
 
@@ -270,7 +298,8 @@ impl Credential {
             Credential::PayPayOpa(_)
             | Credential::Header(_)
             | Credential::OAuth2(_)
-            | Credential::AwsSigV4(_) => {}
+            | Credential::AwsSigV4(_)
+            | Credential::Hmac(_) => {}
         }
     }
 
@@ -280,7 +309,10 @@ impl Credential {
         match self {
             Credential::OAuth2(o) => o.unauthorized(sent),
             Credential::IssuedKey(k) => k.unauthorized(sent),
-            Credential::PayPayOpa(_) | Credential::Header(_) | Credential::AwsSigV4(_) => false,
+            Credential::PayPayOpa(_)
+            | Credential::Header(_)
+            | Credential::AwsSigV4(_)
+            | Credential::Hmac(_) => false,
         }
     }
 }

@@ -6,6 +6,7 @@ mod admin;
 mod aws;
 mod connect;
 mod credential;
+mod hmac;
 mod issued;
 mod limits;
 mod oauth2;

@@ -9,7 +9,7 @@ use super::super::CredentialConfig;
 use super::Checker;
 
 const CREDENTIAL_TYPES: &str =
-    "\"paypay-opa\", \"header\", \"oauth2\", \"issued-key\" or \"aws-sigv4\"";
+    "\"paypay-opa\", \"header\", \"oauth2\", \"issued-key\", \"aws-sigv4\" or \"hmac\"";
 
 impl Checker<'_> {
     pub(super) fn credential(
@@ -72,6 +72,7 @@ impl Checker<'_> {
                     None
                 }
             },
+            "hmac" => self.hmac(&path, table),
             _ => {
                 self.problem(
                     format!("{path}.type"),

@@ -36,6 +36,13 @@ fn writes(c: &CredentialConfig) -> (Vec<String>, Vec<String>) {
             .to_vec(),
             vec![],
         ),
+        CredentialConfig::Hmac(h) => (
+            h.headers
+                .iter()
+                .map(|(n, _)| n.as_str().to_string())
+                .collect(),
+            vec![],
+        ),
     }
 }
 
