@@ -79,7 +79,8 @@ fn verify_line_pay(r: &Recorded) -> Result<(), String> {
         message.extend_from_slice(&r.body);
     }
     message.extend_from_slice(nonce.as_bytes());
-    let expected = base64::engine::general_purpose::STANDARD.encode(hmac_sha256(LINE_SECRET, &message));
+    let expected =
+        base64::engine::general_purpose::STANDARD.encode(hmac_sha256(LINE_SECRET, &message));
     match r.header("x-line-authorization") {
         Some(got) if got == expected => Ok(()),
         got => Err(format!("signature {got:?}, recomputed {expected}")),
@@ -99,7 +100,10 @@ fn verify_bitflyer(r: &Recorded) -> Result<(), String> {
         .map(|b| format!("{b:02x}"))
         .collect();
     if r.header("access-sign") != Some(expected.as_str()) {
-        return Err(format!("sign {:?}, recomputed {expected}", r.header("access-sign")));
+        return Err(format!(
+            "sign {:?}, recomputed {expected}",
+            r.header("access-sign")
+        ));
     }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -121,7 +125,11 @@ fn json(len: usize) -> String {
 async fn the_paypay_recipe_verifies_as_paypay_checks_it_across_the_spool_boundary() {
     let upstream = Upstream::http().await;
     let sidecar = Sidecar::start(&config(&upstream.http_url())).await;
-    let answer = send(sidecar.proxy(), get("http://api.paypay.test/v2/codes/payments/m-1?x=1")).await;
+    let answer = send(
+        sidecar.proxy(),
+        get("http://api.paypay.test/v2/codes/payments/m-1?x=1"),
+    )
+    .await;
     assert_eq!(answer.status, 200, "{answer:?}");
     let got = upstream.last();
     assert!(got.header("authorization").unwrap().ends_with(":empty"));
@@ -130,7 +138,11 @@ async fn the_paypay_recipe_verifies_as_paypay_checks_it_across_the_spool_boundar
         let body = json(len);
         let answer = send(
             sidecar.proxy(),
-            post("http://api.paypay.test/v2/codes", "application/json;charset=UTF-8;", &body),
+            post(
+                "http://api.paypay.test/v2/codes",
+                "application/json;charset=UTF-8;",
+                &body,
+            ),
         )
         .await;
         assert_eq!(answer.status, 200, "{answer:?}");
@@ -148,17 +160,27 @@ async fn the_paypay_recipe_verifies_as_paypay_checks_it_across_the_spool_boundar
 async fn line_pay_and_bitflyer_verify_as_they_describe_their_checks() {
     let upstream = Upstream::http().await;
     let sidecar = Sidecar::start(&config(&upstream.http_url())).await;
-    let mut requests = vec![get("http://api-pay.line.test/v3/payments?orderId=o-1&transactionId=2024")];
+    let mut requests = vec![get(
+        "http://api-pay.line.test/v3/payments?orderId=o-1&transactionId=2024",
+    )];
     for len in [100, 300 << 10] {
-        requests.push(post("http://api-pay.line.test/v3/payments/request", "application/json", &json(len)));
+        requests.push(post(
+            "http://api-pay.line.test/v3/payments/request",
+            "application/json",
+            &json(len),
+        ));
     }
     for mut req in requests {
         // What the app sent in the signed headers is replaced.
-        req.headers_mut().insert("x-line-authorization", "forged".parse().unwrap());
+        req.headers_mut()
+            .insert("x-line-authorization", "forged".parse().unwrap());
         let answer = send(sidecar.proxy(), req).await;
         assert_eq!(answer.status, 200, "{answer:?}");
         let got = upstream.last();
-        assert_eq!(got.headers.get_all("x-line-authorization").iter().count(), 1);
+        assert_eq!(
+            got.headers.get_all("x-line-authorization").iter().count(),
+            1
+        );
         verify_line_pay(&got).unwrap();
     }
     let nonces: std::collections::BTreeSet<String> = upstream
@@ -170,8 +192,16 @@ async fn line_pay_and_bitflyer_verify_as_they_describe_their_checks() {
 
     let requests = vec![
         get("http://api.bitflyer.test/v1/me/getchildorders?product_code=BTC_JPY&count=5"),
-        post("http://api.bitflyer.test/v1/me/sendchildorder", "application/json", &json(50)),
-        post("http://api.bitflyer.test/v1/me/sendchildorder", "application/json", &json(100 << 10)),
+        post(
+            "http://api.bitflyer.test/v1/me/sendchildorder",
+            "application/json",
+            &json(50),
+        ),
+        post(
+            "http://api.bitflyer.test/v1/me/sendchildorder",
+            "application/json",
+            &json(100 << 10),
+        ),
     ];
     for req in requests {
         let answer = send(sidecar.proxy(), req).await;
@@ -198,6 +228,9 @@ async fn a_signed_content_type_missing_is_refused_before_the_upstream() {
         .unwrap();
     let answer = send(sidecar.proxy(), req).await;
     assert_eq!(answer.status, 400);
-    assert_eq!(answer.header("x-countersign-error"), Some("unsignable-request"));
+    assert_eq!(
+        answer.header("x-countersign-error"),
+        Some("unsignable-request")
+    );
     assert!(upstream.received().is_empty());
 }

@@ -15,6 +15,9 @@
 //! `sigv4`: AWS SigV4 signatures checked by botocore (python3, installed by
 //! `.ci/run`), the way an AWS service checks them.
 //!
+//! `hmac_recipes`: the `hmac` recipes (LINE Pay v3, bitFlyer, PayPay)
+//! recomputed by Node.js's own crypto as the providers' samples do.
+//!
 //! The tests need Node.js and `npm ci --prefix tests/interop/oidc-provider`
 //! (and botocore for `sigv4`),
 //! so a plain `cargo test` skips them; `.ci/run` runs them with
@@ -30,6 +33,7 @@
 mod integration {
     pub mod harness;
 }
+mod hmac_recipes;
 mod oidc_provider;
 mod sigv4;
 

@@ -61,8 +61,15 @@ fn sign(config: &Path, route: &str, args: &[&str]) -> Vec<String> {
         .args(args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
     lines.sort();
     lines
 }
@@ -81,10 +88,16 @@ fn run_signs_what_paypays_check_accepts_with_the_recipe() {
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("spool");
     std::fs::create_dir(&spool).unwrap();
-    let mut p = Process::start(&write_config(dir.path(), &config(&upstream.http_url(), &spool)), &[]);
+    let mut p = Process::start(
+        &write_config(dir.path(), &config(&upstream.http_url(), &spool)),
+        &[],
+    );
     let proxy = p.listening("forward");
     p.wait_for("countersign is serving");
-    let answer = rt.block_on(send(proxy, get("http://api.paypay.test/v2/codes/payments/m-1")));
+    let answer = rt.block_on(send(
+        proxy,
+        get("http://api.paypay.test/v2/codes/payments/m-1"),
+    ));
     assert_eq!(answer.status, 200, "{answer:?}");
     verify_opa(&upstream.last(), "APIKeyGenerated", "APIKeySecretGenerated").unwrap();
     // Just under and past spool_memory (64 KiB).
@@ -111,14 +124,36 @@ fn sign_prints_the_same_authorization_for_the_recipe_and_paypay_opa() {
     let fixed = ["--nonce", "acd028", "--epoch", "1579843452"];
     let cases: [Vec<&str>; 3] = [
         vec!["--url", "http://x/v2/codes/payments/m-1"],
-        vec!["--method", "POST", "--url", "http://x/v2/codes", "-H", "Content-Type: application/json;charset=UTF-8;", "--body-file", &published],
-        vec!["--method", "POST", "--url", "http://x/v2/files", "-H", "Content-Type: application/json", "--body-file", &big],
+        vec![
+            "--method",
+            "POST",
+            "--url",
+            "http://x/v2/codes",
+            "-H",
+            "Content-Type: application/json;charset=UTF-8;",
+            "--body-file",
+            &published,
+        ],
+        vec![
+            "--method",
+            "POST",
+            "--url",
+            "http://x/v2/files",
+            "-H",
+            "Content-Type: application/json",
+            "--body-file",
+            &big,
+        ],
     ];
     for case in &cases {
         let args: Vec<&str> = case.iter().chain(&fixed).copied().collect();
         let template = sign(&path, "template", &args);
         let builtin = sign(&path, "builtin", &args);
-        assert_eq!(line(&template, "authorization"), line(&builtin, "authorization"), "{case:?}");
+        assert_eq!(
+            line(&template, "authorization"),
+            line(&builtin, "authorization"),
+            "{case:?}"
+        );
         assert_eq!(template, builtin, "every header the same: {case:?}");
     }
     // The second case is PayPay's published example.
@@ -142,10 +177,19 @@ fn sign_prints_every_header_the_line_pay_and_bitflyer_recipes_add() {
     let lines = sign(
         &path,
         "line-pay",
-        &["--url", "http://x/v3/payments?orderId=o-1", "--nonce", nonce, "--epoch", "1700000000"],
+        &[
+            "--url",
+            "http://x/v3/payments?orderId=o-1",
+            "--nonce",
+            nonce,
+            "--epoch",
+            "1700000000",
+        ],
     );
-    let expected = base64::engine::general_purpose::STANDARD
-        .encode(mac("line-secret", format!("line-secret/v3/paymentsorderId=o-1{nonce}").as_bytes()));
+    let expected = base64::engine::general_purpose::STANDARD.encode(mac(
+        "line-secret",
+        format!("line-secret/v3/paymentsorderId=o-1{nonce}").as_bytes(),
+    ));
     assert_eq!(
         lines,
         [
@@ -161,10 +205,24 @@ fn sign_prints_every_header_the_line_pay_and_bitflyer_recipes_add() {
     let lines = sign(
         &path,
         "bitflyer",
-        &["--method", "POST", "--url", "http://x/v1/me/sendchildorder", "-H", "Content-Type: application/json", "--body-file", &body.display().to_string(), "--epoch", "1700000000"],
+        &[
+            "--method",
+            "POST",
+            "--url",
+            "http://x/v1/me/sendchildorder",
+            "-H",
+            "Content-Type: application/json",
+            "--body-file",
+            &body.display().to_string(),
+            "--epoch",
+            "1700000000",
+        ],
     );
     let text = format!("1700000000000POST/v1/me/sendchildorder{order}");
-    let sign_hex: String = mac("bf-secret", text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let sign_hex: String = mac("bf-secret", text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     assert_eq!(
         lines,
         [
@@ -185,7 +243,9 @@ fn check_names_the_key_of_a_template_that_cannot_work() {
     assert_eq!(out.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("credential.h.headers.X-Nonce: uses {nonce}, which the string to sign does not define"),
+        stderr.contains(
+            "credential.h.headers.X-Nonce: uses {nonce}, which the string to sign does not define"
+        ),
         "{stderr}"
     );
     assert!(!stderr.contains("Sup3rS3cret"), "{stderr}");
