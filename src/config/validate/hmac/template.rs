@@ -29,9 +29,10 @@ pub fn parse(text: &str) -> Result<Template, String> {
             }
             Some(Field::Body) => return Err("cannot hold {body}; use {body_digest}".into()),
             Some(f) => f,
+            // Not quoted: it could be a secret pasted in the wrong place.
             None => {
                 return Err(format!(
-                    "has an unknown placeholder {{{name}}}; use {}",
+                    "has an unknown placeholder; use {}",
                     placeholder_names()
                 ))
             }

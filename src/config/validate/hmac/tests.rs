@@ -59,7 +59,7 @@ fn unknown_parts_placeholders_and_values_are_named() {
     refused(
         &OK.replace("{timestamp}\" }", "{time}\" }"),
         "credential.h.headers.X-Time",
-        "unknown placeholder {time}",
+        "unknown placeholder; use {method}",
     );
     refused(
         &OK.replace("{timestamp}\" }", "{timestamp\" }"),
@@ -242,6 +242,20 @@ fn secrets_are_references_and_never_shown() {
         !found.iter().any(|p| p.contains("Sup3rS3cret")),
         "{found:?}"
     );
+    // A secret pasted into a template, a part or a setting is not quoted back.
+    for wrong in [
+        OK.replace("{timestamp}\" }", "{Sup3rS3cret}\" }"),
+        format!("{OK}algorithm = \"Sup3rS3cret\"\n"),
+        format!("{OK}recipe = \"Sup3rS3cret\"\n"),
+        OK.replace("\"path\"", "\"Sup3rS3cret\""),
+    ] {
+        let found = problems(&wrong);
+        assert!(!found.is_empty(), "{wrong}");
+        assert!(
+            !found.iter().any(|p| p.contains("Sup3rS3cret")),
+            "{found:?}"
+        );
+    }
 }
 
 /// `check` sees a header another credential of the route writes.
