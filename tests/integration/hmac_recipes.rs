@@ -37,6 +37,17 @@ recipe = "bitflyer"
 api_key = "bf-key"
 secret = "{BF_SECRET}"
 
+[credential.paypay-builtin]
+type = "paypay-opa"
+api_key = "APIKeyGenerated"
+api_secret = "APIKeySecretGenerated"
+
+[[route]]
+name = "stacked"
+hosts = ["stacked.test"]
+upstream = "{upstream}"
+credential = ["line-pay", "paypay-builtin"]
+
 [[route]]
 name = "paypay"
 hosts = ["api.paypay.test"]
@@ -233,4 +244,29 @@ async fn a_signed_content_type_missing_is_refused_before_the_upstream() {
         Some("unsignable-request")
     );
     assert!(upstream.received().is_empty());
+}
+
+/// Two credentials that both sign the body, stacked: one pass over it
+/// feeds PayPay's MD5 and LINE Pay's HMAC, and both verify.
+#[tokio::test]
+async fn stacked_with_paypay_opa_both_sign_the_same_body_in_one_pass() {
+    let upstream = Upstream::http().await;
+    let sidecar = Sidecar::start(&config(&upstream.http_url())).await;
+    for len in [30, 100 << 10] {
+        let body = json(len);
+        let answer = send(
+            sidecar.proxy(),
+            post(
+                "http://stacked.test/v3/payments/request",
+                "application/json",
+                &body,
+            ),
+        )
+        .await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let got = upstream.last();
+        assert_eq!(got.body, body.as_bytes());
+        verify_line_pay(&got).unwrap();
+        verify_opa(&got, "APIKeyGenerated", "APIKeySecretGenerated").unwrap();
+    }
 }

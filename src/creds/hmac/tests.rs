@@ -322,3 +322,30 @@ fn debug_shows_neither_the_secret_nor_the_keyed_state() {
     assert!(!shown.contains("Pr0dSecret"), "{shown}");
     assert!(shown.contains("Keyed(<redacted>)"), "{shown}");
 }
+
+/// A resend applies the same body digest again: a signature that ran over
+/// the body keeps the time and nonce it started with; one that does not
+/// hold the body draws new ones.
+#[test]
+fn a_resend_keeps_a_streamed_signatures_values_and_redraws_the_others() {
+    let streamed = cred("recipe = \"line-pay-v3\"\napi_key = \"1\"\nsecret = \"s\"\n");
+    let digest_only = cred("recipe = \"paypay-opa\"\napi_key = \"k\"\nsecret = \"s\"\n");
+    for (c, same) in [(&streamed, true), (&digest_only, false)] {
+        let p = parts("POST", "https://h/v3/x", Some("application/json"));
+        let mut hash = BodyHash::default();
+        c.body_hash(&p, &mut hash, &SignParams::default()).unwrap();
+        hash.update(b"{\"a\":1}");
+        let digest = hash.finish();
+        let (mut first, mut again) = (p.clone(), p);
+        c.apply(&mut first, &digest, &SignParams::default())
+            .unwrap();
+        c.apply(&mut again, &digest, &SignParams::default())
+            .unwrap();
+        assert_eq!(
+            first.headers == again.headers,
+            same,
+            "{:?}",
+            c.header_names()
+        );
+    }
+}
