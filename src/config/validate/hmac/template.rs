@@ -67,3 +67,26 @@ fn placeholder_names() -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_literal_text_and_escaped_braces() {
+        let t = parse("hmac OPA-Auth:{api_key}:{signature} {{x}}").unwrap();
+        assert_eq!(
+            t.0,
+            [
+                Piece::Text("hmac OPA-Auth:".into()),
+                Piece::Field(Field::ApiKey),
+                Piece::Text(":".into()),
+                Piece::Field(Field::Signature),
+                Piece::Text(" {x}".into()),
+            ]
+        );
+        assert_eq!(parse("{nonce}").unwrap().0, [Piece::Field(Field::Nonce)]);
+        assert!(parse("{}").is_err());
+        assert!(parse("a}b").is_err());
+    }
+}
