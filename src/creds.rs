@@ -51,6 +51,16 @@ pub struct SignParams {
     pub epoch: Option<u64>,
 }
 
+/// Put in a request's extensions by `countersign sign`: a credential that
+/// can tell what it signed puts `Explained` in them too.
+#[derive(Debug, Clone, Copy)]
+pub struct Explain;
+
+/// What a credential signed, part by part, for `countersign sign` to show
+/// when a signature does not match: never a secret, never the body.
+#[derive(Debug, Clone)]
+pub struct Explained(pub Vec<String>);
+
 /// The time and nonce one signature was made with, fixed when a signer
 /// had to start before the body (see `digest::Stream`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,7 +23,9 @@ use http::{HeaderName, HeaderValue};
 use md5::{Digest as _, Md5};
 use sha2::{Sha256, Sha512};
 
-use super::{BodyDigest, BodyHash, CredError, Drawn, Running, SignParams, Stream};
+use super::{
+    BodyDigest, BodyHash, CredError, Drawn, Explain, Explained, Running, SignParams, Stream,
+};
 use crate::config::{
     DigestAlgorithm, Encoding, Field, HmacAlgorithm, HmacConfig, Part, Piece, TimestampFormat,
 };
@@ -206,6 +208,10 @@ impl HmacCred {
             &drawn,
         )
         .with_signature(signature);
+        let explained = parts
+            .extensions
+            .get::<Explain>()
+            .map(|_| Explained(values.explain(&self.config.sign)));
         let mut headers = Vec::with_capacity(self.config.headers.len());
         for (name, template) in &self.config.headers {
             let mut text = Vec::new();
@@ -225,6 +231,9 @@ impl HmacCred {
         }
         for (name, value) in headers {
             parts.headers.insert(name, value);
+        }
+        if let Some(explained) = explained {
+            parts.extensions.insert(explained);
         }
         Ok(())
     }

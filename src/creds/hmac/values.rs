@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use http::request::Parts;
 
 use super::timestamp;
-use crate::config::{Field, HmacConfig};
+use crate::config::{Field, HmacConfig, Part};
 use crate::creds::Drawn;
 
 pub struct Values<'a> {
@@ -69,5 +69,33 @@ impl<'a> Values<'a> {
             Field::Secret => text(self.config.secret.expose()),
             Field::Signature => Cow::Borrowed(self.signature.as_bytes()),
         }
+    }
+
+    /// The string to sign, one part a line, as `countersign sign` shows
+    /// it: the secret and the body stand in by name.
+    pub fn explain(&self, sign: &[Part]) -> Vec<String> {
+        let mut lines = vec![format!(
+            "string to sign, parts joined by {:?}:",
+            self.config.separator
+        )];
+        for part in sign {
+            lines.push(match part {
+                Part::Text(t) => format!("  text: {t:?}"),
+                Part::Field(Field::Secret) => "  secret: (the secret, not shown)".to_string(),
+                Part::Field(Field::Body) => {
+                    let len = self
+                        .parts
+                        .headers
+                        .get(http::header::CONTENT_LENGTH)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("0");
+                    format!("  body: ({len} bytes, as sent)")
+                }
+                Part::Field(f) => {
+                    format!("  {}: {}", f.name(), String::from_utf8_lossy(&self.get(*f)))
+                }
+            });
+        }
+        lines
     }
 }

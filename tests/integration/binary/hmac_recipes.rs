@@ -54,6 +54,11 @@ fn config(upstream: &str, spool: &Path) -> String {
 
 /// `countersign sign` for `route`; its stdout lines, sorted.
 fn sign(config: &Path, route: &str, args: &[&str]) -> Vec<String> {
+    sign_both(config, route, args).0
+}
+
+/// `countersign sign` for `route`; its stdout lines, sorted, and stderr.
+fn sign_both(config: &Path, route: &str, args: &[&str]) -> (Vec<String>, String) {
     let out = Command::new(BIN)
         .args(["sign", "--config"])
         .arg(config)
@@ -71,7 +76,7 @@ fn sign(config: &Path, route: &str, args: &[&str]) -> Vec<String> {
         .map(str::to_string)
         .collect();
     lines.sort();
-    lines
+    (lines, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 fn line<'a>(lines: &'a [String], name: &str) -> &'a str {
@@ -174,7 +179,7 @@ fn sign_prints_every_header_the_line_pay_and_bitflyer_recipes_add() {
         m.finalize().into_bytes().to_vec()
     };
     let nonce = "44453d45-768e-40e8-8349-748e797c450f";
-    let lines = sign(
+    let (lines, explained) = sign_both(
         &path,
         "line-pay",
         &[
@@ -199,10 +204,21 @@ fn sign_prints_every_header_the_line_pay_and_bitflyer_recipes_add() {
             "x-line-channelid: 1656946528".to_string(),
         ]
     );
+    // stderr shows the string to sign part by part, never the secret.
+    let parts = [
+        "# string to sign, parts joined by \"\":",
+        "#   secret: (the secret, not shown)",
+        "#   path: /v3/payments",
+        "#   query: orderId=o-1",
+        "#   body: (0 bytes, as sent)",
+        &format!("#   nonce: {nonce}"),
+    ];
+    assert!(explained.contains(&parts.join("\n")), "{explained}");
+    assert!(!explained.contains("line-secret"), "{explained}");
     let body = dir.path().join("order.json");
     let order = r#"{"product_code":"BTC_JPY","child_order_type":"LIMIT","side":"BUY","price":30000,"size":0.1}"#;
     std::fs::write(&body, order).unwrap();
-    let lines = sign(
+    let (lines, explained) = sign_both(
         &path,
         "bitflyer",
         &[
@@ -233,6 +249,13 @@ fn sign_prints_every_header_the_line_pay_and_bitflyer_recipes_add() {
             "host: upstream.test".to_string(),
         ]
     );
+    let parts = [
+        "#   timestamp: 1700000000000",
+        "#   method: POST",
+        "#   path_with_query: /v1/me/sendchildorder",
+        &format!("#   body: ({} bytes, as sent)", order.len()),
+    ];
+    assert!(explained.contains(&parts.join("\n")), "{explained}");
 }
 
 #[test]
