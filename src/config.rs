@@ -4,6 +4,7 @@
 
 mod admin;
 mod aws;
+mod hmac;
 mod issued;
 mod jws;
 mod limits;
@@ -26,6 +27,10 @@ use rustls_pki_types::CertificateDer;
 pub use admin::{is_loopback, AdminSettings};
 pub use aws::{
     AwsKeys, AwsPayload, AwsSigV4Config, ContainerEndpoint, ContainerToken, StaticKeys, WebIdentity,
+};
+pub use hmac::{
+    BodyDigestSpec, DigestAlgorithm, Encoding, Field, HmacAlgorithm, HmacConfig, NonceFormat, Part,
+    Piece, Template, TimestampFormat,
 };
 pub use issued::{IssuedKeyConfig, KeyPlacement, KeyResponse};
 pub use jws::{IdempotencyKey, JwsDetachedConfig, ObVersion};
@@ -239,6 +244,7 @@ pub enum CredentialConfig {
     IssuedKey(Box<IssuedKeyConfig>),
     AwsSigV4(Box<AwsSigV4Config>),
     JwsDetached(Box<JwsDetachedConfig>),
+    Hmac(Box<HmacConfig>),
 }
 
 /// One thing wrong with a config, at a TOML key path such as `route[2].upstream`.

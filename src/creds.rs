@@ -7,6 +7,7 @@ mod digest;
 mod form;
 mod form_post;
 mod header;
+mod hmac;
 pub mod issued;
 pub mod jws;
 pub mod oauth2;
@@ -27,7 +28,7 @@ use std::sync::Arc;
 use crate::egress::EgressPolicy;
 use crate::upstream::UpstreamSettings;
 
-pub use digest::{BodyDigest, BodyHash, Digests};
+pub use digest::{BodyDigest, BodyHash, Digests, Running, Stream};
 pub use paypay::PayPayOpa;
 pub use stack::Stack;
 pub use token::TokenRegistry;
@@ -41,6 +42,7 @@ pub enum Credential {
     IssuedKey(issued::IssuedKey),
     AwsSigV4(sigv4::AwsSigV4),
     JwsDetached(jws::JwsDetached),
+    Hmac(Box<hmac::HmacCred>),
 }
 
 /// Values fixed by the caller instead of drawn at signing time, so that
@@ -49,6 +51,25 @@ pub enum Credential {
 pub struct SignParams {
     pub nonce: Option<String>,
     pub epoch: Option<u64>,
+}
+
+/// Put in a request's extensions by `countersign sign`: a credential that
+/// can tell what it signed puts `Explained` in them too.
+#[derive(Debug, Clone, Copy)]
+pub struct Explain;
+
+/// What a credential signed, part by part, for `countersign sign` to show
+/// when a signature does not match: never a secret, never the body.
+#[derive(Debug, Clone)]
+pub struct Explained(pub Vec<String>);
+
+/// The time and nonce one signature was made with, fixed when a signer
+/// had to start before the body (see `digest::Stream`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drawn {
+    /// Unix time in milliseconds.
+    pub millis: u64,
+    pub nonce: String,
 }
 
 /// Why a credential could not be applied.
@@ -136,6 +157,7 @@ impl Credential {
             CredentialConfig::JwsDetached(j) => {
                 Credential::JwsDetached(jws::JwsDetached::build(name, j).map_err(problem)?)
             }
+            CredentialConfig::Hmac(h) => Credential::Hmac(Box::new(hmac::HmacCred::new(name, h))),
         })
     }
 
@@ -148,6 +170,7 @@ impl Credential {
             Credential::IssuedKey(_) => "issued-key",
             Credential::AwsSigV4(_) => "aws-sigv4",
             Credential::JwsDetached(_) => "jws-detached",
+            Credential::Hmac(_) => "hmac",
         }
     }
 
@@ -155,7 +178,10 @@ impl Credential {
     /// that fetch a token are ready once they hold one.
     pub fn is_ready(&self) -> bool {
         match self {
-            Credential::PayPayOpa(_) | Credential::Header(_) | Credential::JwsDetached(_) => true,
+            Credential::PayPayOpa(_)
+            | Credential::Header(_)
+            | Credential::JwsDetached(_)
+            | Credential::Hmac(_) => true,
             Credential::AwsSigV4(a) => a.is_ready(),
             Credential::OAuth2(o) => o.is_ready(),
             Credential::IssuedKey(k) => k.is_ready(),
@@ -171,6 +197,7 @@ impl Credential {
             | Credential::IssuedKey(_)
             | Credential::AwsSigV4(_)
             | Credential::JwsDetached(_) => None,
+            Credential::Hmac(_) => None,
         }
     }
 
@@ -180,7 +207,10 @@ impl Credential {
             Credential::OAuth2(o) => o.stats(),
             Credential::IssuedKey(k) => Some(k.stats()),
             Credential::AwsSigV4(a) => a.stats(),
-            Credential::PayPayOpa(_) | Credential::Header(_) | Credential::JwsDetached(_) => None,
+            Credential::PayPayOpa(_)
+            | Credential::Header(_)
+            | Credential::JwsDetached(_)
+            | Credential::Hmac(_) => None,
         }
     }
 
@@ -198,6 +228,7 @@ impl Credential {
             | Credential::Header(_)
             | Credential::AwsSigV4(_)
             | Credential::JwsDetached(_) => None,
+            Credential::Hmac(_) => None,
         }
     }
 
@@ -210,18 +241,27 @@ impl Credential {
             Credential::IssuedKey(k) => k.header_names(),
             Credential::AwsSigV4(a) => a.header_names(),
             Credential::JwsDetached(j) => j.header_names(),
+            Credential::Hmac(h) => h.header_names(),
         }
     }
 
     /// Asks `hash` for the digests the scheme signs; a credential that asks
-    /// for none lets the body stream straight through.
-    pub fn body_hash(&self, parts: &Parts, hash: &mut BodyHash) {
+    /// for none lets the body stream straight through. `params` fixes the
+    /// time and nonce of a signature that starts before the body (`hmac`).
+    pub fn body_hash(
+        &self,
+        parts: &Parts,
+        hash: &mut BodyHash,
+        params: &SignParams,
+    ) -> Result<(), CredError> {
         match self {
             Credential::PayPayOpa(p) => p.want_body(parts, hash),
             Credential::AwsSigV4(a) => a.body_hash(hash),
             Credential::JwsDetached(j) => j.body_hash(parts, hash),
+            Credential::Hmac(h) => h.body_hash(parts, hash, params)?,
             Credential::Header(_) | Credential::OAuth2(_) | Credential::IssuedKey(_) => {}
         }
+        Ok(())
     }
 
     /// Refuses, before any byte of the body is read, a request the scheme
@@ -230,6 +270,7 @@ impl Credential {
         match self {
             Credential::PayPayOpa(p) => p.refuse_early(parts),
             Credential::JwsDetached(j) => j.refuse_early(parts),
+            Credential::Hmac(h) => h.refuse_early(parts),
             Credential::Header(_)
             | Credential::OAuth2(_)
             | Credential::IssuedKey(_)
@@ -256,6 +297,7 @@ impl Credential {
             Credential::IssuedKey(k) => k.apply(parts).await,
             Credential::AwsSigV4(a) => a.apply(parts, digest, params).await,
             Credential::JwsDetached(j) => j.apply(parts, digest, params),
+            Credential::Hmac(h) => h.apply(parts, &digest, params),
         }
     }
 
@@ -286,6 +328,7 @@ impl Credential {
             | Credential::OAuth2(_)
             | Credential::AwsSigV4(_)
             | Credential::JwsDetached(_) => {}
+            Credential::Hmac(_) => {}
         }
     }
 
@@ -299,6 +342,7 @@ impl Credential {
             | Credential::Header(_)
             | Credential::AwsSigV4(_)
             | Credential::JwsDetached(_) => false,
+            Credential::Hmac(_) => false,
         }
     }
 }

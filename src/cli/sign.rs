@@ -1,6 +1,7 @@
 //! `countersign sign`: runs a request through the same preparation the proxy
 //! uses and prints the headers it adds or changes, to debug a signature that
-//! the upstream rejects.
+//! the upstream rejects; on stderr, what a credential that can tell
+//! (`hmac`) signed, part by part.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +13,7 @@ use http_body_util::Full;
 
 use super::EXIT_BAD_CONFIG;
 use crate::config;
-use crate::creds::SignParams;
+use crate::creds::{Explain, Explained, SignParams};
 use crate::snapshot::Snapshot;
 
 #[derive(Debug, Args)]
@@ -84,7 +85,8 @@ fn sign_inner(args: SignArgs) -> Result<Vec<String>, Failure> {
             .route_named(&args.route)
             .ok_or_else(|| (2, format!("no route named `{}` in the config", args.route)))?;
         let request = build_request(&args)?;
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
+        parts.extensions.insert(Explain);
         let before = parts.headers.clone();
         let params = SignParams {
             nonce: args.nonce.clone(),
@@ -107,6 +109,11 @@ fn sign_inner(args: SignArgs) -> Result<Vec<String>, Failure> {
         {
             if let Some(header) = crate::creds::jws::explain(value) {
                 eprintln!("# x-jws-signature protected header: {header}");
+            }
+        }
+        if let Some(Explained(lines)) = prepared.extensions().get::<Explained>() {
+            for line in lines {
+                eprintln!("# {line}");
             }
         }
         Ok(prepared

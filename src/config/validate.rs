@@ -6,6 +6,7 @@ mod admin;
 mod aws;
 mod connect;
 mod credential;
+mod hmac;
 mod issued;
 mod jws;
 mod limits;

@@ -1,13 +1,19 @@
 //! The body digests a route's credentials sign, computed in one pass while
 //! the body is spooled: PayPay's MD5 over Content-Type ++ body, the
-//! SHA-256 of the body that AWS SigV4 signs, and for a signature that needs
-//! the whole message at once (jws-detached: ring's RSA-PSS and ECDSA take
-//! the message, not a digest) a bounded copy of the body itself. Each is
-//! made only when a credential of the route asks for it.
+//! SHA-256 of the body that AWS SigV4 signs, the streams an `hmac`
+//! credential starts (a digest with its own prefix, or the HMAC itself,
+//! already fed with what comes before the body in its string to sign), and
+//! for a signature that needs the whole message at once (jws-detached:
+//! ring's RSA-PSS and ECDSA take the message, not a digest) a bounded copy
+//! of the body itself. Each is made only when a credential of the route
+//! asks for it.
 
 use bytes::Bytes;
+use hmac::{Hmac, Mac};
 use md5::{Digest as _, Md5};
-use sha2::Sha256;
+use sha2::{Sha256, Sha512};
+
+use super::Drawn;
 
 /// The running hashes, fed chunk by chunk while the body is spooled.
 #[derive(Default)]
@@ -15,6 +21,8 @@ pub struct BodyHash {
     md5: Option<Md5>,
     sha256: Option<Sha256>,
     message: Option<MessageCopy>,
+    /// Keyed by what each credential named them (`NAME#mac`).
+    streams: Vec<(String, Stream)>,
     len: u64,
 }
 
@@ -31,6 +39,51 @@ struct MessageCopy {
     bytes: Vec<u8>,
     /// A chunk went past `limit` (the spool should have refused it first).
     over: bool,
+}
+
+/// A hash or MAC some credential started before the body; the body runs
+/// through it in the one pass, and the credential finishes it.
+#[derive(Clone)]
+pub enum Running {
+    Md5(Md5),
+    Sha256(Sha256),
+    HmacSha256(Hmac<Sha256>),
+    HmacSha512(Hmac<Sha512>),
+}
+
+impl Running {
+    pub fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Running::Md5(h) => h.update(bytes),
+            Running::Sha256(h) => h.update(bytes),
+            Running::HmacSha256(m) => m.update(bytes),
+            Running::HmacSha512(m) => m.update(bytes),
+        }
+    }
+
+    pub fn finalize(self) -> Vec<u8> {
+        match self {
+            Running::Md5(h) => h.finalize().to_vec(),
+            Running::Sha256(h) => h.finalize().to_vec(),
+            Running::HmacSha256(m) => m.finalize().into_bytes().to_vec(),
+            Running::HmacSha512(m) => m.finalize().into_bytes().to_vec(),
+        }
+    }
+}
+
+/// A stream, and what its credential drew to start it (an HMAC whose
+/// string to sign has the timestamp or nonce before the body).
+#[derive(Clone)]
+pub struct Stream {
+    pub running: Running,
+    pub drawn: Option<Drawn>,
+}
+
+/// A keyed state is a secret: `Debug` shows only that a stream is there.
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stream(<redacted>)")
+    }
 }
 
 impl BodyHash {
@@ -79,9 +132,18 @@ impl BodyHash {
         self.message.as_ref().map(|m| (m.limit, m.owner.as_str()))
     }
 
+    /// Runs the body through `stream` too, handed back as `key` (which
+    /// the credential makes its own: the names in a stack are distinct).
+    pub fn want_stream(&mut self, key: String, stream: Stream) {
+        self.streams.push((key, stream));
+    }
+
     /// Whether any credential asked for a digest (and so for the body).
     pub fn is_wanted(&self) -> bool {
-        self.md5.is_some() || self.sha256.is_some() || self.message.is_some()
+        self.md5.is_some()
+            || self.sha256.is_some()
+            || self.message.is_some()
+            || !self.streams.is_empty()
     }
 
     pub fn update(&mut self, chunk: &[u8]) {
@@ -105,6 +167,9 @@ impl BodyHash {
                 m.bytes.extend_from_slice(chunk);
             }
         }
+        for (_, s) in &mut self.streams {
+            s.running.update(chunk);
+        }
     }
 
     pub fn finish(self) -> BodyDigest {
@@ -118,6 +183,7 @@ impl BodyHash {
                 .message
                 .filter(|m| !m.over)
                 .map(|m| Bytes::from(m.bytes)),
+            streams: self.streams,
         })
     }
 }
@@ -125,19 +191,21 @@ impl BodyHash {
 /// What the signers learned from the body: nothing (no body, or a
 /// zero-length one), or the digests they asked for. Cheap to clone: the
 /// kept body is shared.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum BodyDigest {
     Absent,
     Present(Digests),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Digests {
     /// MD5 of the prefix (PayPay: Content-Type) ++ body.
     pub md5: Option<[u8; 16]>,
     pub sha256: Option<[u8; 32]>,
     /// The body itself, for a credential that signs it whole.
     pub message: Option<Bytes>,
+    /// The streams credentials started, each fed the whole body.
+    pub streams: Vec<(String, Stream)>,
 }
 
 impl BodyDigest {
@@ -167,6 +235,14 @@ impl BodyDigest {
         match self {
             BodyDigest::Absent => Some(Bytes::new()),
             BodyDigest::Present(d) => d.message.clone(),
+        }
+    }
+
+    /// The stream started as `key`, when there is a body.
+    pub fn stream(&self, key: &str) -> Option<&Stream> {
+        match self {
+            BodyDigest::Absent => None,
+            BodyDigest::Present(d) => d.streams.iter().find(|(k, _)| k == key).map(|(_, s)| s),
         }
     }
 
@@ -210,7 +286,7 @@ mod tests {
         let d = h.finish();
         assert_eq!(d.md5(), None);
         assert!(d.sha256().is_some());
-        assert_eq!(BodyHash::default().finish(), BodyDigest::Absent);
+        assert!(matches!(BodyHash::default().finish(), BodyDigest::Absent));
     }
 
     #[test]

@@ -183,7 +183,7 @@ pub(super) fn unix_now() -> u64 {
 }
 
 /// Alphanumeric characters from the OS CSPRNG, without modulo bias.
-fn random_nonce(len: usize) -> Result<String, RandomError> {
+pub(super) fn random_nonce(len: usize) -> Result<String, RandomError> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut out = String::with_capacity(len);
     let mut buf = [0u8; 64];

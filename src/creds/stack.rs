@@ -41,12 +41,16 @@ impl Stack {
 
     /// One hash for every digest the credentials sign; `None` when none
     /// signs the body, which then streams straight through.
-    pub fn body_hash(&self, parts: &Parts) -> Option<BodyHash> {
+    pub fn body_hash(
+        &self,
+        parts: &Parts,
+        params: &SignParams,
+    ) -> Result<Option<BodyHash>, CredError> {
         let mut hash = BodyHash::default();
         for c in &self.creds {
-            c.body_hash(parts, &mut hash);
+            c.body_hash(parts, &mut hash, params)?;
         }
-        hash.is_wanted().then_some(hash)
+        Ok(hash.is_wanted().then_some(hash))
     }
 
     /// Applies each credential in order; each sees what the ones before it

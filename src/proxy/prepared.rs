@@ -58,6 +58,7 @@ impl Prepared {
         mut parts: Parts,
         body: B,
         limits: &SpoolLimits,
+        params: &SignParams,
         metrics: Option<&Arc<Metrics>>,
     ) -> Result<Prepared, ProxyError>
     where
@@ -84,7 +85,10 @@ impl Prepared {
         // hyper answers `Expect: 100-continue` to the app when the body is
         // first read; passing it on would make the upstream answer it again.
         parts.headers.remove(EXPECT);
-        let hash = route.credential.as_ref().and_then(|c| c.body_hash(&parts));
+        let hash = match &route.credential {
+            Some(c) => c.body_hash(&parts, params)?,
+            None => None,
+        };
         let Some(mut hash) = hash else {
             let body = if body.is_end_stream() {
                 Source::Empty
@@ -219,7 +223,7 @@ where
     B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
-    let mut prepared = Prepared::new(route, parts, body, limits, metrics).await?;
+    let mut prepared = Prepared::new(route, parts, body, limits, params, metrics).await?;
     // A first request always has its body.
     prepared
         .signed(route, params)

@@ -42,7 +42,7 @@ where
     B::Error: Into<BoxError>,
 {
     let params = SignParams::default();
-    let mut prepared = Prepared::new(route, parts, body, limits, metrics).await?;
+    let mut prepared = Prepared::new(route, parts, body, limits, &params, metrics).await?;
     let req = signed(route, &mut prepared, &params).await?;
     let mut sent = presented(route, &req);
     let mut sent_again = false;

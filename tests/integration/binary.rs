@@ -2,6 +2,7 @@
 //! `commands`, `run` over its `lifecycle`, and what it `logs`.
 
 mod commands;
+mod hmac_recipes;
 mod jws;
 mod lifecycle;
 mod logs;

@@ -17,6 +17,7 @@ mod aws_sigv4;
 mod binary;
 mod bodies;
 mod connect;
+mod hmac_recipes;
 mod issued_key;
 mod jws_detached;
 mod mtls;

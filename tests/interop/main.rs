@@ -22,6 +22,9 @@
 //! binary and checked by panva's `jose` (installed with oidc-provider) in a
 //! bank-like resource server, jws/bank.mjs.
 //!
+//! `hmac_recipes`: the `hmac` recipes (LINE Pay v3, bitFlyer, PayPay)
+//! recomputed by Node.js's own crypto as the providers' samples do.
+//!
 //! The tests need Node.js and `npm ci --prefix tests/interop/oidc-provider`
 //! (and botocore for `sigv4`),
 //! so a plain `cargo test` skips them; `.ci/run` runs them with
@@ -38,6 +41,7 @@ mod integration {
     pub mod harness;
 }
 mod fleet;
+mod hmac_recipes;
 mod jws;
 mod oidc_provider;
 mod sigv4;

@@ -10,7 +10,7 @@ use super::super::CredentialConfig;
 use super::Checker;
 
 const CREDENTIAL_TYPES: &str =
-    "\"paypay-opa\", \"header\", \"oauth2\", \"issued-key\", \"aws-sigv4\" or \"jws-detached\"";
+    "\"paypay-opa\", \"header\", \"oauth2\", \"issued-key\", \"aws-sigv4\", \"jws-detached\" or \"hmac\"";
 
 impl Checker<'_> {
     pub(super) fn credential(
@@ -80,6 +80,7 @@ impl Checker<'_> {
                     None
                 }
             },
+            "hmac" => self.hmac(&path, table),
             _ => {
                 self.problem(
                     format!("{path}.type"),

@@ -43,6 +43,13 @@ fn writes(c: &CredentialConfig) -> (Vec<String>, Vec<String>) {
             }
             (headers, vec![])
         }
+        CredentialConfig::Hmac(h) => (
+            h.headers
+                .iter()
+                .map(|(n, _)| n.as_str().to_string())
+                .collect(),
+            vec![],
+        ),
     }
 }
 
