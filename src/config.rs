@@ -4,6 +4,7 @@
 
 mod admin;
 mod aws;
+mod http_sig;
 mod issued;
 mod limits;
 mod oauth2;
@@ -26,6 +27,7 @@ pub use admin::{is_loopback, AdminSettings};
 pub use aws::{
     AwsKeys, AwsPayload, AwsSigV4Config, ContainerEndpoint, ContainerToken, StaticKeys, WebIdentity,
 };
+pub use http_sig::{Component, DigestAlg, HttpSigAlgorithm, HttpSigConfig, HttpSigKey};
 pub use issued::{IssuedKeyConfig, KeyPlacement, KeyResponse};
 pub use limits::Limits;
 pub use oauth2::{ClientAuth, CodeFlow, Grant, JwtKey, OAuth2Config, SigningAlg, TokenStoreConfig};
@@ -236,6 +238,7 @@ pub enum CredentialConfig {
     OAuth2(Box<OAuth2Config>),
     IssuedKey(Box<IssuedKeyConfig>),
     AwsSigV4(Box<AwsSigV4Config>),
+    HttpSignature(Box<HttpSigConfig>),
 }
 
 /// One thing wrong with a config, at a TOML key path such as `route[2].upstream`.

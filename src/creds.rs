@@ -7,6 +7,7 @@ mod digest;
 mod form;
 mod form_post;
 mod header;
+pub mod httpsig;
 pub mod issued;
 pub mod oauth2;
 mod paypay;
@@ -39,6 +40,7 @@ pub enum Credential {
     OAuth2(oauth2::OAuth2),
     IssuedKey(issued::IssuedKey),
     AwsSigV4(sigv4::AwsSigV4),
+    HttpSignature(httpsig::HttpSignature),
 }
 
 /// Values fixed by the caller instead of drawn at signing time, so that
@@ -131,6 +133,9 @@ impl Credential {
             CredentialConfig::AwsSigV4(a) => Credential::AwsSigV4(
                 sigv4::AwsSigV4::build(name, a, tokens, settings, egress).map_err(problem)?,
             ),
+            CredentialConfig::HttpSignature(h) => {
+                Credential::HttpSignature(httpsig::HttpSignature::build(name, h).map_err(problem)?)
+            }
         })
     }
 
@@ -142,6 +147,7 @@ impl Credential {
             Credential::OAuth2(_) => "oauth2",
             Credential::IssuedKey(_) => "issued-key",
             Credential::AwsSigV4(_) => "aws-sigv4",
+            Credential::HttpSignature(_) => "http-signature",
         }
     }
 
@@ -149,7 +155,7 @@ impl Credential {
     /// that fetch a token are ready once they hold one.
     pub fn is_ready(&self) -> bool {
         match self {
-            Credential::PayPayOpa(_) | Credential::Header(_) => true,
+            Credential::PayPayOpa(_) | Credential::Header(_) | Credential::HttpSignature(_) => true,
             Credential::AwsSigV4(a) => a.is_ready(),
             Credential::OAuth2(o) => o.is_ready(),
             Credential::IssuedKey(k) => k.is_ready(),
@@ -163,7 +169,8 @@ impl Credential {
             Credential::PayPayOpa(_)
             | Credential::Header(_)
             | Credential::IssuedKey(_)
-            | Credential::AwsSigV4(_) => None,
+            | Credential::AwsSigV4(_)
+            | Credential::HttpSignature(_) => None,
         }
     }
 
@@ -173,7 +180,7 @@ impl Credential {
             Credential::OAuth2(o) => o.stats(),
             Credential::IssuedKey(k) => Some(k.stats()),
             Credential::AwsSigV4(a) => a.stats(),
-            Credential::PayPayOpa(_) | Credential::Header(_) => None,
+            Credential::PayPayOpa(_) | Credential::Header(_) | Credential::HttpSignature(_) => None,
         }
     }
 
@@ -187,7 +194,10 @@ impl Credential {
                 bearer.strip_prefix("Bearer ").map(str::to_string)
             }
             Credential::IssuedKey(k) => k.peek().map(text),
-            Credential::PayPayOpa(_) | Credential::Header(_) | Credential::AwsSigV4(_) => None,
+            Credential::PayPayOpa(_)
+            | Credential::Header(_)
+            | Credential::AwsSigV4(_)
+            | Credential::HttpSignature(_) => None,
         }
     }
 
@@ -199,6 +209,7 @@ impl Credential {
             Credential::Header(h) => h.names(),
             Credential::IssuedKey(k) => k.header_names(),
             Credential::AwsSigV4(a) => a.header_names(),
+            Credential::HttpSignature(h) => h.header_names(),
         }
     }
 
@@ -208,6 +219,7 @@ impl Credential {
         match self {
             Credential::PayPayOpa(p) => p.want_body(parts, hash),
             Credential::AwsSigV4(a) => a.body_hash(hash),
+            Credential::HttpSignature(h) => h.body_hash(hash),
             Credential::Header(_) | Credential::OAuth2(_) | Credential::IssuedKey(_) => {}
         }
     }
@@ -220,7 +232,8 @@ impl Credential {
             Credential::Header(_)
             | Credential::OAuth2(_)
             | Credential::IssuedKey(_)
-            | Credential::AwsSigV4(_) => Ok(()),
+            | Credential::AwsSigV4(_)
+            | Credential::HttpSignature(_) => Ok(()),
         }
     }
 
@@ -242,6 +255,7 @@ impl Credential {
             Credential::OAuth2(o) => o.apply(parts).await,
             Credential::IssuedKey(k) => k.apply(parts).await,
             Credential::AwsSigV4(a) => a.apply(parts, digest, params).await,
+            Credential::HttpSignature(h) => h.apply(parts, digest, params),
         }
     }
 
@@ -270,7 +284,8 @@ impl Credential {
             Credential::PayPayOpa(_)
             | Credential::Header(_)
             | Credential::OAuth2(_)
-            | Credential::AwsSigV4(_) => {}
+            | Credential::AwsSigV4(_)
+            | Credential::HttpSignature(_) => {}
         }
     }
 
@@ -280,7 +295,10 @@ impl Credential {
         match self {
             Credential::OAuth2(o) => o.unauthorized(sent),
             Credential::IssuedKey(k) => k.unauthorized(sent),
-            Credential::PayPayOpa(_) | Credential::Header(_) | Credential::AwsSigV4(_) => false,
+            Credential::PayPayOpa(_)
+            | Credential::Header(_)
+            | Credential::AwsSigV4(_)
+            | Credential::HttpSignature(_) => false,
         }
     }
 }

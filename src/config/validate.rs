@@ -6,6 +6,7 @@ mod admin;
 mod aws;
 mod connect;
 mod credential;
+mod http_sig;
 mod issued;
 mod limits;
 mod oauth2;

@@ -1,16 +1,18 @@
 //! The body digests a route's credentials sign, computed in one pass while
-//! the body is spooled: PayPay's MD5 over Content-Type ++ body, and the
-//! SHA-256 of the body that AWS SigV4 signs. Each is computed only when a
+//! the body is spooled: PayPay's MD5 over Content-Type ++ body, the
+//! SHA-256 of the body that AWS SigV4 signs, and the SHA-256 or SHA-512 of
+//! an http-signature's `Content-Digest`. Each is computed only when a
 //! credential of the route asks for it.
 
 use md5::{Digest as _, Md5};
-use sha2::Sha256;
+use sha2::{Sha256, Sha512};
 
 /// The running hashes, fed chunk by chunk while the body is spooled.
 #[derive(Default)]
 pub struct BodyHash {
     md5: Option<Md5>,
     sha256: Option<Sha256>,
+    sha512: Option<Sha512>,
     len: u64,
 }
 
@@ -31,9 +33,14 @@ impl BodyHash {
         self.sha256.get_or_insert_with(Sha256::new);
     }
 
+    /// Asks for the SHA-512 of the body.
+    pub fn want_sha512(&mut self) {
+        self.sha512.get_or_insert_with(Sha512::new);
+    }
+
     /// Whether any credential asked for a digest (and so for the body).
     pub fn is_wanted(&self) -> bool {
-        self.md5.is_some() || self.sha256.is_some()
+        self.md5.is_some() || self.sha256.is_some() || self.sha512.is_some()
     }
 
     pub fn update(&mut self, chunk: &[u8]) {
@@ -42,6 +49,9 @@ impl BodyHash {
             m.update(chunk);
         }
         if let Some(s) = self.sha256.as_mut() {
+            s.update(chunk);
+        }
+        if let Some(s) = self.sha512.as_mut() {
             s.update(chunk);
         }
     }
@@ -53,6 +63,7 @@ impl BodyHash {
         BodyDigest::Present(Digests {
             md5: self.md5.map(|m| m.finalize().into()),
             sha256: self.sha256.map(|s| s.finalize().into()),
+            sha512: self.sha512.map(|s| s.finalize().into()),
         })
     }
 }
@@ -70,6 +81,7 @@ pub struct Digests {
     /// MD5 of the prefix (PayPay: Content-Type) ++ body.
     pub md5: Option<[u8; 16]>,
     pub sha256: Option<[u8; 32]>,
+    pub sha512: Option<[u8; 64]>,
 }
 
 impl BodyDigest {
@@ -89,6 +101,14 @@ impl BodyDigest {
             BodyDigest::Present(d) => d.sha256,
         }
     }
+
+    /// The SHA-512 of the body, as `sha256`.
+    pub fn sha512(&self) -> Option<[u8; 64]> {
+        match self {
+            BodyDigest::Absent => Some(Sha512::digest(b"").into()),
+            BodyDigest::Present(d) => d.sha512,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -101,6 +121,7 @@ mod tests {
         let mut h = BodyHash::default();
         h.want_md5(b"application/json");
         h.want_sha256();
+        h.want_sha512();
         for chunk in body.chunks(3) {
             h.update(chunk);
         }
@@ -110,6 +131,7 @@ mod tests {
         md5.update(body);
         assert_eq!(d.md5(), Some(md5.finalize().into()));
         assert_eq!(d.sha256(), Some(Sha256::digest(body).into()));
+        assert_eq!(d.sha512(), Some(Sha512::digest(body).into()));
     }
 
     #[test]

@@ -3,13 +3,14 @@
 use base64::Engine as _;
 
 use super::super::raw::{
-    RawAwsSigV4, RawBasic, RawHeaderCredential, RawIssuedKey, RawOAuth2, RawPayPayOpa,
+    RawAwsSigV4, RawBasic, RawHeaderCredential, RawHttpSignature, RawIssuedKey, RawOAuth2,
+    RawPayPayOpa,
 };
 use super::super::CredentialConfig;
 use super::Checker;
 
 const CREDENTIAL_TYPES: &str =
-    "\"paypay-opa\", \"header\", \"oauth2\", \"issued-key\" or \"aws-sigv4\"";
+    "\"paypay-opa\", \"header\", \"oauth2\", \"issued-key\", \"aws-sigv4\" or \"http-signature\"";
 
 impl Checker<'_> {
     pub(super) fn credential(
@@ -67,6 +68,13 @@ impl Checker<'_> {
             },
             "aws-sigv4" => match table.try_into::<RawAwsSigV4>() {
                 Ok(raw) => self.aws_sigv4(&path, raw),
+                Err(e) => {
+                    self.shape_problem(&path, &e);
+                    None
+                }
+            },
+            "http-signature" => match table.try_into::<RawHttpSignature>() {
+                Ok(raw) => self.http_signature(&path, raw),
                 Err(e) => {
                     self.shape_problem(&path, &e);
                     None

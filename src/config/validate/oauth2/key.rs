@@ -62,7 +62,11 @@ impl Checker<'_> {
     }
 
     /// Reads a PKCS#8 PEM key. Messages name the file, never its content.
-    fn private_key(&mut self, path: &str, file: &str) -> Option<SecretBytes> {
+    pub(in crate::config::validate) fn private_key(
+        &mut self,
+        path: &str,
+        file: &str,
+    ) -> Option<SecretBytes> {
         let full = self.base_dir.join(file);
         self.other_files.push(full.clone());
         let pem = match crate::files::read(&full) {
