@@ -15,8 +15,11 @@
 //! `sigv4`: AWS SigV4 signatures checked by botocore (python3, installed by
 //! `.ci/run`), the way an AWS service checks them.
 //!
+//! `httpsig`: RFC 9421 signatures made by the compiled binary, checked by
+//! the PyPI package http-message-signatures (installed by `.ci/run`).
+//!
 //! The tests need Node.js and `npm ci --prefix tests/interop/oidc-provider`
-//! (and botocore for `sigv4`),
+//! (and botocore for `sigv4`, http-message-signatures for `httpsig`),
 //! so a plain `cargo test` skips them; `.ci/run` runs them with
 //! `cargo test --test interop -- --ignored`.
 #![allow(
@@ -30,6 +33,7 @@
 mod integration {
     pub mod harness;
 }
+mod httpsig;
 mod oidc_provider;
 mod sigv4;
 
