@@ -152,6 +152,19 @@ bearer = "t1"
 type = "header"
 bearer = "t2"
 
+[credential.sig]
+type = "http-signature"
+algorithm = "hmac-sha256"
+secret = "s"
+components = ["@method", "authorization"]
+
+[credential.sig2]
+type = "http-signature"
+algorithm = "hmac-sha256"
+secret = "s"
+label = "other"
+components = ["@method"]
+
 [credential.aws]
 type = "aws-sigv4"
 service = "execute-api"
@@ -201,5 +214,21 @@ secret_access_key = "secret"
         assert!(e.contains("`nope` names no credential defined here"), "{e}");
         let e = check("[]").unwrap_err();
         assert!(e.contains("is an empty list"), "{e}");
+    }
+
+    #[test]
+    fn http_signature_comes_after_what_writes_a_header_it_covers() {
+        assert_eq!(check("[\"bearer1\", \"sig\"]").unwrap(), ["bearer1", "sig"]);
+        assert_eq!(check("[\"sig\", \"key\"]").unwrap(), ["sig", "key"]);
+        let e = check("[\"sig\", \"bearer1\"]").unwrap_err();
+        assert!(
+            e.contains("`sig` (http-signature) covers the header `authorization`, which `bearer1` writes after it; put `sig` after `bearer1`"),
+            "{e}"
+        );
+        let e = check("[\"sig\", \"sig2\"]").unwrap_err();
+        assert!(
+            e.contains("`sig` and `sig2` both write the header `signature`"),
+            "{e}"
+        );
     }
 }
