@@ -259,6 +259,15 @@ impl Credential {
         }
     }
 
+    /// The signature base an http-signature credential signed on `parts`
+    /// (for `countersign sign`); `None` for every other kind.
+    pub fn signature_base(&self, parts: &Parts) -> Option<String> {
+        match self {
+            Credential::HttpSignature(h) => h.signature_base(parts),
+            _ => None,
+        }
+    }
+
     /// Whether a 401 from the upstream can be cured by a fresh credential
     /// (and so a replayable request is worth sending once more).
     pub fn renews_on_unauthorized(&self) -> bool {

@@ -13,6 +13,8 @@ pub struct BodyHash {
     md5: Option<Md5>,
     sha256: Option<Sha256>,
     sha512: Option<Sha512>,
+    /// Asked for the body itself (its length), with no digest.
+    spool: bool,
     len: u64,
 }
 
@@ -38,9 +40,17 @@ impl BodyHash {
         self.sha512.get_or_insert_with(Sha512::new);
     }
 
-    /// Whether any credential asked for a digest (and so for the body).
+    /// Asks for the body to be read whole before the request is signed,
+    /// with no digest: its length (`Content-Length`) is then known, for a
+    /// signature that covers it.
+    pub fn want_length(&mut self) {
+        self.spool = true;
+    }
+
+    /// Whether any credential asked for a digest or the length (and so for
+    /// the body).
     pub fn is_wanted(&self) -> bool {
-        self.md5.is_some() || self.sha256.is_some() || self.sha512.is_some()
+        self.spool || self.md5.is_some() || self.sha256.is_some() || self.sha512.is_some()
     }
 
     pub fn update(&mut self, chunk: &[u8]) {
@@ -144,5 +154,10 @@ mod tests {
         assert_eq!(d.md5(), None);
         assert!(d.sha256().is_some());
         assert_eq!(BodyHash::default().finish(), BodyDigest::Absent);
+        let mut h = BodyHash::default();
+        h.want_length();
+        assert!(h.is_wanted(), "the length alone asks for the body");
+        h.update(b"xy");
+        assert_eq!(h.finish().sha512(), None);
     }
 }

@@ -17,7 +17,7 @@ use http::request::Parts;
 use http::{HeaderName, HeaderValue};
 
 use super::{BodyDigest, BodyHash, CredError, SignParams};
-use crate::config::{DigestAlg, HttpSigConfig};
+use crate::config::{Component, DigestAlg, HttpSigConfig};
 pub use base::{signature_base, signature_params, Params};
 use signer::Signer;
 
@@ -74,12 +74,18 @@ impl HttpSignature {
         names
     }
 
-    /// Asks for the body's digest when the signature covers it.
+    /// Asks for the body's digest when the signature covers it, and for
+    /// the body read whole when it covers `content-length` (which an app
+    /// streaming a chunked body does not send; countersign then does).
     pub fn body_hash(&self, hash: &mut BodyHash) {
         match self.config.content_digest {
             Some(DigestAlg::Sha256) => hash.want_sha256(),
             Some(DigestAlg::Sha512) => hash.want_sha512(),
             None => {}
+        }
+        let length = Component::Header("content-length".into());
+        if self.config.components.contains(&length) {
+            hash.want_length();
         }
     }
 
@@ -148,6 +154,19 @@ impl HttpSignature {
             value(format!("{label}={}", base::sf_bytes(&signature)))?,
         );
         Ok(())
+    }
+}
+
+impl HttpSignature {
+    /// The signature base of the signature this credential wrote on
+    /// `parts` (read back from its `Signature-Input` member), for
+    /// `countersign sign` to show beside the headers. `None` when it wrote
+    /// none.
+    pub fn signature_base(&self, parts: &Parts) -> Option<String> {
+        let input = parts.headers.get(SIGNATURE_INPUT)?.to_str().ok()?;
+        let params = input.strip_prefix(&format!("{}=", self.config.label))?;
+        let base = signature_base(&self.config.components, parts, params).ok()?;
+        Some(String::from_utf8_lossy(&base).into_owned())
     }
 }
 

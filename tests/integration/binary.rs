@@ -2,6 +2,7 @@
 //! `commands`, `run` over its `lifecycle`, and what it `logs`.
 
 mod commands;
+mod httpsig;
 mod lifecycle;
 mod logs;
 mod stacked;

@@ -17,6 +17,7 @@ mod aws_sigv4;
 mod binary;
 mod bodies;
 mod connect;
+mod httpsig;
 mod issued_key;
 mod mtls;
 mod oauth2;

@@ -106,7 +106,7 @@ algorithm = "ed25519"
 private_key_file = {ed}
 keyid = "test-key-ed25519"
 content_digest = "sha-256"
-components = ["@method", "@target-uri", "authorization", "content-digest"]
+components = ["@method", "@target-uri", "authorization", "content-length", "content-digest"]
 
 [[route]]
 name = "stacked"
@@ -343,19 +343,41 @@ async fn http_message_signatures_accepts_what_http_signature_signs() {
         }
     }
 
-    // Stacked: the bearer token is written first and the signature covers it.
-    let answer = send(
-        binary.proxy,
-        request("POST", "http://stacked.sig.test/pay", json(10)),
-    )
-    .await;
+    // Stacked: the bearer token is written first and the signature covers
+    // it. The app streams its body chunked, past spool_memory: the
+    // signature covers content-length, which countersign knows once the
+    // body is spooled, and sends.
+    let (tx, body) = channel_body();
+    let sent = json(100 << 10);
+    let chunks: Vec<Bytes> = sent.chunks(7 << 10).map(Bytes::copy_from_slice).collect();
+    tokio::spawn(async move {
+        for chunk in chunks {
+            tx.send(Ok(chunk)).await.unwrap();
+        }
+    });
+    let streamed = Request::post("http://stacked.sig.test/pay")
+        .header("content-type", "application/json")
+        .body(body)
+        .unwrap();
+    let answer = send(binary.proxy, streamed).await;
     assert_eq!(answer.status, 200, "{answer:?}");
     let got = upstream.last();
+    assert_eq!(got.body, sent);
     assert_eq!(got.header("authorization"), Some("Bearer stacked-token"));
+    assert_eq!(
+        got.header("content-length"),
+        Some(sent.len().to_string().as_str())
+    );
     accepted(
         &got,
         "over-bearer",
-        &["@method", "@target-uri", "authorization", "content-digest"],
+        &[
+            "@method",
+            "@target-uri",
+            "authorization",
+            "content-length",
+            "content-digest",
+        ],
     );
 
     // The controls: the package refuses a changed body (the digest no

@@ -97,15 +97,16 @@ impl Checker<'_> {
                 None
             }
         };
-        let digest_covered = components
+        let digest_covered = raw
+            .components
             .as_ref()
-            .is_some_and(|c| c.contains(&Component::Header("content-digest".into())));
+            .map(|c| c.iter().any(|n| n == "content-digest"));
         match (digest_covered, &raw.content_digest) {
-            (true, None) => self.problem(
+            (Some(true), None) => self.problem(
                 format!("{path}.content_digest"),
                 "missing: `components` covers content-digest, which countersign computes from the body; set content_digest = \"sha-256\" or \"sha-512\"",
             ),
-            (false, Some(_)) if components.is_some() => self.problem(
+            (Some(false), Some(_)) => self.problem(
                 format!("{path}.content_digest"),
                 "is set but `components` does not cover \"content-digest\", so the body would not be signed; add it to components",
             ),
