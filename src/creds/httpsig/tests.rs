@@ -393,9 +393,9 @@ fn a_missing_component_is_refused_naming_it() {
 
 #[test]
 fn parameters_expires_nonce_tag_and_strings_are_serialised() {
-    let cred = credential(&format!(
+    let cred = credential(
         "algorithm = \"hmac-sha256\"\nsecret = \"k\"\nkeyid = \"a\\\"b\\\\c\"\ncomponents = [\"@method\"]\nexpires = \"5m\"\nnonce = true\ntag = \"app\"\nalg = true\nlabel = \"my-sig\"",
-    ));
+    );
     let mut parts = test_request();
     cred.apply(&mut parts, BodyDigest::Absent, &fixed(None))
         .unwrap();

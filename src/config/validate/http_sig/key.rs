@@ -182,7 +182,7 @@ fn tlv(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 }
 
 fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
