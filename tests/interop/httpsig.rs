@@ -7,12 +7,11 @@
 //! as a receiving API would. Bodies cross the spool boundary; one route
 //! stacks a bearer token under the signature, which covers it.
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::net::SocketAddr;
+mod binary;
+
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -20,8 +19,7 @@ use http::Request;
 use http_body_util::Full;
 
 use crate::integration::harness::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_countersign");
+use binary::Binary;
 const HMAC_SECRET: &str = "dGhpcyBpcyBhIHNoYXJlZCBzZWNyZXQgZm9yIHRlc3RzIG9ubHkh";
 
 fn key(name: &str) -> PathBuf {
@@ -140,55 +138,6 @@ fn algorithm(credential: &str) -> &'static str {
         "rsa-pss" => "rsa-pss-sha512",
         "rsa-v1_5" => "rsa-v1_5-sha256",
         other => panic!("no credential {other}"),
-    }
-}
-
-/// `countersign run` as a child process; killed on drop.
-struct Binary {
-    child: Child,
-    proxy: SocketAddr,
-    log: mpsc::Receiver<String>,
-}
-
-impl Binary {
-    fn start(config: &Path) -> Binary {
-        let mut child = Command::new(BIN)
-            .args(["run", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        let (tx, log) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut seen = Vec::new();
-        let proxy = loop {
-            let line = log
-                .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|_| panic!("no forward listener; saw:\n{}", seen.join("\n")));
-            if line.contains("listening role=forward") {
-                let addr = line.rsplit("local=").next().unwrap().trim();
-                break addr.parse().unwrap();
-            }
-            seen.push(line);
-        };
-        Binary { child, proxy, log }
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        while self.log.try_recv().is_ok() {}
     }
 }
 

@@ -9,6 +9,9 @@ use http::request::Parts;
 
 use crate::config::Component;
 
+#[cfg(test)]
+mod tests;
+
 /// The parameters of one signature, in the order they are serialised.
 #[derive(Debug, Default, Clone)]
 pub struct Params<'a> {
