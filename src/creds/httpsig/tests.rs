@@ -373,3 +373,23 @@ fn parameters_expires_nonce_tag_and_strings_are_serialised() {
         .unwrap();
     assert_ne!(header(&again, "signature-input"), input);
 }
+
+#[test]
+fn debug_output_never_shows_the_key() {
+    let secret = "do-not-show-this-secret";
+    let toml = format!(
+        "[credential.sig]\ntype = \"http-signature\"\nalgorithm = \"hmac-sha256\"\nsecret = \"{secret}\"\ncomponents = []\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::config::parse(&toml, dir.path()).unwrap();
+    let shown = format!("{config:?}");
+    assert!(!shown.contains(secret), "{shown}");
+    let cred = credential(&format!(
+        "algorithm = \"hmac-sha256\"\nsecret = \"{secret}\"\ncomponents = []"
+    ));
+    let shown = format!("{cred:?}");
+    assert!(
+        shown.contains("hmac-sha256") && !shown.contains(secret),
+        "{shown}"
+    );
+}
