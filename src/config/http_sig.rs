@@ -88,6 +88,9 @@ pub enum Component {
     Path,
     Query,
     RequestTarget,
+    /// `"@query-param";name="..."`: one query parameter's value. The name
+    /// is kept as written (percent-encoded, the form-urlencoded way).
+    QueryParam(String),
     /// A header field, lowercase; `content-digest` is one.
     Header(String),
 }
@@ -103,7 +106,17 @@ impl Component {
             Component::Path => "@path",
             Component::Query => "@query",
             Component::RequestTarget => "@request-target",
+            Component::QueryParam(_) => "@query-param",
             Component::Header(name) => name,
+        }
+    }
+
+    /// The component identifier as the signature carries it: the name as
+    /// an RFC 8941 string, with `;name="..."` for a query parameter.
+    pub fn identifier(&self) -> String {
+        match self {
+            Component::QueryParam(param) => format!("\"@query-param\";name=\"{param}\""),
+            other => format!("\"{}\"", other.name()),
         }
     }
 

@@ -5,7 +5,9 @@
 //! httpsig/verify.py recomputes each signature base from what arrived and
 //! verifies the signature and the signed Content-Digest against the body,
 //! as a receiving API would. Bodies cross the spool boundary; one route
-//! stacks a bearer token under the signature, which covers it.
+//! stacks a bearer token under the signature, which covers it. Query
+//! parameters are signed one by one (`@query-param`) with names and
+//! values that need decoding and encoding again.
 
 mod binary;
 
@@ -37,7 +39,7 @@ fn rsa_key() -> PathBuf {
 /// One route per algorithm (host `NAME.sig.test`, `_` as `-`), each with its own
 /// parameters, and `stacked.sig.test` with a bearer token first.
 fn config(upstream: &str, dir: &Path) -> String {
-    let common = r#"components = ["@method", "@target-uri", "@authority", "@scheme", "@path", "@query", "@request-target", "content-type", "x-multi", "content-digest"]"#;
+    let common = r#"components = ["@method", "@target-uri", "@authority", "@scheme", "@path", "@query", "@request-target", '@query-param;name="b"', '@query-param;name="sp%20ace"', "content-type", "x-multi", "content-digest"]"#;
     let file = |p: PathBuf| serde_json::to_string(&p.display().to_string()).unwrap();
     format!(
         r#"
@@ -225,7 +227,7 @@ fn json(len: usize) -> Vec<u8> {
     format!("{{\"data\":\"{}\"}}", "x".repeat(len)).into_bytes()
 }
 
-const ALL: [&str; 10] = [
+const ALL: [&str; 12] = [
     "@method",
     "@target-uri",
     "@authority",
@@ -233,6 +235,8 @@ const ALL: [&str; 10] = [
     "@path",
     "@query",
     "@request-target",
+    r#""@query-param";name="b""#,
+    r#""@query-param";name="sp%20ace""#,
     "content-type",
     "x-multi",
     "content-digest",
@@ -261,7 +265,9 @@ async fn http_message_signatures_accepts_what_http_signature_signs() {
         ];
         for (method, body) in cases {
             let host = credential.replace('_', "-");
-            let url = format!("http://{host}.sig.test/v1/items%20a/b?b=2&a=1&empty=");
+            let url = format!(
+                "http://{host}.sig.test/v1/items%20a/b?b=2+x%7E*&a=1&empty=&sp+ace=%C3%A7%2F"
+            );
             let answer = send(binary.proxy, request(method, &url, body.clone())).await;
             assert_eq!(answer.status, 200, "{credential} {method}: {answer:?}");
             let got = upstream.last();
@@ -342,22 +348,31 @@ async fn http_message_signatures_accepts_what_http_signature_signs() {
     let verdict = verify(&tampered, "hmac", &ALL);
     assert_eq!(verdict["ok"], false, "a changed header was accepted");
 
-    // A covered header the app did not send: 400 naming it, nothing sent.
+    // A covered query parameter or header the app did not send: 400
+    // naming it, and nothing sent.
     let before = upstream.received().len();
-    let bare = Request::post("http://hmac.sig.test/v1")
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from_static(b"{}")))
-        .unwrap();
-    let answer = send(binary.proxy, bare).await;
-    assert_eq!(answer.status, 400, "{answer:?}");
-    assert_eq!(
-        answer.header("x-countersign-error"),
-        Some("unsignable-request")
-    );
-    assert!(
-        answer.body.contains("the request has no header `x-multi`"),
-        "{}",
-        answer.body
-    );
+    let cases = [
+        (
+            "http://hmac.sig.test/v1",
+            "the request has no query parameter `b`",
+        ),
+        (
+            "http://hmac.sig.test/v1?b=1&sp%20ace=2",
+            "the request has no header `x-multi`",
+        ),
+    ];
+    for (url, want) in cases {
+        let bare = Request::post(url)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        let answer = send(binary.proxy, bare).await;
+        assert_eq!(answer.status, 400, "{answer:?}");
+        assert_eq!(
+            answer.header("x-countersign-error"),
+            Some("unsignable-request")
+        );
+        assert!(answer.body.contains(want), "{want}: {}", answer.body);
+    }
     assert_eq!(upstream.received().len(), before);
 }

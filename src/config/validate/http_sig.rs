@@ -16,7 +16,7 @@ use super::Checker;
 const ALGORITHMS: &str =
     "\"hmac-sha256\", \"ed25519\", \"ecdsa-p256-sha256\", \"rsa-pss-sha512\" or \"rsa-v1_5-sha256\"";
 
-const DERIVED: &str = "@method, @target-uri, @authority, @scheme, @path, @query, @request-target";
+const DERIVED: &str = "@method, @target-uri, @authority, @scheme, @path, @query, @request-target, @query-param;name=\"...\"";
 
 /// Headers countersign writes after the signature is made, or that the
 /// signature itself is: covering them cannot work.
@@ -32,6 +32,15 @@ fn sf_key(text: &str) -> bool {
         && bytes.all(|b| {
             b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.' | b'*')
         })
+}
+
+/// A query parameter name as it is written in a query: not empty, and
+/// none of the characters that end it or an RFC 8941 string.
+fn query_name(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\\' | b'&' | b'=' | b'#'))
 }
 
 /// Printable ASCII, what an RFC 8941 string may hold.
@@ -174,7 +183,19 @@ impl Checker<'_> {
         let mut ok = true;
         for (i, name) in raw.iter().enumerate() {
             let at = format!("{key}[{i}]");
-            let component = if name.starts_with('@') {
+            let component = if name.starts_with("@query-param") {
+                let param = name
+                    .strip_prefix("@query-param;name=\"")
+                    .and_then(|rest| rest.strip_suffix('"'))
+                    .filter(|p| query_name(p));
+                if param.is_none() {
+                    self.problem(
+                        &at,
+                        format!("`{name}`: write a query parameter as '@query-param;name=\"Pet\"' (the name percent-encoded as in the query)"),
+                    );
+                }
+                param.map(|p| Component::QueryParam(p.to_string()))
+            } else if name.starts_with('@') {
                 Component::derived(name).or_else(|| {
                     self.problem(
                         &at,
@@ -185,7 +206,7 @@ impl Checker<'_> {
             } else if name.contains(';') || name.contains('"') {
                 self.problem(
                     &at,
-                    format!("`{name}`: component parameters (;sf, ;key, ;bs, ;req, ;name) are not supported; name the header alone"),
+                    format!("`{name}`: component parameters (;sf, ;key, ;bs, ;req) are not supported; name the header alone"),
                 );
                 None
             } else if name.bytes().any(|b| b.is_ascii_uppercase()) {

@@ -53,7 +53,7 @@ pub fn sf_bytes(bytes: &[u8]) -> String {
 /// The inner list of component names with the parameters, as both the
 /// `@signature-params` line and the `Signature-Input` member carry it.
 pub fn signature_params(components: &[Component], params: &Params<'_>) -> String {
-    let names: Vec<String> = components.iter().map(|c| sf_string(c.name())).collect();
+    let names: Vec<String> = components.iter().map(Component::identifier).collect();
     let mut out = format!("({})", names.join(" "));
     let ints = [("created", params.created), ("expires", params.expires)];
     for (key, value) in ints {
@@ -84,7 +84,7 @@ pub fn signature_base(
 ) -> Result<Vec<u8>, Missing> {
     let mut base = Vec::new();
     for c in components {
-        base.extend_from_slice(sf_string(c.name()).as_bytes());
+        base.extend_from_slice(c.identifier().as_bytes());
         base.extend_from_slice(b": ");
         base.extend_from_slice(&value(c, parts)?);
         base.push(b'\n');
@@ -120,6 +120,7 @@ pub fn value(component: &Component, parts: &Parts) -> Result<Vec<u8>, Missing> {
             Some(q) => format!("{}?{q}", path()),
             None => path().to_string(),
         },
+        Component::QueryParam(name) => query_param(uri.query().unwrap_or_default(), name)?,
         Component::Header(name) => return header(parts, name),
     };
     Ok(text.into_bytes())
@@ -140,6 +141,66 @@ fn header(parts: &Parts, name: &str) -> Result<Vec<u8>, Missing> {
         out.extend_from_slice(line.as_bytes().trim_ascii());
     }
     Ok(out)
+}
+
+/// The value of the one query parameter called `name` (RFC 9421 section
+/// 2.2.8): the query parsed as `application/x-www-form-urlencoded` (`+`
+/// is a space), names compared decoded, the value decoded and encoded
+/// again with that percent-encode set, a space as `%20`. A name that is
+/// absent or repeated cannot be signed this way.
+pub fn query_param(query: &str, name: &str) -> Result<String, Missing> {
+    let wanted = form_decode(name);
+    let mut found = query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+        .filter(|(n, _)| form_decode(n) == wanted)
+        .map(|(_, v)| v);
+    match (found.next(), found.next()) {
+        (Some(value), None) => Ok(form_encode(&form_decode(value))),
+        (None, _) => Err(Missing(format!("query parameter `{name}`"))),
+        (Some(_), Some(_)) => Err(Missing(format!(
+            "single query parameter `{name}` (it is repeated; cover @query instead)"
+        ))),
+    }
+}
+
+/// Percent-decodes form text, `+` as a space; bytes that are not UTF-8
+/// stay as they are.
+fn form_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The form-urlencoded percent-encode set: everything but ASCII letters,
+/// digits and `*-._` is `%XX` (upper-case hex), a space too.
+fn form_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn scheme(parts: &Parts) -> Result<String, Missing> {

@@ -145,6 +145,39 @@ fn b_2_1_minimal_signature_with_rsa_pss_sha512() {
 }
 
 #[test]
+fn b_2_2_selective_components_with_a_query_param_and_a_tag() {
+    let cred = credential(&format!(
+        "algorithm = \"rsa-pss-sha512\"\nprivate_key_file = \"{}\"\nkeyid = \"test-key-rsa-pss\"\nlabel = \"sig-b22\"\ntag = \"header-example\"\ncontent_digest = \"sha-512\"\ncomponents = [\"@authority\", \"content-digest\", '@query-param;name=\"Pet\"']",
+        key_file("test-key-rsa-pss.pem")
+    ));
+    let mut parts = test_request();
+    cred.apply(&mut parts, body_digest(true), &fixed(None))
+        .unwrap();
+    let base = base_of(&cred, &parts);
+    let expected = [
+        "\"@authority\": example.com",
+        &format!("\"content-digest\": {SHA512_DIGEST}"),
+        "\"@query-param\";name=\"Pet\": dog",
+        concat!(
+            r#""@signature-params": ("@authority" "content-digest" "@query-param";name="Pet")"#,
+            r#";created=1618884473;keyid="test-key-rsa-pss";tag="header-example""#
+        ),
+    ]
+    .join("\n");
+    assert_eq!(base, expected);
+    let rfc = b64(concat!(
+        "LjbtqUbfmvjj5C5kr1Ugj4PmLYvx9wVjZvD9GsTT4F7GrcQEdJzgI9qHxICagShLRiLMlAJjtq6N4CDfKtjvuJ",
+        "yE5qH7KT8UCMkSowOB4+ECxCmT8rtAmj/0PIXxi0A0nxKyB09RNrCQibbUjsLS/2YyFYXEu4TRJQzRw1rLEuEf",
+        "Y17SARYhpTlaqwZVtR8NV7+4UKkjqpcAoFqWFQh62s7Cl+H2fjBSpqfZUJcsIk4N6wiKYd4je2U/lankenQ99P",
+        "ZfB4jY3I5rSV2DSBVkSFsURIjYErOs0tFTQosMTAoxk//0RoKUqiYY8Bh0aaUEb0rQl3/XaVe4bXTugEjHSw=="
+    ));
+    let pss = &ring::signature::RSA_PSS_2048_8192_SHA512;
+    let public = cred.signer.public_key();
+    verifies(pss, &public, &base, &rfc);
+    verifies(pss, &public, &base, &signature_bytes(&parts, "sig-b22"));
+}
+
+#[test]
 fn b_2_3_full_coverage_with_rsa_pss_sha512_and_a_sha512_content_digest() {
     let cred = credential(&format!(
         "algorithm = \"rsa-pss-sha512\"\nprivate_key_file = \"{}\"\nkeyid = \"test-key-rsa-pss\"\nlabel = \"sig-b23\"\ncontent_digest = \"sha-512\"\ncomponents = [\"date\", \"@method\", \"@path\", \"@query\", \"@authority\", \"content-type\", \"content-digest\", \"content-length\"]",

@@ -50,7 +50,7 @@ fn defaults_created_on_alg_and_nonce_off_label_sig1() {
 #[test]
 fn every_derived_component_and_lowercase_headers_are_accepted_in_order() {
     let h = check(&format!(
-        "{}\ncomponents = [\"@request-target\", \"@method\", \"@target-uri\", \"@authority\", \"@scheme\", \"@path\", \"@query\", \"x-request-id\", \"content-digest\"]\ncontent_digest = \"sha-512\"",
+        "{}\ncomponents = [\"@request-target\", \"@method\", \"@target-uri\", \"@authority\", \"@scheme\", \"@path\", \"@query\", '@query-param;name=\"a%20b\"', \"x-request-id\", \"content-digest\"]\ncontent_digest = \"sha-512\"",
         ed25519()
     ))
     .unwrap();
@@ -64,6 +64,7 @@ fn every_derived_component_and_lowercase_headers_are_accepted_in_order() {
             Component::Scheme,
             Component::Path,
             Component::Query,
+            Component::QueryParam("a%20b".into()),
             Component::Header("x-request-id".into()),
             Component::Header("content-digest".into()),
         ]
@@ -74,7 +75,7 @@ fn every_derived_component_and_lowercase_headers_are_accepted_in_order() {
 #[test]
 fn unknown_uppercase_repeated_parameterised_and_own_components_are_refused() {
     let e = check(&format!(
-        "{}\ncomponents = [\"@status\", \"Date\", \"date\", \"date\", \"\\\"x\\\";sf\", \"signature\", \"bad header\"]",
+        "{}\ncomponents = [\"@status\", \"Date\", \"date\", \"date\", \"\\\"x\\\";sf\", \"signature\", \"bad header\", \"@query-param\", '@query-param;name=\"a&b\"']",
         ed25519()
     ))
     .unwrap_err();
@@ -85,6 +86,8 @@ fn unknown_uppercase_repeated_parameterised_and_own_components_are_refused() {
         "credential.sig.components[4]: `\"x\";sf`: component parameters",
         "credential.sig.components[5]: `signature` is what countersign writes with the signature",
         "credential.sig.components[6]: `bad header` is not a header name",
+        "credential.sig.components[7]: `@query-param`: write a query parameter as '@query-param;name=\"Pet\"'",
+        "credential.sig.components[8]: `@query-param;name=\"a&b\"`: write a query parameter as",
     ] {
         assert!(e.contains(want), "{want}\n{e}");
     }

@@ -43,3 +43,36 @@ fn header_values_are_trimmed_and_joined() {
     assert_eq!(v("x-list"), "a, b, c");
     assert_eq!(v("x-empty"), "");
 }
+
+/// RFC 9421 section 2.2.8's examples.
+#[test]
+fn query_params_are_decoded_and_encoded_again() {
+    let q = "param=value&foo=bar&baz=batman&qux=";
+    assert_eq!(query_param(q, "baz").unwrap(), "batman");
+    assert_eq!(query_param(q, "qux").unwrap(), "");
+    let q =
+        "var=this%20is%20a%20big%0Avalue&bar=with+plus+whitespace&fa%C3%A7ade%22%3A%20=something";
+    assert_eq!(
+        query_param(q, "var").unwrap(),
+        "this%20is%20a%20big%0Avalue"
+    );
+    assert_eq!(query_param(q, "bar").unwrap(), "with%20plus%20whitespace");
+    assert_eq!(query_param(q, "fa%C3%A7ade%22%3A%20").unwrap(), "something");
+    assert_eq!(
+        query_param("a=1&b=x~y*", "b").unwrap(),
+        "x%7Ey*",
+        "the form set encodes ~ and keeps *"
+    );
+    assert_eq!(
+        query_param(q, "nope").unwrap_err(),
+        Missing("query parameter `nope`".into())
+    );
+    assert!(query_param("a=1&a=2", "a")
+        .unwrap_err()
+        .0
+        .contains("repeated"));
+    assert_eq!(
+        Component::QueryParam("Pet".into()).identifier(),
+        r#""@query-param";name="Pet""#
+    );
+}
