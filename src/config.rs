@@ -5,6 +5,7 @@
 mod admin;
 mod aws;
 mod hmac;
+mod http_sig;
 mod issued;
 mod jws;
 mod limits;
@@ -32,6 +33,7 @@ pub use hmac::{
     BodyDigestSpec, DigestAlgorithm, Encoding, Field, HmacAlgorithm, HmacConfig, NonceFormat, Part,
     Piece, Template, TimestampFormat,
 };
+pub use http_sig::{Component, DigestAlg, HttpSigAlgorithm, HttpSigConfig, HttpSigKey};
 pub use issued::{IssuedKeyConfig, KeyPlacement, KeyResponse};
 pub use jws::{IdempotencyKey, JwsDetachedConfig, ObVersion};
 pub use limits::Limits;
@@ -245,6 +247,7 @@ pub enum CredentialConfig {
     AwsSigV4(Box<AwsSigV4Config>),
     JwsDetached(Box<JwsDetachedConfig>),
     Hmac(Box<HmacConfig>),
+    HttpSignature(Box<HttpSigConfig>),
 }
 
 /// One thing wrong with a config, at a TOML key path such as `route[2].upstream`.

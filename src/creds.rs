@@ -8,6 +8,7 @@ mod form;
 mod form_post;
 mod header;
 mod hmac;
+pub mod httpsig;
 pub mod issued;
 pub mod jws;
 pub mod oauth2;
@@ -43,6 +44,7 @@ pub enum Credential {
     AwsSigV4(sigv4::AwsSigV4),
     JwsDetached(jws::JwsDetached),
     Hmac(Box<hmac::HmacCred>),
+    HttpSignature(httpsig::HttpSignature),
 }
 
 /// Values fixed by the caller instead of drawn at signing time, so that
@@ -158,6 +160,9 @@ impl Credential {
                 Credential::JwsDetached(jws::JwsDetached::build(name, j).map_err(problem)?)
             }
             CredentialConfig::Hmac(h) => Credential::Hmac(Box::new(hmac::HmacCred::new(name, h))),
+            CredentialConfig::HttpSignature(h) => {
+                Credential::HttpSignature(httpsig::HttpSignature::build(name, h).map_err(problem)?)
+            }
         })
     }
 
@@ -171,6 +176,7 @@ impl Credential {
             Credential::AwsSigV4(_) => "aws-sigv4",
             Credential::JwsDetached(_) => "jws-detached",
             Credential::Hmac(_) => "hmac",
+            Credential::HttpSignature(_) => "http-signature",
         }
     }
 
@@ -181,7 +187,8 @@ impl Credential {
             Credential::PayPayOpa(_)
             | Credential::Header(_)
             | Credential::JwsDetached(_)
-            | Credential::Hmac(_) => true,
+            | Credential::Hmac(_)
+            | Credential::HttpSignature(_) => true,
             Credential::AwsSigV4(a) => a.is_ready(),
             Credential::OAuth2(o) => o.is_ready(),
             Credential::IssuedKey(k) => k.is_ready(),
@@ -198,6 +205,7 @@ impl Credential {
             | Credential::AwsSigV4(_)
             | Credential::JwsDetached(_) => None,
             Credential::Hmac(_) => None,
+            Credential::HttpSignature(_) => None,
         }
     }
 
@@ -210,7 +218,8 @@ impl Credential {
             Credential::PayPayOpa(_)
             | Credential::Header(_)
             | Credential::JwsDetached(_)
-            | Credential::Hmac(_) => None,
+            | Credential::Hmac(_)
+            | Credential::HttpSignature(_) => None,
         }
     }
 
@@ -229,6 +238,7 @@ impl Credential {
             | Credential::AwsSigV4(_)
             | Credential::JwsDetached(_) => None,
             Credential::Hmac(_) => None,
+            Credential::HttpSignature(_) => None,
         }
     }
 
@@ -242,6 +252,7 @@ impl Credential {
             Credential::AwsSigV4(a) => a.header_names(),
             Credential::JwsDetached(j) => j.header_names(),
             Credential::Hmac(h) => h.header_names(),
+            Credential::HttpSignature(h) => h.header_names(),
         }
     }
 
@@ -259,6 +270,7 @@ impl Credential {
             Credential::AwsSigV4(a) => a.body_hash(hash),
             Credential::JwsDetached(j) => j.body_hash(parts, hash),
             Credential::Hmac(h) => h.body_hash(parts, hash, params)?,
+            Credential::HttpSignature(h) => h.body_hash(hash),
             Credential::Header(_) | Credential::OAuth2(_) | Credential::IssuedKey(_) => {}
         }
         Ok(())
@@ -274,7 +286,8 @@ impl Credential {
             Credential::Header(_)
             | Credential::OAuth2(_)
             | Credential::IssuedKey(_)
-            | Credential::AwsSigV4(_) => Ok(()),
+            | Credential::AwsSigV4(_)
+            | Credential::HttpSignature(_) => Ok(()),
         }
     }
 
@@ -296,8 +309,18 @@ impl Credential {
             Credential::OAuth2(o) => o.apply(parts).await,
             Credential::IssuedKey(k) => k.apply(parts).await,
             Credential::AwsSigV4(a) => a.apply(parts, digest, params).await,
-            Credential::JwsDetached(j) => j.apply(parts, digest, params),
+            Credential::JwsDetached(j) => j.apply(parts, digest.clone(), params),
             Credential::Hmac(h) => h.apply(parts, &digest, params),
+            Credential::HttpSignature(h) => h.apply(parts, digest, params),
+        }
+    }
+
+    /// The signature base an http-signature credential signed on `parts`
+    /// (for `countersign sign`); `None` for every other kind.
+    pub fn signature_base(&self, parts: &Parts) -> Option<String> {
+        match self {
+            Credential::HttpSignature(h) => h.signature_base(parts),
+            _ => None,
         }
     }
 
@@ -329,6 +352,7 @@ impl Credential {
             | Credential::AwsSigV4(_)
             | Credential::JwsDetached(_) => {}
             Credential::Hmac(_) => {}
+            Credential::HttpSignature(_) => {}
         }
     }
 
@@ -343,6 +367,7 @@ impl Credential {
             | Credential::AwsSigV4(_)
             | Credential::JwsDetached(_) => false,
             Credential::Hmac(_) => false,
+            Credential::HttpSignature(_) => false,
         }
     }
 }

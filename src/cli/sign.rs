@@ -116,6 +116,20 @@ fn sign_inner(args: SignArgs) -> Result<Vec<String>, Failure> {
                 eprintln!("# {line}");
             }
         }
+        // An RFC 9421 signature's base, to compare with the verifier's.
+        if let Some(stack) = &route.credential {
+            let mut copy = Request::new(());
+            *copy.method_mut() = prepared.method().clone();
+            *copy.uri_mut() = prepared.uri().clone();
+            *copy.headers_mut() = prepared.headers().clone();
+            let (parts, ()) = copy.into_parts();
+            for base in stack.signature_bases(&parts) {
+                eprintln!("# signature base:");
+                for line in base.lines() {
+                    eprintln!("#   {line}");
+                }
+            }
+        }
         Ok(prepared
             .headers()
             .iter()

@@ -192,6 +192,27 @@ pub struct RawJwsDetached {
     pub idempotency_key: Option<String>,
 }
 
+/// `[credential.NAME]` with `type = "http-signature"`. Every key is
+/// optional here so that a missing one is reported with its own key path.
+/// No `Debug`: `secret` may be a secret typed in place of its reference.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttpSignature {
+    pub algorithm: Option<String>,
+    pub secret: Option<String>,
+    pub secret_encoding: Option<String>,
+    pub private_key_file: Option<String>,
+    pub keyid: Option<String>,
+    pub label: Option<String>,
+    pub components: Option<Vec<String>>,
+    pub created: Option<bool>,
+    pub expires: Option<String>,
+    pub nonce: Option<bool>,
+    pub tag: Option<String>,
+    pub alg: Option<bool>,
+    pub content_digest: Option<String>,
+}
+
 /// `[credential.NAME]` with `type = "header"`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -7,6 +7,7 @@ mod aws;
 mod connect;
 mod credential;
 mod hmac;
+mod http_sig;
 mod issued;
 mod jws;
 mod limits;

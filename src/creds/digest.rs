@@ -1,12 +1,13 @@
 //! The body digests a route's credentials sign, computed in one pass while
 //! the body is spooled: PayPay's MD5 over Content-Type ++ body, the
-//! SHA-256 of the body that AWS SigV4 signs, the streams an `hmac`
-//! credential starts (a digest with its own prefix, or the HMAC itself,
-//! already fed with what comes before the body in its string to sign), and
-//! for a signature that needs the whole message at once (jws-detached:
-//! ring's RSA-PSS and ECDSA take the message, not a digest) a bounded copy
-//! of the body itself. Each is made only when a credential of the route
-//! asks for it.
+//! SHA-256 of the body that AWS SigV4 signs, the SHA-256 or SHA-512 of an
+//! http-signature's `Content-Digest`, the streams an `hmac` credential
+//! starts (a digest with its own prefix, or the HMAC itself, already fed
+//! with what comes before the body in its string to sign), and for a
+//! signature that needs the whole message at once (jws-detached: ring's
+//! RSA-PSS and ECDSA take the message, not a digest) a bounded copy of the
+//! body itself. Each is made only when a credential of the route asks for
+//! it.
 
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
@@ -23,6 +24,9 @@ pub struct BodyHash {
     message: Option<MessageCopy>,
     /// Keyed by what each credential named them (`NAME#mac`).
     streams: Vec<(String, Stream)>,
+    sha512: Option<Sha512>,
+    /// Asked for the body itself (its length), with no digest.
+    spool: bool,
     len: u64,
 }
 
@@ -138,10 +142,25 @@ impl BodyHash {
         self.streams.push((key, stream));
     }
 
-    /// Whether any credential asked for a digest (and so for the body).
+    /// Asks for the SHA-512 of the body.
+    pub fn want_sha512(&mut self) {
+        self.sha512.get_or_insert_with(Sha512::new);
+    }
+
+    /// Asks for the body to be read whole before the request is signed,
+    /// with no digest: its length (`Content-Length`) is then known, for a
+    /// signature that covers it.
+    pub fn want_length(&mut self) {
+        self.spool = true;
+    }
+
+    /// Whether any credential asked for a digest, a stream, the body or its
+    /// length (and so for the body).
     pub fn is_wanted(&self) -> bool {
-        self.md5.is_some()
+        self.spool
+            || self.md5.is_some()
             || self.sha256.is_some()
+            || self.sha512.is_some()
             || self.message.is_some()
             || !self.streams.is_empty()
     }
@@ -152,6 +171,9 @@ impl BodyHash {
             m.update(chunk);
         }
         if let Some(s) = self.sha256.as_mut() {
+            s.update(chunk);
+        }
+        if let Some(s) = self.sha512.as_mut() {
             s.update(chunk);
         }
         if let Some(m) = self.message.as_mut() {
@@ -179,6 +201,7 @@ impl BodyHash {
         BodyDigest::Present(Digests {
             md5: self.md5.map(|m| m.finalize().into()),
             sha256: self.sha256.map(|s| s.finalize().into()),
+            sha512: self.sha512.map(|s| s.finalize().into()),
             message: self
                 .message
                 .filter(|m| !m.over)
@@ -202,6 +225,7 @@ pub struct Digests {
     /// MD5 of the prefix (PayPay: Content-Type) ++ body.
     pub md5: Option<[u8; 16]>,
     pub sha256: Option<[u8; 32]>,
+    pub sha512: Option<[u8; 64]>,
     /// The body itself, for a credential that signs it whole.
     pub message: Option<Bytes>,
     /// The streams credentials started, each fed the whole body.
@@ -254,6 +278,14 @@ impl BodyDigest {
             BodyDigest::Present(d) => d.sha256,
         }
     }
+
+    /// The SHA-512 of the body, as `sha256`.
+    pub fn sha512(&self) -> Option<[u8; 64]> {
+        match self {
+            BodyDigest::Absent => Some(Sha512::digest(b"").into()),
+            BodyDigest::Present(d) => d.sha512,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -266,6 +298,7 @@ mod tests {
         let mut h = BodyHash::default();
         h.want_md5(b"application/json");
         h.want_sha256();
+        h.want_sha512();
         for chunk in body.chunks(3) {
             h.update(chunk);
         }
@@ -275,6 +308,7 @@ mod tests {
         md5.update(body);
         assert_eq!(d.md5(), Some(md5.finalize().into()));
         assert_eq!(d.sha256(), Some(Sha256::digest(body).into()));
+        assert_eq!(d.sha512(), Some(Sha512::digest(body).into()));
     }
 
     #[test]
@@ -287,6 +321,11 @@ mod tests {
         assert_eq!(d.md5(), None);
         assert!(d.sha256().is_some());
         assert!(matches!(BodyHash::default().finish(), BodyDigest::Absent));
+        let mut h = BodyHash::default();
+        h.want_length();
+        assert!(h.is_wanted(), "the length alone asks for the body");
+        h.update(b"xy");
+        assert_eq!(h.finish().sha512(), None);
     }
 
     #[test]

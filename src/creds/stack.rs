@@ -67,6 +67,15 @@ impl Stack {
         Ok(())
     }
 
+    /// The signature bases the credentials signed on `parts`, for
+    /// `countersign sign`.
+    pub fn signature_bases(&self, parts: &Parts) -> Vec<String> {
+        self.creds
+            .iter()
+            .filter_map(|c| c.signature_base(parts))
+            .collect()
+    }
+
     pub fn renews_on_unauthorized(&self) -> bool {
         self.creds.iter().any(|c| c.renews_on_unauthorized())
     }

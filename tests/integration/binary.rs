@@ -3,6 +3,7 @@
 
 mod commands;
 mod hmac_recipes;
+mod httpsig;
 mod jws;
 mod lifecycle;
 mod logs;

@@ -25,8 +25,11 @@
 //! `hmac_recipes`: the `hmac` recipes (LINE Pay v3, bitFlyer, PayPay)
 //! recomputed by Node.js's own crypto as the providers' samples do.
 //!
+//! `httpsig`: RFC 9421 signatures made by the compiled binary, checked by
+//! the PyPI package http-message-signatures (installed by `.ci/run`).
+//!
 //! The tests need Node.js and `npm ci --prefix tests/interop/oidc-provider`
-//! (and botocore for `sigv4`),
+//! (and botocore for `sigv4`, http-message-signatures for `httpsig`),
 //! so a plain `cargo test` skips them; `.ci/run` runs them with
 //! `cargo test --test interop -- --ignored`.
 #![allow(
@@ -42,6 +45,7 @@ mod integration {
 }
 mod fleet;
 mod hmac_recipes;
+mod httpsig;
 mod jws;
 mod oidc_provider;
 mod sigv4;

@@ -3,14 +3,14 @@
 use base64::Engine as _;
 
 use super::super::raw::{
-    RawAwsSigV4, RawBasic, RawHeaderCredential, RawIssuedKey, RawJwsDetached, RawOAuth2,
-    RawPayPayOpa,
+    RawAwsSigV4, RawBasic, RawHeaderCredential, RawHttpSignature, RawIssuedKey, RawJwsDetached,
+    RawOAuth2, RawPayPayOpa,
 };
 use super::super::CredentialConfig;
 use super::Checker;
 
 const CREDENTIAL_TYPES: &str =
-    "\"paypay-opa\", \"header\", \"oauth2\", \"issued-key\", \"aws-sigv4\", \"jws-detached\" or \"hmac\"";
+    "\"paypay-opa\", \"header\", \"oauth2\", \"issued-key\", \"aws-sigv4\", \"jws-detached\", \"hmac\" or \"http-signature\"";
 
 impl Checker<'_> {
     pub(super) fn credential(
@@ -75,6 +75,13 @@ impl Checker<'_> {
             },
             "jws-detached" => match table.try_into::<RawJwsDetached>() {
                 Ok(raw) => self.jws_detached(&path, raw),
+                Err(e) => {
+                    self.shape_problem(&path, &e);
+                    None
+                }
+            },
+            "http-signature" => match table.try_into::<RawHttpSignature>() {
+                Ok(raw) => self.http_signature(&path, raw),
                 Err(e) => {
                     self.shape_problem(&path, &e);
                     None

@@ -1,12 +1,13 @@
 //! Routes that name several credentials (`credential = ["a", "b"]`): each
 //! is applied in order, so two must not write the same header (the second
 //! would silently replace the first: two bearer tokens, two signatures in
-//! `Authorization`), and `aws-sigv4`, which signs every header and the
-//! query, must come last.
+//! `Authorization`), `aws-sigv4`, which signs every header and the
+//! query, must come last, and an `http-signature` must come after every
+//! credential that writes a header it covers.
 
 use std::collections::BTreeMap;
 
-use super::super::{CredentialConfig, KeyPlacement, RouteConfig};
+use super::super::{Component, CredentialConfig, KeyPlacement, RouteConfig};
 use super::Checker;
 
 /// The headers (lowercase) and query parameters a credential writes.
@@ -50,6 +51,29 @@ fn writes(c: &CredentialConfig) -> (Vec<String>, Vec<String>) {
                 .collect(),
             vec![],
         ),
+        CredentialConfig::HttpSignature(h) => {
+            let mut headers = vec!["signature".to_string(), "signature-input".to_string()];
+            if h.content_digest.is_some() {
+                headers.push("content-digest".into());
+            }
+            (headers, vec![])
+        }
+    }
+}
+
+/// The headers an http-signature credential covers (it writes
+/// content-digest itself, before it signs).
+fn covers(c: &CredentialConfig) -> Vec<&str> {
+    match c {
+        CredentialConfig::HttpSignature(h) => h
+            .components
+            .iter()
+            .filter_map(|c| match c {
+                Component::Header(name) if name != "content-digest" => Some(name.as_str()),
+                _ => None,
+            })
+            .collect(),
+        _ => vec![],
     }
 }
 
@@ -79,6 +103,20 @@ impl Checker<'_> {
                         &path,
                         format!("`{name}` (aws-sigv4) signs every header and the query, so it must come last in the list"),
                     );
+                }
+                for later in &names[j + 1..] {
+                    let Some(after) = credentials.get(later) else {
+                        continue;
+                    };
+                    let written = writes(after).0;
+                    for header in covers(config) {
+                        if written.iter().any(|w| w == header) {
+                            self.problem(
+                                &path,
+                                format!("`{name}` (http-signature) covers the header `{header}`, which `{later}` writes after it; put `{name}` after `{later}`"),
+                            );
+                        }
+                    }
                 }
                 let (headers, params) = writes(config);
                 let keys = headers
@@ -127,6 +165,19 @@ bearer = "t1"
 [credential.bearer2]
 type = "header"
 bearer = "t2"
+
+[credential.sig]
+type = "http-signature"
+algorithm = "hmac-sha256"
+secret = "s"
+components = ["@method", "authorization"]
+
+[credential.sig2]
+type = "http-signature"
+algorithm = "hmac-sha256"
+secret = "s"
+label = "other"
+components = ["@method"]
 
 [credential.aws]
 type = "aws-sigv4"
@@ -177,5 +228,21 @@ secret_access_key = "secret"
         assert!(e.contains("`nope` names no credential defined here"), "{e}");
         let e = check("[]").unwrap_err();
         assert!(e.contains("is an empty list"), "{e}");
+    }
+
+    #[test]
+    fn http_signature_comes_after_what_writes_a_header_it_covers() {
+        assert_eq!(check("[\"bearer1\", \"sig\"]").unwrap(), ["bearer1", "sig"]);
+        assert_eq!(check("[\"sig\", \"key\"]").unwrap(), ["sig", "key"]);
+        let e = check("[\"sig\", \"bearer1\"]").unwrap_err();
+        assert!(
+            e.contains("`sig` (http-signature) covers the header `authorization`, which `bearer1` writes after it; put `sig` after `bearer1`"),
+            "{e}"
+        );
+        let e = check("[\"sig\", \"sig2\"]").unwrap_err();
+        assert!(
+            e.contains("`sig` and `sig2` both write the header `signature`"),
+            "{e}"
+        );
     }
 }

@@ -61,8 +61,8 @@ impl Checker<'_> {
         })
     }
 
-    /// Reads a PKCS#8 PEM key. Messages name the file, never its content.
-    /// Also used by jws-detached.
+    /// Reads a PKCS#8 PEM key (also jws-detached's and http-signature's
+    /// `private_key_file`). Messages name the file, never its content.
     pub(in crate::config::validate) fn private_key(
         &mut self,
         path: &str,
