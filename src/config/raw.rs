@@ -225,6 +225,8 @@ pub struct RawOAuth2 {
     pub session_header: Option<String>,
     pub session_param: Option<String>,
     pub authorize_secret: Option<String>,
+    pub session_facts: Option<Vec<String>>,
+    pub revocation_url: Option<String>,
 }
 
 /// `[credential.NAME]` with `type = "issued-key"`. Every key is optional
