@@ -109,6 +109,7 @@ pub struct RawRoute {
     pub client_key: Option<String>,
     pub sni: Option<String>,
     pub resend_closed: Option<String>,
+    pub appliance: Option<String>,
 }
 
 /// A route's `credential`: one name, or a list applied in order.

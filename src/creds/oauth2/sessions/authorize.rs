@@ -127,6 +127,20 @@ impl SessionManager {
         })
     }
 
+    /// Where the person's browser starts with `ticket`, as an absolute URL:
+    /// the start path on the host of `redirect_uri`, which reaches the
+    /// browser endpoints (the callback is there).
+    pub fn start_url(&self, ticket: &str) -> String {
+        let origin = self
+            .flow
+            .redirect_uri
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|u| Some(format!("{}://{}", u.scheme_str()?, u.authority()?)))
+            .unwrap_or_default();
+        format!("{origin}/oauth2/{}/start?ticket={ticket}", self.name)
+    }
+
     /// Step 2, for the browser: spends `ticket`, and says where to go.
     pub async fn start(&self, ticket: &str) -> Result<Started, SessionError> {
         self.refuse_if_stopping()?;
