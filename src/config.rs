@@ -132,6 +132,18 @@ pub struct RouteConfig {
     /// Which requests are sent again when the upstream closes a reused
     /// connection before answering.
     pub resend_closed: Resend,
+    /// An appliance whose own endpoints this route's listener answers, so
+    /// that apps written for it move over with only a base URL change.
+    pub appliance: Option<Appliance>,
+}
+
+/// Appliances whose own endpoints a route listener can answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Appliance {
+    /// GMO Aozora Net Bank's "banking API environment": `POST
+    /// /v1/authorization/` with form field `sessionId` starts a session's
+    /// authorization.
+    GmoAozora,
 }
 
 /// Which requests may be sent a second time, on a new connection, when the

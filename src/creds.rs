@@ -4,7 +4,7 @@
 //! credential starts, and then lets the credential write its headers.
 
 mod digest;
-mod form;
+pub(crate) mod form;
 mod form_post;
 mod header;
 mod hmac;

@@ -8,6 +8,7 @@
 //! ```
 
 mod access;
+mod appliance;
 pub(crate) mod conn;
 mod connect;
 mod headers;
@@ -130,6 +131,17 @@ where
         limits.body_idle_timeout,
         limits.body_timeout,
     );
+    // An appliance's own endpoint on a route listener is answered here.
+    if let ListenerRole::Reverse(name) = role {
+        if let Some(route) = snapshot.route_named(name) {
+            if appliance::is_own(route, &parts) {
+                tracing::Span::current()
+                    .record("route", tracing::field::display(&route.config.name));
+                access.route = Some(Arc::clone(&route.metrics));
+                return appliance::authorization(snapshot, route, &parts, body).await;
+            }
+        }
+    }
     let resp = match decide(snapshot, role, &parts, metrics)? {
         Decision::Route(route) => {
             tracing::Span::current().record("route", tracing::field::display(&route.config.name));

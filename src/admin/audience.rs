@@ -81,7 +81,7 @@ impl Served {
             out.push("GET /healthz, GET /readyz, GET /metrics");
         }
         if self.control {
-            out.push("GET /status, POST /reload, POST /oauth2/NAME/authorize?session=ID");
+            out.push("GET /status, POST /reload, POST /oauth2/NAME/authorize?session=ID, GET and DELETE /oauth2/NAME/sessions/ID");
         }
         if self.browser {
             out.push("GET /oauth2/NAME/start?ticket=T, GET /oauth2/NAME/callback");

@@ -6,6 +6,13 @@
 //! - `GET /oauth2/NAME/start?ticket=T`, the browser: redirected to the
 //!   provider, with a cookie that binds the authorization to it;
 //! - `GET /oauth2/NAME/callback?state=..&code=..`, the provider's redirect.
+//!
+//! and, for the app once a session is authorized (controls, guarded like
+//! `authorize`):
+//!
+//! - `GET /oauth2/NAME/sessions/ID`: the session's facts, never a token;
+//! - `DELETE /oauth2/NAME/sessions/ID`: ends it (revoked at the provider
+//!   where the credential has a `revocation_url`).
 
 use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
 use serde_json::json;
@@ -16,6 +23,8 @@ use crate::body::{self, ProxyBody};
 use crate::creds::oauth2::{cookie_name, SessionError, SessionManager};
 use crate::creds::query::first as param;
 use crate::snapshot::Snapshot;
+
+mod session;
 
 /// The binding cookie lives as long as the authorization may take.
 const COOKIE_ATTRIBUTES: &str = "Path=/; Max-Age=600; HttpOnly; SameSite=Lax";
@@ -39,10 +48,11 @@ fn no_such_credential(name: &str) -> Response<ProxyBody> {
     )
 }
 
-/// The control side, `/oauth2/NAME/authorize` (and anything else under
-/// `/oauth2/` that is not the browser's); `None` when the path is not
-/// under `/oauth2/`. The app starts an authorization with its credential's
-/// `authorize_secret`, when that is set, or with `admin.control_secret`.
+/// The control side, `/oauth2/NAME/authorize` and
+/// `/oauth2/NAME/sessions/ID` (and anything else under `/oauth2/` that is
+/// not the browser's); `None` when the path is not under `/oauth2/`. The
+/// app calls these with its credential's `authorize_secret`, when that is
+/// set, or with `admin.control_secret`.
 pub async fn control(
     snapshot: &Snapshot,
     caller: Caller,
@@ -55,30 +65,41 @@ pub async fn control(
     // the control secret alone. (`may_start(None)` is true exactly when
     // the credential has none.)
     let own_secret = sessions.is_some_and(|s| !s.may_start(None));
-    if caller == Caller::Stranger && !(action == "authorize" && own_secret) {
+    let session = action.strip_prefix("sessions/");
+    let apps = action == "authorize" || session.is_some();
+    if caller == Caller::Stranger && !(apps && own_secret) {
         return Some(unauthorized());
     }
     let Some(sessions) = sessions else {
         return Some(no_such_credential(name));
     };
     let query = uri.query().unwrap_or("");
+    let admitted =
+        caller == Caller::Operator || sessions.may_start(headers.get(header::AUTHORIZATION));
+    let refuse = |what: &str| {
+        let or_control = if caller == Caller::Open {
+            ""
+        } else {
+            " (or admin.control_secret)"
+        };
+        let mut resp = text(
+            StatusCode::UNAUTHORIZED,
+            &format!("{what} for `{name}` needs `Authorization: Bearer` with its authorize_secret{or_control}\n"),
+        );
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        resp
+    };
+    if let Some(session) = session {
+        if !admitted {
+            return Some(refuse("reading or ending a session"));
+        }
+        return Some(session::answer(sessions, name, method, session).await);
+    }
     Some(match (method, action) {
         (&Method::POST, "authorize") => {
-            let admitted = caller == Caller::Operator
-                || sessions.may_start(headers.get(header::AUTHORIZATION));
             if !admitted {
-                let or_control = if caller == Caller::Open {
-                    ""
-                } else {
-                    " (or admin.control_secret)"
-                };
-                let mut resp = text(
-                    StatusCode::UNAUTHORIZED,
-                    &format!("starting an authorization for `{name}` needs `Authorization: Bearer` with its authorize_secret{or_control}\n"),
-                );
-                resp.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                return Some(resp);
+                return Some(refuse("starting an authorization"));
             }
             ticket(sessions, name, query).await
         }
@@ -91,7 +112,7 @@ pub async fn control(
         ),
         _ => text(
             StatusCode::NOT_FOUND,
-            "use POST /oauth2/NAME/authorize here; GET /oauth2/NAME/start and GET /oauth2/NAME/callback are the browser's\n",
+            "use POST /oauth2/NAME/authorize, GET or DELETE /oauth2/NAME/sessions/ID here; GET /oauth2/NAME/start and GET /oauth2/NAME/callback are the browser's\n",
         ),
     })
 }
@@ -210,17 +231,21 @@ async fn callback(
     resp
 }
 
-/// A ticket or start refused (see `status_of`).
+/// A ticket, start or session request refused (see `status_of`).
 fn refused(e: &SessionError) -> Response<ProxyBody> {
-    text(status_of(e), &format!("{e}\n"))
+    text(status_of(e), &format!("{}\n", crate::causes::chain(e)))
 }
 
-/// The caller's mistake (400); 500 when the OS random source failed; 503
-/// when the shared store of authorizations under way cannot be reached.
+/// The caller's mistake (400); 404 for a session nothing is stored for;
+/// 500 when the OS random source failed; 503 when a store cannot be
+/// reached or countersign is stopping.
 fn status_of(e: &SessionError) -> StatusCode {
     match e {
         SessionError::Random(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        SessionError::Pending(_) => StatusCode::SERVICE_UNAVAILABLE,
+        SessionError::Pending(_) | SessionError::StoreIo(_) | SessionError::Stopping => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        SessionError::Unknown(..) => StatusCode::NOT_FOUND,
         _ => StatusCode::BAD_REQUEST,
     }
 }

@@ -70,6 +70,13 @@ pub struct CodeFlow {
     /// When set, `POST /oauth2/NAME/authorize` must carry
     /// `Authorization: Bearer <secret>`: only the app may start one.
     pub authorize_secret: Option<super::Secret>,
+    /// Top-level fields of the token response the app may read back with
+    /// `GET /oauth2/NAME/sessions/ID` (Korea open banking's `user_seq_no`);
+    /// never a token (validation refuses those).
+    pub session_facts: Vec<String>,
+    /// RFC 7009 revocation endpoint: `DELETE /oauth2/NAME/sessions/ID`
+    /// revokes the session's refresh token there before forgetting it.
+    pub revocation_url: Option<Uri>,
 }
 
 /// How the client authenticates at the token endpoint.

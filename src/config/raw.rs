@@ -109,6 +109,7 @@ pub struct RawRoute {
     pub client_key: Option<String>,
     pub sni: Option<String>,
     pub resend_closed: Option<String>,
+    pub appliance: Option<String>,
 }
 
 /// A route's `credential`: one name, or a list applied in order.
@@ -263,6 +264,8 @@ pub struct RawOAuth2 {
     pub session_header: Option<String>,
     pub session_param: Option<String>,
     pub authorize_secret: Option<String>,
+    pub session_facts: Option<Vec<String>>,
+    pub revocation_url: Option<String>,
 }
 
 /// `[credential.NAME]` with `type = "issued-key"`. Every key is optional

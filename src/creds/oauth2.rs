@@ -14,10 +14,12 @@
 
 mod client_auth;
 mod endpoint;
+mod facts;
 mod fingerprint;
 mod jwt;
 mod pkce;
 mod refresh;
+mod revoke;
 mod sessions;
 mod source;
 
@@ -35,7 +37,7 @@ use crate::upstream::UpstreamSettings;
 use endpoint::Endpoint;
 use fingerprint::fingerprint;
 
-pub use sessions::{cookie_name, SessionError, SessionManager};
+pub use sessions::{cookie_name, Ended, Revocation, SessionError, SessionFacts, SessionManager};
 
 #[derive(Debug)]
 pub struct OAuth2 {
@@ -66,9 +68,17 @@ impl OAuth2 {
         let egress = Arc::clone(egress);
         let tokens = match &config.grant {
             Grant::AuthorizationCode(flow) => Tokens::Sessions(tokens.keep(key, || {
-                let endpoint = Endpoint::new(config, settings, egress).map_err(|e| ("", e))?;
+                let endpoint =
+                    Endpoint::new(config, settings, Arc::clone(&egress)).map_err(|e| ("", e))?;
+                let revoker = match &flow.revocation_url {
+                    Some(url) => Some(
+                        revoke::Revoker::new(config, url, settings, egress)
+                            .map_err(|e| ("revocation_url", e))?,
+                    ),
+                    None => None,
+                };
                 let request_bound = settings.connect_timeout + settings.response_timeout;
-                SessionManager::new(name, config, flow, endpoint, request_bound)
+                SessionManager::new(name, config, flow, endpoint, revoker, request_bound)
             })?),
             Grant::ClientCredentials | Grant::RefreshToken { .. } => {
                 Tokens::One(tokens.keep(key, || source::start(name, config, settings, egress))?)

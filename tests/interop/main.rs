@@ -12,6 +12,10 @@
 //! Whether a token is genuine is the server's word, asked through its RFC
 //! 7662 introspection endpoint, not ours.
 //!
+//! `sessions`: a user session countersign serves from one of its grants is
+//! ended, and the server confirms (introspection) that countersign's RFC
+//! 7009 revocation revoked the grant.
+//!
 //! `fleet`: three countersign processes share one of oidc-provider's
 //! rotating grants through a real redis-server for 30 s of load.
 //!
@@ -48,6 +52,7 @@ mod hmac_recipes;
 mod httpsig;
 mod jws;
 mod oidc_provider;
+mod sessions;
 mod sigv4;
 
 use std::os::unix::fs::PermissionsExt as _;

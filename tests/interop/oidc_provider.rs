@@ -25,11 +25,15 @@ pub struct Started {
     pub issuer: String,
     pub token_endpoint: String,
     pub introspection_endpoint: String,
+    /// RFC 7009 (countersign revokes a session's refresh token there).
+    pub revocation_endpoint: String,
     pub events_endpoint: String,
     /// Minted for `refresh-client` at start, as if a person had consented.
     pub refresh_token: String,
     /// Minted for `fleet-client` (3 s access tokens) likewise.
     pub fleet_refresh_token: String,
+    /// Minted for `refresh-client` likewise: a user session's grant.
+    pub session_refresh_token: String,
     pub resource: String,
     pub secrets: std::collections::HashMap<String, String>,
 }

@@ -10,7 +10,8 @@ use rustls_pki_types::CertificateDer;
 
 use super::super::raw::{RawCredentialNames, RawRoute};
 use super::super::{
-    AdminSettings, HostPattern, ProxySettings, Resend, RouteConfig, Scheme, UpstreamTarget,
+    AdminSettings, Appliance, HostPattern, ProxySettings, Resend, RouteConfig, Scheme,
+    UpstreamTarget,
 };
 use super::Checker;
 use crate::pki::identity::ClientIdentity;
@@ -176,6 +177,21 @@ impl Checker<'_> {
                 Resend::Any
             }
         };
+        let appliance = match raw.appliance.as_deref() {
+            None => None,
+            Some("gmo-aozora") if listen.is_some() => Some(Appliance::GmoAozora),
+            Some("gmo-aozora") => {
+                self.problem(
+                    format!("{path}.appliance"),
+                    "needs `listen`: the appliance's endpoints are answered on the route's own listener (the app's base URL)",
+                );
+                None
+            }
+            Some(_) => {
+                self.problem(format!("{path}.appliance"), "must be \"gmo-aozora\"");
+                None
+            }
+        };
         if upstream.as_ref().is_some_and(|u| u.scheme == Scheme::Http)
             && (client_identity.is_some() || sni.is_some())
         {
@@ -198,6 +214,7 @@ impl Checker<'_> {
             client_identity,
             sni,
             resend_closed,
+            appliance,
         })
     }
 

@@ -34,6 +34,10 @@ pub struct Issued {
     pub lifetime: Duration,
     /// A rotated refresh token, when the server sent one.
     pub refresh_token: Option<Secret>,
+    /// The other top-level fields of the answer (`scope`, `user_seq_no`,
+    /// ...), for a session's facts: every field whose name ends in
+    /// `token` is left out, so none of these is ever a token.
+    pub fields: serde_json::Map<String, Value>,
 }
 
 /// Why no token was obtained. Every message is free of secrets.
@@ -78,6 +82,12 @@ impl FetchError {
     /// token): only a person can fix this.
     pub fn is_invalid_grant(&self) -> bool {
         matches!(self, FetchError::Status { code: Some(c), .. } if c == "invalid_grant")
+    }
+
+    /// Only a person can fix this: the grant was refused, or nothing is
+    /// left to present (a session ended with `DELETE`, or never stored).
+    pub fn needs_person(&self) -> bool {
+        self.is_invalid_grant() || matches!(self, FetchError::NoRefreshToken)
     }
 }
 
@@ -149,7 +159,9 @@ pub fn parse(status: StatusCode, body: &Bytes) -> Result<Issued, FetchError> {
             .map(safe);
         return Err(FetchError::Status { status, code });
     }
-    let json = json.filter(Value::is_object).ok_or(FetchError::NotJson)?;
+    let Some(Value::Object(json)) = json else {
+        return Err(FetchError::NotJson);
+    };
     let access = json
         .get("access_token")
         .and_then(Value::as_str)
@@ -180,10 +192,15 @@ pub fn parse(status: StatusCode, body: &Bytes) -> Result<Issued, FetchError> {
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty())
         .map(Secret::new);
+    let fields = json
+        .into_iter()
+        .filter(|(name, _)| !name.to_ascii_lowercase().ends_with("token"))
+        .collect();
     Ok(Issued {
         value: bearer,
         lifetime,
         refresh_token,
+        fields,
     })
 }
 
@@ -216,6 +233,18 @@ mod tests {
         assert!(t.value.is_sensitive());
         assert_eq!(t.lifetime, Duration::from_secs(120));
         assert_eq!(t.refresh_token.unwrap().expose(), "rt-2");
+        assert_eq!(
+            t.fields.keys().collect::<Vec<_>>(),
+            ["expires_in", "token_type"],
+            "no token among the other fields"
+        );
+        let t =
+            ok(r#"{"access_token":"a","id_token":"i","user_seq_no":"1100000001","scope":"login"}"#)
+                .unwrap();
+        assert_eq!(
+            t.fields.keys().collect::<Vec<_>>(),
+            ["scope", "user_seq_no"]
+        );
         let t = ok(r#"{"access_token":"at-1","token_type":"Bearer"}"#).unwrap();
         assert_eq!(t.lifetime, DEFAULT_LIFETIME);
         assert!(t.refresh_token.is_none());

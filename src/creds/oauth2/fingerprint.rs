@@ -38,6 +38,16 @@ pub fn fingerprint(name: &str, c: &OAuth2Config, s: UpstreamSettings) -> [u8; 32
                     .map_or("", |s| s.expose())
                     .as_bytes(),
             );
+            for fact in &flow.session_facts {
+                feed("session_fact", fact.as_bytes());
+            }
+            feed(
+                "revocation_url",
+                flow.revocation_url
+                    .as_ref()
+                    .map_or(String::new(), |u| u.to_string())
+                    .as_bytes(),
+            );
         }
     }
     match &c.client_auth {

@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::endpoint::{Endpoint, FetchError, Issued};
+use super::facts::FactRule;
 use crate::config::{Secret, StoreConfig};
 use crate::creds::token::store::{
-    self, Lease, Leases, Presented, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore,
+    self, Facts, Lease, Leases, Presented, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore,
 };
 
 /// Seconds since the Unix epoch on this machine's clock.
@@ -78,6 +79,18 @@ pub struct RefreshGrant {
     seed: Option<Secret>,
     seed_sha256: String,
     lease: Option<GrantLease>,
+    /// A user session's: what its token responses leave for the app.
+    facts: Option<FactRule>,
+}
+
+/// What the store holds now, as a renewal needs it.
+struct Current {
+    /// The refresh token to present.
+    token: Secret,
+    version: u64,
+    /// Who presented the stored token last without storing its successor.
+    presented: Option<Presented>,
+    facts: Option<Facts>,
 }
 
 impl RefreshGrant {
@@ -108,7 +121,14 @@ impl RefreshGrant {
             seed_sha256: store::seed_hash(seed.as_ref()),
             seed,
             lease: None,
+            facts: None,
         })
+    }
+
+    /// Keeps a session's facts with its grant, updated by each refresh.
+    pub fn with_facts(mut self, rule: FactRule) -> RefreshGrant {
+        self.facts = Some(rule);
+        self
     }
 
     /// Renews only under the fleet-wide lease of the store `shared` names;
@@ -174,29 +194,45 @@ impl RefreshGrant {
         F: FnOnce(Secret) -> Fut,
         Fut: std::future::Future<Output = Result<Issued, FetchError>>,
     {
-        let (presented, seen, mark) = self.current().await?;
+        let Current {
+            token: presented,
+            version: seen,
+            presented: mark,
+            facts,
+        } = self.current().await?;
         // On a shared store, the token is marked as presented first: a
         // replica that cannot store its successor (Redis gone between
         // the answer and the write) keeps it in memory, and the others
         // must not present the spent one meanwhile.
         let (seen, marked) = match self.store.unsaved_grace() {
-            Some(grace) => (self.mark(label, &presented, seen, mark, grace).await?, true),
+            Some(grace) => {
+                let version = self
+                    .mark(label, &presented, seen, mark, facts.clone(), grace)
+                    .await?;
+                (version, true)
+            }
             None => (seen, false),
         };
         let issued = match exchange(presented.clone()).await {
             Ok(issued) => issued,
             Err(e) => {
                 if marked {
-                    self.unmark(label, seen, presented).await;
+                    self.unmark(label, seen, presented, facts).await;
                 }
                 return Err(e);
             }
         };
-        if issued.refresh_token.is_none() && marked {
-            self.unmark(label, seen, presented).await;
+        let facts = match &self.facts {
+            Some(rule) => Some(rule.renewed(label, facts.as_ref(), &issued, unix_now())),
+            None => facts,
+        };
+        if issued.refresh_token.is_none() && (marked || self.facts.is_some()) {
+            // Not rotated: clears the mark, and keeps the new facts.
+            self.unmark(label, seen, presented, facts.clone()).await;
         }
         if let Some(rotated) = &issued.refresh_token {
-            let grant = StoredGrant::new(self.seed_sha256.clone(), rotated.clone());
+            let grant =
+                StoredGrant::new(self.seed_sha256.clone(), rotated.clone()).with_facts(facts);
             if let Err(e) = self.replace(seen, grant.clone()).await {
                 if matches!(e, FetchError::Store(StoreError::Stale { .. })) {
                     // Another replica stored a newer refresh token: this
@@ -216,25 +252,73 @@ impl RefreshGrant {
         Ok(issued)
     }
 
-    /// The refresh token to present now, the version stored, and who
-    /// presented the stored token last without storing its successor.
-    async fn current(&self) -> Result<(Secret, u64, Option<Presented>), FetchError> {
-        let (store, key) = (Arc::clone(&self.store), self.key.clone());
-        let stored = tokio::task::spawn_blocking(move || store.load_versioned(&key))
-            .await
-            .map_err(|_| FetchError::Interrupted)??;
+    /// The refresh token to present now, and what else is stored with it.
+    async fn current(&self) -> Result<Current, FetchError> {
+        let stored = self.load().await?;
         let version = stored.as_ref().map_or(0, |v| v.version);
         match stored {
             Some(v) if self.seed.is_none() || v.grant.seed_sha256 == self.seed_sha256 => {
-                Ok((v.grant.refresh_token, version, v.grant.presented))
+                Ok(Current {
+                    token: v.grant.refresh_token,
+                    version,
+                    presented: v.grant.presented,
+                    facts: v.grant.facts,
+                })
             }
             // A new seed takes over: nobody has presented it yet.
-            _ => Ok((
-                self.seed.clone().ok_or(FetchError::NoRefreshToken)?,
+            _ => Ok(Current {
+                token: self.seed.clone().ok_or(FetchError::NoRefreshToken)?,
                 version,
-                None,
-            )),
+                presented: None,
+                facts: None,
+            }),
         }
+    }
+
+    /// What the store holds. A session's grant that another replica
+    /// deleted (the shared store reads it as "lost") is an ended session:
+    /// nothing.
+    async fn load(&self) -> Result<Option<store::Versioned>, FetchError> {
+        let (store, key) = (Arc::clone(&self.store), self.key.clone());
+        let loaded = tokio::task::spawn_blocking(move || store.load_versioned(&key))
+            .await
+            .map_err(|_| FetchError::Interrupted)?;
+        match loaded {
+            Err(StoreError::Lost { .. }) if self.key.session.is_some() => Ok(None),
+            other => Ok(other?),
+        }
+    }
+
+    /// Ends the grant: under the item's lock (and lease), hands the
+    /// refresh token now valid (the one left unsaved, if any) to `revoke`,
+    /// then deletes what is stored. `None` when nothing was there.
+    pub async fn end<F, Fut, T>(&self, revoke: F) -> Result<Option<T>, FetchError>
+    where
+        F: FnOnce(Secret) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        let mut unsaved = self.slot.lock().await;
+        let lease = match &self.lease {
+            Some(l) => Some(l.take(&self.key).await?),
+            None => None,
+        };
+        let ended = async {
+            let stored = self.load().await?.map(|v| v.grant.refresh_token);
+            let Some(token) = unsaved.take().map(|g| g.refresh_token).or(stored) else {
+                return Ok(None);
+            };
+            let outcome = revoke(token).await;
+            let (store, key) = (Arc::clone(&self.store), self.key.clone());
+            tokio::task::spawn_blocking(move || store.delete(&key))
+                .await
+                .map_err(|_| FetchError::Interrupted)??;
+            Ok(Some(outcome))
+        }
+        .await;
+        if let Some(lease) = lease {
+            let _ = lease.release().await;
+        }
+        ended
     }
 
     /// Marks `token` as presented by this process (version `seen`), unless
@@ -246,6 +330,7 @@ impl RefreshGrant {
         token: &Secret,
         seen: u64,
         found: Option<Presented>,
+        facts: Option<Facts>,
         grace: Duration,
     ) -> Result<u64, FetchError> {
         let now = unix_now();
@@ -260,7 +345,7 @@ impl RefreshGrant {
             }
             tracing::warn!(credential = %label, replica = %p.by, age_s, "another replica presented this refresh token and never stored its successor (it died, or its store was gone for longer than store.unsaved_grace); presenting it again: if it was rotated, the token endpoint refuses it and the grant must be authorized again");
         }
-        let mut grant = StoredGrant::new(self.seed_sha256.clone(), token.clone());
+        let mut grant = StoredGrant::new(self.seed_sha256.clone(), token.clone()).with_facts(facts);
         grant.presented = Some(Presented {
             by: store::process_id().to_string(),
             at_unix: now,
@@ -269,12 +354,13 @@ impl RefreshGrant {
     }
 
     /// Clears this process's mark after a request that rotated nothing
-    /// (it failed, or the server does not rotate); if the store refuses,
-    /// the others wait `unsaved_grace` for nothing, which is safe.
-    async fn unmark(&self, label: &str, seen: u64, token: Secret) {
-        let grant = StoredGrant::new(self.seed_sha256.clone(), token);
+    /// (it failed, or the server does not rotate), keeping `facts`; if the
+    /// store refuses, the others wait `unsaved_grace` for nothing, which
+    /// is safe (and a session's facts are updated by the next renewal).
+    async fn unmark(&self, label: &str, seen: u64, token: Secret, facts: Option<Facts>) {
+        let grant = StoredGrant::new(self.seed_sha256.clone(), token).with_facts(facts);
         if let Err(e) = self.replace(seen, grant).await {
-            tracing::warn!(credential = %label, error = %e, "cannot clear the presented mark of the refresh token; other replicas wait store.unsaved_grace before presenting it");
+            tracing::warn!(credential = %label, error = %e, "cannot clear the presented mark of the refresh token (or store a session's facts); other replicas wait store.unsaved_grace before presenting it");
         }
     }
 

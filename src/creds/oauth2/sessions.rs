@@ -9,7 +9,9 @@
 //! under the session's own key (the file store: its own file in the
 //! `token_store` folder, named by a hash of the credential and session id),
 //! written before the session's first access token is used, so sessions
-//! survive restarts.
+//! survive restarts. With it are the session's facts for the app (scope,
+//! times, the fields `session_facts` selects), which the app reads and
+//! with which it ends the session (see `control`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,15 +20,19 @@ use std::sync::{Arc, Mutex};
 use http::HeaderValue;
 
 use super::endpoint::{Endpoint, FetchError};
+use super::facts::FactRule;
 use super::refresh::RefreshGrant;
+use super::revoke::Revoker;
 use super::source;
 use crate::config::{CodeFlow, OAuth2Config};
 use crate::creds::token::store::{self, PendingStore, StoreError, StoreKey, TokenStore};
 use crate::creds::token::{Renewing, Stopped, TokenManager};
 
 mod authorize;
+mod control;
 
 pub use authorize::cookie_name;
+pub use control::{Ended, Revocation, SessionFacts};
 
 /// Why a session cannot be used or authorized. Messages hold no secret.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +41,7 @@ pub enum SessionError {
     BadId,
     #[error("session `{0}` is not authorized; the app starts authorization with POST /oauth2/{1}/authorize?session={0} on the control listener")]
     Unknown(String, String),
-    #[error("session `{0}` must be authorized again (the provider refused its refresh token); the app starts it with POST /oauth2/{1}/authorize?session={0} on the control listener")]
+    #[error("session `{0}` must be authorized again (the provider refused its refresh token, or the session was ended); the app starts it with POST /oauth2/{1}/authorize?session={0} on the control listener")]
     Refused(String, String),
     #[error("unknown, used or expired authorization ticket; the app gets a new one with POST /oauth2/NAME/authorize?session=ID")]
     BadTicket,
@@ -55,6 +61,8 @@ pub enum SessionError {
     Pending(#[source] StoreError),
     #[error("countersign is stopping")]
     Stopping,
+    #[error("cannot read or delete the session in its store")]
+    StoreIo(#[source] FetchError),
     /// The OS random source failed: no ticket, state or verifier could be
     /// made (countersign's fault, answered 500).
     #[error(transparent)]
@@ -67,6 +75,10 @@ pub struct SessionManager {
     flow: CodeFlow,
     store: Arc<dyn TokenStore>,
     endpoint: Arc<Endpoint>,
+    /// Where a session's refresh token is revoked when it ends.
+    revoker: Option<Revoker>,
+    /// What each session keeps of its token responses for the app.
+    facts: FactRule,
     sessions: Mutex<HashMap<String, Arc<TokenManager>>>,
     /// Managers replaced by a new authorization whose last fetch may still
     /// be under way; shutdown waits for them too.
@@ -95,6 +107,7 @@ impl SessionManager {
         config: &OAuth2Config,
         flow: &CodeFlow,
         endpoint: Endpoint,
+        revoker: Option<Revoker>,
         request_bound: std::time::Duration,
     ) -> Result<SessionManager, (&'static str, String)> {
         let store = store::open(config.shared_store.as_deref(), config.token_store.as_ref())?;
@@ -105,6 +118,8 @@ impl SessionManager {
             flow: flow.clone(),
             store,
             endpoint: Arc::new(endpoint),
+            revoker,
+            facts: FactRule::new(&flow.session_facts, config),
             sessions: Mutex::default(),
             retired: Mutex::default(),
             pending,
@@ -117,7 +132,9 @@ impl SessionManager {
     /// under the fleet-wide lease of that session, so two replicas serving
     /// it never present the same refresh token.
     fn session_grant(&self, key: StoreKey) -> Result<RefreshGrant, String> {
-        let grant = RefreshGrant::open(Arc::clone(&self.store), key, None).map_err(|(_, m)| m)?;
+        let grant = RefreshGrant::open(Arc::clone(&self.store), key, None)
+            .map_err(|(_, m)| m)?
+            .with_facts(self.facts.clone());
         match self.config.shared_store.as_deref() {
             Some(shared) => grant
                 .under_lease(shared, self.request_bound)

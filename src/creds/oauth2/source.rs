@@ -21,7 +21,7 @@ const REFUSED: &str = "the authorization server refused the grant; a person must
 
 enum OAuth2Source {
     ClientCredentials(Arc<Endpoint>),
-    Refresh(Arc<Endpoint>, RefreshGrant),
+    Refresh(Arc<Endpoint>, Box<RefreshGrant>),
 }
 
 impl TokenSource for OAuth2Source {
@@ -61,9 +61,10 @@ fn new_token(issued: Issued) -> NewToken {
     }
 }
 
-/// `invalid_grant` means the grant itself was refused: a person must act.
+/// `invalid_grant` means the grant itself was refused, and an empty store
+/// (a session ended) that nothing is left: a person must act.
 fn source_error(e: FetchError) -> SourceError {
-    if e.is_invalid_grant() {
+    if e.needs_person() {
         SourceError::refused(chain(&e), REFUSED)
     } else {
         SourceError::new(chain(&e))
@@ -86,7 +87,7 @@ pub fn start(
         Grant::RefreshToken { seed } => {
             let store = store::open(config.shared_store.as_deref(), config.token_store.as_ref())?;
             let grant = RefreshGrant::open(store, StoreKey::credential(label), seed.clone())?;
-            OAuth2Source::Refresh(endpoint, grant)
+            OAuth2Source::Refresh(endpoint, Box::new(grant))
         }
         Grant::AuthorizationCode(_) => {
             return Err(("grant", "each session has its own token manager".into()))
@@ -129,7 +130,7 @@ pub fn for_session(
 ) -> TokenManager {
     TokenManager::start(
         label,
-        Box::new(OAuth2Source::Refresh(endpoint, grant)),
+        Box::new(OAuth2Source::Refresh(endpoint, Box::new(grant))),
         config.refresh_at,
         config.wait_for_token,
         initial.map(|(issued, sent_at)| (new_token(issued), sent_at)),

@@ -14,6 +14,7 @@
 //! of its own and waits for it with a bound (see `redis::Conn`), so no
 //! async thread of countersign ever drives Redis.
 
+mod facts;
 mod file;
 mod lease;
 mod pending;
@@ -29,6 +30,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{Secret, TokenStoreConfig};
 
+pub use facts::Facts;
 pub use file::{FileStore, FileTokenStore};
 pub use lease::{Lease, Leases};
 pub use pending::{MemoryPending, PendingKind, PendingStore};
@@ -52,6 +54,9 @@ pub struct StoredGrant {
     /// On a shared store: the process that has handed this refresh token
     /// to the token endpoint and not yet stored its successor.
     pub presented: Option<Presented>,
+    /// A user session's facts for its app (none for a credential's own
+    /// grant, or a session stored before they were kept).
+    pub facts: Option<Facts>,
 }
 
 impl StoredGrant {
@@ -61,7 +66,14 @@ impl StoredGrant {
             seed_sha256,
             refresh_token,
             presented: None,
+            facts: None,
         }
+    }
+
+    /// The same, with `facts`.
+    pub fn with_facts(mut self, facts: Option<Facts>) -> StoredGrant {
+        self.facts = facts;
+        self
     }
 }
 
@@ -70,6 +82,7 @@ impl std::fmt::Debug for StoredGrant {
         f.debug_struct("StoredGrant")
             .field("seed_sha256", &self.seed_sha256)
             .field("presented", &self.presented)
+            .field("facts", &self.facts.is_some())
             .finish_non_exhaustive()
     }
 }

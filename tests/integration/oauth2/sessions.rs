@@ -7,6 +7,8 @@
 use super::{ClientCheck, TokenServer};
 use crate::harness::*;
 
+mod appliance;
+mod facts;
 mod listeners;
 mod migrate;
 mod replicas;

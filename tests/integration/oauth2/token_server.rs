@@ -4,6 +4,10 @@
 //! `expires_in`, rotates refresh tokens and treats reuse of a spent one as
 //! theft (revoking the grant), and can be told to fail or to hold requests.
 //! The API answers 401 to any token that is unknown, expired or revoked.
+//! Each authorization_code grant has a `user_seq_no` (as Korea open
+//! banking's token responses carry), sent with each of its tokens, and an
+//! RFC 7009 revocation endpoint (`/oauth2/revoke`) revokes a grant: its
+//! refresh tokens and access tokens.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -58,6 +62,13 @@ struct State {
     down: bool,
     jtis: HashSet<String>,
     serial: u64,
+    /// Token (access or refresh) -> the authorization_code grant it is of.
+    grant_of: HashMap<String, u64>,
+    grants: u64,
+    /// More fields for every token response from now on.
+    fields: serde_json::Map<String, serde_json::Value>,
+    revocations: Vec<TokenRequest>,
+    revocation_down: bool,
 }
 
 pub struct TokenServer {
@@ -104,6 +115,36 @@ impl TokenServer {
             state,
             gate,
         }
+    }
+
+    /// The RFC 7009 revocation endpoint.
+    pub fn revocation_url(&self) -> String {
+        self.url().replace("/oauth2/token", "/oauth2/revoke")
+    }
+
+    /// Every request the revocation endpoint received.
+    pub fn revocations(&self) -> Vec<TokenRequest> {
+        self.with(|s| s.revocations.clone())
+    }
+
+    /// The revocation endpoint answers 503 while `down`.
+    pub fn set_revocation_down(&self, down: bool) {
+        self.with(|s| s.revocation_down = down);
+    }
+
+    /// Token responses from now on carry `name: value` too.
+    pub fn set_field(&self, name: &str, value: serde_json::Value) {
+        self.with(|s| s.fields.insert(name.to_string(), value));
+    }
+
+    /// The `user_seq_no` of the grant `token` belongs to.
+    pub fn user_seq_no(&self, token: &str) -> Option<String> {
+        self.with(|s| s.grant_of.get(token).map(|g| seq_no(*g)))
+    }
+
+    /// Whether a refresh token is still usable.
+    pub fn refresh_live(&self, token: &str) -> bool {
+        self.with(|s| s.refresh.get(token).copied().unwrap_or(false))
     }
 
     pub fn url(&self) -> String {
@@ -259,8 +300,12 @@ async fn token(
     gate: Gate,
 ) -> Response<Full<Bytes>> {
     let authorization = header(&req, "authorization");
+    let revocation = req.uri().path() == "/oauth2/revoke";
     let body = req.into_body().collect().await.unwrap().to_bytes();
     let form = form_decode(&String::from_utf8_lossy(&body));
+    if revocation {
+        return revoke(&state, form, authorization);
+    }
     let failure = {
         let mut s = state.lock().unwrap();
         s.requests.push(TokenRequest {
@@ -289,6 +334,7 @@ async fn token(
     if let Err(e) = client_check::check(&s.clients, &mut s.jtis, &form, authorization.as_deref()) {
         return oauth_error(401, e);
     }
+    let mut grant = None;
     let rotate = match form.get("grant_type").map(String::as_str) {
         Some("client_credentials") => false,
         Some("authorization_code") => {
@@ -301,10 +347,13 @@ async fn token(
             if computed != challenge || form.get("redirect_uri") != Some(&redirect) {
                 return oauth_error(400, "invalid_grant");
             }
+            s.grants += 1;
+            grant = Some(s.grants);
             true
         }
         Some("refresh_token") => {
             let presented = form.get("refresh_token").cloned().unwrap_or_default();
+            grant = s.grant_of.get(&presented).copied();
             match s.refresh.get(&presented).copied() {
                 Some(true) if s.rotate => {
                     s.refresh.insert(presented, false);
@@ -332,12 +381,68 @@ async fn token(
     let mut body = serde_json::json!({
         "access_token": access, "token_type": "Bearer", "expires_in": expires_in,
     });
+    for (name, value) in &s.fields {
+        body[name] = value.clone();
+    }
+    if let Some(g) = grant {
+        s.grant_of.insert(access, g);
+        body["user_seq_no"] = seq_no(g).into();
+    }
     if rotate {
         let next = format!("rt-{}-{}", s.serial, random());
         s.refresh.insert(next.clone(), true);
+        if let Some(g) = grant {
+            s.grant_of.insert(next.clone(), g);
+        }
         body["refresh_token"] = next.into();
     }
     reply(200, &body.to_string())
+}
+
+/// Korea open banking's user numbers are ten digits.
+fn seq_no(grant: u64) -> String {
+    format!("{:010}", 1_100_000_000 + grant)
+}
+
+/// RFC 7009: the client authenticates as at the token endpoint; the
+/// grant of `token` is revoked (every refresh and access token of it);
+/// an unknown token is answered 200 too (section 2.2).
+fn revoke(
+    state: &Mutex<State>,
+    form: HashMap<String, String>,
+    authorization: Option<String>,
+) -> Response<Full<Bytes>> {
+    let mut s = state.lock().unwrap();
+    let s = &mut *s;
+    s.revocations.push(TokenRequest {
+        form: form.clone(),
+        authorization: authorization.clone(),
+    });
+    if s.revocation_down {
+        return oauth_error(503, "temporarily_unavailable");
+    }
+    if let Err(e) = client_check::check(&s.clients, &mut s.jtis, &form, authorization.as_deref()) {
+        return oauth_error(401, e);
+    }
+    let Some(token) = form.get("token") else {
+        return oauth_error(400, "invalid_request");
+    };
+    if let Some(grant) = s.grant_of.get(token).copied() {
+        let of_grant: Vec<String> = s
+            .grant_of
+            .iter()
+            .filter(|(_, g)| **g == grant)
+            .map(|(t, _)| t.clone())
+            .collect();
+        for t in of_grant {
+            if let Some(live) = s.refresh.get_mut(&t) {
+                *live = false;
+            } else {
+                s.revoked.insert(t);
+            }
+        }
+    }
+    reply(200, "")
 }
 
 fn random() -> String {

@@ -11,7 +11,8 @@
 // prints one JSON line on stdout and serves until it is killed:
 //
 //   {"issuer": "http://127.0.0.1:PORT", "token_endpoint": "...",
-//    "introspection_endpoint": "...", "events_endpoint": "...",
+//    "introspection_endpoint": "...", "revocation_endpoint": "...",
+//    "events_endpoint": "...",
 //    "refresh_token": "...", ...}
 //
 // Tokens are opaque, so the tests can ask the server itself whether a token
@@ -145,7 +146,8 @@ const provider = new Provider(issuer, {
         return client.clientId === 'introspector';
       },
     },
-    revocation: { enabled: false },
+    // RFC 7009, for countersign ending a session (tests/interop/sessions.rs).
+    revocation: { enabled: true },
     resourceIndicators: {
       enabled: true,
       async defaultResource() {
@@ -242,15 +244,19 @@ async function consented(clientId) {
 }
 const { grantId, refreshToken } = await consented('refresh-client');
 const fleet = await consented(FLEET_CLIENT);
+// A grant countersign serves as a user session, and then ends.
+const session = await consented('refresh-client');
 
 process.stdout.write(`${JSON.stringify({
   issuer,
   token_endpoint: `${issuer}/token`,
   introspection_endpoint: `${issuer}/token/introspection`,
+  revocation_endpoint: `${issuer}/token/revocation`,
   events_endpoint: `${issuer}/interop/events`,
   refresh_token: refreshToken,
   grant_id: grantId,
   fleet_refresh_token: fleet.refreshToken,
+  session_refresh_token: session.refreshToken,
   resource: RESOURCE,
   secrets: {
     'basic-client': BASIC_SECRET,

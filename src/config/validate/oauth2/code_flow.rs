@@ -1,6 +1,7 @@
 //! Rules for `grant = "authorization_code"`: the authorization endpoint, the
 //! registered redirect URI, the session header, the secret that lets the app
-//! start an authorization, and the session store folder.
+//! start an authorization, the token response fields the app may read back
+//! (`session_facts`), the revocation endpoint, and the session store folder.
 
 use http::{HeaderName, Uri};
 
@@ -9,6 +10,11 @@ use super::super::super::{CodeFlow, SecretBytes, TokenStoreConfig};
 use super::super::Checker;
 
 const DEFAULT_SESSION_HEADER: &str = "x-countersign-session";
+/// Token response fields that hold a token: never a session fact (nor is
+/// any other name ending in `_token`).
+const TOKEN_FIELDS: &[&str] = &["access_token", "refresh_token", "id_token"];
+/// Token response fields the session facts report in their own way.
+const REPORTED_ANYWAY: &[&str] = &["scope", "expires_in", "token_type"];
 
 impl Checker<'_> {
     pub(super) fn code_flow(&mut self, path: &str, raw: &RawOAuth2) -> Option<CodeFlow> {
@@ -98,13 +104,66 @@ impl Checker<'_> {
                 }
             }
         };
+        let session_facts = self.session_facts(path, raw.session_facts.as_deref());
+        let revocation_url = match raw.revocation_url.as_deref() {
+            None => Some(None),
+            Some(text) => self
+                .endpoint_url(
+                    &format!("{path}.revocation_url"),
+                    Some(text),
+                    "https://auth.example.com/oauth2/revoke",
+                    "the credential's client authentication",
+                )
+                .map(Some),
+        };
         Some(CodeFlow {
             authorize_url: authorize_url?,
             redirect_uri: redirect_uri?,
             session_header: session_header?,
             session_param,
             authorize_secret: authorize_secret?,
+            session_facts: session_facts?,
+            revocation_url: revocation_url?,
         })
+    }
+
+    /// The token response fields an app may read back: plain names, each
+    /// once, and never a token.
+    fn session_facts(&mut self, path: &str, names: Option<&[String]>) -> Option<Vec<String>> {
+        let mut kept: Vec<String> = Vec::new();
+        let mut ok = true;
+        for (i, name) in names.unwrap_or_default().iter().enumerate() {
+            let key = format!("{path}.session_facts[{i}]");
+            let lower = name.to_ascii_lowercase();
+            let problem = if name.is_empty()
+                || name.len() > 64
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            {
+                Some("is not a field name (1 to 64 letters, digits, `_`, `-` or `.`)".to_string())
+            } else if TOKEN_FIELDS.contains(&lower.as_str()) || lower.ends_with("_token") {
+                Some(format!(
+                    "`{name}` is a token; the app is never given one (countersign adds it to requests)"
+                ))
+            } else if REPORTED_ANYWAY.contains(&lower.as_str()) {
+                Some(format!(
+                    "`{name}` is reported anyway (as `scope` and the access token's expiry); remove it"
+                ))
+            } else if kept.contains(name) {
+                Some(format!("`{name}` is listed twice"))
+            } else {
+                None
+            };
+            match problem {
+                Some(p) => {
+                    self.problem(key, p);
+                    ok = false;
+                }
+                None => kept.push(name.clone()),
+            }
+        }
+        ok.then_some(kept)
     }
 
     /// Keys of the authorization-code flow set on another grant would be
@@ -116,6 +175,8 @@ impl Checker<'_> {
             ("session_header", raw.session_header.is_some()),
             ("session_param", raw.session_param.is_some()),
             ("authorize_secret", raw.authorize_secret.is_some()),
+            ("session_facts", raw.session_facts.is_some()),
+            ("revocation_url", raw.revocation_url.is_some()),
         ];
         for (key, set) in keys {
             if set {

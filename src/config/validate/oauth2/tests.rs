@@ -259,3 +259,65 @@ fn the_authorization_code_flow_and_its_keys_only_there() {
         ["credential.cc.redirect_uri", "credential.cc.session_param"]
     );
 }
+
+#[test]
+fn session_facts_name_plain_fields_and_never_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sessions")).unwrap();
+    let code = |extra: &str| {
+        format!("[credential.kr]\ntype = \"oauth2\"\ngrant = \"authorization_code\"\ntoken_url = \"https://as.test/token\"\nauthorize_url = \"https://as.test/authorize\"\nredirect_uri = \"https://app.test/cb\"\nclient_id = \"c\"\nclient_secret = \"s\"\ntoken_store = \"sessions\"\n{extra}")
+    };
+    let o = oauth2(
+        dir.path(),
+        &code("session_facts = [\"user_seq_no\", \"client_use_code\"]\nrevocation_url = \"https://as.test/revoke\"\n"),
+    );
+    let Grant::AuthorizationCode(flow) = &o.grant else {
+        panic!("an authorization_code grant")
+    };
+    assert_eq!(flow.session_facts, ["user_seq_no", "client_use_code"]);
+    assert_eq!(
+        flow.revocation_url
+            .as_ref()
+            .map(|u| u.to_string())
+            .as_deref(),
+        Some("https://as.test/revoke")
+    );
+
+    let refused = validate(
+        &code("session_facts = [\"access_token\", \"Refresh_Token\", \"id_token\", \"dpop_token\", \"user_seq_no\", \"user_seq_no\", \"a b\", \"\", \"scope\"]\nrevocation_url = \"ftp://as.test/revoke\"\n"),
+        dir.path(),
+    )
+    .err()
+    .unwrap();
+    let found: Vec<(String, String)> = refused
+        .problems
+        .into_iter()
+        .map(|p| (p.path, p.message))
+        .collect();
+    let paths: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "credential.kr.session_facts[0]",
+            "credential.kr.session_facts[1]",
+            "credential.kr.session_facts[2]",
+            "credential.kr.session_facts[3]",
+            "credential.kr.session_facts[5]",
+            "credential.kr.session_facts[6]",
+            "credential.kr.session_facts[7]",
+            "credential.kr.session_facts[8]",
+            "credential.kr.revocation_url",
+        ]
+    );
+    assert!(found[0].1.contains("is a token"), "{found:?}");
+    assert!(found[4].1.contains("twice"), "{found:?}");
+
+    let cc = "[credential.cc]\ntype = \"oauth2\"\ngrant = \"client_credentials\"\ntoken_url = \"https://as.test/token\"\nclient_id = \"c\"\nclient_secret = \"s\"\nsession_facts = [\"user_seq_no\"]\nrevocation_url = \"https://as.test/revoke\"\n";
+    assert_eq!(
+        problems(dir.path(), cc),
+        [
+            "credential.cc.session_facts",
+            "credential.cc.revocation_url"
+        ]
+    );
+}

@@ -81,6 +81,7 @@ fn grant(store: &Arc<Flaky>, slot: &StoreSlot) -> RefreshGrant {
         seed: Some(Secret::new("rt-0")),
         seed_sha256: store::seed_hash(Some(&Secret::new("rt-0"))),
         lease: None,
+        facts: None,
     }
 }
 
@@ -95,6 +96,7 @@ fn rotates_to<'a>(
             value: HeaderValue::from_static("Bearer at"),
             lifetime: Duration::from_secs(60),
             refresh_token: Some(Secret::new(next)),
+            fields: Default::default(),
         }))
     }
 }
@@ -244,6 +246,7 @@ async fn the_mark_is_written_before_presenting_and_stays_while_the_successor_is_
             value: HeaderValue::from_static("Bearer at"),
             lifetime: Duration::from_secs(60),
             refresh_token: Some(Secret::new(format!("{}-next", rt.expose()))),
+            fields: Default::default(),
         }))
     })
     .await
@@ -280,3 +283,5 @@ async fn a_failed_request_clears_the_mark() {
         "another replica may present it at once"
     );
 }
+
+mod sessions;

@@ -22,13 +22,13 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
-use super::super::endpoint::FetchError;
+use super::super::endpoint::{unix_now, FetchError};
 use super::super::pkce::{self, Pkce};
 use super::super::source;
 use super::{check_id, SessionError, SessionManager};
 use crate::config::Secret;
 use crate::creds::form;
-use crate::creds::token::store::{self, PendingKind, StoreKey, StoredGrant, TokenStore};
+use crate::creds::token::store::{self, Facts, PendingKind, StoreKey, StoredGrant, TokenStore};
 
 /// A ticket or an authorization not used within this is forgotten.
 pub const FLOW_TTL: Duration = Duration::from_secs(600);
@@ -127,6 +127,20 @@ impl SessionManager {
         })
     }
 
+    /// Where the person's browser starts with `ticket`, as an absolute URL:
+    /// the start path on the host of `redirect_uri`, which reaches the
+    /// browser endpoints (the callback is there).
+    pub fn start_url(&self, ticket: &str) -> String {
+        let origin = self
+            .flow
+            .redirect_uri
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|u| Some(format!("{}://{}", u.scheme_str()?, u.authority()?)))
+            .unwrap_or_default();
+        format!("{origin}/oauth2/{}/start?ticket={ticket}", self.name)
+    }
+
     /// Step 2, for the browser: spends `ticket`, and says where to go.
     pub async fn start(&self, ticket: &str) -> Result<Started, SessionError> {
         self.refuse_if_stopping()?;
@@ -220,12 +234,14 @@ impl SessionManager {
         // callbacks for one session cannot leave one's token serving and the
         // other's refresh token stored.
         let session = pending.session;
+        let label = format!("{}/{session}", self.name);
+        let facts = self.facts.authorized(&label, &issued, unix_now());
         let key = self.session_key(&session);
         let slot = self.store.slot(&key);
         let mut unsaved = slot.lock().await;
         // A new authorization supersedes whatever the old one left unsaved.
         *unsaved = None;
-        save(&self.store, &key, refresh)
+        save(&self.store, &key, refresh, facts)
             .await
             .map_err(SessionError::Store)?;
         if self.refuse_if_stopping().is_err() {
@@ -235,7 +251,7 @@ impl SessionManager {
         }
         let grant = self.session_grant(key).map_err(SessionError::StoreOpen)?;
         let manager = source::for_session(
-            &format!("{}/{session}", self.name),
+            &label,
             Arc::clone(&self.endpoint),
             grant,
             &self.config,
@@ -256,14 +272,16 @@ impl SessionManager {
     }
 }
 
-/// Saves a session's first refresh token (the caller holds its lock).
+/// Saves a session's first refresh token, and its facts (the caller holds
+/// its lock).
 async fn save(
     store: &Arc<dyn TokenStore>,
     key: &StoreKey,
     refresh: Secret,
+    facts: Facts,
 ) -> Result<(), FetchError> {
     let (store, key) = (Arc::clone(store), key.clone());
-    let grant = StoredGrant::new(store::seed_hash(None), refresh);
+    let grant = StoredGrant::new(store::seed_hash(None), refresh).with_facts(Some(facts));
     tokio::task::spawn_blocking(move || store.save(&key, &grant))
         .await
         .map_err(|_| FetchError::Interrupted)?

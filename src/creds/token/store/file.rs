@@ -11,7 +11,7 @@ use base64::Engine as _;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use serde_json::{json, Value};
 
-use super::{session_hash, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore};
+use super::{session_hash, Facts, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore};
 use crate::config::{Secret, TokenStoreConfig};
 
 const FORMAT: &str = "countersign-token-store";
@@ -184,19 +184,26 @@ impl FileStore {
 
     fn grant(&self, grant: &Value) -> Result<StoredGrant, StoreError> {
         let text = |name| grant.get(name).and_then(Value::as_str);
+        let facts = match grant.get("facts") {
+            None => None,
+            Some(f) => Some(Facts::from_json(f).ok_or_else(|| self.garbage())?),
+        };
         match (text("seed_sha256"), text("refresh_token")) {
             (Some(seed), Some(token)) if !token.is_empty() => {
-                Ok(StoredGrant::new(seed.to_string(), Secret::new(token)))
+                Ok(StoredGrant::new(seed.to_string(), Secret::new(token)).with_facts(facts))
             }
             _ => Err(self.garbage()),
         }
     }
 
     fn encode(&self, grant: &StoredGrant) -> Result<Vec<u8>, StoreError> {
-        let inner = json!({
+        let mut inner = json!({
             "seed_sha256": grant.seed_sha256,
             "refresh_token": grant.refresh_token.expose(),
         });
+        if let Some(facts) = &grant.facts {
+            inner["facts"] = facts.to_json();
+        }
         let doc = match &self.key {
             None => json!({ "format": FORMAT, "grant": inner }),
             Some(key) => {

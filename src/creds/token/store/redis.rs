@@ -16,7 +16,8 @@ use serde_json::{json, Value};
 
 use super::seal::{self, SealKey};
 use super::{
-    session_hash, Presented, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore, Versioned,
+    session_hash, Facts, Presented, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore,
+    Versioned,
 };
 use crate::config::{Secret, StoreConfig};
 
@@ -148,6 +149,9 @@ impl RedisTokenStore {
         if let Some(p) = &grant.presented {
             inner["presented"] = json!({ "by": p.by, "at": p.at_unix });
         }
+        if let Some(facts) = &grant.facts {
+            inner["facts"] = facts.to_json();
+        }
         let bound_to = Self::bound_to(name, version);
         seal::wrap(FORMAT, "grant", &inner, self.seal.as_deref(), &bound_to)
             .ok_or_else(|| self.conn.unreachable("sealing failed".into()))
@@ -170,11 +174,16 @@ impl RedisTokenStore {
                 _ => return Err(garbage()),
             },
         };
+        let facts = match grant.get("facts") {
+            None => None,
+            Some(f) => Some(Facts::from_json(f).ok_or_else(garbage)?),
+        };
         match (text("seed_sha256"), text("refresh_token")) {
             (Some(seed), Some(token)) if !token.is_empty() => Ok(StoredGrant {
                 seed_sha256: seed.to_string(),
                 refresh_token: Secret::new(token),
                 presented,
+                facts,
             }),
             _ => Err(garbage()),
         }
