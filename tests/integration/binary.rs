@@ -27,3 +27,25 @@ pub(crate) fn check(path: &Path) -> std::process::Output {
         .output()
         .expect("the binary runs")
 }
+
+/// Sends `req` through `proxy` with a body of `size` bytes: `chunk` sent
+/// again and again (`size` a multiple of its length), as the app streams
+/// it; the answer.
+pub(crate) fn upload(
+    rt: &tokio::runtime::Runtime,
+    proxy: std::net::SocketAddr,
+    req: http::request::Builder,
+    size: u64,
+    chunk: Bytes,
+) -> Answer {
+    rt.block_on(async {
+        let (tx, body) = channel_body();
+        let req = req.header("content-length", size).body(body).unwrap();
+        let exchange = tokio::spawn(async move { try_send(proxy, req).await });
+        for _ in 0..(size / chunk.len() as u64) {
+            tx.send(Ok(chunk.clone())).await.unwrap();
+        }
+        drop(tx);
+        exchange.await.unwrap().unwrap()
+    })
+}

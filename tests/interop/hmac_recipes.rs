@@ -4,10 +4,6 @@
 //! LINE Pay's and bitFlyer's Node.js samples (and PayPay's description)
 //! do. Bodies cross `spool_memory`.
 
-use std::io::Write as _;
-use std::path::Path;
-use std::process::{Command, Stdio};
-
 use base64::Engine as _;
 
 use crate::integration::harness::*;
@@ -59,27 +55,12 @@ fn node_verdict(got: &Recorded, recipe: &str) -> Option<String> {
         "secret": secret,
         "api_key": key,
     });
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/hmac/verify.mjs");
-    let mut child = Command::new("node")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "verify.mjs failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let verdict = crate::verifier::run(
+        "node",
+        "tests/interop/hmac/verify.mjs",
+        &input,
+        "Node.js's own crypto, no package",
     );
-    let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     (verdict["ok"] != true).then(|| verdict["why"].to_string())
 }
 

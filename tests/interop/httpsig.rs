@@ -11,9 +11,7 @@
 
 mod binary;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -182,27 +180,12 @@ fn verify(got: &Recorded, credential: &str, require: &[&str]) -> serde_json::Val
         "require": require,
         "digest": true,
     });
-    let script = key("tests/interop/httpsig/verify.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "verify.py failed (is http-message-signatures installed? .ci/run installs it): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    crate::verifier::run(
+        "python3",
+        "tests/interop/httpsig/verify.py",
+        &input,
+        "is http-message-signatures installed? .ci/run installs it",
+    )
 }
 
 fn accepted(got: &Recorded, credential: &str, require: &[&str]) -> serde_json::Value {

@@ -54,6 +54,7 @@ mod jws;
 mod oidc_provider;
 mod sessions;
 mod sigv4;
+mod verifier;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;

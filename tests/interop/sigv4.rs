@@ -5,10 +5,6 @@
 //! boundary, S3's single encoding and `UNSIGNED-PAYLOAD` are covered, and
 //! one route stacks a static API key before the signature.
 
-use std::io::Write as _;
-use std::path::Path;
-use std::process::{Command, Stdio};
-
 use base64::Engine as _;
 use bytes::Bytes;
 use http::Request;
@@ -128,27 +124,12 @@ fn verify_with(
         "streaming": streamed.is_some(),
         "decoded": base64::engine::general_purpose::STANDARD.encode(streamed.unwrap_or_default()),
     });
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/sigv4/verify.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "verify.py failed (is botocore installed? .ci/run installs it): {}",
-        String::from_utf8_lossy(&out.stderr)
+    let verdict = crate::verifier::run(
+        "python3",
+        "tests/interop/sigv4/verify.py",
+        &input,
+        "is botocore installed? .ci/run installs it",
     );
-    let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(verdict["ok"], true, "botocore: {}", verdict["why"]);
 }
 

@@ -294,20 +294,9 @@ fn a_128_mib_body_is_signed_in_the_hmac_in_bounded_memory() {
     let proxy = p.listening("forward");
     // Not all one byte, so an offset error would show.
     let chunk = Bytes::from((0..CHUNK).map(|i| (i % 253) as u8).collect::<Vec<u8>>());
-    let answer = rt.block_on(async {
-        let (tx, body) = channel_body();
-        let req = http::Request::post("http://api.bitflyer.test/v1/upload?part=1")
-            .header("content-type", "application/octet-stream")
-            .header("content-length", SIZE)
-            .body(body)
-            .unwrap();
-        let exchange = tokio::spawn(async move { try_send(proxy, req).await });
-        for _ in 0..(SIZE / CHUNK as u64) {
-            tx.send(Ok(chunk.clone())).await.unwrap();
-        }
-        drop(tx);
-        exchange.await.unwrap().unwrap()
-    });
+    let req = http::Request::post("http://api.bitflyer.test/v1/upload?part=1")
+        .header("content-type", "application/octet-stream");
+    let answer = upload(&rt, proxy, req, SIZE, chunk.clone());
     assert_eq!(answer.status, 200, "{answer:?}");
     let got = upstream.last();
     assert_eq!(got.body_len, SIZE);

@@ -97,21 +97,9 @@ credential = "paypay"
     let mut p = Process::start(&write_config(dir.path(), &toml), &env);
     let proxy = p.listening("forward");
 
-    let answer = rt.block_on(async {
-        let (tx, body) = channel_body();
-        let req = http::Request::post("http://api.paypay.test/v2/upload")
-            .header("content-type", "application/octet-stream")
-            .header("content-length", SIZE)
-            .body(body)
-            .unwrap();
-        let exchange = tokio::spawn(async move { try_send(proxy, req).await });
-        let chunk = Bytes::from(vec![b'z'; CHUNK]);
-        for _ in 0..(SIZE / CHUNK as u64) {
-            tx.send(Ok(chunk.clone())).await.unwrap();
-        }
-        drop(tx);
-        exchange.await.unwrap().unwrap()
-    });
+    let req = http::Request::post("http://api.paypay.test/v2/upload")
+        .header("content-type", "application/octet-stream");
+    let answer = upload(&rt, proxy, req, SIZE, Bytes::from(vec![b'z'; CHUNK]));
     assert_eq!(answer.status, 200, "{answer:?}");
     let got = upstream.last();
     assert_eq!(got.body_len, SIZE);

@@ -53,21 +53,9 @@ credential = "s3"
     p.wait_for("countersign is serving");
     let idle = p.status_kib("VmRSS:");
 
-    let answer = rt.block_on(async {
-        let (tx, body) = channel_body();
-        let req = http::Request::put("http://bucket.s3.test/big.bin")
-            .header("content-type", "application/octet-stream")
-            .header("content-length", SIZE)
-            .body(body)
-            .unwrap();
-        let exchange = tokio::spawn(async move { try_send(proxy, req).await });
-        let chunk = Bytes::from(vec![b'z'; CHUNK]);
-        for _ in 0..(SIZE / CHUNK as u64) {
-            tx.send(Ok(chunk.clone())).await.unwrap();
-        }
-        drop(tx);
-        exchange.await.unwrap().unwrap()
-    });
+    let req = http::Request::put("http://bucket.s3.test/big.bin")
+        .header("content-type", "application/octet-stream");
+    let answer = upload(&rt, proxy, req, SIZE, Bytes::from(vec![b'z'; CHUNK]));
     assert_eq!(answer.status, 200, "{answer:?}");
     let got = upstream.last();
     let wire = aws_chunked_len(SIZE);
