@@ -9,12 +9,15 @@
 //! body itself. Each is made only when a credential of the route asks for
 //! it.
 
+mod message;
+mod stream;
+
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
 use md5::{Digest as _, Md5};
 use sha2::{Sha256, Sha512};
 
-use super::Drawn;
+use message::MessageCopy;
+pub use stream::{Running, Stream};
 
 /// The running hashes, fed chunk by chunk while the body is spooled.
 #[derive(Default)]
@@ -28,66 +31,6 @@ pub struct BodyHash {
     /// Asked for the body itself (its length), with no digest.
     spool: bool,
     len: u64,
-}
-
-/// The body kept in memory for a credential that signs it whole.
-struct MessageCopy {
-    /// At most this many bytes; the spool refuses a larger body (413)
-    /// before any byte past it is read.
-    limit: u64,
-    /// The credential that asked, for the 413's reason.
-    owner: String,
-    /// The declared length, when it is within `limit`: reserved at the
-    /// first chunk, so the copy never grows by doubling.
-    declared: Option<u64>,
-    bytes: Vec<u8>,
-    /// A chunk went past `limit` (the spool should have refused it first).
-    over: bool,
-}
-
-/// A hash or MAC some credential started before the body; the body runs
-/// through it in the one pass, and the credential finishes it.
-#[derive(Clone)]
-pub enum Running {
-    Md5(Md5),
-    Sha256(Sha256),
-    HmacSha256(Hmac<Sha256>),
-    HmacSha512(Hmac<Sha512>),
-}
-
-impl Running {
-    pub fn update(&mut self, bytes: &[u8]) {
-        match self {
-            Running::Md5(h) => h.update(bytes),
-            Running::Sha256(h) => h.update(bytes),
-            Running::HmacSha256(m) => m.update(bytes),
-            Running::HmacSha512(m) => m.update(bytes),
-        }
-    }
-
-    pub fn finalize(self) -> Vec<u8> {
-        match self {
-            Running::Md5(h) => h.finalize().to_vec(),
-            Running::Sha256(h) => h.finalize().to_vec(),
-            Running::HmacSha256(m) => m.finalize().into_bytes().to_vec(),
-            Running::HmacSha512(m) => m.finalize().into_bytes().to_vec(),
-        }
-    }
-}
-
-/// A stream, and what its credential drew to start it (an HMAC whose
-/// string to sign has the timestamp or nonce before the body).
-#[derive(Clone)]
-pub struct Stream {
-    pub running: Running,
-    pub drawn: Option<Drawn>,
-}
-
-/// A keyed state is a secret: `Debug` shows only that a stream is there.
-impl std::fmt::Debug for Stream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Stream(<redacted>)")
-    }
 }
 
 impl BodyHash {
@@ -113,27 +56,15 @@ impl BodyHash {
     /// limit.
     pub fn want_message(&mut self, limit: u64, owner: &str, declared: Option<u64>) {
         match &mut self.message {
-            Some(m) if m.limit <= limit => {}
-            Some(m) => {
-                m.limit = limit;
-                m.owner = owner.to_string();
-            }
-            None => {
-                self.message = Some(MessageCopy {
-                    limit,
-                    owner: owner.to_string(),
-                    declared,
-                    bytes: Vec::new(),
-                    over: false,
-                })
-            }
+            Some(m) => m.bound(limit, owner),
+            None => self.message = Some(MessageCopy::new(limit, owner, declared)),
         }
     }
 
     /// The most bytes of body a credential keeps in memory, and which one
     /// set it: the spool must refuse a larger body.
     pub fn message_limit(&self) -> Option<(u64, &str)> {
-        self.message.as_ref().map(|m| (m.limit, m.owner.as_str()))
+        self.message.as_ref().map(MessageCopy::limit)
     }
 
     /// Runs the body through `stream` too, handed back as `key` (which
@@ -177,17 +108,7 @@ impl BodyHash {
             s.update(chunk);
         }
         if let Some(m) = self.message.as_mut() {
-            if m.over || (m.bytes.len() + chunk.len()) as u64 > m.limit {
-                m.over = true;
-                m.bytes = Vec::new();
-            } else {
-                if m.bytes.capacity() == 0 {
-                    let exact = m.declared.filter(|d| *d <= m.limit).unwrap_or(0);
-                    m.bytes
-                        .reserve_exact(usize::try_from(exact).unwrap_or(0).max(chunk.len()));
-                }
-                m.bytes.extend_from_slice(chunk);
-            }
+            m.push(chunk);
         }
         for (_, s) in &mut self.streams {
             s.running.update(chunk);
@@ -202,10 +123,7 @@ impl BodyHash {
             md5: self.md5.map(|m| m.finalize().into()),
             sha256: self.sha256.map(|s| s.finalize().into()),
             sha512: self.sha512.map(|s| s.finalize().into()),
-            message: self
-                .message
-                .filter(|m| !m.over)
-                .map(|m| Bytes::from(m.bytes)),
+            message: self.message.and_then(MessageCopy::into_bytes),
             streams: self.streams,
         })
     }
@@ -289,94 +207,4 @@ impl BodyDigest {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_pass_feeds_every_wanted_digest() {
-        let body = b"{\"a\":1}";
-        let mut h = BodyHash::default();
-        h.want_md5(b"application/json");
-        h.want_sha256();
-        h.want_sha512();
-        for chunk in body.chunks(3) {
-            h.update(chunk);
-        }
-        let d = h.finish();
-        let mut md5 = Md5::new();
-        md5.update(b"application/json");
-        md5.update(body);
-        assert_eq!(d.md5(), Some(md5.finalize().into()));
-        assert_eq!(d.sha256(), Some(Sha256::digest(body).into()));
-        assert_eq!(d.sha512(), Some(Sha512::digest(body).into()));
-    }
-
-    #[test]
-    fn only_what_was_asked_is_computed() {
-        let mut h = BodyHash::default();
-        assert!(!h.is_wanted());
-        h.want_sha256();
-        h.update(b"x");
-        let d = h.finish();
-        assert_eq!(d.md5(), None);
-        assert!(d.sha256().is_some());
-        assert!(matches!(BodyHash::default().finish(), BodyDigest::Absent));
-        let mut h = BodyHash::default();
-        h.want_length();
-        assert!(h.is_wanted(), "the length alone asks for the body");
-        h.update(b"xy");
-        assert_eq!(h.finish().sha512(), None);
-    }
-
-    #[test]
-    fn the_message_is_kept_whole_under_the_smaller_limit_and_dropped_past_it() {
-        let mut h = BodyHash::default();
-        h.want_message(10, "a", None);
-        h.want_message(6, "b", None);
-        h.want_message(8, "c", None);
-        assert_eq!(h.message_limit(), Some((6, "b")));
-        assert!(h.is_wanted());
-        h.update(b"abc");
-        h.update(b"def");
-        let d = h.finish();
-        assert_eq!(d.message().as_deref(), Some(&b"abcdef"[..]));
-        assert_eq!(d.sha256(), None, "not asked for");
-
-        let mut h = BodyHash::default();
-        h.want_message(4, "a", None);
-        h.update(b"abc");
-        h.update(b"de");
-        h.update(b"f");
-        assert_eq!(h.finish().message(), None, "over the limit: not kept");
-    }
-
-    #[test]
-    fn a_declared_length_within_the_limit_is_reserved_once() {
-        let mut h = BodyHash::default();
-        h.want_message(1000, "a", Some(300));
-        h.update(&[1; 100]);
-        let cap = h.message.as_ref().map(|m| m.bytes.capacity());
-        assert_eq!(cap, Some(300));
-        // A declared length past the limit reserves no more than a chunk.
-        let mut h = BodyHash::default();
-        h.want_message(1000, "a", Some(1 << 40));
-        h.update(&[1; 100]);
-        assert_eq!(h.message.as_ref().map(|m| m.bytes.capacity()), Some(100));
-    }
-
-    #[test]
-    fn a_body_the_spool_keeps_in_memory_is_shared_not_held_twice() {
-        let mut h = BodyHash::default();
-        h.want_message(100, "a", None);
-        h.update(b"{\"a\":1}");
-        let spooled = Bytes::from_static(b"{\"a\":1}");
-        let d = h.finish().sharing(Some(spooled.clone()));
-        let kept = d.message().unwrap();
-        assert_eq!(kept.as_ptr(), spooled.as_ptr(), "the spool's bytes");
-        // Nothing to share when the spool went to disk, or nobody asked.
-        let mut h = BodyHash::default();
-        h.want_sha256();
-        h.update(b"x");
-        assert_eq!(h.finish().sharing(Some(spooled)).message(), None);
-    }
-}
+mod tests;
