@@ -10,6 +10,7 @@ mod client;
 pub mod gate;
 mod intercept;
 mod redis;
+mod sentinel;
 mod test_ca;
 mod upstream;
 
@@ -21,6 +22,8 @@ pub use client::*;
 pub use intercept::*;
 #[allow(unused_imports, reason = "the interop suite starts no Redis")]
 pub use redis::*;
+#[allow(unused_imports, reason = "the interop suite starts no Sentinel")]
+pub use sentinel::*;
 pub use test_ca::*;
 pub use upstream::*;
 

@@ -5,4 +5,5 @@
 
 mod lease;
 mod processes;
+mod sentinel;
 mod sidecars;

@@ -6,6 +6,15 @@
 //! a blocking call hands its command there and waits, bounded by the
 //! configured timeout. A caller on countersign's own async threads is never
 //! asked to drive Redis, so waiting cannot deadlock them.
+//!
+//! With `store.url` the connection goes to that one address for good (the
+//! connection manager reconnects to it). With `store.sentinels` the
+//! Sentinels name the primary (`sentinel.rs`) at the first command; a
+//! command that then fails on the connection (the primary went away, or a
+//! write answered `READONLY` because it was demoted) drops that primary, and
+//! the next command asks the Sentinels again. The failed command itself is
+//! not repeated: its caller sees the store as unreachable and retries as it
+//! would after any outage, so a write is never sent twice.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -17,19 +26,35 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use crate::config::StoreConfig;
 
 use super::super::StoreError;
+use super::client::{self, describe};
+use super::sentinel::Discovery;
 
 /// A live connection to the shared store.
 pub struct Conn {
     runtime: Option<tokio::runtime::Runtime>,
-    pub manager: ConnectionManager,
-    /// For connections of their own (a pub/sub subscription).
-    pub client: redis::Client,
+    /// The connection in use; `None` until the Sentinels have named the
+    /// primary, and again once a command failed on it.
+    target: Mutex<Option<Target>>,
+    /// With `store.sentinels`: how to find the primary.
+    discovery: Option<Discovery>,
+    /// One discovery at a time; the others wait for its answer.
+    finding: tokio::sync::Mutex<()>,
     pub timeout: Duration,
-    /// For messages: the url (it holds no user info).
+    /// For messages: the url (it holds no user info), or the Sentinels and
+    /// master name.
     pub location: String,
     /// Keys this process has seen holding a grant: one found empty later
     /// means the store lost its data (see `StoreError::Lost`).
     pub seen: Mutex<std::collections::HashSet<String>>,
+}
+
+#[derive(Clone)]
+struct Target {
+    manager: ConnectionManager,
+    /// For connections of their own (a pub/sub subscription).
+    client: redis::Client,
+    /// `host:port` of the primary the Sentinels named (for logs).
+    address: Option<String>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -78,25 +103,131 @@ impl Conn {
             .enable_all()
             .build()
             .map_err(|e| fail(format!("cannot start its thread: {e}")))?;
-        let client = client(config).map_err(|e| fail(describe(&e)))?;
-        let settings = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.timeout))
-            .set_response_timeout(Some(config.timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        let manager = {
-            let _inside = runtime.enter();
-            ConnectionManager::new_lazy_with_config(client.clone(), settings)
-                .map_err(|e| fail(describe(&e)))?
+        let discovery = Discovery::of(config);
+        let target = match discovery {
+            Some(_) => None,
+            None => {
+                let client = client::for_url(config).map_err(|e| fail(describe(&e)))?;
+                let _inside = runtime.enter();
+                let manager =
+                    manager(client.clone(), config.timeout).map_err(|e| fail(describe(&e)))?;
+                Some(Target {
+                    manager,
+                    client,
+                    address: None,
+                })
+            }
         };
         Ok(Conn {
             runtime: Some(runtime),
-            manager,
-            client,
+            target: Mutex::new(target),
+            discovery,
+            finding: tokio::sync::Mutex::new(()),
             timeout: config.timeout,
             location,
             seen: Mutex::default(),
         })
+    }
+
+    fn current(&self) -> Option<Target> {
+        self.target
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The connection to the primary, found first if need be (call it on
+    /// the store's thread: from the work given to `block`, `run`, `spawn`).
+    pub async fn manager(&self) -> Result<ConnectionManager, StoreError> {
+        Ok(self.target().await?.manager)
+    }
+
+    /// A client for a connection of one's own to the primary (found first
+    /// if need be), and the primary's address (with Sentinels), for
+    /// `forget_primary_at`.
+    pub async fn client(&self) -> Result<(redis::Client, Option<String>), StoreError> {
+        let t = self.target().await?;
+        Ok((t.client, t.address))
+    }
+
+    async fn target(&self) -> Result<Target, StoreError> {
+        if let Some(t) = self.current() {
+            return Ok(t);
+        }
+        let Some(discovery) = &self.discovery else {
+            return Err(self.unreachable("the store is closed".into()));
+        };
+        let _one = self.finding.lock().await;
+        if let Some(t) = self.current() {
+            return Ok(t);
+        }
+        let primary = discovery
+            .primary()
+            .await
+            .map_err(|cause| self.unreachable(cause))?;
+        let manager = manager(primary.client.clone(), self.timeout)
+            .map_err(|e| self.unreachable(describe(&e)))?;
+        tracing::info!(
+            store = %self.location,
+            primary = %primary.address,
+            "shared store: the Sentinels name this primary; using it"
+        );
+        let target = Target {
+            manager,
+            client: primary.client,
+            address: Some(primary.address),
+        };
+        *self.target.lock().unwrap_or_else(|p| p.into_inner()) = Some(target.clone());
+        Ok(target)
+    }
+
+    /// The store error for a command that failed with `e`. With Sentinels,
+    /// a failure of the connection or of the primary (anything but an
+    /// answer countersign could not read) drops the primary in use, so the
+    /// next command asks the Sentinels which one it is now.
+    pub fn failed(&self, e: &redis::RedisError) -> StoreError {
+        use redis::ErrorKind as K;
+        let ours = matches!(
+            e.kind(),
+            K::Parse | K::UnexpectedReturnType | K::InvalidClientConfig | K::Client
+        );
+        if !ours {
+            self.forget_primary(&describe(e));
+        }
+        self.unreachable(describe(e))
+    }
+
+    /// With Sentinels, stops using the primary found (the connection to it
+    /// failed with `why`): the next command asks the Sentinels again.
+    pub fn forget_primary(&self, why: &str) {
+        self.forget_primary_at(None, why);
+    }
+
+    /// `forget_primary`, if the primary in use is still `at` (when given):
+    /// a connection made to an earlier primary says nothing of this one.
+    pub fn forget_primary_at(&self, at: Option<&str>, why: &str) {
+        if self.discovery.is_none() {
+            return;
+        }
+        let mut target = self.target.lock().unwrap_or_else(|p| p.into_inner());
+        let current = target.as_ref().and_then(|t| t.address.as_deref());
+        if at.is_some() && current != at {
+            return;
+        }
+        if let Some(address) = target.take().and_then(|t| t.address) {
+            tracing::warn!(
+                store = %self.location,
+                primary = %address,
+                "shared store: the connection to the primary failed ({why}); asking the Sentinels again"
+            );
+        }
+    }
+
+    /// The longest a command may take: a connect, a command, a retry; and
+    /// with Sentinels, asking each of them and checking the primary.
+    fn bound(&self) -> Duration {
+        let asking = self.discovery.as_ref().map_or(0, |d| d.connections());
+        self.timeout.saturating_mul(4 + 2 * asking.min(64)) + Duration::from_secs(1)
     }
 
     /// Runs `work` on the store's thread and waits for it (at most a few
@@ -113,7 +244,7 @@ impl Conn {
         rt.spawn(async move {
             let _ = tx.send(work.await);
         });
-        rx.recv_timeout(self.timeout * 4 + Duration::from_secs(1))
+        rx.recv_timeout(self.bound())
             .unwrap_or_else(|_| Err(self.unreachable("no answer in time".into())))
     }
 
@@ -128,7 +259,7 @@ impl Conn {
             return Err(self.unreachable("the store is closed".into()));
         };
         let task = rt.spawn(work);
-        match tokio::time::timeout(self.timeout * 4 + Duration::from_secs(1), task).await {
+        match tokio::time::timeout(self.bound(), task).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => Err(self.unreachable("the command was interrupted".into())),
             Err(_) => Err(self.unreachable("no answer in time".into())),
@@ -168,37 +299,11 @@ impl Conn {
     }
 }
 
-/// A client for `config`: user, password and TLS material from their own
-/// keys, never from the url.
-fn client(config: &StoreConfig) -> redis::RedisResult<redis::Client> {
-    use redis::IntoConnectionInfo as _;
-    let info = config.url.as_str().into_connection_info()?;
-    let mut settings = info.redis_settings().clone();
-    if let Some(user) = &config.username {
-        settings = settings.set_username(user.expose());
-    }
-    if let Some(password) = &config.password {
-        settings = settings.set_password(password.expose());
-    }
-    let info = info.set_redis_settings(settings);
-    if !config.is_tls() {
-        return redis::Client::open(info);
-    }
-    let certs = redis::TlsCertificates {
-        client_tls: config
-            .client_identity
-            .as_ref()
-            .map(|(cert, key)| redis::ClientTlsConfig {
-                client_cert: cert.clone(),
-                client_key: key.expose().to_vec(),
-            }),
-        root_cert: config.ca_pem.clone(),
-    };
-    redis::Client::build_with_tls(info, certs)
-}
-
-/// A Redis error as a message: its kind and text (Redis never echoes a
-/// value or a password in them).
-pub fn describe(e: &redis::RedisError) -> String {
-    e.to_string()
+fn manager(client: redis::Client, timeout: Duration) -> redis::RedisResult<ConnectionManager> {
+    let settings = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_millis(500));
+    ConnectionManager::new_lazy_with_config(client, settings)
 }

@@ -1,0 +1,189 @@
+//! Three compiled countersigns that find their store's primary through real
+//! Redis Sentinels (`store.sentinels`): they share one rotating grant, and
+//! when the Sentinels fail over (on request, then because the primary was
+//! killed) each follows the new primary and renewal goes on, with no
+//! refresh token presented twice.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::task::block_in_place;
+
+use super::processes::{all_serve, call_at, load, no_reuse, start, Replica};
+use crate::harness::*;
+use crate::oauth2::{Api, ClientCheck, TokenServer};
+
+const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const GRANT: &str = "cs-sentinel:grant:bank";
+
+fn config(tokens: &TokenServer, api: &Api, sentinels: &[String]) -> String {
+    let list: Vec<String> = sentinels.iter().map(|s| format!("\"{s}\"")).collect();
+    format!(
+        r#"
+[proxy]
+listen = "127.0.0.1:0"
+connect_timeout = "1s"
+response_timeout = "1s"
+
+[store]
+sentinels = [{list}]
+sentinel_master = "{MASTER}"
+key_prefix = "cs-sentinel:"
+store_key = "{KEY}"
+timeout = "500ms"
+wait_replicas = 1
+unsaved_grace = "30s"
+
+[credential.bank]
+type = "oauth2"
+token_url = "{token_url}"
+grant = "refresh_token"
+client_id = "c"
+client_secret = "s"
+refresh_token = "rt-seed"
+refresh_at = 0.6
+
+[[route]]
+name = "bank"
+hosts = ["bank.test"]
+upstream = "{api}"
+credential = "bank"
+"#,
+        list = list.join(", "),
+        token_url = tokens.url(),
+        api = api.url(),
+    )
+}
+
+/// The grant's version on data node `port` (0: none there).
+fn version_on(set: &SentinelSet, port: u16) -> u64 {
+    set.cli(port, &["HGET", GRANT, "v"])
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+/// Until `more` renewals past `from` reached the token server, the grant's
+/// version on the primary `port` passed `past`, and every replica serves.
+async fn renewals_go_on(
+    tokens: &TokenServer,
+    set: &SentinelSet,
+    port: u16,
+    past: u64,
+    fleet: &[Replica],
+) {
+    let from = tokens.request_count();
+    eventually_async("renewals go on", Duration::from_secs(40), || {
+        let n = tokens.request_count();
+        std::future::ready(if n >= from + 3 { Ok(()) } else { Err(n) })
+    })
+    .await;
+    eventually_async(
+        "the new primary holds newer versions of the grant",
+        Duration::from_secs(20),
+        || {
+            let v = block_in_place(|| version_on(set, port));
+            std::future::ready(if v > past { Ok(()) } else { Err(v) })
+        },
+    )
+    .await;
+    for r in fleet {
+        eventually_async("every replica serves", Duration::from_secs(30), || async {
+            match call_at(r.proxy).await {
+                200 => Ok(()),
+                other => Err(other),
+            }
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_find_the_primary_through_sentinels_and_follow_each_failover() {
+    let mut set = block_in_place(|| SentinelSet::start(2));
+    let tokens =
+        TokenServer::start(&[("c", ClientCheck::Basic("s".into()))], 3, &["rt-seed"]).await;
+    let api = Api::start(&tokens).await;
+    // A Sentinel that is not there comes first: each is asked in turn.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut sentinels = vec![dead.to_string()];
+    sentinels.extend(set.sentinel_addrs());
+    let toml = config(&tokens, &api, &sentinels);
+    let mut fleet = block_in_place(|| start(&toml, 3));
+    all_serve(&fleet).await;
+    let proxies: Vec<SocketAddr> = fleet.iter().map(|r| r.proxy).collect();
+
+    // Shared through the primary the Sentinels name: one grant there,
+    // renewed once per period fleet-wide.
+    let first = set.primary_port();
+    let before = tokens.request_count();
+    let (ok, failed) = load(&proxies, Duration::from_secs(5)).await;
+    assert!(failed.is_empty(), "failed requests: {failed:?}");
+    assert!(ok > 50, "load ran: {ok}");
+    let renewed = tokens.request_count() - before;
+    assert!(
+        renewed <= 5,
+        "{renewed} token requests in 5 s of 3 s tokens"
+    );
+    let v1 = block_in_place(|| version_on(&set, first));
+    assert!(v1 > 0, "the grant is on the primary the Sentinels name");
+
+    // A failover on request: the old primary is demoted (its clients are
+    // disconnected), a replica promoted.
+    let asked = std::time::Instant::now();
+    let second = block_in_place(|| set.failover());
+    eprintln!(
+        "failed over from port {first} to {second} in {:?}",
+        asked.elapsed()
+    );
+    renewals_go_on(&tokens, &set, second, v1, &fleet).await;
+    eprintln!(
+        "renewing on {second} again {:?} after the failover was asked",
+        asked.elapsed()
+    );
+    let v2 = block_in_place(|| version_on(&set, second));
+
+    // The primary killed: the Sentinels promote another replica after
+    // their down-after time.
+    let killed = std::time::Instant::now();
+    let third = block_in_place(|| set.kill_primary());
+    eprintln!(
+        "primary on port {second} killed; the Sentinels promoted {third} after {:?}",
+        killed.elapsed()
+    );
+    renewals_go_on(&tokens, &set, third, v2, &fleet).await;
+    eprintln!(
+        "renewing on {third} again {:?} after the kill",
+        killed.elapsed()
+    );
+
+    no_reuse(&tokens, None);
+    // Each replica says which primary it uses, and moved to the last one.
+    let now_at = format!("127.0.0.1:{third}");
+    let presented: Vec<String> = tokens
+        .requests()
+        .iter()
+        .filter_map(|r| r.form.get("refresh_token").cloned())
+        .collect();
+    for r in &mut fleet {
+        let lines = r.p.drain_lines();
+        for l in lines.iter().filter(|l| l.contains("Sentinel")) {
+            eprintln!("{l}");
+        }
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("the Sentinels name this primary") && l.contains(&now_at)),
+            "no replica log names {now_at}: {lines:#?}"
+        );
+        assert!(
+            !lines
+                .iter()
+                .any(|l| l.contains(KEY) || presented.iter().any(|t| l.contains(t.as_str()))),
+            "a log line holds a secret"
+        );
+    }
+}
