@@ -7,3 +7,4 @@ mod lease;
 mod processes;
 mod sentinel;
 mod sidecars;
+mod token_cli;
