@@ -2,14 +2,18 @@
 //! (`redis-server` on 127.0.0.1 ports chosen free, since replication and
 //! Sentinel speak TCP) and one or more Sentinels (`redis-server
 //! sentinel.conf --sentinel`) monitoring the primary as `mymaster`, with a
-//! quorum of one so a test can fail over at will. Nothing is persisted but
-//! the Sentinels' own config files (they rewrite them).
+//! quorum of one so a test can fail over at will. The data nodes require
+//! `DATA_PASSWORD` and the Sentinels `SENTINEL_PASSWORD`, so a client must
+//! send each its own. Nothing is persisted but the Sentinels' own config
+//! files (they rewrite them).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const MASTER: &str = "mymaster";
+pub const DATA_PASSWORD: &str = "data-pw-3kq";
+pub const SENTINEL_PASSWORD: &str = "sentinel-pw-8vz";
 
 pub struct SentinelSet {
     pub dir: tempfile::TempDir,
@@ -50,7 +54,9 @@ impl SentinelSet {
                 &conf,
                 format!(
                     "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+                     requirepass {SENTINEL_PASSWORD}\n\
                      sentinel monitor {MASTER} 127.0.0.1 {primary} 1\n\
+                     sentinel auth-pass {MASTER} {DATA_PASSWORD}\n\
                      sentinel down-after-milliseconds {MASTER} 1000\n\
                      sentinel failover-timeout {MASTER} 10000\n\
                      sentinel parallel-syncs {MASTER} 1\n",
@@ -69,7 +75,7 @@ impl SentinelSet {
         }
         wait_until("every Sentinel sees the replicas", || {
             set.sentinels.iter().all(|(p, _)| {
-                let seen = cli(*p, &["SENTINEL", "REPLICAS", MASTER]);
+                let seen = sentinel_cli(*p, &["SENTINEL", "REPLICAS", MASTER]);
                 replicas.iter().all(|r| seen.contains(&r.to_string()))
             })
         });
@@ -86,7 +92,7 @@ impl SentinelSet {
 
     /// The port of the data node the Sentinels name as primary now.
     pub fn primary_port(&self) -> u16 {
-        let named = cli(
+        let named = sentinel_cli(
             self.sentinels[0].0,
             &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER],
         );
@@ -101,7 +107,7 @@ impl SentinelSet {
     /// data node is the primary (by the Sentinel and by its own `ROLE`).
     pub fn failover(&self) -> u16 {
         let old = self.primary_port();
-        let answer = cli(self.sentinels[0].0, &["SENTINEL", "FAILOVER", MASTER]);
+        let answer = sentinel_cli(self.sentinels[0].0, &["SENTINEL", "FAILOVER", MASTER]);
         assert!(answer.contains("OK"), "SENTINEL FAILOVER: {answer}");
         self.wait_for_new_primary(old)
     }
@@ -155,6 +161,12 @@ fn data_node(dir: &Path, port: u16, replica_of: Option<u16>) -> Child {
     let mut cmd = Command::new("redis-server");
     cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
+        .args([
+            "--requirepass",
+            DATA_PASSWORD,
+            "--masterauth",
+            DATA_PASSWORD,
+        ])
         .arg("--dir")
         .arg(dir)
         .args(["--dbfilename", &format!("dump-{port}.rdb")]);
@@ -177,9 +189,20 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `redis-cli` against data node `port`.
 fn cli(port: u16, args: &[&str]) -> String {
+    cli_as(port, DATA_PASSWORD, args)
+}
+
+/// `redis-cli` against Sentinel `port`.
+fn sentinel_cli(port: u16, args: &[&str]) -> String {
+    cli_as(port, SENTINEL_PASSWORD, args)
+}
+
+fn cli_as(port: u16, password: &str, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["--no-auth-warning", "-a", password])
         .args(args)
         .output()
         .expect("redis-cli comes with redis-server");

@@ -1,5 +1,6 @@
 //! Three compiled countersigns that find their store's primary through real
-//! Redis Sentinels (`store.sentinels`): they share one rotating grant, and
+//! Redis Sentinels (`store.sentinels`, each side with its own password):
+//! they share one rotating grant, and
 //! when the Sentinels fail over (on request, then because the primary was
 //! killed) each follows the new primary and renewal goes on, with no
 //! refresh token presented twice.
@@ -28,6 +29,8 @@ response_timeout = "1s"
 [store]
 sentinels = [{list}]
 sentinel_master = "{MASTER}"
+sentinel_password = "{SENTINEL_PASSWORD}"
+password = "{DATA_PASSWORD}"
 key_prefix = "cs-sentinel:"
 store_key = "{KEY}"
 timeout = "500ms"
@@ -180,9 +183,10 @@ async fn replicas_find_the_primary_through_sentinels_and_follow_each_failover() 
             "no replica log names {now_at}: {lines:#?}"
         );
         assert!(
-            !lines
-                .iter()
-                .any(|l| l.contains(KEY) || presented.iter().any(|t| l.contains(t.as_str()))),
+            !lines.iter().any(|l| l.contains(KEY)
+                || l.contains(DATA_PASSWORD)
+                || l.contains(SENTINEL_PASSWORD)
+                || presented.iter().any(|t| l.contains(t.as_str()))),
             "a log line holds a secret"
         );
     }
