@@ -4,10 +4,12 @@
 //! sentinel.conf --sentinel`) monitoring the primary as `mymaster`, with a
 //! quorum of one so a test can fail over at will. The data nodes require
 //! `DATA_PASSWORD` and the Sentinels `SENTINEL_PASSWORD`, so a client must
-//! send each its own. Nothing is persisted but the Sentinels' own config
-//! files (they rewrite them).
+//! send each its own. `start_tls` speaks only TLS everywhere (clients,
+//! replication, Sentinels), with certificates from a `TestCa` and client
+//! certificates required. Nothing is persisted but the Sentinels' own
+//! config files (they rewrite them).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,6 +22,41 @@ pub struct SentinelSet {
     /// The three data nodes: `(port, process)`; `None` once stopped.
     nodes: Vec<(u16, Option<Child>)>,
     sentinels: Vec<(u16, Child)>,
+    tls: bool,
+}
+
+/// The files of a TLS set, in its folder.
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+impl TlsFiles {
+    fn in_dir(dir: &Path) -> TlsFiles {
+        let at = |name: &str| dir.join(name);
+        TlsFiles {
+            ca: at("ca.pem"),
+            server_cert: at("server.pem"),
+            server_key: at("server.key"),
+            client_cert: at("client.pem"),
+            client_key: at("client.key"),
+        }
+    }
+
+    /// The server side of Redis's TLS settings, as `name value` pairs.
+    fn server_settings(&self) -> Vec<(&'static str, String)> {
+        let path = |p: &Path| p.display().to_string();
+        vec![
+            ("tls-cert-file", path(&self.server_cert)),
+            ("tls-key-file", path(&self.server_key)),
+            ("tls-ca-cert-file", path(&self.ca)),
+            ("tls-replication", "yes".into()),
+            ("tls-auth-clients", "yes".into()),
+        ]
+    }
 }
 
 impl SentinelSet {
@@ -27,25 +64,54 @@ impl SentinelSet {
     /// writes after a failover), and `sentinels` Sentinels, all answering;
     /// the replicas in sync and every Sentinel seeing them.
     pub fn start(sentinels: usize) -> SentinelSet {
+        SentinelSet::start_with(sentinels, None)
+    }
+
+    /// The same, over TLS only: servers present `ca`'s `localhost` /
+    /// 127.0.0.1 certificate and require a client certificate it signed
+    /// (`tls_files` names the ones to use).
+    pub fn start_tls(sentinels: usize, ca: &super::TestCa) -> SentinelSet {
+        SentinelSet::start_with(sentinels, Some(ca))
+    }
+
+    fn start_with(sentinels: usize, ca: Option<&super::TestCa>) -> SentinelSet {
         let dir = tempfile::tempdir().unwrap();
+        if let Some(ca) = ca {
+            let files = TlsFiles::in_dir(dir.path());
+            let (cert, key) = ca.server_cert_pem();
+            let (client_cert, client_key) = ca.client_cert("countersign", 30);
+            for (path, text) in [
+                (&files.ca, &ca.ca_pem),
+                (&files.server_cert, &cert),
+                (&files.server_key, &key),
+                (&files.client_cert, &client_cert),
+                (&files.client_key, &client_key),
+            ] {
+                std::fs::write(path, text).unwrap();
+            }
+        }
         let primary = free_port();
         let replicas = [free_port(), free_port()];
-        let mut nodes = vec![(primary, Some(data_node(dir.path(), primary, None)))];
-        for r in replicas {
-            nodes.push((r, Some(data_node(dir.path(), r, Some(primary)))));
-        }
         let mut set = SentinelSet {
-            nodes,
+            nodes: Vec::new(),
             sentinels: Vec::new(),
+            tls: ca.is_some(),
             dir,
         };
+        let child = set.data_node(primary, None);
+        set.nodes.push((primary, Some(child)));
+        for r in replicas {
+            let child = set.data_node(r, Some(primary));
+            set.nodes.push((r, Some(child)));
+        }
         wait_until("the primary and its replicas answer", || {
-            set.nodes.iter().all(|(p, _)| ping(*p))
+            set.nodes.iter().all(|(p, _)| set.ping(*p))
         });
         wait_until("the replicas are in sync", || {
-            replicas
-                .iter()
-                .all(|r| info(*r, "replication").contains("master_link_status:up"))
+            replicas.iter().all(|r| {
+                set.info(*r, "replication")
+                    .contains("master_link_status:up")
+            })
         });
         for i in 0..sentinels {
             let port = free_port();
@@ -53,14 +119,15 @@ impl SentinelSet {
             std::fs::write(
                 &conf,
                 format!(
-                    "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+                    "{listen}bind 127.0.0.1\ndir {dir}\n\
                      requirepass {SENTINEL_PASSWORD}\n\
                      sentinel monitor {MASTER} 127.0.0.1 {primary} 1\n\
                      sentinel auth-pass {MASTER} {DATA_PASSWORD}\n\
                      sentinel down-after-milliseconds {MASTER} 1000\n\
                      sentinel failover-timeout {MASTER} 10000\n\
                      sentinel parallel-syncs {MASTER} 1\n",
-                    dir = set.dir.path().display()
+                    dir = set.dir.path().display(),
+                    listen = set.listen(port),
                 ),
             )
             .unwrap();
@@ -75,11 +142,17 @@ impl SentinelSet {
         }
         wait_until("every Sentinel sees the replicas", || {
             set.sentinels.iter().all(|(p, _)| {
-                let seen = sentinel_cli(*p, &["SENTINEL", "REPLICAS", MASTER]);
+                let seen = set.sentinel_cli(*p, &["SENTINEL", "REPLICAS", MASTER]);
                 replicas.iter().all(|r| seen.contains(&r.to_string()))
             })
         });
         set
+    }
+
+    /// The client-side TLS files (CA, client certificate and key), for
+    /// `store.ca_file`, `client_cert`, `client_key`.
+    pub fn tls_files(&self) -> TlsFiles {
+        TlsFiles::in_dir(self.dir.path())
     }
 
     /// `host:port` of each Sentinel, for `store.sentinels`.
@@ -92,7 +165,7 @@ impl SentinelSet {
 
     /// The port of the data node the Sentinels name as primary now.
     pub fn primary_port(&self) -> u16 {
-        let named = sentinel_cli(
+        let named = self.sentinel_cli(
             self.sentinels[0].0,
             &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER],
         );
@@ -107,8 +180,13 @@ impl SentinelSet {
     /// data node is the primary (by the Sentinel and by its own `ROLE`).
     pub fn failover(&self) -> u16 {
         let old = self.primary_port();
-        let answer = sentinel_cli(self.sentinels[0].0, &["SENTINEL", "FAILOVER", MASTER]);
-        assert!(answer.contains("OK"), "SENTINEL FAILOVER: {answer}");
+        // A Sentinel refuses (NOGOODSLAVE) until it has fresh word from a
+        // replica; ask until it accepts.
+        let mut answer = String::new();
+        wait_until("a Sentinel accepts SENTINEL FAILOVER", || {
+            answer = self.sentinel_cli(self.sentinels[0].0, &["SENTINEL", "FAILOVER", MASTER]);
+            answer.contains("OK")
+        });
         self.wait_for_new_primary(old)
     }
 
@@ -131,14 +209,93 @@ impl SentinelSet {
         let mut new = old;
         wait_until("the Sentinels promote the replica", || {
             new = self.primary_port();
-            new != old && info(new, "replication").contains("role:master")
+            new != old && self.info(new, "replication").contains("role:master")
         });
         new
     }
 
     /// Runs `redis-cli` against data node `port`.
     pub fn cli(&self, port: u16, args: &[&str]) -> String {
-        cli(port, args)
+        self.cli_as(port, DATA_PASSWORD, args)
+    }
+
+    /// `redis-cli` against Sentinel `port`.
+    fn sentinel_cli(&self, port: u16, args: &[&str]) -> String {
+        self.cli_as(port, SENTINEL_PASSWORD, args)
+    }
+
+    fn cli_as(&self, port: u16, password: &str, args: &[&str]) -> String {
+        let mut cmd = Command::new("redis-cli");
+        cmd.args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(["--no-auth-warning", "-a", password]);
+        if self.tls {
+            let files = self.tls_files();
+            cmd.arg("--tls")
+                .arg("--cacert")
+                .arg(&files.ca)
+                .arg("--cert")
+                .arg(&files.client_cert)
+                .arg("--key")
+                .arg(&files.client_key);
+        }
+        let out = cmd
+            .args(args)
+            .output()
+            .expect("redis-cli comes with redis-server");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn ping(&self, port: u16) -> bool {
+        self.cli(port, &["PING"]).trim() == "PONG"
+    }
+
+    fn info(&self, port: u16, section: &str) -> String {
+        self.cli(port, &["INFO", section])
+    }
+
+    /// The `port` (or `tls-port`) lines of a Sentinel's config, with its
+    /// TLS settings.
+    fn listen(&self, port: u16) -> String {
+        if !self.tls {
+            return format!("port {port}\n");
+        }
+        let mut text = format!("port 0\ntls-port {port}\n");
+        for (name, value) in self.tls_files().server_settings() {
+            text.push_str(&format!("{name} {value}\n"));
+        }
+        text
+    }
+
+    fn data_node(&self, port: u16, replica_of: Option<u16>) -> Child {
+        let mut cmd = Command::new("redis-server");
+        if self.tls {
+            cmd.args(["--port", "0", "--tls-port", &port.to_string()]);
+            for (name, value) in self.tls_files().server_settings() {
+                cmd.arg(format!("--{name}")).arg(value);
+            }
+        } else {
+            cmd.args(["--port", &port.to_string()]);
+        }
+        cmd.args(["--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .args([
+                "--requirepass",
+                DATA_PASSWORD,
+                "--masterauth",
+                DATA_PASSWORD,
+            ])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args(["--dbfilename", &format!("dump-{port}.rdb")]);
+        if let Some(primary) = replica_of {
+            cmd.args(["--replicaof", "127.0.0.1", &primary.to_string()]);
+        }
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run redis-server ({e}); the shared-store tests need it: apt-get install redis-server (.ci/run installs it)")
+            })
     }
 }
 
@@ -157,64 +314,12 @@ impl Drop for SentinelSet {
     }
 }
 
-fn data_node(dir: &Path, port: u16, replica_of: Option<u16>) -> Child {
-    let mut cmd = Command::new("redis-server");
-    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .args([
-            "--requirepass",
-            DATA_PASSWORD,
-            "--masterauth",
-            DATA_PASSWORD,
-        ])
-        .arg("--dir")
-        .arg(dir)
-        .args(["--dbfilename", &format!("dump-{port}.rdb")]);
-    if let Some(primary) = replica_of {
-        cmd.args(["--replicaof", "127.0.0.1", &primary.to_string()]);
-    }
-    cmd.stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot run redis-server ({e}); the shared-store tests need it: apt-get install redis-server (.ci/run installs it)")
-        })
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// `redis-cli` against data node `port`.
-fn cli(port: u16, args: &[&str]) -> String {
-    cli_as(port, DATA_PASSWORD, args)
-}
-
-/// `redis-cli` against Sentinel `port`.
-fn sentinel_cli(port: u16, args: &[&str]) -> String {
-    cli_as(port, SENTINEL_PASSWORD, args)
-}
-
-fn cli_as(port: u16, password: &str, args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(["--no-auth-warning", "-a", password])
-        .args(args)
-        .output()
-        .expect("redis-cli comes with redis-server");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn ping(port: u16) -> bool {
-    cli(port, &["PING"]).trim() == "PONG"
-}
-
-fn info(port: u16, section: &str) -> String {
-    cli(port, &["INFO", section])
 }
 
 /// Until `condition` holds (at most 30 s: a failover takes the Sentinels'

@@ -95,6 +95,8 @@ impl Leases {
         let taken: Option<String> = self
             .conn
             .run(async move {
+                // A renewal starts on the primary the Sentinels name now.
+                conn.confirm_primary().await;
                 let mut manager = conn.manager().await?;
                 redis::cmd("SET")
                     .arg(&asked)

@@ -191,3 +191,73 @@ async fn replicas_find_the_primary_through_sentinels_and_follow_each_failover() 
         );
     }
 }
+
+/// Everything over TLS with client certificates (`tls = true`, `ca_file`,
+/// `client_cert`, `client_key`): two countersigns in this process find the
+/// primary through a TLS Sentinel, share one client_credentials token, and
+/// after a failover publish the renewed one on the new primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sentinels_and_the_primary_over_tls_with_a_client_certificate() {
+    let ca = TestCa::new();
+    let set = block_in_place(|| SentinelSet::start_tls(1, &ca));
+    let files = set.tls_files();
+    let tokens = TokenServer::start(&[("c", ClientCheck::Basic("s".into()))], 300, &[]).await;
+    let api = Api::start(&tokens).await;
+    let store = format!(
+        "[store]\nsentinels = [\"{}\"]\nsentinel_master = \"{MASTER}\"\nsentinel_password = \"{SENTINEL_PASSWORD}\"\npassword = \"{DATA_PASSWORD}\"\ntls = true\nca_file = \"{}\"\nclient_cert = \"{}\"\nclient_key = \"{}\"\nkey_prefix = \"cs-tls:\"\ntimeout = \"1s\"\n",
+        set.sentinel_addrs()[0],
+        files.ca.display(),
+        files.client_cert.display(),
+        files.client_key.display(),
+    );
+    let credential = "grant = \"client_credentials\"\nclient_id = \"c\"\nclient_secret = \"s\"\n";
+    let toml = format!(
+        "{store}{}",
+        crate::oauth2::config(&tokens, &api, credential)
+    );
+    let a = Sidecar::start(&toml).await;
+    assert_eq!(crate::oauth2::call(&a, "/a").await.status, 200);
+    let b = Sidecar::start(&toml).await;
+    assert_eq!(crate::oauth2::call(&b, "/b").await.status, 200);
+    assert_eq!(tokens.request_count(), 1, "b took a's token");
+    let published = "cs-tls:token:grant:bank";
+    let first = set.primary_port();
+    assert_eq!(
+        block_in_place(|| set.cli(first, &["HGET", published, "g"])).trim(),
+        "1"
+    );
+
+    // After a failover, a refused token is renewed once and published on
+    // the new primary, and the other countersign serves it.
+    let second = block_in_place(|| set.failover());
+    tokens.revoke(&tokens.issued()[0]);
+    eventually_async(
+        "a renews through the new primary",
+        Duration::from_secs(30),
+        || async {
+            let status = crate::oauth2::call(&a, "/a2").await.status.as_u16();
+            let g = block_in_place(|| set.cli(second, &["HGET", published, "g"]));
+            if status == 200 && g.trim() == "2" {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{status}, generation {g:?} on the new primary, {} token requests",
+                    tokens.request_count()
+                ))
+            }
+        },
+    )
+    .await;
+    eventually_async(
+        "b serves the renewed token",
+        Duration::from_secs(10),
+        || async {
+            match crate::oauth2::call(&b, "/b2").await.status.as_u16() {
+                200 => Ok(()),
+                other => Err(other),
+            }
+        },
+    )
+    .await;
+    assert_eq!(tokens.request_count(), 2, "one renewal for the two");
+}

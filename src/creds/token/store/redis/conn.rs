@@ -39,6 +39,8 @@ pub struct Conn {
     discovery: Option<Discovery>,
     /// One discovery at a time; the others wait for its answer.
     finding: tokio::sync::Mutex<()>,
+    /// When `confirm_primary` last asked the Sentinels.
+    confirmed: Mutex<Option<std::time::Instant>>,
     pub timeout: Duration,
     /// For messages: the url (it holds no user info), or the Sentinels and
     /// master name.
@@ -123,6 +125,7 @@ impl Conn {
             target: Mutex::new(target),
             discovery,
             finding: tokio::sync::Mutex::new(()),
+            confirmed: Mutex::new(None),
             timeout: config.timeout,
             location,
             seen: Mutex::default(),
@@ -197,6 +200,33 @@ impl Conn {
         self.unreachable(describe(e))
     }
 
+    /// With Sentinels, before a renewal: asks them which primary they name
+    /// now, and stops using ours if it is another. A failover leaves the
+    /// old primary taking writes until the Sentinels demote it (seconds
+    /// later), and a lease or a token published there would be lost; so a
+    /// renewal starts on the primary the Sentinels name. At most once a
+    /// second (a replica waiting for another's lease asks the lease often).
+    pub async fn confirm_primary(&self) {
+        let Some(discovery) = &self.discovery else {
+            return;
+        };
+        {
+            let mut last = self.confirmed.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let Some(ours) = self.current().and_then(|t| t.address) else {
+            return;
+        };
+        if let Some(named) = discovery.named().await {
+            if named != ours {
+                self.forget_primary_at(Some(&ours), &format!("the Sentinels now name {named}"));
+            }
+        }
+    }
+
     /// With Sentinels, stops using the primary found (the connection to it
     /// failed with `why`): the next command asks the Sentinels again.
     pub fn forget_primary(&self, why: &str) {
@@ -218,7 +248,7 @@ impl Conn {
             tracing::warn!(
                 store = %self.location,
                 primary = %address,
-                "shared store: the connection to the primary failed ({why}); asking the Sentinels again"
+                "shared store: leaving this primary ({why}); asking the Sentinels again"
             );
         }
     }

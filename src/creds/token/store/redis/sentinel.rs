@@ -80,7 +80,19 @@ impl Discovery {
         ))
     }
 
-    async fn ask(&self, host: &str, port: u16) -> Result<Primary, String> {
+    /// The `host:port` the first Sentinel that answers names as primary
+    /// (not checked with `ROLE`): to see whether a failover moved it.
+    pub async fn named(&self) -> Option<String> {
+        for (host, port) in &self.nodes {
+            if let Ok((h, p)) = self.name_primary(host, *port).await {
+                return Some(address(&h, p));
+            }
+        }
+        None
+    }
+
+    /// What Sentinel `host:port` names as the primary.
+    async fn name_primary(&self, host: &str, port: u16) -> Result<(String, u16), String> {
         let sentinel = self.client(host, port, &self.sentinel_auth)?;
         let mut conn = self.connect(&sentinel).await?;
         let named: Option<(String, u16)> = redis::cmd("SENTINEL")
@@ -89,9 +101,11 @@ impl Discovery {
             .query_async(&mut conn)
             .await
             .map_err(|e| describe(&e))?;
-        let Some((primary_host, primary_port)) = named else {
-            return Err(format!("monitors no master named `{}`", self.master));
-        };
+        named.ok_or_else(|| format!("monitors no master named `{}`", self.master))
+    }
+
+    async fn ask(&self, host: &str, port: u16) -> Result<Primary, String> {
+        let (primary_host, primary_port) = self.name_primary(host, port).await?;
         let at = address(&primary_host, primary_port);
         let client = self.client(&primary_host, primary_port, &self.primary_auth)?;
         let mut conn = self
