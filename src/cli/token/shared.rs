@@ -4,7 +4,8 @@
 //! no token or refresh token, only where things are and how old they are:
 //! the grant's version and any presented mark, the published token's
 //! generation, age and expiry (on Redis's clock), and whether a replica
-//! holds the renewal lease.
+//! holds the renewal lease; for an authorization_code credential, how many
+//! sessions are stored.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -34,8 +35,10 @@ pub fn state(
     };
     match grant {
         Some(Grant::AuthorizationCode(_)) => {
+            let store = RedisTokenStore::open(shared).map_err(unreachable)?;
+            let count = store.session_count(name).map_err(unreachable)?;
             lines.push(format!(
-                "sessions: each in its own key, {}session:{name}:<hash of the session id>; their access tokens are not shared",
+                "sessions: {count} stored, each in its own key {}session:{name}:<hash of the session id>; each replica renews its own access token of a session",
                 shared.key_prefix
             ));
             lines.push(NOT_FETCHED.into());

@@ -8,6 +8,7 @@
 
 mod client;
 mod conn;
+mod inspect;
 mod pending;
 mod sentinel;
 

@@ -36,6 +36,15 @@ client_secret = "s"
 refresh_token = "rt-seed"
 refresh_at = 0.6
 
+[credential.gmo]
+type = "oauth2"
+grant = "authorization_code"
+token_url = "{token_url}"
+authorize_url = "https://auth.bank.test/authorize"
+redirect_uri = "https://app.example.test/oauth2/callback"
+client_id = "gmo-client"
+client_secret = "gmo-secret"
+
 [[route]]
 name = "bank"
 hosts = ["bank.test"]
@@ -51,10 +60,18 @@ credential = "bank"
 /// `countersign token --config CONFIG --credential bank [extra]`: exit
 /// code, stdout, stderr.
 fn token(config: &std::path::Path, extra: &[&str]) -> (Option<i32>, String, String) {
+    token_of(config, "bank", extra)
+}
+
+fn token_of(
+    config: &std::path::Path,
+    credential: &str,
+    extra: &[&str],
+) -> (Option<i32>, String, String) {
     let out = Command::new(BIN)
         .args(["token", "--config"])
         .arg(config)
-        .args(["--credential", "bank"])
+        .args(["--credential", credential])
         .args(extra)
         .output()
         .unwrap();
@@ -143,6 +160,22 @@ async fn token_reads_the_shared_store_and_prints_no_secret() {
     );
     assert!(text.contains("(held by a replica now)"), "{text}");
     no_secret(&tokens, &text);
+
+    // An authorization_code credential: its stored sessions are counted
+    // (by key name; two of `gmo`, one of another credential).
+    let (code, text, err) = block_in_place(|| token_of(&path, "gmo", &[]));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(text.contains("sessions: 0 stored"), "{text}");
+    for key in [
+        "cs-cli:session:gmo:aaaa",
+        "cs-cli:session:gmo:bbbb",
+        "cs-cli:session:gmo2:cccc",
+    ] {
+        redis.cli(&["HSET", key, "v", "1", "d", "x"]);
+    }
+    let (code, text, err) = block_in_place(|| token_of(&path, "gmo", &[]));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(text.contains("sessions: 2 stored"), "{text}");
 
     // --reveal is refused, with why.
     let (code, text, err) = block_in_place(|| token(&path, &["--reveal"]));
