@@ -10,6 +10,7 @@ mod client;
 mod conn;
 mod inspect;
 mod pending;
+mod primary;
 mod sentinel;
 
 use std::sync::Arc;

@@ -5,42 +5,29 @@
 //! The connection therefore lives on a runtime of its own (one thread), and
 //! a blocking call hands its command there and waits, bounded by the
 //! configured timeout. A caller on countersign's own async threads is never
-//! asked to drive Redis, so waiting cannot deadlock them.
-//!
-//! With `store.url` the connection goes to that one address for good (the
-//! connection manager reconnects to it). With `store.sentinels` the
-//! Sentinels name the primary (`sentinel.rs`) at the first command; a
-//! command that then fails on the connection (the primary went away, or a
-//! write answered `READONLY` because it was demoted) drops that primary, and
-//! the next command asks the Sentinels again. The failed command itself is
-//! not repeated: its caller sees the store as unreachable and retries as it
-//! would after any outage, so a write is never sent twice.
+//! asked to drive Redis, so waiting cannot deadlock them. Which server it
+//! talks to, and following a Sentinel failover, is `primary.rs`; a command
+//! that failed there is not repeated: its caller sees the store as
+//! unreachable and retries as after any outage, so a write is never sent
+//! twice.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use crate::config::StoreConfig;
 
 use super::super::StoreError;
-use super::client::{self, describe};
-use super::sentinel::Discovery;
+use super::client::describe;
+use super::primary::Primary;
 
 /// A live connection to the shared store.
 pub struct Conn {
     runtime: Option<tokio::runtime::Runtime>,
-    /// The connection in use; `None` until the Sentinels have named the
-    /// primary, and again once a command failed on it.
-    target: Mutex<Option<Target>>,
-    /// With `store.sentinels`: how to find the primary.
-    discovery: Option<Discovery>,
-    /// One discovery at a time; the others wait for its answer.
-    finding: tokio::sync::Mutex<()>,
-    /// When `confirm_primary` last asked the Sentinels.
-    confirmed: Mutex<Option<std::time::Instant>>,
+    primary: Primary,
     pub timeout: Duration,
     /// For messages: the url (it holds no user info), or the Sentinels and
     /// master name.
@@ -48,15 +35,6 @@ pub struct Conn {
     /// Keys this process has seen holding a grant: one found empty later
     /// means the store lost its data (see `StoreError::Lost`).
     pub seen: Mutex<std::collections::HashSet<String>>,
-}
-
-#[derive(Clone)]
-struct Target {
-    manager: ConnectionManager,
-    /// For connections of their own (a pub/sub subscription).
-    client: redis::Client,
-    /// `host:port` of the primary the Sentinels named (for logs).
-    address: Option<String>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -105,83 +83,40 @@ impl Conn {
             .enable_all()
             .build()
             .map_err(|e| fail(format!("cannot start its thread: {e}")))?;
-        let discovery = Discovery::of(config);
-        let target = match discovery {
-            Some(_) => None,
-            None => {
-                let client = client::for_url(config).map_err(|e| fail(describe(&e)))?;
-                let _inside = runtime.enter();
-                let manager =
-                    manager(client.clone(), config.timeout).map_err(|e| fail(describe(&e)))?;
-                Some(Target {
-                    manager,
-                    client,
-                    address: None,
-                })
-            }
+        let primary = {
+            let _inside = runtime.enter();
+            Primary::open(config).map_err(fail)?
         };
         Ok(Conn {
             runtime: Some(runtime),
-            target: Mutex::new(target),
-            discovery,
-            finding: tokio::sync::Mutex::new(()),
-            confirmed: Mutex::new(None),
+            primary,
             timeout: config.timeout,
             location,
             seen: Mutex::default(),
         })
     }
 
-    fn current(&self) -> Option<Target> {
-        self.target
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
     /// The connection to the primary, found first if need be (call it on
     /// the store's thread: from the work given to `block`, `run`, `spawn`).
     pub async fn manager(&self) -> Result<ConnectionManager, StoreError> {
-        Ok(self.target().await?.manager)
+        let target = self
+            .primary
+            .target()
+            .await
+            .map_err(|c| self.unreachable(c))?;
+        Ok(target.manager)
     }
 
     /// A client for a connection of one's own to the primary (found first
     /// if need be), and the primary's address (with Sentinels), for
     /// `forget_primary_at`.
     pub async fn client(&self) -> Result<(redis::Client, Option<String>), StoreError> {
-        let t = self.target().await?;
-        Ok((t.client, t.address))
-    }
-
-    async fn target(&self) -> Result<Target, StoreError> {
-        if let Some(t) = self.current() {
-            return Ok(t);
-        }
-        let Some(discovery) = &self.discovery else {
-            return Err(self.unreachable("the store is closed".into()));
-        };
-        let _one = self.finding.lock().await;
-        if let Some(t) = self.current() {
-            return Ok(t);
-        }
-        let primary = discovery
-            .primary()
+        let target = self
+            .primary
+            .target()
             .await
-            .map_err(|cause| self.unreachable(cause))?;
-        let manager = manager(primary.client.clone(), self.timeout)
-            .map_err(|e| self.unreachable(describe(&e)))?;
-        tracing::info!(
-            store = %self.location,
-            primary = %primary.address,
-            "shared store: the Sentinels name this primary; using it"
-        );
-        let target = Target {
-            manager,
-            client: primary.client,
-            address: Some(primary.address),
-        };
-        *self.target.lock().unwrap_or_else(|p| p.into_inner()) = Some(target.clone());
-        Ok(target)
+            .map_err(|c| self.unreachable(c))?;
+        Ok((target.client, target.address))
     }
 
     /// The store error for a command that failed with `e`. With Sentinels,
@@ -200,63 +135,26 @@ impl Conn {
         self.unreachable(describe(e))
     }
 
-    /// With Sentinels, before a renewal: asks them which primary they name
-    /// now, and stops using ours if it is another. A failover leaves the
-    /// old primary taking writes until the Sentinels demote it (seconds
-    /// later), and a lease or a token published there would be lost; so a
-    /// renewal starts on the primary the Sentinels name. At most once a
-    /// second (a replica waiting for another's lease asks the lease often).
+    /// See `Primary::confirm`: before a renewal, with Sentinels.
     pub async fn confirm_primary(&self) {
-        let Some(discovery) = &self.discovery else {
-            return;
-        };
-        {
-            let mut last = self.confirmed.lock().unwrap_or_else(|p| p.into_inner());
-            if last.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
-                return;
-            }
-            *last = Some(std::time::Instant::now());
-        }
-        let Some(ours) = self.current().and_then(|t| t.address) else {
-            return;
-        };
-        if let Some(named) = discovery.named().await {
-            if named != ours {
-                self.forget_primary_at(Some(&ours), &format!("the Sentinels now name {named}"));
-            }
-        }
+        self.primary.confirm().await;
     }
 
-    /// With Sentinels, stops using the primary found (the connection to it
+    /// With Sentinels, stops using the primary found (a command on it
     /// failed with `why`): the next command asks the Sentinels again.
     pub fn forget_primary(&self, why: &str) {
-        self.forget_primary_at(None, why);
+        self.primary.forget(None, why);
     }
 
-    /// `forget_primary`, if the primary in use is still `at` (when given):
-    /// a connection made to an earlier primary says nothing of this one.
+    /// `forget_primary`, if the primary in use is still `at` (when given).
     pub fn forget_primary_at(&self, at: Option<&str>, why: &str) {
-        if self.discovery.is_none() {
-            return;
-        }
-        let mut target = self.target.lock().unwrap_or_else(|p| p.into_inner());
-        let current = target.as_ref().and_then(|t| t.address.as_deref());
-        if at.is_some() && current != at {
-            return;
-        }
-        if let Some(address) = target.take().and_then(|t| t.address) {
-            tracing::warn!(
-                store = %self.location,
-                primary = %address,
-                "shared store: leaving this primary ({why}); asking the Sentinels again"
-            );
-        }
+        self.primary.forget(at, why);
     }
 
     /// The longest a command may take: a connect, a command, a retry; and
     /// with Sentinels, asking each of them and checking the primary.
     fn bound(&self) -> Duration {
-        let asking = self.discovery.as_ref().map_or(0, |d| d.connections());
+        let asking = self.primary.connections();
         self.timeout.saturating_mul(4 + 2 * asking.min(64)) + Duration::from_secs(1)
     }
 
@@ -327,13 +225,4 @@ impl Conn {
             cause,
         }
     }
-}
-
-fn manager(client: redis::Client, timeout: Duration) -> redis::RedisResult<ConnectionManager> {
-    let settings = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(timeout))
-        .set_response_timeout(Some(timeout))
-        .set_number_of_retries(2)
-        .set_max_delay(Duration::from_millis(500));
-    ConnectionManager::new_lazy_with_config(client, settings)
 }
