@@ -113,10 +113,16 @@ impl Board {
         F: Fn() -> Fut + Send + 'static,
         Fut: std::future::Future<Output = ()> + Send,
     {
-        let (conn, channel, timeout) =
-            (Arc::clone(&self.conn), self.channel(key), self.conn.timeout);
+        // A weak handle: the subscription never keeps the store's
+        // connection (and its thread) alive on its own.
+        let (weak, channel, timeout) = (
+            Arc::downgrade(&self.conn),
+            self.channel(key),
+            self.conn.timeout,
+        );
         self.conn.spawn(async move {
             loop {
+                let Some(conn) = weak.upgrade() else { return };
                 // Finding the primary is bounded by its own timeouts (one
                 // per Sentinel asked); subscribing, by one.
                 let found = conn.client().await.ok();
@@ -136,7 +142,9 @@ impl Board {
                         }
                     }
                 };
-                if let Ok(Some(mut messages)) = tokio::time::timeout(timeout, connect).await {
+                let subscribed = tokio::time::timeout(timeout, connect).await;
+                drop(conn);
+                if let Ok(Some(mut messages)) = subscribed {
                     use futures_core::Stream as _;
                     while std::future::poll_fn(|cx| std::pin::Pin::new(&mut messages).poll_next(cx))
                         .await
@@ -146,7 +154,9 @@ impl Board {
                     }
                     // The subscription ended: the primary closed it (it
                     // went away, or was demoted in a failover).
-                    conn.forget_primary_at(at.as_deref(), "the subscription was closed");
+                    if let Some(conn) = weak.upgrade() {
+                        conn.forget_primary_at(at.as_deref(), "the subscription was closed");
+                    }
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
