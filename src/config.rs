@@ -39,7 +39,7 @@ pub use jws::{IdempotencyKey, JwsDetachedConfig, ObVersion};
 pub use limits::Limits;
 pub use oauth2::{ClientAuth, CodeFlow, Grant, JwtKey, OAuth2Config, SigningAlg, TokenStoreConfig};
 pub use secret::{Secret, SecretBytes};
-pub use store::StoreConfig;
+pub use store::{SentinelConfig, StoreConfig};
 
 // Kept at its old path for code that still names it so.
 use crate::pki::ca::LocalCa;

@@ -1,7 +1,12 @@
 //! `countersign token`: the state of an OAuth2 credential's token (expiry,
 //! age, scope), fetching one for client_credentials, or a key from an
-//! `issued-key` credential's issuer; the token itself only with `--reveal`. Grants that rotate a refresh token are only inspected:
-//! fetching here would spend the refresh token the running countersign holds.
+//! `issued-key` credential's issuer; the token itself only with `--reveal`.
+//! Grants that rotate a refresh token are only inspected: fetching here
+//! would spend the refresh token the running countersign holds. With
+//! `[store]` set, every credential that fetches tokens is only inspected,
+//! in the shared store (`shared`): the fleet renews under its lease.
+
+mod shared;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,15 +53,25 @@ type Failure = (u8, String);
 fn token_inner(args: &TokenArgs) -> Result<Vec<String>, Failure> {
     let config = config::load(&args.config).map_err(|e| (EXIT_BAD_CONFIG, e.to_string()))?;
     let name = &args.credential;
-    match config.credentials.get(name) {
-        Some(CredentialConfig::OAuth2(oauth)) => {
-            let mut lines = vec![
-                format!("credential: {name} (oauth2, {})", grant_name(&oauth.grant)),
-                format!("token endpoint: {}", oauth.token_url),
-            ];
-            if let Some((_, scope)) = oauth.params.iter().find(|(k, _)| k == "scope") {
-                lines.push(format!("scope: {}", scope.expose()));
+    if let (Some(store), Some(credential)) = (&config.store, config.credentials.get(name)) {
+        if matches!(
+            credential,
+            CredentialConfig::OAuth2(_) | CredentialConfig::IssuedKey(_)
+        ) {
+            if args.reveal {
+                return Err((
+                    2,
+                    "--reveal: with [store] set, `countersign token` only reads the shared store and never prints a token (the replicas renew under the fleet's lease; a fetch here would be one more renewal)".into(),
+                ));
             }
+            let mut lines = heading(name, credential);
+            lines.extend(shared::state(store, name, credential)?);
+            return Ok(lines);
+        }
+    }
+    match config.credentials.get(name) {
+        Some(credential @ CredentialConfig::OAuth2(oauth)) => {
+            let mut lines = heading(name, credential);
             if !matches!(oauth.grant, Grant::ClientCredentials) {
                 lines.extend(stored_state(oauth));
                 return Ok(lines);
@@ -64,16 +79,34 @@ fn token_inner(args: &TokenArgs) -> Result<Vec<String>, Failure> {
             lines.extend(fetch(&config, name, args.reveal)?);
             Ok(lines)
         }
-        Some(CredentialConfig::IssuedKey(issued)) => {
-            let mut lines = vec![
-                format!("credential: {name} (issued-key)"),
-                format!("issuing endpoint: {}", issued.issue_url),
-            ];
+        Some(credential @ CredentialConfig::IssuedKey(_)) => {
+            let mut lines = heading(name, credential);
             lines.extend(fetch(&config, name, args.reveal)?);
             Ok(lines)
         }
         Some(_) => Err((2, format!("credential `{name}` does not fetch tokens"))),
         None => Err((2, format!("no credential named `{name}` in the config"))),
+    }
+}
+
+/// What credential `name` is and where it gets its tokens.
+fn heading(name: &str, credential: &CredentialConfig) -> Vec<String> {
+    match credential {
+        CredentialConfig::OAuth2(oauth) => {
+            let mut lines = vec![
+                format!("credential: {name} (oauth2, {})", grant_name(&oauth.grant)),
+                format!("token endpoint: {}", oauth.token_url),
+            ];
+            if let Some((_, scope)) = oauth.params.iter().find(|(k, _)| k == "scope") {
+                lines.push(format!("scope: {}", scope.expose()));
+            }
+            lines
+        }
+        CredentialConfig::IssuedKey(issued) => vec![
+            format!("credential: {name} (issued-key)"),
+            format!("issuing endpoint: {}", issued.issue_url),
+        ],
+        _ => vec![format!("credential: {name}")],
     }
 }
 

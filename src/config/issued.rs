@@ -37,6 +37,9 @@ pub struct IssuedKeyConfig {
     pub refresh_at: f64,
     /// How long a request may wait for a first (or fresh) key.
     pub wait_for_token: Duration,
+    /// `[store]`, when set: one key per expiry for the whole fleet, issued
+    /// by the lease holder and published to the other replicas.
+    pub shared_store: Option<std::sync::Arc<super::StoreConfig>>,
 }
 
 /// How the issuing endpoint's answer holds the key.

@@ -56,6 +56,11 @@ pub struct RawStore {
     pub wait_replicas: Option<i64>,
     pub local_fallback: Option<bool>,
     pub unsaved_grace: Option<String>,
+    pub sentinels: Option<Vec<String>>,
+    pub sentinel_master: Option<String>,
+    pub sentinel_username: Option<String>,
+    pub sentinel_password: Option<String>,
+    pub tls: Option<bool>,
 }
 
 /// A byte count written either as an integer or as `"64MiB"`.

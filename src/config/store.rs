@@ -11,8 +11,12 @@ use super::{Secret, SecretBytes};
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StoreConfig {
     /// `redis://host[:port][/db]`, `rediss://...` (TLS) or
-    /// `unix:///path/to/redis.sock`, without user info.
+    /// `unix:///path/to/redis.sock`, without user info. With `sentinel`,
+    /// only a name for messages: `redis+sentinel://HOST:PORT,.../MASTER`.
     pub url: String,
+    /// Where the Sentinels are, when they name the primary (instead of
+    /// `url`).
+    pub sentinel: Option<SentinelConfig>,
     pub username: Option<Secret>,
     pub password: Option<Secret>,
     /// Put before every key countersign writes, so several deployments can
@@ -39,8 +43,46 @@ pub struct StoreConfig {
     pub unsaved_grace: Duration,
 }
 
+/// The Sentinels that name the store's primary (`store.sentinels`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SentinelConfig {
+    /// `(host, port)` of each Sentinel, asked in this order.
+    pub nodes: Vec<(String, u16)>,
+    /// The name the Sentinels monitor the primary under.
+    pub master: String,
+    /// Credentials for the Sentinels themselves (the primary takes
+    /// `StoreConfig::username` and `password`).
+    pub username: Option<Secret>,
+    pub password: Option<Secret>,
+    /// TLS to the Sentinels and the primary (`store.tls`).
+    pub tls: bool,
+}
+
 impl StoreConfig {
     pub fn is_tls(&self) -> bool {
-        self.url.starts_with("rediss://")
+        match &self.sentinel {
+            Some(s) => s.tls,
+            None => self.url.starts_with("rediss://"),
+        }
+    }
+}
+
+impl SentinelConfig {
+    /// A name for messages and `/status`: `redis+sentinel://A:1,B:2/NAME`
+    /// (`rediss+sentinel` with TLS). Holds no credential.
+    pub fn describe(&self) -> String {
+        let nodes: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|(h, p)| {
+                if h.contains(':') {
+                    format!("[{h}]:{p}")
+                } else {
+                    format!("{h}:{p}")
+                }
+            })
+            .collect();
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}+sentinel://{}/{}", nodes.join(","), self.master)
     }
 }

@@ -145,6 +145,7 @@ pub fn fingerprint(name: &str, c: &IssuedKeyConfig, s: UpstreamSettings) -> [u8;
     // Not the placement: where the key goes does not change the key.
     h.feed("refresh_at", &c.refresh_at.to_le_bytes());
     h.feed("wait", &c.wait_for_token.as_nanos().to_le_bytes());
+    h.shared_store(c.shared_store.as_deref());
     h.connection(&c.ca_roots, c.client_identity.as_ref(), s);
     h.finish()
 }

@@ -11,6 +11,7 @@ pub mod gate;
 mod intercept;
 pub mod process;
 mod redis;
+mod sentinel;
 mod test_ca;
 mod upstream;
 
@@ -22,6 +23,8 @@ pub use client::*;
 pub use intercept::*;
 #[allow(unused_imports, reason = "the interop suite starts no Redis")]
 pub use redis::*;
+#[allow(unused_imports, reason = "the interop suite starts no Sentinel")]
+pub use sentinel::*;
 pub use test_ca::*;
 pub use upstream::*;
 

@@ -5,6 +5,7 @@
 //! (single flight, renewal, outages, reloads, 401) is in `lifecycle`, and
 //! secrets kept out of logs and /status in `secrecy`.
 
+mod fleet;
 mod issuer;
 mod lifecycle;
 mod secrecy;

@@ -62,6 +62,7 @@ impl Checker<'_> {
             client_identity,
             refresh_at,
             wait_for_token,
+            shared_store: self.shared_store.clone(),
         })))
     }
 

@@ -9,13 +9,29 @@ use super::super::store::StoreConfig;
 use super::Checker;
 
 impl Checker<'_> {
-    pub(super) fn store(&mut self, raw: RawStore) -> Option<StoreConfig> {
-        // The url may be a reference too (`${file:...}`, `${env:...}`), so
-        // a Kubernetes Secret can hold it.
-        let url = match raw.url.as_deref().map(|u| self.secret("store.url", u)) {
-            Some(None) => None,
-            Some(Some(text)) => self.store_url(Some(text.expose().trim())),
-            None => self.store_url(None),
+    pub(super) fn store(&mut self, mut raw: RawStore) -> Option<StoreConfig> {
+        if raw.url.is_some() && raw.sentinels.is_some() {
+            self.problem(
+                "store.sentinels",
+                "set either store.url (one Redis) or store.sentinels with store.sentinel_master (the Sentinels name the primary), not both",
+            );
+            return None;
+        }
+        let (url, sentinel) = if raw.sentinels.is_some() {
+            match self.store_sentinels(&mut raw) {
+                Some(s) => (Some(s.describe()), Some(s)),
+                None => (None, None),
+            }
+        } else {
+            self.sentinel_keys_unused(&raw);
+            // The url may be a reference too (`${file:...}`, `${env:...}`),
+            // so a Kubernetes Secret can hold it.
+            let url = match raw.url.as_deref().map(|u| self.secret("store.url", u)) {
+                Some(None) => None,
+                Some(Some(text)) => self.store_url(Some(text.expose().trim())),
+                None => self.store_url(None),
+            };
+            (url, None)
         };
         let username = raw
             .username
@@ -38,10 +54,16 @@ impl Checker<'_> {
                 "must not hold spaces or control characters",
             );
         }
-        let tls = url.as_deref().is_some_and(|u| u.starts_with("rediss://"));
+        let tls = match &sentinel {
+            Some(s) => s.tls,
+            None => url.as_deref().is_some_and(|u| u.starts_with("rediss://")),
+        };
         let ca_pem = raw.ca_file.as_deref().and_then(|f| {
             if !tls {
-                self.problem("store.ca_file", "is only used with a rediss:// url");
+                self.problem(
+                    "store.ca_file",
+                    "is only used with TLS (a rediss:// url, or tls = true with sentinels)",
+                );
                 return None;
             }
             if self.ca_file("store.ca_file", f).is_empty() {
@@ -61,6 +83,14 @@ impl Checker<'_> {
             Duration::from_secs(60),
         );
         let wait_replicas = match raw.wait_replicas {
+            None if sentinel.is_some() => 1,
+            Some(0) if sentinel.is_some() => {
+                self.problem(
+                    "store.wait_replicas",
+                    "must be at least 1 with store.sentinels: a failover promotes a replica, which holds only the writes it had received, and until the Sentinels demote the old primary both take writes; only a write a replica acknowledged survives that",
+                );
+                0
+            }
             None => 0,
             Some(n) => u32::try_from(n).unwrap_or_else(|_| {
                 self.problem("store.wait_replicas", "must be a whole number from 0");
@@ -73,8 +103,12 @@ impl Checker<'_> {
         if failed {
             return None;
         }
+        if raw.sentinels.is_some() && sentinel.is_none() {
+            return None;
+        }
         Some(StoreConfig {
             url: url?,
+            sentinel,
             username,
             password,
             key_prefix,
@@ -96,7 +130,7 @@ impl Checker<'_> {
         let Some(text) = text else {
             self.problem(
                 PATH,
-                "missing; e.g. \"redis://redis:6379\", \"rediss://redis:6380\" or \"unix:///run/redis.sock\"",
+                "missing; e.g. \"redis://redis:6379\", \"rediss://redis:6380\" or \"unix:///run/redis.sock\" (or store.sentinels and store.sentinel_master, to ask Redis Sentinels for the primary)",
             );
             return None;
         };
@@ -165,7 +199,10 @@ impl Checker<'_> {
             (Some(c), Some(k)) => (self.base_dir.join(c), self.base_dir.join(k)),
         };
         if !tls {
-            self.problem("store.client_cert", "is only used with a rediss:// url");
+            self.problem(
+                "store.client_cert",
+                "is only used with TLS (a rediss:// url, or tls = true with sentinels)",
+            );
             return None;
         }
         self.other_files.push(cert.clone());
@@ -181,5 +218,6 @@ impl Checker<'_> {
     }
 }
 
+mod sentinel;
 #[cfg(test)]
 mod tests;

@@ -2,13 +2,21 @@
 //! the lifecycle of `creds::token` like any other token source. A key's
 //! lifetime, for the lifecycle, is its usable life (lifetime minus margin),
 //! so it is renewed at `refresh_at` of that and never used past it.
+//!
+//! With `[store]`, the issuer is asked once per expiry for the whole fleet:
+//! the source is wrapped in `Fleet` (as OAuth2 credentials are), so only
+//! the replica holding the credential's lease issues a key, publishes it,
+//! and the others serve it. Nothing rotates: while the store cannot be
+//! reached, `store.local_fallback` decides whether a replica issues its
+//! own key meanwhile.
 
 use std::sync::Arc;
 
 use super::issuer::Issuer;
 use crate::causes::chain;
 use crate::config::IssuedKeyConfig;
-use crate::creds::token::{Fetch, NewToken, SourceError, TokenManager, TokenSource};
+use crate::creds::token::store::StoreKey;
+use crate::creds::token::{Fetch, Fleet, NewToken, SourceError, TokenManager, TokenSource};
 use crate::egress::EgressPolicy;
 use crate::upstream::UpstreamSettings;
 
@@ -44,9 +52,23 @@ pub fn start(
     egress: Arc<EgressPolicy>,
 ) -> Result<TokenManager, (&'static str, String)> {
     let issuer = Issuer::new(config, settings, egress).map_err(|e| ("", e))?;
+    let source: Box<dyn TokenSource> = match config.shared_store.as_deref() {
+        Some(shared) => Box::new(
+            Fleet::wrap(
+                Box::new(IssuedSource(issuer)),
+                StoreKey::credential(label),
+                shared,
+                settings.connect_timeout + settings.response_timeout,
+                config.refresh_at,
+                shared.local_fallback,
+            )
+            .map_err(|e| ("", e.to_string()))?,
+        ),
+        None => Box::new(IssuedSource(issuer)),
+    };
     Ok(TokenManager::start(
         label,
-        Box::new(IssuedSource(issuer)),
+        source,
         config.refresh_at,
         config.wait_for_token,
         None,

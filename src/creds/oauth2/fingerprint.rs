@@ -72,22 +72,9 @@ pub fn fingerprint(name: &str, c: &OAuth2Config, s: UpstreamSettings) -> [u8; 32
             store.key.as_ref().map_or(&[][..], |k| k.expose()),
         );
     }
-    if let Some(shared) = &c.shared_store {
-        feed("shared", shared.url.as_bytes());
-        feed("prefix", shared.key_prefix.as_bytes());
-        let user = shared.username.as_ref().map_or("", |u| u.expose());
-        let password = shared.password.as_ref().map_or("", |p| p.expose());
-        feed("shared_user", user.as_bytes());
-        feed("shared_password", password.as_bytes());
-        let key = shared.store_key.as_ref().map_or(&[][..], |k| k.expose());
-        feed("shared_key", key);
-        // What the fleet's renewal is bound by and falls back to.
-        feed("shared_timeout", &shared.timeout.as_nanos().to_le_bytes());
-        feed("wait_replicas", &shared.wait_replicas.to_le_bytes());
-        feed("local_fallback", &[u8::from(shared.local_fallback)]);
-    }
     feed("refresh_at", &c.refresh_at.to_le_bytes());
     feed("wait", &c.wait_for_token.as_nanos().to_le_bytes());
+    h.shared_store(c.shared_store.as_deref());
     h.connection(&c.ca_roots, c.client_identity.as_ref(), s);
     h.finish()
 }

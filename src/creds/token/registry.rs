@@ -137,6 +137,37 @@ impl Fingerprint {
         }
     }
 
+    /// Every field of the shared store a credential's renewals go through
+    /// (none: no tag at all), so a changed store (a rotated password, other
+    /// Sentinels) is a new credential with connections of its own.
+    pub fn shared_store(&mut self, shared: Option<&crate::config::StoreConfig>) {
+        let Some(shared) = shared else { return };
+        let text = |s: &Option<crate::config::Secret>| {
+            s.as_ref().map_or(String::new(), |s| s.expose().to_string())
+        };
+        self.feed("shared", shared.url.as_bytes());
+        self.feed("prefix", shared.key_prefix.as_bytes());
+        self.feed("shared_user", text(&shared.username).as_bytes());
+        self.feed("shared_password", text(&shared.password).as_bytes());
+        let key = shared.store_key.as_ref().map_or(&[][..], |k| k.expose());
+        self.feed("shared_key", key);
+        self.feed("shared_ca", shared.ca_pem.as_deref().unwrap_or_default());
+        if let Some((cert, key)) = &shared.client_identity {
+            self.feed("shared_client_cert", cert);
+            self.feed("shared_client_key", key.expose());
+        }
+        if let Some(s) = &shared.sentinel {
+            self.feed("sentinel_user", text(&s.username).as_bytes());
+            self.feed("sentinel_password", text(&s.password).as_bytes());
+        }
+        // What the fleet's renewal is bound by and falls back to.
+        self.feed("shared_timeout", &shared.timeout.as_nanos().to_le_bytes());
+        self.feed("wait_replicas", &shared.wait_replicas.to_le_bytes());
+        self.feed("local_fallback", &[u8::from(shared.local_fallback)]);
+        let grace = shared.unsaved_grace.as_nanos().to_le_bytes();
+        self.feed("unsaved_grace", &grace);
+    }
+
     pub fn finish(self) -> [u8; 32] {
         self.0.finalize().into()
     }

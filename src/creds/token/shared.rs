@@ -370,6 +370,7 @@ mod tests {
         // Connects lazily: no Redis is needed to judge a published token.
         let config = StoreConfig {
             url: "redis://127.0.0.1:1".into(),
+            sentinel: None,
             username: None,
             password: None,
             key_prefix: "t:".into(),

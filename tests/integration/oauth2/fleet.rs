@@ -5,4 +5,6 @@
 
 mod lease;
 mod processes;
+mod sentinel;
 mod sidecars;
+mod token_cli;

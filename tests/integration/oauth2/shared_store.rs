@@ -17,6 +17,7 @@ const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 fn store_config(redis: &RedisServer, key: Option<[u8; 32]>) -> StoreConfig {
     StoreConfig {
         url: redis.url(),
+        sentinel: None,
         username: None,
         password: None,
         key_prefix: "cs-test:".into(),

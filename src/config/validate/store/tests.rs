@@ -140,7 +140,7 @@ fn without_a_shared_store_a_refresh_grant_still_needs_its_file() {
 #[test]
 fn an_unknown_key_in_store_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let e = errors(dir.path(), "[store]\nurl = \"redis://r\"\nsentinels = []\n");
+    let e = errors(dir.path(), "[store]\nurl = \"redis://r\"\nsentinel = []\n");
     assert!(paths(&e).iter().all(|p| p.starts_with("store")), "{e}");
 }
 
@@ -159,4 +159,98 @@ fn the_url_may_come_from_a_file_and_is_checked_like_a_literal() {
     assert!(!e.to_string().contains("pw@"), "{e}");
     let toml = format!("[store]\nurl = \"${{file:missing}}\"\n{REFRESH}");
     assert_eq!(paths(&errors(dir.path(), &toml))[0], "store.url");
+}
+
+#[test]
+fn sentinels_name_the_primary_instead_of_a_url() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("spw"), "hunter2-sentinel\n").unwrap();
+    let toml = format!(
+        r#"
+        [store]
+        sentinels = ["sentinel-0.redis:26379", "[fd00::1]:26380"]
+        sentinel_master = "mymaster"
+        sentinel_username = "watcher"
+        sentinel_password = "${{file:spw}}"
+        {REFRESH}"#
+    );
+    let config = validate(&toml, dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let store = config.store.as_ref().expect("[store]");
+    let s = store.sentinel.as_ref().expect("sentinels");
+    assert_eq!(
+        s.nodes,
+        [
+            ("sentinel-0.redis".to_string(), 26379),
+            ("fd00::1".to_string(), 26380)
+        ]
+    );
+    assert_eq!(s.master, "mymaster");
+    assert_eq!(s.password.as_ref().unwrap().expose(), "hunter2-sentinel");
+    assert!(!s.tls && !store.is_tls());
+    // Without a word from the config, a write counts once a replica has it.
+    assert_eq!(store.wait_replicas, 1);
+    assert_eq!(
+        store.url,
+        "redis+sentinel://sentinel-0.redis:26379,[fd00::1]:26380/mymaster"
+    );
+    assert!(!format!("{store:?}").contains("hunter2"), "{store:?}");
+}
+
+#[test]
+fn url_and_sentinels_exclude_each_other_and_each_sentinel_key_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let both = "url = \"redis://r\"\nsentinels = [\"s:26379\"]\nsentinel_master = \"m\"";
+    let e = errors(dir.path(), &format!("[store]\n{both}\n"));
+    assert_eq!(paths(&e), ["store.sentinels"], "{e}");
+    assert!(e.to_string().contains("not both"), "{e}");
+    let m = "sentinel_master = \"m\"";
+    for (toml, path) in [
+        (
+            "sentinels = []\nsentinel_master = \"m\"".to_string(),
+            "store.sentinels",
+        ),
+        (format!("sentinels = [\"s\"]\n{m}"), "store.sentinels[0]"),
+        (
+            format!("sentinels = [\"s:1\", \"redis://hunter2:26379\"]\n{m}"),
+            "store.sentinels[1]",
+        ),
+        (format!("sentinels = [\"s:0\"]\n{m}"), "store.sentinels[0]"),
+        (
+            format!("sentinels = [\"fd00::1:26379\"]\n{m}"),
+            "store.sentinels[0]",
+        ),
+        (
+            "sentinels = [\"s:26379\"]".to_string(),
+            "store.sentinel_master",
+        ),
+        (
+            "sentinels = [\"s:26379\"]\nsentinel_master = \"my master\"".to_string(),
+            "store.sentinel_master",
+        ),
+        (
+            format!("sentinels = [\"s:1\"]\n{m}\nsentinel_username = \"u\""),
+            "store.sentinel_password",
+        ),
+        (
+            format!("sentinels = [\"s:1\"]\n{m}\nwait_replicas = 0"),
+            "store.wait_replicas",
+        ),
+        (
+            format!("sentinels = [\"s:1\"]\n{m}\nca_file = \"ca.pem\""),
+            "store.ca_file",
+        ),
+        (
+            "url = \"redis://r\"\nsentinel_master = \"m\"".to_string(),
+            "store.sentinel_master",
+        ),
+        (
+            "url = \"redis://r\"\nsentinel_password = \"hunter2\"".to_string(),
+            "store.sentinel_password",
+        ),
+        ("url = \"redis://r\"\ntls = true".to_string(), "store.tls"),
+    ] {
+        let e = errors(dir.path(), &format!("[store]\n{toml}\n"));
+        assert_eq!(paths(&e), [path], "{toml}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
 }

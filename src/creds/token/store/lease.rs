@@ -90,12 +90,14 @@ impl Leases {
         let name = self.name(key);
         let owner = owner_id()?;
         let sent = Instant::now();
-        let mut manager = self.conn.manager.clone();
         let conn = Arc::clone(&self.conn);
         let (asked, id) = (name.clone(), owner.clone());
         let taken: Option<String> = self
             .conn
             .run(async move {
+                // A renewal starts on the primary the Sentinels name now.
+                conn.confirm_primary().await;
+                let mut manager = conn.manager().await?;
                 redis::cmd("SET")
                     .arg(&asked)
                     .arg(&id)
@@ -104,7 +106,7 @@ impl Leases {
                     .arg(millis(ttl))
                     .query_async(&mut manager)
                     .await
-                    .map_err(|e| conn.unreachable(super::redis::describe(&e)))
+                    .map_err(|e| conn.failed(&e))
             })
             .await?;
         Ok(taken.map(|_| Lease {
@@ -119,16 +121,16 @@ impl Leases {
     /// Whether anyone holds `key`'s lease now.
     pub async fn held(&self, key: &StoreKey) -> Result<bool, StoreError> {
         let name = self.name(key);
-        let mut manager = self.conn.manager.clone();
         let conn = Arc::clone(&self.conn);
         let n: u64 = self
             .conn
             .run(async move {
+                let mut manager = conn.manager().await?;
                 redis::cmd("EXISTS")
                     .arg(&name)
                     .query_async(&mut manager)
                     .await
-                    .map_err(|e| conn.unreachable(super::redis::describe(&e)))
+                    .map_err(|e| conn.failed(&e))
             })
             .await?;
         Ok(n > 0)
@@ -141,19 +143,19 @@ impl Leases {
         owner: &str,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let mut manager = self.conn.manager.clone();
         let conn = Arc::clone(&self.conn);
         let (name, owner) = (name.to_string(), owner.to_string());
         let done: i64 = self
             .conn
             .run(async move {
+                let mut manager = conn.manager().await?;
                 redis::Script::new(script)
                     .key(&name)
                     .arg(&owner)
                     .arg(millis(ttl))
                     .invoke_async(&mut manager)
                     .await
-                    .map_err(|e| conn.unreachable(super::redis::describe(&e)))
+                    .map_err(|e| conn.failed(&e))
             })
             .await?;
         Ok(done == 1)

@@ -113,25 +113,49 @@ impl Board {
         F: Fn() -> Fut + Send + 'static,
         Fut: std::future::Future<Output = ()> + Send,
     {
-        let (client, channel, timeout) = (
-            self.conn.client.clone(),
+        // A weak handle: the subscription never keeps the store's
+        // connection (and its thread) alive on its own.
+        let (weak, channel, timeout) = (
+            Arc::downgrade(&self.conn),
             self.channel(key),
             self.conn.timeout,
         );
         self.conn.spawn(async move {
             loop {
+                let Some(conn) = weak.upgrade() else { return };
+                // Finding the primary is bounded by its own timeouts (one
+                // per Sentinel asked); subscribing, by one.
+                let found = conn.client().await.ok();
+                let at = found.as_ref().and_then(|(_, at)| at.clone());
                 let connect = async {
-                    let mut pubsub = client.get_async_pubsub().await.ok()?;
-                    pubsub.subscribe(&channel).await.ok()?;
-                    Some(pubsub.into_on_message())
+                    let (client, _) = found?;
+                    let subscribed = async {
+                        let mut pubsub = client.get_async_pubsub().await?;
+                        pubsub.subscribe(&channel).await?;
+                        Ok::<_, redis::RedisError>(pubsub.into_on_message())
+                    };
+                    match subscribed.await {
+                        Ok(messages) => Some(messages),
+                        Err(e) => {
+                            conn.forget_primary_at(at.as_deref(), &describe(&e));
+                            None
+                        }
+                    }
                 };
-                if let Ok(Some(mut messages)) = tokio::time::timeout(timeout, connect).await {
+                let subscribed = tokio::time::timeout(timeout, connect).await;
+                drop(conn);
+                if let Ok(Some(mut messages)) = subscribed {
                     use futures_core::Stream as _;
                     while std::future::poll_fn(|cx| std::pin::Pin::new(&mut messages).poll_next(cx))
                         .await
                         .is_some()
                     {
                         heard().await;
+                    }
+                    // The subscription ended: the primary closed it (it
+                    // went away, or was demoted in a failover).
+                    if let Some(conn) = weak.upgrade() {
+                        conn.forget_primary_at(at.as_deref(), "the subscription was closed");
                     }
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -142,17 +166,17 @@ impl Board {
     /// What is published for `key`, if anything.
     pub async fn read(&self, key: &StoreKey) -> Result<Option<Published>, StoreError> {
         let name = self.name(key);
-        let mut manager = self.conn.manager.clone();
         let conn = Arc::clone(&self.conn);
         let asked = name.clone();
         let found: Vec<redis::Value> = self
             .conn
             .run(async move {
+                let mut manager = conn.manager().await?;
                 redis::Script::new(READ)
                     .key(&asked)
                     .invoke_async(&mut manager)
                     .await
-                    .map_err(|e| conn.unreachable(describe(&e)))
+                    .map_err(|e| conn.failed(&e))
             })
             .await?;
         if found.is_empty() {
@@ -198,12 +222,12 @@ impl Board {
         let channel = self.channel(key);
         let next = seen + 1;
         let doc = self.seal_value(&name, next, value)?;
-        let mut manager = self.conn.manager.clone();
         let conn = Arc::clone(&self.conn);
         let ms = u64::try_from(lifetime.as_millis()).unwrap_or(u64::MAX);
         let (done, g): (i64, u64) = self
             .conn
             .run(async move {
+                let mut manager = conn.manager().await?;
                 redis::Script::new(PUBLISH)
                     .key(&name)
                     .key(&channel)
@@ -213,7 +237,7 @@ impl Board {
                     .arg(ms)
                     .invoke_async(&mut manager)
                     .await
-                    .map_err(|e| conn.unreachable(describe(&e)))
+                    .map_err(|e| conn.failed(&e))
             })
             .await?;
         Ok(if done == 1 { Ok(g) } else { Err(g) })

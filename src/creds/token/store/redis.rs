@@ -6,8 +6,12 @@
 //! compare-and-set on the version (a Lua script): a writer that read an
 //! older version never overwrites a newer one.
 
+mod client;
 mod conn;
+mod inspect;
 mod pending;
+mod primary;
+mod sentinel;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +25,8 @@ use super::{
 };
 use crate::config::{Secret, StoreConfig};
 
-pub use conn::{describe, Conn};
+pub use client::describe;
+pub use conn::Conn;
 pub use pending::RedisPending;
 
 /// The sealing key of `config`, if it has a `store_key`.
@@ -102,13 +107,13 @@ impl RedisTokenStore {
 
     /// Whether Redis answers (a `PING`).
     pub fn ping(&self) -> Result<(), StoreError> {
-        let mut manager = self.conn.manager.clone();
         let conn = Arc::clone(&self.conn);
         self.conn.block(async move {
+            let mut manager = conn.manager().await?;
             redis::cmd("PING")
                 .query_async::<()>(&mut manager)
                 .await
-                .map_err(|e| conn.unreachable(conn::describe(&e)))
+                .map_err(|e| conn.failed(&e))
         })
     }
 
@@ -210,10 +215,10 @@ impl RedisTokenStore {
         let name = name.to_string();
         let next = seen + 1;
         let doc = self.encode(&name, next, grant)?;
-        let mut manager = self.conn.manager.clone();
         let (wait, timeout) = (self.wait_replicas, self.conn.timeout);
         let conn = Arc::clone(&self.conn);
         let answer: (i64, u64) = self.conn.block(async move {
+            let mut manager = conn.manager().await?;
             let answer: (i64, u64) = redis::Script::new(CAS)
                 .key(&name)
                 .arg(seen)
@@ -221,18 +226,24 @@ impl RedisTokenStore {
                 .arg(doc)
                 .invoke_async(&mut manager)
                 .await
-                .map_err(|e| conn.unreachable(conn::describe(&e)))?;
+                .map_err(|e| conn.failed(&e))?;
             if answer.0 == 1 && wait > 0 {
+                // Half the timeout, so that Redis's answer comes before
+                // the connection's own timeout gives up on it.
                 let acked: u32 = redis::cmd("WAIT")
                     .arg(wait)
-                    .arg(timeout.as_millis() as u64)
+                    .arg((timeout.as_millis() as u64 / 2).max(1))
                     .query_async(&mut manager)
                     .await
-                    .map_err(|e| conn.unreachable(conn::describe(&e)))?;
+                    .map_err(|e| conn.failed(&e))?;
                 if acked < wait {
-                    return Err(conn.unreachable(format!(
+                    let cause = format!(
                         "only {acked} of the {wait} replicas of store.wait_replicas acknowledged the write"
-                    )));
+                    );
+                    // A primary its replicas left (a failover the Sentinels
+                    // have not told it of yet): ask them again.
+                    conn.forget_primary(&cause);
+                    return Err(conn.unreachable(cause));
                 }
             }
             Ok(answer)
@@ -255,17 +266,17 @@ impl TokenStore for RedisTokenStore {
 
     fn load_versioned(&self, key: &StoreKey) -> Result<Option<Versioned>, StoreError> {
         let name = self.name(key);
-        let mut manager = self.conn.manager.clone();
         let conn = Arc::clone(&self.conn);
         let asked = name.clone();
         let (version, doc): (Option<u64>, Option<Vec<u8>>) = self.conn.block(async move {
+            let mut manager = conn.manager().await?;
             redis::cmd("HMGET")
                 .arg(&asked)
                 .arg("v")
                 .arg("d")
                 .query_async(&mut manager)
                 .await
-                .map_err(|e| conn.unreachable(conn::describe(&e)))
+                .map_err(|e| conn.failed(&e))
         })?;
         match (version, doc) {
             (None, None) if self.conn.was_held(&name) => Err(StoreError::Lost { location: name }),
@@ -304,14 +315,14 @@ impl TokenStore for RedisTokenStore {
     fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
         let name = self.name(key);
         self.conn.mark(&name, false);
-        let mut manager = self.conn.manager.clone();
         let conn = Arc::clone(&self.conn);
         self.conn.block(async move {
+            let mut manager = conn.manager().await?;
             redis::cmd("DEL")
                 .arg(&name)
                 .query_async::<()>(&mut manager)
                 .await
-                .map_err(|e| conn.unreachable(conn::describe(&e)))
+                .map_err(|e| conn.failed(&e))
         })
     }
 
@@ -336,15 +347,15 @@ impl RedisTokenStore {
     /// The version stored under the Redis key `name` (0: nothing there).
     pub fn version_named(&self, name: &str) -> Result<u64, StoreError> {
         let name = name.to_string();
-        let mut manager = self.conn.manager.clone();
         let conn = Arc::clone(&self.conn);
         let version: Option<u64> = self.conn.block(async move {
+            let mut manager = conn.manager().await?;
             redis::cmd("HGET")
                 .arg(&name)
                 .arg("v")
                 .query_async(&mut manager)
                 .await
-                .map_err(|e| conn.unreachable(conn::describe(&e)))
+                .map_err(|e| conn.failed(&e))
         })?;
         Ok(version.unwrap_or(0))
     }

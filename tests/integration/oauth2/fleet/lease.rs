@@ -11,6 +11,7 @@ use crate::harness::RedisServer;
 fn config(redis: &RedisServer) -> StoreConfig {
     StoreConfig {
         url: redis.url(),
+        sentinel: None,
         username: None,
         password: None,
         key_prefix: "cs-lease:".into(),

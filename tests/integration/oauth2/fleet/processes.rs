@@ -18,9 +18,9 @@ use crate::oauth2::{Api, ClientCheck, Failure, TokenServer};
 const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 const LEASE_LOG: &str = "holding the fleet's renewal lease";
 
-struct Replica {
-    p: Process,
-    proxy: SocketAddr,
+pub(super) struct Replica {
+    pub(super) p: Process,
+    pub(super) proxy: SocketAddr,
     _dir: tempfile::TempDir,
 }
 
@@ -68,7 +68,7 @@ credential = "bank"
 }
 
 /// `n` countersigns on `toml`, each in its own folder, serving.
-fn start(toml: &str, n: usize) -> Vec<Replica> {
+pub(super) fn start(toml: &str, n: usize) -> Vec<Replica> {
     (0..n)
         .map(|_| {
             let dir = tempfile::tempdir().unwrap();
@@ -84,7 +84,7 @@ fn start(toml: &str, n: usize) -> Vec<Replica> {
         .collect()
 }
 
-async fn call_at(proxy: SocketAddr) -> u16 {
+pub(super) async fn call_at(proxy: SocketAddr) -> u16 {
     send(proxy, get("http://bank.test/api"))
         .await
         .status
@@ -93,7 +93,7 @@ async fn call_at(proxy: SocketAddr) -> u16 {
 
 /// Requests spread over `proxies` (three loops each) for `span`; the
 /// statuses that were not 200, and how many were.
-async fn load(proxies: &[SocketAddr], span: Duration) -> (usize, Vec<u16>) {
+pub(super) async fn load(proxies: &[SocketAddr], span: Duration) -> (usize, Vec<u16>) {
     let until = Instant::now() + span;
     let mut tasks = Vec::new();
     for &proxy in proxies {
@@ -122,7 +122,7 @@ async fn load(proxies: &[SocketAddr], span: Duration) -> (usize, Vec<u16>) {
 
 /// No refresh token was presented twice (but for `unspent`, one the
 /// server refused without spending), and the server saw no reuse.
-fn no_reuse(tokens: &TokenServer, unspent: Option<&str>) {
+pub(super) fn no_reuse(tokens: &TokenServer, unspent: Option<&str>) {
     assert!(!tokens.reuse_detected(), "a spent refresh token came back");
     let mut presented: Vec<String> = tokens
         .requests()
@@ -137,7 +137,7 @@ fn no_reuse(tokens: &TokenServer, unspent: Option<&str>) {
     assert_eq!(distinct.len(), presented.len(), "{presented:?}");
 }
 
-async fn all_serve(fleet: &[Replica]) {
+pub(super) async fn all_serve(fleet: &[Replica]) {
     for r in fleet {
         assert_eq!(call_at(r.proxy).await, 200);
     }

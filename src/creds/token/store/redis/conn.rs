@@ -5,27 +5,32 @@
 //! The connection therefore lives on a runtime of its own (one thread), and
 //! a blocking call hands its command there and waits, bounded by the
 //! configured timeout. A caller on countersign's own async threads is never
-//! asked to drive Redis, so waiting cannot deadlock them.
+//! asked to drive Redis, so waiting cannot deadlock them. Which server it
+//! talks to, and following a Sentinel failover, is `primary.rs`; a command
+//! that failed there is not repeated: its caller sees the store as
+//! unreachable and retries as after any outage, so a write is never sent
+//! twice.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use crate::config::StoreConfig;
 
 use super::super::StoreError;
+use super::client::describe;
+use super::primary::Primary;
 
 /// A live connection to the shared store.
 pub struct Conn {
     runtime: Option<tokio::runtime::Runtime>,
-    pub manager: ConnectionManager,
-    /// For connections of their own (a pub/sub subscription).
-    pub client: redis::Client,
+    primary: Primary,
     pub timeout: Duration,
-    /// For messages: the url (it holds no user info).
+    /// For messages: the url (it holds no user info), or the Sentinels and
+    /// master name.
     pub location: String,
     /// Keys this process has seen holding a grant: one found empty later
     /// means the store lost its data (see `StoreError::Lost`).
@@ -78,25 +83,79 @@ impl Conn {
             .enable_all()
             .build()
             .map_err(|e| fail(format!("cannot start its thread: {e}")))?;
-        let client = client(config).map_err(|e| fail(describe(&e)))?;
-        let settings = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.timeout))
-            .set_response_timeout(Some(config.timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        let manager = {
+        let primary = {
             let _inside = runtime.enter();
-            ConnectionManager::new_lazy_with_config(client.clone(), settings)
-                .map_err(|e| fail(describe(&e)))?
+            Primary::open(config).map_err(fail)?
         };
         Ok(Conn {
             runtime: Some(runtime),
-            manager,
-            client,
+            primary,
             timeout: config.timeout,
             location,
             seen: Mutex::default(),
         })
+    }
+
+    /// The connection to the primary, found first if need be (call it on
+    /// the store's thread: from the work given to `block`, `run`, `spawn`).
+    pub async fn manager(&self) -> Result<ConnectionManager, StoreError> {
+        let target = self
+            .primary
+            .target()
+            .await
+            .map_err(|c| self.unreachable(c))?;
+        Ok(target.manager)
+    }
+
+    /// A client for a connection of one's own to the primary (found first
+    /// if need be), and the primary's address (with Sentinels), for
+    /// `forget_primary_at`.
+    pub async fn client(&self) -> Result<(redis::Client, Option<String>), StoreError> {
+        let target = self
+            .primary
+            .target()
+            .await
+            .map_err(|c| self.unreachable(c))?;
+        Ok((target.client, target.address))
+    }
+
+    /// The store error for a command that failed with `e`. With Sentinels,
+    /// a failure of the connection or of the primary (anything but an
+    /// answer countersign could not read) drops the primary in use, so the
+    /// next command asks the Sentinels which one it is now.
+    pub fn failed(&self, e: &redis::RedisError) -> StoreError {
+        use redis::ErrorKind as K;
+        let ours = matches!(
+            e.kind(),
+            K::Parse | K::UnexpectedReturnType | K::InvalidClientConfig | K::Client
+        );
+        if !ours {
+            self.forget_primary(&describe(e));
+        }
+        self.unreachable(describe(e))
+    }
+
+    /// See `Primary::confirm`: before a renewal, with Sentinels.
+    pub async fn confirm_primary(&self) {
+        self.primary.confirm().await;
+    }
+
+    /// With Sentinels, stops using the primary found (a command on it
+    /// failed with `why`): the next command asks the Sentinels again.
+    pub fn forget_primary(&self, why: &str) {
+        self.primary.forget(None, why);
+    }
+
+    /// `forget_primary`, if the primary in use is still `at` (when given).
+    pub fn forget_primary_at(&self, at: Option<&str>, why: &str) {
+        self.primary.forget(at, why);
+    }
+
+    /// The longest a command may take: a connect, a command, a retry; and
+    /// with Sentinels, asking each of them and checking the primary.
+    fn bound(&self) -> Duration {
+        let asking = self.primary.connections();
+        self.timeout.saturating_mul(4 + 2 * asking.min(64)) + Duration::from_secs(1)
     }
 
     /// Runs `work` on the store's thread and waits for it (at most a few
@@ -113,7 +172,7 @@ impl Conn {
         rt.spawn(async move {
             let _ = tx.send(work.await);
         });
-        rx.recv_timeout(self.timeout * 4 + Duration::from_secs(1))
+        rx.recv_timeout(self.bound())
             .unwrap_or_else(|_| Err(self.unreachable("no answer in time".into())))
     }
 
@@ -128,7 +187,7 @@ impl Conn {
             return Err(self.unreachable("the store is closed".into()));
         };
         let task = rt.spawn(work);
-        match tokio::time::timeout(self.timeout * 4 + Duration::from_secs(1), task).await {
+        match tokio::time::timeout(self.bound(), task).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => Err(self.unreachable("the command was interrupted".into())),
             Err(_) => Err(self.unreachable("no answer in time".into())),
@@ -166,39 +225,4 @@ impl Conn {
             cause,
         }
     }
-}
-
-/// A client for `config`: user, password and TLS material from their own
-/// keys, never from the url.
-fn client(config: &StoreConfig) -> redis::RedisResult<redis::Client> {
-    use redis::IntoConnectionInfo as _;
-    let info = config.url.as_str().into_connection_info()?;
-    let mut settings = info.redis_settings().clone();
-    if let Some(user) = &config.username {
-        settings = settings.set_username(user.expose());
-    }
-    if let Some(password) = &config.password {
-        settings = settings.set_password(password.expose());
-    }
-    let info = info.set_redis_settings(settings);
-    if !config.is_tls() {
-        return redis::Client::open(info);
-    }
-    let certs = redis::TlsCertificates {
-        client_tls: config
-            .client_identity
-            .as_ref()
-            .map(|(cert, key)| redis::ClientTlsConfig {
-                client_cert: cert.clone(),
-                client_key: key.expose().to_vec(),
-            }),
-        root_cert: config.ca_pem.clone(),
-    };
-    redis::Client::build_with_tls(info, certs)
-}
-
-/// A Redis error as a message: its kind and text (Redis never echoes a
-/// value or a password in them).
-pub fn describe(e: &redis::RedisError) -> String {
-    e.to_string()
 }

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::super::pending::{Pending, PendingKind, PendingStore};
 use super::super::seal::{self, SealKey};
 use super::super::{seed_hash, StoreError};
-use super::conn::{self, Conn};
+use super::conn::Conn;
 use crate::config::{Secret, StoreConfig};
 
 const FORMAT: &str = "countersign-pending";
@@ -82,11 +82,11 @@ impl PendingStore for RedisPending {
         Box::pin(async move {
             let name = self.name(kind, id);
             let doc = self.encode(&name, &value)?;
-            let mut manager = self.conn.manager.clone();
             let conn = Arc::clone(&self.conn);
             let millis = ttl.as_millis().max(1) as u64;
             self.conn
                 .run(async move {
+                    let mut manager = conn.manager().await?;
                     redis::cmd("SET")
                         .arg(&name)
                         .arg(doc)
@@ -94,7 +94,7 @@ impl PendingStore for RedisPending {
                         .arg(millis)
                         .query_async::<()>(&mut manager)
                         .await
-                        .map_err(|e| conn.unreachable(conn::describe(&e)))
+                        .map_err(|e| conn.failed(&e))
                 })
                 .await
         })
@@ -103,17 +103,17 @@ impl PendingStore for RedisPending {
     fn take<'a>(&'a self, kind: PendingKind, id: &'a str) -> Pending<'a, Option<Secret>> {
         Box::pin(async move {
             let name = self.name(kind, id);
-            let mut manager = self.conn.manager.clone();
             let conn = Arc::clone(&self.conn);
             let asked = name.clone();
             let doc: Option<Vec<u8>> = self
                 .conn
                 .run(async move {
+                    let mut manager = conn.manager().await?;
                     redis::cmd("GETDEL")
                         .arg(&asked)
                         .query_async(&mut manager)
                         .await
-                        .map_err(|e| conn.unreachable(conn::describe(&e)))
+                        .map_err(|e| conn.failed(&e))
                 })
                 .await?;
             doc.map(|d| self.decode(&name, &d)).transpose()
