@@ -3,6 +3,7 @@
 
 mod ca;
 mod log_format;
+mod log_sink;
 mod sign;
 mod store;
 mod token;
@@ -82,12 +83,14 @@ pub fn main(cli: Cli) -> ExitCode {
     }
 }
 
-fn init_logs(format: LogFormat) {
+/// Installs the log; the guard writes what is still queued when dropped.
+fn init_logs(format: LogFormat) -> log_sink::Flush<std::io::Stderr> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (sink, flush) = log_sink::start(std::io::stderr());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(sink);
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     match format {
         LogFormat::Json => logs.json().flatten_event(true).init(),
@@ -108,6 +111,7 @@ fn init_logs(format: LogFormat) {
         let location = info.location().map(ToString::to_string).unwrap_or_default();
         tracing::error!(%location, panic = message.unwrap_or("(withheld)"), "panicked");
     }));
+    flush
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -145,7 +149,7 @@ fn check(args: ConfigArg) -> ExitCode {
 }
 
 fn run(args: RunArgs) -> ExitCode {
-    init_logs(args.log_format);
+    let flush = init_logs(args.log_format);
     let args = args.config;
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -183,6 +187,7 @@ fn run(args: RunArgs) -> ExitCode {
     // Not a plain drop, which would wait for every blocking task: a reload
     // still waiting on a stalled file read must not keep the process alive.
     rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    drop(flush);
     code
 }
 
