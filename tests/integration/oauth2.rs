@@ -4,6 +4,8 @@
 //! across restarts in `rotation`; secrets kept out of logs in `secrecy`.
 
 mod client_check;
+mod dpop;
+mod dpop_server;
 mod fleet;
 mod lifecycle;
 mod rotation;

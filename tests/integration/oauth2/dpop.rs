@@ -1,0 +1,133 @@
+//! DPoP-bound tokens end to end (RFC 9449) against `dpop_server`: proofs
+//! at the token endpoint and on every API request, server nonces at both,
+//! a fresh proof for a replayed request, and a Bearer answer refused.
+
+use super::dpop_server::DpopServer;
+use crate::harness::*;
+
+fn config(server: &DpopServer, extra: &str) -> String {
+    format!(
+        r#"
+[proxy]
+listen = "127.0.0.1:0"
+response_timeout = "2s"
+
+[credential.bank]
+type = "oauth2"
+token_url = "{}"
+grant = "client_credentials"
+client_id = "c"
+client_secret = "s"
+dpop = true
+{extra}
+
+[[route]]
+name = "bank"
+hosts = ["bank.test"]
+upstream = "{}"
+credential = "bank"
+"#,
+        server.token_url(),
+        server.api_url()
+    )
+}
+
+async fn call(sidecar: &Sidecar, path: &str) -> Answer {
+    send(sidecar.proxy(), get(&format!("http://bank.test{path}"))).await
+}
+
+#[tokio::test]
+async fn proofs_and_nonces_satisfy_a_dpop_server_end_to_end() {
+    for alg in ["ES256", "EdDSA"] {
+        let server = DpopServer::start().await;
+        let sidecar = Sidecar::start(&config(&server, &format!("dpop_alg = \"{alg}\""))).await;
+        // The app's own DPoP header and Authorization are replaced.
+        let req = http::Request::get("http://bank.test/v1/accounts?from=2024")
+            .header("dpop", "from-the-app")
+            .header("authorization", "Bearer app")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        let answer = send(sidecar.proxy(), req).await;
+        assert_eq!(answer.status, 200, "{alg}: {}", answer.body);
+        assert_eq!(answer.body, "api ok");
+
+        // Token endpoint: a proof without nonce, refused with one, then the
+        // same request again with it.
+        let requests = server.token_requests();
+        assert_eq!(
+            requests.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+            [400, 200],
+            "{alg}"
+        );
+        let (first, second) = (
+            requests[0].0.clone().unwrap(),
+            requests[1].0.clone().unwrap(),
+        );
+        assert!(first.get("nonce").is_none());
+        assert_eq!(second["nonce"], "as-nonce-1");
+        assert!(second.get("ath").is_none());
+
+        // API: refused for its nonce once, replayed with a fresh proof.
+        let calls = server.calls();
+        assert_eq!(
+            calls.iter().map(|c| c.status).collect::<Vec<_>>(),
+            [401, 200]
+        );
+        let (a, b) = (
+            calls[0].claims.clone().unwrap(),
+            calls[1].claims.clone().unwrap(),
+        );
+        assert_ne!(a["jti"], b["jti"], "the replay has a proof of its own");
+        assert_eq!(b["nonce"], "rs-nonce-1");
+        assert_eq!(b["htu"], format!("{}/v1/accounts", server.api_url()));
+        assert_eq!(b["htm"], "GET");
+
+        // The nonce is remembered: the next request passes at once.
+        assert_eq!(call(&sidecar, "/v1/balances").await.status, 200);
+        assert_eq!(server.calls().len(), 3);
+        assert_eq!(server.token_requests().len(), 2, "one token serves both");
+        assert_eq!(server.bound_keys().len(), 1);
+
+        // A new nonce: refused, replayed with it, remembered.
+        server.set_rs_nonce("rs-nonce-2");
+        assert_eq!(call(&sidecar, "/v1/x").await.status, 200);
+        let calls = server.calls();
+        assert_eq!(
+            calls.iter().map(|c| c.status).collect::<Vec<_>>()[3..],
+            [401, 200]
+        );
+        assert_eq!(calls[4].claims.as_ref().unwrap()["nonce"], "rs-nonce-2");
+        sidecar.app.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_bearer_token_is_refused_when_dpop_was_asked_for() {
+    let server = DpopServer::start().await;
+    server.answer_bearer();
+    let sidecar = Sidecar::start(&config(&server, "wait_for_token = \"1s\"")).await;
+    let answer = call(&sidecar, "/v1/accounts").await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert!(
+        answer.body.contains("token_type `Bearer`") && answer.body.contains("dpop = true"),
+        "{}",
+        answer.body
+    );
+    assert!(server.calls().is_empty(), "nothing reaches the API");
+    sidecar.app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_post_without_body_is_replayed_with_the_nonce_and_its_method() {
+    let server = DpopServer::start().await;
+    let sidecar = Sidecar::start(&config(&server, "")).await;
+    let req = http::Request::post("http://bank.test/v1/payments")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    assert_eq!(send(sidecar.proxy(), req).await.status, 200);
+    let calls = server.calls();
+    assert_eq!(calls.len(), 2);
+    assert!(calls.iter().all(|c| c.method == "POST"));
+    assert_eq!(calls[1].claims.as_ref().unwrap()["htm"], "POST");
+    sidecar.app.shutdown().await;
+}
