@@ -119,7 +119,9 @@ fn fetch(config: &Config, name: &str, reveal: bool) -> Result<Vec<String>, Failu
             if let Some(jkt) = o.dpop_thumbprint() {
                 // The key dies with this process: the token shows that the
                 // server binds tokens to it, and is no use to anyone.
-                lines.push(format!("token_type: DPoP (bound to key {jkt}, which this command discards)"));
+                lines.push(format!(
+                    "token_type: DPoP (bound to key {jkt}, which this command discards)"
+                ));
             }
         }
         match (reveal, cred.reveal()) {
