@@ -1,6 +1,7 @@
 //! DPoP-bound tokens end to end (RFC 9449) against `dpop_server`: proofs
 //! at the token endpoint and on every API request, server nonces at both,
-//! a fresh proof for a replayed request, and a Bearer answer refused.
+//! a fresh proof for a replayed request, a Bearer answer refused, and
+//! replicas sharing a `[store]` that each bind a token of their own.
 
 use super::dpop_server::DpopServer;
 use crate::harness::*;
@@ -130,4 +131,33 @@ async fn a_post_without_body_is_replayed_with_the_nonce_and_its_method() {
     assert!(calls.iter().all(|c| c.method == "POST"));
     assert_eq!(calls[1].claims.as_ref().unwrap()["htm"], "POST");
     sidecar.app.shutdown().await;
+}
+
+/// Two replicas sharing a `[store]`: each has its own DPoP key and fetches
+/// its own token, and no token is published to Redis (a DPoP-bound token
+/// is useless to a replica without the key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_with_a_shared_store_each_bind_their_own_token() {
+    let redis = RedisServer::start();
+    let server = DpopServer::start().await;
+    let store = format!(
+        "[store]\nurl = \"{}\"\nkey_prefix = \"cs-dpop:\"\n",
+        redis.url()
+    );
+    let toml = format!("{store}{}", config(&server, ""));
+    let a = Sidecar::start(&toml).await;
+    let b = Sidecar::start(&toml).await;
+    assert_eq!(call(&a, "/a").await.status, 200);
+    assert_eq!(call(&b, "/b").await.status, 200);
+    let issued = server
+        .token_requests()
+        .iter()
+        .filter(|(_, status)| *status == 200)
+        .count();
+    assert_eq!(issued, 2, "one token per replica");
+    assert_eq!(server.bound_keys().len(), 2, "bound to two keys");
+    let keys = String::from_utf8(redis.cli(&["--scan", "--pattern", "cs-dpop:*"])).unwrap();
+    assert_eq!(keys.trim(), "", "nothing published: {keys}");
+    a.app.shutdown().await;
+    b.app.shutdown().await;
 }
