@@ -161,3 +161,32 @@ async fn replicas_with_a_shared_store_each_bind_their_own_token() {
     a.app.shutdown().await;
     b.app.shutdown().await;
 }
+
+/// `countersign token` gets a DPoP-bound token (through the server's
+/// nonce) and says it is bound, and to which key, without showing it.
+#[test]
+fn the_token_command_shows_a_dpop_binding() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(DpopServer::start());
+    let dir = tempfile::tempdir().unwrap();
+    let path = crate::binary::write_config(dir.path(), &config(&server, ""));
+    let out = std::process::Command::new(crate::binary::BIN)
+        .args(["token", "--config"])
+        .arg(&path)
+        .args(["--credential", "bank"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let jkt = server.bound_keys();
+    let jkt = jkt.iter().next().expect("a token was issued");
+    assert!(
+        stdout.contains(&format!("token_type: DPoP (bound to key {jkt}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("token: (hidden"), "{stdout}");
+}
