@@ -190,3 +190,79 @@ fn the_token_command_shows_a_dpop_binding() {
     );
     assert!(stdout.contains("token: (hidden"), "{stdout}");
 }
+
+/// An authorization_code session: the code exchange carries a proof (and
+/// the server's nonce), and the session's requests carry proofs for its
+/// DPoP-bound token.
+#[tokio::test]
+async fn a_session_exchanges_its_code_and_calls_with_proofs() {
+    let server = DpopServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sessions")).unwrap();
+    let toml = config(&server, "").replace(
+        "grant = \"client_credentials\"",
+        "grant = \"authorization_code\"\nauthorize_url = \"https://as.test/authorize\"\nredirect_uri = \"https://app.test/oauth2/callback\"\ntoken_store = \"DIR/sessions\"\nscope = \"accounts offline_access\"",
+    );
+    let sidecar = Sidecar::start_in(dir, &toml).await;
+    let admin = |to: std::net::SocketAddr, method: &str, path: &str, cookie: Option<&str>| {
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "admin");
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        send(
+            to,
+            req.body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap(),
+        )
+    };
+    // The app asks for a ticket; the browser starts and comes back.
+    let ticket = admin(
+        sidecar.control(),
+        "POST",
+        "/oauth2/bank/authorize?session=alice",
+        None,
+    )
+    .await;
+    assert_eq!(ticket.status, 200, "{ticket:?}");
+    let json: serde_json::Value = serde_json::from_str(&ticket.body).unwrap();
+    let started = admin(
+        sidecar.browser(),
+        "GET",
+        json["start"].as_str().unwrap(),
+        None,
+    )
+    .await;
+    assert_eq!(started.status, 302, "{started:?}");
+    let location = started.header("location").unwrap();
+    let state = location
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("state="))
+        .unwrap();
+    let cookie = started
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap();
+    let path = format!("/oauth2/bank/callback?code=c-1&state={state}");
+    let done = admin(sidecar.browser(), "GET", &path, Some(cookie)).await;
+    assert_eq!(done.status, 200, "{done:?}");
+    let requests = server.token_requests();
+    assert_eq!(
+        requests.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+        [400, 200]
+    );
+
+    let mut req = get("http://bank.test/v1/accounts");
+    req.headers_mut()
+        .insert("x-countersign-session", "alice".parse().unwrap());
+    let answer = send(sidecar.proxy(), req).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let calls = server.calls();
+    assert_eq!(calls.last().unwrap().status, 200);
+    assert_eq!(server.bound_keys().len(), 1);
+    sidecar.app.shutdown().await;
+}

@@ -1,6 +1,7 @@
 //! A DPoP authorization server and resource server (RFC 9449) on
 //! 127.0.0.1:0, checking what a real one checks. The token endpoint
-//! (client_secret_basic, client_credentials) wants a valid proof of `POST`
+//! (client_secret_basic; client_credentials, or authorization_code with
+//! any code, which also gets a refresh token) wants a valid proof of `POST`
 //! on its own URL, with its nonce (a first proof without it is answered
 //! 400 `use_dpop_nonce` and a `DPoP-Nonce`), and binds each token to the
 //! thumbprint of the proof's key (`cnf.jkt`). The API wants
@@ -132,7 +133,10 @@ async fn token(req: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Ful
     let basic = format!("Basic {}", STANDARD.encode("c:s"));
     let (status, answer) = if auth.as_deref() != Some(basic.as_str()) {
         (401, reply(401, &[], r#"{"error":"invalid_client"}"#))
-    } else if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+    } else if !matches!(
+        form.get("grant_type").map(String::as_str),
+        Some("client_credentials" | "authorization_code")
+    ) {
         (
             400,
             reply(400, &[], r#"{"error":"unsupported_grant_type"}"#),
@@ -153,9 +157,12 @@ async fn token(req: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Ful
                 let access = format!("dpop-at-{}", s.serial);
                 s.bound.insert(access.clone(), jkt);
                 let kind = if s.bearer { "Bearer" } else { "DPoP" };
-                let body = serde_json::json!({
+                let mut body = serde_json::json!({
                     "access_token": access, "token_type": kind, "expires_in": 300,
                 });
+                if form.contains_key("code") {
+                    body["refresh_token"] = format!("rt-{}", s.serial).into();
+                }
                 (200, reply(200, &[], &body.to_string()))
             }
         }
