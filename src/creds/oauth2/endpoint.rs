@@ -62,7 +62,7 @@ pub enum FetchError {
     NotJson,
     #[error("token response has no access_token")]
     NoAccessToken,
-    #[error("token response has token_type `{0}`; only Bearer is supported")]
+    #[error("token response has token_type `{0}`; only Bearer is supported without dpop = true")]
     TokenType(String),
     #[error("token response has token_type `{0}`, but a DPoP-bound token was asked for (dpop = true): the authorization server did not bind it to countersign's key; enable DPoP for this client at the server, or remove dpop")]
     NotDpop(String),
@@ -129,8 +129,7 @@ impl Endpoint {
     }
 
     /// POSTs `grant` (e.g. `grant_type=client_credentials`) with the
-    /// configured parameters and client authentication.
-    /// With a DPoP key, each attempt carries a fresh proof; a server that
+    /// configured parameters and client authentication. With a DPoP key, each attempt carries a fresh proof; a server that
     /// answers `use_dpop_nonce` with a `DPoP-Nonce` is asked once more.
     pub async fn request(&self, grant: &[(&str, &str)]) -> Result<Issued, FetchError> {
         let mut asked_again = false;
