@@ -93,6 +93,7 @@ where
                 let req = signed(route, &mut prepared, &params).await?;
                 sent = presented(route, &req);
                 resp = route.client.send(req).await?;
+                cred.answered(&uri, resp.status(), resp.headers());
             }
         }
     }

@@ -98,6 +98,9 @@ async fn proofs_and_nonces_satisfy_a_dpop_server_end_to_end() {
             [401, 200]
         );
         assert_eq!(calls[4].claims.as_ref().unwrap()["nonce"], "rs-nonce-2");
+        let metrics = sidecar.app.metrics().render().unwrap();
+        let retried = "countersign_upstream_retries_total{route=\"bank\",reason=\"dpop-nonce\"} 2";
+        assert!(metrics.contains(retried), "{metrics}");
         sidecar.app.shutdown().await;
     }
 }
