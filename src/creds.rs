@@ -230,7 +230,10 @@ impl Credential {
         match self {
             Credential::OAuth2(o) => {
                 let bearer = text(o.peek()?);
-                bearer.strip_prefix("Bearer ").map(str::to_string)
+                bearer
+                    .strip_prefix("Bearer ")
+                    .or_else(|| bearer.strip_prefix("DPoP "))
+                    .map(str::to_string)
             }
             Credential::IssuedKey(k) => k.peek().map(text),
             Credential::PayPayOpa(_)
@@ -246,6 +249,10 @@ impl Credential {
     /// they are replaced, never duplicated.
     pub fn header_names(&self) -> Vec<HeaderName> {
         match self {
+            Credential::OAuth2(o) if o.has_dpop() => vec![
+                http::header::AUTHORIZATION,
+                HeaderName::from_static(oauth2::DPOP_HEADER),
+            ],
             Credential::PayPayOpa(_) | Credential::OAuth2(_) => vec![http::header::AUTHORIZATION],
             Credential::Header(h) => h.names(),
             Credential::IssuedKey(k) => k.header_names(),
@@ -353,6 +360,16 @@ impl Credential {
             | Credential::JwsDetached(_) => {}
             Credential::Hmac(_) => {}
             Credential::HttpSignature(_) => {}
+        }
+    }
+
+    /// Shows the credential the upstream's answer to a request to `uri`
+    /// (a DPoP credential keeps the server's latest nonce). Returns whether
+    /// the answer asks for the request once more with that nonce.
+    pub fn answered(&self, uri: &Uri, status: http::StatusCode, headers: &HeaderMap) -> bool {
+        match self {
+            Credential::OAuth2(o) => o.answered(uri, status, headers),
+            _ => false,
         }
     }
 

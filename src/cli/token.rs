@@ -148,6 +148,15 @@ fn fetch(config: &Config, name: &str, reveal: bool) -> Result<Vec<String>, Failu
         if let Some(age) = stats.age {
             lines.push(format!("age: {}s", age.as_secs()));
         }
+        if let Credential::OAuth2(o) = &cred {
+            if let Some(jkt) = o.dpop_thumbprint() {
+                // The key dies with this process: the token shows that the
+                // server binds tokens to it, and is no use to anyone.
+                lines.push(format!(
+                    "token_type: DPoP (bound to key {jkt}, which this command discards)"
+                ));
+            }
+        }
         match (reveal, cred.reveal()) {
             (true, Some(token)) => lines.push(format!("token: {token}")),
             _ => lines.push("token: (hidden; --reveal prints it)".into()),

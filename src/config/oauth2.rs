@@ -37,6 +37,29 @@ pub struct OAuth2Config {
     pub refresh_at: f64,
     /// How long a request may wait for a first (or fresh) token.
     pub wait_for_token: Duration,
+    /// `dpop = true`: tokens are DPoP-bound (RFC 9449) to a key countersign
+    /// generates, with this algorithm.
+    pub dpop: Option<DpopAlg>,
+    /// `certificate_bound = true`: tokens are bound to `client_identity`
+    /// (RFC 8705), so every route using them must present that certificate.
+    pub certificate_bound: bool,
+}
+
+/// The algorithm of the DPoP key countersign generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DpopAlg {
+    Es256,
+    EdDsa,
+}
+
+impl DpopAlg {
+    /// The JWS `alg` name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DpopAlg::Es256 => "ES256",
+            DpopAlg::EdDsa => "EdDSA",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -89,8 +112,9 @@ pub enum ClientAuth {
     /// RFC 7523 client assertion signed with the client's private key.
     PrivateKeyJwt(JwtKey),
     /// RFC 8705 section 2: the TLS client certificate is the proof; only
-    /// `client_id` goes in the form.
-    TlsClientAuth,
+    /// `client_id` goes in the form. `self_signed` (section 2.2) changes
+    /// nothing on the client's side; it is kept for the fingerprint.
+    TlsClientAuth { self_signed: bool },
 }
 
 #[derive(Debug, Clone)]

@@ -271,6 +271,9 @@ pub struct RawOAuth2 {
     pub authorize_secret: Option<String>,
     pub session_facts: Option<Vec<String>>,
     pub revocation_url: Option<String>,
+    pub dpop: Option<bool>,
+    pub dpop_alg: Option<String>,
+    pub certificate_bound: Option<bool>,
 }
 
 /// `[credential.NAME]` with `type = "issued-key"`. Every key is optional

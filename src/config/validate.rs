@@ -134,6 +134,7 @@ pub(crate) fn validate_with_env(
     }
     c.unique_names(&routes);
     c.stacks(&routes, &credentials);
+    c.bound_certificates(&routes, &credentials);
     c.appliances(&routes, &credentials);
     c.no_ties(&routes);
     c.distinct_listeners(proxy.as_ref(), admin.as_ref(), &routes);

@@ -79,6 +79,16 @@ impl FormEndpoint {
         headers: HeaderMap,
         form: String,
     ) -> Result<(StatusCode, Bytes), PostError> {
+        let (status, _, body) = self.post_answer(headers, form).await?;
+        Ok((status, body))
+    }
+
+    /// `post`, also returning the answer's headers (a DPoP nonce).
+    pub async fn post_answer(
+        &self,
+        headers: HeaderMap,
+        form: String,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), PostError> {
         let mut req = Request::new(());
         *req.method_mut() = Method::POST;
         *req.uri_mut() = self.url.clone();
@@ -93,6 +103,11 @@ impl FormEndpoint {
         self.exchange(req.map(|()| body::full(form))).await
     }
 
+    /// The URL every request goes to.
+    pub fn url(&self) -> &Uri {
+        &self.url
+    }
+
     /// GETs the endpoint with `headers` added (the AWS container
     /// credentials endpoint), reading the answer as `post` does.
     pub async fn get(&self, headers: HeaderMap) -> Result<(StatusCode, Bytes), PostError> {
@@ -100,22 +115,24 @@ impl FormEndpoint {
         *req.uri_mut() = self.url.clone();
         *req.headers_mut() = headers;
         req.headers_mut().insert(HOST, self.host.clone());
-        self.exchange(req).await
+        let (status, _, body) = self.exchange(req).await?;
+        Ok((status, body))
     }
 
     async fn exchange(
         &self,
         req: Request<body::ProxyBody>,
-    ) -> Result<(StatusCode, Bytes), PostError> {
+    ) -> Result<(StatusCode, HeaderMap, Bytes), PostError> {
         let exchange = async {
             let resp = self.client.send(req).await.map_err(PostError::Transport)?;
             let status = resp.status();
+            let headers = resp.headers().clone();
             let bytes = Limited::new(resp.into_body(), MAX_ANSWER)
                 .collect()
                 .await
                 .map_err(|_| PostError::Body)?
                 .to_bytes();
-            Ok((status, bytes))
+            Ok((status, headers, bytes))
         };
         tokio::time::timeout(self.deadline, exchange)
             .await

@@ -8,11 +8,15 @@
 //!            (none: 503 token-unavailable + Retry-After, never unauthenticated)
 //! upstream 401 -> manager.unauthorized(sent): discard if still current,
 //!            renew (at most once per 5s), replay a bodyless request once
+//! dpop = true -> `Authorization: DPoP <token>` and a fresh `DPoP` proof
+//!            (`dpop`) on every request; a 401 `use_dpop_nonce` replays
+//!            once with the server's nonce
 //! background task -> endpoint (single-flight), backoff on failure,
 //!            refresh token rotated into the store before the token is used
 //! ```
 
 mod client_auth;
+mod dpop;
 mod endpoint;
 mod facts;
 mod fingerprint;
@@ -34,8 +38,12 @@ use super::CredError;
 use crate::config::{Grant, OAuth2Config};
 use crate::egress::EgressPolicy;
 use crate::upstream::UpstreamSettings;
+use dpop::Dpop;
 use endpoint::Endpoint;
 use fingerprint::fingerprint;
+
+/// The request header of a DPoP proof.
+pub const DPOP_HEADER: &str = dpop::HEADER;
 
 pub use sessions::{cookie_name, Ended, Revocation, SessionError, SessionFacts, SessionManager};
 
@@ -43,6 +51,8 @@ pub use sessions::{cookie_name, Ended, Revocation, SessionError, SessionFacts, S
 pub struct OAuth2 {
     name: String,
     tokens: Tokens,
+    /// The DPoP key the tokens are bound to, with `dpop = true`.
+    dpop: Option<Arc<Dpop>>,
 }
 
 /// One token for every request, or one per user session.
@@ -66,10 +76,18 @@ impl OAuth2 {
     ) -> Result<OAuth2, (&'static str, String)> {
         let key = fingerprint(name, config, settings);
         let egress = Arc::clone(egress);
+        // Kept beside the tokens (under a key derived from theirs), so a
+        // reload that keeps the tokens keeps the key they are bound to.
+        let dpop = match config.dpop {
+            Some(alg) => Some(tokens.keep(dpop_key(&key), || {
+                Dpop::generate(alg).map_err(|e| ("dpop", e))
+            })?),
+            None => None,
+        };
         let tokens = match &config.grant {
             Grant::AuthorizationCode(flow) => Tokens::Sessions(tokens.keep(key, || {
-                let endpoint =
-                    Endpoint::new(config, settings, Arc::clone(&egress)).map_err(|e| ("", e))?;
+                let endpoint = Endpoint::new(config, settings, Arc::clone(&egress), dpop.clone())
+                    .map_err(|e| ("", e))?;
                 let revoker = match &flow.revocation_url {
                     Some(url) => Some(
                         revoke::Revoker::new(config, url, settings, egress)
@@ -81,13 +99,43 @@ impl OAuth2 {
                 SessionManager::new(name, config, flow, endpoint, revoker, request_bound)
             })?),
             Grant::ClientCredentials | Grant::RefreshToken { .. } => {
-                Tokens::One(tokens.keep(key, || source::start(name, config, settings, egress))?)
+                Tokens::One(tokens.keep(key, || {
+                    source::start(name, config, settings, egress, dpop.clone())
+                })?)
             }
         };
         Ok(OAuth2 {
             name: name.to_string(),
             tokens,
+            dpop,
         })
+    }
+
+    /// Whether requests carry a DPoP proof.
+    pub fn has_dpop(&self) -> bool {
+        self.dpop.is_some()
+    }
+
+    /// The thumbprint of the DPoP key (the tokens' `cnf.jkt`), for
+    /// `countersign token`.
+    pub fn dpop_thumbprint(&self) -> Option<&str> {
+        self.dpop.as_deref().map(Dpop::thumbprint)
+    }
+
+    /// Remembers a resource server's `DPoP-Nonce` from its answer to a
+    /// request to `uri`; returns whether the answer asks to try again
+    /// with it (`401`, `WWW-Authenticate: DPoP error="use_dpop_nonce"`).
+    pub fn answered(
+        &self,
+        uri: &http::Uri,
+        status: http::StatusCode,
+        headers: &http::HeaderMap,
+    ) -> bool {
+        let Some(dpop) = &self.dpop else {
+            return false;
+        };
+        let fresh = dpop.nonces.remember(uri, headers);
+        fresh && dpop::resource_wants_nonce(status, headers)
     }
 
     /// The authorization-code sessions, when this credential has them.
@@ -107,6 +155,18 @@ impl OAuth2 {
             .current()
             .await
             .map_err(|u| CredError::unavailable(&self.name, "OAuth2 token", u))?;
+        if let Some(dpop) = &self.dpop {
+            // A fresh proof for each copy of the request, `ath` over the
+            // token it carries.
+            let value = bearer.to_str().unwrap_or("");
+            let token = value.split_once(' ').map_or(value, |(_, t)| t);
+            // Signing fails only when the OS generator does (the jti, the
+            // ECDSA nonce).
+            let proof = dpop
+                .proof(&parts.method, &parts.uri, Some(token), endpoint::unix_now())
+                .map_err(|_| CredError::Random(crate::random::RandomError))?;
+            parts.headers.insert(dpop::HEADER, proof);
+        }
         parts.headers.insert(AUTHORIZATION, bearer);
         Ok(())
     }
@@ -144,6 +204,16 @@ impl OAuth2 {
             Tokens::Sessions(s) => s.unauthorized(sent),
         }
     }
+}
+
+/// Where the DPoP key of the credential with tokens under `key` is kept.
+fn dpop_key(key: &[u8; 32]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::new()
+        .chain_update(b"dpop key of ")
+        .chain_update(key)
+        .finalize()
+        .into()
 }
 
 /// Takes the session header off the request (it never goes upstream) and

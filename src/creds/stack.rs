@@ -97,6 +97,17 @@ impl Stack {
         self.primary().scrub_response(sent, headers);
     }
 
+    /// Every credential sees the answer; whether one asks for the request
+    /// once more (a DPoP nonce).
+    pub fn answered(&self, uri: &Uri, status: http::StatusCode, headers: &HeaderMap) -> bool {
+        let mut again = false;
+        for c in &self.creds {
+            // Not `any`: each keeps its nonce, whatever the others say.
+            again |= c.answered(uri, status, headers);
+        }
+        again
+    }
+
     pub fn unauthorized(&self, sent: &HeaderValue) -> bool {
         self.primary().unauthorized(sent)
     }

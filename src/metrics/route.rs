@@ -24,6 +24,8 @@ pub enum Retry {
     ConnectionClosed,
     /// A 401 renewed the token.
     Unauthorized,
+    /// The upstream asked for a DPoP proof with its nonce.
+    DpopNonce,
 }
 
 impl Retry {
@@ -31,6 +33,7 @@ impl Retry {
         match self {
             Retry::ConnectionClosed => "connection-closed",
             Retry::Unauthorized => "unauthorized",
+            Retry::DpopNonce => "dpop-nonce",
         }
     }
 }
@@ -44,7 +47,7 @@ pub struct RouteMetrics {
     bytes_in: OnceLock<Counter>,
     bytes_out: OnceLock<Counter>,
     latency: OnceLock<Latency>,
-    retries: [OnceLock<Counter>; 2],
+    retries: [OnceLock<Counter>; 3],
 }
 
 impl std::fmt::Debug for RouteMetrics {
@@ -63,7 +66,7 @@ impl RouteMetrics {
             bytes_in: OnceLock::new(),
             bytes_out: OnceLock::new(),
             latency: OnceLock::new(),
-            retries: [const { OnceLock::new() }; 2],
+            retries: [const { OnceLock::new() }; 3],
         }
     }
 
@@ -131,6 +134,7 @@ impl RouteMetrics {
         let slot = match reason {
             Retry::ConnectionClosed => &self.retries[0],
             Retry::Unauthorized => &self.retries[1],
+            Retry::DpopNonce => &self.retries[2],
         };
         slot.get_or_init(|| {
             metrics.upstream_retries.get_or_create_owned(&RetryLabels {

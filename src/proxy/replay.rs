@@ -6,7 +6,10 @@
 //!   went out), and the body can be produced again (no body, or a spooled
 //!   one): on a new connection;
 //! - when the upstream answers 401 to a credential that can renew itself
-//!   (oauth2, issued-key) and the request has no body.
+//!   (oauth2, issued-key) and the request has no body;
+//! - when a DPoP resource server answers 401 `use_dpop_nonce` with a nonce
+//!   (RFC 9449 section 9) and the body can be produced again: with a fresh
+//!   proof that carries the nonce.
 //!
 //! The second answer, whatever it is, goes to the app. Whatever the
 //! request carried of its credential is taken out of the answer's headers
@@ -44,6 +47,7 @@ where
     let params = SignParams::default();
     let mut prepared = Prepared::new(route, parts, body, limits, &params, metrics).await?;
     let req = signed(route, &mut prepared, &params).await?;
+    let uri = req.uri().clone();
     let mut sent = presented(route, &req);
     let mut sent_again = false;
     let mut resp = match route.client.send(req).await {
@@ -63,6 +67,20 @@ where
         }
         resp => resp?,
     };
+    if let Some(cred) = &route.credential {
+        if cred.answered(&uri, resp.status(), resp.headers()) && prepared.can_send() && !sent_again
+        {
+            drop(resp);
+            tracing::debug!(route = %route.config.name, "the upstream asked for a DPoP proof with its nonce; sending the request once more");
+            retried(metrics, route, Retry::DpopNonce);
+            sent_again = true;
+            let req = signed(route, &mut prepared, &params).await?;
+            sent = presented(route, &req);
+            resp = route.client.send(req).await?;
+            // A nonce in the second answer is kept for the next request.
+            cred.answered(&uri, resp.status(), resp.headers());
+        }
+    }
     if resp.status() == StatusCode::UNAUTHORIZED {
         if let (Some(cred), Some(refused)) = (&route.credential, &sent) {
             // Told even when not replaying: the next request then gets a
@@ -75,6 +93,7 @@ where
                 let req = signed(route, &mut prepared, &params).await?;
                 sent = presented(route, &req);
                 resp = route.client.send(req).await?;
+                cred.answered(&uri, resp.status(), resp.headers());
             }
         }
     }

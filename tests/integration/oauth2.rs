@@ -3,7 +3,10 @@
 //! here; expiry, outages and 401s in `lifecycle`; refresh-token rotation
 //! across restarts in `rotation`; secrets kept out of logs in `secrecy`.
 
+mod cert_bound;
 mod client_check;
+mod dpop;
+mod dpop_server;
 mod fleet;
 mod lifecycle;
 mod rotation;

@@ -19,6 +19,9 @@
 //! `fleet`: three countersign processes share one of oidc-provider's
 //! rotating grants through a real redis-server for 30 s of load.
 //!
+//! `dpop`: DPoP-bound tokens (RFC 9449) from oidc-provider, with its
+//! nonces, and proofs checked by `jose` the way a resource server does.
+//!
 //! `sigv4`: AWS SigV4 signatures checked by botocore (python3, installed by
 //! `.ci/run`), the way an AWS service checks them.
 //!
@@ -47,6 +50,7 @@
 mod integration {
     pub mod harness;
 }
+mod dpop;
 mod fleet;
 mod hmac_recipes;
 mod httpsig;

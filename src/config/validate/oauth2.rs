@@ -34,12 +34,16 @@ impl Checker<'_> {
         let client_identity =
             self.client_identity(path, raw.client_cert.clone(), raw.client_key.clone());
         let client_auth = self.client_auth(path, &raw, token_url.as_ref());
-        if matches!(client_auth, Some(ClientAuth::TlsClientAuth)) && client_identity.is_none() {
+        if matches!(client_auth, Some(ClientAuth::TlsClientAuth { .. }))
+            && client_identity.is_none()
+        {
             self.problem(
                 format!("{path}.client_cert"),
                 "missing; tls_client_auth proves the client with its certificate (set client_cert and client_key)",
             );
         }
+        let (dpop, certificate_bound) =
+            self.sender_constraint(path, &raw, grant.as_ref(), client_identity.is_some());
         let params = self.token_params(path, &raw);
         let token_store = self.token_store(path, &raw, grant.as_ref());
         let ca_roots = match raw.ca_file.as_deref() {
@@ -74,6 +78,8 @@ impl Checker<'_> {
             client_identity,
             refresh_at,
             wait_for_token,
+            dpop,
+            certificate_bound,
         })))
     }
 
@@ -204,14 +210,16 @@ impl Checker<'_> {
                     ClientAuth::SecretPost(secret)
                 })
             }
-            "tls_client_auth" => {
+            "tls_client_auth" | "self_signed_tls_client_auth" => {
                 if raw.client_secret.is_some() {
                     self.problem(
                         format!("{path}.client_secret"),
-                        "is not used with client_auth = \"tls_client_auth\"; remove it",
+                        format!("is not used with client_auth = \"{method}\"; remove it"),
                     );
                 }
-                Some(ClientAuth::TlsClientAuth)
+                Some(ClientAuth::TlsClientAuth {
+                    self_signed: method == "self_signed_tls_client_auth",
+                })
             }
             "private_key_jwt" => {
                 if raw.client_secret.is_some() {
@@ -226,7 +234,7 @@ impl Checker<'_> {
             _ => {
                 self.problem(
                     format!("{path}.client_auth"),
-                    "is not supported; use \"client_secret_basic\", \"client_secret_post\", \"private_key_jwt\" or \"tls_client_auth\"",
+                    "is not supported; use \"client_secret_basic\", \"client_secret_post\", \"private_key_jwt\", \"tls_client_auth\" or \"self_signed_tls_client_auth\"",
                 );
                 None
             }
@@ -338,5 +346,6 @@ impl Checker<'_> {
 
 mod code_flow;
 pub(super) mod key;
+mod sender;
 #[cfg(test)]
 mod tests;

@@ -14,7 +14,11 @@ use super::Checker;
 fn writes(c: &CredentialConfig) -> (Vec<String>, Vec<String>) {
     let auth = || vec!["authorization".to_string()];
     match c {
-        CredentialConfig::PayPayOpa { .. } | CredentialConfig::OAuth2(_) => (auth(), vec![]),
+        CredentialConfig::PayPayOpa { .. } => (auth(), vec![]),
+        CredentialConfig::OAuth2(o) => match o.dpop {
+            Some(_) => (vec!["authorization".into(), "dpop".into()], vec![]),
+            None => (auth(), vec![]),
+        },
         CredentialConfig::Header { headers } => (
             headers
                 .iter()

@@ -1,7 +1,9 @@
 //! How countersign proves the client's identity at the token endpoint:
 //! `client_secret_basic` (RFC 6749 section 2.3.1: form-encode id and secret,
-//! then base64 of `id:secret`), `client_secret_post`, or `private_key_jwt`
-//! (RFC 7523 assertion, fresh per token request).
+//! then base64 of `id:secret`), `client_secret_post`, `private_key_jwt`
+//! (RFC 7523 assertion, fresh per token request), or the TLS client
+//! certificate (RFC 8705 `tls_client_auth` and
+//! `self_signed_tls_client_auth`: only `client_id` in the form).
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -42,7 +44,7 @@ impl ClientAuthenticator {
             ClientAuth::PrivateKeyJwt(key) => {
                 ClientAuthenticator::Jwt(Box::new(AssertionSigner::new(key)?))
             }
-            ClientAuth::TlsClientAuth => ClientAuthenticator::Tls,
+            ClientAuth::TlsClientAuth { .. } => ClientAuthenticator::Tls,
         })
     }
 

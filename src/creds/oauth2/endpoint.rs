@@ -1,7 +1,9 @@
 //! One exchange with the token endpoint: build the form (grant, client auth,
-//! scope and extra parameters), POST it (`form_post`), and
-//! turn the answer into an `Issued` token or a `FetchError` that is safe to
-//! log (status and OAuth error code only, never a body or a value).
+//! scope and extra parameters), POST it (`form_post`) with a DPoP proof
+//! when the credential has a DPoP key (once more with the server's nonce
+//! when it answers `use_dpop_nonce`), and turn the answer into an `Issued`
+//! token or a `FetchError` that is safe to log (status and OAuth error code
+//! only, never a body or a value).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
 
 use super::client_auth::ClientAuthenticator;
+use super::dpop::Dpop;
 use super::jwt::SignError;
 use crate::config::{OAuth2Config, Secret};
 use crate::creds::form::Form;
@@ -29,7 +32,7 @@ const MAX_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 /// A token the endpoint issued.
 pub struct Issued {
     /// What requests carry, marked sensitive: the whole `Bearer <token>`
-    /// header value.
+    /// (or `DPoP <token>`) header value.
     pub value: HeaderValue,
     pub lifetime: Duration,
     /// A rotated refresh token, when the server sent one.
@@ -59,8 +62,10 @@ pub enum FetchError {
     NotJson,
     #[error("token response has no access_token")]
     NoAccessToken,
-    #[error("token response has token_type `{0}`; only Bearer is supported")]
+    #[error("token response has token_type `{0}`; only Bearer is supported without dpop = true")]
     TokenType(String),
+    #[error("token response has token_type `{0}`, but a DPoP-bound token was asked for (dpop = true): the authorization server did not bind it to countersign's key; enable DPoP for this client at the server, or remove dpop")]
+    NotDpop(String),
     #[error("token response has an unusable expires_in")]
     Expiry,
     #[error("the access token holds characters that cannot go in a header")]
@@ -97,13 +102,16 @@ pub struct Endpoint {
     client_id: String,
     auth: ClientAuthenticator,
     params: Vec<(String, Secret)>,
+    dpop: Option<Arc<Dpop>>,
 }
 
 impl Endpoint {
+    /// `dpop`: the credential's DPoP key, when its tokens are DPoP-bound.
     pub fn new(
         config: &OAuth2Config,
         settings: UpstreamSettings,
         egress: Arc<EgressPolicy>,
+        dpop: Option<Arc<Dpop>>,
     ) -> Result<Endpoint, String> {
         let reach = Reach {
             url: &config.token_url,
@@ -116,25 +124,47 @@ impl Endpoint {
             client_id: config.client_id.clone(),
             auth: ClientAuthenticator::new(&config.client_auth, &config.client_id)?,
             params: config.params.clone(),
+            dpop,
         })
     }
 
     /// POSTs `grant` (e.g. `grant_type=client_credentials`) with the
-    /// configured parameters and client authentication.
+    /// configured parameters and client authentication. With a DPoP key, each attempt carries a fresh proof; a server that
+    /// answers `use_dpop_nonce` with a `DPoP-Nonce` is asked once more.
     pub async fn request(&self, grant: &[(&str, &str)]) -> Result<Issued, FetchError> {
-        let mut form = Form::default();
-        for (name, value) in grant {
-            form.push(name, value);
+        let mut asked_again = false;
+        loop {
+            let mut form = Form::default();
+            for (name, value) in grant {
+                form.push(name, value);
+            }
+            for (name, value) in &self.params {
+                form.push(name, value.expose());
+            }
+            let mut headers = HeaderMap::new();
+            let now = unix_now();
+            self.auth
+                .authenticate(&self.client_id, now, &mut form, &mut headers)?;
+            headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+            if let Some(dpop) = &self.dpop {
+                let proof = dpop.proof(&http::Method::POST, self.post.url(), None, now)?;
+                headers.insert(super::dpop::HEADER, proof);
+            }
+            let (status, answer, body) = self.post.post_answer(headers, form.into_string()).await?;
+            let fresh_nonce = self
+                .dpop
+                .as_ref()
+                .is_some_and(|d| d.nonces.remember(self.post.url(), &answer));
+            let issued = parse(status, &body, self.dpop.is_some());
+            match issued {
+                Err(FetchError::Status { code: Some(c), .. })
+                    if c == "use_dpop_nonce" && fresh_nonce && !asked_again =>
+                {
+                    asked_again = true;
+                }
+                other => return other,
+            }
         }
-        for (name, value) in &self.params {
-            form.push(name, value.expose());
-        }
-        let mut headers = HeaderMap::new();
-        self.auth
-            .authenticate(&self.client_id, unix_now(), &mut form, &mut headers)?;
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let (status, body) = self.post.post(headers, form.into_string()).await?;
-        parse(status, &body)
     }
 }
 
@@ -148,8 +178,10 @@ impl From<PostError> for FetchError {
     }
 }
 
-/// Reads a token response (RFC 6749 section 5.1) or error (section 5.2).
-pub fn parse(status: StatusCode, body: &Bytes) -> Result<Issued, FetchError> {
+/// Reads a token response (RFC 6749 section 5.1) or error (section 5.2);
+/// with `dpop`, the token must be DPoP-bound (`token_type` `DPoP`, RFC
+/// 9449 section 5), else it must be a bearer token.
+pub fn parse(status: StatusCode, body: &Bytes, dpop: bool) -> Result<Issued, FetchError> {
     let json: Option<Value> = serde_json::from_slice(body).ok();
     if !status.is_success() {
         let code = json
@@ -167,12 +199,14 @@ pub fn parse(status: StatusCode, body: &Bytes) -> Result<Issued, FetchError> {
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty())
         .ok_or(FetchError::NoAccessToken)?;
-    if let Some(kind) = json.get("token_type") {
-        let kind = kind.as_str().unwrap_or("?");
-        if !kind.eq_ignore_ascii_case("bearer") {
-            return Err(FetchError::TokenType(safe(kind)));
-        }
-    }
+    let kind = json.get("token_type").map(|k| k.as_str().unwrap_or("?"));
+    let scheme = match (kind, dpop) {
+        (Some(k), true) if k.eq_ignore_ascii_case("dpop") => "DPoP",
+        (k, true) => return Err(FetchError::NotDpop(safe(k.unwrap_or("(none)")))),
+        (None, false) => "Bearer",
+        (Some(k), false) if k.eq_ignore_ascii_case("bearer") => "Bearer",
+        (Some(k), false) => return Err(FetchError::TokenType(safe(k))),
+    };
     let lifetime = match json.get("expires_in") {
         None | Some(Value::Null) => DEFAULT_LIFETIME,
         Some(v) => {
@@ -185,7 +219,7 @@ pub fn parse(status: StatusCode, body: &Bytes) -> Result<Issued, FetchError> {
         }
     };
     let mut bearer =
-        HeaderValue::from_str(&format!("Bearer {access}")).map_err(|_| FetchError::BadToken)?;
+        HeaderValue::from_str(&format!("{scheme} {access}")).map_err(|_| FetchError::BadToken)?;
     bearer.set_sensitive(true);
     let refresh_token = json
         .get("refresh_token")
@@ -219,84 +253,4 @@ pub fn unix_now() -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ok(body: &str) -> Result<Issued, FetchError> {
-        parse(StatusCode::OK, &Bytes::from(body.to_string()))
-    }
-
-    #[test]
-    fn a_bearer_token_with_lifetime_and_rotation() {
-        let t = ok(r#"{"access_token":"at-1","token_type":"bearer","expires_in":"120","refresh_token":"rt-2"}"#).unwrap();
-        assert_eq!(t.value, "Bearer at-1");
-        assert!(t.value.is_sensitive());
-        assert_eq!(t.lifetime, Duration::from_secs(120));
-        assert_eq!(t.refresh_token.unwrap().expose(), "rt-2");
-        assert_eq!(
-            t.fields.keys().collect::<Vec<_>>(),
-            ["expires_in", "token_type"],
-            "no token among the other fields"
-        );
-        let t =
-            ok(r#"{"access_token":"a","id_token":"i","user_seq_no":"1100000001","scope":"login"}"#)
-                .unwrap();
-        assert_eq!(
-            t.fields.keys().collect::<Vec<_>>(),
-            ["scope", "user_seq_no"]
-        );
-        let t = ok(r#"{"access_token":"at-1","token_type":"Bearer"}"#).unwrap();
-        assert_eq!(t.lifetime, DEFAULT_LIFETIME);
-        assert!(t.refresh_token.is_none());
-    }
-
-    #[test]
-    fn broken_answers_are_errors_that_quote_nothing() {
-        assert!(matches!(ok(""), Err(FetchError::NotJson)));
-        assert!(matches!(
-            ok("<html>at-secret</html>"),
-            Err(FetchError::NotJson)
-        ));
-        assert!(matches!(ok("[1]"), Err(FetchError::NotJson)));
-        assert!(matches!(ok("{}"), Err(FetchError::NoAccessToken)));
-        assert!(matches!(
-            ok(r#"{"access_token":""}"#),
-            Err(FetchError::NoAccessToken)
-        ));
-        assert!(matches!(
-            ok(r#"{"access_token":"x","expires_in":0}"#),
-            Err(FetchError::Expiry)
-        ));
-        assert!(matches!(
-            ok(r#"{"access_token":"x","token_type":"DPoP"}"#),
-            Err(FetchError::TokenType(t)) if t == "DPoP"
-        ));
-        assert!(matches!(
-            ok("{\"access_token\":\"line\\nbreak\"}"),
-            Err(FetchError::BadToken)
-        ));
-    }
-
-    #[test]
-    fn error_answers_keep_only_a_safe_oauth_code() {
-        let e = parse(
-            StatusCode::BAD_REQUEST,
-            &Bytes::from(
-                r#"{"error":"invalid_grant\"<x>","error_description":"rt-secret reused"}"#,
-            ),
-        )
-        .err()
-        .unwrap();
-        assert!(matches!(&e, FetchError::Status { code: Some(c), .. } if c == "invalid_grantx"));
-        assert!(!e.to_string().contains("rt-secret"));
-        let e = parse(
-            StatusCode::BAD_REQUEST,
-            &Bytes::from(r#"{"error":"invalid_grant"}"#),
-        )
-        .err()
-        .unwrap();
-        assert!(e.is_invalid_grant());
-        let e = parse(StatusCode::BAD_GATEWAY, &Bytes::new()).err().unwrap();
-        assert_eq!(e.to_string(), "token endpoint answered 502 Bad Gateway");
-    }
-}
+mod tests;

@@ -59,7 +59,7 @@ pub fn fingerprint(name: &str, c: &OAuth2Config, s: UpstreamSettings) -> [u8; 32
             feed("kid", k.kid.as_deref().unwrap_or("").as_bytes());
             feed("aud", k.audience.as_bytes());
         }
-        ClientAuth::TlsClientAuth => feed("tls", b""),
+        ClientAuth::TlsClientAuth { self_signed } => feed("tls", &[u8::from(*self_signed)]),
     }
     for (name, value) in &c.params {
         feed("param", name.as_bytes());
@@ -72,6 +72,9 @@ pub fn fingerprint(name: &str, c: &OAuth2Config, s: UpstreamSettings) -> [u8; 32
             store.key.as_ref().map_or(&[][..], |k| k.expose()),
         );
     }
+    // A token bound to a key or certificate is useless without it.
+    feed("dpop", c.dpop.map_or("", |a| a.as_str()).as_bytes());
+    feed("certificate_bound", &[u8::from(c.certificate_bound)]);
     feed("refresh_at", &c.refresh_at.to_le_bytes());
     feed("wait", &c.wait_for_token.as_nanos().to_le_bytes());
     h.shared_store(c.shared_store.as_deref());

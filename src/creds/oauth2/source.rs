@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use super::dpop::Dpop;
 use super::endpoint::{Endpoint, FetchError, Issued};
 use super::refresh::RefreshGrant;
 use crate::causes::chain;
@@ -74,13 +75,20 @@ fn source_error(e: FetchError) -> SourceError {
 /// An OAuth2 credential's manager (client_credentials or refresh_token
 /// grant); it starts fetching the first token at once. Errors are
 /// `(key, message)`, the key under `credential.NAME`.
+///
+/// With a DPoP key the tokens are bound to this process's key, which no
+/// other replica holds: they are never published to the fleet, and each
+/// replica fetches its own (`check` refuses the rotating grant with
+/// `[store]` and DPoP, whose one renewal would serve the whole fleet).
 pub fn start(
     label: &str,
     config: &OAuth2Config,
     settings: UpstreamSettings,
     egress: Arc<EgressPolicy>,
+    dpop: Option<Arc<Dpop>>,
 ) -> Result<TokenManager, (&'static str, String)> {
-    let endpoint = Arc::new(Endpoint::new(config, settings, egress).map_err(|e| ("", e))?);
+    let bound = dpop.is_some();
+    let endpoint = Arc::new(Endpoint::new(config, settings, egress, dpop).map_err(|e| ("", e))?);
     let rotating = matches!(config.grant, Grant::RefreshToken { .. });
     let source = match &config.grant {
         Grant::ClientCredentials => OAuth2Source::ClientCredentials(endpoint),
@@ -93,7 +101,8 @@ pub fn start(
             return Err(("grant", "each session has its own token manager".into()))
         }
     };
-    let source: Box<dyn TokenSource> = match config.shared_store.as_deref() {
+    let shared = config.shared_store.as_deref().filter(|_| !bound);
+    let source: Box<dyn TokenSource> = match shared {
         // One renewal for the whole fleet; the rotating grant never
         // renews outside the lease.
         Some(shared) => Box::new(

@@ -15,6 +15,13 @@
 //    "events_endpoint": "...",
 //    "refresh_token": "...", ...}
 //
+// `dpop-client` (client_credentials, client_secret_basic) is registered with
+// `dpop_bound_access_tokens: true`: its tokens are DPoP-bound (RFC 9449),
+// and its token requests must carry a server nonce (the first proof without
+// one is answered `use_dpop_nonce`). The DPoP feature is on for every
+// client, but only a request with a DPoP header is affected by it: the
+// other clients send none, so they see no change.
+//
 // Tokens are opaque, so the tests can ask the server itself whether a token
 // that reached the upstream is one it issued and still honours (RFC 7662
 // introspection, as client `introspector`).
@@ -36,6 +43,8 @@ import { Provider, errors } from 'oidc-provider';
 const BASIC_SECRET = 's3cr:et/+&%= ~';
 const REFRESH_SECRET = 'refresh:secret+%';
 const INTROSPECTOR_SECRET = 'introspector-secret';
+const DPOP_SECRET = 'dpop-secret';
+const DPOP_CLIENT = 'dpop-client';
 // The API countersign's client_credentials tokens are for (RFC 8707).
 const RESOURCE = 'https://api.interop.test';
 const ACCOUNT = 'interop-user';
@@ -107,6 +116,14 @@ const clients = [
     redirect_uris: ['http://127.0.0.1/callback'],
   },
   {
+    client_id: DPOP_CLIENT,
+    client_secret: DPOP_SECRET,
+    token_endpoint_auth_method: 'client_secret_basic',
+    scope: 'api:read api:write',
+    dpop_bound_access_tokens: true,
+    ...clientCredentialsOnly,
+  },
+  {
     client_id: 'introspector',
     client_secret: INTROSPECTOR_SECRET,
     token_endpoint_auth_method: 'client_secret_basic',
@@ -138,6 +155,13 @@ const provider = new Provider(issuer, {
   },
   features: {
     devInteractions: { enabled: false },
+    dPoP: {
+      enabled: true,
+      nonceSecret: crypto.randomBytes(32),
+      requireNonce(ctx) {
+        return ctx.oidc?.client?.clientId === DPOP_CLIENT;
+      },
+    },
     clientCredentials: { enabled: true },
     introspection: {
       enabled: true,
@@ -264,6 +288,7 @@ process.stdout.write(`${JSON.stringify({
     'refresh-client': REFRESH_SECRET,
     'fleet-client': REFRESH_SECRET,
     introspector: INTROSPECTOR_SECRET,
+    [DPOP_CLIENT]: DPOP_SECRET,
   },
 })}\n`);
 
