@@ -21,6 +21,8 @@ const LEASE_LOG: &str = "holding the fleet's renewal lease";
 pub(super) struct Replica {
     pub(super) p: Process,
     pub(super) proxy: SocketAddr,
+    /// The admin listener (probes and /metrics).
+    pub(super) admin: SocketAddr,
     _dir: tempfile::TempDir,
 }
 
@@ -74,14 +76,31 @@ pub(super) fn start(toml: &str, n: usize) -> Vec<Replica> {
             let dir = tempfile::tempdir().unwrap();
             let mut p = Process::start(&write_config(dir.path(), toml), &[]);
             let proxy = p.listening("forward");
+            let admin = p.listening("admin");
             p.wait_for("countersign is serving");
             Replica {
                 p,
                 proxy,
+                admin,
                 _dir: dir,
             }
         })
         .collect()
+}
+
+/// How old the token `r` serves is, by its `/metrics`.
+async fn token_age(r: &Replica) -> Option<f64> {
+    let req = http::Request::get("/metrics")
+        .header("host", "admin")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    send(r.admin, req)
+        .await
+        .body
+        .lines()
+        .find(|l| l.starts_with("countersign_token_age_seconds"))
+        .and_then(|l| l.rsplit_once(' '))
+        .and_then(|(_, v)| v.parse().ok())
 }
 
 pub(super) async fn call_at(proxy: SocketAddr) -> u16 {
@@ -135,6 +154,23 @@ pub(super) fn no_reuse(tokens: &TokenServer, unspent: Option<&str>) {
     }
     let distinct: HashSet<_> = presented.iter().collect();
     assert_eq!(distinct.len(), presented.len(), "{presented:?}");
+}
+
+/// The replica that logs `needle` after its first `seen` lines, waiting
+/// up to 10 s for it.
+fn logged_by(fleet: &mut [Replica], seen: &[usize], needle: &str) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = fleet
+            .iter_mut()
+            .zip(seen)
+            .position(|(r, &n)| r.p.drain_lines()[n..].iter().any(|l| l.contains(needle)));
+        if let Some(i) = found {
+            return i;
+        }
+        assert!(Instant::now() < deadline, "no replica logged {needle:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 pub(super) async fn all_serve(fleet: &[Replica]) {
@@ -201,13 +237,8 @@ async fn a_killed_lease_holder_is_replaced_after_its_lease_and_the_grant_survive
     })
     .await;
     let presented = tokens.requests()[held_at].form["refresh_token"].clone();
-    let holder = block_in_place(|| {
-        fleet
-            .iter_mut()
-            .zip(&seen)
-            .position(|(r, &n)| r.p.drain_lines()[n..].iter().any(|l| l.contains(LEASE_LOG)))
-            .expect("one replica logged that it holds the lease")
-    });
+    // The log is written a few milliseconds after the line is logged.
+    let holder = block_in_place(|| logged_by(&mut fleet, &seen, LEASE_LOG));
     let killed = fleet.remove(holder);
     killed.p.signal("-KILL");
     let killed_at = Instant::now();
@@ -264,6 +295,18 @@ async fn redis_stopped_and_restarted_valid_tokens_serve_and_renewal_resumes() {
         std::future::ready(if now > before { Ok(()) } else { Err(now) })
     })
     .await;
+    // Each replica reads the announced token from Redis: wait until every
+    // one serves it before Redis goes.
+    let renewed = Instant::now();
+    for r in &fleet {
+        eventually_async("every replica took it", Duration::from_secs(10), || async {
+            match token_age(r).await {
+                Some(age) if age <= renewed.elapsed().as_secs_f64() + 1.0 => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await;
+    }
     redis.stop();
     let (ok, failed) = load(&proxies, Duration::from_secs(10)).await;
     assert!(failed.is_empty(), "failed during the outage: {failed:?}");
@@ -323,21 +366,8 @@ async fn a_successor_the_store_could_not_take_is_never_preempted_by_another_repl
     .await;
     redis.stop();
     tokens.release();
-    let holder = block_in_place(|| {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let found = fleet.iter_mut().zip(&seen).position(|(r, &n)| {
-                r.p.drain_lines()[n..]
-                    .iter()
-                    .any(|l| l.contains("cannot store the rotated refresh token"))
-            });
-            if let Some(i) = found {
-                break i;
-            }
-            assert!(Instant::now() < deadline, "no replica failed to store");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    });
+    let holder =
+        block_in_place(|| logged_by(&mut fleet, &seen, "cannot store the rotated refresh token"));
     redis.restart();
 
     // The others wait for the holder, which stores its successor; no
