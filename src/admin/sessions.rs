@@ -242,9 +242,10 @@ fn refused(e: &SessionError) -> Response<ProxyBody> {
 fn status_of(e: &SessionError) -> StatusCode {
     match e {
         SessionError::Random(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        SessionError::Pending(_) | SessionError::StoreIo(_) | SessionError::Stopping => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        SessionError::Pending(_)
+        | SessionError::StoreIo(_)
+        | SessionError::Stopping
+        | SessionError::Discovery(_) => StatusCode::SERVICE_UNAVAILABLE,
         SessionError::Unknown(..) => StatusCode::NOT_FOUND,
         _ => StatusCode::BAD_REQUEST,
     }

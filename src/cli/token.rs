@@ -52,7 +52,13 @@ fn token_inner(args: &TokenArgs) -> Result<Vec<String>, Failure> {
         Some(CredentialConfig::OAuth2(oauth)) => {
             let mut lines = vec![
                 format!("credential: {name} (oauth2, {})", grant_name(&oauth.grant)),
-                format!("token endpoint: {}", oauth.token_url),
+                match (&oauth.token_url, &oauth.issuer) {
+                    (Some(url), _) => format!("token endpoint: {url}"),
+                    (None, issuer) => format!(
+                        "token endpoint: from the discovery document of {}",
+                        issuer.as_deref().unwrap_or("?")
+                    ),
+                },
             ];
             if let Some((_, scope)) = oauth.params.iter().find(|(k, _)| k == "scope") {
                 lines.push(format!("scope: {}", scope.expose()));

@@ -14,8 +14,13 @@ use crate::pki::identity::ClientIdentity;
 
 #[derive(Debug, Clone)]
 pub struct OAuth2Config {
-    /// Absolute `http` or `https` URL of the token endpoint.
-    pub token_url: Uri,
+    /// Absolute `http` or `https` URL of the token endpoint; `None` when it
+    /// comes from the `issuer`'s discovery document.
+    pub token_url: Option<Uri>,
+    /// The OpenID Provider's issuer identifier (`issuer`): its
+    /// `.well-known/openid-configuration` names the endpoints not set
+    /// explicitly, the PAR endpoint and the JWKS ID tokens are checked with.
+    pub issuer: Option<String>,
     pub grant: Grant,
     pub client_id: String,
     pub client_auth: ClientAuth,
@@ -56,8 +61,9 @@ pub enum Grant {
 /// The authorization-code flow's settings.
 #[derive(Debug, Clone)]
 pub struct CodeFlow {
-    /// The provider's authorization endpoint.
-    pub authorize_url: Uri,
+    /// The provider's authorization endpoint; `None` when it comes from
+    /// the `issuer`'s discovery document.
+    pub authorize_url: Option<Uri>,
     /// Registered with the provider; must reach countersign's admin path
     /// `/oauth2/NAME/callback`.
     pub redirect_uri: String,

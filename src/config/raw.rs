@@ -238,6 +238,7 @@ pub struct RawBasic {
 #[serde(deny_unknown_fields)]
 pub struct RawOAuth2 {
     pub token_url: Option<String>,
+    pub issuer: Option<String>,
     pub grant: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,

@@ -79,12 +79,47 @@ impl FormEndpoint {
         headers: HeaderMap,
         form: String,
     ) -> Result<(StatusCode, Bytes), PostError> {
+        self.post_to(&self.url, self.host.clone(), headers, form)
+            .await
+    }
+
+    /// `post`, to `url` instead (an endpoint an OpenID Provider's discovery
+    /// document named), through the same client.
+    pub async fn post_at(
+        &self,
+        url: &Uri,
+        headers: HeaderMap,
+        form: String,
+    ) -> Result<(StatusCode, Bytes), PostError> {
+        self.post_to(url, host_of(url)?, headers, form).await
+    }
+
+    /// `get`, from `url` instead.
+    pub async fn get_at(
+        &self,
+        url: &Uri,
+        headers: HeaderMap,
+    ) -> Result<(StatusCode, Bytes), PostError> {
+        let mut req = Request::new(body::empty());
+        *req.uri_mut() = url.clone();
+        *req.headers_mut() = headers;
+        req.headers_mut().insert(HOST, host_of(url)?);
+        self.exchange(req).await
+    }
+
+    async fn post_to(
+        &self,
+        url: &Uri,
+        host: HeaderValue,
+        headers: HeaderMap,
+        form: String,
+    ) -> Result<(StatusCode, Bytes), PostError> {
         let mut req = Request::new(());
         *req.method_mut() = Method::POST;
-        *req.uri_mut() = self.url.clone();
+        *req.uri_mut() = url.clone();
         *req.headers_mut() = headers;
         let h = req.headers_mut();
-        h.insert(HOST, self.host.clone());
+        h.insert(HOST, host);
         h.insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/x-www-form-urlencoded"),
@@ -121,4 +156,11 @@ impl FormEndpoint {
             .await
             .unwrap_or(Err(PostError::Timeout(self.deadline)))
     }
+}
+
+/// The Host header of an absolute URL; a URL without one cannot be asked.
+fn host_of(url: &Uri) -> Result<HeaderValue, PostError> {
+    url.authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        .ok_or(PostError::Body)
 }

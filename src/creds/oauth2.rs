@@ -13,6 +13,7 @@
 //! ```
 
 mod client_auth;
+mod discovery;
 mod endpoint;
 mod facts;
 mod fingerprint;

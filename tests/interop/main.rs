@@ -47,6 +47,7 @@
 mod integration {
     pub mod harness;
 }
+mod fapi;
 mod fleet;
 mod hmac_recipes;
 mod httpsig;

@@ -12,6 +12,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
 
 use super::client_auth::ClientAuthenticator;
+use super::discovery::{Discovery, DiscoveryError};
 use super::jwt::SignError;
 use crate::config::{OAuth2Config, Secret};
 use crate::creds::form::Form;
@@ -75,6 +76,8 @@ pub enum FetchError {
     NoRefreshToken,
     #[error("the token fetch was interrupted")]
     Interrupted,
+    #[error("cannot discover the provider's endpoints")]
+    Discovery(#[source] DiscoveryError),
 }
 
 impl FetchError {
@@ -94,6 +97,11 @@ impl FetchError {
 #[derive(Debug)]
 pub struct Endpoint {
     post: FormEndpoint,
+    /// The configured `token_url`; without it, the discovered one.
+    url: Option<http::Uri>,
+    discovery: Option<Arc<Discovery>>,
+    /// A client certificate is presented: RFC 8705 endpoint aliases apply.
+    mtls: bool,
     client_id: String,
     auth: ClientAuthenticator,
     params: Vec<(String, Secret)>,
@@ -105,14 +113,34 @@ impl Endpoint {
         settings: UpstreamSettings,
         egress: Arc<EgressPolicy>,
     ) -> Result<Endpoint, String> {
+        let discovery = match &config.issuer {
+            Some(issuer) => Some(Arc::new(Discovery::new(
+                issuer,
+                &config.ca_roots,
+                None,
+                settings,
+                Arc::clone(&egress),
+            )?)),
+            None => None,
+        };
+        let base = match (&config.token_url, &config.issuer) {
+            (Some(url), _) => url.clone(),
+            (None, Some(issuer)) => issuer
+                .parse()
+                .map_err(|_| "the issuer is not a URL".to_string())?,
+            (None, None) => return Err("no token_url and no issuer".into()),
+        };
         let reach = Reach {
-            url: &config.token_url,
+            url: &base,
             url_key: "token_url",
             roots: &config.ca_roots,
             identity: config.client_identity.as_ref(),
         };
         Ok(Endpoint {
             post: FormEndpoint::new(reach, settings, egress)?,
+            url: config.token_url.clone(),
+            discovery,
+            mtls: config.client_identity.is_some(),
             client_id: config.client_id.clone(),
             auth: ClientAuthenticator::new(&config.client_auth, &config.client_id)?,
             params: config.params.clone(),
@@ -133,8 +161,51 @@ impl Endpoint {
         self.auth
             .authenticate(&self.client_id, unix_now(), &mut form, &mut headers)?;
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let (status, body) = self.post.post(headers, form.into_string()).await?;
+        let (status, body) = match &self.url {
+            Some(_) => self.post.post(headers, form.into_string()).await?,
+            None => {
+                let meta = self.metadata().await?;
+                let url = meta.token_endpoint(self.mtls).ok_or(FetchError::Discovery(
+                    DiscoveryError::Missing("token_endpoint"),
+                ))?;
+                self.post.post_at(url, headers, form.into_string()).await?
+            }
+        };
         parse(status, &body)
+    }
+
+    /// POSTs an already built form to `url` with the client's
+    /// authentication added (a PAR request): the status and raw answer.
+    pub async fn post_authenticated(
+        &self,
+        url: &http::Uri,
+        mut form: Form,
+    ) -> Result<(StatusCode, Bytes), FetchError> {
+        let mut headers = HeaderMap::new();
+        self.auth
+            .authenticate(&self.client_id, unix_now(), &mut form, &mut headers)?;
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        Ok(self.post.post_at(url, headers, form.into_string()).await?)
+    }
+
+    /// The provider's discovery, when the credential has an `issuer`.
+    pub fn discovery(&self) -> Option<&Arc<Discovery>> {
+        self.discovery.as_ref()
+    }
+
+    /// Whether a client certificate is presented (RFC 8705 aliases apply).
+    pub fn mtls(&self) -> bool {
+        self.mtls
+    }
+
+    async fn metadata(&self) -> Result<Arc<super::discovery::Metadata>, FetchError> {
+        let discovery =
+            self.discovery
+                .as_ref()
+                .ok_or(FetchError::Discovery(DiscoveryError::Missing(
+                    "token_endpoint",
+                )))?;
+        discovery.metadata().await.map_err(FetchError::Discovery)
     }
 }
 

@@ -61,6 +61,8 @@ pub enum SessionError {
     Pending(#[source] StoreError),
     #[error("countersign is stopping")]
     Stopping,
+    #[error("cannot discover the provider's endpoints")]
+    Discovery(#[source] super::discovery::DiscoveryError),
     #[error("cannot read or delete the session in its store")]
     StoreIo(#[source] FetchError),
     /// The OS random source failed: no ticket, state or verifier could be

@@ -19,10 +19,11 @@ const REPORTED_ANYWAY: &[&str] = &["scope", "expires_in", "token_type"];
 impl Checker<'_> {
     pub(super) fn code_flow(&mut self, path: &str, raw: &RawOAuth2) -> Option<CodeFlow> {
         let authorize_url = match raw.authorize_url.as_deref() {
+            None if raw.issuer.is_some() => Some(None),
             None => {
                 self.problem(
                     format!("{path}.authorize_url"),
-                    "missing; the provider's authorization endpoint, e.g. \"https://auth.example.com/authorize\"",
+                    "missing; the provider's authorization endpoint, e.g. \"https://auth.example.com/authorize\", or set `issuer` to discover it",
                 );
                 None
             }
@@ -31,7 +32,7 @@ impl Checker<'_> {
                     if matches!(u.scheme_str(), Some("https" | "http"))
                         && u.authority().is_some() =>
                 {
-                    Some(u)
+                    Some(Some(u))
                 }
                 _ => {
                     self.problem(format!("{path}.authorize_url"), "is not an http(s) URL");

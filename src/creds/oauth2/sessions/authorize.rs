@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
+use super::super::discovery::DiscoveryError;
 use super::super::endpoint::{unix_now, FetchError};
 use super::super::pkce::{self, Pkce};
 use super::super::source;
@@ -148,6 +149,7 @@ impl SessionManager {
         let pkce = Pkce::new()?;
         let state = pkce::random_state()?;
         let nonce = pkce::random_state()?;
+        let base = self.authorization_endpoint().await?.to_string();
         // Taken once, on whichever replica asks first.
         let session = self
             .pending
@@ -180,7 +182,6 @@ impl SessionManager {
             .put(PendingKind::State, &state, flow.to_secret(), FLOW_TTL)
             .await
             .map_err(SessionError::Pending)?;
-        let base = self.flow.authorize_url.to_string();
         let sep = if base.contains('?') { '&' } else { '?' };
         Ok(Started {
             location: format!("{base}{sep}{}", query.into_string()),
@@ -269,6 +270,30 @@ impl SessionManager {
         }
         tracing::info!(credential = %self.name, session = %session, "session authorized");
         Ok(session)
+    }
+}
+
+impl SessionManager {
+    /// The configured `authorize_url`, or the discovered one.
+    async fn authorization_endpoint(&self) -> Result<http::Uri, SessionError> {
+        if let Some(url) = &self.flow.authorize_url {
+            return Ok(url.clone());
+        }
+        let discovery =
+            self.endpoint
+                .discovery()
+                .ok_or(SessionError::Discovery(DiscoveryError::Missing(
+                    "authorization_endpoint",
+                )))?;
+        let meta = discovery
+            .metadata()
+            .await
+            .map_err(SessionError::Discovery)?;
+        meta.authorization_endpoint
+            .clone()
+            .ok_or(SessionError::Discovery(DiscoveryError::Missing(
+                "authorization_endpoint",
+            )))
     }
 }
 

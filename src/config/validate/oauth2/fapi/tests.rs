@@ -1,0 +1,100 @@
+//! The `issuer` and FAPI keys: what they stand in for, and each problem at
+//! its key path.
+
+use std::path::Path;
+
+use super::super::super::validate;
+use crate::config::{CredentialConfig, Grant, OAuth2Config};
+
+fn problems(dir: &Path, toml: &str) -> Vec<String> {
+    match validate(toml, dir) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.problems.into_iter().map(|p| p.path).collect(),
+    }
+}
+
+fn oauth2(dir: &Path, toml: &str) -> OAuth2Config {
+    let config = validate(toml, dir).unwrap_or_else(|e| panic!("{e}"));
+    match config.credentials.into_values().next() {
+        Some(CredentialConfig::OAuth2(o)) => *o,
+        _ => panic!("an oauth2 credential"),
+    }
+}
+
+const CODE_FLOW: &str = r#"
+[credential.bank]
+type = "oauth2"
+grant = "authorization_code"
+client_id = "c"
+client_secret = "s"
+redirect_uri = "https://app.test/oauth2/bank/callback"
+token_store = "sessions"
+"#;
+
+#[test]
+fn an_issuer_stands_in_for_the_token_and_authorize_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sessions")).unwrap();
+    let o = oauth2(
+        dir.path(),
+        &format!("{CODE_FLOW}issuer = \"https://bank.test/as\"\n"),
+    );
+    assert_eq!(o.issuer.as_deref(), Some("https://bank.test/as"));
+    assert!(o.token_url.is_none());
+    let Grant::AuthorizationCode(flow) = &o.grant else {
+        panic!("the code flow")
+    };
+    assert!(flow.authorize_url.is_none());
+    // Explicit endpoints are kept, and used instead of the discovered ones.
+    let o = oauth2(
+        dir.path(),
+        &format!("{CODE_FLOW}issuer = \"https://bank.test/as\"\ntoken_url = \"https://bank.test/t\"\nauthorize_url = \"https://bank.test/a\"\n"),
+    );
+    assert_eq!(o.token_url.unwrap(), "https://bank.test/t");
+    let Grant::AuthorizationCode(flow) = &o.grant else {
+        panic!("the code flow")
+    };
+    assert_eq!(flow.authorize_url.as_ref().unwrap(), "https://bank.test/a");
+}
+
+#[test]
+fn without_an_issuer_both_urls_are_needed_and_a_bad_issuer_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sessions")).unwrap();
+    assert_eq!(
+        problems(dir.path(), CODE_FLOW),
+        ["credential.bank.token_url", "credential.bank.authorize_url"]
+    );
+    for bad in ["ftp://bank.test", "https://bank.test/as?x=1", "bank.test"] {
+        assert_eq!(
+            problems(dir.path(), &format!("{CODE_FLOW}issuer = \"{bad}\"\n")),
+            ["credential.bank.issuer"],
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn the_assertion_audience_defaults_to_the_issuer_without_a_token_url() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("k.pem"),
+        include_str!("../../../../../tests/integration/oauth2/test-ec-key.pem"),
+    )
+    .unwrap();
+    let toml = r#"
+        [credential.bank]
+        type = "oauth2"
+        issuer = "https://bank.test/as"
+        grant = "client_credentials"
+        client_id = "c"
+        client_auth = "private_key_jwt"
+        signing_alg = "ES256"
+        private_key_file = "k.pem"
+    "#;
+    let o = oauth2(dir.path(), toml);
+    let crate::config::ClientAuth::PrivateKeyJwt(key) = &o.client_auth else {
+        panic!("private_key_jwt")
+    };
+    assert_eq!(key.audience, "https://bank.test/as");
+}
