@@ -37,7 +37,10 @@ pub use http_sig::{Component, DigestAlg, HttpSigAlgorithm, HttpSigConfig, HttpSi
 pub use issued::{IssuedKeyConfig, KeyPlacement, KeyResponse};
 pub use jws::{IdempotencyKey, JwsDetachedConfig, ObVersion};
 pub use limits::Limits;
-pub use oauth2::{ClientAuth, CodeFlow, Grant, JwtKey, OAuth2Config, SigningAlg, TokenStoreConfig};
+pub use oauth2::{
+    ClientAuth, CodeFlow, FapiFlow, Grant, JwtKey, OAuth2Config, ResponseMode, SigningAlg,
+    TokenStoreConfig,
+};
 pub use secret::{Secret, SecretBytes};
 pub use store::StoreConfig;
 

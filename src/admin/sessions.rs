@@ -1,8 +1,10 @@
 //! The authorization-code endpoints, never on the proxy listener; see
 //! `creds::oauth2::sessions::authorize` for why there are three:
 //!
-//! - `POST /oauth2/NAME/authorize?session=ID`, from the app, a control: a
-//!   one-time ticket, as JSON with the path to send the person's browser to;
+//! - `POST /oauth2/NAME/authorize?session=ID[&intent=CONSENT_ID]`, from
+//!   the app, a control: a one-time ticket, as JSON with the path to send
+//!   the person's browser to (the intent goes into the signed request
+//!   object);
 //! - `GET /oauth2/NAME/start?ticket=T`, the browser: redirected to the
 //!   provider, with a cookie that binds the authorization to it;
 //! - `GET /oauth2/NAME/callback?state=..&code=..`, the provider's redirect.
@@ -147,7 +149,8 @@ async fn ticket(sessions: &SessionManager, name: &str, query: &str) -> Response<
             "add ?session=ID naming the user's session\n",
         );
     };
-    match sessions.ticket(&session).await {
+    let intent = param(query, "intent");
+    match sessions.ticket(&session, intent.as_deref()).await {
         Ok(t) => no_store(json_response(
             StatusCode::OK,
             &json!({
@@ -237,11 +240,13 @@ fn refused(e: &SessionError) -> Response<ProxyBody> {
 }
 
 /// The caller's mistake (400); 404 for a session nothing is stored for;
-/// 500 when the OS random source failed; 503 when a store cannot be
+/// 500 when the OS random source or signing failed; 502 when the PAR
+/// endpoint failed; 503 when a store or the discovery document cannot be
 /// reached or countersign is stopping.
 fn status_of(e: &SessionError) -> StatusCode {
     match e {
-        SessionError::Random(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        SessionError::Random(_) | SessionError::Sign(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        SessionError::Par(_) | SessionError::ParRefused(..) => StatusCode::BAD_GATEWAY,
         SessionError::Pending(_)
         | SessionError::StoreIo(_)
         | SessionError::Stopping

@@ -83,6 +83,35 @@ pub struct CodeFlow {
     /// RFC 7009 revocation endpoint: `DELETE /oauth2/NAME/sessions/ID`
     /// revokes the session's refresh token there before forgetting it.
     pub revocation_url: Option<Uri>,
+    /// FAPI: signed request objects, PAR, the hybrid response.
+    pub fapi: FapiFlow,
+}
+
+/// How the authorization request is sent and the response read back
+/// (FAPI 1.0 Advanced, UK open banking). The default is the plain flow.
+#[derive(Debug, Clone, Default)]
+pub struct FapiFlow {
+    /// `request_object = "signed"`: the parameters go in a JWT (RFC 9101)
+    /// signed with this key (PS256 or ES256; `audience` is the issuer).
+    pub request_object: Option<JwtKey>,
+    /// `par = true`: pushed to the provider's PAR endpoint (RFC 9126)
+    /// first, and the browser carries only the `request_uri`.
+    pub par: bool,
+    /// `response_type = "code id_token"` (the hybrid flow): an ID token
+    /// comes with the code and is checked before the code is exchanged.
+    pub hybrid: bool,
+    pub response_mode: ResponseMode,
+}
+
+/// Where the provider puts its answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// The provider's default: the query for `code`, the fragment for
+    /// `code id_token` (nothing is sent).
+    #[default]
+    Default,
+    /// `form_post`: the provider's page POSTs the answer to the callback.
+    FormPost,
 }
 
 /// How the client authenticates at the token endpoint.

@@ -267,6 +267,10 @@ pub struct RawOAuth2 {
     pub authorize_secret: Option<String>,
     pub session_facts: Option<Vec<String>>,
     pub revocation_url: Option<String>,
+    pub request_object: Option<String>,
+    pub par: Option<bool>,
+    pub response_type: Option<String>,
+    pub response_mode: Option<String>,
 }
 
 /// `[credential.NAME]` with `type = "issued-key"`. Every key is optional

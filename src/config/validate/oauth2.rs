@@ -201,7 +201,8 @@ impl Checker<'_> {
         audience: Option<&str>,
     ) -> Option<ClientAuth> {
         let method = raw.client_auth.as_deref().unwrap_or("client_secret_basic");
-        let jwt = method == "private_key_jwt";
+        // A signed request object uses the same key (validated there).
+        let jwt = method == "private_key_jwt" || raw.request_object.as_deref() == Some("signed");
         if !jwt {
             for (key, set) in [
                 ("private_key_file", raw.private_key_file.is_some()),
@@ -212,7 +213,7 @@ impl Checker<'_> {
                 if set {
                     self.problem(
                         format!("{path}.{key}"),
-                        "is only used with client_auth = \"private_key_jwt\"",
+                        "is only used with client_auth = \"private_key_jwt\" or request_object = \"signed\"",
                     );
                 }
             }

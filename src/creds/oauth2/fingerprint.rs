@@ -39,6 +39,27 @@ pub fn fingerprint(name: &str, c: &OAuth2Config, s: UpstreamSettings) -> [u8; 32
                     .as_bytes(),
             );
             feed("redirect_uri", flow.redirect_uri.as_bytes());
+            let fapi = &flow.fapi;
+            feed(
+                "fapi",
+                format!(
+                    "{} {} {} {:?}",
+                    fapi.request_object.is_some(),
+                    fapi.par,
+                    fapi.hybrid,
+                    fapi.response_mode
+                )
+                .as_bytes(),
+            );
+            if let Some(key) = &fapi.request_object {
+                feed("request_object_key", key.pkcs8.expose());
+                feed("request_object_alg", key.alg.as_str().as_bytes());
+                feed(
+                    "request_object_kid",
+                    key.kid.as_deref().unwrap_or("").as_bytes(),
+                );
+                feed("request_object_aud", key.audience.as_bytes());
+            }
             feed("session_header", flow.session_header.as_str().as_bytes());
             feed(
                 "session_param",

@@ -117,7 +117,9 @@ impl Checker<'_> {
                 )
                 .map(Some),
         };
+        let fapi = self.fapi_flow(path, raw);
         Some(CodeFlow {
+            fapi: fapi?,
             authorize_url: authorize_url?,
             redirect_uri: redirect_uri?,
             session_header: session_header?,
@@ -178,6 +180,10 @@ impl Checker<'_> {
             ("authorize_secret", raw.authorize_secret.is_some()),
             ("session_facts", raw.session_facts.is_some()),
             ("revocation_url", raw.revocation_url.is_some()),
+            ("request_object", raw.request_object.is_some()),
+            ("par", raw.par.is_some()),
+            ("response_type", raw.response_type.is_some()),
+            ("response_mode", raw.response_mode.is_some()),
         ];
         for (key, set) in keys {
             if set {

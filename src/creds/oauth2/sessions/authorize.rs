@@ -26,9 +26,8 @@ use super::super::discovery::DiscoveryError;
 use super::super::endpoint::{unix_now, FetchError};
 use super::super::pkce::{self, Pkce};
 use super::super::source;
-use super::{check_id, SessionError, SessionManager};
+use super::{check_id, check_intent, request, SessionError, SessionManager};
 use crate::config::Secret;
-use crate::creds::form;
 use crate::creds::token::store::{self, Facts, PendingKind, StoreKey, StoredGrant, TokenStore};
 
 /// A ticket or an authorization not used within this is forgotten.
@@ -61,6 +60,8 @@ pub fn cookie_name(state: &str) -> String {
 struct Flow {
     session: String,
     verifier: Secret,
+    /// The `nonce` sent, when an ID token was asked for.
+    nonce: Option<String>,
     /// SHA-256 of the nonce in the starting browser's cookie.
     browser: [u8; 32],
 }
@@ -73,6 +74,7 @@ impl Flow {
                 "session": self.session,
                 "verifier": self.verifier.expose(),
                 "browser": browser,
+                "nonce": self.nonce,
             })
             .to_string(),
         )
@@ -92,6 +94,7 @@ impl Flow {
             session: session.to_string(),
             verifier: Secret::new(text("verifier")?),
             browser,
+            nonce: text("nonce").map(String::from),
         })
     }
 }
@@ -113,13 +116,29 @@ impl SessionManager {
         authorization.is_some_and(|v| Sha256::digest(v.as_bytes()).as_slice() == expected)
     }
 
-    /// Step 1, for the app: a one-time ticket to authorize `session`.
-    pub async fn ticket(&self, session: &str) -> Result<Ticket, SessionError> {
+    /// Step 1, for the app: a one-time ticket to authorize `session`,
+    /// with the consent the app created (`intent`), if any.
+    pub async fn ticket(
+        &self,
+        session: &str,
+        intent: Option<&str>,
+    ) -> Result<Ticket, SessionError> {
         check_id(session)?;
+        if let Some(intent) = intent {
+            check_intent(intent)?;
+            if self.request_signer.is_none() {
+                return Err(SessionError::IntentUnused);
+            }
+        }
         self.refuse_if_stopping()?;
         let value = pkce::random_state()?;
+        // The intent rides with the session id (neither holds a newline).
+        let kept = match intent {
+            Some(intent) => format!("{session}\n{intent}"),
+            None => session.to_string(),
+        };
         self.pending
-            .put(PendingKind::Ticket, &value, Secret::new(session), FLOW_TTL)
+            .put(PendingKind::Ticket, &value, Secret::new(kept), FLOW_TTL)
             .await
             .map_err(SessionError::Pending)?;
         Ok(Ticket {
@@ -149,42 +168,43 @@ impl SessionManager {
         let pkce = Pkce::new()?;
         let state = pkce::random_state()?;
         let nonce = pkce::random_state()?;
-        let base = self.authorization_endpoint().await?.to_string();
+        let base = self.authorization_endpoint().await?;
+        let id_token_nonce = match self.flow.fapi.hybrid || self.request_signer.is_some() {
+            true => Some(pkce::random_state()?),
+            false => None,
+        };
         // Taken once, on whichever replica asks first.
-        let session = self
+        let kept = self
             .pending
             .take(PendingKind::Ticket, ticket)
             .await
             .map_err(SessionError::Pending)?
-            .filter(|s| check_id(s.expose()).is_ok())
-            .ok_or(SessionError::BadTicket)?
-            .expose()
-            .to_string();
-        let mut query = form::Form::default();
-        query.push("response_type", "code");
-        query.push("client_id", &self.config.client_id);
-        query.push("redirect_uri", &self.flow.redirect_uri);
-        for (name, value) in &self.config.params {
-            if name == "scope" {
-                query.push("scope", value.expose());
-            }
-        }
-        query.push("state", &state);
-        query.push("code_challenge", &pkce.challenge());
-        query.push("code_challenge_method", "S256");
+            .ok_or(SessionError::BadTicket)?;
+        let (session, intent) = match kept.expose().split_once('\n') {
+            Some((s, i)) => (s.to_string(), Some(i.to_string())),
+            None => (kept.expose().to_string(), None),
+        };
+        check_id(&session).map_err(|_| SessionError::BadTicket)?;
+        let asked = request::Asked {
+            state: &state,
+            code_challenge: &pkce.challenge(),
+            nonce: id_token_nonce.as_deref(),
+            intent: intent.as_deref(),
+        };
+        let location = self.location(&base, &asked).await?;
         let flow = Flow {
             session,
             verifier: pkce.verifier().clone(),
             browser: digest(&nonce),
+            nonce: id_token_nonce,
         };
         let cookie = cookie_name(&state);
         self.pending
             .put(PendingKind::State, &state, flow.to_secret(), FLOW_TTL)
             .await
             .map_err(SessionError::Pending)?;
-        let sep = if base.contains('?') { '&' } else { '?' };
         Ok(Started {
-            location: format!("{base}{sep}{}", query.into_string()),
+            location,
             cookie,
             browser_nonce: Secret::new(nonce),
         })
@@ -323,11 +343,13 @@ mod tests {
             session: "alice@example".into(),
             verifier: Secret::new("v".repeat(43)),
             browser: digest("nonce"),
+            nonce: Some("n-1".into()),
         };
         let back = Flow::from_secret(&flow.to_secret()).unwrap();
         assert_eq!(back.session, flow.session);
         assert_eq!(back.verifier, flow.verifier);
         assert_eq!(back.browser, flow.browser);
+        assert_eq!(back.nonce, flow.nonce);
         for bad in [
             "",
             "{}",

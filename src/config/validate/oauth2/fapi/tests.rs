@@ -98,3 +98,94 @@ fn the_assertion_audience_defaults_to_the_issuer_without_a_token_url() {
     };
     assert_eq!(key.audience, "https://bank.test/as");
 }
+
+fn with_keys(dir: &Path, extra: &str) -> String {
+    std::fs::write(
+        dir.join("rsa.pem"),
+        include_str!("../../../../../tests/integration/oauth2/test-rsa-key.pem"),
+    )
+    .unwrap();
+    let _ = std::fs::create_dir(dir.join("sessions"));
+    format!("{CODE_FLOW}issuer = \"https://bank.test/as\"\nscope = \"openid accounts\"\n{extra}\n")
+}
+
+#[test]
+fn a_signed_pushed_hybrid_flow_is_read_with_the_issuer_as_audience() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = with_keys(
+        dir.path(),
+        "request_object = \"signed\"\nprivate_key_file = \"rsa.pem\"\nsigning_alg = \"PS256\"\nkid = \"k1\"\npar = true\nresponse_type = \"code id_token\"\nresponse_mode = \"form_post\"",
+    );
+    let o = oauth2(dir.path(), &toml);
+    let Grant::AuthorizationCode(flow) = &o.grant else {
+        panic!("the code flow")
+    };
+    let key = flow.fapi.request_object.as_ref().unwrap();
+    assert_eq!(key.audience, "https://bank.test/as");
+    assert_eq!(key.kid.as_deref(), Some("k1"));
+    assert!(flow.fapi.par && flow.fapi.hybrid);
+    assert_eq!(
+        flow.fapi.response_mode,
+        crate::config::ResponseMode::FormPost
+    );
+    // The client still authenticates with its secret: the key is only for
+    // the request object.
+    assert!(matches!(
+        o.client_auth,
+        crate::config::ClientAuth::SecretBasic(_)
+    ));
+}
+
+#[test]
+fn each_fapi_problem_is_named_at_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "request_object = \"signed\"\nprivate_key_file = \"rsa.pem\"\nsigning_alg = \"RS256\"",
+            &["credential.bank.signing_alg"],
+        ),
+        (
+            "request_object = \"signed\"",
+            &[
+                "credential.bank.signing_alg",
+                "credential.bank.private_key_file",
+            ],
+        ),
+        (
+            "request_object = \"unsigned\"",
+            &["credential.bank.request_object"],
+        ),
+        (
+            "response_type = \"token\"",
+            &["credential.bank.response_type"],
+        ),
+        (
+            "response_type = \"code id_token\"\nresponse_mode = \"query\"",
+            &["credential.bank.response_mode"],
+        ),
+        (
+            "response_mode = \"jwt\"",
+            &["credential.bank.response_mode"],
+        ),
+        // Keys of the private_key_jwt assertion without it, or a request object.
+        ("signing_alg = \"PS256\"", &["credential.bank.signing_alg"]),
+    ];
+    for (extra, expected) in cases {
+        assert_eq!(
+            problems(dir.path(), &with_keys(dir.path(), extra)),
+            *expected,
+            "{extra}"
+        );
+    }
+    // The hybrid flow needs `openid`; each key needing the issuer says so.
+    let no_openid = with_keys(dir.path(), "response_type = \"code id_token\"")
+        .replace("scope = \"openid accounts\"", "scope = \"accounts\"");
+    assert_eq!(problems(dir.path(), &no_openid), ["credential.bank.scope"]);
+    let no_issuer = format!(
+        "{CODE_FLOW}token_url = \"https://bank.test/t\"\nauthorize_url = \"https://bank.test/a\"\npar = true\n"
+    );
+    assert_eq!(problems(dir.path(), &no_issuer), ["credential.bank.issuer"]);
+    // Only the authorization-code flow has an authorization request.
+    let cc = "[credential.c]\ntype = \"oauth2\"\ntoken_url = \"https://bank.test/t\"\ngrant = \"client_credentials\"\nclient_id = \"c\"\nclient_secret = \"s\"\npar = true\n";
+    assert_eq!(problems(dir.path(), cc), ["credential.c.par"]);
+}
