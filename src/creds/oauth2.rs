@@ -17,6 +17,7 @@ mod discovery;
 mod endpoint;
 mod facts;
 mod fingerprint;
+mod id_token;
 mod jwt;
 mod pkce;
 mod refresh;

@@ -4,7 +4,7 @@
 //! discovery document.
 
 use super::*;
-use crate::browser::{forms, Browser};
+use crate::browser::{forms, Browser, Page};
 
 /// A sidecar config like `config`'s, but with `issuer` instead of
 /// `token_url`.
@@ -72,8 +72,21 @@ fn fapi_credential(client_id: &str, alg: &str, key: &str, kid: &str, extra: &str
 /// What the person does: from the app's ticket for `session` (with the
 /// consent `intent`), through countersign's start, the provider's login
 /// and consent pages, up to the provider's redirect back to countersign.
-/// Returns that last redirect's URL (not yet requested) and the browser.
+/// Returns where the provider sent the browser back (a redirect's URL, not
+/// yet requested, or the page of a form_post) and the browser.
 async fn consent(sidecar: &Sidecar, server: &OidcProvider, session: &str) -> (String, Browser) {
+    let (page, browser) = consent_page(sidecar, server, session).await;
+    assert!(
+        page.url.starts_with(REDIRECT_URI),
+        "the provider sent the browser back: {}\n{:?}\n{}",
+        page.url,
+        browser.visited,
+        server.log()
+    );
+    (page.url, browser)
+}
+
+async fn consent_page(sidecar: &Sidecar, server: &OidcProvider, session: &str) -> (Page, Browser) {
     let ticket = send(
         sidecar.control(),
         http::Request::post(format!(
@@ -114,14 +127,7 @@ async fn consent(sidecar: &Sidecar, server: &OidcProvider, session: &str) -> (St
         }
         page = browser.submit(&page.url, &form, REDIRECT_URI).await;
     }
-    assert!(
-        page.url.starts_with(REDIRECT_URI),
-        "the provider sent the browser back: {}\n{:?}\n{}",
-        page.url,
-        browser.visited,
-        server.log()
-    );
-    (page.url, browser)
+    (page, browser)
 }
 
 /// An API call through countersign as `session`; the upstream's bearer
@@ -213,3 +219,5 @@ async fn a_signed_request_object_by_value_is_accepted() {
     call_as(&sidecar, &upstream, &server, "bob", "fapi-client").await;
     assert_intent_asked(&server, "fapi-client", false).await;
 }
+
+mod hybrid;

@@ -26,6 +26,8 @@ use crate::upstream::{UpstreamError, UpstreamSettings};
 mod jwks;
 mod metadata;
 
+#[cfg(test)]
+pub use jwks::parse as parse_jwks;
 pub use jwks::Jwk;
 pub use metadata::Metadata;
 

@@ -30,7 +30,9 @@ use crate::creds::token::{Renewing, Stopped, TokenManager};
 
 mod authorize;
 mod control;
+mod flow;
 mod request;
+mod response;
 
 pub use authorize::cookie_name;
 pub use control::{Ended, Revocation, SessionFacts};
@@ -78,6 +80,9 @@ pub enum SessionError {
     ParRefused(http::StatusCode, String),
     #[error(transparent)]
     Sign(#[from] super::jwt::SignError),
+    /// The hybrid response's ID token was refused (`id-token-invalid`).
+    #[error("id-token-invalid: {0}; start again from the app")]
+    IdToken(#[source] super::id_token::IdTokenError),
     #[error("cannot read or delete the session in its store")]
     StoreIo(#[source] FetchError),
     /// The OS random source failed: no ticket, state or verifier could be

@@ -18,14 +18,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
-use super::super::discovery::DiscoveryError;
 use super::super::endpoint::{unix_now, FetchError};
+use super::super::id_token::IdTokenError;
 use super::super::pkce::{self, Pkce};
 use super::super::source;
+use super::flow::Flow;
 use super::{check_id, check_intent, request, SessionError, SessionManager};
 use crate::config::Secret;
 use crate::creds::token::store::{self, Facts, PendingKind, StoreKey, StoredGrant, TokenStore};
@@ -55,51 +55,7 @@ pub fn cookie_name(state: &str) -> String {
     format!("countersign-auth-{state}")
 }
 
-/// An authorization under way, as kept under its `state` (in memory or in
-/// the shared store, sealed there).
-struct Flow {
-    session: String,
-    verifier: Secret,
-    /// The `nonce` sent, when an ID token was asked for.
-    nonce: Option<String>,
-    /// SHA-256 of the nonce in the starting browser's cookie.
-    browser: [u8; 32],
-}
-
-impl Flow {
-    fn to_secret(&self) -> Secret {
-        let browser: String = self.browser.iter().map(|b| format!("{b:02x}")).collect();
-        Secret::new(
-            json!({
-                "session": self.session,
-                "verifier": self.verifier.expose(),
-                "browser": browser,
-                "nonce": self.nonce,
-            })
-            .to_string(),
-        )
-    }
-
-    /// `None` for anything but what `to_secret` wrote.
-    fn from_secret(value: &Secret) -> Option<Flow> {
-        let doc: Value = serde_json::from_str(value.expose()).ok()?;
-        let text = |n| doc.get(n).and_then(Value::as_str);
-        let session = text("session").filter(|s| check_id(s).is_ok())?;
-        let hex = text("browser").filter(|h| h.len() == 64)?;
-        let mut browser = [0u8; 32];
-        for (i, b) in browser.iter_mut().enumerate() {
-            *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-        }
-        Some(Flow {
-            session: session.to_string(),
-            verifier: Secret::new(text("verifier")?),
-            browser,
-            nonce: text("nonce").map(String::from),
-        })
-    }
-}
-
-fn digest(nonce: &str) -> [u8; 32] {
+pub(super) fn digest(nonce: &str) -> [u8; 32] {
     Sha256::digest(nonce.as_bytes()).into()
 }
 
@@ -197,6 +153,7 @@ impl SessionManager {
             verifier: pkce.verifier().clone(),
             browser: digest(&nonce),
             nonce: id_token_nonce,
+            intent,
         };
         let cookie = cookie_name(&state);
         self.pending
@@ -218,6 +175,7 @@ impl SessionManager {
         &self,
         state: &str,
         code: &str,
+        id_token: Option<&str>,
         browser_nonce: Option<&str>,
     ) -> Result<String, SessionError> {
         // Taken once, on whichever replica the provider's redirect reaches.
@@ -235,6 +193,14 @@ impl SessionManager {
             return Err(SessionError::OtherBrowser);
         }
         self.refuse_if_stopping()?;
+        if self.flow.fapi.hybrid {
+            // Before the code is spent: a forged or swapped answer is
+            // refused without the code ever reaching the token endpoint.
+            let token = id_token.ok_or(SessionError::IdToken(IdTokenError::Missing))?;
+            let (nonce, intent) = (pending.nonce.as_deref(), pending.intent.as_deref());
+            self.check_id_token(token, code, state, nonce, intent)
+                .await?;
+        }
         let sent_at = Instant::now();
         let verifier = &pending.verifier;
         let issued = self
@@ -293,30 +259,6 @@ impl SessionManager {
     }
 }
 
-impl SessionManager {
-    /// The configured `authorize_url`, or the discovered one.
-    async fn authorization_endpoint(&self) -> Result<http::Uri, SessionError> {
-        if let Some(url) = &self.flow.authorize_url {
-            return Ok(url.clone());
-        }
-        let discovery =
-            self.endpoint
-                .discovery()
-                .ok_or(SessionError::Discovery(DiscoveryError::Missing(
-                    "authorization_endpoint",
-                )))?;
-        let meta = discovery
-            .metadata()
-            .await
-            .map_err(SessionError::Discovery)?;
-        meta.authorization_endpoint
-            .clone()
-            .ok_or(SessionError::Discovery(DiscoveryError::Missing(
-                "authorization_endpoint",
-            )))
-    }
-}
-
 /// Saves a session's first refresh token, and its facts (the caller holds
 /// its lock).
 async fn save(
@@ -331,32 +273,4 @@ async fn save(
         .await
         .map_err(|_| FetchError::Interrupted)?
         .map_err(FetchError::Store)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_flow_reads_back_as_written_and_nothing_else_reads() {
-        let flow = Flow {
-            session: "alice@example".into(),
-            verifier: Secret::new("v".repeat(43)),
-            browser: digest("nonce"),
-            nonce: Some("n-1".into()),
-        };
-        let back = Flow::from_secret(&flow.to_secret()).unwrap();
-        assert_eq!(back.session, flow.session);
-        assert_eq!(back.verifier, flow.verifier);
-        assert_eq!(back.browser, flow.browser);
-        assert_eq!(back.nonce, flow.nonce);
-        for bad in [
-            "",
-            "{}",
-            r#"{"session":"../x","verifier":"v","browser":"00"}"#,
-            r#"{"session":"a","verifier":"v","browser":"zz"}"#,
-        ] {
-            assert!(Flow::from_secret(&Secret::new(bad)).is_none(), "{bad}");
-        }
-    }
 }

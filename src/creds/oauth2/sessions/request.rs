@@ -15,6 +15,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::super::discovery::DiscoveryError;
 use super::super::endpoint::unix_now;
 use super::super::jwt::{self, AssertionSigner};
 use super::{SessionError, SessionManager};
@@ -120,10 +121,32 @@ impl SessionManager {
         Ok(format!("{base}{sep}{}", query.into_string()))
     }
 
+    /// The configured `authorize_url`, or the discovered one.
+    pub(super) async fn authorization_endpoint(&self) -> Result<http::Uri, SessionError> {
+        if let Some(url) = &self.flow.authorize_url {
+            return Ok(url.clone());
+        }
+        let discovery =
+            self.endpoint
+                .discovery()
+                .ok_or(SessionError::Discovery(DiscoveryError::Missing(
+                    "authorization_endpoint",
+                )))?;
+        let meta = discovery
+            .metadata()
+            .await
+            .map_err(SessionError::Discovery)?;
+        meta.authorization_endpoint
+            .clone()
+            .ok_or(SessionError::Discovery(DiscoveryError::Missing(
+                "authorization_endpoint",
+            )))
+    }
+
     /// RFC 9126 section 2: POST to the PAR endpoint, read `request_uri`.
     async fn push(&self, form: Form) -> Result<String, SessionError> {
         let missing = || {
-            SessionError::Discovery(super::super::discovery::DiscoveryError::Missing(
+            SessionError::Discovery(DiscoveryError::Missing(
                 "pushed_authorization_request_endpoint",
             ))
         };

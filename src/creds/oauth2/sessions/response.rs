@@ -1,0 +1,58 @@
+//! What the provider answers, for a hybrid flow: where the answer arrives
+//! (the URL fragment, or a cross-site `form_post`), and the check of its
+//! ID token before the code is exchanged (`creds::oauth2::id_token`).
+
+use super::super::discovery::DiscoveryError;
+use super::super::endpoint::unix_now;
+use super::super::id_token::{self, IdTokenError};
+use super::{SessionError, SessionManager};
+
+impl SessionManager {
+    /// Whether the provider's answer arrives as a cross-site POST
+    /// (`response_mode = "form_post"`): the binding cookie must then be
+    /// `SameSite=None` (and so `Secure`) to come with it.
+    pub fn cross_site_callback(&self) -> bool {
+        self.flow.fapi.response_mode == crate::config::ResponseMode::FormPost
+    }
+
+    /// Whether the answer comes in the URL fragment, which only a page
+    /// can post back (`code id_token` in the default mode).
+    pub fn fragment_callback(&self) -> bool {
+        self.flow.fapi.hybrid && !self.cross_site_callback()
+    }
+
+    /// The hybrid response's ID token, checked against the provider's
+    /// keys and this authorization's code, state and nonce.
+    pub(super) async fn check_id_token(
+        &self,
+        token: &str,
+        code: &str,
+        state: &str,
+        nonce: Option<&str>,
+        intent: Option<&str>,
+    ) -> Result<(), SessionError> {
+        let discovery =
+            self.endpoint
+                .discovery()
+                .ok_or(SessionError::IdToken(IdTokenError::Keys(
+                    DiscoveryError::Missing("jwks_uri"),
+                )))?;
+        let expected = id_token::Expected {
+            issuer: discovery.issuer(),
+            client_id: &self.config.client_id,
+            nonce: nonce.ok_or(SessionError::IdToken(IdTokenError::Nonce))?,
+            code,
+            state,
+            now: unix_now(),
+        };
+        let claims = id_token::validate(token, &expected, |kid, alg| async move {
+            discovery.key(kid.as_deref(), &alg).await
+        })
+        .await
+        .map_err(SessionError::IdToken)?;
+        match intent {
+            Some(intent) => claims.check_intent(intent).map_err(SessionError::IdToken),
+            None => Ok(()),
+        }
+    }
+}
