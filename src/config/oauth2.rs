@@ -112,6 +112,33 @@ pub enum ResponseMode {
     Default,
     /// `form_post`: the provider's page POSTs the answer to the callback.
     FormPost,
+    /// `jwt` (JARM): the answer is one signed JWT, `response`, where the
+    /// default mode would put it (query, or fragment for `code id_token`).
+    Jwt,
+    /// `form_post.jwt`: that JWT, POSTed by the provider's page.
+    FormPostJwt,
+}
+
+impl ResponseMode {
+    /// The `response_mode` parameter sent, if any.
+    pub fn parameter(self) -> Option<&'static str> {
+        match self {
+            ResponseMode::Default => None,
+            ResponseMode::FormPost => Some("form_post"),
+            ResponseMode::Jwt => Some("jwt"),
+            ResponseMode::FormPostJwt => Some("form_post.jwt"),
+        }
+    }
+
+    /// The provider POSTs from its own page (another site).
+    pub fn is_form_post(self) -> bool {
+        matches!(self, ResponseMode::FormPost | ResponseMode::FormPostJwt)
+    }
+
+    /// The answer is a JARM `response`.
+    pub fn is_jarm(self) -> bool {
+        matches!(self, ResponseMode::Jwt | ResponseMode::FormPostJwt)
+    }
 }
 
 /// How the client authenticates at the token endpoint.

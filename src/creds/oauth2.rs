@@ -18,11 +18,13 @@ mod endpoint;
 mod facts;
 mod fingerprint;
 mod id_token;
+mod jarm;
 mod jwt;
 mod pkce;
 mod refresh;
 mod revoke;
 mod sessions;
+mod signed;
 mod source;
 
 use std::sync::Arc;
@@ -39,6 +41,7 @@ use crate::upstream::UpstreamSettings;
 use endpoint::Endpoint;
 use fingerprint::fingerprint;
 
+pub use jarm::JarmError;
 pub use sessions::{cookie_name, Ended, Revocation, SessionError, SessionFacts, SessionManager};
 
 #[derive(Debug)]

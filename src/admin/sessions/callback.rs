@@ -3,6 +3,8 @@
 //! - `GET ?state=..&code=..` (the code flow's query);
 //! - `POST` with the same as a form: `response_mode = "form_post"`, where
 //!   the provider's page posts it, or the page below;
+//! - any of these holding one JARM `response` (`response_mode = "jwt"` or
+//!   `"form_post.jwt"`), whose claims are the answer once it is checked;
 //! - `code id_token` in the URL fragment, which never reaches a server: a
 //!   `GET` without parameters gets a small page whose script (served from
 //!   the same path, `?countersign-script`, so a strict CSP with
@@ -19,7 +21,7 @@ use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use super::super::text;
 use super::{cookie, cookie_attributes, status_of};
 use crate::body::{self, ProxyBody};
-use crate::creds::oauth2::{cookie_name, SessionError, SessionManager};
+use crate::creds::oauth2::{cookie_name, JarmError, SessionError, SessionManager};
 use crate::creds::query::first as param;
 
 /// The query that asks for the page's script.
@@ -54,11 +56,23 @@ pub(super) async fn callback(
         if query == SCRIPT_QUERY {
             return asset(SCRIPT, "text/javascript; charset=utf-8");
         }
-        if param(query, "state").is_none() && param(query, "error").is_none() {
+        if ["state", "error", "response"]
+            .iter()
+            .all(|n| param(query, n).is_none())
+        {
             return asset(PAGE, "text/html; charset=utf-8");
         }
     }
-    if let Some(error) = param(&answer, "error") {
+    // The answer's parameters: as sent, or out of a checked JARM response.
+    let fields = match (sessions.jarm_callback(), param(&answer, "response")) {
+        (true, Some(response)) => match sessions.open_response(&response).await {
+            Ok(claims) => Fields::Jarm(claims),
+            Err(e) => return refusal(name, &e),
+        },
+        (true, None) => return refusal(name, &SessionError::Jarm(JarmError::Missing)),
+        (false, _) => Fields::Plain(answer),
+    };
+    if let Some(error) = fields.get("error") {
         let safe: String = error
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
@@ -69,13 +83,13 @@ pub(super) async fn callback(
             &format!("the provider refused the authorization: {safe}\n"),
         );
     }
-    let (Some(state), Some(code)) = (param(&answer, "state"), param(&answer, "code")) else {
+    let (Some(state), Some(code)) = (fields.get("state"), fields.get("code")) else {
         return text(
             StatusCode::BAD_REQUEST,
             "the callback needs `state` and `code`\n",
         );
     };
-    let id_token = param(&answer, "id_token");
+    let id_token = fields.get("id_token");
     let cookie_name = cookie_name(&state);
     let nonce = cookie(headers, &cookie_name);
     let completed = sessions
@@ -86,18 +100,7 @@ pub(super) async fn callback(
             StatusCode::OK,
             &format!("Session `{session}` is authorized for `{name}`. You can close this page.\n"),
         ),
-        Err(e) => {
-            let chain = crate::causes::chain(&e);
-            tracing::warn!(credential = %name, error = %chain, "authorization callback failed");
-            let mut resp = text(status_of(&e), &format!("{chain}\n"));
-            if matches!(e, SessionError::IdToken(_)) {
-                resp.headers_mut().insert(
-                    "x-countersign-error",
-                    HeaderValue::from_static("id-token-invalid"),
-                );
-            }
-            resp
-        }
+        Err(e) => refusal(name, &e),
     };
     // Spent either way.
     let clear = format!(
@@ -106,6 +109,41 @@ pub(super) async fn callback(
     );
     if let Ok(v) = HeaderValue::from_str(&clear) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// The answer's parameters.
+enum Fields {
+    /// A query or form, encoded.
+    Plain(String),
+    /// A JARM response's claims.
+    Jarm(serde_json::Map<String, serde_json::Value>),
+}
+
+impl Fields {
+    fn get(&self, name: &str) -> Option<String> {
+        match self {
+            Fields::Plain(encoded) => param(encoded, name),
+            Fields::Jarm(claims) => claims.get(name).and_then(|v| v.as_str()).map(String::from),
+        }
+    }
+}
+
+/// A failed callback: logged, and answered with the reason; a refused ID
+/// token or JARM response also says so in `x-countersign-error`.
+fn refusal(name: &str, e: &SessionError) -> Response<ProxyBody> {
+    let chain = crate::causes::chain(e);
+    tracing::warn!(credential = %name, error = %chain, "authorization callback failed");
+    let mut resp = text(status_of(e), &format!("{chain}\n"));
+    let code = match e {
+        SessionError::IdToken(_) => Some("id-token-invalid"),
+        SessionError::Jarm(_) => Some("jarm-invalid"),
+        _ => None,
+    };
+    if let Some(code) = code {
+        resp.headers_mut()
+            .insert("x-countersign-error", HeaderValue::from_static(code));
     }
     resp
 }

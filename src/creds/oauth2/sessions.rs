@@ -80,9 +80,13 @@ pub enum SessionError {
     ParRefused(http::StatusCode, String),
     #[error(transparent)]
     Sign(#[from] super::jwt::SignError),
-    /// The hybrid response's ID token was refused (`id-token-invalid`).
-    #[error("id-token-invalid: {0}; start again from the app")]
+    /// The hybrid response's ID token was refused (`id-token-invalid`,
+    /// the reason after it); the app starts again.
+    #[error("id-token-invalid")]
     IdToken(#[source] super::id_token::IdTokenError),
+    /// A JARM response was refused (`jarm-invalid`).
+    #[error("jarm-invalid")]
+    Jarm(#[source] super::jarm::JarmError),
     #[error("cannot read or delete the session in its store")]
     StoreIo(#[source] FetchError),
     /// The OS random source failed: no ticket, state or verifier could be

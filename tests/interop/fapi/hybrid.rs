@@ -118,3 +118,89 @@ async fn the_hybrid_flow_with_form_post() {
     call_as(&sidecar, &upstream, &server, "carol", "fapi-client-es256").await;
     assert_intent_asked(&server, "fapi-client-es256", false).await;
 }
+
+/// JARM: the answer as one signed JWT, in the query (`jwt` with `code`) or
+/// posted by the provider (`form_post.jwt` with `code id_token`). A
+/// response whose signature was tampered with is refused before anything
+/// in it is used.
+#[tokio::test]
+#[ignore = "interop: needs `npm ci` in tests/interop/oidc-provider; run by .ci/run"]
+async fn jarm_responses_are_checked_then_used() {
+    let server = OidcProvider::start_fapi(REDIRECT_URI);
+    let upstream = Upstream::http().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sessions")).unwrap();
+    let credential = fapi_credential(
+        "fapi-client",
+        "PS256",
+        RSA_KEY,
+        "rsa-1",
+        "par = true\nresponse_mode = \"jwt\"",
+    );
+    let sidecar = Sidecar::start_in(dir, &discovered(&server, &upstream, &credential)).await;
+
+    let (back, mut browser) = consent(&sidecar, &server, "mallory").await;
+    let (path, query) = back.split_once('?').expect("query.jwt");
+    let answer = params_of(query);
+    assert_eq!(
+        answer.keys().collect::<Vec<_>>(),
+        ["response"],
+        "{answer:?}"
+    );
+    // One bit of the signature flipped.
+    let response = &answer["response"];
+    let (signed, sig) = response.rsplit_once('.').unwrap();
+    let flipped = if sig.starts_with('A') { "B" } else { "A" };
+    let tampered = format!("{signed}.{flipped}{}", &sig[1..]);
+    let refused = browser
+        .request(
+            http::Method::GET,
+            &format!("{path}?response={tampered}"),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert_eq!(refused.header("x-countersign-error"), Some("jarm-invalid"));
+    assert!(refused.body.contains("signature"), "{}", refused.body);
+    // Plain parameters are not taken where a JARM response is expected.
+    let plain = browser
+        .request(http::Method::GET, &format!("{path}?state=s&code=c"), None)
+        .await;
+    assert_eq!(plain.header("x-countersign-error"), Some("jarm-invalid"));
+    assert_eq!(server.grants("authorization_code", "fapi-client").await, 0);
+
+    let (back, mut browser) = consent(&sidecar, &server, "alice").await;
+    let done = browser.request(http::Method::GET, &back, None).await;
+    assert_eq!(done.status, 200, "{done:?}\n{}", server.log());
+    call_as(&sidecar, &upstream, &server, "alice", "fapi-client").await;
+
+    // form_post.jwt with the hybrid flow: the ID token inside the JWT is
+    // checked too.
+    let upstream = Upstream::http().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sessions")).unwrap();
+    let credential = fapi_credential(
+        "fapi-client-es256",
+        "ES256",
+        EC_KEY,
+        "ec-1",
+        "response_type = \"code id_token\"\nresponse_mode = \"form_post.jwt\"",
+    );
+    let sidecar = Sidecar::start_in(dir, &discovered(&server, &upstream, &credential)).await;
+    let (page, mut browser) = consent_page(&sidecar, &server, "carol").await;
+    let form = forms(&page.answer.body)
+        .into_iter()
+        .find(|f| f.action == REDIRECT_URI)
+        .unwrap_or_else(|| panic!("the provider's form_post page: {}", page.answer.body));
+    let names: Vec<_> = form.fields.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["response"], "{form:?}");
+    let done = browser.submit(&page.url, &form, "never:").await;
+    assert_eq!(
+        done.answer.status,
+        200,
+        "{:?}\n{}",
+        done.answer,
+        server.log()
+    );
+    call_as(&sidecar, &upstream, &server, "carol", "fapi-client-es256").await;
+}

@@ -51,6 +51,8 @@ function tpp(clientId, alg, jwk) {
     token_endpoint_auth_signing_alg: alg,
     request_object_signing_alg: alg,
     id_token_signed_response_alg: alg,
+    // JARM responses, when the request asks for a JWT response mode.
+    authorization_signed_response_alg: alg,
     jwks: { keys: [jwk] },
     grant_types: ['authorization_code', 'refresh_token', 'implicit'],
     response_types: ['code', 'code id_token'],
@@ -68,6 +70,7 @@ const clients = [
     token_endpoint_auth_method: 'client_secret_basic',
     // The server has no RS256 key, the default.
     id_token_signed_response_alg: 'ES256',
+    authorization_signed_response_alg: 'ES256',
     grant_types: [],
     response_types: [],
     redirect_uris: [],
@@ -122,6 +125,7 @@ const provider = new Provider(issuer, {
     claimsParameter: { enabled: true },
     requestObjects: { request: true, requireSignedRequestObject: true },
     pushedAuthorizationRequests: { enabled: true },
+    jwtResponseModes: { enabled: true },
     introspection: {
       enabled: true,
       async allowedPolicy(ctx, client) {

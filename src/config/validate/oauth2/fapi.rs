@@ -1,6 +1,7 @@
 //! Rules for the OpenID Connect and FAPI keys of an `oauth2` credential:
 //! `issuer` (discovery), and for the authorization-code flow
-//! `request_object`, `par`, `response_type` and `response_mode`. Each of
+//! `request_object`, `par`, `response_type` and `response_mode` (JARM's
+//! `jwt` and `form_post.jwt` included). Each of
 //! the last needs the `issuer`: it is the request object's audience, and
 //! its discovery document names the PAR endpoint and the keys ID tokens
 //! are checked with.
@@ -100,6 +101,8 @@ impl Checker<'_> {
         let response_mode = match (raw.response_mode.as_deref(), hybrid) {
             (None, _) | (Some("query"), false) | (Some("fragment"), true) => ResponseMode::Default,
             (Some("form_post"), _) => ResponseMode::FormPost,
+            (Some("jwt"), _) => ResponseMode::Jwt,
+            (Some("form_post.jwt"), _) => ResponseMode::FormPostJwt,
             (Some("query"), true) => {
                 self.problem(
                     format!("{path}.response_mode"),
@@ -111,12 +114,19 @@ impl Checker<'_> {
             (Some(_), _) => {
                 self.problem(
                     format!("{path}.response_mode"),
-                    "is not supported; use \"query\" (code), \"fragment\" (code id_token) or \"form_post\"",
+                    "is not supported; use \"query\" (code), \"fragment\" (code id_token), \"form_post\", or JARM's \"jwt\" or \"form_post.jwt\"",
                 );
                 ok = false;
                 ResponseMode::Default
             }
         };
+        if response_mode.is_jarm() {
+            ok &= has_issuer(
+                self,
+                "a JWT response_mode (JARM)",
+                "the response's issuer, and its keys",
+            );
+        }
         ok.then_some(FapiFlow {
             request_object,
             par,

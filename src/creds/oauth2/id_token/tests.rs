@@ -12,17 +12,17 @@ use crate::config::{JwtKey, SecretBytes, SigningAlg};
 use crate::creds::oauth2::jwt::AssertionSigner;
 
 const RSA: &str = include_str!("../../../../tests/integration/oauth2/test-rsa-key.pem");
-const EC: &str = include_str!("../../../../tests/integration/oauth2/test-ec-key.pem");
-const NOW: u64 = 1_700_000_000;
+pub(crate) const EC: &str = include_str!("../../../../tests/integration/oauth2/test-ec-key.pem");
+pub(crate) const NOW: u64 = 1_700_000_000;
 
-fn pkcs8(pem: &str) -> Vec<u8> {
+pub(crate) fn pkcs8(pem: &str) -> Vec<u8> {
     match rustls_pki_types::PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap() {
         rustls_pki_types::PrivateKeyDer::Pkcs8(k) => k.secret_pkcs8_der().to_vec(),
         _ => panic!("fixture is PKCS#8"),
     }
 }
 
-fn another_ec_key() -> Vec<u8> {
+pub(crate) fn another_ec_key() -> Vec<u8> {
     EcdsaKeyPair::generate_pkcs8(
         &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
         &SystemRandom::new(),
@@ -33,7 +33,7 @@ fn another_ec_key() -> Vec<u8> {
 }
 
 /// The provider: signs `claims` with `der` as `alg`, header `kid`.
-fn issue(der: &[u8], alg: SigningAlg, kid: &str, claims: &Value) -> String {
+pub(crate) fn issue(der: &[u8], alg: SigningAlg, kid: &str, claims: &Value) -> String {
     AssertionSigner::new(&JwtKey {
         pkcs8: SecretBytes::new(der.to_vec()),
         alg,
@@ -48,7 +48,7 @@ fn issue(der: &[u8], alg: SigningAlg, kid: &str, claims: &Value) -> String {
 }
 
 /// The provider's published key for `der`, as its JWKS would list it.
-fn published(der: &[u8], alg: SigningAlg, kid: &str) -> Jwk {
+pub(crate) fn published(der: &[u8], alg: SigningAlg, kid: &str) -> Jwk {
     let jwk = match alg {
         SigningAlg::Es256 => {
             let pair = EcdsaKeyPair::from_pkcs8(

@@ -19,7 +19,7 @@ use super::super::discovery::DiscoveryError;
 use super::super::endpoint::unix_now;
 use super::super::jwt::{self, AssertionSigner};
 use super::{SessionError, SessionManager};
-use crate::config::{ResponseMode, Secret};
+use crate::config::Secret;
 use crate::creds::form::Form;
 
 /// How long a request object is valid (FAPI 1.0 Advanced allows up to 60
@@ -54,8 +54,8 @@ impl SessionManager {
         if let Some(nonce) = asked.nonce {
             p.push(("nonce", nonce.to_string()));
         }
-        if fapi.response_mode == ResponseMode::FormPost {
-            p.push(("response_mode", "form_post".to_string()));
+        if let Some(mode) = fapi.response_mode.parameter() {
+            p.push(("response_mode", mode.to_string()));
         }
         p.push(("code_challenge", asked.code_challenge.to_string()));
         p.push(("code_challenge_method", "S256".to_string()));

@@ -164,7 +164,7 @@ fn each_fapi_problem_is_named_at_its_key() {
             &["credential.bank.response_mode"],
         ),
         (
-            "response_mode = \"jwt\"",
+            "response_mode = \"query.jwt\"",
             &["credential.bank.response_mode"],
         ),
         // Keys of the private_key_jwt assertion without it, or a request object.
@@ -185,6 +185,22 @@ fn each_fapi_problem_is_named_at_its_key() {
         "{CODE_FLOW}token_url = \"https://bank.test/t\"\nauthorize_url = \"https://bank.test/a\"\npar = true\n"
     );
     assert_eq!(problems(dir.path(), &no_issuer), ["credential.bank.issuer"]);
+    let jarm_no_issuer = no_issuer.replace("par = true", "response_mode = \"jwt\"");
+    assert_eq!(
+        problems(dir.path(), &jarm_no_issuer),
+        ["credential.bank.issuer"]
+    );
+    let o = oauth2(
+        dir.path(),
+        &with_keys(dir.path(), "response_mode = \"form_post.jwt\""),
+    );
+    let Grant::AuthorizationCode(flow) = &o.grant else {
+        panic!("the code flow")
+    };
+    assert_eq!(
+        flow.fapi.response_mode,
+        crate::config::ResponseMode::FormPostJwt
+    );
     // Only the authorization-code flow has an authorization request.
     let cc = "[credential.c]\ntype = \"oauth2\"\ntoken_url = \"https://bank.test/t\"\ngrant = \"client_credentials\"\nclient_id = \"c\"\nclient_secret = \"s\"\npar = true\n";
     assert_eq!(problems(dir.path(), cc), ["credential.c.par"]);
