@@ -238,7 +238,9 @@ fn refused(e: &SessionError) -> Response<ProxyBody> {
 fn status_of(e: &SessionError) -> StatusCode {
     match e {
         SessionError::Random(_) | SessionError::Sign(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        SessionError::Par(_) | SessionError::ParRefused(..) => StatusCode::BAD_GATEWAY,
+        SessionError::Par(_) | SessionError::ParRefused(..) | SessionError::NotOffered(_) => {
+            StatusCode::BAD_GATEWAY
+        }
         SessionError::Pending(_)
         | SessionError::StoreIo(_)
         | SessionError::Stopping

@@ -29,7 +29,7 @@ mod metadata;
 #[cfg(test)]
 pub use jwks::parse as parse_jwks;
 pub use jwks::Jwk;
-pub use metadata::Metadata;
+pub use metadata::{Metadata, Wanted};
 
 /// How long a document or key set is used before it is read again.
 pub const REFRESH: Duration = Duration::from_secs(3600);

@@ -72,6 +72,10 @@ pub enum SessionError {
     BadIntent,
     #[error("an intent (consent id) is carried only in a signed request object; this credential has no request_object = \"signed\"")]
     IntentUnused,
+    /// The provider's discovery document says it lacks what the
+    /// credential asks for.
+    #[error("{0}")]
+    NotOffered(String),
     #[error("the pushed authorization request failed")]
     Par(#[source] FetchError),
     /// The status, and what the answer said (the OAuth `error` code in

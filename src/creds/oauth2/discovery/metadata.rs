@@ -25,6 +25,7 @@ pub struct Metadata {
     pub id_token_signing_algs: Vec<String>,
     pub request_object_signing_algs: Vec<String>,
     pub response_types: Vec<String>,
+    pub response_modes: Vec<String>,
     /// `require_pushed_authorization_requests` (RFC 9126 section 5).
     pub requires_par: bool,
 }
@@ -38,12 +39,76 @@ impl Metadata {
             .or(self.token_endpoint.as_ref())
     }
 
+    /// Whether the provider offers what an authorization asks for, by
+    /// what its document lists (a list it leaves out allows anything);
+    /// what it lacks, said with the key to change.
+    pub fn offers(&self, wanted: &Wanted<'_>) -> Result<(), String> {
+        let lacks =
+            |list: &[String], value: &str| !list.is_empty() && !list.iter().any(|v| v == value);
+        if lacks(&self.response_types, wanted.response_type) {
+            return Err(format!(
+                "the provider does not offer response_type `{}` (it lists {}); change `response_type`",
+                wanted.response_type,
+                listed(&self.response_types)
+            ));
+        }
+        if let Some(mode) = wanted
+            .response_mode
+            .filter(|m| lacks(&self.response_modes, m))
+        {
+            return Err(format!(
+                "the provider does not offer response_mode `{mode}` (it lists {}); change `response_mode`",
+                listed(&self.response_modes)
+            ));
+        }
+        if let Some(alg) = wanted
+            .request_alg
+            .filter(|a| lacks(&self.request_object_signing_algs, a))
+        {
+            return Err(format!(
+                "the provider does not take request objects signed with {alg} (it lists {}); change `signing_alg`",
+                listed(&self.request_object_signing_algs)
+            ));
+        }
+        if self.requires_par && !wanted.par {
+            return Err(
+                "the provider requires pushed authorization requests; set `par = true`".into(),
+            );
+        }
+        if wanted.par && self.par_endpoint.is_none() {
+            return Err(
+                "the provider names no pushed_authorization_request_endpoint; remove `par = true`"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
     /// The PAR endpoint, likewise.
     pub fn par_endpoint(&self, mtls: bool) -> Option<&Uri> {
         mtls.then_some(self.mtls_par_endpoint.as_ref())
             .flatten()
             .or(self.par_endpoint.as_ref())
     }
+}
+
+/// What an authorization asks of the provider.
+pub struct Wanted<'a> {
+    pub response_type: &'a str,
+    /// The `response_mode` parameter sent, if any.
+    pub response_mode: Option<&'a str>,
+    /// The request object's `alg`, when one is signed.
+    pub request_alg: Option<&'a str>,
+    pub par: bool,
+}
+
+/// A provider's list, cut to safe characters, for a message.
+fn listed(values: &[String]) -> String {
+    values
+        .iter()
+        .map(|v| format!("`{}`", shown(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Reads the answer to `GET ISSUER/.well-known/openid-configuration`.
@@ -95,6 +160,7 @@ pub fn parse(issuer: &str, status: StatusCode, body: &Bytes) -> Result<Metadata,
         id_token_signing_algs: names("id_token_signing_alg_values_supported"),
         request_object_signing_algs: names("request_object_signing_alg_values_supported"),
         response_types: names("response_types_supported"),
+        response_modes: names("response_modes_supported"),
         requires_par: doc
             .get("require_pushed_authorization_requests")
             .and_then(Value::as_bool)
@@ -105,7 +171,7 @@ pub fn parse(issuer: &str, status: StatusCode, body: &Bytes) -> Result<Metadata,
 /// A provider-chosen string, cut to something safe to put in an error.
 fn shown(text: &str) -> String {
     text.chars()
-        .filter(|c| c.is_ascii_graphic())
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
         .take(120)
         .collect()
 }
@@ -159,6 +225,46 @@ mod tests {
             "without an alias a client with a certificate uses the plain endpoint"
         );
         assert!(m.par_endpoint(false).is_none());
+    }
+
+    #[test]
+    fn what_the_provider_lacks_is_named_with_the_key_to_change() {
+        let m = read(
+            r#"{"issuer":"https://bank.test/as",
+                "pushed_authorization_request_endpoint":"https://bank.test/as/par",
+                "response_types_supported":["code","code id_token"],
+                "response_modes_supported":["query","fragment","form_post"],
+                "request_object_signing_alg_values_supported":["PS256"],
+                "require_pushed_authorization_requests":true}"#,
+        )
+        .unwrap();
+        let wanted = |response_type, response_mode, request_alg, par| Wanted {
+            response_type,
+            response_mode,
+            request_alg,
+            par,
+        };
+        assert!(m
+            .offers(&wanted("code id_token", None, Some("PS256"), true))
+            .is_ok());
+        for (w, key) in [
+            (wanted("code token", None, None, true), "response_type"),
+            (wanted("code", Some("jwt"), None, true), "response_mode"),
+            (wanted("code", None, Some("ES256"), true), "signing_alg"),
+            (wanted("code", None, None, false), "par = true"),
+        ] {
+            let e = m.offers(&w).unwrap_err();
+            assert!(e.contains(key), "{e}");
+        }
+        // A document that lists nothing allows anything but PAR it lacks.
+        let bare = read(r#"{"issuer":"https://bank.test/as"}"#).unwrap();
+        assert!(bare
+            .offers(&wanted("code", Some("jwt"), Some("ES256"), false))
+            .is_ok());
+        assert!(bare
+            .offers(&wanted("code", None, None, true))
+            .unwrap_err()
+            .contains("remove `par = true`"));
     }
 
     #[test]

@@ -15,7 +15,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::super::discovery::DiscoveryError;
+use super::super::discovery::{DiscoveryError, Wanted};
 use super::super::endpoint::unix_now;
 use super::super::jwt::{self, AssertionSigner};
 use super::{SessionError, SessionManager};
@@ -121,26 +121,30 @@ impl SessionManager {
         Ok(format!("{base}{sep}{}", query.into_string()))
     }
 
-    /// The configured `authorize_url`, or the discovered one.
+    /// The configured `authorize_url`, or the discovered one; with an
+    /// `issuer`, first a check that the provider offers what this
+    /// authorization asks for (before the ticket is spent).
     pub(super) async fn authorization_endpoint(&self) -> Result<http::Uri, SessionError> {
-        if let Some(url) = &self.flow.authorize_url {
-            return Ok(url.clone());
+        let missing = || SessionError::Discovery(DiscoveryError::Missing("authorization_endpoint"));
+        let meta = match self.endpoint.discovery() {
+            Some(d) => Some(d.metadata().await.map_err(SessionError::Discovery)?),
+            None => None,
+        };
+        if let Some(meta) = &meta {
+            let fapi = &self.flow.fapi;
+            let wanted = Wanted {
+                response_type: self.response_type(),
+                response_mode: fapi.response_mode.parameter(),
+                request_alg: fapi.request_object.as_ref().map(|k| k.alg.as_str()),
+                par: fapi.par,
+            };
+            meta.offers(&wanted).map_err(SessionError::NotOffered)?;
         }
-        let discovery =
-            self.endpoint
-                .discovery()
-                .ok_or(SessionError::Discovery(DiscoveryError::Missing(
-                    "authorization_endpoint",
-                )))?;
-        let meta = discovery
-            .metadata()
-            .await
-            .map_err(SessionError::Discovery)?;
-        meta.authorization_endpoint
-            .clone()
-            .ok_or(SessionError::Discovery(DiscoveryError::Missing(
-                "authorization_endpoint",
-            )))
+        match (&self.flow.authorize_url, meta) {
+            (Some(url), _) => Ok(url.clone()),
+            (None, Some(meta)) => meta.authorization_endpoint.clone().ok_or_else(missing),
+            (None, None) => Err(missing()),
+        }
     }
 
     /// RFC 9126 section 2: POST to the PAR endpoint, read `request_uri`.
