@@ -35,6 +35,9 @@ pub struct Issued {
     pub lifetime: Duration,
     /// A rotated refresh token, when the server sent one.
     pub refresh_token: Option<Secret>,
+    /// The OpenID Connect ID token, when the server sent one (checked by
+    /// the hybrid flow; never kept).
+    pub id_token: Option<Secret>,
     /// The other top-level fields of the answer (`scope`, `user_seq_no`,
     /// ...), for a session's facts: every field whose name ends in
     /// `token` is left out, so none of these is ever a token.
@@ -263,6 +266,11 @@ pub fn parse(status: StatusCode, body: &Bytes) -> Result<Issued, FetchError> {
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty())
         .map(Secret::new);
+    let id_token = json
+        .get("id_token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .map(Secret::new);
     let fields = json
         .into_iter()
         .filter(|(name, _)| !name.to_ascii_lowercase().ends_with("token"))
@@ -271,6 +279,7 @@ pub fn parse(status: StatusCode, body: &Bytes) -> Result<Issued, FetchError> {
         value: bearer,
         lifetime,
         refresh_token,
+        id_token,
         fields,
     })
 }

@@ -92,8 +92,8 @@ fn expected() -> Expected<'static> {
         issuer: "https://bank.test/as",
         client_id: "tpp-1",
         nonce: "n-0S6_WzA2Mj",
-        code: "code-1",
-        state: "state-1",
+        code: Some("code-1"),
+        state: Some("state-1"),
         now: NOW,
     }
 }
@@ -276,4 +276,26 @@ async fn the_intent_in_the_id_token_must_be_the_one_asked_for() {
     .await
     .unwrap();
     assert!(without.check_intent("urn-bank-intent-1").is_err());
+}
+
+#[tokio::test]
+async fn the_token_endpoints_id_token_needs_no_hashes_but_the_rest() {
+    let der = pkcs8(EC);
+    let key = published(&der, SigningAlg::Es256, "p1");
+    let mut claims = good_claims();
+    let map = claims.as_object_mut().unwrap();
+    map.remove("c_hash");
+    map.remove("s_hash");
+    let token = issue(&der, SigningAlg::Es256, "p1", &claims);
+    let back = Expected {
+        code: None,
+        state: None,
+        ..expected()
+    };
+    let found = |k: Jwk| move |_, _| async move { Ok::<_, DiscoveryError>(k) };
+    let checked = validate(&token, &back, found(key.clone())).await.unwrap();
+    assert_eq!(checked.subject(), Some("psu-1"));
+    // The front channel's rules still want both hashes.
+    let e = validate(&token, &expected(), found(key)).await.unwrap_err();
+    assert!(matches!(e, IdTokenError::CodeHash), "{e}");
 }

@@ -193,14 +193,20 @@ impl SessionManager {
             return Err(SessionError::OtherBrowser);
         }
         self.refuse_if_stopping()?;
-        if self.flow.fapi.hybrid {
-            // Before the code is spent: a forged or swapped answer is
-            // refused without the code ever reaching the token endpoint.
-            let token = id_token.ok_or(SessionError::IdToken(IdTokenError::Missing))?;
-            let (nonce, intent) = (pending.nonce.as_deref(), pending.intent.as_deref());
-            self.check_id_token(token, code, state, nonce, intent)
-                .await?;
-        }
+        // The hybrid response's ID token, checked before the code is
+        // spent: a forged or swapped answer never reaches the token
+        // endpoint.
+        let (nonce, intent) = (pending.nonce.as_deref(), pending.intent.as_deref());
+        let front = match self.flow.fapi.hybrid {
+            true => {
+                let token = id_token.ok_or(SessionError::IdToken(IdTokenError::Missing))?;
+                let claims = self
+                    .check_id_token(token, Some(code), Some(state), nonce, intent)
+                    .await?;
+                Some(claims)
+            }
+            false => None,
+        };
         let sent_at = Instant::now();
         let verifier = &pending.verifier;
         let issued = self
@@ -213,6 +219,20 @@ impl SessionManager {
             ])
             .await
             .map_err(SessionError::Exchange)?;
+        if let Some(front) = &front {
+            // OpenID Connect Core 3.3.3.6: the token endpoint's ID token is
+            // checked too, and must be for the same person.
+            let back = issued
+                .id_token
+                .as_ref()
+                .ok_or(SessionError::IdToken(IdTokenError::Subject))?;
+            let claims = self
+                .check_id_token(back.expose(), None, None, nonce, None)
+                .await?;
+            if claims.subject().is_none() || claims.subject() != front.subject() {
+                return Err(SessionError::IdToken(IdTokenError::Subject));
+            }
+        }
         let refresh = issued
             .refresh_token
             .clone()

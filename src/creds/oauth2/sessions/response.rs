@@ -51,16 +51,17 @@ impl SessionManager {
         self.flow.fapi.hybrid && !self.cross_site_callback()
     }
 
-    /// The hybrid response's ID token, checked against the provider's
-    /// keys and this authorization's code, state and nonce.
+    /// An ID token, checked against the provider's keys and this
+    /// authorization's nonce (and the response's code and state, for the
+    /// one that came with it; see `id_token::Expected`); its claims.
     pub(super) async fn check_id_token(
         &self,
         token: &str,
-        code: &str,
-        state: &str,
+        code: Option<&str>,
+        state: Option<&str>,
         nonce: Option<&str>,
         intent: Option<&str>,
-    ) -> Result<(), SessionError> {
+    ) -> Result<id_token::Claims, SessionError> {
         let discovery =
             self.endpoint
                 .discovery()
@@ -80,9 +81,9 @@ impl SessionManager {
         })
         .await
         .map_err(SessionError::IdToken)?;
-        match intent {
-            Some(intent) => claims.check_intent(intent).map_err(SessionError::IdToken),
-            None => Ok(()),
+        if let Some(intent) = intent {
+            claims.check_intent(intent).map_err(SessionError::IdToken)?;
         }
+        Ok(claims)
     }
 }
