@@ -158,7 +158,9 @@ impl FormEndpoint {
     }
 }
 
-/// The Host header of an absolute URL; a URL without one cannot be asked.
+/// The Host header of an absolute URL. Callers pass URLs already checked
+/// to have an authority (a discovery document's are), so the error is
+/// not expected; it reads as an unreadable answer.
 fn host_of(url: &Uri) -> Result<HeaderValue, PostError> {
     url.authority()
         .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
