@@ -43,6 +43,22 @@ async fn the_hybrid_flow_checks_the_id_token_from_the_fragment() {
         Some("id-token-invalid")
     );
     assert!(refused.body.contains("c_hash"), "{}", refused.body);
+    // And an answer without its ID token.
+    let (back, mut browser) = consent(&sidecar, &server, "eve").await;
+    let (path, fragment) = back.split_once('#').unwrap();
+    let fields: Vec<(String, String)> = params_of(fragment)
+        .into_iter()
+        .filter(|(name, _)| name != "id_token")
+        .collect();
+    let refused = browser
+        .request(http::Method::POST, path, Some(&fields))
+        .await;
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert_eq!(
+        refused.header("x-countersign-error"),
+        Some("id-token-invalid")
+    );
+    assert!(refused.body.contains("no ID token"), "{}", refused.body);
     assert_eq!(server.grants("authorization_code", "fapi-client").await, 0);
 
     // Then the person's own answer, through the page as a browser runs it.
@@ -203,4 +219,29 @@ async fn jarm_responses_are_checked_then_used() {
         server.log()
     );
     call_as(&sidecar, &upstream, &server, "carol", "fapi-client-es256").await;
+
+    // jwt with code id_token: the JWT comes in the fragment, and the
+    // callback page posts it back.
+    let upstream = Upstream::http().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sessions")).unwrap();
+    let credential = fapi_credential(
+        "fapi-client",
+        "PS256",
+        RSA_KEY,
+        "rsa-1",
+        "response_type = \"code id_token\"\nresponse_mode = \"jwt\"",
+    );
+    let sidecar = Sidecar::start_in(dir, &discovered(&server, &upstream, &credential)).await;
+    let (back, mut browser) = consent(&sidecar, &server, "dave").await;
+    let (path, fragment) = back.split_once('#').expect("fragment.jwt");
+    let page = browser.request(http::Method::GET, path, None).await;
+    assert!(page.body.contains("countersign-script"), "{page:?}");
+    let fields: Vec<(String, String)> = params_of(fragment).into_iter().collect();
+    assert_eq!(fields.len(), 1, "{fields:?}");
+    let done = browser
+        .request(http::Method::POST, path, Some(&fields))
+        .await;
+    assert_eq!(done.status, 200, "{done:?}\n{}", server.log());
+    call_as(&sidecar, &upstream, &server, "dave", "fapi-client").await;
 }
