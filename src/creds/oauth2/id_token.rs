@@ -26,7 +26,9 @@ pub const SKEW_SECS: u64 = 60;
 pub struct Expected<'a> {
     pub issuer: &'a str,
     pub client_id: &'a str,
-    pub nonce: &'a str,
+    /// The `nonce` sent, which the token must carry; `None` when none was
+    /// sent (a plain code flow's token response).
+    pub nonce: Option<&'a str>,
     /// The code and `state` of the authorization response it came with
     /// (`c_hash` and `s_hash` required); `None` for the token endpoint's.
     pub code: Option<&'a str>,
@@ -152,7 +154,7 @@ fn check_claims(
     if number("nbf").is_some_and(|nbf| nbf > e.now + SKEW_SECS) {
         return Err(IdTokenError::NotYetValid);
     }
-    if text("nonce") != Some(e.nonce) {
+    if e.nonce.is_some_and(|n| text("nonce") != Some(n)) {
         return Err(IdTokenError::Nonce);
     }
     if e.code

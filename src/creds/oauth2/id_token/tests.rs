@@ -91,7 +91,7 @@ fn expected() -> Expected<'static> {
     Expected {
         issuer: "https://bank.test/as",
         client_id: "tpp-1",
-        nonce: "n-0S6_WzA2Mj",
+        nonce: Some("n-0S6_WzA2Mj"),
         code: Some("code-1"),
         state: Some("state-1"),
         now: NOW,
@@ -287,14 +287,25 @@ async fn the_token_endpoints_id_token_needs_no_hashes_but_the_rest() {
     map.remove("c_hash");
     map.remove("s_hash");
     let token = issue(&der, SigningAlg::Es256, "p1", &claims);
-    let back = Expected {
+    let back = || Expected {
         code: None,
         state: None,
         ..expected()
     };
     let found = |k: Jwk| move |_, _| async move { Ok::<_, DiscoveryError>(k) };
-    let checked = validate(&token, &back, found(key.clone())).await.unwrap();
+    let checked = validate(&token, &back(), found(key.clone())).await.unwrap();
     assert_eq!(checked.subject(), Some("psu-1"));
+    // Without a nonce sent, none is asked for.
+    let mut plain = claims.clone();
+    plain.as_object_mut().unwrap().remove("nonce");
+    let token_without = issue(&der, SigningAlg::Es256, "p1", &plain);
+    let unsent = Expected {
+        nonce: None,
+        ..back()
+    };
+    validate(&token_without, &unsent, found(key.clone()))
+        .await
+        .unwrap();
     // The front channel's rules still want both hashes.
     let e = validate(&token, &expected(), found(key)).await.unwrap_err();
     assert!(matches!(e, IdTokenError::CodeHash), "{e}");

@@ -200,8 +200,10 @@ impl SessionManager {
         let front = match self.flow.fapi.hybrid {
             true => {
                 let token = id_token.ok_or(SessionError::IdToken(IdTokenError::Missing))?;
+                // A hybrid request always sends one.
+                let sent = nonce.ok_or(SessionError::IdToken(IdTokenError::Nonce))?;
                 let claims = self
-                    .check_id_token(token, Some(code), Some(state), nonce, intent)
+                    .check_id_token(token, Some(code), Some(state), Some(sent), intent)
                     .await?;
                 Some(claims)
             }
@@ -219,17 +221,23 @@ impl SessionManager {
             ])
             .await
             .map_err(SessionError::Exchange)?;
+        // The token response's ID token, where the provider is known
+        // (OpenID Connect Core 3.1.3.7): the same rules but the hashes. In
+        // the hybrid flow it must be there, and for the same person as the
+        // one that came with the code (3.3.3.6).
+        let back = match (&issued.id_token, self.endpoint.discovery()) {
+            (Some(token), Some(_)) => Some(
+                self.check_id_token(token.expose(), None, None, nonce, None)
+                    .await?,
+            ),
+            _ => None,
+        };
         if let Some(front) = &front {
-            // OpenID Connect Core 3.3.3.6: the token endpoint's ID token is
-            // checked too, and must be for the same person.
-            let back = issued
-                .id_token
+            let same = back
                 .as_ref()
-                .ok_or(SessionError::IdToken(IdTokenError::Subject))?;
-            let claims = self
-                .check_id_token(back.expose(), None, None, nonce, None)
-                .await?;
-            if claims.subject().is_none() || claims.subject() != front.subject() {
+                .and_then(|b| b.subject())
+                .is_some_and(|sub| Some(sub) == front.subject());
+            if !same {
                 return Err(SessionError::IdToken(IdTokenError::Subject));
             }
         }

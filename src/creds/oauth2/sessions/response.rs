@@ -71,7 +71,7 @@ impl SessionManager {
         let expected = id_token::Expected {
             issuer: discovery.issuer(),
             client_id: &self.config.client_id,
-            nonce: nonce.ok_or(SessionError::IdToken(IdTokenError::Nonce))?,
+            nonce,
             code,
             state,
             now: unix_now(),
