@@ -83,9 +83,14 @@ async fn handle<B, C: Control>(
     control: &C,
     role: &ListenerRole,
     req: Request<B>,
-) -> Response<ProxyBody> {
+) -> Response<ProxyBody>
+where
+    B: http_body::Body<Data = Bytes> + Send + Unpin,
+    B::Error: Into<body::BoxError>,
+{
     let snapshot = control.snapshot();
-    let (method, uri, headers) = (req.method(), req.uri(), req.headers());
+    let (parts, req_body) = req.into_parts();
+    let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
     let served = Served::of(role, &snapshot.admin);
     let audience = audience::audience(uri.path());
     if !served.serves(audience) {
@@ -98,9 +103,29 @@ async fn handle<B, C: Control>(
             (&Method::GET, "/metrics") => metrics(control, &snapshot),
             _ => not_found(served, None),
         },
-        Audience::Browser => sessions::browser(&snapshot, method, uri, headers)
-            .await
-            .unwrap_or_else(|| not_found(served, None)),
+        Audience::Browser => {
+            // Only the callback takes a POST (a provider's form_post, or
+            // the fragment page's): its small form is read first.
+            let form = match *method == Method::POST {
+                true => {
+                    let limited =
+                        http_body_util::Limited::new(req_body, sessions::MAX_CALLBACK_FORM);
+                    match http_body_util::BodyExt::collect(limited).await {
+                        Ok(collected) => Some(collected.to_bytes()),
+                        Err(_) => {
+                            return text(
+                                StatusCode::BAD_REQUEST,
+                                "the form could not be read, or is larger than 64 KiB\n",
+                            )
+                        }
+                    }
+                }
+                false => None,
+            };
+            sessions::browser(&snapshot, method, uri, headers, form.as_ref())
+                .await
+                .unwrap_or_else(|| not_found(served, None))
+        }
         Audience::Control => {
             let caller = Caller::of(&snapshot.admin, headers);
             if let Some(resp) = sessions::control(&snapshot, caller, method, uri, headers).await {

@@ -38,7 +38,8 @@ pub use issued::{IssuedKeyConfig, KeyPlacement, KeyResponse};
 pub use jws::{IdempotencyKey, JwsDetachedConfig, ObVersion};
 pub use limits::Limits;
 pub use oauth2::{
-    ClientAuth, CodeFlow, DpopAlg, Grant, JwtKey, OAuth2Config, SigningAlg, TokenStoreConfig,
+    ClientAuth, CodeFlow, DpopAlg, FapiFlow, Grant, JwtKey, OAuth2Config, ResponseMode, SigningAlg,
+    TokenStoreConfig,
 };
 pub use secret::{Secret, SecretBytes};
 pub use store::{SentinelConfig, StoreConfig};

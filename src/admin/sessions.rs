@@ -1,11 +1,15 @@
 //! The authorization-code endpoints, never on the proxy listener; see
 //! `creds::oauth2::sessions::authorize` for why there are three:
 //!
-//! - `POST /oauth2/NAME/authorize?session=ID`, from the app, a control: a
-//!   one-time ticket, as JSON with the path to send the person's browser to;
+//! - `POST /oauth2/NAME/authorize?session=ID[&intent=CONSENT_ID]`, from
+//!   the app, a control: a one-time ticket, as JSON with the path to send
+//!   the person's browser to (the intent goes into the signed request
+//!   object);
 //! - `GET /oauth2/NAME/start?ticket=T`, the browser: redirected to the
 //!   provider, with a cookie that binds the authorization to it;
-//! - `GET /oauth2/NAME/callback?state=..&code=..`, the provider's redirect.
+//! - `GET /oauth2/NAME/callback?state=..&code=..`, the provider's
+//!   redirect; or its answer POSTed (`form_post`, or the fragment of a
+//!   hybrid response sent on by a page, see `callback`).
 //!
 //! and, for the app once a session is authorized (controls, guarded like
 //! `authorize`):
@@ -14,20 +18,37 @@
 //! - `DELETE /oauth2/NAME/sessions/ID`: ends it (revoked at the provider
 //!   where the credential has a `revocation_url`).
 
+use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
 use serde_json::json;
 
 use super::audience::Caller;
 use super::{json_response, text, unauthorized};
 use crate::body::{self, ProxyBody};
-use crate::creds::oauth2::{cookie_name, SessionError, SessionManager};
+use crate::creds::oauth2::{SessionError, SessionManager};
 use crate::creds::query::first as param;
 use crate::snapshot::Snapshot;
 
+mod callback;
 mod session;
 
 /// The binding cookie lives as long as the authorization may take.
 const COOKIE_ATTRIBUTES: &str = "Path=/; Max-Age=600; HttpOnly; SameSite=Lax";
+/// With `response_mode = "form_post"` the provider's page POSTs across
+/// sites, which a `Lax` cookie does not come with.
+const CROSS_SITE_COOKIE_ATTRIBUTES: &str = "Path=/; Max-Age=600; HttpOnly; Secure; SameSite=None";
+
+/// How `sessions`' binding cookie is set.
+fn cookie_attributes(sessions: &SessionManager) -> &'static str {
+    if sessions.cross_site_callback() {
+        CROSS_SITE_COOKIE_ATTRIBUTES
+    } else {
+        COOKIE_ATTRIBUTES
+    }
+}
+
+/// The largest callback form read (an ID token is a few KiB).
+pub const MAX_CALLBACK_FORM: usize = 64 * 1024;
 
 /// `/oauth2/NAME/ACTION` split, and NAME's sessions; `None` when the path
 /// is not one of these.
@@ -117,13 +138,15 @@ pub async fn control(
     })
 }
 
-/// The browser side, `GET /oauth2/NAME/start` and `/callback`; `None`
-/// when the path is not one of these.
+/// The browser side, `GET /oauth2/NAME/start` and `GET` or `POST
+/// /oauth2/NAME/callback` (`form` is a POST's body); `None` when the path
+/// is not one of these.
 pub async fn browser(
     snapshot: &Snapshot,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
+    form: Option<&Bytes>,
 ) -> Option<Response<ProxyBody>> {
     let (name, action, sessions) = parse(snapshot, uri)?;
     let Some(sessions) = sessions else {
@@ -132,10 +155,24 @@ pub async fn browser(
     let query = uri.query().unwrap_or("");
     Some(match (method, action) {
         (&Method::GET, "start") => start(sessions, query).await,
-        (&Method::GET, "callback") => callback(sessions, name, query, headers).await,
-        (_, "start" | "callback") => {
-            with_allow(text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n"), "GET")
+        (&Method::GET, "callback") => {
+            callback::callback(sessions, name, query, None, headers).await
         }
+        (&Method::POST, "callback") => {
+            callback::callback(
+                sessions,
+                name,
+                query,
+                Some(form.unwrap_or(&Bytes::new())),
+                headers,
+            )
+            .await
+        }
+        (_, "start") => with_allow(text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n"), "GET"),
+        (_, "callback") => with_allow(
+            text(StatusCode::METHOD_NOT_ALLOWED, "use GET or POST\n"),
+            "GET, POST",
+        ),
         _ => return None,
     })
 }
@@ -147,7 +184,8 @@ async fn ticket(sessions: &SessionManager, name: &str, query: &str) -> Response<
             "add ?session=ID naming the user's session\n",
         );
     };
-    match sessions.ticket(&session).await {
+    let intent = param(query, "intent");
+    match sessions.ticket(&session, intent.as_deref()).await {
         Ok(t) => no_store(json_response(
             StatusCode::OK,
             &json!({
@@ -172,9 +210,10 @@ async fn start(sessions: &SessionManager, query: &str) -> Response<ProxyBody> {
             // Path=/: the provider redirects to `redirect_uri`, whose path
             // the ingress may rewrite to /oauth2/NAME/callback.
             let cookie = format!(
-                "{}={}; {COOKIE_ATTRIBUTES}",
+                "{}={}; {}",
                 started.cookie,
-                started.browser_nonce.expose()
+                started.browser_nonce.expose(),
+                cookie_attributes(sessions)
             );
             let mut resp = redirect(&started.location);
             if let Ok(mut v) = HeaderValue::from_str(&cookie) {
@@ -187,64 +226,25 @@ async fn start(sessions: &SessionManager, query: &str) -> Response<ProxyBody> {
     }
 }
 
-async fn callback(
-    sessions: &SessionManager,
-    name: &str,
-    query: &str,
-    headers: &HeaderMap,
-) -> Response<ProxyBody> {
-    if let Some(error) = param(query, "error") {
-        let safe: String = error
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .take(40)
-            .collect();
-        return text(
-            StatusCode::BAD_REQUEST,
-            &format!("the provider refused the authorization: {safe}\n"),
-        );
-    }
-    let (Some(state), Some(code)) = (param(query, "state"), param(query, "code")) else {
-        return text(
-            StatusCode::BAD_REQUEST,
-            "the callback needs `state` and `code`\n",
-        );
-    };
-    let cookie_name = cookie_name(&state);
-    let nonce = cookie(headers, &cookie_name);
-    let mut resp = match sessions.complete(&state, &code, nonce.as_deref()).await {
-        Ok(session) => text(
-            StatusCode::OK,
-            &format!("Session `{session}` is authorized for `{name}`. You can close this page.\n"),
-        ),
-        Err(e) => {
-            let chain = crate::causes::chain(&e);
-            tracing::warn!(credential = %name, error = %chain, "authorization callback failed");
-            text(status_of(&e), &format!("{chain}\n"))
-        }
-    };
-    // Spent either way.
-    let clear = format!("{cookie_name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
-    if let Ok(v) = HeaderValue::from_str(&clear) {
-        resp.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    resp
-}
-
 /// A ticket, start or session request refused (see `status_of`).
 fn refused(e: &SessionError) -> Response<ProxyBody> {
     text(status_of(e), &format!("{}\n", crate::causes::chain(e)))
 }
 
 /// The caller's mistake (400); 404 for a session nothing is stored for;
-/// 500 when the OS random source failed; 503 when a store cannot be
+/// 500 when the OS random source or signing failed; 502 when the PAR
+/// endpoint failed; 503 when a store or the discovery document cannot be
 /// reached or countersign is stopping.
 fn status_of(e: &SessionError) -> StatusCode {
     match e {
-        SessionError::Random(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        SessionError::Pending(_) | SessionError::StoreIo(_) | SessionError::Stopping => {
-            StatusCode::SERVICE_UNAVAILABLE
+        SessionError::Random(_) | SessionError::Sign(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        SessionError::Par(_) | SessionError::ParRefused(..) | SessionError::NotOffered(_) => {
+            StatusCode::BAD_GATEWAY
         }
+        SessionError::Pending(_)
+        | SessionError::StoreIo(_)
+        | SessionError::Stopping
+        | SessionError::Discovery(_) => StatusCode::SERVICE_UNAVAILABLE,
         SessionError::Unknown(..) => StatusCode::NOT_FOUND,
         _ => StatusCode::BAD_REQUEST,
     }
@@ -287,6 +287,7 @@ fn with_allow(mut resp: Response<ProxyBody>, allow: &'static str) -> Response<Pr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::creds::oauth2::cookie_name;
 
     #[test]
     fn the_cookie_is_found_among_others() {

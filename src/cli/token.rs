@@ -95,7 +95,13 @@ fn heading(name: &str, credential: &CredentialConfig) -> Vec<String> {
         CredentialConfig::OAuth2(oauth) => {
             let mut lines = vec![
                 format!("credential: {name} (oauth2, {})", grant_name(&oauth.grant)),
-                format!("token endpoint: {}", oauth.token_url),
+                match (&oauth.token_url, &oauth.issuer) {
+                    (Some(url), _) => format!("token endpoint: {url}"),
+                    (None, issuer) => format!(
+                        "token endpoint: from the discovery document of {}",
+                        issuer.as_deref().unwrap_or("?")
+                    ),
+                },
             ];
             if let Some((_, scope)) = oauth.params.iter().find(|(k, _)| k == "scope") {
                 lines.push(format!("scope: {}", scope.expose()));

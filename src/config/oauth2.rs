@@ -14,8 +14,13 @@ use crate::pki::identity::ClientIdentity;
 
 #[derive(Debug, Clone)]
 pub struct OAuth2Config {
-    /// Absolute `http` or `https` URL of the token endpoint.
-    pub token_url: Uri,
+    /// Absolute `http` or `https` URL of the token endpoint; `None` when it
+    /// comes from the `issuer`'s discovery document.
+    pub token_url: Option<Uri>,
+    /// The OpenID Provider's issuer identifier (`issuer`): its
+    /// `.well-known/openid-configuration` names the endpoints not set
+    /// explicitly, the PAR endpoint and the JWKS ID tokens are checked with.
+    pub issuer: Option<String>,
     pub grant: Grant,
     pub client_id: String,
     pub client_auth: ClientAuth,
@@ -79,8 +84,9 @@ pub enum Grant {
 /// The authorization-code flow's settings.
 #[derive(Debug, Clone)]
 pub struct CodeFlow {
-    /// The provider's authorization endpoint.
-    pub authorize_url: Uri,
+    /// The provider's authorization endpoint; `None` when it comes from
+    /// the `issuer`'s discovery document.
+    pub authorize_url: Option<Uri>,
     /// Registered with the provider; must reach countersign's admin path
     /// `/oauth2/NAME/callback`.
     pub redirect_uri: String,
@@ -100,6 +106,62 @@ pub struct CodeFlow {
     /// RFC 7009 revocation endpoint: `DELETE /oauth2/NAME/sessions/ID`
     /// revokes the session's refresh token there before forgetting it.
     pub revocation_url: Option<Uri>,
+    /// FAPI: signed request objects, PAR, the hybrid response.
+    pub fapi: FapiFlow,
+}
+
+/// How the authorization request is sent and the response read back
+/// (FAPI 1.0 Advanced, UK open banking). The default is the plain flow.
+#[derive(Debug, Clone, Default)]
+pub struct FapiFlow {
+    /// `request_object = "signed"`: the parameters go in a JWT (RFC 9101)
+    /// signed with this key (PS256 or ES256; `audience` is the issuer).
+    pub request_object: Option<JwtKey>,
+    /// `par = true`: pushed to the provider's PAR endpoint (RFC 9126)
+    /// first, and the browser carries only the `request_uri`.
+    pub par: bool,
+    /// `response_type = "code id_token"` (the hybrid flow): an ID token
+    /// comes with the code and is checked before the code is exchanged.
+    pub hybrid: bool,
+    pub response_mode: ResponseMode,
+}
+
+/// Where the provider puts its answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// The provider's default: the query for `code`, the fragment for
+    /// `code id_token` (nothing is sent).
+    #[default]
+    Default,
+    /// `form_post`: the provider's page POSTs the answer to the callback.
+    FormPost,
+    /// `jwt` (JARM): the answer is one signed JWT, `response`, where the
+    /// default mode would put it (query, or fragment for `code id_token`).
+    Jwt,
+    /// `form_post.jwt`: that JWT, POSTed by the provider's page.
+    FormPostJwt,
+}
+
+impl ResponseMode {
+    /// The `response_mode` parameter sent, if any.
+    pub fn parameter(self) -> Option<&'static str> {
+        match self {
+            ResponseMode::Default => None,
+            ResponseMode::FormPost => Some("form_post"),
+            ResponseMode::Jwt => Some("jwt"),
+            ResponseMode::FormPostJwt => Some("form_post.jwt"),
+        }
+    }
+
+    /// The provider POSTs from its own page (another site).
+    pub fn is_form_post(self) -> bool {
+        matches!(self, ResponseMode::FormPost | ResponseMode::FormPostJwt)
+    }
+
+    /// The answer is a JARM `response`.
+    pub fn is_jarm(self) -> bool {
+        matches!(self, ResponseMode::Jwt | ResponseMode::FormPostJwt)
+    }
 }
 
 /// How the client authenticates at the token endpoint.

@@ -243,6 +243,7 @@ pub struct RawBasic {
 #[serde(deny_unknown_fields)]
 pub struct RawOAuth2 {
     pub token_url: Option<String>,
+    pub issuer: Option<String>,
     pub grant: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
@@ -274,6 +275,10 @@ pub struct RawOAuth2 {
     pub dpop: Option<bool>,
     pub dpop_alg: Option<String>,
     pub certificate_bound: Option<bool>,
+    pub request_object: Option<String>,
+    pub par: Option<bool>,
+    pub response_type: Option<String>,
+    pub response_mode: Option<String>,
 }
 
 /// `[credential.NAME]` with `type = "issued-key"`. Every key is optional

@@ -89,12 +89,59 @@ impl FormEndpoint {
         headers: HeaderMap,
         form: String,
     ) -> Result<(StatusCode, HeaderMap, Bytes), PostError> {
+        self.post_to(&self.url, self.host.clone(), headers, form)
+            .await
+    }
+
+    /// `post`, to `url` instead (an endpoint an OpenID Provider's discovery
+    /// document named), through the same client.
+    pub async fn post_at(
+        &self,
+        url: &Uri,
+        headers: HeaderMap,
+        form: String,
+    ) -> Result<(StatusCode, Bytes), PostError> {
+        let (status, _, body) = self.post_answer_at(url, headers, form).await?;
+        Ok((status, body))
+    }
+
+    /// `post_answer`, to `url` instead.
+    pub async fn post_answer_at(
+        &self,
+        url: &Uri,
+        headers: HeaderMap,
+        form: String,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), PostError> {
+        self.post_to(url, host_of(url)?, headers, form).await
+    }
+
+    /// `get`, from `url` instead.
+    pub async fn get_at(
+        &self,
+        url: &Uri,
+        headers: HeaderMap,
+    ) -> Result<(StatusCode, Bytes), PostError> {
+        let mut req = Request::new(body::empty());
+        *req.uri_mut() = url.clone();
+        *req.headers_mut() = headers;
+        req.headers_mut().insert(HOST, host_of(url)?);
+        let (status, _, body) = self.exchange(req).await?;
+        Ok((status, body))
+    }
+
+    async fn post_to(
+        &self,
+        url: &Uri,
+        host: HeaderValue,
+        headers: HeaderMap,
+        form: String,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), PostError> {
         let mut req = Request::new(());
         *req.method_mut() = Method::POST;
-        *req.uri_mut() = self.url.clone();
+        *req.uri_mut() = url.clone();
         *req.headers_mut() = headers;
         let h = req.headers_mut();
-        h.insert(HOST, self.host.clone());
+        h.insert(HOST, host);
         h.insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/x-www-form-urlencoded"),
@@ -138,4 +185,13 @@ impl FormEndpoint {
             .await
             .unwrap_or(Err(PostError::Timeout(self.deadline)))
     }
+}
+
+/// The Host header of an absolute URL. Callers pass URLs already checked
+/// to have an authority (a discovery document's are), so the error is
+/// not expected; it reads as an unreadable answer.
+fn host_of(url: &Uri) -> Result<HeaderValue, PostError> {
+    url.authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        .ok_or(PostError::Body)
 }

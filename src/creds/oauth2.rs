@@ -16,15 +16,19 @@
 //! ```
 
 mod client_auth;
+mod discovery;
 mod dpop;
 mod endpoint;
 mod facts;
 mod fingerprint;
+mod id_token;
+mod jarm;
 mod jwt;
 mod pkce;
 mod refresh;
 mod revoke;
 mod sessions;
+mod signed;
 mod source;
 
 use std::sync::Arc;
@@ -45,6 +49,7 @@ use fingerprint::fingerprint;
 /// The request header of a DPoP proof.
 pub const DPOP_HEADER: &str = dpop::HEADER;
 
+pub use jarm::JarmError;
 pub use sessions::{cookie_name, Ended, Revocation, SessionError, SessionFacts, SessionManager};
 
 #[derive(Debug)]

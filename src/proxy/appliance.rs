@@ -104,7 +104,7 @@ where
                 "POST /v1/authorization/ needs form field `{FIELD}` naming the user's session"
             ))
         })?;
-    let ticket = match sessions.ticket(&session).await {
+    let ticket = match sessions.ticket(&session, None).await {
         Ok(t) => t,
         Err(e) => return Ok(refused(&e)),
     };

@@ -16,6 +16,12 @@
 //! ended, and the server confirms (introspection) that countersign's RFC
 //! 7009 revocation revoked the grant.
 //!
+//! `fapi`: discovery from oidc-provider's own configuration document, and
+//! UK open banking's consent flow against a second, FAPI-style instance
+//! (oidc-provider/fapi-server.mjs: signed request objects required, PAR,
+//! `code id_token`), driven by a scripted browser (`browser`) that logs in
+//! and consents on the provider's own pages.
+//!
 //! `fleet`: three countersign processes share one of oidc-provider's
 //! rotating grants through a real redis-server for 30 s of load.
 //!
@@ -50,7 +56,9 @@
 mod integration {
     pub mod harness;
 }
+mod browser;
 mod dpop;
+mod fapi;
 mod fleet;
 mod hmac_recipes;
 mod httpsig;

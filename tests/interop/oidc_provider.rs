@@ -63,13 +63,24 @@ pub const EC_KEY: &str = "test-ec-key.pem";
 
 impl OidcProvider {
     pub fn start() -> OidcProvider {
+        OidcProvider::spawn("server.mjs", &[])
+    }
+
+    /// The FAPI-style instance (fapi-server.mjs), whose clients are
+    /// registered with `redirect_uri`.
+    pub fn start_fapi(redirect_uri: &str) -> OidcProvider {
+        OidcProvider::spawn("fapi-server.mjs", &[("REDIRECT_URI", redirect_uri)])
+    }
+
+    fn spawn(script: &str, env: &[(&str, &str)]) -> OidcProvider {
         let dir = package_dir();
         assert!(
             dir.join("node_modules/oidc-provider/package.json").exists(),
             "oidc-provider is not installed: run `npm ci --prefix tests/interop/oidc-provider` first"
         );
         let mut child = Command::new("node")
-            .arg("server.mjs")
+            .arg(script)
+            .envs(env.iter().copied())
             .current_dir(&dir)
             .env("RSA_KEY", key_path(RSA_KEY))
             .env("EC_KEY", key_path(EC_KEY))
@@ -107,7 +118,7 @@ impl OidcProvider {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "server.mjs did not start ({e}): stdout {line:?}, stderr:\n{}",
+                    "{script} did not start ({e}): stdout {line:?}, stderr:\n{}",
                     stderr.lock().unwrap()
                 );
             }

@@ -28,12 +28,20 @@ const RESERVED_PARAMS: &[&str] = &[
 
 impl Checker<'_> {
     pub(super) fn oauth2(&mut self, path: &str, raw: RawOAuth2) -> Option<CredentialConfig> {
-        let token_url = self.token_url(path, raw.token_url.as_deref());
+        let issuer = self.issuer(path, raw.issuer.as_deref());
+        let token_url = self.token_url(path, raw.token_url.as_deref(), issuer.as_ref());
         let client_id = self.required_secret(path, "client_id", raw.client_id.as_deref());
         let grant = self.grant(path, &raw);
         let client_identity =
             self.client_identity(path, raw.client_cert.clone(), raw.client_key.clone());
-        let client_auth = self.client_auth(path, &raw, token_url.as_ref());
+        // RFC 7523 lets `aud` be the token endpoint; FAPI wants the issuer,
+        // and a discovered token endpoint is only known at run time.
+        let audience = match (token_url.as_ref(), issuer.as_ref()) {
+            (Some(Some(u)), _) => Some(u.to_string()),
+            (_, Some(Some(i))) => Some(i.clone()),
+            _ => None,
+        };
+        let client_auth = self.client_auth(path, &raw, audience.as_deref());
         if matches!(client_auth, Some(ClientAuth::TlsClientAuth { .. }))
             && client_identity.is_none()
         {
@@ -68,6 +76,7 @@ impl Checker<'_> {
         );
         Some(CredentialConfig::OAuth2(Box::new(OAuth2Config {
             token_url: token_url?,
+            issuer: issuer?,
             grant: grant?,
             client_id: client_id?.expose().to_string(),
             client_auth: client_auth?,
@@ -121,13 +130,27 @@ impl Checker<'_> {
         }
     }
 
-    fn token_url(&mut self, path: &str, value: Option<&str>) -> Option<Uri> {
+    /// `None` on a problem; `Some(None)` when discovery names it.
+    fn token_url(
+        &mut self,
+        path: &str,
+        value: Option<&str>,
+        issuer: Option<&Option<String>>,
+    ) -> Option<Option<Uri>> {
+        if value.is_none() && matches!(issuer, Some(Some(_))) {
+            return Some(None);
+        }
+        if value.is_none() && issuer.is_none() {
+            // The issuer's own problem is reported; this one would repeat it.
+            return None;
+        }
         self.endpoint_url(
             &format!("{path}.token_url"),
             value,
-            "https://auth.example.com/oauth2/token",
+            "https://auth.example.com/oauth2/token, or set `issuer` to discover it",
             "client_id and client_secret",
         )
+        .map(Some)
     }
 
     fn grant(&mut self, path: &str, raw: &RawOAuth2) -> Option<Grant> {
@@ -181,10 +204,11 @@ impl Checker<'_> {
         &mut self,
         path: &str,
         raw: &RawOAuth2,
-        token_url: Option<&Uri>,
+        audience: Option<&str>,
     ) -> Option<ClientAuth> {
         let method = raw.client_auth.as_deref().unwrap_or("client_secret_basic");
-        let jwt = method == "private_key_jwt";
+        // A signed request object uses the same key (validated there).
+        let jwt = method == "private_key_jwt" || raw.request_object.as_deref() == Some("signed");
         if !jwt {
             for (key, set) in [
                 ("private_key_file", raw.private_key_file.is_some()),
@@ -195,7 +219,7 @@ impl Checker<'_> {
                 if set {
                     self.problem(
                         format!("{path}.{key}"),
-                        "is only used with client_auth = \"private_key_jwt\"",
+                        "is only used with client_auth = \"private_key_jwt\" or request_object = \"signed\"",
                     );
                 }
             }
@@ -228,7 +252,7 @@ impl Checker<'_> {
                         "is not used with client_auth = \"private_key_jwt\"; remove it",
                     );
                 }
-                self.jwt_key(path, raw, token_url)
+                self.jwt_key(path, raw, audience)
                     .map(ClientAuth::PrivateKeyJwt)
             }
             _ => {
@@ -345,6 +369,7 @@ impl Checker<'_> {
 }
 
 mod code_flow;
+mod fapi;
 pub(super) mod key;
 mod sender;
 #[cfg(test)]

@@ -120,6 +120,11 @@ const PLACES: &[(&str, &[&str])] = &[
             "private_key_file",
             "signing_alg",
             "ca_file",
+            "issuer",
+            "request_object",
+            "par",
+            "response_type",
+            "response_mode",
         ],
     ),
     (

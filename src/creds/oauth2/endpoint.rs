@@ -14,6 +14,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
 
 use super::client_auth::ClientAuthenticator;
+use super::discovery::{Discovery, DiscoveryError};
 use super::dpop::Dpop;
 use super::jwt::SignError;
 use crate::config::{OAuth2Config, Secret};
@@ -37,6 +38,9 @@ pub struct Issued {
     pub lifetime: Duration,
     /// A rotated refresh token, when the server sent one.
     pub refresh_token: Option<Secret>,
+    /// The OpenID Connect ID token, when the server sent one (checked by
+    /// the hybrid flow; never kept).
+    pub id_token: Option<Secret>,
     /// The other top-level fields of the answer (`scope`, `user_seq_no`,
     /// ...), for a session's facts: every field whose name ends in
     /// `token` is left out, so none of these is ever a token.
@@ -80,6 +84,8 @@ pub enum FetchError {
     NoRefreshToken,
     #[error("the token fetch was interrupted")]
     Interrupted,
+    #[error("cannot discover the provider's endpoints")]
+    Discovery(#[source] DiscoveryError),
 }
 
 impl FetchError {
@@ -99,6 +105,11 @@ impl FetchError {
 #[derive(Debug)]
 pub struct Endpoint {
     post: FormEndpoint,
+    /// The configured `token_url`; without it, the discovered one.
+    url: Option<http::Uri>,
+    discovery: Option<Arc<Discovery>>,
+    /// A client certificate is presented: RFC 8705 endpoint aliases apply.
+    mtls: bool,
     client_id: String,
     auth: ClientAuthenticator,
     params: Vec<(String, Secret)>,
@@ -113,14 +124,34 @@ impl Endpoint {
         egress: Arc<EgressPolicy>,
         dpop: Option<Arc<Dpop>>,
     ) -> Result<Endpoint, String> {
+        let discovery = match &config.issuer {
+            Some(issuer) => Some(Arc::new(Discovery::new(
+                issuer,
+                &config.ca_roots,
+                None,
+                settings,
+                Arc::clone(&egress),
+            )?)),
+            None => None,
+        };
+        let base = match (&config.token_url, &config.issuer) {
+            (Some(url), _) => url.clone(),
+            (None, Some(issuer)) => issuer
+                .parse()
+                .map_err(|_| "the issuer is not a URL".to_string())?,
+            (None, None) => return Err("no token_url and no issuer".into()),
+        };
         let reach = Reach {
-            url: &config.token_url,
+            url: &base,
             url_key: "token_url",
             roots: &config.ca_roots,
             identity: config.client_identity.as_ref(),
         };
         Ok(Endpoint {
             post: FormEndpoint::new(reach, settings, egress)?,
+            url: config.token_url.clone(),
+            discovery,
+            mtls: config.client_identity.is_some(),
             client_id: config.client_id.clone(),
             auth: ClientAuthenticator::new(&config.client_auth, &config.client_id)?,
             params: config.params.clone(),
@@ -146,15 +177,32 @@ impl Endpoint {
             self.auth
                 .authenticate(&self.client_id, now, &mut form, &mut headers)?;
             headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+            // The configured token endpoint, or the one the issuer's
+            // discovery document names (its mTLS alias with a client
+            // certificate).
+            let url = match &self.url {
+                Some(_) => self.post.url().clone(),
+                None => {
+                    let meta = self.metadata().await?;
+                    meta.token_endpoint(self.mtls)
+                        .ok_or(FetchError::Discovery(DiscoveryError::Missing(
+                            "token_endpoint",
+                        )))?
+                        .clone()
+                }
+            };
             if let Some(dpop) = &self.dpop {
-                let proof = dpop.proof(&http::Method::POST, self.post.url(), None, now)?;
+                let proof = dpop.proof(&http::Method::POST, &url, None, now)?;
                 headers.insert(super::dpop::HEADER, proof);
             }
-            let (status, answer, body) = self.post.post_answer(headers, form.into_string()).await?;
+            let (status, answer, body) = self
+                .post
+                .post_answer_at(&url, headers, form.into_string())
+                .await?;
             let fresh_nonce = self
                 .dpop
                 .as_ref()
-                .is_some_and(|d| d.nonces.remember(self.post.url(), &answer));
+                .is_some_and(|d| d.nonces.remember(&url, &answer));
             let issued = parse(status, &body, self.dpop.is_some());
             match issued {
                 Err(FetchError::Status { code: Some(c), .. })
@@ -165,6 +213,40 @@ impl Endpoint {
                 other => return other,
             }
         }
+    }
+
+    /// POSTs an already built form to `url` with the client's
+    /// authentication added (a PAR request): the status and raw answer.
+    pub async fn post_authenticated(
+        &self,
+        url: &http::Uri,
+        mut form: Form,
+    ) -> Result<(StatusCode, Bytes), FetchError> {
+        let mut headers = HeaderMap::new();
+        self.auth
+            .authenticate(&self.client_id, unix_now(), &mut form, &mut headers)?;
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        Ok(self.post.post_at(url, headers, form.into_string()).await?)
+    }
+
+    /// The provider's discovery, when the credential has an `issuer`.
+    pub fn discovery(&self) -> Option<&Arc<Discovery>> {
+        self.discovery.as_ref()
+    }
+
+    /// Whether a client certificate is presented (RFC 8705 aliases apply).
+    pub fn mtls(&self) -> bool {
+        self.mtls
+    }
+
+    async fn metadata(&self) -> Result<Arc<super::discovery::Metadata>, FetchError> {
+        let discovery =
+            self.discovery
+                .as_ref()
+                .ok_or(FetchError::Discovery(DiscoveryError::Missing(
+                    "token_endpoint",
+                )))?;
+        discovery.metadata().await.map_err(FetchError::Discovery)
     }
 }
 
@@ -226,6 +308,11 @@ pub fn parse(status: StatusCode, body: &Bytes, dpop: bool) -> Result<Issued, Fet
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty())
         .map(Secret::new);
+    let id_token = json
+        .get("id_token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .map(Secret::new);
     let fields = json
         .into_iter()
         .filter(|(name, _)| !name.to_ascii_lowercase().ends_with("token"))
@@ -234,6 +321,7 @@ pub fn parse(status: StatusCode, body: &Bytes, dpop: bool) -> Result<Issued, Fet
         value: bearer,
         lifetime,
         refresh_token,
+        id_token,
         fields,
     })
 }

@@ -110,6 +110,7 @@ mod tests {
             value: HeaderValue::from_static("Bearer x"),
             lifetime: Duration::from_secs(60),
             refresh_token: None,
+            id_token: None,
             fields: fields.as_object().unwrap().clone(),
         }
     }

@@ -11,7 +11,14 @@ pub fn fingerprint(name: &str, c: &OAuth2Config, s: UpstreamSettings) -> [u8; 32
     let mut h = Fingerprint::default();
     let mut feed = |tag: &str, bytes: &[u8]| h.feed(tag, bytes);
     feed("name", name.as_bytes());
-    feed("token_url", c.token_url.to_string().as_bytes());
+    feed(
+        "token_url",
+        c.token_url
+            .as_ref()
+            .map_or(String::new(), |u| u.to_string())
+            .as_bytes(),
+    );
+    feed("issuer", c.issuer.as_deref().unwrap_or("").as_bytes());
     feed("client_id", c.client_id.as_bytes());
     match &c.grant {
         Grant::ClientCredentials => feed("grant", b"client_credentials"),
@@ -24,8 +31,35 @@ pub fn fingerprint(name: &str, c: &OAuth2Config, s: UpstreamSettings) -> [u8; 32
         }
         Grant::AuthorizationCode(flow) => {
             feed("grant", b"authorization_code");
-            feed("authorize_url", flow.authorize_url.to_string().as_bytes());
+            feed(
+                "authorize_url",
+                flow.authorize_url
+                    .as_ref()
+                    .map_or(String::new(), |u| u.to_string())
+                    .as_bytes(),
+            );
             feed("redirect_uri", flow.redirect_uri.as_bytes());
+            let fapi = &flow.fapi;
+            feed(
+                "fapi",
+                format!(
+                    "{} {} {} {:?}",
+                    fapi.request_object.is_some(),
+                    fapi.par,
+                    fapi.hybrid,
+                    fapi.response_mode
+                )
+                .as_bytes(),
+            );
+            if let Some(key) = &fapi.request_object {
+                feed("request_object_key", key.pkcs8.expose());
+                feed("request_object_alg", key.alg.as_str().as_bytes());
+                feed(
+                    "request_object_kid",
+                    key.kid.as_deref().unwrap_or("").as_bytes(),
+                );
+                feed("request_object_aud", key.audience.as_bytes());
+            }
             feed("session_header", flow.session_header.as_str().as_bytes());
             feed(
                 "session_param",

@@ -36,7 +36,7 @@ impl std::fmt::Debug for AssertionSigner {
 
 /// Signing failed: only ring's opaque error, so nothing secret to leak.
 #[derive(Debug, thiserror::Error)]
-#[error("signing the client assertion failed")]
+#[error("signing the client assertion or request object failed")]
 pub struct SignError;
 
 impl AssertionSigner {
@@ -65,20 +65,29 @@ impl AssertionSigner {
 
     /// A fresh assertion for `client_id`, issued at `now` (Unix seconds).
     pub fn assertion(&self, client_id: &str, now: u64) -> Result<Secret, SignError> {
-        let mut header = json!({ "alg": self.alg.as_str(), "typ": "JWT" });
-        if let Some(kid) = &self.kid {
-            header["kid"] = json!(kid);
-        }
-        let mut jti = [0u8; 16];
-        crate::random::fill(&mut jti).map_err(|_| SignError)?;
         let claims = json!({
             "iss": client_id,
             "sub": client_id,
             "aud": self.audience,
-            "jti": B64.encode(jti),
+            "jti": jti()?,
             "iat": now,
             "exp": now + LIFETIME_SECS,
         });
+        self.compact("JWT", &claims)
+    }
+
+    /// The configured audience (`aud`).
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// `claims` signed as a compact JWS with header `alg`, `typ` and the
+    /// key's `kid`.
+    pub fn compact(&self, typ: &str, claims: &serde_json::Value) -> Result<Secret, SignError> {
+        let mut header = json!({ "alg": self.alg.as_str(), "typ": typ });
+        if let Some(kid) = &self.kid {
+            header["kid"] = json!(kid);
+        }
         let input = format!(
             "{}.{}",
             B64.encode(header.to_string()),
@@ -107,6 +116,13 @@ impl AssertionSigner {
                 .map_err(|_| SignError),
         }
     }
+}
+
+/// A random `jti`: 16 bytes, base64url.
+pub fn jti() -> Result<String, SignError> {
+    let mut jti = [0u8; 16];
+    crate::random::fill(&mut jti).map_err(|_| SignError)?;
+    Ok(B64.encode(jti))
 }
 
 #[cfg(test)]

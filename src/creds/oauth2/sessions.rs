@@ -30,6 +30,9 @@ use crate::creds::token::{Renewing, Stopped, TokenManager};
 
 mod authorize;
 mod control;
+mod flow;
+mod request;
+mod response;
 
 pub use authorize::cookie_name;
 pub use control::{Ended, Revocation, SessionFacts};
@@ -61,6 +64,33 @@ pub enum SessionError {
     Pending(#[source] StoreError),
     #[error("countersign is stopping")]
     Stopping,
+    #[error("cannot discover the provider's endpoints")]
+    Discovery(#[source] super::discovery::DiscoveryError),
+    #[error(
+        "the intent (consent id) must be 1 to 128 letters, digits, `-`, `_`, `.`, `:`, `~` or `@`"
+    )]
+    BadIntent,
+    #[error("an intent (consent id) is carried only in a signed request object; this credential has no request_object = \"signed\"")]
+    IntentUnused,
+    /// The provider's discovery document says it lacks what the
+    /// credential asks for.
+    #[error("{0}")]
+    NotOffered(String),
+    #[error("the pushed authorization request failed")]
+    Par(#[source] FetchError),
+    /// The status, and what the answer said (the OAuth `error` code in
+    /// parentheses, safe characters only).
+    #[error("the PAR endpoint answered {0}{1}; start again from the app")]
+    ParRefused(http::StatusCode, String),
+    #[error(transparent)]
+    Sign(#[from] super::jwt::SignError),
+    /// The hybrid response's ID token was refused (`id-token-invalid`,
+    /// the reason after it); the app starts again.
+    #[error("id-token-invalid")]
+    IdToken(#[source] super::id_token::IdTokenError),
+    /// A JARM response was refused (`jarm-invalid`).
+    #[error("jarm-invalid")]
+    Jarm(#[source] super::jarm::JarmError),
     #[error("cannot read or delete the session in its store")]
     StoreIo(#[source] FetchError),
     /// The OS random source failed: no ticket, state or verifier could be
@@ -75,6 +105,8 @@ pub struct SessionManager {
     flow: CodeFlow,
     store: Arc<dyn TokenStore>,
     endpoint: Arc<Endpoint>,
+    /// Signs request objects, with `request_object = "signed"`.
+    request_signer: Option<super::jwt::AssertionSigner>,
     /// Where a session's refresh token is revoked when it ends.
     revoker: Option<Revoker>,
     /// What each session keeps of its token responses for the app.
@@ -112,7 +144,14 @@ impl SessionManager {
     ) -> Result<SessionManager, (&'static str, String)> {
         let store = store::open(config.shared_store.as_deref(), config.token_store.as_ref())?;
         let pending = store::pending(config.shared_store.as_deref(), name)?;
+        let request_signer = match &flow.fapi.request_object {
+            Some(key) => {
+                Some(super::jwt::AssertionSigner::new(key).map_err(|e| ("private_key_file", e))?)
+            }
+            None => None,
+        };
         Ok(SessionManager {
+            request_signer,
             name: name.to_string(),
             config: config.clone(),
             flow: flow.clone(),
@@ -251,6 +290,15 @@ impl Renewing for SessionManager {
     fn stopped(&self) -> Stopped<'_> {
         Box::pin(SessionManager::stopped(self))
     }
+}
+
+/// A consent id as banks make them (UUIDs, `urn-bank-intent-88379`).
+fn check_intent(intent: &str) -> Result<(), SessionError> {
+    let ok = (1..=128).contains(&intent.len())
+        && intent
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '~' | '@'));
+    ok.then_some(()).ok_or(SessionError::BadIntent)
 }
 
 fn check_id(session: &str) -> Result<(), SessionError> {

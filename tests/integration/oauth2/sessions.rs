@@ -9,6 +9,7 @@ use crate::harness::*;
 
 mod appliance;
 mod facts;
+mod intent;
 mod listeners;
 mod migrate;
 mod replicas;

@@ -19,10 +19,11 @@ const REPORTED_ANYWAY: &[&str] = &["scope", "expires_in", "token_type"];
 impl Checker<'_> {
     pub(super) fn code_flow(&mut self, path: &str, raw: &RawOAuth2) -> Option<CodeFlow> {
         let authorize_url = match raw.authorize_url.as_deref() {
+            None if raw.issuer.is_some() => Some(None),
             None => {
                 self.problem(
                     format!("{path}.authorize_url"),
-                    "missing; the provider's authorization endpoint, e.g. \"https://auth.example.com/authorize\"",
+                    "missing; the provider's authorization endpoint, e.g. \"https://auth.example.com/authorize\", or set `issuer` to discover it",
                 );
                 None
             }
@@ -31,7 +32,7 @@ impl Checker<'_> {
                     if matches!(u.scheme_str(), Some("https" | "http"))
                         && u.authority().is_some() =>
                 {
-                    Some(u)
+                    Some(Some(u))
                 }
                 _ => {
                     self.problem(format!("{path}.authorize_url"), "is not an http(s) URL");
@@ -116,7 +117,9 @@ impl Checker<'_> {
                 )
                 .map(Some),
         };
+        let fapi = self.fapi_flow(path, raw);
         Some(CodeFlow {
+            fapi: fapi?,
             authorize_url: authorize_url?,
             redirect_uri: redirect_uri?,
             session_header: session_header?,
@@ -177,6 +180,10 @@ impl Checker<'_> {
             ("authorize_secret", raw.authorize_secret.is_some()),
             ("session_facts", raw.session_facts.is_some()),
             ("revocation_url", raw.revocation_url.is_some()),
+            ("request_object", raw.request_object.is_some()),
+            ("par", raw.par.is_some()),
+            ("response_type", raw.response_type.is_some()),
+            ("response_mode", raw.response_mode.is_some()),
         ];
         for (key, set) in keys {
             if set {

@@ -1,7 +1,6 @@
 //! The `private_key_jwt` keys of an `oauth2` credential: the PKCS#8 PEM
 //! file, the algorithm, and a check that ring can sign with that key for it.
 
-use http::Uri;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::PrivateKeyDer;
 
@@ -14,7 +13,7 @@ impl Checker<'_> {
         &mut self,
         path: &str,
         raw: &RawOAuth2,
-        token_url: Option<&Uri>,
+        default_audience: Option<&str>,
     ) -> Option<JwtKey> {
         let alg = match raw.signing_alg.as_deref() {
             Some("RS256") => Some(SigningAlg::Rs256),
@@ -48,7 +47,7 @@ impl Checker<'_> {
                 self.problem(&key_path, e);
             }
         }
-        let audience = match (&raw.assertion_audience, token_url) {
+        let audience = match (&raw.assertion_audience, default_audience) {
             (Some(a), _) => a.clone(),
             (None, Some(u)) => u.to_string(),
             (None, None) => String::new(),

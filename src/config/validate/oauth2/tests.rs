@@ -49,7 +49,10 @@ fn a_complete_refresh_token_credential() {
         wait_for_token = "2s"
     "#;
     let o = oauth2(dir.path(), toml);
-    assert_eq!(o.token_url.to_string(), "https://as.test/oauth2/token");
+    assert_eq!(
+        o.token_url.as_ref().unwrap().to_string(),
+        "https://as.test/oauth2/token"
+    );
     assert!(matches!(&o.grant, Grant::RefreshToken { seed: Some(s) } if s.expose() == "rt-seed"));
     assert!(matches!(&o.client_auth, ClientAuth::SecretPost(s) if s.expose() == "s3cret"));
     let params: Vec<_> = o

@@ -1,3 +1,5 @@
+//! Reading token responses and errors.
+
 use super::*;
 
 fn ok(body: &str) -> Result<Issued, FetchError> {

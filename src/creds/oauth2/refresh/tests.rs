@@ -96,6 +96,7 @@ fn rotates_to<'a>(
             value: HeaderValue::from_static("Bearer at"),
             lifetime: Duration::from_secs(60),
             refresh_token: Some(Secret::new(next)),
+            id_token: None,
             fields: Default::default(),
         }))
     }
@@ -246,6 +247,7 @@ async fn the_mark_is_written_before_presenting_and_stays_while_the_successor_is_
             value: HeaderValue::from_static("Bearer at"),
             lifetime: Duration::from_secs(60),
             refresh_token: Some(Secret::new(format!("{}-next", rt.expose()))),
+            id_token: None,
             fields: Default::default(),
         }))
     })

@@ -18,16 +18,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use super::super::endpoint::{unix_now, FetchError};
+use super::super::id_token::IdTokenError;
 use super::super::pkce::{self, Pkce};
 use super::super::source;
-use super::{check_id, SessionError, SessionManager};
+use super::flow::Flow;
+use super::{check_id, check_intent, request, SessionError, SessionManager};
 use crate::config::Secret;
-use crate::creds::form;
 use crate::creds::token::store::{self, Facts, PendingKind, StoreKey, StoredGrant, TokenStore};
 
 /// A ticket or an authorization not used within this is forgotten.
@@ -55,47 +55,7 @@ pub fn cookie_name(state: &str) -> String {
     format!("countersign-auth-{state}")
 }
 
-/// An authorization under way, as kept under its `state` (in memory or in
-/// the shared store, sealed there).
-struct Flow {
-    session: String,
-    verifier: Secret,
-    /// SHA-256 of the nonce in the starting browser's cookie.
-    browser: [u8; 32],
-}
-
-impl Flow {
-    fn to_secret(&self) -> Secret {
-        let browser: String = self.browser.iter().map(|b| format!("{b:02x}")).collect();
-        Secret::new(
-            json!({
-                "session": self.session,
-                "verifier": self.verifier.expose(),
-                "browser": browser,
-            })
-            .to_string(),
-        )
-    }
-
-    /// `None` for anything but what `to_secret` wrote.
-    fn from_secret(value: &Secret) -> Option<Flow> {
-        let doc: Value = serde_json::from_str(value.expose()).ok()?;
-        let text = |n| doc.get(n).and_then(Value::as_str);
-        let session = text("session").filter(|s| check_id(s).is_ok())?;
-        let hex = text("browser").filter(|h| h.len() == 64)?;
-        let mut browser = [0u8; 32];
-        for (i, b) in browser.iter_mut().enumerate() {
-            *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-        }
-        Some(Flow {
-            session: session.to_string(),
-            verifier: Secret::new(text("verifier")?),
-            browser,
-        })
-    }
-}
-
-fn digest(nonce: &str) -> [u8; 32] {
+pub(super) fn digest(nonce: &str) -> [u8; 32] {
     Sha256::digest(nonce.as_bytes()).into()
 }
 
@@ -112,13 +72,29 @@ impl SessionManager {
         authorization.is_some_and(|v| Sha256::digest(v.as_bytes()).as_slice() == expected)
     }
 
-    /// Step 1, for the app: a one-time ticket to authorize `session`.
-    pub async fn ticket(&self, session: &str) -> Result<Ticket, SessionError> {
+    /// Step 1, for the app: a one-time ticket to authorize `session`,
+    /// with the consent the app created (`intent`), if any.
+    pub async fn ticket(
+        &self,
+        session: &str,
+        intent: Option<&str>,
+    ) -> Result<Ticket, SessionError> {
         check_id(session)?;
+        if let Some(intent) = intent {
+            check_intent(intent)?;
+            if self.request_signer.is_none() {
+                return Err(SessionError::IntentUnused);
+            }
+        }
         self.refuse_if_stopping()?;
         let value = pkce::random_state()?;
+        // The intent rides with the session id (neither holds a newline).
+        let kept = match intent {
+            Some(intent) => format!("{session}\n{intent}"),
+            None => session.to_string(),
+        };
         self.pending
-            .put(PendingKind::Ticket, &value, Secret::new(session), FLOW_TTL)
+            .put(PendingKind::Ticket, &value, Secret::new(kept), FLOW_TTL)
             .await
             .map_err(SessionError::Pending)?;
         Ok(Ticket {
@@ -148,42 +124,44 @@ impl SessionManager {
         let pkce = Pkce::new()?;
         let state = pkce::random_state()?;
         let nonce = pkce::random_state()?;
+        let base = self.authorization_endpoint().await?;
+        let id_token_nonce = match self.flow.fapi.hybrid || self.request_signer.is_some() {
+            true => Some(pkce::random_state()?),
+            false => None,
+        };
         // Taken once, on whichever replica asks first.
-        let session = self
+        let kept = self
             .pending
             .take(PendingKind::Ticket, ticket)
             .await
             .map_err(SessionError::Pending)?
-            .filter(|s| check_id(s.expose()).is_ok())
-            .ok_or(SessionError::BadTicket)?
-            .expose()
-            .to_string();
-        let mut query = form::Form::default();
-        query.push("response_type", "code");
-        query.push("client_id", &self.config.client_id);
-        query.push("redirect_uri", &self.flow.redirect_uri);
-        for (name, value) in &self.config.params {
-            if name == "scope" {
-                query.push("scope", value.expose());
-            }
-        }
-        query.push("state", &state);
-        query.push("code_challenge", &pkce.challenge());
-        query.push("code_challenge_method", "S256");
+            .ok_or(SessionError::BadTicket)?;
+        let (session, intent) = match kept.expose().split_once('\n') {
+            Some((s, i)) => (s.to_string(), Some(i.to_string())),
+            None => (kept.expose().to_string(), None),
+        };
+        check_id(&session).map_err(|_| SessionError::BadTicket)?;
+        let asked = request::Asked {
+            state: &state,
+            code_challenge: &pkce.challenge(),
+            nonce: id_token_nonce.as_deref(),
+            intent: intent.as_deref(),
+        };
+        let location = self.location(&base, &asked).await?;
         let flow = Flow {
             session,
             verifier: pkce.verifier().clone(),
             browser: digest(&nonce),
+            nonce: id_token_nonce,
+            intent,
         };
         let cookie = cookie_name(&state);
         self.pending
             .put(PendingKind::State, &state, flow.to_secret(), FLOW_TTL)
             .await
             .map_err(SessionError::Pending)?;
-        let base = self.flow.authorize_url.to_string();
-        let sep = if base.contains('?') { '&' } else { '?' };
         Ok(Started {
-            location: format!("{base}{sep}{}", query.into_string()),
+            location,
             cookie,
             browser_nonce: Secret::new(nonce),
         })
@@ -197,6 +175,7 @@ impl SessionManager {
         &self,
         state: &str,
         code: &str,
+        id_token: Option<&str>,
         browser_nonce: Option<&str>,
     ) -> Result<String, SessionError> {
         // Taken once, on whichever replica the provider's redirect reaches.
@@ -214,6 +193,22 @@ impl SessionManager {
             return Err(SessionError::OtherBrowser);
         }
         self.refuse_if_stopping()?;
+        // The hybrid response's ID token, checked before the code is
+        // spent: a forged or swapped answer never reaches the token
+        // endpoint.
+        let (nonce, intent) = (pending.nonce.as_deref(), pending.intent.as_deref());
+        let front = match self.flow.fapi.hybrid {
+            true => {
+                let token = id_token.ok_or(SessionError::IdToken(IdTokenError::Missing))?;
+                // A hybrid request always sends one.
+                let sent = nonce.ok_or(SessionError::IdToken(IdTokenError::Nonce))?;
+                let claims = self
+                    .check_id_token(token, Some(code), Some(state), Some(sent), intent)
+                    .await?;
+                Some(claims)
+            }
+            false => None,
+        };
         let sent_at = Instant::now();
         let verifier = &pending.verifier;
         let issued = self
@@ -226,6 +221,26 @@ impl SessionManager {
             ])
             .await
             .map_err(SessionError::Exchange)?;
+        // The token response's ID token, where the provider is known
+        // (OpenID Connect Core 3.1.3.7): the same rules but the hashes. In
+        // the hybrid flow it must be there, and for the same person as the
+        // one that came with the code (3.3.3.6).
+        let back = match (&issued.id_token, self.endpoint.discovery()) {
+            (Some(token), Some(_)) => Some(
+                self.check_id_token(token.expose(), None, None, nonce, None)
+                    .await?,
+            ),
+            _ => None,
+        };
+        if let Some(front) = &front {
+            let same = back
+                .as_ref()
+                .and_then(|b| b.subject())
+                .is_some_and(|sub| Some(sub) == front.subject());
+            if !same {
+                return Err(SessionError::IdToken(IdTokenError::Subject));
+            }
+        }
         let refresh = issued
             .refresh_token
             .clone()
@@ -286,30 +301,4 @@ async fn save(
         .await
         .map_err(|_| FetchError::Interrupted)?
         .map_err(FetchError::Store)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_flow_reads_back_as_written_and_nothing_else_reads() {
-        let flow = Flow {
-            session: "alice@example".into(),
-            verifier: Secret::new("v".repeat(43)),
-            browser: digest("nonce"),
-        };
-        let back = Flow::from_secret(&flow.to_secret()).unwrap();
-        assert_eq!(back.session, flow.session);
-        assert_eq!(back.verifier, flow.verifier);
-        assert_eq!(back.browser, flow.browser);
-        for bad in [
-            "",
-            "{}",
-            r#"{"session":"../x","verifier":"v","browser":"00"}"#,
-            r#"{"session":"a","verifier":"v","browser":"zz"}"#,
-        ] {
-            assert!(Flow::from_secret(&Secret::new(bad)).is_none(), "{bad}");
-        }
-    }
 }

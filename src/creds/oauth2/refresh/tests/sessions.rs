@@ -35,6 +35,7 @@ fn answer(rotated: Option<&str>, fields: serde_json::Value) -> Issued {
         value: HeaderValue::from_static("Bearer at"),
         lifetime: Duration::from_secs(60),
         refresh_token: rotated.map(Secret::new),
+        id_token: None,
         fields: fields.as_object().unwrap().clone(),
     }
 }

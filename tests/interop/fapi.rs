@@ -1,0 +1,223 @@
+//! OpenID Provider discovery and the FAPI consent flow against
+//! oidc-provider: the credential names only its `issuer`, and countersign
+//! finds every endpoint (and the provider's keys) in the server's own
+//! discovery document.
+
+use super::*;
+use crate::browser::{forms, Browser, Page};
+
+/// A sidecar config like `config`'s, but with `issuer` instead of
+/// `token_url`.
+fn discovered(server: &OidcProvider, upstream: &Upstream, credential: &str) -> String {
+    format!(
+        r#"
+[proxy]
+listen = "127.0.0.1:0"
+
+[credential.api]
+type = "oauth2"
+issuer = {}
+{credential}
+
+[[route]]
+name = "api"
+hosts = ["api.interop.test"]
+upstream = "{}"
+credential = "api"
+"#,
+        toml_str(&server.info.issuer),
+        upstream.http_url()
+    )
+}
+
+/// private_key_jwt with nothing but the issuer configured: the token
+/// endpoint comes from discovery, and the assertion's audience defaults to
+/// the issuer (as FAPI asks), which the server accepts.
+#[tokio::test]
+#[ignore = "interop: needs `npm ci` in tests/interop/oidc-provider; run by .ci/run"]
+async fn the_token_endpoint_is_discovered_from_the_issuer() {
+    let server = OidcProvider::start();
+    let upstream = Upstream::http().await;
+    let credential = format!(
+        "grant = \"client_credentials\"\nclient_id = \"jwt-client-es256\"\nclient_auth = \"private_key_jwt\"\nsigning_alg = \"ES256\"\nkid = \"ec-1\"\nprivate_key_file = {}\nscope = \"api:read\"\nresource = {}",
+        toml_str(key_path(EC_KEY).to_str().unwrap()),
+        toml_str(&server.info.resource),
+    );
+    let sidecar = Sidecar::start(&discovered(&server, &upstream, &credential)).await;
+    let token = call(&sidecar, &upstream, &server).await;
+    server.assert_active(&token, "jwt-client-es256").await;
+    assert_eq!(
+        server
+            .grants("client_credentials", "jwt-client-es256")
+            .await,
+        1
+    );
+    assert_eq!(server.refusals().await, Vec::<String>::new());
+}
+
+/// The redirect URI the FAPI clients are registered with: the public host
+/// the scripted browser maps to countersign's browser listener.
+const REDIRECT_URI: &str = "https://countersign.test/oauth2/api/callback";
+const INTENT: &str = "urn-interop-intent-88379";
+
+/// An authorization_code credential for FAPI client `client_id` (signing
+/// with `alg`, key file `key`, `kid`), with `extra` keys.
+fn fapi_credential(client_id: &str, alg: &str, key: &str, kid: &str, extra: &str) -> String {
+    format!(
+        "grant = \"authorization_code\"\nclient_id = \"{client_id}\"\nclient_auth = \"private_key_jwt\"\nsigning_alg = \"{alg}\"\nkid = \"{kid}\"\nprivate_key_file = {}\nredirect_uri = \"{REDIRECT_URI}\"\nscope = \"openid accounts\"\ntoken_store = \"DIR/sessions\"\nrequest_object = \"signed\"\n{extra}\n",
+        toml_str(key_path(key).to_str().unwrap()),
+    )
+}
+
+/// What the person does: from the app's ticket for `session` (with the
+/// consent `intent`), through countersign's start, the provider's login
+/// and consent pages, up to the provider's redirect back to countersign.
+/// Returns where the provider sent the browser back (a redirect's URL, not
+/// yet requested, or the page of a form_post) and the browser.
+async fn consent(sidecar: &Sidecar, server: &OidcProvider, session: &str) -> (String, Browser) {
+    let (page, browser) = consent_page(sidecar, server, session).await;
+    assert!(
+        page.url.starts_with(REDIRECT_URI),
+        "the provider sent the browser back: {}\n{:?}\n{}",
+        page.url,
+        browser.visited,
+        server.log()
+    );
+    (page.url, browser)
+}
+
+async fn consent_page(sidecar: &Sidecar, server: &OidcProvider, session: &str) -> (Page, Browser) {
+    let ticket = send(
+        sidecar.control(),
+        http::Request::post(format!(
+            "/oauth2/api/authorize?session={session}&intent={INTENT}"
+        ))
+        .header("host", "admin")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(ticket.status, 200, "{ticket:?}");
+    let ticket: serde_json::Value = serde_json::from_str(&ticket.body).unwrap();
+    let mut browser = Browser::default();
+    browser.map("countersign.test", sidecar.browser());
+    let start = format!(
+        "https://countersign.test{}",
+        ticket["start"].as_str().unwrap()
+    );
+    // countersign's start redirects to the provider, which shows its login
+    // page (after its own redirect to the interaction).
+    let mut page = browser.walk(&start, REDIRECT_URI).await;
+    for (step, prompt) in ["login", "consent"].iter().enumerate() {
+        assert_eq!(
+            page.answer.status,
+            200,
+            "{prompt}: {:?}\n{:?}\n{}",
+            page.answer,
+            browser.visited,
+            server.log()
+        );
+        let mut form = forms(&page.answer.body)
+            .into_iter()
+            .find(|f| f.fields.iter().any(|(n, v)| n == "prompt" && v == prompt))
+            .unwrap_or_else(|| panic!("step {step}: no {prompt} form in {}", page.answer.body));
+        if *prompt == "login" {
+            form.set("login", "interop-user");
+            form.set("password", "any");
+        }
+        page = browser.submit(&page.url, &form, REDIRECT_URI).await;
+    }
+    (page, browser)
+}
+
+/// An API call through countersign as `session`; the upstream's bearer
+/// token, which the provider must say is active and its client's.
+async fn call_as(
+    sidecar: &Sidecar,
+    upstream: &Upstream,
+    server: &OidcProvider,
+    session: &str,
+    client_id: &str,
+) {
+    let mut req = get("http://api.interop.test/v1/accounts");
+    req.headers_mut()
+        .insert("x-countersign-session", session.parse().unwrap());
+    let answer = send(sidecar.proxy(), req).await;
+    assert_eq!(answer.status, 200, "{answer:?}\n{}", server.log());
+    let token = upstream
+        .last()
+        .header("authorization")
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .unwrap()
+        .to_string();
+    server.assert_active(&token, client_id).await;
+}
+
+/// The request the provider accepted into its login interaction: it read
+/// the consent's intent out of countersign's signed request object, as an
+/// essential claim of the ID token.
+async fn assert_intent_asked(server: &OidcProvider, client_id: &str, pushed: bool) {
+    let events = server.events().await;
+    let started = events
+        .iter()
+        .find(|e| e["event"] == "interaction.started" && e["client_id"] == client_id)
+        .unwrap_or_else(|| panic!("no interaction: {}", server.log()));
+    let intent = &started["claims"]["id_token"]["openbanking_intent_id"];
+    assert_eq!(intent["value"], INTENT, "{started}");
+    assert_eq!(intent["essential"], true, "{started}");
+    assert_eq!(started["pushed"], pushed, "{started}");
+}
+
+/// UK open banking's consent authorization with the code flow: the request
+/// object signed PS256 (and ES256 for the second client), pushed to the
+/// PAR endpoint, the person logs in and consents at oidc-provider, and
+/// countersign exchanges the code with private_key_jwt; the session's
+/// token is one the provider says is active.
+#[tokio::test]
+#[ignore = "interop: needs `npm ci` in tests/interop/oidc-provider; run by .ci/run"]
+async fn a_consent_with_a_pushed_signed_request_object_authorizes_a_session() {
+    let server = OidcProvider::start_fapi(REDIRECT_URI);
+    for (client_id, alg, key, kid) in [
+        ("fapi-client", "PS256", RSA_KEY, "rsa-1"),
+        ("fapi-client-es256", "ES256", EC_KEY, "ec-1"),
+    ] {
+        let upstream = Upstream::http().await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sessions")).unwrap();
+        let credential = fapi_credential(client_id, alg, key, kid, "par = true");
+        let sidecar = Sidecar::start_in(dir, &discovered(&server, &upstream, &credential)).await;
+        let (back, mut browser) = consent(&sidecar, &server, "alice").await;
+        let done = browser.request(http::Method::GET, &back, None).await;
+        assert_eq!(done.status, 200, "{done:?}\n{}", server.log());
+        assert!(done.body.contains("alice"), "{}", done.body);
+        call_as(&sidecar, &upstream, &server, "alice", client_id).await;
+        assert_intent_asked(&server, client_id, true).await;
+    }
+    let refused: Vec<_> = server
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e["event"].as_str().is_some_and(|e| e.ends_with("error")))
+        .collect();
+    assert!(refused.is_empty(), "{refused:?}");
+}
+
+/// Without PAR the signed request object travels in the browser's URL;
+/// the provider (which requires signed request objects) takes it.
+#[tokio::test]
+#[ignore = "interop: needs `npm ci` in tests/interop/oidc-provider; run by .ci/run"]
+async fn a_signed_request_object_by_value_is_accepted() {
+    let server = OidcProvider::start_fapi(REDIRECT_URI);
+    let upstream = Upstream::http().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sessions")).unwrap();
+    let credential = fapi_credential("fapi-client", "PS256", RSA_KEY, "rsa-1", "");
+    let sidecar = Sidecar::start_in(dir, &discovered(&server, &upstream, &credential)).await;
+    let (back, mut browser) = consent(&sidecar, &server, "bob").await;
+    let done = browser.request(http::Method::GET, &back, None).await;
+    assert_eq!(done.status, 200, "{done:?}\n{}", server.log());
+    call_as(&sidecar, &upstream, &server, "bob", "fapi-client").await;
+    assert_intent_asked(&server, "fapi-client", false).await;
+}
+
+mod hybrid;

@@ -1,0 +1,215 @@
+// A second oidc-provider instance for countersign's interop tests, set up
+// the way a UK open banking (FAPI 1.0 Advanced style) authorization server
+// is: request objects must be signed, pushed authorization requests
+// (RFC 9126) are offered, `code id_token` (the hybrid flow) is allowed, the
+// `claims` parameter carries the consent's `openbanking_intent_id`, and the
+// provider's ID tokens are signed PS256. Its own login and consent pages
+// (devInteractions) are on, so a test can play the person: the test's
+// scripted browser logs in and consents by posting those forms. server.mjs,
+// which the other tests use, is untouched.
+//
+//   RSA_KEY=path/to/rsa.pem EC_KEY=... REDIRECT_URI=https://... node fapi-server.mjs
+//
+// Prints one JSON line on stdout (the fields server.mjs prints, those it
+// has no use for empty) and serves until it is killed. Every
+// authorization request the provider accepted into an interaction is
+// recorded with the claims it asked for (GET /interop/events), so a test
+// can see what the provider read out of countersign's signed request
+// object.
+
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+
+import { Provider } from 'oidc-provider';
+
+const INTROSPECTOR_SECRET = 'introspector-secret';
+
+function publicJwk(envName, kid) {
+  const path = process.env[envName];
+  if (!path) {
+    throw new Error(`${envName} must name a PKCS#8 PEM private key`);
+  }
+  const jwk = crypto.createPublicKey(fs.readFileSync(path)).export({ format: 'jwk' });
+  return { ...jwk, kid };
+}
+
+const redirectUri = process.env.REDIRECT_URI;
+if (!redirectUri) {
+  throw new Error('REDIRECT_URI must be the redirect URI countersign is configured with');
+}
+
+const rsa = publicJwk('RSA_KEY', 'rsa-1');
+const ec = publicJwk('EC_KEY', 'ec-1');
+
+// A client the way a UK open banking TPP registers: private_key_jwt,
+// PS256 request objects, PS256 ID tokens; ES256 for the second one.
+function tpp(clientId, alg, jwk) {
+  return {
+    client_id: clientId,
+    token_endpoint_auth_method: 'private_key_jwt',
+    token_endpoint_auth_signing_alg: alg,
+    request_object_signing_alg: alg,
+    id_token_signed_response_alg: alg,
+    // JARM responses, when the request asks for a JWT response mode.
+    authorization_signed_response_alg: alg,
+    jwks: { keys: [jwk] },
+    grant_types: ['authorization_code', 'refresh_token', 'implicit'],
+    response_types: ['code', 'code id_token'],
+    redirect_uris: [redirectUri],
+    scope: 'openid offline_access accounts',
+  };
+}
+
+const clients = [
+  tpp('fapi-client', 'PS256', rsa),
+  tpp('fapi-client-es256', 'ES256', ec),
+  {
+    client_id: 'introspector',
+    client_secret: INTROSPECTOR_SECRET,
+    token_endpoint_auth_method: 'client_secret_basic',
+    // The server has no RS256 key, the default.
+    id_token_signed_response_alg: 'ES256',
+    authorization_signed_response_alg: 'ES256',
+    grant_types: [],
+    response_types: [],
+    redirect_uris: [],
+  },
+];
+
+// The server's own signing keys (ID tokens), fresh per run.
+function serverKey(kind, options, alg, kid) {
+  const { privateKey } = crypto.generateKeyPairSync(kind, options);
+  return { ...privateKey.export({ format: 'jwk' }), kid, alg, use: 'sig' };
+}
+const keys = [
+  serverKey('rsa', { modulusLength: 2048 }, 'PS256', 'server-ps256'),
+  serverKey('ec', { namedCurve: 'P-256' }, 'ES256', 'server-es256'),
+];
+
+const server = http.createServer();
+await new Promise((resolve, reject) => {
+  server.once('error', reject);
+  server.listen(0, '127.0.0.1', resolve);
+});
+const issuer = `http://127.0.0.1:${server.address().port}`;
+
+const provider = new Provider(issuer, {
+  clients,
+  scopes: ['openid', 'offline_access', 'accounts'],
+  // openbanking_intent_id is a claim of its own (no scope brings it): it
+  // is only there when the request's `claims` asks for it.
+  claims: { openid: ['sub'], openbanking_intent_id: null },
+  jwks: { keys },
+  cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
+  responseTypes: ['code', 'code id_token'],
+  async findAccount(ctx, sub) {
+    return {
+      accountId: sub,
+      // `claims` is what the request asked of this use (id_token or
+      // userinfo): the account's intent is the one the TPP named, as a
+      // bank would answer with the consent it authorised.
+      async claims(use, scope, claims) {
+        const intent = claims?.openbanking_intent_id?.value;
+        return intent ? { sub, openbanking_intent_id: intent } : { sub };
+      },
+    };
+  },
+  // The person consents in the test, never asked about offline access on
+  // its own: every code grant comes with a refresh token.
+  async issueRefreshToken(ctx, client) {
+    return client.grantTypeAllowed('refresh_token');
+  },
+  features: {
+    devInteractions: { enabled: true },
+    claimsParameter: { enabled: true },
+    requestObjects: { request: true, requireSignedRequestObject: true },
+    pushedAuthorizationRequests: { enabled: true },
+    jwtResponseModes: { enabled: true },
+    introspection: {
+      enabled: true,
+      async allowedPolicy(ctx, client) {
+        return client.clientId === 'introspector';
+      },
+    },
+  },
+  ttl: {
+    AccessToken: 60,
+    AuthorizationCode: 60,
+    Grant: 60 * 60,
+    IdToken: 60,
+    Interaction: 60,
+    PushedAuthorizationRequest: 60,
+    Session: 60,
+    RefreshToken: 60 * 60,
+  },
+});
+
+const events = [];
+function record(entry) {
+  events.push(entry);
+  console.error(`oidc-provider ${JSON.stringify(entry)}`);
+}
+
+provider.on('interaction.started', (ctx, prompt) => {
+  const params = ctx.oidc.params;
+  record({
+    event: 'interaction.started',
+    client_id: params.client_id,
+    prompt: prompt.name,
+    response_type: params.response_type,
+    claims: params.claims ? JSON.parse(params.claims) : null,
+    // Set only when the request arrived as a pushed request.
+    pushed: Boolean(ctx.oidc.entities.PushedAuthorizationRequest),
+  });
+});
+provider.on('pushed_authorization_request.success', (ctx) => {
+  record({ event: 'par.success', client_id: ctx.oidc.client.clientId });
+});
+for (const event of ['grant.error', 'authorization.error', 'pushed_authorization_request.error', 'server_error']) {
+  provider.on(event, (ctx, err) => {
+    record({
+      event,
+      client_id: ctx?.oidc?.client?.clientId ?? ctx?.oidc?.params?.client_id,
+      error: err.error ?? String(err),
+      error_description: err.error_description,
+      error_detail: err.error_detail,
+    });
+  });
+}
+provider.on('grant.success', (ctx) => {
+  record({
+    event: 'grant.success',
+    client_id: ctx.oidc.client.clientId,
+    grant_type: ctx.oidc.params.grant_type,
+  });
+});
+
+const callback = provider.callback();
+server.on('request', (req, res) => {
+  if (req.method === 'GET' && req.url === '/interop/events') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(events));
+    return;
+  }
+  callback(req, res);
+});
+
+process.stdout.write(`${JSON.stringify({
+  issuer,
+  token_endpoint: `${issuer}/token`,
+  introspection_endpoint: `${issuer}/token/introspection`,
+  revocation_endpoint: '',
+  events_endpoint: `${issuer}/interop/events`,
+  refresh_token: '',
+  fleet_refresh_token: '',
+  session_refresh_token: '',
+  resource: '',
+  secrets: { introspector: INTROSPECTOR_SECRET },
+})}\n`);
+
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => process.exit(0));
+}
