@@ -289,7 +289,7 @@ impl AwsSigV4 {
                 .map_err(|_| CredError::Request("aws-sigv4: a header cannot be built".into()))
         };
         let decoded_len = match self.config.payload {
-            AwsPayload::Streaming => Some(streaming_headers(parts)?),
+            AwsPayload::Streaming => Some(chunked::streaming_headers(parts)?),
             AwsPayload::Signed | AwsPayload::Unsigned => None,
         };
         parts.headers.insert(X_AMZ_DATE, value(&amz_date)?);
@@ -363,42 +363,6 @@ impl AwsSigV4 {
         }
         Ok(())
     }
-}
-
-/// For the streaming payload: the app's Content-Length becomes
-/// `x-amz-decoded-content-length`, the encoded length `Content-Length`,
-/// and `aws-chunked` is put first in `Content-Encoding`. Returns the
-/// declared length.
-fn streaming_headers(parts: &mut Parts) -> Result<u64, CredError> {
-    use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
-    let declared = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .ok_or_else(|| {
-            CredError::Request(
-                "aws-sigv4 with payload = \"streaming\" needs the body's length; send Content-Length".into(),
-            )
-        })?;
-    let encoding = match parts.headers.get(CONTENT_ENCODING) {
-        Some(e) => {
-            let mut v = b"aws-chunked,".to_vec();
-            v.extend_from_slice(e.as_bytes());
-            HeaderValue::from_bytes(&v)
-                .map_err(|_| CredError::Request("Content-Encoding is not valid".into()))?
-        }
-        None => HeaderValue::from_static("aws-chunked"),
-    };
-    parts.headers.insert(CONTENT_ENCODING, encoding);
-    parts
-        .headers
-        .insert(X_AMZ_DECODED_CONTENT_LENGTH, HeaderValue::from(declared));
-    parts.headers.insert(
-        CONTENT_LENGTH,
-        HeaderValue::from(chunked::encoded_len(declared)),
-    );
-    Ok(declared)
 }
 
 /// Services signed the S3 way: the path encoded once, not normalised.
