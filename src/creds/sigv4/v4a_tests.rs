@@ -153,6 +153,45 @@ fn get_header_value_trim() {
 }
 
 #[test]
+fn get_space_normalized() {
+    check(&Case {
+        method: "GET",
+        path: "/example space/",
+        query: None,
+        extra: &[],
+        canonical_request: "GET\n/example%20space/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\nx-amz-region-set:us-east-1\n\nhost;x-amz-date;x-amz-region-set\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        string_to_sign: "AWS4-ECDSA-P256-SHA256\n20150830T123600Z\n20150830/service/aws4_request\n1bbd1a746b47d963b21f6e6783c689c038162ccc3f8a69abeda218a178ee4d19",
+        published_signature: "304502202292b4f0e4f1495b9ceb3b77349efeffdce42cb5461f810db3983005c1e772ca022100b4b6175661196a82f5b59968315517e1ffdde58d2e3eba10d3bfe171cde625c4",
+    });
+}
+
+#[test]
+fn get_utf8() {
+    check(&Case {
+        method: "GET",
+        path: "/ሴ",
+        query: None,
+        extra: &[],
+        canonical_request: "GET\n/%E1%88%B4\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\nx-amz-region-set:us-east-1\n\nhost;x-amz-date;x-amz-region-set\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        string_to_sign: "AWS4-ECDSA-P256-SHA256\n20150830T123600Z\n20150830/service/aws4_request\n7c8a7084825e715f0e217a7470ce3611bcfedb5b70329d9b36bba5cefd39c11a",
+        published_signature: "3044022009b73628ce2929e224b781c591bdc93fc3381cef5f63992eefb82a286276fa0902203cbc6071d1be7b8c91ec0a04b921881c48cbea2a0a86481f6fa7a983e36190c0",
+    });
+}
+
+#[test]
+fn get_slash_dot_slash_normalized() {
+    check(&Case {
+        method: "GET",
+        path: "/./",
+        query: None,
+        extra: &[],
+        canonical_request: "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\nx-amz-region-set:us-east-1\n\nhost;x-amz-date;x-amz-region-set\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        string_to_sign: "AWS4-ECDSA-P256-SHA256\n20150830T123600Z\n20150830/service/aws4_request\ncf59db423e841c8b7e3444158185aa261b724a5c27cbe762676f3eed19f4dc02",
+        published_signature: "3045022100e8ed39e8b964e06162ab1cddbff57c449a9b72e2d052a7a3e12a116ae30185ee022003e6eb0fddbaa586225b26877ab145e05a08ac418ef7c966e5daef258b70cbfc",
+    });
+}
+
+#[test]
 fn the_key_is_derived_again_only_for_new_credentials() {
     let cache = KeyCache::default();
     let public = |id: &str, secret: &str| *cache.key(id, secret).unwrap().verifying_key();
