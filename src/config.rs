@@ -27,7 +27,8 @@ use rustls_pki_types::CertificateDer;
 
 pub use admin::{is_loopback, AdminSettings};
 pub use aws::{
-    AwsKeys, AwsPayload, AwsSigV4Config, ContainerEndpoint, ContainerToken, StaticKeys, WebIdentity,
+    AwsAlgorithm, AwsKeys, AwsPayload, AwsSigV4Config, ContainerEndpoint, ContainerToken,
+    StaticKeys, WebIdentity,
 };
 pub use hmac::{
     BodyDigestSpec, DigestAlgorithm, Encoding, Field, HmacAlgorithm, HmacConfig, NonceFormat, Part,

@@ -1,5 +1,6 @@
 //! `type = "aws-sigv4"`: AWS Signature Version 4, with static keys or keys
-//! obtained by web identity (IRSA).
+//! obtained by web identity (IRSA) or the container endpoint; SigV4A as
+//! an option.
 
 use std::path::PathBuf;
 
@@ -15,6 +16,18 @@ pub struct AwsSigV4Config {
     pub payload: AwsPayload,
     /// Whether `x-amz-content-sha256` is sent (S3 requires it).
     pub content_sha256: bool,
+    pub algorithm: AwsAlgorithm,
+}
+
+/// Which signature: HMAC for one region, or ECDSA for a set of regions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AwsAlgorithm {
+    /// `AWS4-HMAC-SHA256`, scoped to `region`.
+    SigV4,
+    /// `AWS4-ECDSA-P256-SHA256` (SigV4A): the signature is good in every
+    /// region of the set, sent as `X-Amz-Region-Set` (regions joined by
+    /// commas, or `*`).
+    SigV4A { region_set: String },
 }
 
 /// Where the access key comes from.

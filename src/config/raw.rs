@@ -179,6 +179,16 @@ pub struct RawAwsSigV4 {
     pub container_url: Option<String>,
     pub container_token_file: Option<String>,
     pub container_token: Option<String>,
+    pub algorithm: Option<String>,
+    pub region_set: Option<RawRegionSet>,
+}
+
+/// SigV4A's `region_set`: `"*"` (or one region), or a list of regions.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawRegionSet {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// `[credential.NAME]` with `type = "jws-detached"`. Every key is optional

@@ -6,12 +6,18 @@
 //! The body's SHA-256 is computed while the body is spooled (the same one
 //! pass as PayPay's MD5), or not at all when the route signs
 //! `UNSIGNED-PAYLOAD` (S3), in which case the body streams through.
+//!
+//! With `algorithm = "sigv4a"` the same canonical request is signed by
+//! ECDSA P-256 for a set of regions (sigv4/v4a.rs).
 
 mod canonical;
 mod chunked;
 mod container;
 #[cfg(test)]
 mod tests;
+pub mod v4a;
+#[cfg(test)]
+mod v4a_tests;
 mod web_identity;
 
 use std::sync::Arc;
@@ -24,7 +30,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::token::{TokenManager, TokenRegistry, TokenStats};
 use super::{BodyDigest, BodyHash, CredError, SignParams};
-use crate::config::{AwsKeys, AwsPayload, AwsSigV4Config};
+use crate::config::{AwsAlgorithm, AwsKeys, AwsPayload, AwsSigV4Config};
 use crate::egress::EgressPolicy;
 use crate::upstream::UpstreamSettings;
 use web_identity::Keys;
@@ -34,6 +40,7 @@ const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 pub const X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
 pub const X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
 pub const X_AMZ_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-content-sha256");
+pub const X_AMZ_REGION_SET: HeaderName = HeaderName::from_static("x-amz-region-set");
 pub const X_AMZ_DECODED_CONTENT_LENGTH: HeaderName =
     HeaderName::from_static("x-amz-decoded-content-length");
 
@@ -52,6 +59,8 @@ pub struct AwsSigV4 {
     config: AwsSigV4Config,
     /// For keys obtained from STS; `None` for static keys.
     manager: Option<Arc<TokenManager>>,
+    /// SigV4A's private key, derived once per access key.
+    v4a_keys: v4a::KeyCache,
 }
 
 pub use chunked::ChunkSigning;
@@ -91,12 +100,14 @@ pub struct Scope<'a> {
     pub s3: bool,
 }
 
-pub fn sign(req: &Request<'_>, scope: &Scope<'_>) -> Signed {
+/// The canonical request and the signed header list (SigV4's and
+/// SigV4A's alike).
+fn canonical_request(req: &Request<'_>, s3: bool) -> (Vec<u8>, String) {
     let (canonical_headers, signed_headers) = canonical::headers(req.headers.iter().copied());
     let mut cr = Vec::new();
     for part in [
         req.method.as_bytes(),
-        canonical::uri(req.path, scope.s3).as_bytes(),
+        canonical::uri(req.path, s3).as_bytes(),
         canonical::query(req.query).as_bytes(),
         &canonical_headers,
         signed_headers.as_bytes(),
@@ -105,6 +116,11 @@ pub fn sign(req: &Request<'_>, scope: &Scope<'_>) -> Signed {
         cr.push(b'\n');
     }
     cr.extend_from_slice(req.payload_hash.as_bytes());
+    (cr, signed_headers)
+}
+
+pub fn sign(req: &Request<'_>, scope: &Scope<'_>) -> Signed {
+    let (cr, signed_headers) = canonical_request(req, scope.s3);
     let date = req.amz_date.get(..8).unwrap_or_default();
     let credential_scope = format!("{date}/{}/{}/aws4_request", scope.region, scope.service);
     let string_to_sign = format!(
@@ -184,6 +200,7 @@ impl AwsSigV4 {
             name: name.to_string(),
             config: config.clone(),
             manager,
+            v4a_keys: v4a::KeyCache::default(),
         })
     }
 
@@ -208,6 +225,7 @@ impl AwsSigV4 {
             X_AMZ_SECURITY_TOKEN,
             X_AMZ_CONTENT_SHA256,
             X_AMZ_DECODED_CONTENT_LENGTH,
+            X_AMZ_REGION_SET,
         ]
     }
 
@@ -271,7 +289,7 @@ impl AwsSigV4 {
                 .map_err(|_| CredError::Request("aws-sigv4: a header cannot be built".into()))
         };
         let decoded_len = match self.config.payload {
-            AwsPayload::Streaming => Some(streaming_headers(parts)?),
+            AwsPayload::Streaming => Some(chunked::streaming_headers(parts)?),
             AwsPayload::Signed | AwsPayload::Unsigned => None,
         };
         parts.headers.insert(X_AMZ_DATE, value(&amz_date)?);
@@ -279,6 +297,9 @@ impl AwsSigV4 {
             let mut v = value(keys.session_token)?;
             v.set_sensitive(true);
             parts.headers.insert(X_AMZ_SECURITY_TOKEN, v);
+        }
+        if let AwsAlgorithm::SigV4A { region_set } = &self.config.algorithm {
+            parts.headers.insert(X_AMZ_REGION_SET, value(region_set)?);
         }
         if self.config.content_sha256 {
             parts
@@ -299,6 +320,27 @@ impl AwsSigV4 {
             payload_hash: &payload_hash,
             amz_date: &amz_date,
         };
+        if let AwsAlgorithm::SigV4A { .. } = self.config.algorithm {
+            let key = self
+                .v4a_keys
+                .key(keys.access_key_id, keys.secret_access_key)
+                .ok_or_else(|| {
+                    CredError::Request(
+                        "aws-sigv4: no SigV4A key derives from this access key".into(),
+                    )
+                })?;
+            let signed = v4a::sign(
+                &req,
+                keys.access_key_id,
+                &self.config.service,
+                self.s3(),
+                &key,
+            );
+            let mut auth = value(&signed.authorization)?;
+            auth.set_sensitive(true);
+            parts.headers.insert(AUTHORIZATION, auth);
+            return Ok(());
+        }
         let scope = Scope {
             access_key_id: keys.access_key_id,
             secret_access_key: keys.secret_access_key,
@@ -321,42 +363,6 @@ impl AwsSigV4 {
         }
         Ok(())
     }
-}
-
-/// For the streaming payload: the app's Content-Length becomes
-/// `x-amz-decoded-content-length`, the encoded length `Content-Length`,
-/// and `aws-chunked` is put first in `Content-Encoding`. Returns the
-/// declared length.
-fn streaming_headers(parts: &mut Parts) -> Result<u64, CredError> {
-    use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
-    let declared = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .ok_or_else(|| {
-            CredError::Request(
-                "aws-sigv4 with payload = \"streaming\" needs the body's length; send Content-Length".into(),
-            )
-        })?;
-    let encoding = match parts.headers.get(CONTENT_ENCODING) {
-        Some(e) => {
-            let mut v = b"aws-chunked,".to_vec();
-            v.extend_from_slice(e.as_bytes());
-            HeaderValue::from_bytes(&v)
-                .map_err(|_| CredError::Request("Content-Encoding is not valid".into()))?
-        }
-        None => HeaderValue::from_static("aws-chunked"),
-    };
-    parts.headers.insert(CONTENT_ENCODING, encoding);
-    parts
-        .headers
-        .insert(X_AMZ_DECODED_CONTENT_LENGTH, HeaderValue::from(declared));
-    parts.headers.insert(
-        CONTENT_LENGTH,
-        HeaderValue::from(chunked::encoded_len(declared)),
-    );
-    Ok(declared)
 }
 
 /// Services signed the S3 way: the path encoded once, not normalised.

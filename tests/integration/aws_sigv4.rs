@@ -1,7 +1,8 @@
 //! aws-sigv4 through the proxy: a signed payload is spooled and bounded
 //! by max_body like PayPay's, an `UNSIGNED-PAYLOAD` route streams a body
-//! of any size unread. (botocore checks the signatures themselves in
-//! tests/interop/sigv4.rs.)
+//! of any size unread; temporary keys sign SigV4A with the key derived
+//! from them. (botocore and awscrt check the signatures themselves in
+//! tests/interop/sigv4.rs and sigv4a.rs.)
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -431,4 +432,64 @@ async fn a_streaming_payload_goes_out_in_signed_chunks_past_max_body() {
         "{}",
         answer.body
     );
+}
+
+/// SigV4A with keys from STS: the temporary keys' own ECDSA key signs
+/// (derived from them, not from anything static) over the headers as
+/// they reached the upstream.
+#[tokio::test]
+async fn web_identity_keys_sign_sigv4a_with_the_key_derived_from_them() {
+    use p256::ecdsa::signature::Verifier as _;
+    use sha2::Digest as _;
+    let upstream = Upstream::http().await;
+    let (sts, forms) = fake_sts(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "eyJhbGciOi.projected.token\n").unwrap();
+    let config = web_identity_config(&upstream.http_url(), sts).replace(
+        "keys = \"web-identity\"",
+        "keys = \"web-identity\"\nalgorithm = \"sigv4a\"\nregion_set = [\"eu-west-1\", \"eu-central-1\"]",
+    );
+    let sidecar = Sidecar::start_in(dir, &config).await;
+    for path in ["/prod/items", "/prod/other"] {
+        let answer = send(sidecar.proxy(), get(&format!("http://api.aws.test{path}"))).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let got = upstream.last();
+        let date = got.header("x-amz-date").unwrap();
+        assert_eq!(
+            got.header("x-amz-region-set"),
+            Some("eu-west-1,eu-central-1")
+        );
+        assert_eq!(got.header("x-amz-security-token"), Some(TEMP_TOKEN));
+        let auth = got.header("authorization").unwrap();
+        let prefix = format!(
+            "AWS4-ECDSA-P256-SHA256 Credential={TEMP_ID}/{}/execute-api/aws4_request, SignedHeaders=host;x-amz-date;x-amz-region-set;x-amz-security-token, Signature=",
+            &date[..8]
+        );
+        let signature = auth.strip_prefix(&prefix).expect(auth);
+        let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let canonical = format!(
+            "GET\n{path}\n\nhost:{}\nx-amz-date:{date}\nx-amz-region-set:eu-west-1,eu-central-1\nx-amz-security-token:{TEMP_TOKEN}\n\nhost;x-amz-date;x-amz-region-set;x-amz-security-token\n{}",
+            got.header("host").unwrap(),
+            hex(&sha2::Sha256::digest(b""))
+        );
+        let string_to_sign = format!(
+            "AWS4-ECDSA-P256-SHA256\n{date}\n{}/execute-api/aws4_request\n{}",
+            &date[..8],
+            hex(&sha2::Sha256::digest(canonical.as_bytes()))
+        );
+        let der: Vec<u8> = (0..signature.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&signature[i..i + 2], 16).unwrap())
+            .collect();
+        let sig = p256::ecdsa::Signature::from_der(&der).unwrap();
+        let key = countersign::creds::sigv4::v4a::derive_key(TEMP_ID, TEMP_SECRET).unwrap();
+        assert!(
+            key.verifying_key()
+                .verify(string_to_sign.as_bytes(), &sig)
+                .is_ok(),
+            "{:?} {canonical}",
+            got.headers
+        );
+    }
+    assert_eq!(forms.lock().unwrap().len(), 1, "one exchange for both");
 }

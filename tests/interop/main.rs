@@ -66,6 +66,7 @@ mod jws;
 mod oidc_provider;
 mod sessions;
 mod sigv4;
+mod sigv4a;
 mod verifier;
 
 use std::os::unix::fs::PermissionsExt as _;

@@ -1,7 +1,9 @@
 //! Rules for `type = "aws-sigv4"`.
 
-use super::super::raw::RawAwsSigV4;
-use super::super::{AwsKeys, AwsPayload, AwsSigV4Config, CredentialConfig, StaticKeys};
+use super::super::raw::{RawAwsSigV4, RawRegionSet};
+use super::super::{
+    AwsAlgorithm, AwsKeys, AwsPayload, AwsSigV4Config, CredentialConfig, StaticKeys,
+};
 use super::Checker;
 
 mod temporary;
@@ -102,17 +104,79 @@ impl Checker<'_> {
             }
             Some(v) => v,
         };
+        let algorithm = self.aws_algorithm(path, &mut raw, region.as_deref(), payload)?;
         Some(CredentialConfig::AwsSigV4(Box::new(AwsSigV4Config {
             service: service?,
             region: region?,
             keys: keys?,
             payload,
             content_sha256,
+            algorithm,
         })))
     }
 }
 
+/// A region of a SigV4A region set: a region name, or one with `*` for
+/// any part (`*`, `us-*`).
+fn region_pattern(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'*')
+}
+
 impl Checker<'_> {
+    /// `algorithm` and SigV4A's `region_set` (by default the one `region`).
+    fn aws_algorithm(
+        &mut self,
+        path: &str,
+        raw: &mut RawAwsSigV4,
+        region: Option<&str>,
+        payload: AwsPayload,
+    ) -> Option<AwsAlgorithm> {
+        match raw.algorithm.as_deref() {
+            None | Some("sigv4") => {
+                if raw.region_set.is_some() {
+                    self.problem(
+                        format!("{path}.region_set"),
+                        "is for algorithm = \"sigv4a\"; remove it, or set algorithm",
+                    );
+                }
+                Some(AwsAlgorithm::SigV4)
+            }
+            Some("sigv4a") => {
+                if payload == AwsPayload::Streaming {
+                    self.problem(
+                        format!("{path}.payload"),
+                        "\"streaming\" is not offered with algorithm = \"sigv4a\"; use \"signed\" or \"unsigned\"",
+                    );
+                }
+                let regions = match raw.region_set.take() {
+                    None => vec![region?.to_string()],
+                    Some(RawRegionSet::One(r)) => vec![r],
+                    Some(RawRegionSet::Many(list)) => list,
+                };
+                if regions.is_empty() || !regions.iter().all(|r| region_pattern(r)) {
+                    self.problem(
+                        format!("{path}.region_set"),
+                        "must be \"*\" or a list of regions (lowercase letters, digits, `-`, `*`), e.g. [\"us-east-1\", \"us-west-2\"]",
+                    );
+                    return None;
+                }
+                Some(AwsAlgorithm::SigV4A {
+                    region_set: regions.join(","),
+                })
+            }
+            Some(_) => {
+                self.problem(
+                    format!("{path}.algorithm"),
+                    "must be \"sigv4\" or \"sigv4a\"",
+                );
+                None
+            }
+        }
+    }
+
     fn static_keys(&mut self, path: &str, raw: &mut RawAwsSigV4) -> Option<AwsKeys> {
         for (key, set) in [
             ("role_arn", raw.role_arn.is_some()),

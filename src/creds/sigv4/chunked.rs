@@ -10,15 +10,54 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use bytes::{Bytes, BytesMut};
+use http::request::Parts;
+use http::HeaderValue;
 use http_body::{Body, Frame};
 
 use super::{hex, hmac};
 use crate::body::{BoxError, ProxyBody};
+use crate::creds::CredError;
 
 pub const STREAMING_PAYLOAD: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
 /// The size of every chunk but the last; S3 wants at least 8 KiB.
 pub const CHUNK: usize = 64 * 1024;
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// For the streaming payload: the app's Content-Length becomes
+/// `x-amz-decoded-content-length`, the encoded length `Content-Length`,
+/// and `aws-chunked` is put first in `Content-Encoding`. Returns the
+/// declared length.
+pub fn streaming_headers(parts: &mut Parts) -> Result<u64, CredError> {
+    use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .ok_or_else(|| {
+            CredError::Request(
+                "aws-sigv4 with payload = \"streaming\" needs the body's length; send Content-Length".into(),
+            )
+        })?;
+    let encoding = match parts.headers.get(CONTENT_ENCODING) {
+        Some(e) => {
+            let mut v = b"aws-chunked,".to_vec();
+            v.extend_from_slice(e.as_bytes());
+            HeaderValue::from_bytes(&v)
+                .map_err(|_| CredError::Request("Content-Encoding is not valid".into()))?
+        }
+        None => HeaderValue::from_static("aws-chunked"),
+    };
+    parts.headers.insert(CONTENT_ENCODING, encoding);
+    parts.headers.insert(
+        super::X_AMZ_DECODED_CONTENT_LENGTH,
+        HeaderValue::from(declared),
+    );
+    parts
+        .headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(encoded_len(declared)));
+    Ok(declared)
+}
 
 /// The length on the wire of a `decoded`-byte body in `CHUNK`-byte
 /// chunks: each `hex(size);chunk-signature=<64 hex>\r\n<data>\r\n`, then

@@ -215,8 +215,10 @@ fn credential(payload: AwsPayload, token: Option<&str>) -> AwsSigV4 {
             keys: AwsKeys::Static(keys),
             payload,
             content_sha256: true,
+            algorithm: crate::config::AwsAlgorithm::SigV4,
         },
         manager: None,
+        v4a_keys: v4a::KeyCache::default(),
     }
 }
 

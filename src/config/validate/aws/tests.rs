@@ -1,6 +1,6 @@
 //! One test per rule of `type = "aws-sigv4"`.
 
-use super::super::super::{AwsKeys, AwsPayload, CredentialConfig};
+use super::super::super::{AwsAlgorithm, AwsKeys, AwsPayload, CredentialConfig};
 use super::super::validate;
 
 fn check(keys: &str) -> Result<CredentialConfig, String> {
@@ -109,4 +109,57 @@ fn bad_keys_are_named_and_secrets_never_quoted() {
     ))
     .unwrap_err();
     assert!(e.contains("bucket"), "{e}");
+}
+
+fn algorithm(keys: &str) -> Result<AwsAlgorithm, String> {
+    match check(&format!(
+        "service = \"s3\"\nregion = \"us-east-1\"\n{KEYS}\n{keys}"
+    ))? {
+        CredentialConfig::AwsSigV4(a) => Ok(a.algorithm),
+        _ => panic!("aws-sigv4"),
+    }
+}
+
+#[test]
+fn sigv4a_takes_a_region_set_or_defaults_to_the_region() {
+    assert_eq!(algorithm(""), Ok(AwsAlgorithm::SigV4));
+    let set = |s: &str| {
+        Ok(AwsAlgorithm::SigV4A {
+            region_set: s.to_string(),
+        })
+    };
+    assert_eq!(algorithm("algorithm = \"sigv4a\""), set("us-east-1"));
+    assert_eq!(
+        algorithm("algorithm = \"sigv4a\"\nregion_set = \"*\""),
+        set("*")
+    );
+    assert_eq!(
+        algorithm("algorithm = \"sigv4a\"\nregion_set = [\"us-east-1\", \"eu-*\"]"),
+        set("us-east-1,eu-*")
+    );
+    assert_eq!(
+        algorithm("algorithm = \"sigv4a\"\npayload = \"unsigned\""),
+        set("us-east-1")
+    );
+}
+
+#[test]
+fn sigv4a_refuses_what_it_cannot_sign() {
+    let err = |keys: &str| algorithm(keys).unwrap_err();
+    let e = err("region_set = \"*\"");
+    assert!(
+        e.contains("credential.aws.region_set") && e.contains("sigv4a"),
+        "{e}"
+    );
+    let e = err("algorithm = \"sigv4b\"");
+    assert!(e.contains("credential.aws.algorithm"), "{e}");
+    let e = err("algorithm = \"sigv4a\"\npayload = \"streaming\"");
+    assert!(
+        e.contains("credential.aws.payload") && e.contains("sigv4a"),
+        "{e}"
+    );
+    for bad in ["[]", "[\"US-EAST-1\"]", "\"us-east-1,us-west-2\"", "[\"\"]"] {
+        let e = err(&format!("algorithm = \"sigv4a\"\nregion_set = {bad}"));
+        assert!(e.contains("credential.aws.region_set"), "{bad}: {e}");
+    }
 }
