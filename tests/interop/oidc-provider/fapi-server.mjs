@@ -156,6 +156,7 @@ const provider = new Provider(issuer, {
       },
     },
     pushedAuthorizationRequests: { enabled: true },
+    revocation: { enabled: true },
     jwtResponseModes: { enabled: true },
     introspection: {
       enabled: true,
@@ -211,15 +212,41 @@ for (const event of ['grant.error', 'authorization.error', 'pushed_authorization
   });
 }
 provider.on('grant.success', (ctx) => {
+  const { AuthorizationCode, RefreshToken } = ctx.oidc.entities;
   record({
     event: 'grant.success',
     client_id: ctx.oidc.client.clientId,
     grant_type: ctx.oidc.params.grant_type,
+    grant_id: (AuthorizationCode ?? RefreshToken)?.grantId ?? null,
   });
 });
+// A revoked refresh token revokes its grant, and every token of it.
+provider.on('grant.revoked', (ctx, grantId) => {
+  record({ event: 'grant.revoked', client_id: ctx.oidc.client?.clientId, grant_id: grantId });
+});
+
+// WRONG_JWKS=1: the JWKS served is fresh keys under the server's own kids,
+// so every ID token (signed with the real keys) fails its signature check,
+// as if someone else had signed it.
+const wrongJwks = process.env.WRONG_JWKS
+  ? JSON.stringify({
+    keys: [
+      serverKey('rsa', { modulusLength: 2048 }, 'PS256', 'server-ps256'),
+      serverKey('ec', { namedCurve: 'P-256' }, 'ES256', 'server-es256'),
+    ].map((k) => {
+      const { d, p, q, dp, dq, qi, ...pub } = k;
+      return pub;
+    }),
+  })
+  : null;
 
 const callback = provider.callback();
 server.on('request', (req, res) => {
+  if (wrongJwks && req.method === 'GET' && req.url === '/jwks') {
+    res.writeHead(200, { 'content-type': 'application/jwk-set+json' });
+    res.end(wrongJwks);
+    return;
+  }
   if (req.method === 'GET' && req.url === '/interop/events') {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify(events));
@@ -232,7 +259,7 @@ process.stdout.write(`${JSON.stringify({
   issuer,
   token_endpoint: `${issuer}/token`,
   introspection_endpoint: `${issuer}/token/introspection`,
-  revocation_endpoint: '',
+  revocation_endpoint: `${issuer}/token/revocation`,
   events_endpoint: `${issuer}/interop/events`,
   refresh_token: '',
   fleet_refresh_token: '',
