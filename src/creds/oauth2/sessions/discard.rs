@@ -60,7 +60,7 @@ impl SessionManager {
             .and_then(|v| v.split_once(' '))
             .map(|(_, token)| token);
         let refresh = issued.refresh_token.as_ref().map(|t| t.expose());
-        let mut outcome = Discarded::Revoked;
+        let mut failures = Vec::new();
         for (token, hint) in [(refresh, "refresh_token"), (access, "access_token")] {
             let Some(token) = token else { continue };
             let mut form = Form::default();
@@ -72,8 +72,11 @@ impl SessionManager {
                 Err(e) => format!("the {hint}: {e}"),
             };
             tracing::warn!(credential = %self.name, "revocation after a refused ID token failed: {failed}");
-            outcome = Discarded::Failed(failed);
+            failures.push(failed);
         }
-        outcome
+        match failures.is_empty() {
+            true => Discarded::Revoked,
+            false => Discarded::Failed(failures.join("; ")),
+        }
     }
 }
