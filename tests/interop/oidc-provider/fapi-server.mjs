@@ -10,6 +10,8 @@
 //
 //   RSA_KEY=path/to/rsa.pem EC_KEY=... REDIRECT_URI=https://... node fapi-server.mjs
 //
+// (add WRONG_JWKS=1 to publish other keys than it signs with, see below).
+//
 // Prints one JSON line on stdout (the fields server.mjs prints, those it
 // has no use for empty) and serves until it is killed. Every
 // authorization request the provider accepted into an interaction is
