@@ -15,7 +15,7 @@ const CLIENT: &str = "dpop-client";
 
 /// What the resource server's checks (jose) say of the last request the
 /// upstream received.
-fn verified(seen: &Recorded, upstream: &Upstream) -> serde_json::Value {
+pub(crate) fn verified(seen: &Recorded, upstream: &Upstream) -> serde_json::Value {
     let input = serde_json::json!({
         "method": seen.method.as_str(),
         "url": format!("{}{}", upstream.http_url(), seen.uri),

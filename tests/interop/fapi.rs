@@ -87,14 +87,23 @@ async fn consent(sidecar: &Sidecar, server: &OidcProvider, session: &str) -> (St
 }
 
 async fn consent_page(sidecar: &Sidecar, server: &OidcProvider, session: &str) -> (Page, Browser) {
+    let ticket = format!("/oauth2/api/authorize?session={session}&intent={INTENT}");
+    consent_page_from(sidecar, server, &ticket).await
+}
+
+/// `consent_page` from the app's ticket request to `ticket` (the control
+/// path and query).
+async fn consent_page_from(
+    sidecar: &Sidecar,
+    server: &OidcProvider,
+    ticket: &str,
+) -> (Page, Browser) {
     let ticket = send(
         sidecar.control(),
-        http::Request::post(format!(
-            "/oauth2/api/authorize?session={session}&intent={INTENT}"
-        ))
-        .header("host", "admin")
-        .body(http_body_util::Full::new(bytes::Bytes::new()))
-        .unwrap(),
+        http::Request::post(ticket)
+            .header("host", "admin")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap(),
     )
     .await;
     assert_eq!(ticket.status, 200, "{ticket:?}");
@@ -220,4 +229,6 @@ async fn a_signed_request_object_by_value_is_accepted() {
     assert_intent_asked(&server, "fapi-client", false).await;
 }
 
+mod fapi2;
 mod hybrid;
+mod revoked;

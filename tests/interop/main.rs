@@ -20,7 +20,11 @@
 //! UK open banking's consent flow against a second, FAPI-style instance
 //! (oidc-provider/fapi-server.mjs: signed request objects required, PAR,
 //! `code id_token`), driven by a scripted browser (`browser`) that logs in
-//! and consents on the provider's own pages.
+//! and consents on the provider's own pages; and the FAPI 2.0 consent
+//! (`fapi/fapi2.rs`: PAR, PKCE, DPoP with `dpop_jkt`) against the same
+//! instance's `fapi2-client`; and (`fapi/revoked.rs`) a token response
+//! whose ID token is refused after the exchange, whose grant countersign
+//! revokes at the provider.
 //!
 //! `fleet`: three countersign processes share one of oidc-provider's
 //! rotating grants through a real redis-server for 30 s of load.

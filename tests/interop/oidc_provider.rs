@@ -72,6 +72,15 @@ impl OidcProvider {
         OidcProvider::spawn("fapi-server.mjs", &[("REDIRECT_URI", redirect_uri)])
     }
 
+    /// The FAPI-style instance, serving a JWKS of other keys under its
+    /// own kids: every ID token it issues fails its signature check.
+    pub fn start_fapi_wrong_jwks(redirect_uri: &str) -> OidcProvider {
+        OidcProvider::spawn(
+            "fapi-server.mjs",
+            &[("REDIRECT_URI", redirect_uri), ("WRONG_JWKS", "1")],
+        )
+    }
+
     fn spawn(script: &str, env: &[(&str, &str)]) -> OidcProvider {
         let dir = package_dir();
         assert!(

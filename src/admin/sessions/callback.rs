@@ -137,7 +137,7 @@ fn refusal(name: &str, e: &SessionError) -> Response<ProxyBody> {
     tracing::warn!(credential = %name, error = %chain, "authorization callback failed");
     let mut resp = text(status_of(e), &format!("{chain}\n"));
     let code = match e {
-        SessionError::IdToken(_) => Some("id-token-invalid"),
+        SessionError::IdToken(_) | SessionError::IdTokenIssued(..) => Some("id-token-invalid"),
         SessionError::Jarm(_) => Some("jarm-invalid"),
         _ => None,
     };

@@ -48,6 +48,12 @@ impl ClientAuthenticator {
         })
     }
 
+    /// Whether `authenticate` puts `client_id` in the form (every method
+    /// but Basic), so a form that already names the client must not.
+    pub fn names_client(&self) -> bool {
+        !matches!(self, ClientAuthenticator::Basic(_))
+    }
+
     /// Adds the client's proof to a token request. `now` is Unix seconds.
     pub fn authenticate(
         &self,
@@ -96,6 +102,7 @@ mod tests {
         assert_eq!(decoded, b"id%3A1:p%40ss+w%3Ard");
         assert!(headers[AUTHORIZATION].is_sensitive());
         assert_eq!(form.into_string(), "");
+        assert!(!auth.names_client());
     }
 
     #[test]
@@ -106,5 +113,6 @@ mod tests {
         auth.authenticate("c", 0, &mut form, &mut HeaderMap::new())
             .unwrap();
         assert_eq!(form.into_string(), "client_id=c&client_secret=s%26t");
+        assert!(auth.names_client());
     }
 }

@@ -234,6 +234,16 @@ impl Endpoint {
         self.discovery.as_ref()
     }
 
+    /// Whether the client authentication names the client in the form.
+    pub fn auth_names_client(&self) -> bool {
+        self.auth.names_client()
+    }
+
+    /// The RFC 7638 thumbprint of the DPoP key, when tokens are DPoP-bound.
+    pub fn dpop_thumbprint(&self) -> Option<&str> {
+        self.dpop.as_deref().map(Dpop::thumbprint)
+    }
+
     /// Whether a client certificate is presented (RFC 8705 aliases apply).
     pub fn mtls(&self) -> bool {
         self.mtls

@@ -30,6 +30,7 @@ use crate::creds::token::{Renewing, Stopped, TokenManager};
 
 mod authorize;
 mod control;
+mod discard;
 mod flow;
 mod request;
 mod response;
@@ -88,6 +89,10 @@ pub enum SessionError {
     /// the reason after it); the app starts again.
     #[error("id-token-invalid")]
     IdToken(#[source] super::id_token::IdTokenError),
+    /// The token response's ID token was refused after the code was
+    /// spent (`id-token-invalid`); what became of the tokens issued with it.
+    #[error("id-token-invalid; {1}")]
+    IdTokenIssued(#[source] super::id_token::IdTokenError, discard::Discarded),
     /// A JARM response was refused (`jarm-invalid`).
     #[error("jarm-invalid")]
     Jarm(#[source] super::jarm::JarmError),

@@ -1,7 +1,8 @@
 //! DPoP-bound tokens end to end (RFC 9449) against `dpop_server`: proofs
 //! at the token endpoint and on every API request, server nonces at both,
 //! a fresh proof for a replayed request, a Bearer answer refused, and
-//! replicas sharing a `[store]` that each bind a token of their own.
+//! replicas sharing a `[store]` that each bind a token of their own; a
+//! session's code bound to the key (`dpop_jkt`), but not with `[store]`.
 
 use super::dpop_server::DpopServer;
 use crate::harness::*;
@@ -31,6 +32,14 @@ credential = "bank"
         server.token_url(),
         server.api_url()
     )
+}
+
+/// Query parameter `name` of `url` (as sent: the values here need no
+/// decoding).
+fn param(url: &str, name: &str) -> Option<String> {
+    url.split(['?', '&'])
+        .find_map(|p| p.strip_prefix(&format!("{name}=")))
+        .map(String::from)
 }
 
 async fn call(sidecar: &Sidecar, path: &str) -> Answer {
@@ -239,11 +248,8 @@ async fn a_session_exchanges_its_code_and_calls_with_proofs() {
     )
     .await;
     assert_eq!(started.status, 302, "{started:?}");
-    let location = started.header("location").unwrap();
-    let state = location
-        .split(['?', '&'])
-        .find_map(|p| p.strip_prefix("state="))
-        .unwrap();
+    let location = started.header("location").unwrap().to_string();
+    let state = param(&location, "state").unwrap();
     let cookie = started
         .header("set-cookie")
         .unwrap()
@@ -266,6 +272,43 @@ async fn a_session_exchanges_its_code_and_calls_with_proofs() {
     assert_eq!(answer.status, 200, "{answer:?}");
     let calls = server.calls();
     assert_eq!(calls.last().unwrap().status, 200);
-    assert_eq!(server.bound_keys().len(), 1);
+    // The authorization request named the key (RFC 9449 section 10) whose
+    // thumbprint the server computed from the exchange's proof.
+    let jkt = param(&location, "dpop_jkt").expect("dpop_jkt in the authorization request");
+    assert_eq!(server.bound_keys(), [jkt].into_iter().collect());
+    sidecar.app.shutdown().await;
+}
+
+/// With `[store]` another replica (another key) may take the callback, so
+/// the authorization request names no key: the code is not bound to one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_shared_store_the_code_is_not_bound_to_one_replicas_key() {
+    let redis = RedisServer::start();
+    let server = DpopServer::start().await;
+    let store = format!(
+        "[store]\nurl = \"{}\"\nkey_prefix = \"cs-dpop-code:\"\n",
+        redis.url()
+    );
+    let toml = format!("{store}{}", config(&server, "")).replace(
+        "grant = \"client_credentials\"",
+        "grant = \"authorization_code\"\nauthorize_url = \"https://as.test/authorize\"\nredirect_uri = \"https://app.test/oauth2/callback\"\nscope = \"accounts offline_access\"",
+    );
+    let sidecar = Sidecar::start(&toml).await;
+    let ticket = http::Request::post("/oauth2/bank/authorize?session=alice")
+        .header("host", "admin")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let ticket = send(sidecar.control(), ticket).await;
+    assert_eq!(ticket.status, 200, "{ticket:?}");
+    let json: serde_json::Value = serde_json::from_str(&ticket.body).unwrap();
+    let start = http::Request::get(json["start"].as_str().unwrap())
+        .header("host", "admin")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let started = send(sidecar.browser(), start).await;
+    assert_eq!(started.status, 302, "{started:?}");
+    let location = started.header("location").unwrap();
+    assert!(param(location, "code_challenge").is_some(), "{location}");
+    assert_eq!(param(location, "dpop_jkt"), None, "{location}");
     sidecar.app.shutdown().await;
 }

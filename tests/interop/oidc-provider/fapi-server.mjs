@@ -10,12 +10,21 @@
 //
 //   RSA_KEY=path/to/rsa.pem EC_KEY=... REDIRECT_URI=https://... node fapi-server.mjs
 //
+// (add WRONG_JWKS=1 to publish other keys than it signs with, see below).
+//
 // Prints one JSON line on stdout (the fields server.mjs prints, those it
 // has no use for empty) and serves until it is killed. Every
 // authorization request the provider accepted into an interaction is
 // recorded with the claims it asked for (GET /interop/events), so a test
 // can see what the provider read out of countersign's signed request
 // object.
+//
+// A third client, `fapi2-client`, is registered the way a FAPI 2.0
+// (Security Profile) bank registers one: private_key_jwt (ES256), pushed
+// authorization requests required, PKCE (the provider asks it of every
+// code flow), and DPoP-bound access tokens (RFC 9449) required, with the
+// server's DPoP nonce. It needs no signed request object: the signed
+// request object stays required per client for the two UK-style clients.
 
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -24,6 +33,7 @@ import * as http from 'node:http';
 import { Provider } from 'oidc-provider';
 
 const INTROSPECTOR_SECRET = 'introspector-secret';
+const FAPI2_CLIENT = 'fapi2-client';
 
 function publicJwk(envName, kid) {
   const path = process.env[envName];
@@ -50,6 +60,7 @@ function tpp(clientId, alg, jwk) {
     token_endpoint_auth_method: 'private_key_jwt',
     token_endpoint_auth_signing_alg: alg,
     request_object_signing_alg: alg,
+    require_signed_request_object: true,
     id_token_signed_response_alg: alg,
     // JARM responses, when the request asks for a JWT response mode.
     authorization_signed_response_alg: alg,
@@ -64,6 +75,20 @@ function tpp(clientId, alg, jwk) {
 const clients = [
   tpp('fapi-client', 'PS256', rsa),
   tpp('fapi-client-es256', 'ES256', ec),
+  {
+    client_id: FAPI2_CLIENT,
+    token_endpoint_auth_method: 'private_key_jwt',
+    token_endpoint_auth_signing_alg: 'ES256',
+    id_token_signed_response_alg: 'ES256',
+    authorization_signed_response_alg: 'ES256',
+    jwks: { keys: [ec] },
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    redirect_uris: [redirectUri],
+    scope: 'openid offline_access accounts',
+    require_pushed_authorization_requests: true,
+    dpop_bound_access_tokens: true,
+  },
   {
     client_id: 'introspector',
     client_secret: INTROSPECTOR_SECRET,
@@ -123,8 +148,17 @@ const provider = new Provider(issuer, {
   features: {
     devInteractions: { enabled: true },
     claimsParameter: { enabled: true },
-    requestObjects: { request: true, requireSignedRequestObject: true },
+    // Required per client (require_signed_request_object), not for all.
+    requestObjects: { request: true, requireSignedRequestObject: false },
+    dPoP: {
+      enabled: true,
+      nonceSecret: crypto.randomBytes(32),
+      requireNonce(ctx) {
+        return ctx.oidc?.client?.clientId === FAPI2_CLIENT;
+      },
+    },
     pushedAuthorizationRequests: { enabled: true },
+    revocation: { enabled: true },
     jwtResponseModes: { enabled: true },
     introspection: {
       enabled: true,
@@ -161,6 +195,8 @@ provider.on('interaction.started', (ctx, prompt) => {
     claims: params.claims ? JSON.parse(params.claims) : null,
     // Set only when the request arrived as a pushed request.
     pushed: Boolean(ctx.oidc.entities.PushedAuthorizationRequest),
+    // The DPoP key the code will be bound to (RFC 9449 section 10).
+    dpop_jkt: params.dpop_jkt ?? null,
   });
 });
 provider.on('pushed_authorization_request.success', (ctx) => {
@@ -178,15 +214,41 @@ for (const event of ['grant.error', 'authorization.error', 'pushed_authorization
   });
 }
 provider.on('grant.success', (ctx) => {
+  const { AuthorizationCode, RefreshToken } = ctx.oidc.entities;
   record({
     event: 'grant.success',
     client_id: ctx.oidc.client.clientId,
     grant_type: ctx.oidc.params.grant_type,
+    grant_id: (AuthorizationCode ?? RefreshToken)?.grantId ?? null,
   });
 });
+// A revoked refresh token revokes its grant, and every token of it.
+provider.on('grant.revoked', (ctx, grantId) => {
+  record({ event: 'grant.revoked', client_id: ctx.oidc.client?.clientId, grant_id: grantId });
+});
+
+// WRONG_JWKS=1: the JWKS served is fresh keys under the server's own kids,
+// so every ID token (signed with the real keys) fails its signature check,
+// as if someone else had signed it.
+const wrongJwks = process.env.WRONG_JWKS
+  ? JSON.stringify({
+    keys: [
+      serverKey('rsa', { modulusLength: 2048 }, 'PS256', 'server-ps256'),
+      serverKey('ec', { namedCurve: 'P-256' }, 'ES256', 'server-es256'),
+    ].map((k) => {
+      const { d, p, q, dp, dq, qi, ...pub } = k;
+      return pub;
+    }),
+  })
+  : null;
 
 const callback = provider.callback();
 server.on('request', (req, res) => {
+  if (wrongJwks && req.method === 'GET' && req.url === '/jwks') {
+    res.writeHead(200, { 'content-type': 'application/jwk-set+json' });
+    res.end(wrongJwks);
+    return;
+  }
   if (req.method === 'GET' && req.url === '/interop/events') {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify(events));
@@ -199,7 +261,7 @@ process.stdout.write(`${JSON.stringify({
   issuer,
   token_endpoint: `${issuer}/token`,
   introspection_endpoint: `${issuer}/token/introspection`,
-  revocation_endpoint: '',
+  revocation_endpoint: `${issuer}/token/revocation`,
   events_endpoint: `${issuer}/interop/events`,
   refresh_token: '',
   fleet_refresh_token: '',

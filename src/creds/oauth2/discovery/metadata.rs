@@ -22,6 +22,9 @@ pub struct Metadata {
     /// RFC 8705 section 5: where a client holding a certificate goes.
     pub mtls_token_endpoint: Option<Uri>,
     pub mtls_par_endpoint: Option<Uri>,
+    /// RFC 7009 (named in discovery by RFC 8414), and its mTLS alias.
+    pub revocation_endpoint: Option<Uri>,
+    pub mtls_revocation_endpoint: Option<Uri>,
     pub id_token_signing_algs: Vec<String>,
     pub request_object_signing_algs: Vec<String>,
     pub response_types: Vec<String>,
@@ -90,6 +93,13 @@ impl Metadata {
             .flatten()
             .or(self.par_endpoint.as_ref())
     }
+
+    /// The revocation endpoint, its mTLS alias with a client certificate.
+    pub fn revocation_endpoint(&self, mtls: bool) -> Option<&Uri> {
+        mtls.then_some(self.mtls_revocation_endpoint.as_ref())
+            .flatten()
+            .or(self.revocation_endpoint.as_ref())
+    }
 }
 
 /// What an authorization asks of the provider.
@@ -157,6 +167,8 @@ pub fn parse(issuer: &str, status: StatusCode, body: &Bytes) -> Result<Metadata,
         jwks_uri: url(&doc, "jwks_uri")?,
         mtls_token_endpoint: url(aliases, "token_endpoint")?,
         mtls_par_endpoint: url(aliases, "pushed_authorization_request_endpoint")?,
+        revocation_endpoint: url(&doc, "revocation_endpoint")?,
+        mtls_revocation_endpoint: url(aliases, "revocation_endpoint")?,
         id_token_signing_algs: names("id_token_signing_alg_values_supported"),
         request_object_signing_algs: names("request_object_signing_alg_values_supported"),
         response_types: names("response_types_supported"),
@@ -193,9 +205,11 @@ mod tests {
                 "authorization_endpoint":"https://bank.test/as/auth",
                 "token_endpoint":"https://bank.test/as/token",
                 "pushed_authorization_request_endpoint":"https://bank.test/as/par",
+                "revocation_endpoint":"https://bank.test/as/revoke",
                 "jwks_uri":"https://bank.test/as/jwks",
                 "mtls_endpoint_aliases":{"token_endpoint":"https://mtls.bank.test/token",
-                    "pushed_authorization_request_endpoint":"https://mtls.bank.test/par"},
+                    "pushed_authorization_request_endpoint":"https://mtls.bank.test/par",
+                    "revocation_endpoint":"https://mtls.bank.test/revoke"},
                 "id_token_signing_alg_values_supported":["PS256","ES256"],
                 "request_object_signing_alg_values_supported":["PS256"],
                 "response_types_supported":["code id_token"],
@@ -212,6 +226,14 @@ mod tests {
         );
         assert_eq!(m.par_endpoint(false).unwrap(), "https://bank.test/as/par");
         assert_eq!(m.par_endpoint(true).unwrap(), "https://mtls.bank.test/par");
+        assert_eq!(
+            m.revocation_endpoint(false).unwrap(),
+            "https://bank.test/as/revoke"
+        );
+        assert_eq!(
+            m.revocation_endpoint(true).unwrap(),
+            "https://mtls.bank.test/revoke"
+        );
         assert_eq!(m.jwks_uri.unwrap(), "https://bank.test/as/jwks");
         assert_eq!(m.id_token_signing_algs, ["PS256", "ES256"]);
         assert_eq!(m.request_object_signing_algs, ["PS256"]);
@@ -225,6 +247,7 @@ mod tests {
             "without an alias a client with a certificate uses the plain endpoint"
         );
         assert!(m.par_endpoint(false).is_none());
+        assert!(m.revocation_endpoint(true).is_none());
     }
 
     #[test]

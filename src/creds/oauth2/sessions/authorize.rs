@@ -226,20 +226,27 @@ impl SessionManager {
         // the hybrid flow it must be there, and for the same person as the
         // one that came with the code (3.3.3.6).
         let back = match (&issued.id_token, self.endpoint.discovery()) {
-            (Some(token), Some(_)) => Some(
-                self.check_id_token(token.expose(), None, None, nonce, None)
-                    .await?,
-            ),
-            _ => None,
+            (Some(token), Some(_)) => self
+                .check_id_token(token.expose(), None, None, nonce, None)
+                .await
+                .map(Some),
+            _ => Ok(None),
         };
-        if let Some(front) = &front {
-            let same = back
-                .as_ref()
-                .and_then(|b| b.subject())
-                .is_some_and(|sub| Some(sub) == front.subject());
-            if !same {
-                return Err(SessionError::IdToken(IdTokenError::Subject));
+        let refused = match (back, &front) {
+            (Err(SessionError::IdToken(e)), _) => Some(e),
+            (Err(e), _) => return Err(e),
+            (Ok(back), Some(front)) => {
+                let same = back
+                    .as_ref()
+                    .and_then(|b| b.subject())
+                    .is_some_and(|sub| Some(sub) == front.subject());
+                (!same).then_some(IdTokenError::Subject)
             }
+            (Ok(_), None) => None,
+        };
+        if let Some(e) = refused {
+            // The code is spent: what it bought is revoked, not just dropped.
+            return Err(SessionError::IdTokenIssued(e, self.discard(&issued).await));
         }
         let refresh = issued
             .refresh_token

@@ -11,7 +11,13 @@
 //!   Connect requires outside the object too;
 //! - `par = true` (RFC 9126): the parameters (or the request object) are
 //!   POSTed to the PAR endpoint with the client's authentication, and the
-//!   browser carries only `client_id` and the `request_uri` answered.
+//!   browser carries only `client_id` and the `request_uri` answered;
+//! - `dpop = true` (RFC 9449 section 10): `dpop_jkt`, the thumbprint of the
+//!   credential's DPoP key, among the parameters (pushed or signed with
+//!   the rest), which binds the code to that key; the code exchange then
+//!   carries a proof signed with it. Left out with `[store]`, where the
+//!   replica that takes the callback (its own key) may not be the one
+//!   that started the authorization.
 
 use serde_json::{json, Map, Value};
 
@@ -59,6 +65,13 @@ impl SessionManager {
         }
         p.push(("code_challenge", asked.code_challenge.to_string()));
         p.push(("code_challenge_method", "S256".to_string()));
+        // RFC 9449 section 10: binds the code to this process's key, so
+        // only a proof signed with it can exchange the code. Not with
+        // [store]: another replica (another key) may take the callback.
+        let jkt = self.endpoint.dpop_thumbprint();
+        if let Some(jkt) = jkt.filter(|_| self.config.shared_store.is_none()) {
+            p.push(("dpop_jkt", jkt.to_string()));
+        }
         p
     }
 
@@ -101,7 +114,12 @@ impl SessionManager {
             let mut form = Form::default();
             match &signed {
                 Some(object) => form.push("request", object.expose()),
-                None => params.iter().for_each(|(k, v)| form.push(k, v)),
+                // `client_id` once: the client authentication adds it
+                // (but for Basic), and a server refuses it twice.
+                None => params
+                    .iter()
+                    .filter(|(k, _)| *k != "client_id" || !self.endpoint.auth_names_client())
+                    .for_each(|(k, v)| form.push(k, v)),
             }
             let request_uri = self.push(form).await?;
             query.push("client_id", &self.config.client_id);
