@@ -26,6 +26,10 @@
 //! whose ID token is refused after the exchange, whose grant countersign
 //! revokes at the provider.
 //!
+//! `mtls`: RFC 8705 against a third instance (oidc-provider/mtls-server.mjs,
+//! over HTTPS asking for client certificates): `tls_client_auth`, and a
+//! token bound to the certificate the route presents to an mTLS upstream.
+//!
 //! `fleet`: three countersign processes share one of oidc-provider's
 //! rotating grants through a real redis-server for 30 s of load.
 //!
@@ -67,6 +71,7 @@ mod fleet;
 mod hmac_recipes;
 mod httpsig;
 mod jws;
+mod mtls;
 mod oidc_provider;
 mod sessions;
 mod sigv4;

@@ -81,6 +81,14 @@ impl OidcProvider {
         )
     }
 
+    /// The mutual-TLS instance (mtls-server.mjs), over HTTPS; `env` names
+    /// its certificate files and client DN (see its usage line). Its
+    /// endpoints are HTTPS only: `events`, `post` and `introspect` (plain
+    /// HTTP) do not reach it; tests/interop/mtls.rs introspects over TLS.
+    pub fn start_mtls(env: &[(&str, &str)]) -> OidcProvider {
+        OidcProvider::spawn("mtls-server.mjs", env)
+    }
+
     fn spawn(script: &str, env: &[(&str, &str)]) -> OidcProvider {
         let dir = package_dir();
         assert!(
@@ -132,11 +140,17 @@ impl OidcProvider {
                 );
             }
         };
-        let addr = info
-            .issuer
-            .strip_prefix("http://")
-            .and_then(|a| a.parse().ok())
-            .expect("the issuer is http://127.0.0.1:PORT");
+        let addr = match info.issuer.strip_prefix("https://localhost:") {
+            Some(port) => port
+                .parse()
+                .ok()
+                .map(|p| SocketAddr::from(([127, 0, 0, 1], p))),
+            None => info
+                .issuer
+                .strip_prefix("http://")
+                .and_then(|a| a.parse().ok()),
+        }
+        .expect("the issuer is http://127.0.0.1:PORT or https://localhost:PORT");
         OidcProvider {
             child,
             _stdin: stdin,
