@@ -16,7 +16,7 @@
 //!
 //! - `GET /oauth2/NAME/sessions/ID`: the session's facts, never a token;
 //! - `DELETE /oauth2/NAME/sessions/ID`: ends it (revoked at the provider
-//!   where the credential has a `revocation_url`).
+//!   where the credential has a `revocation_url` or its issuer names one).
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};

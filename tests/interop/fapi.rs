@@ -162,6 +162,16 @@ async fn call_as(
     server.assert_active(&token, client_id).await;
 }
 
+/// How many grants the provider has revoked.
+async fn revocations(server: &OidcProvider) -> usize {
+    server
+        .events()
+        .await
+        .iter()
+        .filter(|e| e["event"] == "grant.revoked")
+        .count()
+}
+
 /// The request the provider accepted into its login interaction: it read
 /// the consent's intent out of countersign's signed request object, as an
 /// essential claim of the ID token.
@@ -201,6 +211,23 @@ async fn a_consent_with_a_pushed_signed_request_object_authorizes_a_session() {
         assert!(done.body.contains("alice"), "{}", done.body);
         call_as(&sidecar, &upstream, &server, "alice", client_id).await;
         assert_intent_asked(&server, client_id, true).await;
+        // Ending the session revokes it at the revocation endpoint the
+        // discovery document names (no `revocation_url` is configured).
+        let revoked_before = revocations(&server).await;
+        let req = http::Request::delete("/oauth2/api/sessions/alice")
+            .header("host", "admin")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        let ended = send(sidecar.control(), req).await;
+        assert_eq!(ended.status, 200, "{ended:?}\n{}", server.log());
+        let ended: serde_json::Value = serde_json::from_str(&ended.body).unwrap();
+        assert_eq!(ended["revocation"], "revoked", "{ended}\n{}", server.log());
+        assert_eq!(
+            revocations(&server).await,
+            revoked_before + 1,
+            "{}",
+            server.log()
+        );
     }
     let refused: Vec<_> = server
         .events()

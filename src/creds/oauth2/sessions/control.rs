@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::super::endpoint::FetchError;
+use super::super::endpoint::{Endpoint, FetchError};
 use super::{check_id, SessionError, SessionManager};
+use crate::config::Secret;
+use crate::creds::form::Form;
 use crate::creds::token::store::{StoreError, StoredGrant};
 
 /// The non-secret parts of a session's token responses.
@@ -90,10 +92,11 @@ impl SessionManager {
             .session_grant(self.session_key(session))
             .map_err(|_| self.unknown(session))?;
         let revoker = self.revoker.as_ref();
+        let endpoint = &self.endpoint;
         let outcome = grant
             .end(|token| async move {
                 let Some(revoker) = revoker else {
-                    return Revocation::NotOffered;
+                    return revoke_discovered(endpoint, &token).await;
                 };
                 match revoker.revoke(&token).await {
                     Ok(()) => Revocation::Revoked,
@@ -144,5 +147,30 @@ impl SessionManager {
 
     fn unknown(&self, session: &str) -> SessionError {
         SessionError::Unknown(session.to_string(), self.name.clone())
+    }
+}
+
+/// Without a `revocation_url`: the `revocation_endpoint` the issuer's
+/// discovery document names (its mTLS alias with a client certificate),
+/// with the credential's client authentication; not offered when there is
+/// no issuer or it names none.
+async fn revoke_discovered(endpoint: &Endpoint, token: &Secret) -> Revocation {
+    let Some(discovery) = endpoint.discovery() else {
+        return Revocation::NotOffered;
+    };
+    let url = match discovery.metadata().await {
+        Ok(meta) => meta.revocation_endpoint(endpoint.mtls()).cloned(),
+        Err(e) => return Revocation::Failed(format!("discovery: {}", crate::causes::chain(&e))),
+    };
+    let Some(url) = url else {
+        return Revocation::NotOffered;
+    };
+    let mut form = Form::default();
+    form.push("token", token.expose());
+    form.push("token_type_hint", "refresh_token");
+    match endpoint.post_authenticated(&url, form).await {
+        Ok((status, _)) if status == http::StatusCode::OK => Revocation::Revoked,
+        Ok((status, _)) => Revocation::Failed(format!("revocation endpoint answered {status}")),
+        Err(e) => Revocation::Failed(crate::causes::chain(&e)),
     }
 }
