@@ -133,7 +133,7 @@ fn verify_with(
     assert_eq!(verdict["ok"], true, "botocore: {}", verdict["why"]);
 }
 
-fn request(
+pub(crate) fn request(
     method: &str,
     url: &str,
     headers: &[(&str, &str)],
@@ -147,7 +147,7 @@ fn request(
 }
 
 /// A body of `len` bytes that is not all one byte.
-fn body(len: usize) -> Vec<u8> {
+pub(crate) fn body(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 % 251) as u8).collect()
 }
 

@@ -5,11 +5,9 @@
 //! with the public key that awscrt's own signature verifies with.
 
 use base64::Engine as _;
-use bytes::Bytes;
-use http::Request;
-use http_body_util::Full;
 
 use crate::integration::harness::*;
+use crate::sigv4::{body, request};
 
 const AK: &str = "AKIDEXAMPLE";
 const SK: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
@@ -102,24 +100,6 @@ fn verify(got: &Recorded, service: &str, region_set: &str, token: Option<&str>, 
         "are botocore and awscrt installed? .ci/run installs them",
     );
     assert_eq!(verdict["ok"], true, "awscrt: {}", verdict["why"]);
-}
-
-fn request(
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: Vec<u8>,
-) -> Request<Full<Bytes>> {
-    let mut req = Request::builder().method(method).uri(url);
-    for (n, v) in headers {
-        req = req.header(*n, *v);
-    }
-    req.body(Full::new(Bytes::from(body))).unwrap()
-}
-
-/// A body of `len` bytes that is not all one byte.
-fn body(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 31 % 251) as u8).collect()
 }
 
 #[tokio::test]
