@@ -60,13 +60,57 @@ async fn the_token_endpoint_is_discovered_from_the_issuer() {
 const REDIRECT_URI: &str = "https://countersign.test/oauth2/api/callback";
 const INTENT: &str = "urn-interop-intent-88379";
 
-/// An authorization_code credential for FAPI client `client_id` (signing
-/// with `alg`, key file `key`, `kid`), with `extra` keys.
-fn fapi_credential(client_id: &str, alg: &str, key: &str, kid: &str, extra: &str) -> String {
-    format!(
-        "grant = \"authorization_code\"\nclient_id = \"{client_id}\"\nclient_auth = \"private_key_jwt\"\nsigning_alg = \"{alg}\"\nkid = \"{kid}\"\nprivate_key_file = {}\nredirect_uri = \"{REDIRECT_URI}\"\nscope = \"openid accounts\"\ntoken_store = \"DIR/sessions\"\nrequest_object = \"signed\"\n{extra}\n",
-        toml_str(key_path(key).to_str().unwrap()),
-    )
+/// The provider's two FAPI clients that sign with a key of their own.
+#[derive(Clone, Copy)]
+enum Client {
+    /// `fapi-client`: RSA, PS256.
+    Rsa,
+    /// `fapi-client-es256`: EC P-256, ES256.
+    Ec,
+}
+
+impl Client {
+    fn id(self) -> &'static str {
+        match self {
+            Client::Rsa => "fapi-client",
+            Client::Ec => "fapi-client-es256",
+        }
+    }
+
+    /// Its authorization_code credential, with `extra` keys.
+    fn credential(self, extra: &str) -> String {
+        let (alg, key, kid) = match self {
+            Client::Rsa => ("PS256", RSA_KEY, "rsa-1"),
+            Client::Ec => ("ES256", EC_KEY, "ec-1"),
+        };
+        format!(
+            "grant = \"authorization_code\"\nclient_id = \"{}\"\nclient_auth = \"private_key_jwt\"\nsigning_alg = \"{alg}\"\nkid = \"{kid}\"\nprivate_key_file = {}\nredirect_uri = \"{REDIRECT_URI}\"\nscope = \"openid accounts\"\ntoken_store = \"DIR/sessions\"\nrequest_object = \"signed\"\n{extra}\n",
+            self.id(),
+            toml_str(key_path(key).to_str().unwrap()),
+        )
+    }
+}
+
+/// countersign with `credential` (whose endpoints it discovers from
+/// `server`), its sessions in a folder of its own, in front of a fresh
+/// upstream.
+async fn fapi_sidecar(server: &OidcProvider, credential: &str) -> (Sidecar, Upstream) {
+    let upstream = Upstream::http().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sessions")).unwrap();
+    let sidecar = Sidecar::start_in(dir, &discovered(server, &upstream, credential)).await;
+    (sidecar, upstream)
+}
+
+/// The callback's refusal: 400 with error `code`, its body naming `reason`.
+fn assert_refused(answer: &Answer, code: &str, reason: &str) {
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert_eq!(
+        answer.header("x-countersign-error"),
+        Some(code),
+        "{answer:?}"
+    );
+    assert!(answer.body.contains(reason), "{}", answer.body);
 }
 
 /// What the person does: from the app's ticket for `session` (with the
@@ -196,15 +240,9 @@ async fn assert_intent_asked(server: &OidcProvider, client_id: &str, pushed: boo
 #[ignore = "interop: needs `npm ci` in tests/interop/oidc-provider; run by .ci/run"]
 async fn a_consent_with_a_pushed_signed_request_object_authorizes_a_session() {
     let server = OidcProvider::start_fapi(REDIRECT_URI);
-    for (client_id, alg, key, kid) in [
-        ("fapi-client", "PS256", RSA_KEY, "rsa-1"),
-        ("fapi-client-es256", "ES256", EC_KEY, "ec-1"),
-    ] {
-        let upstream = Upstream::http().await;
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("sessions")).unwrap();
-        let credential = fapi_credential(client_id, alg, key, kid, "par = true");
-        let sidecar = Sidecar::start_in(dir, &discovered(&server, &upstream, &credential)).await;
+    for client in [Client::Rsa, Client::Ec] {
+        let client_id = client.id();
+        let (sidecar, upstream) = fapi_sidecar(&server, &client.credential("par = true")).await;
         let (back, mut browser) = consent(&sidecar, &server, "alice").await;
         let done = browser.request(http::Method::GET, &back, None).await;
         assert_eq!(done.status, 200, "{done:?}\n{}", server.log());
@@ -244,11 +282,7 @@ async fn a_consent_with_a_pushed_signed_request_object_authorizes_a_session() {
 #[ignore = "interop: needs `npm ci` in tests/interop/oidc-provider; run by .ci/run"]
 async fn a_signed_request_object_by_value_is_accepted() {
     let server = OidcProvider::start_fapi(REDIRECT_URI);
-    let upstream = Upstream::http().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("sessions")).unwrap();
-    let credential = fapi_credential("fapi-client", "PS256", RSA_KEY, "rsa-1", "");
-    let sidecar = Sidecar::start_in(dir, &discovered(&server, &upstream, &credential)).await;
+    let (sidecar, upstream) = fapi_sidecar(&server, &Client::Rsa.credential("")).await;
     let (back, mut browser) = consent(&sidecar, &server, "bob").await;
     let done = browser.request(http::Method::GET, &back, None).await;
     assert_eq!(done.status, 200, "{done:?}\n{}", server.log());

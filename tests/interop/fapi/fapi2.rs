@@ -28,11 +28,7 @@ fn fapi2_credential() -> String {
 #[ignore = "interop: needs `npm ci` in tests/interop/oidc-provider; run by .ci/run"]
 async fn a_fapi2_consent_binds_the_code_and_the_tokens_to_countersigns_dpop_key() {
     let server = OidcProvider::start_fapi(REDIRECT_URI);
-    let upstream = Upstream::http().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("sessions")).unwrap();
-    let sidecar =
-        Sidecar::start_in(dir, &discovered(&server, &upstream, &fapi2_credential())).await;
+    let (sidecar, upstream) = fapi_sidecar(&server, &fapi2_credential()).await;
     // No consent intent: that rides only in a signed request object.
     let ticket = "/oauth2/api/authorize?session=carol";
     let (back, mut browser) = consent_page_from(&sidecar, &server, ticket).await;

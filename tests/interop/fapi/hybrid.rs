@@ -15,17 +15,11 @@ use crate::browser::params_of;
 #[ignore = "interop: needs `npm ci` in tests/interop/oidc-provider; run by .ci/run"]
 async fn the_hybrid_flow_checks_the_id_token_from_the_fragment() {
     let server = OidcProvider::start_fapi(REDIRECT_URI);
-    let upstream = Upstream::http().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("sessions")).unwrap();
-    let credential = fapi_credential(
-        "fapi-client",
-        "PS256",
-        RSA_KEY,
-        "rsa-1",
-        "par = true\nresponse_type = \"code id_token\"",
-    );
-    let sidecar = Sidecar::start_in(dir, &discovered(&server, &upstream, &credential)).await;
+    let (sidecar, upstream) = fapi_sidecar(
+        &server,
+        &Client::Rsa.credential("par = true\nresponse_type = \"code id_token\""),
+    )
+    .await;
 
     // First a tampered answer: another code than the ID token was issued with.
     let (back, mut browser) = consent(&sidecar, &server, "mallory").await;
@@ -37,12 +31,7 @@ async fn the_hybrid_flow_checks_the_id_token_from_the_fragment() {
     let refused = browser
         .request(http::Method::POST, path, Some(&fields))
         .await;
-    assert_eq!(refused.status, 400, "{refused:?}");
-    assert_eq!(
-        refused.header("x-countersign-error"),
-        Some("id-token-invalid")
-    );
-    assert!(refused.body.contains("c_hash"), "{}", refused.body);
+    assert_refused(&refused, "id-token-invalid", "c_hash");
     // And an answer without its ID token.
     let (back, mut browser) = consent(&sidecar, &server, "eve").await;
     let (path, fragment) = back.split_once('#').unwrap();
@@ -53,12 +42,7 @@ async fn the_hybrid_flow_checks_the_id_token_from_the_fragment() {
     let refused = browser
         .request(http::Method::POST, path, Some(&fields))
         .await;
-    assert_eq!(refused.status, 400, "{refused:?}");
-    assert_eq!(
-        refused.header("x-countersign-error"),
-        Some("id-token-invalid")
-    );
-    assert!(refused.body.contains("no ID token"), "{}", refused.body);
+    assert_refused(&refused, "id-token-invalid", "no ID token");
     assert_eq!(server.grants("authorization_code", "fapi-client").await, 0);
 
     // Then the person's own answer, through the page as a browser runs it.
@@ -105,17 +89,11 @@ async fn the_hybrid_flow_checks_the_id_token_from_the_fragment() {
 #[ignore = "interop: needs `npm ci` in tests/interop/oidc-provider; run by .ci/run"]
 async fn the_hybrid_flow_with_form_post() {
     let server = OidcProvider::start_fapi(REDIRECT_URI);
-    let upstream = Upstream::http().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("sessions")).unwrap();
-    let credential = fapi_credential(
-        "fapi-client-es256",
-        "ES256",
-        EC_KEY,
-        "ec-1",
-        "response_type = \"code id_token\"\nresponse_mode = \"form_post\"",
-    );
-    let sidecar = Sidecar::start_in(dir, &discovered(&server, &upstream, &credential)).await;
+    let (sidecar, upstream) = fapi_sidecar(
+        &server,
+        &Client::Ec.credential("response_type = \"code id_token\"\nresponse_mode = \"form_post\""),
+    )
+    .await;
     let (page, mut browser) = consent_page(&sidecar, &server, "carol").await;
     assert_eq!(page.answer.status, 200, "{:?}", page.answer);
     let form = forms(&page.answer.body)
@@ -143,17 +121,11 @@ async fn the_hybrid_flow_with_form_post() {
 #[ignore = "interop: needs `npm ci` in tests/interop/oidc-provider; run by .ci/run"]
 async fn jarm_responses_are_checked_then_used() {
     let server = OidcProvider::start_fapi(REDIRECT_URI);
-    let upstream = Upstream::http().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("sessions")).unwrap();
-    let credential = fapi_credential(
-        "fapi-client",
-        "PS256",
-        RSA_KEY,
-        "rsa-1",
-        "par = true\nresponse_mode = \"jwt\"",
-    );
-    let sidecar = Sidecar::start_in(dir, &discovered(&server, &upstream, &credential)).await;
+    let (sidecar, upstream) = fapi_sidecar(
+        &server,
+        &Client::Rsa.credential("par = true\nresponse_mode = \"jwt\""),
+    )
+    .await;
 
     let (back, mut browser) = consent(&sidecar, &server, "mallory").await;
     let (path, query) = back.split_once('?').expect("query.jwt");
@@ -175,9 +147,7 @@ async fn jarm_responses_are_checked_then_used() {
             None,
         )
         .await;
-    assert_eq!(refused.status, 400, "{refused:?}");
-    assert_eq!(refused.header("x-countersign-error"), Some("jarm-invalid"));
-    assert!(refused.body.contains("signature"), "{}", refused.body);
+    assert_refused(&refused, "jarm-invalid", "signature");
     // Plain parameters are not taken where a JARM response is expected.
     let plain = browser
         .request(http::Method::GET, &format!("{path}?state=s&code=c"), None)
@@ -192,17 +162,12 @@ async fn jarm_responses_are_checked_then_used() {
 
     // form_post.jwt with the hybrid flow: the ID token inside the JWT is
     // checked too.
-    let upstream = Upstream::http().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("sessions")).unwrap();
-    let credential = fapi_credential(
-        "fapi-client-es256",
-        "ES256",
-        EC_KEY,
-        "ec-1",
-        "response_type = \"code id_token\"\nresponse_mode = \"form_post.jwt\"",
-    );
-    let sidecar = Sidecar::start_in(dir, &discovered(&server, &upstream, &credential)).await;
+    let (sidecar, upstream) = fapi_sidecar(
+        &server,
+        &Client::Ec
+            .credential("response_type = \"code id_token\"\nresponse_mode = \"form_post.jwt\""),
+    )
+    .await;
     let (page, mut browser) = consent_page(&sidecar, &server, "carol").await;
     let form = forms(&page.answer.body)
         .into_iter()
@@ -222,17 +187,11 @@ async fn jarm_responses_are_checked_then_used() {
 
     // jwt with code id_token: the JWT comes in the fragment, and the
     // callback page posts it back.
-    let upstream = Upstream::http().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("sessions")).unwrap();
-    let credential = fapi_credential(
-        "fapi-client",
-        "PS256",
-        RSA_KEY,
-        "rsa-1",
-        "response_type = \"code id_token\"\nresponse_mode = \"jwt\"",
-    );
-    let sidecar = Sidecar::start_in(dir, &discovered(&server, &upstream, &credential)).await;
+    let (sidecar, upstream) = fapi_sidecar(
+        &server,
+        &Client::Rsa.credential("response_type = \"code id_token\"\nresponse_mode = \"jwt\""),
+    )
+    .await;
     let (back, mut browser) = consent(&sidecar, &server, "dave").await;
     let (path, fragment) = back.split_once('#').expect("fragment.jwt");
     let page = browser.request(http::Method::GET, path, None).await;

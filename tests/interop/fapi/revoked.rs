@@ -12,11 +12,7 @@ use super::*;
 #[ignore = "interop: needs `npm ci` in tests/interop/oidc-provider; run by .ci/run"]
 async fn a_refused_id_token_after_the_exchange_revokes_what_was_issued() {
     let server = OidcProvider::start_fapi_wrong_jwks(REDIRECT_URI);
-    let upstream = Upstream::http().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("sessions")).unwrap();
-    let credential = fapi_credential("fapi-client", "PS256", RSA_KEY, "rsa-1", "par = true");
-    let sidecar = Sidecar::start_in(dir, &discovered(&server, &upstream, &credential)).await;
+    let (sidecar, upstream) = fapi_sidecar(&server, &Client::Rsa.credential("par = true")).await;
     let (back, mut browser) = consent(&sidecar, &server, "eve").await;
     let refused = browser.request(http::Method::GET, &back, None).await;
     assert_eq!(refused.status, 400, "{refused:?}\n{}", server.log());
@@ -69,15 +65,11 @@ async fn a_refused_id_token_after_the_exchange_revokes_what_was_issued() {
 #[ignore = "interop: needs `npm ci` in tests/interop/oidc-provider; run by .ci/run"]
 async fn a_revocation_the_provider_refuses_is_named_in_the_refusal() {
     let server = OidcProvider::start_fapi_wrong_jwks(REDIRECT_URI);
-    let upstream = Upstream::http().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("sessions")).unwrap();
     let extra = format!(
         "par = true\nrevocation_url = {}",
         toml_str(&server.info.token_endpoint)
     );
-    let credential = fapi_credential("fapi-client", "PS256", RSA_KEY, "rsa-1", &extra);
-    let sidecar = Sidecar::start_in(dir, &discovered(&server, &upstream, &credential)).await;
+    let (sidecar, _upstream) = fapi_sidecar(&server, &Client::Rsa.credential(&extra)).await;
     let (back, mut browser) = consent(&sidecar, &server, "eve").await;
     let refused = browser.request(http::Method::GET, &back, None).await;
     assert_eq!(refused.status, 400, "{refused:?}\n{}", server.log());
