@@ -146,6 +146,26 @@ pub(crate) fn request(
     req.body(Full::new(Bytes::from(body))).unwrap()
 }
 
+/// PUTs to `url` with bodies just under and over the 64 KiB `spool_memory`
+/// of the tests' configs, and an empty one; `verify` checks each as the
+/// upstream got it.
+pub(crate) async fn puts_around_spool_memory(
+    sidecar: &Sidecar,
+    upstream: &Upstream,
+    url: &str,
+    verify: impl Fn(&Recorded),
+) {
+    for len in [(64 << 10) - 1, (64 << 10) + 1, 0] {
+        let data = body(len);
+        let headers = [("content-type", "application/octet-stream")];
+        let answer = send(sidecar.proxy(), request("PUT", url, &headers, data.clone())).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let got = upstream.last();
+        assert_eq!(got.body, data);
+        verify(&got);
+    }
+}
+
 /// A body of `len` bytes that is not all one byte.
 pub(crate) fn body(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 % 251) as u8).collect()
@@ -201,25 +221,12 @@ async fn botocore_accepts_what_aws_sigv4_signs() {
         false,
     );
 
-    // S3: a PUT whose key has a space, a colon and a tilde, bodies just
-    // under and over spool_memory, and an empty one.
-    for len in [(64 << 10) - 1, (64 << 10) + 1, 0] {
-        let data = body(len);
-        let answer = send(
-            sidecar.proxy(),
-            request(
-                "PUT",
-                "http://bucket.s3.test/dir/my%20file%3Av1~.bin?x-id=PutObject",
-                &[("content-type", "application/octet-stream")],
-                data.clone(),
-            ),
-        )
-        .await;
-        assert_eq!(answer.status, 200, "{answer:?}");
-        let got = upstream.last();
-        assert_eq!(got.body, data);
-        verify(&got, "s3", "us-east-1", None, false);
-    }
+    // S3: a PUT whose key has a space, a colon and a tilde.
+    let object = "http://bucket.s3.test/dir/my%20file%3Av1~.bin?x-id=PutObject";
+    puts_around_spool_memory(&sidecar, &upstream, object, |got| {
+        verify(got, "s3", "us-east-1", None, false)
+    })
+    .await;
 
     // S3 with UNSIGNED-PAYLOAD: the body streams through unhashed.
     let data = body(300 << 10);
