@@ -23,6 +23,7 @@ def s4(b):
     ports = {"paypay_port": procs.free_port()}
     p = procs.start_countersign(b.args.bin, b.work, "cs-big", "countersign-big.toml", "info",
                                 ports, upstream_port=b.up)
+    load.check_credential("cs-big", ports["paypay_port"], "hmac OPA-Auth:bench-key:", post=True)
     size = b.args.big_mib * MIB
     res = []
     for _ in range(b.args.reps):

@@ -2,10 +2,12 @@
 (examples/loadgen: open loop, CONNECT, TLS), big bodies, idle connections."""
 
 import hashlib
+import http.client
 import json
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -75,6 +77,30 @@ def loadgen(binary, addr, rate, duration, conns=16, timestamps=None, **opts):
     if r["errors"]:
         sys.exit(f"loadgen saw {r['errors']} errors on {addr} (first: {r['first_error']})")
     return r
+
+
+def check_credential(what, port, prefix, post=False, tunnel=None, ca=None):
+    """Before measuring a target: one request through it to the upstream's
+    /auth, which answers the Authorization header it received. A proxy that
+    dropped the credential would otherwise be measured doing less work."""
+    if tunnel:
+        c = http.client.HTTPSConnection("127.0.0.1", port, timeout=10,
+                                        context=ssl.create_default_context(cafile=ca))
+        c.set_tunnel(*tunnel)
+    else:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        if post:
+            c.request("POST", "/auth", body=b"{}", headers={"Content-Type": "application/json"})
+        else:
+            c.request("GET", "/auth")
+        r = c.getresponse()
+        got = r.read().decode(errors="replace").strip()
+    finally:
+        c.close()
+    if r.status != 200 or not got.startswith(prefix):
+        sys.exit(f"{what}: the upstream got Authorization {got[:len(prefix)]!r} (status {r.status}), "
+                 f"expected {prefix!r}...")
 
 
 def accepts(status_port):

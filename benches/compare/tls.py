@@ -62,6 +62,10 @@ class Tls:
         ngx_pids, cs_pids = procs.pids_of(p.pid), [cs.pid]
         self.port = {"direct-tls": self.tls_port, "nginx-tls": ng, "cs-tls": ports["tls_listen"],
                      "nginx-mtls": ng_m, "cs-mtls": ports["mtls_listen"]}
+        for t in ("nginx-tls", "cs-tls", "nginx-mtls", "cs-mtls"):
+            load.check_credential(t, self.port[t], "Bearer bench-token")
+        load.check_credential("cs-connect", self.proxy_port, "Bearer bench-token",
+                              tunnel=(HOST, 443), ca=f"{w}/mitm-ca/ca.pem")
         self.pids = {"direct-tls": [], "nginx-tls": ngx_pids, "cs-tls": cs_pids,
                      "nginx-mtls": ngx_pids, "cs-mtls": cs_pids}
 

@@ -20,6 +20,7 @@ def s7(b):
     p = procs.start_countersign(a.bin, w, "cs-token", "countersign-token.toml", "info", ports,
                                 token_port=token_port, upstream_port=b.up)
     time.sleep(1)  # the first token, fetched at start
+    load.check_credential("cs-token", ports["oauth2_port"], "Bearer bench-at-")
     secs = max(12, 3 * a.duration)
     res = []
     for rep in range(a.reps):

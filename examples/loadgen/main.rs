@@ -11,9 +11,9 @@
 //! connection sends as soon as the previous answer is in (for req/s).
 //!
 //! Prints one JSON object: requests, errors, req/s, p50/p99/p99.9/max
-//! latency in µs, and how late the sends themselves were (the generator's
-//! own error: `std::thread::sleep`, i.e. nanosleep with the kernel's timer
-//! slack). `--timestamps FILE` writes one line per request: scheduled time
+//! latency in µs, and how far past their time the sends that waited for it
+//! went out (the generator's own error: `std::thread::sleep`, i.e.
+//! nanosleep with the kernel's timer slack, and the scheduler). `--timestamps FILE` writes one line per request: scheduled time
 //! (µs since `start_unix`) and latency (µs).
 //!
 //! `cargo build --release --example loadgen`
@@ -74,7 +74,11 @@ struct Args {
 struct Sample {
     scheduled_us: u64,
     latency_us: u64,
-    late_us: u64,
+    /// How far past its time a send went out after sleeping for it (the
+    /// generator's own error); `None` when the connection was still busy
+    /// with the previous answer (that delay is the target's, and counted
+    /// in the latency).
+    overshoot_us: Option<u64>,
 }
 
 struct Outcome {
@@ -126,7 +130,8 @@ fn worker(k: u32, args: &Args, target: &Target, req: &[u8], start: Instant) -> O
         }
         i += 1;
         let now = Instant::now();
-        if scheduled > now {
+        let slept = scheduled > now;
+        if slept {
             std::thread::sleep(scheduled - now);
         }
         let sent = Instant::now();
@@ -142,7 +147,7 @@ fn worker(k: u32, args: &Args, target: &Target, req: &[u8], start: Instant) -> O
             Ok(()) => out.samples.push(Sample {
                 scheduled_us: (scheduled - start).as_micros() as u64,
                 latency_us: scheduled.elapsed().as_micros() as u64,
-                late_us: (sent - scheduled).as_micros() as u64,
+                overshoot_us: slept.then(|| (sent - scheduled).as_micros() as u64),
             }),
             Err(e) => {
                 out.errors += 1;
@@ -205,7 +210,7 @@ fn main() {
         f.flush().unwrap();
     }
     let mut lat: Vec<u64> = samples.iter().map(|s| s.latency_us).collect();
-    let mut late: Vec<u64> = samples.iter().map(|s| s.late_us).collect();
+    let mut late: Vec<u64> = samples.iter().filter_map(|s| s.overshoot_us).collect();
     lat.sort_unstable();
     late.sort_unstable();
     let report = serde_json::json!({
@@ -217,8 +222,8 @@ fn main() {
         "p99_us": pct(&lat, 0.99),
         "p999_us": pct(&lat, 0.999),
         "max_us": lat.last().copied().unwrap_or(0),
-        "send_late_p50_us": pct(&late, 0.50),
-        "send_late_p99_us": pct(&late, 0.99),
+        "overshoot_p50_us": pct(&late, 0.50),
+        "overshoot_p99_us": pct(&late, 0.99),
         "start_unix": start_unix,
     });
     println!("{report}");
