@@ -5,6 +5,7 @@ pub mod budget;
 pub mod deadline;
 mod file;
 pub mod spool;
+mod writer;
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
@@ -13,6 +14,7 @@ use http_body_util::{BodyExt, Empty, Full};
 pub use budget::{SpoolHold, SpoolUsage};
 pub use deadline::{BodyTimeout, BodyWait, DeadlineBody};
 pub use spool::{spool, SpoolError, SpoolLimits, Spooled};
+pub use writer::Observer;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -11,20 +11,15 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body::Body;
 use http_body_util::BodyExt;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
 
 use super::budget::{SpoolHold, SpoolUsage};
 use super::deadline::BodyTimeout;
 use super::file::FileBody;
+use super::writer::{Observer, SpoolWriter};
 use super::{BoxError, ProxyBody};
 
 /// The smallest in-memory buffer a body gets when its length is unknown.
 const FIRST_CAPACITY: usize = 16 << 10;
-
-/// The write buffers of a spool file (ours, and tokio's for its blocking
-/// write). Not counted in the memory budget, so kept small: every stalled
-/// upload on disk holds them.
-const FILE_BUFFER: usize = 64 << 10;
 
 #[derive(Debug, Clone)]
 pub struct SpoolLimits {
@@ -68,7 +63,8 @@ pub struct Spooled {
 
 enum Kept {
     Memory(Bytes),
-    File(tokio::fs::File),
+    /// Read with positioned reads: bodies made from it share no offset.
+    File(Arc<std::fs::File>),
 }
 
 impl Spooled {
@@ -101,35 +97,33 @@ impl Spooled {
         super::with_guard(body, self.hold)
     }
 
-    /// The body once more, from its start: the same bytes in memory, or a
-    /// second handle on the spool file. (Handles share one offset, so a body
-    /// made earlier must be done with before this one is read.)
+    /// The body once more, from its start: the same bytes in memory, or the
+    /// spool file read afresh.
     pub async fn body(&self) -> std::io::Result<ProxyBody> {
         let body = match &self.kept {
             Kept::Memory(bytes) if bytes.is_empty() => super::empty(),
             Kept::Memory(bytes) => super::full(bytes.clone()),
-            Kept::File(file) => {
-                let mut again = file.try_clone().await?;
-                again.rewind().await?;
-                super::boxed(FileBody::new(again, self.len))
-            }
+            Kept::File(file) => super::boxed(FileBody::new(Arc::clone(file), self.len)),
         };
         Ok(super::with_guard(body, Arc::clone(&self.hold)))
     }
 }
 
-/// Reads `body` to its end. Trailers are dropped. Memory is taken from
-/// `usage` as the body grows, so the bytes a request holds are counted
-/// while it is being read, not only once it is complete.
-pub async fn spool<B>(
+/// Reads `body` to its end, every byte through `observer`, handed back
+/// with the body. Trailers are dropped. Memory is taken from `usage` as the
+/// body grows, so the bytes a request holds are counted while it is being
+/// read, not only once it is complete. Past memory, the observer runs on
+/// the blocking thread that writes the spool file.
+pub async fn spool<B, O>(
     body: B,
     limits: &SpoolLimits,
     usage: &Arc<SpoolUsage>,
-    mut observe: impl FnMut(&[u8]),
-) -> Result<Spooled, SpoolError>
+    observer: O,
+) -> Result<(Spooled, O), SpoolError>
 where
     B: Body<Data = Bytes> + Unpin,
     B::Error: Into<BoxError>,
+    O: Observer,
 {
     let mut body = body;
     let hint = body
@@ -143,7 +137,7 @@ where
     let mut memory: Vec<u8> = Vec::new();
     let mut hold = usage.hold();
     let mut len: u64 = 0;
-    let mut file: Option<BufWriter<tokio::fs::File>> = None;
+    let mut phase = Phase::Memory(observer);
     let disk = |source| SpoolError::Disk {
         dir: limits.dir.clone(),
         source,
@@ -160,42 +154,48 @@ where
                 limit: limits.max_body,
             });
         }
-        observe(&data);
-        if file.is_none() {
-            match room(&mut memory, &mut hold, data.len(), hint, limits) {
-                Room::Enough => {
-                    memory.extend_from_slice(&data);
-                    continue;
-                }
-                Room::TooBig => hold.to_disk(false),
-                Room::OverBudget => hold.to_disk(true),
+        phase = match phase {
+            Phase::Disk(mut file) => {
+                hold.grow_disk(data.len() as u64);
+                file.push(data).await.map_err(disk)?;
+                Phase::Disk(file)
             }
-            let mut f = open_spool_file(limits).await.map_err(disk)?;
-            f.write_all(&memory).await.map_err(disk)?;
-            hold.grow_disk(memory.len() as u64);
-            memory = Vec::new();
-            file = Some(f);
-        }
-        if let Some(f) = file.as_mut() {
-            f.write_all(&data).await.map_err(disk)?;
-            hold.grow_disk(data.len() as u64);
-        }
+            Phase::Memory(mut observer) => {
+                let spill = match room(&mut memory, &mut hold, data.len(), hint, limits) {
+                    Room::Enough => {
+                        observer.observe(&data);
+                        memory.extend_from_slice(&data);
+                        phase = Phase::Memory(observer);
+                        continue;
+                    }
+                    Room::TooBig => false,
+                    Room::OverBudget => true,
+                };
+                hold.to_disk(spill);
+                hold.grow_disk((memory.len() + data.len()) as u64);
+                let head = std::mem::take(&mut memory);
+                let mut file = SpoolWriter::create(&limits.dir, observer, head)
+                    .await
+                    .map_err(disk)?;
+                file.push(data).await.map_err(disk)?;
+                Phase::Disk(file)
+            }
+        };
     }
 
-    let kept = match file {
-        None => Kept::Memory(Bytes::from(memory)),
-        Some(mut f) => {
-            f.flush().await.map_err(disk)?;
-            let mut file = f.into_inner();
-            file.rewind().await.map_err(disk)?;
-            Kept::File(file)
+    let (kept, observer) = match phase {
+        Phase::Memory(observer) => (Kept::Memory(Bytes::from(memory)), observer),
+        Phase::Disk(file) => {
+            let (file, observer) = file.finish().await.map_err(disk)?;
+            (Kept::File(Arc::new(file)), observer)
         }
     };
-    Ok(Spooled {
+    let spooled = Spooled {
         kept,
         len,
         hold: Arc::new(hold),
-    })
+    };
+    Ok((spooled, observer))
 }
 
 fn client_error(e: impl Into<BoxError>) -> SpoolError {
@@ -204,6 +204,13 @@ fn client_error(e: impl Into<BoxError>) -> SpoolError {
         Some(t) => SpoolError::Timeout(t),
         None => SpoolError::Client(e),
     }
+}
+
+/// Where the body goes: memory, with the observer fed here; or the spool
+/// file, whose writer has the observer.
+enum Phase<O> {
+    Memory(O),
+    Disk(SpoolWriter<O>),
 }
 
 /// Whether `more` bytes fit in memory.
@@ -246,25 +253,6 @@ fn room(
     Room::OverBudget
 }
 
-async fn open_spool_file(limits: &SpoolLimits) -> std::io::Result<BufWriter<tokio::fs::File>> {
-    let dir = limits.dir.clone();
-    let file = tokio::task::spawn_blocking(move || {
-        let file = tempfile::tempfile_in(dir)?;
-        // O_TMPFILE takes the umask's mode (often 0644), and /proc/PID/fd
-        // still opens a file without a name: only countersign may read it.
-        use std::os::unix::fs::PermissionsExt as _;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        Ok::<_, std::io::Error>(file)
-    })
-    .await
-    .map_err(std::io::Error::other)??;
-    let mut file = tokio::fs::File::from_std(file);
-    // tokio's file keeps a copy of each write (up to 2 MiB by default) for
-    // the blocking thread that does it: bounded like the write buffer.
-    file.set_max_buf_size(FILE_BUFFER);
-    Ok(BufWriter::with_capacity(FILE_BUFFER, file))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,6 +283,16 @@ mod tests {
         }
     }
 
+    /// Every byte observed, in order.
+    #[derive(Default)]
+    struct Seen(Vec<u8>);
+
+    impl Observer for Seen {
+        fn observe(&mut self, chunk: &[u8]) {
+            self.0.extend_from_slice(chunk);
+        }
+    }
+
     fn chunked(parts: Vec<&'static [u8]>) -> TestBody {
         TestBody::Chunks(parts.into_iter().map(Bytes::from_static).collect())
     }
@@ -315,17 +313,16 @@ mod tests {
     #[tokio::test]
     async fn small_bodies_stay_in_memory_and_are_observed_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let mut seen = Vec::new();
-        let s = spool(
+        let (s, seen) = spool(
             chunked(vec![b"ab", b"cd"]),
             &limits(dir.path(), 16, 100),
             &usage(),
-            |c| seen.extend_from_slice(c),
+            Seen::default(),
         )
         .await
         .unwrap();
         assert!(!s.is_on_disk());
-        assert_eq!(seen, b"abcd");
+        assert_eq!(seen.0, b"abcd");
         let out = s.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(&out[..], b"abcd");
     }
@@ -337,9 +334,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let buffer = Bytes::from(vec![7u8; 64 * 1024]);
         let body = TestBody::Chunks((0..100).map(|i| buffer.slice(i..i + 1)).collect());
-        let s = spool(body, &limits(dir.path(), 1024, 4096), &usage(), |_| {})
-            .await
-            .unwrap();
+        let (s, _) = spool(
+            body,
+            &limits(dir.path(), 1024, 4096),
+            &usage(),
+            Seen::default(),
+        )
+        .await
+        .unwrap();
         let Kept::Memory(bytes) = &s.kept else {
             panic!("in memory")
         };
@@ -351,11 +353,11 @@ mod tests {
     #[tokio::test]
     async fn large_bodies_go_to_an_unnamed_file() {
         let dir = tempfile::tempdir().unwrap();
-        let s = spool(
+        let (s, _) = spool(
             chunked(vec![b"0123", b"4567", b"89"]),
             &limits(dir.path(), 5, 100),
             &usage(),
-            |_| {},
+            Seen::default(),
         )
         .await
         .unwrap();
@@ -373,7 +375,7 @@ mod tests {
             chunked(vec![b"0123", b"4567"]),
             &limits(dir.path(), 2, 6),
             &usage(),
-            |_| {},
+            Seen::default(),
         )
         .await
         .err()
@@ -391,7 +393,7 @@ mod tests {
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         let reading = tokio::spawn({
             let (limits, usage) = (limits(dir.path(), 1 << 20, 1 << 20), Arc::clone(&usage));
-            async move { spool(TestBody::Channel(rx), &limits, &usage, |_| {}).await }
+            async move { spool(TestBody::Channel(rx), &limits, &usage, Seen::default()).await }
         });
         tx.send(Bytes::from(vec![1u8; 1000])).await.unwrap();
         tx.send(Bytes::from(vec![2u8; 1000])).await.unwrap();
@@ -403,7 +405,7 @@ mod tests {
         }
         assert!(usage.memory() >= 1000, "counted while reading");
         drop(tx);
-        let s = reading.await.unwrap().unwrap();
+        let (s, _) = reading.await.unwrap().unwrap();
         assert!(!s.is_on_disk());
         assert!(usage.memory() >= 2000);
         let out = s.into_body().collect().await.unwrap().to_bytes();
@@ -421,13 +423,18 @@ mod tests {
             memory_total: 100,
             ..limits(dir.path(), 80, 1000)
         };
-        let first = spool(chunked(vec![&[0; 60]]), &limits, &usage, |_| {})
+        let (first, _) = spool(chunked(vec![&[0; 60]]), &limits, &usage, Seen::default())
             .await
             .unwrap();
         assert!(!first.is_on_disk());
-        let second = spool(chunked(vec![&[1; 30], &[2; 30]]), &limits, &usage, |_| {})
-            .await
-            .unwrap();
+        let (second, _) = spool(
+            chunked(vec![&[1; 30], &[2; 30]]),
+            &limits,
+            &usage,
+            Seen::default(),
+        )
+        .await
+        .unwrap();
         assert!(second.is_on_disk());
         // The first body holds what it allocated: up to its own limit.
         assert_eq!((usage.memory(), usage.disk(), usage.spilled()), (80, 60, 1));
@@ -437,5 +444,52 @@ mod tests {
         assert_eq!((usage.memory(), usage.disk()), (80, 0));
         drop(first);
         assert_eq!(usage.memory(), 0);
+    }
+
+    /// MD5 of every byte observed.
+    struct Md5Seen(md5::Md5);
+
+    impl Observer for Md5Seen {
+        fn observe(&mut self, chunk: &[u8]) {
+            md5::Digest::update(&mut self.0, chunk);
+        }
+    }
+
+    /// Odd chunk sizes across the switch from memory to disk and across the
+    /// writer's batches: the hash is the body's, and the body sent (twice,
+    /// as for a request sent again) is the body received.
+    #[tokio::test]
+    async fn odd_chunks_past_memory_keep_the_exact_bytes_and_hash() {
+        use md5::Digest as _;
+        let dir = tempfile::tempdir().unwrap();
+        let sizes = [
+            1, 999, 4096, 131_071, 1, 131_072, 131_073, 300_001, 17, 65_536,
+        ];
+        let mut sent = Vec::new();
+        let mut chunks = VecDeque::new();
+        for size in sizes {
+            let chunk: Vec<u8> = (sent.len()..sent.len() + size)
+                .map(|i| (i % 251) as u8)
+                .collect();
+            sent.extend_from_slice(&chunk);
+            chunks.push_back(Bytes::from(chunk));
+        }
+        let usage = usage();
+        let (s, seen) = spool(
+            TestBody::Chunks(chunks),
+            &limits(dir.path(), 5000, 1 << 30),
+            &usage,
+            Md5Seen(md5::Md5::new()),
+        )
+        .await
+        .unwrap();
+        assert!(s.is_on_disk());
+        assert_eq!(s.len(), sent.len() as u64);
+        assert_eq!(usage.disk(), sent.len() as u64);
+        assert_eq!(seen.0.finalize(), md5::Md5::digest(&sent));
+        for _ in 0..2 {
+            let out = s.body().await.unwrap().collect().await.unwrap().to_bytes();
+            assert!(out == sent, "the bytes sent are the bytes received");
+        }
     }
 }
