@@ -14,7 +14,6 @@ use http_body_util::{BodyExt, Empty, Full};
 pub use budget::{SpoolHold, SpoolUsage};
 pub use deadline::{BodyTimeout, BodyWait, DeadlineBody};
 pub use spool::{spool, SpoolError, SpoolLimits, Spooled};
-pub use writer::Observer;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -15,7 +15,7 @@ use http_body_util::BodyExt;
 use super::budget::{SpoolHold, SpoolUsage};
 use super::deadline::BodyTimeout;
 use super::file::FileBody;
-use super::writer::{Observer, SpoolWriter};
+use super::writer::SpoolWriter;
 use super::{BoxError, ProxyBody};
 
 /// The smallest in-memory buffer a body gets when its length is unknown.
@@ -109,21 +109,19 @@ impl Spooled {
     }
 }
 
-/// Reads `body` to its end, every byte through `observer`, handed back
-/// with the body. Trailers are dropped. Memory is taken from `usage` as the
-/// body grows, so the bytes a request holds are counted while it is being
-/// read, not only once it is complete. Past memory, the observer runs on
-/// the blocking thread that writes the spool file.
-pub async fn spool<B, O>(
+/// Reads `body` to its end, feeding every chunk to `observe`. Trailers are
+/// dropped. Memory is taken from `usage` as the body grows, so the bytes a
+/// request holds are counted while it is being read, not only once it is
+/// complete.
+pub async fn spool<B>(
     body: B,
     limits: &SpoolLimits,
     usage: &Arc<SpoolUsage>,
-    observer: O,
-) -> Result<(Spooled, O), SpoolError>
+    mut observe: impl FnMut(&[u8]),
+) -> Result<Spooled, SpoolError>
 where
     B: Body<Data = Bytes> + Unpin,
     B::Error: Into<BoxError>,
-    O: Observer,
 {
     let mut body = body;
     let hint = body
@@ -137,7 +135,7 @@ where
     let mut memory: Vec<u8> = Vec::new();
     let mut hold = usage.hold();
     let mut len: u64 = 0;
-    let mut phase = Phase::Memory(observer);
+    let mut file: Option<SpoolWriter> = None;
     let disk = |source| SpoolError::Disk {
         dir: limits.dir.clone(),
         source,
@@ -154,48 +152,36 @@ where
                 limit: limits.max_body,
             });
         }
-        phase = match phase {
-            Phase::Disk(mut file) => {
-                hold.grow_disk(data.len() as u64);
-                file.push(data).await.map_err(disk)?;
-                Phase::Disk(file)
+        observe(&data);
+        if let Some(f) = file.as_mut() {
+            hold.grow_disk(data.len() as u64);
+            f.push(data).await.map_err(disk)?;
+            continue;
+        }
+        match room(&mut memory, &mut hold, data.len(), hint, limits) {
+            Room::Enough => {
+                memory.extend_from_slice(&data);
+                continue;
             }
-            Phase::Memory(mut observer) => {
-                let spill = match room(&mut memory, &mut hold, data.len(), hint, limits) {
-                    Room::Enough => {
-                        observer.observe(&data);
-                        memory.extend_from_slice(&data);
-                        phase = Phase::Memory(observer);
-                        continue;
-                    }
-                    Room::TooBig => false,
-                    Room::OverBudget => true,
-                };
-                hold.to_disk(spill);
-                hold.grow_disk((memory.len() + data.len()) as u64);
-                let head = std::mem::take(&mut memory);
-                let mut file = SpoolWriter::create(&limits.dir, observer, head)
-                    .await
-                    .map_err(disk)?;
-                file.push(data).await.map_err(disk)?;
-                Phase::Disk(file)
-            }
-        };
+            Room::TooBig => hold.to_disk(false),
+            Room::OverBudget => hold.to_disk(true),
+        }
+        hold.grow_disk((memory.len() + data.len()) as u64);
+        let head = std::mem::take(&mut memory);
+        let mut f = SpoolWriter::create(&limits.dir, head).await.map_err(disk)?;
+        f.push(data).await.map_err(disk)?;
+        file = Some(f);
     }
 
-    let (kept, observer) = match phase {
-        Phase::Memory(observer) => (Kept::Memory(Bytes::from(memory)), observer),
-        Phase::Disk(file) => {
-            let (file, observer) = file.finish().await.map_err(disk)?;
-            (Kept::File(Arc::new(file)), observer)
-        }
+    let kept = match file {
+        None => Kept::Memory(Bytes::from(memory)),
+        Some(f) => Kept::File(Arc::new(f.finish().await.map_err(disk)?)),
     };
-    let spooled = Spooled {
+    Ok(Spooled {
         kept,
         len,
         hold: Arc::new(hold),
-    };
-    Ok((spooled, observer))
+    })
 }
 
 fn client_error(e: impl Into<BoxError>) -> SpoolError {
@@ -204,13 +190,6 @@ fn client_error(e: impl Into<BoxError>) -> SpoolError {
         Some(t) => SpoolError::Timeout(t),
         None => SpoolError::Client(e),
     }
-}
-
-/// Where the body goes: memory, with the observer fed here; or the spool
-/// file, whose writer has the observer.
-enum Phase<O> {
-    Memory(O),
-    Disk(SpoolWriter<O>),
 }
 
 /// Whether `more` bytes fit in memory.
@@ -283,16 +262,6 @@ mod tests {
         }
     }
 
-    /// Every byte observed, in order.
-    #[derive(Default)]
-    struct Seen(Vec<u8>);
-
-    impl Observer for Seen {
-        fn observe(&mut self, chunk: &[u8]) {
-            self.0.extend_from_slice(chunk);
-        }
-    }
-
     fn chunked(parts: Vec<&'static [u8]>) -> TestBody {
         TestBody::Chunks(parts.into_iter().map(Bytes::from_static).collect())
     }
@@ -313,16 +282,17 @@ mod tests {
     #[tokio::test]
     async fn small_bodies_stay_in_memory_and_are_observed_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let (s, seen) = spool(
+        let mut seen = Vec::new();
+        let s = spool(
             chunked(vec![b"ab", b"cd"]),
             &limits(dir.path(), 16, 100),
             &usage(),
-            Seen::default(),
+            |c| seen.extend_from_slice(c),
         )
         .await
         .unwrap();
         assert!(!s.is_on_disk());
-        assert_eq!(seen.0, b"abcd");
+        assert_eq!(seen, b"abcd");
         let out = s.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(&out[..], b"abcd");
     }
@@ -334,14 +304,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let buffer = Bytes::from(vec![7u8; 64 * 1024]);
         let body = TestBody::Chunks((0..100).map(|i| buffer.slice(i..i + 1)).collect());
-        let (s, _) = spool(
-            body,
-            &limits(dir.path(), 1024, 4096),
-            &usage(),
-            Seen::default(),
-        )
-        .await
-        .unwrap();
+        let s = spool(body, &limits(dir.path(), 1024, 4096), &usage(), |_| {})
+            .await
+            .unwrap();
         let Kept::Memory(bytes) = &s.kept else {
             panic!("in memory")
         };
@@ -353,11 +318,11 @@ mod tests {
     #[tokio::test]
     async fn large_bodies_go_to_an_unnamed_file() {
         let dir = tempfile::tempdir().unwrap();
-        let (s, _) = spool(
+        let s = spool(
             chunked(vec![b"0123", b"4567", b"89"]),
             &limits(dir.path(), 5, 100),
             &usage(),
-            Seen::default(),
+            |_| {},
         )
         .await
         .unwrap();
@@ -375,7 +340,7 @@ mod tests {
             chunked(vec![b"0123", b"4567"]),
             &limits(dir.path(), 2, 6),
             &usage(),
-            Seen::default(),
+            |_| {},
         )
         .await
         .err()
@@ -393,7 +358,7 @@ mod tests {
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         let reading = tokio::spawn({
             let (limits, usage) = (limits(dir.path(), 1 << 20, 1 << 20), Arc::clone(&usage));
-            async move { spool(TestBody::Channel(rx), &limits, &usage, Seen::default()).await }
+            async move { spool(TestBody::Channel(rx), &limits, &usage, |_| {}).await }
         });
         tx.send(Bytes::from(vec![1u8; 1000])).await.unwrap();
         tx.send(Bytes::from(vec![2u8; 1000])).await.unwrap();
@@ -405,7 +370,7 @@ mod tests {
         }
         assert!(usage.memory() >= 1000, "counted while reading");
         drop(tx);
-        let (s, _) = reading.await.unwrap().unwrap();
+        let s = reading.await.unwrap().unwrap();
         assert!(!s.is_on_disk());
         assert!(usage.memory() >= 2000);
         let out = s.into_body().collect().await.unwrap().to_bytes();
@@ -423,18 +388,13 @@ mod tests {
             memory_total: 100,
             ..limits(dir.path(), 80, 1000)
         };
-        let (first, _) = spool(chunked(vec![&[0; 60]]), &limits, &usage, Seen::default())
+        let first = spool(chunked(vec![&[0; 60]]), &limits, &usage, |_| {})
             .await
             .unwrap();
         assert!(!first.is_on_disk());
-        let (second, _) = spool(
-            chunked(vec![&[1; 30], &[2; 30]]),
-            &limits,
-            &usage,
-            Seen::default(),
-        )
-        .await
-        .unwrap();
+        let second = spool(chunked(vec![&[1; 30], &[2; 30]]), &limits, &usage, |_| {})
+            .await
+            .unwrap();
         assert!(second.is_on_disk());
         // The first body holds what it allocated: up to its own limit.
         assert_eq!((usage.memory(), usage.disk(), usage.spilled()), (80, 60, 1));
@@ -444,15 +404,6 @@ mod tests {
         assert_eq!((usage.memory(), usage.disk()), (80, 0));
         drop(first);
         assert_eq!(usage.memory(), 0);
-    }
-
-    /// MD5 of every byte observed.
-    struct Md5Seen(md5::Md5);
-
-    impl Observer for Md5Seen {
-        fn observe(&mut self, chunk: &[u8]) {
-            md5::Digest::update(&mut self.0, chunk);
-        }
     }
 
     /// Odd chunk sizes across the switch from memory to disk and across the
@@ -475,18 +426,19 @@ mod tests {
             chunks.push_back(Bytes::from(chunk));
         }
         let usage = usage();
-        let (s, seen) = spool(
+        let mut md5 = md5::Md5::new();
+        let s = spool(
             TestBody::Chunks(chunks),
             &limits(dir.path(), 5000, 1 << 30),
             &usage,
-            Md5Seen(md5::Md5::new()),
+            |c| md5.update(c),
         )
         .await
         .unwrap();
         assert!(s.is_on_disk());
         assert_eq!(s.len(), sent.len() as u64);
         assert_eq!(usage.disk(), sent.len() as u64);
-        assert_eq!(seen.0.finalize(), md5::Md5::digest(&sent));
+        assert_eq!(md5.finalize(), md5::Md5::digest(&sent));
         for _ in 0..2 {
             let out = s.body().await.unwrap().collect().await.unwrap().to_bytes();
             assert!(out == sent, "the bytes sent are the bytes received");

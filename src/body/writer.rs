@@ -1,9 +1,9 @@
 //! The spool file of a body too large for memory, written in batches: the
-//! runtime worker only gathers the received chunks into a large buffer;
-//! each full buffer goes to a blocking thread that runs it through the
-//! observer (the credential's hash) and writes it with one call, while the
-//! next buffer fills. So the hash of a large body never holds up the
-//! worker, and the file sees one write per batch, not one per chunk.
+//! received chunks are gathered into a large buffer, and each full buffer
+//! is written with one call on a blocking thread while the next one fills
+//! (the runtime worker waits for a write only when the next batch is full
+//! before it is done). So the file sees one write, and the runtime one trip
+//! to a blocking thread, per batch rather than per chunk.
 //!
 //! Not counted in the memory budget, so bounded by `BATCH`: a body holds
 //! the buffer it fills and, while its write runs, the one being written.
@@ -22,12 +22,6 @@ use tokio::task::JoinHandle;
 /// blocking thread) per batch.
 pub(super) const BATCH: usize = 128 << 10;
 
-/// What sees every byte of a spooled body, in order (the credential's
-/// running hashes). Owned, since past memory it runs on a blocking thread.
-pub trait Observer: Send + 'static {
-    fn observe(&mut self, chunk: &[u8]);
-}
-
 /// A batch to write: gathered here, or a received chunk large enough to be
 /// written as it came (held no longer than its write).
 enum Batch {
@@ -44,46 +38,39 @@ impl Batch {
     }
 }
 
-/// What the blocking thread works with, handed back when a batch is done.
-struct Parts<O> {
-    file: std::fs::File,
-    observer: O,
-}
-
-enum State<O> {
-    Idle(Parts<O>),
-    Writing(JoinHandle<io::Result<Parts<O>>>),
+enum State {
+    Idle(std::fs::File),
+    Writing(JoinHandle<io::Result<std::fs::File>>),
     /// A write failed or its thread panicked; the error was returned.
     Failed,
 }
 
-pub(super) struct SpoolWriter<O> {
+pub(super) struct SpoolWriter {
     filling: Vec<u8>,
-    state: State<O>,
+    state: State,
 }
 
-impl<O: Observer> SpoolWriter<O> {
-    /// A new owner-only, unnamed file in `dir`, starting with `head` (bytes
-    /// the observer has already seen).
-    pub(super) async fn create(dir: &Path, observer: O, head: Vec<u8>) -> io::Result<Self> {
+impl SpoolWriter {
+    /// A new owner-only, unnamed file in `dir`, starting with `head`.
+    pub(super) async fn create(dir: &Path, head: Vec<u8>) -> io::Result<Self> {
         let dir = dir.to_path_buf();
         let file = run(move || open_unnamed(&dir)).await?;
         let mut writer = SpoolWriter {
             filling: Vec::new(),
-            state: State::Idle(Parts { file, observer }),
+            state: State::Idle(file),
         };
         if !head.is_empty() {
-            writer.submit(Batch::Gathered(head), false).await?;
+            writer.submit(Batch::Gathered(head)).await?;
         }
         Ok(writer)
     }
 
-    /// Adds `chunk` to the body: gathered, and written (and observed) once
-    /// a batch is full. A chunk of a batch or more, arriving when nothing is
+    /// Adds `chunk` to the body: gathered, and written once a batch is
+    /// full. A chunk of a batch or more, arriving when nothing is
     /// gathered, is written as it is, without a copy.
     pub(super) async fn push(&mut self, chunk: Bytes) -> io::Result<()> {
         if self.filling.is_empty() && chunk.len() >= BATCH {
-            return self.submit(Batch::Received(chunk), true).await;
+            return self.submit(Batch::Received(chunk)).await;
         }
         let mut rest = &chunk[..];
         while !rest.is_empty() {
@@ -95,45 +82,38 @@ impl<O: Observer> SpoolWriter<O> {
             rest = &rest[take..];
             if self.filling.len() == BATCH {
                 let full = mem::take(&mut self.filling);
-                self.submit(Batch::Gathered(full), true).await?;
+                self.submit(Batch::Gathered(full)).await?;
             }
         }
         Ok(())
     }
 
-    /// Writes what is gathered and waits for every write: the file, whole,
-    /// and the observer, having seen every byte.
-    pub(super) async fn finish(mut self) -> io::Result<(std::fs::File, O)> {
+    /// Writes what is gathered and waits for every write: the file, whole.
+    pub(super) async fn finish(mut self) -> io::Result<std::fs::File> {
         if !self.filling.is_empty() {
             let last = mem::take(&mut self.filling);
-            self.submit(Batch::Gathered(last), true).await?;
+            self.submit(Batch::Gathered(last)).await?;
         }
-        let parts = self.idle().await?;
-        Ok((parts.file, parts.observer))
+        self.idle().await
     }
 
     /// Waits for the batch being written (its thread can then take the
     /// next) and hands `batch` over.
-    async fn submit(&mut self, batch: Batch, observe: bool) -> io::Result<()> {
-        let mut parts = self.idle().await?;
+    async fn submit(&mut self, batch: Batch) -> io::Result<()> {
+        let mut file = self.idle().await?;
         self.state = State::Writing(tokio::task::spawn_blocking(move || {
-            let bytes = batch.bytes();
-            if observe {
-                parts.observer.observe(bytes);
-            }
-            parts.file.write_all(bytes)?;
-            Ok(parts)
+            file.write_all(batch.bytes())?;
+            Ok(file)
         }));
         Ok(())
     }
 
-    async fn idle(&mut self) -> io::Result<Parts<O>> {
-        let parts = match mem::replace(&mut self.state, State::Failed) {
-            State::Idle(parts) => parts,
-            State::Writing(job) => job.await.map_err(io::Error::other)??,
-            State::Failed => return Err(io::Error::other("an earlier spool write failed")),
-        };
-        Ok(parts)
+    async fn idle(&mut self) -> io::Result<std::fs::File> {
+        match mem::replace(&mut self.state, State::Failed) {
+            State::Idle(file) => Ok(file),
+            State::Writing(job) => job.await.map_err(io::Error::other)?,
+            State::Failed => Err(io::Error::other("an earlier spool write failed")),
+        }
     }
 }
 
@@ -161,32 +141,22 @@ mod tests {
     use proptest::prelude::*;
     use std::io::{Read as _, Seek as _};
 
-    /// Every byte observed, in order.
-    #[derive(Default)]
-    struct Seen(Vec<u8>);
-
-    impl Observer for Seen {
-        fn observe(&mut self, chunk: &[u8]) {
-            self.0.extend_from_slice(chunk);
-        }
-    }
-
     /// Bytes that differ from one position to the next, so a byte written
     /// twice, dropped or moved shows.
     fn pattern(from: usize, len: usize) -> Vec<u8> {
         (from..from + len).map(|i| (i % 251) as u8).collect()
     }
 
-    /// Writes `head` then chunks of `sizes`; returns the file's bytes, what
-    /// was observed, and what was sent.
-    fn write(head: usize, sizes: &[usize]) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    /// Writes `head` then chunks of `sizes`; returns the file's bytes and
+    /// what was sent.
+    fn write(head: usize, sizes: &[usize]) -> (Vec<u8>, Vec<u8>) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
         rt.block_on(async {
             let dir = tempfile::tempdir().unwrap();
             let sent_head = pattern(0, head);
-            let mut writer = SpoolWriter::create(dir.path(), Seen::default(), sent_head.clone())
+            let mut writer = SpoolWriter::create(dir.path(), sent_head.clone())
                 .await
                 .unwrap();
             let mut sent = sent_head;
@@ -195,17 +165,16 @@ mod tests {
                 sent.extend_from_slice(&chunk);
                 writer.push(Bytes::from(chunk)).await.unwrap();
             }
-            let (mut file, seen) = writer.finish().await.unwrap();
+            let mut file = writer.finish().await.unwrap();
             file.rewind().unwrap();
             let mut on_disk = Vec::new();
             file.read_to_end(&mut on_disk).unwrap();
-            (on_disk, seen.0, sent)
+            (on_disk, sent)
         })
     }
 
     /// Chunks just under, at and over a batch, and batches filled across
-    /// chunks, land on disk exactly once each, in order; the observer sees
-    /// every byte after the head (which it saw before), in order.
+    /// chunks, land on disk exactly once each, in order.
     #[test]
     fn batches_hold_the_exact_bytes_at_their_boundaries() {
         let cases: &[(usize, &[usize])] = &[
@@ -218,18 +187,17 @@ mod tests {
             (0, &[2 * BATCH + 1, 1, 3 * BATCH]),
         ];
         for (head, sizes) in cases {
-            let (on_disk, seen, sent) = write(*head, sizes);
+            let (on_disk, sent) = write(*head, sizes);
             assert_eq!(on_disk.len(), sent.len(), "{head} {sizes:?}");
             assert!(on_disk == sent, "{head} {sizes:?}: bytes on disk");
-            assert!(seen == sent[*head..], "{head} {sizes:?}: bytes observed");
         }
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
 
-        /// Whatever the chunk sizes, the file and the observer get the
-        /// bytes sent, each once, in order.
+        /// Whatever the chunk sizes, the file gets the bytes sent, each
+        /// once, in order.
         #[test]
         fn odd_chunk_sizes_keep_the_exact_bytes(
             head in 0usize..1000,
@@ -238,9 +206,8 @@ mod tests {
                 0..10,
             ),
         ) {
-            let (on_disk, seen, sent) = write(head, &sizes);
+            let (on_disk, sent) = write(head, &sizes);
             prop_assert!(on_disk == sent);
-            prop_assert!(seen == sent[head..]);
         }
     }
 
@@ -249,10 +216,10 @@ mod tests {
     async fn the_file_is_owner_only() {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
-        let writer = SpoolWriter::create(dir.path(), Seen::default(), b"x".to_vec())
+        let writer = SpoolWriter::create(dir.path(), b"x".to_vec())
             .await
             .unwrap();
-        let (file, _) = writer.finish().await.unwrap();
+        let file = writer.finish().await.unwrap();
         assert_eq!(file.metadata().unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "unnamed");
     }

@@ -129,14 +129,6 @@ impl BodyHash {
     }
 }
 
-/// The spool feeds the body through the hashes (on the thread that writes
-/// it to disk, past memory).
-impl crate::body::Observer for BodyHash {
-    fn observe(&mut self, chunk: &[u8]) {
-        self.update(chunk);
-    }
-}
-
 /// What the signers learned from the body: nothing (no body, or a
 /// zero-length one), or the digests they asked for. Cheap to clone: the
 /// kept body is shared.

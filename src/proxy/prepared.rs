@@ -89,7 +89,7 @@ impl Prepared {
             Some(c) => c.body_hash(&parts, params)?,
             None => None,
         };
-        let Some(hash) = hash else {
+        let Some(mut hash) = hash else {
             let body = if body.is_end_stream() {
                 Source::Empty
             } else {
@@ -131,7 +131,7 @@ impl Prepared {
         let usage = metrics
             .map(|m| Arc::clone(m.spool_usage()))
             .unwrap_or_default();
-        let (spooled, hash) = body::spool(body, limits, &usage, hash)
+        let spooled = body::spool(body, limits, &usage, |chunk| hash.update(chunk))
             .await
             .map_err(too_large)?;
         if !spooled.is_empty() {
