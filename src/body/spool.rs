@@ -175,7 +175,7 @@ where
 
     let kept = match file {
         None => Kept::Memory(Bytes::from(memory)),
-        Some(f) => Kept::File(Arc::new(f.finish().await.map_err(disk)?)),
+        Some(f) => Kept::File(f.finish().await.map_err(disk)?),
     };
     Ok(Spooled {
         kept,

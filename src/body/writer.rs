@@ -1,19 +1,22 @@
 //! The spool file of a body too large for memory, written in batches: the
 //! received chunks are gathered into a large buffer, and each full buffer
 //! is written with one call on a blocking thread while the next one fills
-//! (the runtime worker waits for a write only when the next batch is full
-//! before it is done). So the file sees one write, and the runtime one trip
+//! (the runtime worker waits for a write only when `IN_FLIGHT` are still
+//! under way as the next batch fills). So the file sees one write, and the runtime one trip
 //! to a blocking thread, per batch rather than per chunk.
 //!
 //! Not counted in the memory budget, so bounded by `BATCH`: a body holds
-//! the buffer it fills and, while its write runs, the one being written.
-//! A written buffer is freed, not kept, so an upload stalled on the app
-//! holds one buffer at most (as many bytes as the 64 KiB write buffers of
-//! the earlier spool file did together).
+//! the buffer it fills and, while their writes run, the ones being
+//! written. A written buffer is freed, not kept, so an upload stalled on
+//! the app holds one buffer at most (as many bytes as the two 64 KiB write
+//! buffers of the earlier spool file).
 
-use std::io::{self, Write as _};
+use std::collections::VecDeque;
+use std::io;
 use std::mem;
+use std::os::unix::fs::FileExt as _;
 use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::task::JoinHandle;
@@ -21,6 +24,9 @@ use tokio::task::JoinHandle;
 /// Bytes gathered before a write: one write call (and one trip to a
 /// blocking thread) per batch.
 pub(super) const BATCH: usize = 128 << 10;
+
+/// Batches being written at once, at most, besides the one filling.
+const IN_FLIGHT: usize = 2;
 
 /// A batch to write: gathered here, or a received chunk large enough to be
 /// written as it came (held no longer than its write).
@@ -38,16 +44,15 @@ impl Batch {
     }
 }
 
-enum State {
-    Idle(std::fs::File),
-    Writing(JoinHandle<io::Result<std::fs::File>>),
-    /// A write failed or its thread panicked; the error was returned.
-    Failed,
-}
-
 pub(super) struct SpoolWriter {
+    file: Arc<std::fs::File>,
     filling: Vec<u8>,
-    state: State,
+    /// Where the next batch goes in the file.
+    offset: u64,
+    /// Writes under way, oldest first: each batch is written at its own
+    /// offset, so the worker goes on gathering while up to `IN_FLIGHT` of
+    /// them wait for a blocking thread.
+    writing: VecDeque<JoinHandle<io::Result<()>>>,
 }
 
 impl SpoolWriter {
@@ -56,8 +61,10 @@ impl SpoolWriter {
         let dir = dir.to_path_buf();
         let file = run(move || open_unnamed(&dir)).await?;
         let mut writer = SpoolWriter {
+            file: Arc::new(file),
             filling: Vec::new(),
-            state: State::Idle(file),
+            offset: 0,
+            writing: VecDeque::new(),
         };
         if !head.is_empty() {
             writer.submit(Batch::Gathered(head)).await?;
@@ -89,31 +96,31 @@ impl SpoolWriter {
     }
 
     /// Writes what is gathered and waits for every write: the file, whole.
-    pub(super) async fn finish(mut self) -> io::Result<std::fs::File> {
+    pub(super) async fn finish(mut self) -> io::Result<Arc<std::fs::File>> {
         if !self.filling.is_empty() {
             let last = mem::take(&mut self.filling);
             self.submit(Batch::Gathered(last)).await?;
         }
-        self.idle().await
+        while let Some(job) = self.writing.pop_front() {
+            job.await.map_err(io::Error::other)??;
+        }
+        Ok(self.file)
     }
 
-    /// Waits for the batch being written (its thread can then take the
-    /// next) and hands `batch` over.
+    /// Hands `batch` to a blocking thread, once fewer than `IN_FLIGHT`
+    /// writes are under way.
     async fn submit(&mut self, batch: Batch) -> io::Result<()> {
-        let mut file = self.idle().await?;
-        self.state = State::Writing(tokio::task::spawn_blocking(move || {
-            file.write_all(batch.bytes())?;
-            Ok(file)
+        while self.writing.len() >= IN_FLIGHT {
+            if let Some(job) = self.writing.pop_front() {
+                job.await.map_err(io::Error::other)??;
+            }
+        }
+        let (file, offset) = (Arc::clone(&self.file), self.offset);
+        self.offset += batch.bytes().len() as u64;
+        self.writing.push_back(tokio::task::spawn_blocking(move || {
+            file.write_all_at(batch.bytes(), offset)
         }));
         Ok(())
-    }
-
-    async fn idle(&mut self) -> io::Result<std::fs::File> {
-        match mem::replace(&mut self.state, State::Failed) {
-            State::Idle(file) => Ok(file),
-            State::Writing(job) => job.await.map_err(io::Error::other)?,
-            State::Failed => Err(io::Error::other("an earlier spool write failed")),
-        }
     }
 }
 
@@ -165,10 +172,10 @@ mod tests {
                 sent.extend_from_slice(&chunk);
                 writer.push(Bytes::from(chunk)).await.unwrap();
             }
-            let mut file = writer.finish().await.unwrap();
-            file.rewind().unwrap();
+            let file = writer.finish().await.unwrap();
             let mut on_disk = Vec::new();
-            file.read_to_end(&mut on_disk).unwrap();
+            (&*file).rewind().unwrap();
+            (&*file).read_to_end(&mut on_disk).unwrap();
             (on_disk, sent)
         })
     }
