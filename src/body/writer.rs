@@ -2,8 +2,8 @@
 //! received chunks are gathered into a large buffer, and each full buffer
 //! is written with one call on a blocking thread while the next one fills
 //! (the runtime worker waits for a write only when `IN_FLIGHT` are still
-//! under way as the next batch fills). So the file sees one write, and the runtime one trip
-//! to a blocking thread, per batch rather than per chunk.
+//! under way as the next batch fills). So the file sees one write, and the
+//! runtime one trip to a blocking thread, per batch rather than per chunk.
 //!
 //! Not counted in the memory budget, so bounded by `BATCH`: a body holds
 //! the buffer it fills and, while their writes run, the ones being
