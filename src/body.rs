@@ -5,6 +5,7 @@ pub mod budget;
 pub mod deadline;
 mod file;
 pub mod spool;
+mod writer;
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;

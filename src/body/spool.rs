@@ -11,20 +11,15 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body::Body;
 use http_body_util::BodyExt;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
 
 use super::budget::{SpoolHold, SpoolUsage};
 use super::deadline::BodyTimeout;
 use super::file::FileBody;
+use super::writer::SpoolWriter;
 use super::{BoxError, ProxyBody};
 
 /// The smallest in-memory buffer a body gets when its length is unknown.
 const FIRST_CAPACITY: usize = 16 << 10;
-
-/// The write buffers of a spool file (ours, and tokio's for its blocking
-/// write). Not counted in the memory budget, so kept small: every stalled
-/// upload on disk holds them.
-const FILE_BUFFER: usize = 64 << 10;
 
 #[derive(Debug, Clone)]
 pub struct SpoolLimits {
@@ -68,7 +63,8 @@ pub struct Spooled {
 
 enum Kept {
     Memory(Bytes),
-    File(tokio::fs::File),
+    /// Read with positioned reads: bodies made from it share no offset.
+    File(Arc<std::fs::File>),
 }
 
 impl Spooled {
@@ -101,26 +97,22 @@ impl Spooled {
         super::with_guard(body, self.hold)
     }
 
-    /// The body once more, from its start: the same bytes in memory, or a
-    /// second handle on the spool file. (Handles share one offset, so a body
-    /// made earlier must be done with before this one is read.)
+    /// The body once more, from its start: the same bytes in memory, or the
+    /// spool file read afresh.
     pub async fn body(&self) -> std::io::Result<ProxyBody> {
         let body = match &self.kept {
             Kept::Memory(bytes) if bytes.is_empty() => super::empty(),
             Kept::Memory(bytes) => super::full(bytes.clone()),
-            Kept::File(file) => {
-                let mut again = file.try_clone().await?;
-                again.rewind().await?;
-                super::boxed(FileBody::new(again, self.len))
-            }
+            Kept::File(file) => super::boxed(FileBody::new(Arc::clone(file), self.len)),
         };
         Ok(super::with_guard(body, Arc::clone(&self.hold)))
     }
 }
 
-/// Reads `body` to its end. Trailers are dropped. Memory is taken from
-/// `usage` as the body grows, so the bytes a request holds are counted
-/// while it is being read, not only once it is complete.
+/// Reads `body` to its end, feeding every chunk to `observe`. Trailers are
+/// dropped. Memory is taken from `usage` as the body grows, so the bytes a
+/// request holds are counted while it is being read, not only once it is
+/// complete.
 pub async fn spool<B>(
     body: B,
     limits: &SpoolLimits,
@@ -143,7 +135,7 @@ where
     let mut memory: Vec<u8> = Vec::new();
     let mut hold = usage.hold();
     let mut len: u64 = 0;
-    let mut file: Option<BufWriter<tokio::fs::File>> = None;
+    let mut file: Option<SpoolWriter> = None;
     let disk = |source| SpoolError::Disk {
         dir: limits.dir.clone(),
         source,
@@ -161,35 +153,29 @@ where
             });
         }
         observe(&data);
-        if file.is_none() {
-            match room(&mut memory, &mut hold, data.len(), hint, limits) {
-                Room::Enough => {
-                    memory.extend_from_slice(&data);
-                    continue;
-                }
-                Room::TooBig => hold.to_disk(false),
-                Room::OverBudget => hold.to_disk(true),
-            }
-            let mut f = open_spool_file(limits).await.map_err(disk)?;
-            f.write_all(&memory).await.map_err(disk)?;
-            hold.grow_disk(memory.len() as u64);
-            memory = Vec::new();
-            file = Some(f);
-        }
         if let Some(f) = file.as_mut() {
-            f.write_all(&data).await.map_err(disk)?;
             hold.grow_disk(data.len() as u64);
+            f.push(data).await.map_err(disk)?;
+            continue;
         }
+        match room(&mut memory, &mut hold, data.len(), hint, limits) {
+            Room::Enough => {
+                memory.extend_from_slice(&data);
+                continue;
+            }
+            Room::TooBig => hold.to_disk(false),
+            Room::OverBudget => hold.to_disk(true),
+        }
+        hold.grow_disk((memory.len() + data.len()) as u64);
+        let head = std::mem::take(&mut memory);
+        let mut f = SpoolWriter::create(&limits.dir, head).await.map_err(disk)?;
+        f.push(data).await.map_err(disk)?;
+        file = Some(f);
     }
 
     let kept = match file {
         None => Kept::Memory(Bytes::from(memory)),
-        Some(mut f) => {
-            f.flush().await.map_err(disk)?;
-            let mut file = f.into_inner();
-            file.rewind().await.map_err(disk)?;
-            Kept::File(file)
-        }
+        Some(f) => Kept::File(f.finish().await.map_err(disk)?),
     };
     Ok(Spooled {
         kept,
@@ -244,25 +230,6 @@ fn room(
         }
     }
     Room::OverBudget
-}
-
-async fn open_spool_file(limits: &SpoolLimits) -> std::io::Result<BufWriter<tokio::fs::File>> {
-    let dir = limits.dir.clone();
-    let file = tokio::task::spawn_blocking(move || {
-        let file = tempfile::tempfile_in(dir)?;
-        // O_TMPFILE takes the umask's mode (often 0644), and /proc/PID/fd
-        // still opens a file without a name: only countersign may read it.
-        use std::os::unix::fs::PermissionsExt as _;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        Ok::<_, std::io::Error>(file)
-    })
-    .await
-    .map_err(std::io::Error::other)??;
-    let mut file = tokio::fs::File::from_std(file);
-    // tokio's file keeps a copy of each write (up to 2 MiB by default) for
-    // the blocking thread that does it: bounded like the write buffer.
-    file.set_max_buf_size(FILE_BUFFER);
-    Ok(BufWriter::with_capacity(FILE_BUFFER, file))
 }
 
 #[cfg(test)]
@@ -437,5 +404,44 @@ mod tests {
         assert_eq!((usage.memory(), usage.disk()), (80, 0));
         drop(first);
         assert_eq!(usage.memory(), 0);
+    }
+
+    /// Odd chunk sizes across the switch from memory to disk and across the
+    /// writer's batches: the hash is the body's, and the body sent (twice,
+    /// as for a request sent again) is the body received.
+    #[tokio::test]
+    async fn odd_chunks_past_memory_keep_the_exact_bytes_and_hash() {
+        use md5::Digest as _;
+        let dir = tempfile::tempdir().unwrap();
+        let sizes = [
+            1, 999, 4096, 131_071, 1, 131_072, 131_073, 300_001, 17, 65_536,
+        ];
+        let mut sent = Vec::new();
+        let mut chunks = VecDeque::new();
+        for size in sizes {
+            let chunk: Vec<u8> = (sent.len()..sent.len() + size)
+                .map(|i| (i % 251) as u8)
+                .collect();
+            sent.extend_from_slice(&chunk);
+            chunks.push_back(Bytes::from(chunk));
+        }
+        let usage = usage();
+        let mut md5 = md5::Md5::new();
+        let s = spool(
+            TestBody::Chunks(chunks),
+            &limits(dir.path(), 5000, 1 << 30),
+            &usage,
+            |c| md5.update(c),
+        )
+        .await
+        .unwrap();
+        assert!(s.is_on_disk());
+        assert_eq!(s.len(), sent.len() as u64);
+        assert_eq!(usage.disk(), sent.len() as u64);
+        assert_eq!(md5.finalize(), md5::Md5::digest(&sent));
+        for _ in 0..2 {
+            let out = s.body().await.unwrap().collect().await.unwrap().to_bytes();
+            assert!(out == sent, "the bytes sent are the bytes received");
+        }
     }
 }
