@@ -1,5 +1,7 @@
 //! Dials upstreams: resolve, TCP connect with a deadline, then TLS when the
-//! URI scheme is `https`. Plugged into hyper-util's pooled client.
+//! URI scheme is `https`. Plugged into hyper-util's pooled client, which is
+//! told when ALPN chose h2 (`Connected::negotiated_h2`) and then speaks
+//! HTTP/2 on the connection and shares it.
 
 use std::future::Future;
 use std::io;
@@ -13,6 +15,7 @@ use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 
+use super::protocol::{Opened, Protocol};
 use super::usage::ConnUsage;
 use crate::egress::{EgressError, EgressPolicy, Trust};
 use rustls_pki_types::ServerName;
@@ -29,6 +32,8 @@ pub struct Connector {
     pub sni: Option<String>,
     pub egress: Arc<EgressPolicy>,
     pub trust: Trust,
+    /// Connections opened, by protocol.
+    pub opened: Arc<Opened>,
 }
 
 /// Which step of reaching the upstream failed.
@@ -125,7 +130,7 @@ impl Connector {
             })??;
         let _ = tcp.set_nodelay(true);
         if !https {
-            return Ok(UpstreamStream::new(Transport::Plain(tcp)));
+            return Ok(self.opened(Transport::Plain(tcp), &host, port));
         }
         let name = ServerName::try_from(self.sni.clone().unwrap_or_else(|| host.clone())).map_err(
             |e| {
@@ -144,7 +149,26 @@ impl Connector {
                 )
             })?
             .map_err(|e| ConnectError::new(ConnectErrorKind::Tls, tls_detail(&e)))?;
-        Ok(UpstreamStream::new(Transport::Tls(Box::new(tls))))
+        Ok(self.opened(Transport::Tls(Box::new(tls)), &host, port))
+    }
+
+    /// A new connection, counted and logged with its protocol.
+    fn opened(&self, transport: Transport, host: &str, port: u16) -> UpstreamStream {
+        let protocol = match &transport {
+            Transport::Plain(_) => Protocol::Http1,
+            Transport::Tls(tls) => Protocol::from_alpn(tls.get_ref().1.alpn_protocol()),
+        };
+        self.opened.count(protocol);
+        tracing::debug!(
+            upstream = %format_args!("{host}:{port}"),
+            protocol = protocol.label(),
+            "upstream connection opened"
+        );
+        UpstreamStream {
+            transport,
+            usage: Arc::new(ConnUsage::new(protocol)),
+            protocol,
+        }
     }
 }
 
@@ -178,6 +202,7 @@ pub async fn dial(addrs: &[SocketAddr]) -> Result<TcpStream, ConnectError> {
 pub struct UpstreamStream {
     transport: Transport,
     usage: Arc<ConnUsage>,
+    protocol: Protocol,
 }
 
 enum Transport {
@@ -185,18 +210,13 @@ enum Transport {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
-impl UpstreamStream {
-    fn new(transport: Transport) -> Self {
-        UpstreamStream {
-            transport,
-            usage: Arc::default(),
-        }
-    }
-}
-
 impl Connection for UpstreamStream {
     fn connected(&self) -> Connected {
-        Connected::new().extra(Arc::clone(&self.usage))
+        let connected = Connected::new().extra(Arc::clone(&self.usage));
+        match self.protocol {
+            Protocol::H2 => connected.negotiated_h2(),
+            Protocol::Http1 => connected,
+        }
     }
 }
 

@@ -1,0 +1,307 @@
+//! HTTP/2 to upstreams that offer it by ALPN: the upstream sees h2 with the
+//! route's authority, concurrent requests share one connection per client
+//! identity, `http2 = false` and http/1.1-only upstreams get HTTP/1.1, and
+//! signed requests (PayPay, aws-sigv4 spooled and streamed) verify against
+//! what arrived. `refusing.rs`: the resend rules for h2's own failures.
+
+mod refusing;
+
+use http::Version;
+
+use crate::harness::*;
+
+const KEY: &str = "APIKeyGenerated";
+const SECRET: &str = "APIKeySecretGenerated";
+
+/// One route `r` to `upstream` (trusting `ca_file`) plus `extra` keys, and
+/// a PayPay credential the route may name.
+fn config(upstream: &Upstream, ca_file: &std::path::Path, extra: &str) -> String {
+    format!(
+        r#"
+[proxy]
+listen = "127.0.0.1:0"
+spool_dir = "DIR"
+
+[credential.paypay]
+type = "paypay-opa"
+api_key = "{KEY}"
+api_secret = "{SECRET}"
+
+[[route]]
+name = "r"
+hosts = ["api.test"]
+upstream = "{}"
+ca_file = "{}"
+{extra}
+"#,
+        upstream.https_url(),
+        ca_file.display()
+    )
+}
+
+async fn start(upstream: &Upstream, ca: &TestCa, extra: &str) -> Sidecar {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = ca.write_ca(dir.path());
+    Sidecar::start_in(dir, &config(upstream, &ca_file, extra)).await
+}
+
+/// The value of one series on `/metrics`, 0 if absent.
+async fn metric(sidecar: &Sidecar, series: &str) -> f64 {
+    let req = http::Request::get("/metrics")
+        .header("host", "admin")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let text = send(sidecar.probes(), req).await.body;
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+const OPENED_H2: &str = r#"countersign_upstream_connections_opened_total{protocol="h2"}"#;
+const OPENED_H1: &str = r#"countersign_upstream_connections_opened_total{protocol="http/1.1"}"#;
+
+#[tokio::test]
+async fn an_h2_upstream_gets_http2_with_the_routes_authority_and_one_connection() {
+    let ca = TestCa::new();
+    let upstream = Upstream::https_h2(&ca).await;
+    let sidecar = start(&upstream, &ca, "").await;
+
+    let answer = send(sidecar.proxy(), get("http://api.test/v1/items?x=1")).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.header("x-upstream"), Some("yes"));
+    assert_eq!(answer.body, "upstream saw 0 bytes");
+    let got = upstream.last();
+    assert_eq!(got.version, Version::HTTP_2);
+    // :authority is the route's upstream authority, and the Host header
+    // (kept, as the credentials signed it) says the same.
+    let authority = format!("localhost:{}", upstream.addr.port());
+    assert_eq!(got.uri.authority().map(|a| a.as_str()), Some(&*authority));
+    assert_eq!(got.uri.scheme_str(), Some("https"));
+    assert_eq!(got.uri.path_and_query().unwrap().as_str(), "/v1/items?x=1");
+    assert_eq!(got.header("host"), Some(&*authority));
+    for hop in [
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "upgrade",
+        "te",
+    ] {
+        assert!(got.header(hop).is_none(), "{hop} went out on h2");
+    }
+
+    // 20 requests at once, each on its own app connection: one upstream
+    // connection carries them all.
+    let proxy = sidecar.proxy();
+    let all: Vec<_> = (0..20)
+        .map(|i| {
+            tokio::spawn(async move { send(proxy, get(&format!("http://api.test/{i}"))).await })
+        })
+        .collect();
+    for one in all {
+        assert_eq!(one.await.unwrap().status, 200);
+    }
+    assert_eq!(upstream.connections(), 1);
+    let received = upstream.received();
+    assert_eq!(received.len(), 21);
+    assert!(received
+        .iter()
+        .all(|r| r.connection == 1 && r.version == Version::HTTP_2));
+    assert_eq!(metric(&sidecar, OPENED_H2).await, 1.0);
+    assert_eq!(metric(&sidecar, OPENED_H1).await, 0.0);
+}
+
+#[tokio::test]
+async fn http2_off_and_an_http1_only_upstream_both_get_http1() {
+    let ca = TestCa::new();
+    let offers_h2 = Upstream::https_h2(&ca).await;
+    let off = start(&offers_h2, &ca, "http2 = false").await;
+    for _ in 0..2 {
+        assert_eq!(send(off.proxy(), get("http://api.test/")).await.status, 200);
+    }
+    assert_eq!(offers_h2.last().version, Version::HTTP_11);
+    assert_eq!(metric(&off, OPENED_H1).await, 1.0);
+    assert_eq!(metric(&off, OPENED_H2).await, 0.0);
+
+    let only_h1 = Upstream::https_alpn(ca.server_config(), &[b"http/1.1"]).await;
+    let on = start(&only_h1, &ca, "").await;
+    let answer = send(on.proxy(), get("http://api.test/")).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(only_h1.last().version, Version::HTTP_11);
+    assert_eq!(metric(&on, OPENED_H1).await, 1.0);
+}
+
+#[tokio::test]
+async fn two_client_identities_to_one_h2_upstream_ride_two_connections() {
+    let (server_ca, clients) = (TestCa::new(), TestCa::new());
+    let upstream = Upstream::https_alpn(
+        server_ca.server_config_requiring(&clients),
+        &[b"h2", b"http/1.1"],
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = server_ca.write_ca(dir.path());
+    for cn in ["alice", "bob"] {
+        let (cert, key) = clients.client_cert(cn, 30);
+        write_atomically(&dir.path().join(format!("{cn}.pem")), &cert);
+        write_atomically(&dir.path().join(format!("{cn}-key.pem")), &key);
+    }
+    let route = |cn: &str| {
+        format!(
+            "[[route]]\nname = \"{cn}\"\nhosts = [\"{cn}.test\"]\nupstream = \"{}\"\nca_file = \"{}\"\nclient_cert = \"{cn}.pem\"\nclient_key = \"{cn}-key.pem\"\n",
+            upstream.https_url(),
+            ca_file.display()
+        )
+    };
+    let toml = format!(
+        "[proxy]\nlisten = \"127.0.0.1:0\"\n{}{}",
+        route("alice"),
+        route("bob")
+    );
+    let sidecar = Sidecar::start_in(dir, &toml).await;
+    let proxy = sidecar.proxy();
+    let all: Vec<_> = (0..10)
+        .map(|i| {
+            let who = if i % 2 == 0 { "alice" } else { "bob" };
+            tokio::spawn(async move { send(proxy, get(&format!("http://{who}.test/{i}"))).await })
+        })
+        .collect();
+    for one in all {
+        assert_eq!(one.await.unwrap().status, 200);
+    }
+    // A cold burst may dial several connections before ALPN says h2
+    // (hyper-util then drops the extra ones); the requests ride one per
+    // identity, and each connection presented one identity only.
+    let received = upstream.received();
+    assert!(received.iter().all(|r| r.version == Version::HTTP_2));
+    let mut used = std::collections::BTreeMap::new();
+    for r in &received {
+        let who = r.peer.clone().unwrap();
+        let host_of_path = if r
+            .uri
+            .path()
+            .trim_start_matches('/')
+            .parse::<usize>()
+            .unwrap()
+            % 2
+            == 0
+        {
+            "alice"
+        } else {
+            "bob"
+        };
+        assert_eq!(
+            who, host_of_path,
+            "a request went out under the wrong identity"
+        );
+        assert_eq!(
+            used.insert(r.connection, who.clone())
+                .unwrap_or(who.clone()),
+            who
+        );
+    }
+    assert_eq!(used.len(), 2, "{used:?}");
+    // Warm: one more of each rides the connection its identity has.
+    let before = upstream.connections();
+    send(proxy, get("http://alice.test/10")).await;
+    send(proxy, get("http://bob.test/11")).await;
+    assert_eq!(upstream.connections(), before);
+}
+
+#[tokio::test]
+async fn a_paypay_signed_post_over_h2_verifies_as_received() {
+    let ca = TestCa::new();
+    let upstream = Upstream::https_h2(&ca).await;
+    let sidecar = start(&upstream, &ca, "credential = \"paypay\"").await;
+    let body = r#"{"merchantPaymentId":"m-1","amount":{"amount":1,"currency":"JPY"}}"#;
+    for _ in 0..2 {
+        let answer = send(
+            sidecar.proxy(),
+            post("http://api.test/v2/codes", "application/json", body),
+        )
+        .await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let got = upstream.last();
+        assert_eq!(got.version, Version::HTTP_2);
+        assert_eq!(got.body, body.as_bytes());
+        assert_eq!(got.header("content-length"), Some(&*body.len().to_string()));
+        verify_opa(&got, KEY, SECRET).unwrap();
+    }
+    assert_eq!(upstream.connections(), 1);
+}
+
+fn sigv4_config(upstream: &Upstream, ca_file: &std::path::Path) -> String {
+    let keys = "region = \"us-east-1\"\naccess_key_id = \"AKIDEXAMPLE\"\nsecret_access_key = \"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\"";
+    let route = |name: &str| {
+        format!(
+            "[[route]]\nname = \"{name}\"\nhosts = [\"{name}.s3.test\"]\nupstream = \"{}\"\nca_file = \"{}\"\ncredential = \"{name}\"\n",
+            upstream.https_url(),
+            ca_file.display()
+        )
+    };
+    format!(
+        "[proxy]\nlisten = \"127.0.0.1:0\"\nspool_dir = \"DIR\"\nspool_memory = \"64KiB\"\n\
+         [credential.signed]\ntype = \"aws-sigv4\"\nservice = \"s3\"\n{keys}\n\
+         [credential.streaming]\ntype = \"aws-sigv4\"\nservice = \"s3\"\npayload = \"streaming\"\n{keys}\n{}{}",
+        route("signed"),
+        route("streaming")
+    )
+}
+
+#[tokio::test]
+async fn aws_sigv4_spooled_and_chunk_signed_bodies_arrive_whole_over_h2() {
+    use sha2::Digest as _;
+    let ca = TestCa::new();
+    let upstream = Upstream::https_h2(&ca).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = ca.write_ca(dir.path());
+    let sidecar = Sidecar::start_in(dir, &sigv4_config(&upstream, &ca_file)).await;
+
+    // Past spool_memory: read from the spool file for the h2 stream.
+    let data = "s".repeat(200 << 10);
+    let answer = send(
+        sidecar.proxy(),
+        post(
+            "http://signed.s3.test/k.bin",
+            "application/octet-stream",
+            &data,
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let got = upstream.last();
+    assert_eq!(got.version, Version::HTTP_2);
+    assert_eq!(got.body_len, data.len() as u64);
+    let sha = format!("{:x}", sha2::Sha256::digest(data.as_bytes()));
+    assert_eq!(got.header("x-amz-content-sha256"), Some(&*sha));
+    let auth = got.header("authorization").unwrap();
+    assert!(
+        auth.contains("SignedHeaders=content-length;content-type;host;"),
+        "{auth}"
+    );
+    // The host it signed is the authority the upstream read.
+    assert_eq!(got.header("host"), got.uri.authority().map(|a| a.as_str()));
+
+    // The streaming payload: signed chunk by chunk as it goes, framed by
+    // its Content-Length (no Transfer-Encoding on h2).
+    let big = "z".repeat((300 << 10) + 3);
+    let answer = send(
+        sidecar.proxy(),
+        post(
+            "http://streaming.s3.test/big.bin",
+            "application/octet-stream",
+            &big,
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let got = upstream.last();
+    assert_eq!(got.version, Version::HTTP_2);
+    let frame = |size: u64| format!("{size:x};chunk-signature=").len() as u64 + 64 + 4 + size;
+    let n = big.len() as u64;
+    let wire = (n / 65536) * frame(65536) + frame(n % 65536) + frame(0);
+    assert_eq!(got.body_len, wire);
+    assert_eq!(got.header("content-length"), Some(&*wire.to_string()));
+    assert_eq!(got.header("content-encoding"), Some("aws-chunked"));
+    assert!(got.body.starts_with(b"10000;chunk-signature="));
+    assert_eq!(upstream.connections(), 1);
+}
