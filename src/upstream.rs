@@ -54,6 +54,8 @@ pub struct UpstreamClient {
     fresh: Client<connector::Connector, ProxyBody>,
     response_timeout: Duration,
     opened: Arc<Opened>,
+    /// Offers h2 over TLS: see `protocol::leave_host_to_connection`.
+    http2: bool,
 }
 
 impl std::fmt::Debug for UpstreamClient {
@@ -148,6 +150,7 @@ impl UpstreamClient {
             fresh,
             response_timeout: settings.response_timeout,
             opened,
+            http2: spec.http2,
         })
     }
 
@@ -176,8 +179,11 @@ impl UpstreamClient {
     async fn send_with(
         &self,
         client: &Client<connector::Connector, ProxyBody>,
-        req: Request<ProxyBody>,
+        mut req: Request<ProxyBody>,
     ) -> Result<Response<Incoming>, UpstreamError> {
+        if self.http2 {
+            protocol::leave_host_to_connection(&mut req);
+        }
         // A shared clone; formatted only if the exchange fails.
         let authority = req.uri().authority().cloned();
         let authority = move || {

@@ -13,6 +13,10 @@
 //!   or a GOAWAY whose last stream id is below the request's. Such a request
 //!   may be sent again whatever its method; a stream reset any other way
 //!   may have been acted on.
+//! - `Host`: on h2 the authority travels as `:authority` (hyper takes it
+//!   from the URI), and a `Host` header beside it is refused by some
+//!   servers (nginx 1.22 answers 400, "duplicate host"), so a client that
+//!   may speak h2 leaves `Host` to the connection: `leave_host_to_connection`.
 //! - Counts of the connections opened, by protocol, for `/metrics`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,6 +52,20 @@ pub fn alpn(http2: bool) -> Vec<Vec<u8>> {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
     } else {
         vec![b"http/1.1".to_vec()]
+    }
+}
+
+/// Takes `Host` off a request to an `https` upstream, for the connection
+/// to write: h2 sends the URI's authority as `:authority` and no `Host`;
+/// on HTTP/1.1 hyper-util writes `Host` from the URI, host then `:port`
+/// unless the port is the scheme's default. A route's URI authority and
+/// the `Host` its credentials signed are the same text, written the same
+/// way (`RouteTarget`), so either way the upstream reads exactly the
+/// authority that was signed. Plain-text upstreams never speak h2 and keep
+/// their `Host`.
+pub fn leave_host_to_connection<B>(req: &mut http::Request<B>) {
+    if req.uri().scheme() == Some(&http::uri::Scheme::HTTPS) {
+        req.headers_mut().remove(http::header::HOST);
     }
 }
 
@@ -106,6 +124,22 @@ mod tests {
         assert_eq!(Protocol::from_alpn(None), Protocol::Http1);
         assert_eq!(Protocol::from_alpn(Some(b"http/1.1")), Protocol::Http1);
         assert_eq!(Protocol::from_alpn(Some(b"h2")), Protocol::H2);
+    }
+
+    #[test]
+    fn host_is_left_to_the_connection_only_over_tls() {
+        let mut tls = http::Request::get("https://api.test:8443/x")
+            .header("host", "api.test:8443")
+            .body(())
+            .unwrap();
+        leave_host_to_connection(&mut tls);
+        assert!(tls.headers().get("host").is_none());
+        let mut plain = http::Request::get("http://api.test/x")
+            .header("host", "api.test")
+            .body(())
+            .unwrap();
+        leave_host_to_connection(&mut plain);
+        assert_eq!(plain.headers()["host"], "api.test");
     }
 
     #[test]

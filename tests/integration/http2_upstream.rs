@@ -72,13 +72,13 @@ async fn an_h2_upstream_gets_http2_with_the_routes_authority_and_one_connection(
     assert_eq!(answer.body, "upstream saw 0 bytes");
     let got = upstream.last();
     assert_eq!(got.version, Version::HTTP_2);
-    // :authority is the route's upstream authority, and the Host header
-    // (kept, as the credentials signed it) says the same.
+    // :authority is the route's upstream authority (what credentials
+    // signed as Host), and no Host header rides beside it.
     let authority = format!("localhost:{}", upstream.addr.port());
     assert_eq!(got.uri.authority().map(|a| a.as_str()), Some(&*authority));
     assert_eq!(got.uri.scheme_str(), Some("https"));
     assert_eq!(got.uri.path_and_query().unwrap().as_str(), "/v1/items?x=1");
-    assert_eq!(got.header("host"), Some(&*authority));
+    assert_eq!(got.header("host"), None);
     for hop in [
         "connection",
         "keep-alive",
@@ -126,7 +126,11 @@ async fn http2_off_and_an_http1_only_upstream_both_get_http1() {
     let on = start(&only_h1, &ca, "").await;
     let answer = send(on.proxy(), get("http://api.test/")).await;
     assert_eq!(answer.status, 200, "{answer:?}");
-    assert_eq!(only_h1.last().version, Version::HTTP_11);
+    let got = only_h1.last();
+    assert_eq!(got.version, Version::HTTP_11);
+    // Host, left to the connection, is the route's authority.
+    let authority = format!("localhost:{}", only_h1.addr.port());
+    assert_eq!(got.header("host"), Some(&*authority));
     assert_eq!(metric(&on, OPENED_H1).await, 1.0);
 }
 
@@ -279,7 +283,9 @@ async fn aws_sigv4_spooled_and_chunk_signed_bodies_arrive_whole_over_h2() {
         "{auth}"
     );
     // The host it signed is the authority the upstream read.
-    assert_eq!(got.header("host"), got.uri.authority().map(|a| a.as_str()));
+    assert_eq!(got.header("host"), None);
+    let authority = format!("localhost:{}", upstream.addr.port());
+    assert_eq!(got.uri.authority().map(|a| a.as_str()), Some(&*authority));
 
     // The streaming payload: signed chunk by chunk as it goes, framed by
     // its Content-Length (no Transfer-Encoding on h2).
