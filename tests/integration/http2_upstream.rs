@@ -311,3 +311,22 @@ async fn aws_sigv4_spooled_and_chunk_signed_bodies_arrive_whole_over_h2() {
     assert!(got.body.starts_with(b"10000;chunk-signature="));
     assert_eq!(upstream.connections(), 1);
 }
+
+#[tokio::test]
+async fn turning_http2_off_by_reload_takes_the_next_request_to_http1() {
+    let ca = TestCa::new();
+    let upstream = Upstream::https_h2(&ca).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = ca.write_ca(dir.path());
+    let sidecar = Sidecar::start_in(dir, &config(&upstream, &ca_file, "")).await;
+    send(sidecar.proxy(), get("http://api.test/")).await;
+    assert_eq!(upstream.last().version, Version::HTTP_2);
+
+    let generation = *sidecar.app.generations().borrow();
+    sidecar.rewrite(&config(&upstream, &ca_file, "http2 = false"));
+    sidecar.wait_for_generation(generation).await;
+    let answer = send(sidecar.proxy(), get("http://api.test/")).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(upstream.last().version, Version::HTTP_11);
+    assert_eq!(upstream.connections(), 2);
+}
