@@ -7,6 +7,7 @@
 //! directly: `HTTP_PROXY` in countersign's own environment is never consulted.
 
 pub(crate) mod connector;
+mod gate;
 mod protocol;
 mod tls;
 mod usage;
@@ -94,7 +95,7 @@ pub enum UpstreamError {
     },
     /// HTTP/2: the upstream said it did not process the request (it
     /// refused the stream, or its GOAWAY stopped below it). Safe to send
-    /// again, whatever the method, if the body allows.
+    /// again through the pool, whatever the method, if the body allows.
     #[error("upstream {authority} did not process the request (HTTP/2: stream refused, or above its GOAWAY)")]
     Unprocessed {
         authority: String,
@@ -137,11 +138,18 @@ impl UpstreamClient {
             egress,
             trust: spec.trust.unwrap_or(Trust::Untrusted),
             opened: Arc::clone(&opened),
+            gate: None,
+        };
+        // The pooled client's dials to an h2 upstream go one at a time;
+        // `fresh` has no pool to hand a connection over, so never waits.
+        let pooled = connector::Connector {
+            gate: spec.http2.then(Arc::default),
+            ..connector.clone()
         };
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(settings.idle_timeout)
-            .build(connector.clone());
+            .build(pooled);
         let fresh = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(0)
             .build(connector);

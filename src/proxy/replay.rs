@@ -7,7 +7,7 @@
 //!   one): on a new connection;
 //! - when an HTTP/2 upstream refused the stream or sent a GOAWAY below it
 //!   (it says it never processed the request) and the body can be produced
-//!   again: on a new connection, whatever the method;
+//!   again: through the pool, whatever the method;
 //! - when the upstream answers 401 to a credential that can renew itself
 //!   (oauth2, issued-key) and the request has no body;
 //! - when a DPoP resource server answers 401 `use_dpop_nonce` with a nonce
@@ -70,13 +70,15 @@ where
         }
         // HTTP/2 says the upstream never processed it: no risk of a
         // duplicate, whatever the method or `resend_closed`.
+        // Through the pool: after a GOAWAY every request above it comes
+        // back at once, and they share the one new connection.
         Err(UpstreamError::Unprocessed { authority, .. }) if prepared.can_send() => {
-            tracing::debug!(route = %route.config.name, %authority, "the HTTP/2 upstream did not process the request; sending it again on a new connection");
+            tracing::debug!(route = %route.config.name, %authority, "the HTTP/2 upstream did not process the request; sending it again");
             retried(metrics, route, Retry::Unprocessed);
             sent_again = true;
             let req = signed(route, &mut prepared, &params).await?;
             sent = presented(route, &req);
-            route.client.send_fresh(req).await?
+            route.client.send(req).await?
         }
         resp => resp?,
     };

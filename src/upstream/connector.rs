@@ -1,7 +1,8 @@
 //! Dials upstreams: resolve, TCP connect with a deadline, then TLS when the
 //! URI scheme is `https`. Plugged into hyper-util's pooled client, which is
 //! told when ALPN chose h2 (`Connected::negotiated_h2`) and then speaks
-//! HTTP/2 on the connection and shares it.
+//! HTTP/2 on the connection and shares it; dials to an upstream known to
+//! pick h2 go one at a time (`gate.rs`).
 
 use std::future::Future;
 use std::io;
@@ -15,6 +16,7 @@ use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 
+use super::gate::{self, DialGate, Turn};
 use super::protocol::{Opened, Protocol};
 use super::usage::ConnUsage;
 use crate::egress::{EgressError, EgressPolicy, Trust};
@@ -34,6 +36,9 @@ pub struct Connector {
     pub trust: Trust,
     /// Connections opened, by protocol.
     pub opened: Arc<Opened>,
+    /// For a pooled client that offers h2: one dial at a time to an
+    /// upstream known to pick it (`gate.rs`).
+    pub gate: Option<Arc<DialGate>>,
 }
 
 /// Which step of reaching the upstream failed.
@@ -107,6 +112,38 @@ impl tower_service::Service<Uri> for Connector {
 
 impl Connector {
     async fn connect(self, uri: Uri) -> Result<UpstreamStream, ConnectError> {
+        let Some(gate) = self.gate.clone() else {
+            return self.open(uri).await;
+        };
+        let authority = uri.authority().map(|a| a.to_string()).unwrap_or_default();
+        let ticket = match gate.turn(&authority) {
+            Turn::Free => None,
+            Turn::Dial(ticket) => Some(ticket),
+            Turn::Wait(rx) => {
+                if gate::gave_h2(rx).await {
+                    // The pool hands that connection to this request, which
+                    // then drops this dial; give up only if it has not.
+                    tokio::time::sleep(self.connect_timeout).await;
+                    return Err(ConnectError::new(
+                        ConnectErrorKind::Timeout,
+                        format!("the h2 connection to {authority} made meanwhile was not handed over within {:?}", self.connect_timeout),
+                    ));
+                }
+                None
+            }
+        };
+        let stream = self.open(uri).await;
+        if let Ok(s) = &stream {
+            let h2 = s.protocol == Protocol::H2;
+            gate.learn(&authority, h2);
+            if let Some(ticket) = ticket {
+                ticket.done(h2);
+            }
+        }
+        stream
+    }
+
+    async fn open(self, uri: Uri) -> Result<UpstreamStream, ConnectError> {
         let https = uri.scheme_str() == Some("https");
         let host = uri
             .host()

@@ -1,8 +1,8 @@
 //! h2's own failures, played by an upstream built on the h2 crate (and, for
 //! a GOAWAY below the request's stream, by raw frames): a request the
-//! upstream says it never processed is sent once more, signed afresh, on a
-//! new connection; a stream reset otherwise, or one whose streamed body is
-//! spent, is not.
+//! upstream says it never processed is sent once more, signed afresh,
+//! through the pool (after a GOAWAY, on a new connection); a stream reset
+//! otherwise, or one whose streamed body is spent, is not.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,6 +25,9 @@ enum First {
     Reset,
     /// GOAWAY with last-stream-id 0, below the request's stream.
     GoAway,
+    /// Serves its first request and shuts down gracefully (GOAWAY), as a
+    /// server does at its requests-per-connection limit.
+    Drain,
 }
 
 struct H2Upstream {
@@ -33,6 +36,8 @@ struct H2Upstream {
     seen: Arc<Mutex<Vec<Recorded>>>,
     /// HEADERS frames the raw GOAWAY connection read.
     goaway_headers: Arc<AtomicUsize>,
+    /// TCP connections accepted.
+    accepted: Arc<AtomicUsize>,
 }
 
 impl H2Upstream {
@@ -44,12 +49,18 @@ impl H2Upstream {
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let goaway_headers = Arc::new(AtomicUsize::new(0));
-        let (log, frames) = (Arc::clone(&seen), Arc::clone(&goaway_headers));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (log, frames, count) = (
+            Arc::clone(&seen),
+            Arc::clone(&goaway_headers),
+            Arc::clone(&accepted),
+        );
         tokio::spawn(async move {
             for n in 1.. {
                 let Ok((tcp, _)) = listener.accept().await else {
                     return;
                 };
+                count.fetch_add(1, Ordering::Relaxed);
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     continue;
                 };
@@ -68,6 +79,7 @@ impl H2Upstream {
             port,
             seen,
             goaway_headers,
+            accepted,
         }
     }
 
@@ -86,7 +98,12 @@ where
         return;
     };
     let mut first = true;
+    let mut accepted = 0;
     while let Some(Ok((req, mut respond))) = conn.accept().await {
+        accepted += 1;
+        if misbehave == Some(First::Drain) && accepted == 1 {
+            conn.graceful_shutdown();
+        }
         let (parts, mut body) = req.into_parts();
         let reset = match misbehave {
             Some(First::Refuse) if first => Some(h2::Reason::REFUSED_STREAM),
@@ -215,7 +232,9 @@ async fn a_refused_stream_is_sent_again_signed_afresh_even_with_resend_closed_ne
     assert_eq!(answer.body, "ok");
     let seen = upstream.seen();
     assert_eq!(seen.len(), 2, "{seen:?}");
-    assert_eq!((seen[0].connection, seen[1].connection), (1, 2));
+    // The connection that refused a stream still serves: the second
+    // attempt rides it as a new stream.
+    assert_eq!((seen[0].connection, seen[1].connection), (1, 1));
     assert_eq!(seen[1].version, http::Version::HTTP_2);
     assert_eq!(seen[1].body, BODY.as_bytes());
     verify_opa(&seen[1], KEY, SECRET).unwrap();
@@ -276,4 +295,35 @@ async fn a_refused_stream_whose_body_streamed_is_not_sent_again() {
         Some("upstream-failed")
     );
     assert_eq!(upstream.seen().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_an_h2_connection_ends_the_requests_in_flight_share_one_new_one() {
+    let ca = TestCa::new();
+    let (upstream, sidecar) = start(&ca, First::Drain, "credential = \"paypay\"").await;
+    let proxy = sidecar.proxy();
+    // One request teaches the client that this upstream picks h2; its
+    // connection then goes away.
+    send(proxy, get("http://api.test/warm")).await;
+    let all: Vec<_> = (0..20)
+        .map(|i| {
+            tokio::spawn(async move {
+                send(
+                    proxy,
+                    post(&format!("http://api.test/{i}"), "application/json", BODY),
+                )
+                .await
+            })
+        })
+        .collect();
+    for one in all {
+        let answer = one.await.unwrap();
+        assert_eq!(answer.status, 200, "{answer:?}");
+    }
+    // Twenty requests at once found no connection: one dial, whose
+    // connection all of them rode, and no other dialled and dropped.
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 21);
+    assert!(seen[1..].iter().all(|r| r.connection == 2));
+    assert_eq!(upstream.accepted.load(Ordering::Relaxed), 2);
 }
