@@ -18,8 +18,9 @@ printed per route: the upstream connections the burst opened, req/s and
 countersign CPU per request over the wrk run (utime + stime from
 /proc/PID/stat / requests wrk counted), and the upstream connections
 opened during the wrk run, by protocol
-(`countersign_upstream_connections_opened_total` on /metrics). Medians,
-min-max.
+(`countersign_upstream_connections_opened_total` on /metrics), and the
+requests sent again (an h2 GOAWAY's unprocessed streams). Medians, min-max.
+--upstream-limit N has nginx end each connection after N requests.
 
 --callgrind: instructions per request instead, counted by valgrind's
 callgrind (the same figure however busy the machine is): for each route a
@@ -105,7 +106,7 @@ def make_pki(work):
     return ca, crt, key
 
 
-def start_nginx(work, crt, key):
+def start_nginx(work, crt, key, limit):
     port = free_port()
     conf = os.path.join(work, "nginx.conf")
     with open(conf, "w") as f:
@@ -117,9 +118,9 @@ error_log {work}/nginx-error.log warn;
 events {{ worker_connections 4096; }}
 http {{
     access_log off;
-    keepalive_requests 100000000;
+    keepalive_requests {limit};
     keepalive_timeout 300s;
-    http2_max_requests 100000000;
+    http2_max_requests {limit};
     server {{
         listen 127.0.0.1:{port} ssl http2;
         ssl_certificate {crt};
@@ -190,7 +191,8 @@ def opened(ports):
         text = b""
         while chunk := s.recv(65536):
             text += chunk
-    found = {}
+    found = {"resent": sum(int(n) for n in re.findall(
+        rb'countersign_upstream_retries_total\{[^}]*\} (\d+)', text))}
     for proto in ("http/1.1", "h2"):
         m = re.search(rb'countersign_upstream_connections_opened_total\{protocol="'
                       + proto.encode() + rb'"\} (\d+)', text)
@@ -254,10 +256,13 @@ def main():
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--conns", type=int, default=32)
     ap.add_argument("--callgrind", action="store_true")
+    ap.add_argument("--upstream-limit", type=int, default=100000000,
+                    help="requests nginx serves per connection before closing it "
+                         "(h2: with a GOAWAY); nginx's own default is 1000")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="upstream-h2-")
     ca, crt, key = make_pki(work)
-    upstream = start_nginx(work, crt, key)
+    upstream = start_nginx(work, crt, key, a.upstream_limit)
     path, ports = write_config(work, upstream, ca)
     log = os.path.join(work, "countersign.log")
     rows = {r: {"rps": [], "cpu": [], "cold": [], "conns": [], "ir": []} for r in ("h1", "h2")}
@@ -273,6 +278,7 @@ def main():
                     drive(ports[route], WARM)
                     n = wrk(ports[route], a.conns, a.duration) if load else 0
                     conns = opened(ports)
+                    conns.pop("resent")
                     stop(p)
                     runs.append((total_ir(out), n, conns))
                 (base, _, _), (loaded, n, conns) = runs
@@ -289,13 +295,16 @@ def main():
             n = wrk(ports[route], a.conns, a.duration)
             used = cpu_ticks(p.pid) - before
             warm = {k: v - cold[k] for k, v in opened(ports).items()}
+            resent = warm.pop("resent")
+            cold.pop("resent")
             stop(p)
             rows[route]["rps"].append(n / a.duration)
             rows[route]["cpu"].append(used / TICK / n * 1e6)
             rows[route]["cold"].append(sum(cold.values()))
             rows[route]["conns"].append(sum(warm.values()))
             print(f"rep {rep} {route}: cold burst of {burst} opened {cold}; then {n} requests, "
-                  f"{used / TICK / n * 1e6:.1f} µs CPU/request, opened {warm}", flush=True)
+                  f"{used / TICK / n * 1e6:.1f} µs CPU/request, opened {warm}, "
+                  f"{resent} sent again", flush=True)
     print()
     if a.callgrind:
         print("| route | instructions/request | upstream connections opened |")
