@@ -212,7 +212,9 @@ impl UpstreamClient {
                 }
                 // An h2 answer goes back to the app as HTTP/1.1 (or on the
                 // app's own h2 connection, which ignores the version).
-                *resp.version_mut() = http::Version::HTTP_11;
+                if resp.version() == http::Version::HTTP_2 {
+                    *resp.version_mut() = http::Version::HTTP_11;
+                }
                 Ok(resp)
             }
             Ok(Err(e)) => Err(classify(authority(), e)),
