@@ -136,6 +136,9 @@ pub struct RouteConfig {
     /// Which requests are sent again when the upstream closes a reused
     /// connection before answering.
     pub resend_closed: Resend,
+    /// Offer h2 by ALPN to an `https` upstream (`http2`, default on); the
+    /// upstream's pick decides.
+    pub http2: bool,
     /// An appliance whose own endpoints this route's listener answers, so
     /// that apps written for it move over with only a base URL change.
     pub appliance: Option<Appliance>,

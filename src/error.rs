@@ -127,9 +127,11 @@ impl ProxyError {
                 connect_reason(source.kind)
             }
             ProxyError::Upstream(UpstreamError::ClientBody { .. }) => "client-body",
-            ProxyError::Upstream(UpstreamError::Exchange { .. } | UpstreamError::Closed { .. }) => {
-                "upstream-failed"
-            }
+            ProxyError::Upstream(
+                UpstreamError::Exchange { .. }
+                | UpstreamError::Closed { .. }
+                | UpstreamError::Unprocessed { .. },
+            ) => "upstream-failed",
             ProxyError::Internal => "internal",
         }
     }

@@ -139,7 +139,7 @@ impl Default for Metrics {
         let upstream_retries = Family::default();
         registry.register(
             "countersign_upstream_retries",
-            "Routed requests sent upstream a second time, by route and reason (connection-closed: the upstream closed a reused connection before answering; unauthorized: a 401 renewed the token)",
+            "Routed requests sent upstream a second time, by route and reason (connection-closed: the upstream closed a reused connection before answering; unauthorized: a 401 renewed the token; dpop-nonce: the upstream asked for a DPoP nonce; unprocessed: an HTTP/2 upstream refused the stream or sent GOAWAY below it)",
             upstream_retries.clone(),
         );
         let unmatched = Family::default();

@@ -132,8 +132,12 @@ impl Snapshot {
             trust: Some(Trust::Untrusted),
             ..ClientSpec::default()
         };
+        // Routes without roots, identity or SNI of their own share one
+        // client (one pool) that offers h2; passthrough (no route, the
+        // app's own Host) and routes with `http2 = false` stay HTTP/1.1.
         let named = ClientSpec {
             trust: Some(Trust::Named),
+            http2: true,
             ..ClientSpec::default()
         };
         let passthrough = client(&untrusted, "proxy".into()).map_err(|p| vec![p])?;
@@ -154,9 +158,12 @@ impl Snapshot {
                 identity: rc.client_identity.clone(),
                 sni: rc.sni.clone(),
                 trust: Some(Trust::Named),
+                http2: rc.http2,
             };
-            let own_pool =
-                !spec.extra_roots.is_empty() || spec.identity.is_some() || spec.sni.is_some();
+            let own_pool = !spec.extra_roots.is_empty()
+                || spec.identity.is_some()
+                || spec.sni.is_some()
+                || !spec.http2;
             let client = if own_pool {
                 match client(&spec, format!("route[{i}]")) {
                     Ok(c) => c,

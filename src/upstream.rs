@@ -1,10 +1,14 @@
-//! Upstream clients: pooled HTTP/1.1 keep-alive connections, TLS originated
-//! with rustls whenever the route's upstream says `https`, whatever the app
-//! spoke. Each client owns one pool and one set of trust roots, so routes with
-//! different roots never share a connection. Connections are dialled directly:
-//! `HTTP_PROXY` in countersign's own environment is never consulted.
+//! Upstream clients: pooled HTTP/1.1 keep-alive connections, or one shared
+//! HTTP/2 connection per upstream when the client offers h2 and the upstream
+//! picks it by ALPN (`protocol.rs`); TLS originated with rustls whenever the
+//! route's upstream says `https`, whatever the app spoke. Each client owns
+//! one pool and one set of trust roots, so routes with different roots or
+//! client identities never share a connection. Connections are dialled
+//! directly: `HTTP_PROXY` in countersign's own environment is never consulted.
 
 pub(crate) mod connector;
+mod gate;
+mod protocol;
 mod tls;
 mod usage;
 
@@ -21,6 +25,7 @@ use crate::body::{ClientBodyError, ProxyBody};
 use crate::egress::{EgressPolicy, Trust};
 use crate::pki::identity::ClientIdentity;
 pub use connector::{ConnectError, ConnectErrorKind};
+pub use protocol::{Opened, Protocol};
 use usage::ConnUsage;
 
 /// What makes two upstream clients different: each has its own pool, so
@@ -32,6 +37,8 @@ pub struct ClientSpec {
     pub sni: Option<String>,
     /// `Trust::Named` for a route's upstream, `Untrusted` for passthrough.
     pub trust: Option<Trust>,
+    /// Offer h2 by ALPN over TLS (a route's `http2`); off: HTTP/1.1 only.
+    pub http2: bool,
 }
 
 /// Timeouts shared by every upstream client of a snapshot.
@@ -47,6 +54,9 @@ pub struct UpstreamClient {
     /// Keeps no idle connection: every request it sends dials anew.
     fresh: Client<connector::Connector, ProxyBody>,
     response_timeout: Duration,
+    opened: Arc<Opened>,
+    /// Offers h2 over TLS: see `protocol::leave_host_to_connection`.
+    http2: bool,
 }
 
 impl std::fmt::Debug for UpstreamClient {
@@ -83,6 +93,15 @@ pub enum UpstreamError {
         #[source]
         source: hyper_util::client::legacy::Error,
     },
+    /// HTTP/2: the upstream said it did not process the request (it
+    /// refused the stream, or its GOAWAY stopped below it). Safe to send
+    /// again through the pool, whatever the method, if the body allows.
+    #[error("upstream {authority} did not process the request (HTTP/2: stream refused, or above its GOAWAY)")]
+    Unprocessed {
+        authority: String,
+        #[source]
+        source: hyper_util::client::legacy::Error,
+    },
     /// The app's request body broke while it streamed upstream: the app's
     /// fault, not the upstream's.
     #[error("reading the request body from the app failed while sending it to {authority}")]
@@ -101,18 +120,36 @@ impl UpstreamClient {
         egress: Arc<EgressPolicy>,
         settings: UpstreamSettings,
     ) -> Result<Self, String> {
-        let tls = tls::client_config(&spec.extra_roots, spec.identity.as_ref())?;
+        UpstreamClient::counted(spec, egress, settings, Arc::default())
+    }
+
+    /// Like `new`, counting the connections it opens into `opened`.
+    pub fn counted(
+        spec: &ClientSpec,
+        egress: Arc<EgressPolicy>,
+        settings: UpstreamSettings,
+        opened: Arc<Opened>,
+    ) -> Result<Self, String> {
+        let tls = tls::client_config(&spec.extra_roots, spec.identity.as_ref(), spec.http2)?;
         let connector = connector::Connector {
             tls: tokio_rustls::TlsConnector::from(tls),
             connect_timeout: settings.connect_timeout,
             sni: spec.sni.clone(),
             egress,
             trust: spec.trust.unwrap_or(Trust::Untrusted),
+            opened: Arc::clone(&opened),
+            gate: None,
+        };
+        // The pooled client's dials to an h2 upstream go one at a time;
+        // `fresh` has no pool to hand a connection over, so never waits.
+        let pooled = connector::Connector {
+            gate: spec.http2.then(Arc::default),
+            ..connector.clone()
         };
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(settings.idle_timeout)
-            .build(connector.clone());
+            .build(pooled);
         let fresh = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(0)
             .build(connector);
@@ -120,7 +157,15 @@ impl UpstreamClient {
             client,
             fresh,
             response_timeout: settings.response_timeout,
+            opened,
+            http2: spec.http2,
         })
+    }
+
+    /// The connections opened so far (shared with the other clients `Kept`
+    /// made).
+    pub fn opened(&self) -> &Arc<Opened> {
+        &self.opened
     }
 
     /// Sends `req` (absolute URI) over a pooled keep-alive connection and
@@ -142,8 +187,11 @@ impl UpstreamClient {
     async fn send_with(
         &self,
         client: &Client<connector::Connector, ProxyBody>,
-        req: Request<ProxyBody>,
+        mut req: Request<ProxyBody>,
     ) -> Result<Response<Incoming>, UpstreamError> {
+        if self.http2 {
+            protocol::leave_host_to_connection(&mut req);
+        }
         // A shared clone; formatted only if the exchange fails.
         let authority = req.uri().authority().cloned();
         let authority = move || {
@@ -158,9 +206,14 @@ impl UpstreamClient {
                 authority: authority(),
                 timeout: self.response_timeout,
             }),
-            Ok(Ok(resp)) => {
+            Ok(Ok(mut resp)) => {
                 if let Some(usage) = resp.extensions().get::<Arc<ConnUsage>>() {
                     usage.answered();
+                }
+                // An h2 answer goes back to the app as HTTP/1.1 (or on the
+                // app's own h2 connection, which ignores the version).
+                if resp.version() == http::Version::HTTP_2 {
+                    *resp.version_mut() = http::Version::HTTP_11;
                 }
                 Ok(resp)
             }
@@ -225,6 +278,12 @@ fn classify(authority: String, e: hyper_util::client::legacy::Error) -> Upstream
             };
         }
         source = s.source();
+    }
+    if protocol::unprocessed(&e) {
+        return UpstreamError::Unprocessed {
+            authority,
+            source: e,
+        };
     }
     if closed_before_answer(&e) {
         return UpstreamError::Closed {

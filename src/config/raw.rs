@@ -114,6 +114,7 @@ pub struct RawRoute {
     pub client_key: Option<String>,
     pub sni: Option<String>,
     pub resend_closed: Option<String>,
+    pub http2: Option<bool>,
     pub appliance: Option<String>,
 }
 

@@ -74,6 +74,10 @@ async fn every_error() -> Vec<ProxyError> {
             authority: a(),
             source: client_error().await,
         }),
+        ProxyError::Upstream(UpstreamError::Unprocessed {
+            authority: a(),
+            source: client_error().await,
+        }),
         ProxyError::Upstream(UpstreamError::ClientBody {
             authority: a(),
             source: client_error().await,

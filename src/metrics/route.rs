@@ -26,6 +26,9 @@ pub enum Retry {
     Unauthorized,
     /// The upstream asked for a DPoP proof with its nonce.
     DpopNonce,
+    /// HTTP/2: the upstream refused the stream, or its GOAWAY stopped
+    /// below it, so it never processed the request.
+    Unprocessed,
 }
 
 impl Retry {
@@ -34,6 +37,7 @@ impl Retry {
             Retry::ConnectionClosed => "connection-closed",
             Retry::Unauthorized => "unauthorized",
             Retry::DpopNonce => "dpop-nonce",
+            Retry::Unprocessed => "unprocessed",
         }
     }
 }
@@ -47,7 +51,7 @@ pub struct RouteMetrics {
     bytes_in: OnceLock<Counter>,
     bytes_out: OnceLock<Counter>,
     latency: OnceLock<Latency>,
-    retries: [OnceLock<Counter>; 3],
+    retries: [OnceLock<Counter>; 4],
 }
 
 impl std::fmt::Debug for RouteMetrics {
@@ -66,7 +70,7 @@ impl RouteMetrics {
             bytes_in: OnceLock::new(),
             bytes_out: OnceLock::new(),
             latency: OnceLock::new(),
-            retries: [const { OnceLock::new() }; 3],
+            retries: [const { OnceLock::new() }; 4],
         }
     }
 
@@ -135,6 +139,7 @@ impl RouteMetrics {
             Retry::ConnectionClosed => &self.retries[0],
             Retry::Unauthorized => &self.retries[1],
             Retry::DpopNonce => &self.retries[2],
+            Retry::Unprocessed => &self.retries[3],
         };
         slot.get_or_init(|| {
             metrics.upstream_retries.get_or_create_owned(&RetryLabels {

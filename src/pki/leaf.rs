@@ -109,8 +109,8 @@ impl LeafMinter {
             .map_err(|e| e.to_string())?
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(FixedCert(Arc::new(certified))));
-        // h2 first: an app that offers it gets it; countersign still talks
-        // HTTP/1.1 to the upstream.
+        // h2 first: an app that offers it gets it; what countersign speaks
+        // to the upstream is the upstream's own pick (`upstream/protocol.rs`).
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Arc::new(config))
     }

@@ -5,6 +5,9 @@
 //!   byte of an answer (it timed the connection out just as the request
 //!   went out), and the body can be produced again (no body, or a spooled
 //!   one): on a new connection;
+//! - when an HTTP/2 upstream refused the stream or sent a GOAWAY below it
+//!   (it says it never processed the request) and the body can be produced
+//!   again: through the pool, whatever the method;
 //! - when the upstream answers 401 to a credential that can renew itself
 //!   (oauth2, issued-key) and the request has no body;
 //! - when a DPoP resource server answers 401 `use_dpop_nonce` with a nonce
@@ -64,6 +67,18 @@ where
             let req = signed(route, &mut prepared, &params).await?;
             sent = presented(route, &req);
             route.client.send_fresh(req).await?
+        }
+        // HTTP/2 says the upstream never processed it: no risk of a
+        // duplicate, whatever the method or `resend_closed`.
+        // Through the pool: after a GOAWAY every request above it comes
+        // back at once, and they share the one new connection.
+        Err(UpstreamError::Unprocessed { authority, .. }) if prepared.can_send() => {
+            tracing::debug!(route = %route.config.name, %authority, "the HTTP/2 upstream did not process the request; sending it again");
+            retried(metrics, route, Retry::Unprocessed);
+            sent_again = true;
+            let req = signed(route, &mut prepared, &params).await?;
+            sent = presented(route, &req);
+            route.client.send(req).await?
         }
         resp => resp?,
     };

@@ -4,8 +4,9 @@
 //! token managers, `Kept` hands each snapshot build the piece for an exact
 //! fingerprint of everything that shapes it, so a reload that does not touch
 //! a piece keeps it (warm pools, no new handshakes, no re-minted leaves) and
-//! any change to it (roots, client identity, SNI, timeouts, `[egress]`, the
-//! CA, the leaf lifetime) builds a new one at once.
+//! any change to it (roots, client identity, SNI, `http2`, timeouts,
+//! `[egress]`, the CA, the leaf lifetime) builds a new one at once. The
+//! count of upstream connections opened is kept here too, across reloads.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -17,7 +18,7 @@ use crate::config::{EgressAllow, HostPattern};
 use crate::egress::{EgressPolicy, Trust};
 use crate::pki::ca::LocalCa;
 use crate::pki::leaf::LeafMinter;
-use crate::upstream::{ClientSpec, UpstreamClient, UpstreamSettings};
+use crate::upstream::{ClientSpec, Opened, UpstreamClient, UpstreamSettings};
 
 /// Owned by the App, shared by every snapshot it builds.
 #[derive(Debug, Default)]
@@ -25,6 +26,8 @@ pub struct Kept {
     /// Weak: a piece lives as long as some snapshot uses it.
     clients: Mutex<HashMap<[u8; 32], Weak<UpstreamClient>>>,
     minters: Mutex<HashMap<[u8; 32], Weak<LeafMinter>>>,
+    /// Upstream connections opened by every client made here, by protocol.
+    opened: Arc<Opened>,
 }
 
 impl Kept {
@@ -40,8 +43,13 @@ impl Kept {
     ) -> Result<Arc<UpstreamClient>, String> {
         let key = client_fingerprint(spec, settings, allow);
         get_or_make(&self.clients, key, || {
-            UpstreamClient::new(spec, Arc::clone(egress), settings)
+            UpstreamClient::counted(spec, Arc::clone(egress), settings, Arc::clone(&self.opened))
         })
+    }
+
+    /// Upstream connections opened by the clients made here, by protocol.
+    pub fn opened(&self) -> &Arc<Opened> {
+        &self.opened
     }
 
     /// The leaf minter (and its cache) for this CA and leaf lifetime.
@@ -103,6 +111,7 @@ fn client_fingerprint(
         Some(Trust::Untrusted) => b"untrusted",
     };
     field(&mut h, trust);
+    field(&mut h, if spec.http2 { b"h2" } else { b"http/1.1" });
     for d in [
         settings.connect_timeout,
         settings.response_timeout,
@@ -165,6 +174,10 @@ mod tests {
             trust: Some(Trust::Untrusted),
             ..ClientSpec::default()
         };
+        let h2 = ClientSpec {
+            http2: true,
+            ..named.clone()
+        };
         let wider = EgressAllow {
             hosts: vec![HostPattern::Exact("intranet.test".into())],
             networks: Vec::new(),
@@ -172,6 +185,7 @@ mod tests {
         let others = [
             kept.client(&with_sni, settings(90), &egress, &allow),
             kept.client(&untrusted, settings(90), &egress, &allow),
+            kept.client(&h2, settings(90), &egress, &allow),
             kept.client(&named, settings(91), &egress, &allow),
             kept.client(&named, settings(90), &egress, &wider),
         ];

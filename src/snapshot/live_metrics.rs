@@ -1,7 +1,7 @@
 //! Families read from live state at scrape time: the serving snapshot's
-//! generation, credentials, tokens and client certificates. Built afresh
-//! per scrape, so a credential or route a reload removed leaves no series
-//! behind.
+//! generation, credentials, tokens, client certificates and the upstream
+//! connections opened. Built afresh per scrape, so a credential or route a
+//! reload removed leaves no series behind.
 
 use std::sync::atomic::AtomicU64;
 
@@ -13,6 +13,7 @@ use prometheus_client::registry::Registry;
 
 use super::Snapshot;
 use crate::metrics::RouteLabel;
+use crate::upstream::Protocol;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CredentialType {
@@ -29,6 +30,11 @@ struct CredentialLabel {
 struct FetchLabels {
     credential: String,
     result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProtocolLabel {
+    protocol: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -125,6 +131,23 @@ pub(crate) fn registry(snapshot: &Snapshot, last_reload_ok: bool) -> Registry {
         "countersign_store_errors",
         "Failed operations on the shared store ([store]), by op: read (the fleet's published token), lease, publish",
         store_errors,
+    );
+
+    // Every client of a snapshot counts into the one `Opened` of the `Kept`
+    // that made it; passthrough's client reaches it.
+    let opened = Family::<ProtocolLabel, Counter>::default();
+    for protocol in [Protocol::Http1, Protocol::H2] {
+        let labels = ProtocolLabel {
+            protocol: protocol.label(),
+        };
+        opened
+            .get_or_create(&labels)
+            .inc_by(snapshot.passthrough.opened().get(protocol));
+    }
+    r.register(
+        "countersign_upstream_connections_opened",
+        "Connections opened to upstreams (routes and passthrough), by protocol: http/1.1, or h2 when the upstream chose it by ALPN",
+        opened,
     );
 
     let cert_expiry = Family::<RouteLabel, Seconds>::default();

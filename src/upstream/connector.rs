@@ -1,5 +1,8 @@
 //! Dials upstreams: resolve, TCP connect with a deadline, then TLS when the
-//! URI scheme is `https`. Plugged into hyper-util's pooled client.
+//! URI scheme is `https`. Plugged into hyper-util's pooled client, which is
+//! told when ALPN chose h2 (`Connected::negotiated_h2`) and then speaks
+//! HTTP/2 on the connection and shares it; dials to an upstream known to
+//! pick h2 go one at a time (`gate.rs`).
 
 use std::future::Future;
 use std::io;
@@ -13,6 +16,8 @@ use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 
+use super::gate::{self, DialGate, Turn};
+use super::protocol::{Opened, Protocol};
 use super::usage::ConnUsage;
 use crate::egress::{EgressError, EgressPolicy, Trust};
 use rustls_pki_types::ServerName;
@@ -29,6 +34,11 @@ pub struct Connector {
     pub sni: Option<String>,
     pub egress: Arc<EgressPolicy>,
     pub trust: Trust,
+    /// Connections opened, by protocol.
+    pub opened: Arc<Opened>,
+    /// For a pooled client that offers h2: one dial at a time to an
+    /// upstream known to pick it (`gate.rs`).
+    pub gate: Option<Arc<DialGate>>,
 }
 
 /// Which step of reaching the upstream failed.
@@ -102,6 +112,38 @@ impl tower_service::Service<Uri> for Connector {
 
 impl Connector {
     async fn connect(self, uri: Uri) -> Result<UpstreamStream, ConnectError> {
+        let Some(gate) = self.gate.clone() else {
+            return self.open(uri).await;
+        };
+        let authority = uri.authority().map(|a| a.to_string()).unwrap_or_default();
+        let ticket = match gate.turn(&authority) {
+            Turn::Free => None,
+            Turn::Dial(ticket) => Some(ticket),
+            Turn::Wait(rx) => {
+                if gate::gave_h2(rx).await {
+                    // The pool hands that connection to this request, which
+                    // then drops this dial; give up only if it has not.
+                    tokio::time::sleep(self.connect_timeout).await;
+                    return Err(ConnectError::new(
+                        ConnectErrorKind::Timeout,
+                        format!("the h2 connection to {authority} made meanwhile was not handed over within {:?}", self.connect_timeout),
+                    ));
+                }
+                None
+            }
+        };
+        let stream = self.open(uri).await;
+        if let Ok(s) = &stream {
+            let h2 = s.protocol == Protocol::H2;
+            gate.learn(&authority, h2);
+            if let Some(ticket) = ticket {
+                ticket.done(h2);
+            }
+        }
+        stream
+    }
+
+    async fn open(self, uri: Uri) -> Result<UpstreamStream, ConnectError> {
         let https = uri.scheme_str() == Some("https");
         let host = uri
             .host()
@@ -125,7 +167,7 @@ impl Connector {
             })??;
         let _ = tcp.set_nodelay(true);
         if !https {
-            return Ok(UpstreamStream::new(Transport::Plain(tcp)));
+            return Ok(self.opened(Transport::Plain(tcp), &host, port));
         }
         let name = ServerName::try_from(self.sni.clone().unwrap_or_else(|| host.clone())).map_err(
             |e| {
@@ -144,7 +186,26 @@ impl Connector {
                 )
             })?
             .map_err(|e| ConnectError::new(ConnectErrorKind::Tls, tls_detail(&e)))?;
-        Ok(UpstreamStream::new(Transport::Tls(Box::new(tls))))
+        Ok(self.opened(Transport::Tls(Box::new(tls)), &host, port))
+    }
+
+    /// A new connection, counted and logged with its protocol.
+    fn opened(&self, transport: Transport, host: &str, port: u16) -> UpstreamStream {
+        let protocol = match &transport {
+            Transport::Plain(_) => Protocol::Http1,
+            Transport::Tls(tls) => Protocol::from_alpn(tls.get_ref().1.alpn_protocol()),
+        };
+        self.opened.count(protocol);
+        tracing::debug!(
+            upstream = %format_args!("{host}:{port}"),
+            protocol = protocol.label(),
+            "upstream connection opened"
+        );
+        UpstreamStream {
+            transport,
+            usage: Arc::new(ConnUsage::new(protocol)),
+            protocol,
+        }
     }
 }
 
@@ -178,6 +239,7 @@ pub async fn dial(addrs: &[SocketAddr]) -> Result<TcpStream, ConnectError> {
 pub struct UpstreamStream {
     transport: Transport,
     usage: Arc<ConnUsage>,
+    protocol: Protocol,
 }
 
 enum Transport {
@@ -185,18 +247,13 @@ enum Transport {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
-impl UpstreamStream {
-    fn new(transport: Transport) -> Self {
-        UpstreamStream {
-            transport,
-            usage: Arc::default(),
-        }
-    }
-}
-
 impl Connection for UpstreamStream {
     fn connected(&self) -> Connected {
-        Connected::new().extra(Arc::clone(&self.usage))
+        let connected = Connected::new().extra(Arc::clone(&self.usage));
+        match self.protocol {
+            Protocol::H2 => connected.negotiated_h2(),
+            Protocol::Http1 => connected,
+        }
     }
 }
 

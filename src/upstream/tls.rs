@@ -7,14 +7,17 @@ use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::CertificateDer;
 
+use super::protocol;
 use crate::pki::identity::ClientIdentity;
 use crate::pki::provider::provider;
 
 /// webpki roots plus the route's own CA bundle, the route's client
-/// certificate if it has one; HTTP/1.1 offered by ALPN.
+/// certificate if it has one; by ALPN `h2` then `http/1.1` when `http2`,
+/// else `http/1.1` alone.
 pub fn client_config(
     extra_roots: &[CertificateDer<'static>],
     identity: Option<&ClientIdentity>,
+    http2: bool,
 ) -> Result<Arc<ClientConfig>, String> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -36,7 +39,7 @@ pub fn client_config(
         }
         None => builder.with_no_client_auth(),
     };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = protocol::alpn(http2);
     Ok(Arc::new(config))
 }
 

@@ -16,11 +16,21 @@
 //! moves `writes_after` on mid-request; the next request on the connection
 //! then counts the rest of that answer as read, so it is never taken for
 //! unanswered (the safe direction).
+//!
+//! On an HTTP/2 connection the counts are kept all the same but prove
+//! nothing: streams interleave, so bytes read may belong to any of them.
+//! There the upstream says itself what it did not process (GOAWAY,
+//! `REFUSED_STREAM`: see `protocol.rs`), and `reused_and_unanswered` is
+//! always false.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::protocol::Protocol;
+
 #[derive(Debug, Default)]
 pub struct ConnUsage {
+    /// An HTTP/2 connection: the counts do not tell requests apart.
+    h2: bool,
     /// Response heads received on this connection (by the client).
     answers: AtomicU64,
     /// Bytes read from the upstream (by the connection).
@@ -32,6 +42,14 @@ pub struct ConnUsage {
 }
 
 impl ConnUsage {
+    /// For a new connection that speaks `protocol`.
+    pub fn new(protocol: Protocol) -> Self {
+        ConnUsage {
+            h2: protocol == Protocol::H2,
+            ..ConnUsage::default()
+        }
+    }
+
     /// The client received a response head on this connection.
     pub fn answered(&self) {
         self.answers.fetch_add(1, Ordering::AcqRel);
@@ -56,7 +74,8 @@ impl ConnUsage {
     /// had answered an earlier one, and no byte of an answer to it came.
     pub fn reused_and_unanswered(&self) -> bool {
         let answers = self.answers.load(Ordering::Acquire);
-        answers > 0
+        !self.h2
+            && answers > 0
             && self.writes_after.load(Ordering::Acquire) == answers
             && self.read.load(Ordering::Acquire) == self.read_at_start.load(Ordering::Acquire)
     }
@@ -84,6 +103,16 @@ mod tests {
         assert!(u.reused_and_unanswered());
         u.read(1);
         assert!(!u.reused_and_unanswered(), "a byte of an answer came");
+    }
+
+    #[test]
+    fn an_h2_connection_never_claims_a_request_unanswered() {
+        let u = ConnUsage::new(Protocol::H2);
+        u.writing();
+        u.read(100);
+        u.answered();
+        u.writing();
+        assert!(!u.reused_and_unanswered());
     }
 
     #[test]

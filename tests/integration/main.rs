@@ -18,6 +18,7 @@ mod binary;
 mod bodies;
 mod connect;
 mod hmac_recipes;
+mod http2_upstream;
 mod httpsig;
 mod issued_key;
 mod jws_detached;

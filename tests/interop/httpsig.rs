@@ -10,6 +10,7 @@
 //! values that need decoding and encoding again.
 
 mod binary;
+mod over_h2;
 
 use std::path::{Path, PathBuf};
 
@@ -148,6 +149,11 @@ fn verify(got: &Recorded, credential: &str, require: &[&str]) -> serde_json::Val
         .uri
         .path_and_query()
         .map_or("/".to_string(), |p| p.to_string());
+    verify_at(got, &format!("http://{host}{target}"), credential, require)
+}
+
+/// As `verify`, for `got` received as `url`.
+fn verify_at(got: &Recorded, url: &str, credential: &str, require: &[&str]) -> serde_json::Value {
     let headers: Vec<(String, String)> = got
         .headers
         .iter()
@@ -169,7 +175,7 @@ fn verify(got: &Recorded, credential: &str, require: &[&str]) -> serde_json::Val
     };
     let input = serde_json::json!({
         "method": got.method.as_str(),
-        "url": format!("http://{host}{target}"),
+        "url": url,
         "headers": headers,
         "body": base64::engine::general_purpose::STANDARD.encode(&got.body),
         "algorithm": alg,

@@ -12,6 +12,8 @@ use http_body_util::Full;
 
 use crate::integration::harness::*;
 
+mod over_h2;
+
 const AK: &str = "AKIDEXAMPLE";
 const SK: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 const TOKEN: &str = "FwoGZXIvYXdzEXAMPLE//session+token=";

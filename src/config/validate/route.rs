@@ -200,6 +200,12 @@ impl Checker<'_> {
                 "is http://, but client_cert/sni need TLS; use https://",
             );
         }
+        if raw.http2 == Some(true) && upstream.as_ref().is_some_and(|u| u.scheme == Scheme::Http) {
+            self.problem(
+                format!("{path}.http2"),
+                "needs an https:// upstream: h2 is offered by ALPN in the TLS handshake, and a plain-text upstream gets HTTP/1.1; remove the key",
+            );
+        }
         Some(RouteConfig {
             name: name?,
             hosts,
@@ -214,6 +220,7 @@ impl Checker<'_> {
             client_identity,
             sni,
             resend_closed,
+            http2: raw.http2.unwrap_or(true),
             appliance,
         })
     }

@@ -237,3 +237,24 @@ fn resend_closed_takes_three_words_and_never_echoes_another() {
     assert_eq!(problems(&toml), ["route[0].resend_closed"]);
     assert!(!messages(&toml).contains("Pr0dSecret"));
 }
+
+#[test]
+fn http2_is_on_by_default_can_be_turned_off_and_needs_tls_when_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(validate(ROUTE, dir.path()).unwrap().routes[0].http2);
+    let off = validate(&format!("{ROUTE}http2 = false\n"), dir.path()).unwrap();
+    assert!(!off.routes[0].http2);
+    let plain = "[[route]]\nname = \"r\"\nhosts = [\"a.test\"]\nupstream = \"http://a.test\"\n";
+    assert!(
+        validate(plain, dir.path()).is_ok(),
+        "the default is fine on http://"
+    );
+    let asked = format!("{plain}http2 = true\n");
+    assert_eq!(problems(&asked), ["route[0].http2"]);
+    assert!(
+        messages(&asked).contains("https://"),
+        "{}",
+        messages(&asked)
+    );
+    assert!(!problems(&format!("{ROUTE}http2 = \"yes\"\n")).is_empty());
+}

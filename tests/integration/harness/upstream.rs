@@ -33,6 +33,10 @@ pub struct Recorded {
     pub opa_md5: String,
     /// Common name of the client certificate presented, if any (mTLS).
     pub peer: Option<String>,
+    /// HTTP/1.1, or HTTP/2 when the upstream offered h2 and it was chosen.
+    pub version: http::Version,
+    /// Which of the upstream's connections (counted from 1) carried it.
+    pub connection: usize,
 }
 
 impl Recorded {
@@ -78,6 +82,19 @@ impl Upstream {
         .await
     }
 
+    /// A TLS upstream that offers `alpn` (most wanted first) and speaks
+    /// HTTP/2 on a connection where the client chose h2.
+    pub async fn https_alpn(config: Arc<rustls::ServerConfig>, alpn: &[&[u8]]) -> Upstream {
+        let mut config = (*config).clone();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Upstream::start(Some(Arc::new(config)), Behaviour::default()).await
+    }
+
+    /// A TLS upstream that offers h2 then http/1.1.
+    pub async fn https_h2(ca: &TestCa) -> Upstream {
+        Upstream::https_alpn(ca.server_config(), &[b"h2", b"http/1.1"]).await
+    }
+
     async fn start(tls: Option<Arc<rustls::ServerConfig>>, behaviour: Behaviour) -> Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -91,7 +108,7 @@ impl Upstream {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let connection = accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 let log = Arc::clone(&log);
                 let acceptor = acceptor.clone();
                 let behaviour = behaviour.clone();
@@ -101,7 +118,11 @@ impl Upstream {
                             let log = Arc::clone(&log);
                             let behaviour = behaviour.clone();
                             let peer = peer.clone();
-                            async move { Ok::<_, Infallible>(record(req, log, behaviour, peer).await) }
+                            async move {
+                                Ok::<_, Infallible>(
+                                    record(req, log, behaviour, peer, connection).await,
+                                )
+                            }
                         })
                     };
                     let builder = hyper::server::conn::http1::Builder::new();
@@ -113,6 +134,14 @@ impl Upstream {
                                     .1
                                     .peer_certificates()
                                     .and_then(|c| common_name(&c[0]));
+                                if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                                    let _ = hyper::server::conn::http2::Builder::new(
+                                        hyper_util::rt::TokioExecutor::new(),
+                                    )
+                                    .serve_connection(TokioIo::new(tls), service(peer))
+                                    .await;
+                                    return;
+                                }
                                 let _ = builder
                                     .serve_connection(TokioIo::new(tls), service(peer))
                                     .await;
@@ -175,6 +204,7 @@ async fn record(
     log: Arc<Mutex<Vec<Recorded>>>,
     behaviour: Behaviour,
     peer: Option<String>,
+    connection: usize,
 ) -> Response<Full<Bytes>> {
     let (parts, mut body) = req.into_parts();
     let mut md5 = md5::Md5::new();
@@ -198,6 +228,8 @@ async fn record(
         }
     }
     log.lock().unwrap().push(Recorded {
+        version: parts.version,
+        connection,
         method: parts.method,
         uri: parts.uri,
         headers: parts.headers,

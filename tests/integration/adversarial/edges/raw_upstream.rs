@@ -173,5 +173,7 @@ async fn read_request(
         body,
         opa_md5: base64::engine::general_purpose::STANDARD.encode(md5.finalize()),
         peer: None,
+        version: http::Version::HTTP_11,
+        connection: 0,
     }))
 }
