@@ -67,14 +67,22 @@ pub async fn http1_parked<S, B>(
     serve(stream, service, header_timeout, drain).await;
 }
 
-/// `http1_parked`; returns how many times the connection was parked after
-/// a response.
+/// What `serve` did with a connection, for the tests.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Served {
+    /// hyper connections made for it.
+    started: usize,
+    /// Times it was parked after a response.
+    parks: usize,
+}
+
+/// `http1_parked`, saying what it did.
 async fn serve<S, B>(
     stream: TcpStream,
     service: S,
     header_timeout: Duration,
     mut drain: DrainWatch,
-) -> usize
+) -> Served
 where
     S: Service<Request<Incoming>, Response = Response<B>> + Send + Sync + 'static,
     S::Error: Into<BoxError>,
@@ -109,33 +117,38 @@ where
     builder
         .timer(TokioTimer::new())
         .max_buf_size(H1_READ_BUFFER);
-    let mut parks = 0;
+    let mut served = Served::default();
     loop {
         // The request head is due within the header timeout of the moment
         // the connection went idle (or was accepted).
         let deadline = io.idle_since.take().unwrap_or_else(Instant::now) + header_timeout;
         if io.unread.is_empty() {
+            // `peek`, not `readable`: tokio reports a new socket readable
+            // before any byte has come.
+            let mut first = [0u8; 1];
             tokio::select! {
-                waited = tokio::time::timeout_at(deadline, io.stream.readable()) => match waited {
-                    Ok(Ok(())) => {}
+                waited = tokio::time::timeout_at(deadline, io.stream.peek(&mut first)) => match waited {
+                    Ok(Ok(0)) => return served,
+                    Ok(Ok(_)) => {}
                     Ok(Err(e)) => {
                         tracing::debug!(error = %e, "client connection ended with an error");
-                        return parks;
+                        return served;
                     }
                     Err(_) => {
                         tracing::debug!(timeout = ?header_timeout, "idle client connection closed: no request within client_header_timeout");
-                        return parks;
+                        return served;
                     }
                 },
-                _ = drain.draining() => return parks,
+                _ = drain.draining() => return served,
             }
         }
         let left = deadline.saturating_duration_since(Instant::now());
         builder.header_read_timeout(left.max(Duration::from_millis(1)));
         state.reset();
         let Some(svc) = service.take() else {
-            return parks;
+            return served;
         };
+        served.started += 1;
         // Boxed, so that a parked connection's task holds only a pointer's
         // worth of it.
         let mut conn = Box::new(
@@ -152,17 +165,17 @@ where
         };
         let parked = state.parked.load(Relaxed);
         match (result, parked) {
-            (Ok(()), false) => return parks,
+            (Ok(()), false) => return served,
             (Err(e), false) => {
                 tracing::debug!(error = %e, "client connection ended with an error");
-                return parks;
+                return served;
             }
             // Parked (hyper saw the end of input we reported); an error
             // then is hyper's for a request head it had only part of, and
             // those bytes come back in `read_buf`.
             (_, true) => match conn.into_parts() {
                 Some(parts) => {
-                    parks += 1;
+                    served.parks += 1;
                     io = parts.io.into_inner();
                     // A copy: `read_buf` shares hyper's whole read buffer,
                     // which a parked connection must not keep.
@@ -172,7 +185,7 @@ where
                     };
                     service = Some(parts.service);
                 }
-                None => return parks,
+                None => return served,
             },
         }
     }

@@ -26,8 +26,8 @@ async fn answer(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
 }
 
 /// A listener whose first connection is served by `serve`; the task's
-/// output is how many times the connection was parked.
-async fn server(drain: DrainWatch) -> (Client, JoinHandle<usize>) {
+/// output says what `serve` did with it.
+async fn server(drain: DrainWatch) -> (Client, JoinHandle<Served>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let served = tokio::spawn(async move {
@@ -108,7 +108,14 @@ async fn a_keep_alive_connection_parks_between_requests_and_keeps_answering() {
         settle().await;
     }
     drop(client);
-    assert_eq!(served.await.unwrap(), 3, "parked after each answer");
+    assert_eq!(
+        served.await.unwrap(),
+        Served {
+            started: 3,
+            parks: 3
+        },
+        "parked after each answer, started again by the next request"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -120,7 +127,13 @@ async fn a_connection_asked_again_within_the_grace_is_not_parked() {
         assert_eq!(client.response().await, format!("{path} 0"));
     }
     drop(client);
-    assert_eq!(served.await.unwrap(), 0);
+    assert_eq!(
+        served.await.unwrap(),
+        Served {
+            started: 1,
+            parks: 0
+        }
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -135,7 +148,13 @@ async fn part_of_the_next_head_read_with_a_request_is_kept_across_the_park() {
     assert_eq!(client.response().await, "/second 0");
     settle().await;
     drop(client);
-    assert_eq!(served.await.unwrap(), 2);
+    assert_eq!(
+        served.await.unwrap(),
+        Served {
+            started: 2,
+            parks: 2
+        }
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -149,7 +168,13 @@ async fn pipelined_requests_are_all_answered_in_order() {
     }
     settle().await;
     drop(client);
-    assert_eq!(served.await.unwrap(), 1);
+    assert_eq!(
+        served.await.unwrap(),
+        Served {
+            started: 1,
+            parks: 1
+        }
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -164,7 +189,14 @@ async fn a_request_with_a_body_is_answered_and_the_connection_kept_without_parki
     assert_eq!(client.response().await, "/after 0");
     settle().await;
     drop(client);
-    assert_eq!(served.await.unwrap(), 1, "parked after the GET only");
+    assert_eq!(
+        served.await.unwrap(),
+        Served {
+            started: 1,
+            parks: 1
+        },
+        "parked after the GET only"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -179,7 +211,13 @@ async fn a_body_the_handler_left_unread_is_never_taken_for_a_request() {
     // the body in one read) rather than parse these bytes as a request.
     let _ = client.stream.write_all(b"GET /x HTTP/1.1\r\n\r\n").await;
     assert!(client.closed().await);
-    assert_eq!(served.await.unwrap(), 0);
+    assert_eq!(
+        served.await.unwrap(),
+        Served {
+            started: 1,
+            parks: 0
+        }
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -196,7 +234,13 @@ async fn a_parked_connection_is_closed_when_no_request_comes_within_the_header_t
         waited >= HEADER_TIMEOUT && waited < HEADER_TIMEOUT + PARK_AFTER,
         "{waited:?}"
     );
-    assert_eq!(served.await.unwrap(), 1);
+    assert_eq!(
+        served.await.unwrap(),
+        Served {
+            started: 1,
+            parks: 1
+        }
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -206,7 +250,14 @@ async fn a_fresh_connection_that_sends_nothing_is_closed_at_the_header_timeout()
     let start = Instant::now();
     assert!(client.closed().await);
     assert!(start.elapsed() >= HEADER_TIMEOUT);
-    assert_eq!(served.await.unwrap(), 0);
+    assert_eq!(
+        served.await.unwrap(),
+        Served {
+            started: 0,
+            parks: 0
+        },
+        "no hyper connection for a connection that sent nothing"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -221,7 +272,13 @@ async fn a_fresh_connection_with_part_of_a_head_is_closed_at_the_header_timeout(
         waited >= HEADER_TIMEOUT && waited < HEADER_TIMEOUT * 2,
         "{waited:?}"
     );
-    assert_eq!(served.await.unwrap(), 0);
+    assert_eq!(
+        served.await.unwrap(),
+        Served {
+            started: 1,
+            parks: 0
+        }
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -233,5 +290,11 @@ async fn draining_closes_a_parked_connection() {
     settle().await;
     assert!(drain.drain(Duration::from_secs(5)).await, "drained");
     assert!(client.closed().await);
-    assert_eq!(served.await.unwrap(), 1);
+    assert_eq!(
+        served.await.unwrap(),
+        Served {
+            started: 1,
+            parks: 1
+        }
+    );
 }
