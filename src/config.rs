@@ -84,6 +84,8 @@ pub struct ProxySettings {
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Idle pooled connections kept per upstream, per upstream client.
+    pub idle_connections: usize,
     pub client_header_timeout: Duration,
     /// How long shutdown waits for requests in flight.
     pub drain_timeout: Duration,

@@ -1,10 +1,12 @@
 //! Drives one connection with a service it is given: HTTP/1.1 (with
 //! upgrades, for CONNECT) or HTTP/2, until the connection ends or
-//! countersign drains. It knows nothing of what the requests are for: the
+//! countersign drains. A listener's TCP connections are parked while they
+//! wait for a request (`park`). It knows nothing of what the requests are for: the
 //! accept loops and the proxy's intercepted tunnels hand it their streams
 //! and services.
 
 mod guard;
+mod park;
 
 use std::future::Future;
 use std::time::Duration;
@@ -17,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::drain::DrainWatch;
 pub use guard::guarded;
+pub use park::http1_parked;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -121,6 +121,7 @@ impl Snapshot {
             connect_timeout: config.proxy.connect_timeout,
             response_timeout: config.proxy.response_timeout,
             idle_timeout: config.proxy.idle_timeout,
+            max_idle: config.proxy.idle_connections,
         };
         let egress = Arc::new(EgressPolicy::new(config.egress.clone(), own.clone()));
         let client = |spec: &ClientSpec, path: String| {

@@ -47,6 +47,9 @@ pub struct UpstreamSettings {
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Idle connections the pool keeps per upstream; one more is closed
+    /// when its exchange ends.
+    pub max_idle: usize,
 }
 
 pub struct UpstreamClient {
@@ -149,6 +152,7 @@ impl UpstreamClient {
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(settings.idle_timeout)
+            .pool_max_idle_per_host(settings.max_idle)
             .build(pooled);
         let fresh = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(0)

@@ -43,7 +43,7 @@ impl AppInner {
                         slot: Some(Arc::new(slot)),
                         ..ctx.clone()
                     };
-                    Box::pin(proxy::conn::http1(stream, role.clone(), ctx))
+                    Box::pin(proxy::conn::http1_tcp(stream, role.clone(), ctx))
                 })
             }
         };

@@ -123,6 +123,7 @@ fn fetch(config: &Config, name: &str, reveal: bool) -> Result<Vec<String>, Failu
         connect_timeout: config.proxy.connect_timeout,
         response_timeout: config.proxy.response_timeout,
         idle_timeout: config.proxy.idle_timeout,
+        max_idle: config.proxy.idle_connections,
     };
     let egress = Arc::new(EgressPolicy::new(
         config.egress.clone(),

@@ -18,6 +18,7 @@ pub struct RawProxy {
     pub connect_timeout: Option<String>,
     pub response_timeout: Option<String>,
     pub idle_timeout: Option<String>,
+    pub idle_connections: Option<i64>,
     pub client_header_timeout: Option<String>,
     pub drain_timeout: Option<String>,
     // Global bounds (`config::Limits`).

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 
 use crate::drain::DrainWatch;
 use crate::error::ProxyError;
@@ -24,6 +25,14 @@ pub(crate) struct Context {
     /// The connection's place in its listener's `max_connections`, kept by
     /// a tunnel the connection becomes.
     pub slot: Option<Arc<Slot>>,
+}
+
+/// Serves HTTP/1.1 (and CONNECT) from the app on a listener's connection,
+/// holding no hyper connection while it waits for a request.
+pub(crate) async fn http1_tcp(stream: TcpStream, role: ListenerRole, ctx: Context) {
+    let header_timeout = ctx.cell.load().proxy.client_header_timeout;
+    let drain = ctx.drain.clone();
+    serve::http1_parked(stream, service(role, ctx), header_timeout, drain).await;
 }
 
 /// Serves HTTP/1.1 (and CONNECT) from the app on `stream`.
@@ -61,7 +70,8 @@ fn service(
     Response = http::Response<crate::body::ProxyBody>,
     Error = std::convert::Infallible,
     Future = impl std::future::Future + Send + 'static,
-> + Clone {
+> + Clone
+       + Sync {
     let role = Arc::new(role);
     let metrics = Arc::clone(&ctx.metrics);
     let on_panic = move || {

@@ -119,6 +119,7 @@ fn client_fingerprint(
     ] {
         field(&mut h, &d.as_nanos().to_be_bytes());
     }
+    field(&mut h, &(settings.max_idle as u64).to_be_bytes());
     field(&mut h, &(allow.hosts.len() as u64).to_be_bytes());
     for host in &allow.hosts {
         match host {
@@ -150,6 +151,7 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             response_timeout: Duration::from_secs(2),
             idle_timeout: Duration::from_secs(idle),
+            max_idle: 32,
         }
     }
 

@@ -25,6 +25,7 @@ mod jws_detached;
 mod mtls;
 mod oauth2;
 mod paypay;
+mod pool;
 mod reload;
 mod routing;
 mod stacked;

@@ -81,7 +81,7 @@ impl Checker<'_> {
     }
 
     /// A whole number in `range`; the default when absent or wrong.
-    fn count(
+    pub(super) fn count(
         &mut self,
         path: &str,
         raw: Option<i64>,

@@ -1,11 +1,21 @@
 //! `[proxy]`: the forward listener, the unmatched policy, body sizes,
 //! the spool folder and the timeouts (the global bounds are `limits`).
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use super::super::raw::RawProxy;
 use super::super::{ProxySettings, Unmatched};
 use super::Checker;
+
+/// Idle keep-alive connections each upstream client keeps per upstream:
+/// 64 requests at a time to one upstream go without dialling (measured:
+/// wrk -c64 opened 1 upstream connection in 60k requests; with 32 kept,
+/// 6,000 in 50k). A burst past that opens more, and they close as they go
+/// idle instead of each holding about 26 KiB until `idle_timeout`. 0 keeps
+/// none: every request dials.
+const DEFAULT_IDLE_CONNECTIONS: i64 = 64;
+const IDLE_CONNECTIONS: RangeInclusive<i64> = 0..=100_000;
 
 impl Checker<'_> {
     pub(super) fn proxy(&mut self, mut raw: RawProxy) -> Option<ProxySettings> {
@@ -67,6 +77,12 @@ impl Checker<'_> {
             raw.idle_timeout,
             Duration::from_secs(90),
         );
+        let idle_connections = self.count(
+            "proxy.idle_connections",
+            raw.idle_connections,
+            IDLE_CONNECTIONS,
+            DEFAULT_IDLE_CONNECTIONS,
+        );
         let client_header_timeout = self.duration(
             "proxy.client_header_timeout",
             raw.client_header_timeout,
@@ -87,6 +103,7 @@ impl Checker<'_> {
             connect_timeout,
             response_timeout,
             idle_timeout,
+            idle_connections: usize::try_from(idle_connections).unwrap_or(0),
             client_header_timeout,
             drain_timeout,
             limits,

@@ -64,6 +64,24 @@ fn proxy_values_are_checked() {
 }
 
 #[test]
+fn idle_connections_is_a_count_from_zero_and_defaults_to_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |toml: &str| validate(toml, dir.path()).unwrap().proxy.idle_connections;
+    assert_eq!(load(""), 64);
+    assert_eq!(load("[proxy]\nidle_connections = 0\n"), 0);
+    assert_eq!(load("[proxy]\nidle_connections = 100000\n"), 100_000);
+    for bad in ["-1", "100001"] {
+        let toml = format!("[proxy]\nidle_connections = {bad}\n");
+        assert_eq!(problems(&toml), ["proxy.idle_connections"]);
+        assert!(
+            messages(&toml).contains("must be between 0 and 100000"),
+            "{}",
+            messages(&toml)
+        );
+    }
+}
+
+#[test]
 fn credential_rules() {
     let toml = r#"
         [credential.none]

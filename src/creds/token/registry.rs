@@ -135,6 +135,7 @@ impl Fingerprint {
         for d in [s.connect_timeout, s.response_timeout, s.idle_timeout] {
             self.feed("timeout", &d.as_nanos().to_le_bytes());
         }
+        self.feed("max_idle", &(s.max_idle as u64).to_le_bytes());
     }
 
     /// Every field of the shared store a credential's renewals go through

@@ -85,6 +85,7 @@ fn discovery(issuer: &str) -> Discovery {
         connect_timeout: Duration::from_secs(5),
         response_timeout: Duration::from_secs(5),
         idle_timeout: Duration::from_secs(5),
+        max_idle: 4,
     };
     let egress = Arc::new(EgressPolicy::new(
         EgressAllow::default(),
