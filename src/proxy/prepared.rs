@@ -28,7 +28,7 @@ use http_body::Body;
 use super::{headers::strip_hop_by_hop, target};
 use crate::body::{self, BoxError, ProxyBody, SpoolError, SpoolLimits, Spooled};
 use crate::creds::sigv4::ChunkSigning;
-use crate::creds::{BodyDigest, SignParams};
+use crate::creds::{BodyDigest, Hashed, MemorySpent, SignParams};
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
 use crate::snapshot::Route;
@@ -131,9 +131,14 @@ impl Prepared {
         let usage = metrics
             .map(|m| Arc::clone(m.spool_usage()))
             .unwrap_or_default();
-        let spooled = body::spool(body, limits, &usage, |chunk| hash.update(chunk))
+        // That copy takes from the spool's budget too; past it the body
+        // fails as it is read (`MemorySpent`).
+        hash.budget_message(|| usage.hold(), limits.memory_total);
+        let mut hashed = Hashed::new(body, hash);
+        let spooled = body::spool(&mut hashed, limits, &usage, |_| {})
             .await
-            .map_err(too_large)?;
+            .map_err(|e| spent(too_large(e)))?;
+        let hash = hashed.into_hash();
         if !spooled.is_empty() {
             parts
                 .headers
@@ -229,6 +234,18 @@ where
         .signed(route, params)
         .await?
         .ok_or(ProxyError::Internal)
+}
+
+/// The hash gave up the body's copy for the memory budget: that, not the
+/// app's body, failed the read.
+fn spent(e: SpoolError) -> ProxyError {
+    match e {
+        SpoolError::Client(e) => match e.downcast::<MemorySpent>() {
+            Ok(spent) => ProxyError::MemorySpent(*spent),
+            Err(e) => ProxyError::Body(SpoolError::Client(e)),
+        },
+        e => ProxyError::Body(e),
+    }
 }
 
 /// A Content-Length over the limit is refused before any byte is read.
