@@ -283,6 +283,19 @@ impl Credential {
         Ok(())
     }
 
+    /// Whether `body_hash` may ask for anything: false for the kinds that
+    /// never sign the body, whose requests then stream without a hash.
+    pub fn may_read_body(&self) -> bool {
+        match self {
+            Credential::PayPayOpa(_)
+            | Credential::AwsSigV4(_)
+            | Credential::JwsDetached(_)
+            | Credential::Hmac(_)
+            | Credential::HttpSignature(_) => true,
+            Credential::Header(_) | Credential::OAuth2(_) | Credential::IssuedKey(_) => false,
+        }
+    }
+
     /// Refuses, before any byte of the body is read, a request the scheme
     /// can already tell it cannot sign.
     pub fn refuse_early(&self, parts: &Parts) -> Result<(), CredError> {
