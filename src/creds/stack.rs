@@ -162,7 +162,7 @@ mod tests {
         let params = SignParams::default();
 
         let plain = stack(vec![header()]);
-        assert_eq!(plain.header_names(), [api_key.clone()]);
+        assert_eq!(plain.header_names(), std::slice::from_ref(&api_key));
         assert!(plain.body_hash(&post(), &params).unwrap().is_none());
 
         let signed = stack(vec![header(), paypay()]);

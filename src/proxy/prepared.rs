@@ -89,7 +89,7 @@ impl Prepared {
             Some(c) => c.body_hash(&parts, params)?,
             None => None,
         };
-        let Some(mut hash) = hash else {
+        let Some(hash) = hash else {
             let body = if body.is_end_stream() {
                 Source::Empty
             } else {
