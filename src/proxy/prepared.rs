@@ -114,7 +114,9 @@ impl Prepared {
         !matches!(self.body, Source::Stream(None))
     }
 
-    /// The method and headers as they go upstream, before the credential.
+    /// The method and headers as they go upstream, before the credential
+    /// (once a streamed body has been sent, which nothing sends again, the
+    /// headers are gone with it).
     pub fn method(&self) -> &http::Method {
         &self.parts.method
     }
@@ -139,7 +141,15 @@ impl Prepared {
         let Some(body) = self.body().await? else {
             return Ok(None);
         };
-        let mut parts = self.parts.clone();
+        let mut parts = if matches!(self.body, Source::Stream(None)) {
+            // A streamed body goes once: nothing signs these parts again,
+            // so they are moved, not copied (only the method stays).
+            let moved = std::mem::replace(&mut self.parts, Request::new(()).into_parts().0);
+            self.parts.method = moved.method.clone();
+            moved
+        } else {
+            self.parts.clone()
+        };
         if let Some(cred) = &route.credential {
             cred.apply(&mut parts, self.digest.clone(), params).await?;
         }
