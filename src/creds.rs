@@ -29,7 +29,7 @@ use std::sync::Arc;
 use crate::egress::EgressPolicy;
 use crate::upstream::UpstreamSettings;
 
-pub use digest::{BodyDigest, BodyHash, Digests, Running, Stream};
+pub use digest::{BodyDigest, BodyHash, Digests, Hashed, MemorySpent, Running, Stream};
 pub use paypay::PayPayOpa;
 pub use stack::Stack;
 pub use token::TokenRegistry;
@@ -281,6 +281,19 @@ impl Credential {
             Credential::Header(_) | Credential::OAuth2(_) | Credential::IssuedKey(_) => {}
         }
         Ok(())
+    }
+
+    /// Whether `body_hash` may ask for anything: false for the kinds that
+    /// never sign the body, whose requests then stream without a hash.
+    pub fn may_read_body(&self) -> bool {
+        match self {
+            Credential::PayPayOpa(_)
+            | Credential::AwsSigV4(_)
+            | Credential::JwsDetached(_)
+            | Credential::Hmac(_)
+            | Credential::HttpSignature(_) => true,
+            Credential::Header(_) | Credential::OAuth2(_) | Credential::IssuedKey(_) => false,
+        }
     }
 
     /// Refuses, before any byte of the body is read, a request the scheme

@@ -5,7 +5,7 @@
 use http::{HeaderValue, Response, StatusCode};
 
 use crate::body::{self, BodyTimeout, ProxyBody, SpoolError};
-use crate::creds::CredError;
+use crate::creds::{CredError, MemorySpent};
 use crate::upstream::{ConnectErrorKind, UpstreamError};
 
 /// The response header naming why countersign answered itself.
@@ -42,6 +42,10 @@ pub enum ProxyError {
     },
     #[error("request body could not be signed")]
     Body(#[from] SpoolError),
+    /// The memory budget had no room for the body a credential signs
+    /// whole; the app may try again when other requests are done.
+    #[error(transparent)]
+    MemorySpent(MemorySpent),
     /// The app stalled while its body streamed upstream.
     #[error(transparent)]
     BodyTimeout(BodyTimeout),
@@ -87,6 +91,7 @@ impl ProxyError {
                 StatusCode::REQUEST_TIMEOUT
             }
             ProxyError::Body(SpoolError::Disk { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
+            ProxyError::MemorySpent(_) => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Credential(CredError::Request(_)) => StatusCode::BAD_REQUEST,
             ProxyError::Credential(CredError::Session(_)) => StatusCode::FORBIDDEN,
             ProxyError::Credential(CredError::Random(_)) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -118,6 +123,7 @@ impl ProxyError {
             ProxyError::Body(SpoolError::Client(_)) => "client-body",
             ProxyError::Body(SpoolError::Timeout(_)) | ProxyError::BodyTimeout(_) => "body-timeout",
             ProxyError::Body(SpoolError::Disk { .. }) => "spool-failed",
+            ProxyError::MemorySpent(_) => "spool-memory-spent",
             ProxyError::Credential(CredError::Request(_)) => "unsignable-request",
             ProxyError::Credential(CredError::Session(_)) => "session-unauthorized",
             ProxyError::Credential(CredError::Random(_)) => "internal",
@@ -137,7 +143,8 @@ impl ProxyError {
     }
 
     /// The global bound that refused the request, if one did: the label of
-    /// `countersign_limit_rejections_total`.
+    /// `countersign_limit_rejections_total`. (`MemorySpent` is counted
+    /// under `spool_memory` by the budget itself, with the spills.)
     pub fn limit(&self) -> Option<&'static str> {
         match self {
             ProxyError::Body(SpoolError::TooLarge { .. } | SpoolError::TooLargeToSign { .. }) => {
@@ -154,6 +161,8 @@ impl ProxyError {
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
             ProxyError::Credential(c) => c.retry_after(),
+            // Memory comes back as soon as any request in flight ends.
+            ProxyError::MemorySpent(_) => Some(std::time::Duration::from_secs(1)),
             _ => None,
         }
     }

@@ -6,6 +6,8 @@
 //! they spell. Path and query checks compare on this reading, so no
 //! spelling of `..` or of a parameter name slips past them.
 
+use std::borrow::Cow;
+
 /// Layers of percent-encoding undone before giving up. One is normal, two
 /// happen (a literal `%` in data), more is an attack or a bug.
 pub const MAX_LAYERS: usize = 3;
@@ -23,8 +25,19 @@ pub enum Plus {
 
 /// `text` with every layer of encoding undone, as bytes (may not be UTF-8).
 /// Each layer decodes `%XX` and `%uXXXX` and folds overlong UTF-8 and
-/// fullwidth ASCII to ASCII; it stops when a layer changes nothing.
-pub fn read(text: &str, plus: Plus) -> Result<Vec<u8>, TooDeep> {
+/// fullwidth ASCII to ASCII; it stops when a layer changes nothing. Text
+/// with nothing any layer could change (no `%`, no byte past ASCII, and no
+/// `+` when it is a space), as every ordinary path is, is read as it is,
+/// without a copy.
+pub fn read(text: &str, plus: Plus) -> Result<Cow<'_, [u8]>, TooDeep> {
+    let unchanged = |b: &u8| *b != b'%' && b.is_ascii() && !(plus == Plus::Space && *b == b'+');
+    if text.as_bytes().iter().all(unchanged) {
+        return Ok(Cow::Borrowed(text.as_bytes()));
+    }
+    read_layers(text, plus).map(Cow::Owned)
+}
+
+fn read_layers(text: &str, plus: Plus) -> Result<Vec<u8>, TooDeep> {
     let mut bytes = text.as_bytes().to_vec();
     if plus == Plus::Space {
         bytes = plus_to_space(&bytes);
@@ -149,7 +162,7 @@ mod tests {
     use super::*;
 
     fn path(text: &str) -> Vec<u8> {
-        read(text, Plus::Literal).unwrap()
+        read(text, Plus::Literal).unwrap().into_owned()
     }
 
     #[test]
@@ -188,7 +201,24 @@ mod tests {
             assert_eq!(path(text), text.as_bytes(), "{text}");
         }
         assert_eq!(path("100%2525"), b"100%");
-        assert_eq!(read("a+b%2B", Plus::Space).unwrap(), b"a b ");
+        assert_eq!(&*read("a+b%2B", Plus::Space).unwrap(), b"a b ");
+        assert_eq!(&*read("a+b", Plus::Space).unwrap(), b"a b");
+        // Nothing to undo: the text itself, not a copy.
+        let plain = "/v1/items;v=1";
+        assert!(
+            matches!(read(plain, Plus::Literal), Ok(Cow::Borrowed(b)) if b == plain.as_bytes())
+        );
+    }
+
+    proptest::proptest! {
+        /// The copy-free reading of text with nothing to undo is the
+        /// reading every layer would give.
+        #[test]
+        fn the_shortcut_reads_as_the_layers_do(text in "[a-z/.;+%2eEuU0-9\u{e9}\u{ff0e}]{0,24}") {
+            for plus in [Plus::Literal, Plus::Space] {
+                proptest::prop_assert_eq!(read(&text, plus).map(Cow::into_owned), read_layers(&text, plus));
+            }
+        }
     }
 
     #[test]

@@ -163,7 +163,7 @@ impl Default for Metrics {
         let limit_rejections = Family::default();
         registry.register(
             "countersign_limit_rejections",
-            "Times a global bound refused or held back work, by limit: connections (a listener reached max_connections; new connections wait in the accept queue), spool_memory (a body sent to disk because spool_memory_total was spent), max_body, body_idle, body_total",
+            "Times a global bound refused or held back work, by limit: connections (a listener reached max_connections; new connections wait in the accept queue), spool_memory (a body sent to disk, or a request refused 503 spool-memory-spent, because spool_memory_total was spent), max_body, body_idle, body_total",
             limit_rejections.clone(),
         );
         let open_connections = Family::default();
@@ -284,8 +284,9 @@ impl Metrics {
                 .get_or_create(&WhereLabel { r#where })
                 .set(bytes);
         }
-        // A counter the spool keeps; it only grows there.
-        let spilled = self.spool.spilled();
+        // A counter the spool keeps; it only grows there. Requests refused
+        // because the budget was spent count with the bodies it spilled.
+        let spilled = self.spool.spilled() + self.spool.refusals();
         if spilled > 0 {
             let limit = LimitLabel {
                 limit: "spool_memory",

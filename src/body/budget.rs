@@ -14,6 +14,9 @@ pub struct SpoolUsage {
     /// Bodies sent to disk because the total budget was spent (a body over
     /// the per-request `spool_memory` is not counted: that is its size).
     spilled: AtomicU64,
+    /// Requests refused because the budget was spent and their memory
+    /// could not go to disk (a body kept whole to be signed).
+    refused: AtomicU64,
 }
 
 impl SpoolUsage {
@@ -30,6 +33,11 @@ impl SpoolUsage {
     /// How many bodies went to disk because the memory budget was spent.
     pub fn spilled(&self) -> u64 {
         self.spilled.load(Ordering::Relaxed)
+    }
+
+    /// How many requests were refused because the memory budget was spent.
+    pub fn refusals(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// A hold on nothing yet, for one request.
@@ -88,6 +96,12 @@ impl SpoolHold {
     pub fn memory(&self) -> u64 {
         self.memory
     }
+
+    /// Memory this request needed could not be had, and cannot go to disk:
+    /// the request is refused, and counted.
+    pub fn count_refusal(&self) {
+        self.usage.refused.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl Drop for SpoolHold {
@@ -118,8 +132,10 @@ mod tests {
             (600, 900, 1)
         );
         drop(a);
+        b.count_refusal();
         drop(b);
         assert_eq!((usage.memory(), usage.disk()), (0, 0));
+        assert_eq!((usage.spilled(), usage.refusals()), (1, 1));
     }
 
     proptest! {

@@ -126,6 +126,7 @@ pub(crate) fn validate_with_env(
         }
     }
     c.distinct_token_stores(&credentials);
+    c.jws_within_budget(proxy.as_ref(), &credentials);
     let mut routes = Vec::new();
     for (i, raw) in raw_routes.into_iter().enumerate() {
         if let Some(route) = raw.and_then(|r| c.route(i, r, &defined)) {

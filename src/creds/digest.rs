@@ -6,9 +6,10 @@
 //! with what comes before the body in its string to sign), and for a
 //! signature that needs the whole message at once (jws-detached: ring's
 //! RSA-PSS and ECDSA take the message, not a digest) a bounded copy of the
-//! body itself. Each is made only when a credential of the route asks for
-//! it.
+//! body itself, counted in the process-wide memory budget. Each is made
+//! only when a credential of the route asks for it.
 
+mod feed;
 mod message;
 mod stream;
 
@@ -16,6 +17,9 @@ use bytes::Bytes;
 use md5::{Digest as _, Md5};
 use sha2::{Sha256, Sha512};
 
+use crate::body::SpoolHold;
+pub use feed::Hashed;
+pub use message::MemorySpent;
 use message::MessageCopy;
 pub use stream::{Running, Stream};
 
@@ -65,6 +69,21 @@ impl BodyHash {
     /// set it: the spool must refuse a larger body.
     pub fn message_limit(&self) -> Option<(u64, &str)> {
         self.message.as_ref().map(MessageCopy::limit)
+    }
+
+    /// The copy of the body, if one is asked for, takes what it allocates
+    /// through `hold`, within `total` bytes across all requests; past that
+    /// it is given up and `spent` says so.
+    pub fn budget_message(&mut self, hold: impl FnOnce() -> SpoolHold, total: u64) {
+        if let Some(m) = &mut self.message {
+            m.budget(hold(), total);
+        }
+    }
+
+    /// Why the body cannot be signed whole: the memory budget had no room
+    /// for its copy.
+    pub fn spent(&self) -> Option<&MemorySpent> {
+        self.message.as_ref().and_then(MessageCopy::spent)
     }
 
     /// Runs the body through `stream` too, handed back as `key` (which

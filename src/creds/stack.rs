@@ -14,12 +14,24 @@ use super::{BodyDigest, BodyHash, CredError, Credential, SignParams};
 #[derive(Debug)]
 pub struct Stack {
     creds: Vec<Arc<Credential>>,
+    /// Every header some credential writes, gathered once: every request
+    /// has the app's own removed.
+    header_names: Vec<HeaderName>,
+    /// Whether any credential can ask for the body; when none can, a
+    /// request makes no `BodyHash` at all.
+    reads_body: bool,
 }
 
 impl Stack {
     /// `None` for a route without credentials.
     pub fn new(creds: Vec<Arc<Credential>>) -> Option<Stack> {
-        (!creds.is_empty()).then_some(Stack { creds })
+        let header_names = creds.iter().flat_map(|c| c.header_names()).collect();
+        let reads_body = creds.iter().any(|c| c.may_read_body());
+        (!creds.is_empty()).then_some(Stack {
+            creds,
+            header_names,
+            reads_body,
+        })
     }
 
     /// The kind, for logs: the credential's own, or `stacked`.
@@ -31,8 +43,8 @@ impl Stack {
     }
 
     /// Every header some credential of the stack writes.
-    pub fn header_names(&self) -> Vec<HeaderName> {
-        self.creds.iter().flat_map(|c| c.header_names()).collect()
+    pub fn header_names(&self) -> &[HeaderName] {
+        &self.header_names
     }
 
     pub fn refuse_early(&self, parts: &Parts) -> Result<(), CredError> {
@@ -46,6 +58,9 @@ impl Stack {
         parts: &Parts,
         params: &SignParams,
     ) -> Result<Option<BodyHash>, CredError> {
+        if !self.reads_body {
+            return Ok(None);
+        }
         let mut hash = BodyHash::default();
         for c in &self.creds {
             c.body_hash(parts, &mut hash, params)?;
@@ -110,5 +125,51 @@ impl Stack {
 
     pub fn unauthorized(&self, sent: &HeaderValue) -> bool {
         self.primary().unauthorized(sent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+    use crate::creds::{header::StaticHeaders, PayPayOpa};
+
+    fn stack(creds: Vec<Credential>) -> Stack {
+        Stack::new(creds.into_iter().map(Arc::new).collect()).unwrap()
+    }
+
+    fn post() -> Parts {
+        let req = http::Request::post("http://api.test/p")
+            .header("content-type", "application/json")
+            .body(())
+            .unwrap();
+        req.into_parts().0
+    }
+
+    /// The names are gathered once, in order; a stack of kinds that never
+    /// sign the body makes no hash, one with a body-signing kind does.
+    #[test]
+    fn header_names_and_the_body_are_decided_once() {
+        let api_key = HeaderName::from_static("x-api-key");
+        let header = || {
+            Credential::Header(StaticHeaders::new(vec![(
+                api_key.clone(),
+                HeaderValue::from_static("k"),
+            )]))
+        };
+        let paypay =
+            || Credential::PayPayOpa(PayPayOpa::new(Secret::new("k"), Secret::new("s"), 8));
+        let params = SignParams::default();
+
+        let plain = stack(vec![header()]);
+        assert_eq!(plain.header_names(), std::slice::from_ref(&api_key));
+        assert!(plain.body_hash(&post(), &params).unwrap().is_none());
+
+        let signed = stack(vec![header(), paypay()]);
+        assert_eq!(
+            signed.header_names(),
+            [api_key, http::header::AUTHORIZATION]
+        );
+        assert!(signed.body_hash(&post(), &params).unwrap().is_some());
     }
 }

@@ -48,6 +48,10 @@ async fn every_error() -> Vec<ProxyError> {
             credential: "c".into(),
         }),
         ProxyError::Body(SpoolError::Client("x".into())),
+        ProxyError::MemorySpent(crate::creds::MemorySpent {
+            credential: "c".into(),
+            budget: 1,
+        }),
         ProxyError::Body(SpoolError::Disk {
             dir: "/tmp".into(),
             source: std::io::Error::other("x"),

@@ -28,7 +28,7 @@ use http_body::Body;
 use super::{headers::strip_hop_by_hop, target};
 use crate::body::{self, BoxError, ProxyBody, SpoolError, SpoolLimits, Spooled};
 use crate::creds::sigv4::ChunkSigning;
-use crate::creds::{BodyDigest, SignParams};
+use crate::creds::{BodyDigest, BodyHash, Hashed, MemorySpent, SignParams};
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
 use crate::snapshot::Route;
@@ -89,7 +89,7 @@ impl Prepared {
             Some(c) => c.body_hash(&parts, params)?,
             None => None,
         };
-        let Some(mut hash) = hash else {
+        let Some(hash) = hash else {
             let body = if body.is_end_stream() {
                 Source::Empty
             } else {
@@ -101,52 +101,11 @@ impl Prepared {
                 body,
             });
         };
-        // A credential that keeps the body in memory to sign it whole
-        // (jws-detached) lowers the bound for this request.
-        let kept = hash
-            .message_limit()
-            .filter(|(limit, _)| *limit < limits.max_body)
-            .map(|(limit, who)| (limit, who.to_string()));
-        let narrowed;
-        let limits = match &kept {
-            Some((limit, _)) => {
-                narrowed = SpoolLimits {
-                    max_body: *limit,
-                    ..limits.clone()
-                };
-                &narrowed
-            }
-            None => limits,
-        };
-        let too_large = |e: SpoolError| match (e, &kept) {
-            (SpoolError::TooLarge { limit }, Some((_, credential))) => SpoolError::TooLargeToSign {
-                limit,
-                credential: credential.clone(),
-            },
-            (e, _) => e,
-        };
-        refuse_declared_oversize(&parts, limits.max_body).map_err(too_large)?;
-        // The one-shot `sign` command has no metrics, and no other request
-        // to share a memory budget with.
-        let usage = metrics
-            .map(|m| Arc::clone(m.spool_usage()))
-            .unwrap_or_default();
-        let spooled = body::spool(body, limits, &usage, |chunk| hash.update(chunk))
-            .await
-            .map_err(too_large)?;
-        if !spooled.is_empty() {
-            parts
-                .headers
-                .insert(CONTENT_LENGTH, HeaderValue::from(spooled.len()));
-        }
-        Ok(Prepared {
-            parts,
-            digest: hash.finish().sharing(spooled.in_memory()),
-            body: Source::Spooled {
-                spooled,
-                dir: limits.dir.clone(),
-            },
-        })
+        // Boxed: reading the body through its hash holds kilobytes of
+        // state (the spool's, the running digests) that only requests whose
+        // body is signed need; every other request's future would carry,
+        // and move, them too.
+        Box::pin(spooled(parts, body, hash, limits, metrics)).await
     }
 
     /// Whether `signed` can make another request: true until a streamed
@@ -155,7 +114,9 @@ impl Prepared {
         !matches!(self.body, Source::Stream(None))
     }
 
-    /// The method and headers as they go upstream, before the credential.
+    /// The method and headers as they go upstream, before the credential
+    /// (once a streamed body has been sent, which nothing sends again, the
+    /// headers are gone with it).
     pub fn method(&self) -> &http::Method {
         &self.parts.method
     }
@@ -180,7 +141,15 @@ impl Prepared {
         let Some(body) = self.body().await? else {
             return Ok(None);
         };
-        let mut parts = self.parts.clone();
+        let mut parts = if matches!(self.body, Source::Stream(None)) {
+            // A streamed body goes once: nothing signs these parts again,
+            // so they are moved, not copied (only the method stays).
+            let moved = std::mem::replace(&mut self.parts, Request::new(()).into_parts().0);
+            self.parts.method = moved.method.clone();
+            moved
+        } else {
+            self.parts.clone()
+        };
         if let Some(cred) = &route.credential {
             cred.apply(&mut parts, self.digest.clone(), params).await?;
         }
@@ -229,6 +198,84 @@ where
         .signed(route, params)
         .await?
         .ok_or(ProxyError::Internal)
+}
+
+/// The rest of `Prepared::new` for a body a credential signs: read through
+/// `hash` into the spool, within the bounds its credentials set.
+async fn spooled<B>(
+    mut parts: Parts,
+    body: B,
+    mut hash: BodyHash,
+    limits: &SpoolLimits,
+    metrics: Option<&Arc<Metrics>>,
+) -> Result<Prepared, ProxyError>
+where
+    B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    // A credential that keeps the body in memory to sign it whole
+    // (jws-detached) lowers the bound for this request.
+    let kept = hash
+        .message_limit()
+        .filter(|(limit, _)| *limit < limits.max_body)
+        .map(|(limit, who)| (limit, who.to_string()));
+    let narrowed;
+    let limits = match &kept {
+        Some((limit, _)) => {
+            narrowed = SpoolLimits {
+                max_body: *limit,
+                ..limits.clone()
+            };
+            &narrowed
+        }
+        None => limits,
+    };
+    let too_large = |e: SpoolError| match (e, &kept) {
+        (SpoolError::TooLarge { limit }, Some((_, credential))) => SpoolError::TooLargeToSign {
+            limit,
+            credential: credential.clone(),
+        },
+        (e, _) => e,
+    };
+    refuse_declared_oversize(&parts, limits.max_body).map_err(too_large)?;
+    // The one-shot `sign` command has no metrics, and no other request
+    // to share a memory budget with.
+    let usage = metrics
+        .map(|m| Arc::clone(m.spool_usage()))
+        .unwrap_or_default();
+    // That copy takes from the spool's budget too; past it the body
+    // fails as it is read (`MemorySpent`).
+    hash.budget_message(|| usage.hold(), limits.memory_total);
+    let mut hashed = Hashed::new(body, hash);
+    let spooled = body::spool(&mut hashed, limits, &usage, |_| {})
+        .await
+        .map_err(|e| spent(too_large(e)))?;
+    let hash = hashed.into_hash();
+    if !spooled.is_empty() {
+        parts
+            .headers
+            .insert(CONTENT_LENGTH, HeaderValue::from(spooled.len()));
+    }
+    Ok(Prepared {
+        parts,
+        digest: hash.finish().sharing(spooled.in_memory()),
+        body: Source::Spooled {
+            spooled,
+            dir: limits.dir.clone(),
+        },
+    })
+}
+
+/// The hash gave up the body's copy for the memory budget: that, not the
+/// app's body, failed the read.
+fn spent(e: SpoolError) -> ProxyError {
+    match e {
+        SpoolError::Client(e) => match e.downcast::<MemorySpent>() {
+            Ok(spent) => ProxyError::MemorySpent(*spent),
+            Err(e) => ProxyError::Body(SpoolError::Client(e)),
+        },
+        e => ProxyError::Body(e),
+    }
 }
 
 /// A Content-Length over the limit is refused before any byte is read.

@@ -14,7 +14,7 @@ use http::Request;
 use crate::harness::*;
 use crate::oauth2::{public_key, ClientCheck, TokenServer};
 
-const RSA_KEY_FILE: &str = concat!(
+pub const RSA_KEY_FILE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/integration/oauth2/test-rsa-key.pem"
 );
@@ -61,7 +61,7 @@ credential = ["bank-oauth", "bank-jws"]
 
 /// Checks `got`'s x-jws-signature over the body it received, with the
 /// public key, as the bank would; returns the protected header.
-fn verify(got: &Recorded) -> serde_json::Value {
+pub fn verify(got: &Recorded) -> serde_json::Value {
     let jws = got.header("x-jws-signature").expect("x-jws-signature");
     let (header, sig) = jws.split_once("..").expect("a detached compact JWS");
     let parsed: serde_json::Value = serde_json::from_slice(&B64.decode(header).unwrap()).unwrap();
@@ -262,8 +262,12 @@ fn stalled_uploads(kind: &str, credential: &str) {
             );
             s.write_all(head.as_bytes()).await.unwrap();
             let chunk = vec![b' '; 64 << 10];
+            // Past the memory budget, jws-detached uploads are refused
+            // (503) and their connections closed: writing then fails.
             for _ in 0..48 {
-                s.write_all(&chunk).await.unwrap();
+                if s.write_all(&chunk).await.is_err() {
+                    break;
+                }
             }
             streams.push(s);
         }
@@ -284,11 +288,13 @@ fn stalled_uploads(kind: &str, credential: &str) {
     };
     eprintln!(
         "{UPLOADS} stalled {kind} uploads (3 MiB of 4 MiB - 1 each): RSS idle {idle} KiB, \
-         with uploads {} KiB, peak {} KiB; spool gauge memory {} B, disk {} B",
+         with uploads {} KiB, peak {} KiB; spool gauge memory {} B, disk {} B; \
+         refused spool-memory-spent: {}",
         p.status_kib("VmRSS:"),
         p.status_kib("VmHWM:"),
         gauge("countersign_spool_bytes{where=\"memory\"}"),
         gauge("countersign_spool_bytes{where=\"disk\"}"),
+        gauge("countersign_errors_total{reason=\"spool-memory-spent\"}"),
     );
     drop(streams);
 }

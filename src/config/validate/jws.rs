@@ -1,9 +1,13 @@
 //! Rules for `type = "jws-detached"`: a version UK OB defines, a signing
 //! key that suits the algorithm, a `kid` and an issuer, and a memory bound
-//! no larger than the global `max_body` needs.
+//! no larger than the global `max_body` needs and the memory budget holds.
 
 use super::super::raw::RawJwsDetached;
-use super::super::{CredentialConfig, IdempotencyKey, JwsDetachedConfig, ObVersion, SigningAlg};
+use std::collections::BTreeMap;
+
+use super::super::{
+    CredentialConfig, IdempotencyKey, JwsDetachedConfig, ObVersion, ProxySettings, SigningAlg,
+};
 use super::Checker;
 
 /// The default bound on the body one request keeps in memory to be signed:
@@ -121,6 +125,30 @@ impl Checker<'_> {
             interaction_id: raw.interaction_id.unwrap_or(false),
             idempotency_key,
         })))
+    }
+
+    /// The body a jws-detached credential keeps in memory takes from
+    /// `spool_memory_total` and cannot go to disk: a bound the budget can
+    /// never hold would refuse every body past the budget.
+    pub(super) fn jws_within_budget(
+        &mut self,
+        proxy: Option<&ProxySettings>,
+        credentials: &BTreeMap<String, CredentialConfig>,
+    ) {
+        let Some(proxy) = proxy else { return };
+        let budget = proxy.limits.spool_memory_total;
+        for (name, cred) in credentials {
+            let CredentialConfig::JwsDetached(jws) = cred else {
+                continue;
+            };
+            let held = jws.max_body.min(proxy.max_body);
+            if held > budget {
+                self.problem(
+                    format!("credential.{name}.max_body"),
+                    format!("the body held in memory to be signed, up to {held} bytes, is more than proxy.spool_memory_total ({budget} bytes) can ever hold, and it cannot go to disk: lower max_body or raise proxy.spool_memory_total"),
+                );
+            }
+        }
     }
 
     /// A value that goes into the JOSE header as a JSON string: a literal or

@@ -67,11 +67,80 @@ fn a_declared_length_within_the_limit_is_reserved_once() {
     h.update(&[1; 100]);
     let cap = h.message.as_ref().map(MessageCopy::capacity);
     assert_eq!(cap, Some(300));
-    // A declared length past the limit reserves no more than a chunk.
+    // A declared length past the limit reserves no more than the limit.
     let mut h = BodyHash::default();
     h.want_message(1000, "a", Some(1 << 40));
     h.update(&[1; 100]);
-    assert_eq!(h.message.as_ref().map(MessageCopy::capacity), Some(100));
+    assert_eq!(h.message.as_ref().map(MessageCopy::capacity), Some(1000));
+}
+
+/// The copy takes what it allocates from the process-wide budget, gives
+/// it back when the last handle on the body is dropped, and past the
+/// budget is given up (counted as a refusal) rather than grown.
+#[test]
+fn the_copy_takes_its_memory_from_the_budget_and_gives_it_back() {
+    use crate::body::SpoolUsage;
+    use std::sync::Arc;
+    let usage = Arc::new(SpoolUsage::default());
+    let mut first = BodyHash::default();
+    first.want_message(1000, "a", Some(600));
+    first.budget_message(|| usage.hold(), 1000);
+    first.update(&[1; 100]);
+    assert_eq!(usage.memory(), 600, "the declared length, taken at once");
+    first.update(&[2; 500]);
+    assert!(first.spent().is_none());
+
+    // Unknown length: grows within what is left, then is refused.
+    let mut second = BodyHash::default();
+    second.want_message(1000, "b", None);
+    second.budget_message(|| usage.hold(), 1000);
+    second.update(&[3; 300]);
+    assert_eq!(
+        usage.memory(),
+        900,
+        "what was left cannot double: just enough"
+    );
+    assert!(second.spent().is_none());
+    second.update(&[4; 200]);
+    let spent = second.spent().expect("over the budget").clone();
+    assert_eq!((spent.credential.as_str(), spent.budget), ("b", 1000));
+    assert_eq!(usage.memory(), 600, "the refused copy gave its share back");
+    assert_eq!(usage.refusals(), 1);
+    assert_eq!(second.finish().message(), None);
+
+    let kept = first.finish().message().unwrap();
+    let again = kept.clone();
+    assert_eq!(&kept[..], [&[1; 100][..], &[2; 500][..]].concat());
+    drop(kept);
+    assert_eq!(usage.memory(), 600, "held while any handle is");
+    drop(again);
+    assert_eq!(usage.memory(), 0);
+}
+
+/// Shared with the spool's bytes, the copy gives its share back at once.
+#[test]
+fn a_shared_copy_gives_its_share_back() {
+    use crate::body::SpoolUsage;
+    use std::sync::Arc;
+    let usage = Arc::new(SpoolUsage::default());
+    let mut h = BodyHash::default();
+    h.want_message(100, "a", None);
+    h.budget_message(|| usage.hold(), 1 << 20);
+    h.update(b"{}");
+    assert!(usage.memory() >= 2);
+    let d = h.finish().sharing(Some(Bytes::from_static(b"{}")));
+    assert_eq!(usage.memory(), 0);
+    assert_eq!(d.message().as_deref(), Some(&b"{}"[..]));
+}
+
+/// No copy asked for: no hold is even made.
+#[test]
+fn no_copy_no_hold() {
+    let mut h = BodyHash::default();
+    h.want_sha256();
+    h.budget_message(|| unreachable!("no copy, no hold"), 0);
+    h.update(b"x");
+    assert!(h.spent().is_none());
 }
 
 #[test]

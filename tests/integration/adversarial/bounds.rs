@@ -6,6 +6,7 @@ mod connections;
 mod deadline;
 mod h2;
 mod memory;
+mod signing_memory;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -178,3 +178,27 @@ fn stacks_with_a_bearer_but_not_with_a_second_writer_of_its_headers() {
         "{e}"
     );
 }
+
+/// The kept body takes from `spool_memory_total` and cannot go to disk: a
+/// bound the budget can never hold is refused, naming both keys.
+#[test]
+fn the_memory_budget_must_hold_one_body_at_its_bound() {
+    let proxy = |keys: &str| {
+        format!("[proxy]\n{keys}\n\n[credential.ob]\ntype = \"jws-detached\"\n{BASE}\n")
+    };
+    let run = |toml: String| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("rsa.pem"), RSA).unwrap();
+        validate(&toml, dir.path()).map_err(|e| e.to_string())
+    };
+    let e = run(proxy("spool_memory_total = \"1MiB\"")).unwrap_err();
+    assert!(
+        e.contains("credential.ob.max_body")
+            && e.contains("up to 4194304 bytes")
+            && e.contains("proxy.spool_memory_total (1048576 bytes)"),
+        "{e}"
+    );
+    // The global max_body is the bound when it is smaller.
+    run(proxy("spool_memory_total = \"1MiB\"\nmax_body = \"1MiB\"")).unwrap();
+    run(proxy("spool_memory_total = \"4MiB\"")).unwrap();
+}
