@@ -98,6 +98,11 @@ async fn settle() {
     tokio::time::sleep(PARK_AFTER * 2).await;
 }
 
+/// What `serve` did: `started` hyper connections, `parks` parks.
+fn did(started: usize, parks: usize) -> Served {
+    Served { started, parks }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_keep_alive_connection_parks_between_requests_and_keeps_answering() {
     let drain = Drain::default();
@@ -110,10 +115,7 @@ async fn a_keep_alive_connection_parks_between_requests_and_keeps_answering() {
     drop(client);
     assert_eq!(
         served.await.unwrap(),
-        Served {
-            started: 3,
-            parks: 3
-        },
+        did(3, 3),
         "parked after each answer, started again by the next request"
     );
 }
@@ -127,13 +129,7 @@ async fn a_connection_asked_again_within_the_grace_is_not_parked() {
         assert_eq!(client.response().await, format!("{path} 0"));
     }
     drop(client);
-    assert_eq!(
-        served.await.unwrap(),
-        Served {
-            started: 1,
-            parks: 0
-        }
-    );
+    assert_eq!(served.await.unwrap(), did(1, 0));
 }
 
 #[tokio::test(start_paused = true)]
@@ -148,13 +144,7 @@ async fn part_of_the_next_head_read_with_a_request_is_kept_across_the_park() {
     assert_eq!(client.response().await, "/second 0");
     settle().await;
     drop(client);
-    assert_eq!(
-        served.await.unwrap(),
-        Served {
-            started: 2,
-            parks: 2
-        }
-    );
+    assert_eq!(served.await.unwrap(), did(2, 2));
 }
 
 #[tokio::test(start_paused = true)]
@@ -168,13 +158,7 @@ async fn pipelined_requests_are_all_answered_in_order() {
     }
     settle().await;
     drop(client);
-    assert_eq!(
-        served.await.unwrap(),
-        Served {
-            started: 1,
-            parks: 1
-        }
-    );
+    assert_eq!(served.await.unwrap(), did(1, 1));
 }
 
 #[tokio::test(start_paused = true)]
@@ -191,10 +175,7 @@ async fn a_request_with_a_body_is_answered_and_the_connection_kept_without_parki
     drop(client);
     assert_eq!(
         served.await.unwrap(),
-        Served {
-            started: 1,
-            parks: 1
-        },
+        did(1, 1),
         "parked after the GET only"
     );
 }
@@ -211,13 +192,7 @@ async fn a_body_the_handler_left_unread_is_never_taken_for_a_request() {
     // the body in one read) rather than parse these bytes as a request.
     let _ = client.stream.write_all(b"GET /x HTTP/1.1\r\n\r\n").await;
     assert!(client.closed().await);
-    assert_eq!(
-        served.await.unwrap(),
-        Served {
-            started: 1,
-            parks: 0
-        }
-    );
+    assert_eq!(served.await.unwrap(), did(1, 0));
 }
 
 #[tokio::test(start_paused = true)]
@@ -234,13 +209,7 @@ async fn a_parked_connection_is_closed_when_no_request_comes_within_the_header_t
         waited >= HEADER_TIMEOUT && waited < HEADER_TIMEOUT + PARK_AFTER,
         "{waited:?}"
     );
-    assert_eq!(
-        served.await.unwrap(),
-        Served {
-            started: 1,
-            parks: 1
-        }
-    );
+    assert_eq!(served.await.unwrap(), did(1, 1));
 }
 
 #[tokio::test(start_paused = true)]
@@ -252,10 +221,7 @@ async fn a_fresh_connection_that_sends_nothing_is_closed_at_the_header_timeout()
     assert!(start.elapsed() >= HEADER_TIMEOUT);
     assert_eq!(
         served.await.unwrap(),
-        Served {
-            started: 0,
-            parks: 0
-        },
+        did(0, 0),
         "no hyper connection for a connection that sent nothing"
     );
 }
@@ -272,13 +238,7 @@ async fn a_fresh_connection_with_part_of_a_head_is_closed_at_the_header_timeout(
         waited >= HEADER_TIMEOUT && waited < HEADER_TIMEOUT * 2,
         "{waited:?}"
     );
-    assert_eq!(
-        served.await.unwrap(),
-        Served {
-            started: 1,
-            parks: 0
-        }
-    );
+    assert_eq!(served.await.unwrap(), did(1, 0));
 }
 
 #[tokio::test(start_paused = true)]
@@ -290,11 +250,5 @@ async fn draining_closes_a_parked_connection() {
     settle().await;
     assert!(drain.drain(Duration::from_secs(5)).await, "drained");
     assert!(client.closed().await);
-    assert_eq!(
-        served.await.unwrap(),
-        Served {
-            started: 1,
-            parks: 1
-        }
-    );
+    assert_eq!(served.await.unwrap(), did(1, 1));
 }
