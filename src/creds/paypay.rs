@@ -105,7 +105,9 @@ impl PayPayOpa {
             digest: digest.md5(),
         };
         let header = authorization_keyed(self.api_key.expose(), self.keyed.clone(), &input);
-        let mut value = HeaderValue::from_str(&header)
+        // Handed over, not copied: the header is built once, in its own
+        // buffer, and checked where it lies.
+        let mut value = HeaderValue::from_maybe_shared(bytes::Bytes::from(header))
             .map_err(|_| CredError::Request("the request path cannot be signed".into()))?;
         value.set_sensitive(true);
         parts.headers.insert(AUTHORIZATION, value);
@@ -142,24 +144,35 @@ pub struct SignInput<'a> {
     pub digest: Option<[u8; 16]>,
 }
 
-/// `hmac OPA-Auth:<key>:<mac>:<nonce>:<epoch>:<body hash or "empty">`.
+/// `hmac OPA-Auth:<key>:<mac>:<nonce>:<epoch>:<body hash or "empty">`,
+/// written into one buffer of the right size: the base64 of the digest and
+/// the epoch are made on the stack, fed to the MAC and copied once.
 fn authorization_keyed(api_key: &str, keyed: KeyedMac, input: &SignInput<'_>) -> String {
-    let body_hash = match input.digest {
-        None => EMPTY.to_string(),
-        Some(d) => BASE64.encode(d),
+    // base64 of a 16-byte MD5: 24 characters.
+    let mut hash_buf = [0u8; 24];
+    let body_hash: &[u8] = match input.digest {
+        None => EMPTY.as_bytes(),
+        Some(d) => {
+            let n = BASE64
+                .encode_slice(d, &mut hash_buf)
+                .expect("invariant: 24 bytes hold the base64 of 16");
+            &hash_buf[..n]
+        }
     };
     let content_type: &[u8] = match input.digest {
         None => EMPTY.as_bytes(),
         Some(_) => input.content_type.unwrap_or_default(),
     };
+    let mut epoch_buf = [0u8; 20];
+    let epoch = decimal(input.epoch, &mut epoch_buf);
     let mut mac = keyed.0;
     for (i, part) in [
         input.path.as_bytes(),
         input.method.as_bytes(),
         input.nonce.as_bytes(),
-        input.epoch.to_string().as_bytes(),
+        epoch.as_bytes(),
         content_type,
-        body_hash.as_bytes(),
+        body_hash,
     ]
     .iter()
     .enumerate()
@@ -169,11 +182,44 @@ fn authorization_keyed(api_key: &str, keyed: KeyedMac, input: &SignInput<'_>) ->
         }
         mac.update(part);
     }
-    let mac = BASE64.encode(mac.finalize().into_bytes());
-    format!(
-        "hmac OPA-Auth:{api_key}:{mac}:{}:{}:{body_hash}",
-        input.nonce, input.epoch
-    )
+    let mac = mac.finalize().into_bytes();
+    // base64 of a 32-byte HMAC-SHA256: 44 characters.
+    let mut mac_buf = [0u8; 44];
+    let n = BASE64
+        .encode_slice(mac, &mut mac_buf)
+        .expect("invariant: 44 bytes hold the base64 of 32");
+    let pieces: [&[u8]; 9] = [
+        b"hmac OPA-Auth:",
+        api_key.as_bytes(),
+        b":",
+        &mac_buf[..n],
+        b":",
+        input.nonce.as_bytes(),
+        b":",
+        epoch.as_bytes(),
+        b":",
+    ];
+    let len = pieces.iter().map(|p| p.len()).sum::<usize>() + body_hash.len();
+    let mut out = Vec::with_capacity(len);
+    for piece in pieces {
+        out.extend_from_slice(piece);
+    }
+    out.extend_from_slice(body_hash);
+    String::from_utf8(out).expect("invariant: every piece is UTF-8")
+}
+
+/// `n` in decimal, written at the end of `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[at..]).expect("invariant: ASCII digits")
 }
 
 pub(super) fn unix_now() -> u64 {
@@ -253,6 +299,13 @@ mod tests {
         mac.update(b"/v2/codes/payments/x\nGET\nn\n1\nempty\nempty");
         let expected = BASE64.encode(mac.finalize().into_bytes());
         assert_eq!(header, format!("hmac OPA-Auth:k:{expected}:n:1:empty"));
+    }
+
+    #[test]
+    fn decimal_matches_display() {
+        for n in [0, 7, 10, 1579843452, u64::MAX] {
+            assert_eq!(decimal(n, &mut [0; 20]), n.to_string());
+        }
     }
 
     #[test]
