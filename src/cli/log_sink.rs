@@ -10,6 +10,13 @@
 //! the buffer itself before going on, so no line is dropped, memory stays
 //! bounded, and lines keep their order. Dropping the `Flush` guard writes
 //! what is left.
+//!
+//! Per line this is one lock and one copy into the shared buffer: the
+//! formatter hands over a whole line, so the line's writer holds the lock
+//! from its first byte to its drop instead of gathering the line in a
+//! buffer of its own (an allocation and a copy per request). The batch
+//! written last is kept, emptied, as the next buffer (up to `KEEP_CAP`), so
+//! the buffer does not grow again from nothing after every batch.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,13 +30,17 @@ use tracing_subscriber::fmt::MakeWriter;
 const BATCH_WINDOW: Duration = Duration::from_millis(5);
 /// The most bytes the buffer holds before a line writes it itself.
 const BUFFER_CAP: usize = 1 << 20;
+/// The largest emptied batch kept as the next buffer; a larger one (a
+/// burst) is freed.
+const KEEP_CAP: usize = 64 << 10;
 
 struct Shared<W> {
     /// Lines not yet written. Locked after `out` when both are needed.
     lines: Mutex<Vec<u8>>,
     /// Signalled when `lines` stops being empty.
     filled: Condvar,
-    out: Mutex<W>,
+    /// The output, and the batch last written (empty, kept for reuse).
+    out: Mutex<(W, Vec<u8>)>,
     /// No writer thread: each line writes the buffer itself.
     direct: AtomicBool,
 }
@@ -38,13 +49,18 @@ impl<W: Write> Shared<W> {
     /// Writes what is buffered now. `out` is held while the buffer is taken,
     /// so two writers cannot reorder their batches.
     fn write_out(&self) {
-        let mut out = lock(&self.out);
-        let batch = std::mem::take(&mut *lock(&self.lines));
+        let mut guard = lock(&self.out);
+        let (out, batch) = &mut *guard;
+        std::mem::swap(batch, &mut *lock(&self.lines));
         if !batch.is_empty() {
             // A failed write (stderr closed) is not retried: nowhere else
             // to say so.
-            let _ = out.write_all(&batch);
+            let _ = out.write_all(batch);
             let _ = out.flush();
+        }
+        batch.clear();
+        if batch.capacity() > KEEP_CAP {
+            *batch = Vec::new();
         }
     }
 }
@@ -83,7 +99,7 @@ pub fn start<W: Write + Send + 'static>(out: W) -> (LogSink<W>, Flush<W>) {
     let shared = Arc::new(Shared {
         lines: Mutex::new(Vec::new()),
         filled: Condvar::new(),
-        out: Mutex::new(out),
+        out: Mutex::new((out, Vec::new())),
         direct: AtomicBool::new(false),
     });
     let writer = Arc::clone(&shared);
@@ -108,15 +124,26 @@ pub fn start<W: Write + Send + 'static>(out: W) -> (LogSink<W>, Flush<W>) {
     (sink, Flush { shared })
 }
 
-/// One event's bytes, appended to the buffer when the formatter is done.
+/// One event's bytes, appended to the buffer as they come: the buffer is
+/// locked from the first byte to the drop, so a line's parts stay together.
+/// (The formatter has the whole line before it asks for a writer.)
 pub struct LineWriter<'a, W: Write> {
     shared: &'a Shared<W>,
-    line: Vec<u8>,
+    /// The buffer, once something was written, and whether it was empty.
+    lines: Option<(MutexGuard<'a, Vec<u8>>, bool)>,
 }
 
 impl<W: Write> Write for LineWriter<'_, W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.line.extend_from_slice(buf);
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let (lines, _) = self.lines.get_or_insert_with(|| {
+            let lines = lock(&self.shared.lines);
+            let was_empty = lines.is_empty();
+            (lines, was_empty)
+        });
+        lines.extend_from_slice(buf);
         Ok(buf.len())
     }
 
@@ -127,18 +154,14 @@ impl<W: Write> Write for LineWriter<'_, W> {
 
 impl<W: Write> Drop for LineWriter<'_, W> {
     fn drop(&mut self) {
-        if self.line.is_empty() {
+        let Some((lines, was_empty)) = self.lines.take() else {
             return;
-        }
-        let full = {
-            let mut lines = lock(&self.shared.lines);
-            let was_empty = lines.is_empty();
-            lines.extend_from_slice(&self.line);
-            if was_empty {
-                self.shared.filled.notify_one();
-            }
-            lines.len() >= BUFFER_CAP || self.shared.direct.load(Ordering::Relaxed)
         };
+        if was_empty {
+            self.shared.filled.notify_one();
+        }
+        let full = lines.len() >= BUFFER_CAP || self.shared.direct.load(Ordering::Relaxed);
+        drop(lines);
         if full {
             self.shared.write_out();
         }
@@ -151,7 +174,7 @@ impl<'a, W: Write + 'a> MakeWriter<'a> for LogSink<W> {
     fn make_writer(&'a self) -> LineWriter<'a, W> {
         LineWriter {
             shared: &self.shared,
-            line: Vec::with_capacity(256),
+            lines: None,
         }
     }
 }
