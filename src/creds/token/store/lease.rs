@@ -98,7 +98,7 @@ impl Leases {
                 // A renewal starts on the primary the Sentinels name now.
                 conn.confirm_primary().await;
                 let mut manager = conn.manager().await?;
-                redis::cmd("SET")
+                let taken: Option<String> = redis::cmd("SET")
                     .arg(&asked)
                     .arg(&id)
                     .arg("NX")
@@ -106,7 +106,17 @@ impl Leases {
                     .arg(millis(ttl))
                     .query_async(&mut manager)
                     .await
-                    .map_err(|e| conn.failed(&e))
+                    .map_err(|e| conn.failed(&e))?;
+                // Won on a primary the Sentinels have just replaced (the
+                // check above may be a second old): it keeps taking writes
+                // until they demote it, and what is written there is lost
+                // then. This attempt fails; the next goes to the new one.
+                if taken.is_some() && conn.primary_moved().await {
+                    return Err(conn.unreachable(
+                        "the lease was taken on a primary the Sentinels no longer name".into(),
+                    ));
+                }
+                Ok(taken)
             })
             .await?;
         Ok(taken.map(|_| Lease {

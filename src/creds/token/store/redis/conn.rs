@@ -140,6 +140,11 @@ impl Conn {
         self.primary.confirm().await;
     }
 
+    /// See `Primary::moved`: after a lease is won, with Sentinels.
+    pub async fn primary_moved(&self) -> bool {
+        self.primary.moved().await
+    }
+
     /// With Sentinels, stops using the primary found (a command on it
     /// failed with `why`): the next command asks the Sentinels again.
     pub fn forget_primary(&self, why: &str) {

@@ -136,6 +136,27 @@ impl Primary {
         }
     }
 
+    /// With Sentinels, once a lease is won, whether the Sentinels now name
+    /// another primary than ours (then ours is left, and the lease on it
+    /// must not be used): not throttled as `confirm` is, since a lease
+    /// is won once per renewal, and `confirm`'s answer may be up to a
+    /// second old, long enough for a failover to end in between.
+    pub async fn moved(&self) -> bool {
+        let Some(discovery) = &self.discovery else {
+            return false;
+        };
+        let Some(ours) = self.current().and_then(|t| t.address) else {
+            return false;
+        };
+        match discovery.named().await {
+            Some(named) if named != ours => {
+                self.forget(Some(&ours), &format!("the Sentinels now name {named}"));
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// With Sentinels, stops using the primary found (for `why`), if it is
     /// still `at` when given (a connection made to an earlier primary says
     /// nothing of this one): the next command asks the Sentinels again.
