@@ -60,11 +60,29 @@ struct Core {
     board: Board,
     /// The fraction of a token's lifetime after which it is renewed.
     refresh_at: f64,
-    /// The generation of the published token this replica serves.
-    serving: Mutex<Option<u64>>,
+    /// The published token this replica serves.
+    serving: Mutex<Option<Served>>,
     /// An announced token not yet handed to the manager.
     heard: Mutex<Option<NewToken>>,
     heard_one: Notify,
+}
+
+/// Which published token a replica serves: its generation, and a digest of
+/// its value. A generation alone does not name one token: a store that lost
+/// a publication (a failover to a replica that had not received it yet)
+/// may be published to again under a generation already served.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Served {
+    generation: u64,
+    digest: [u8; 32],
+}
+
+impl Served {
+    fn of(generation: u64, value: &[u8]) -> Served {
+        let mut digest = [0u8; 32];
+        digest.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, value).as_ref());
+        Served { generation, digest }
+    }
 }
 
 impl Drop for Fleet {
@@ -141,19 +159,20 @@ impl Core {
         }
     }
 
-    fn serving(&self) -> Option<u64> {
+    fn serving(&self) -> Option<Served> {
         *self.serving.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn serve(&self, generation: u64) {
-        *self.serving.lock().unwrap_or_else(|p| p.into_inner()) = Some(generation);
+    fn serve(&self, served: Served) {
+        *self.serving.lock().unwrap_or_else(|p| p.into_inner()) = Some(served);
     }
 
     /// The published token, if it is another than the one served and not
     /// yet due for renewal.
     fn worth_taking(&self, published: Option<&Published>) -> Option<NewToken> {
         let p = published?;
-        if Some(p.generation) == self.serving() {
+        let served = Served::of(p.generation, &p.value);
+        if self.serving().is_some_and(|s| s.digest == served.digest) {
             return None;
         }
         let left = Duration::from_millis(u64::try_from(p.left_ms).ok()?);
@@ -164,7 +183,7 @@ impl Core {
             v.set_sensitive(true);
             v
         })?;
-        self.serve(p.generation);
+        self.serve(served);
         Some(NewToken {
             value,
             lifetime: left,
@@ -238,6 +257,10 @@ impl Fleet {
             return Ok(token);
         }
         let seen = published.as_ref().map_or(0, |p| p.generation);
+        // After the generation served too: a store that lost the last
+        // publication holds an older one (or none), and a generation
+        // published again would look, to an operator, like the one before.
+        let next = seen.max(self.core.serving().map_or(0, |s| s.generation)) + 1;
         if !lease.outlives(self.request_bound + LEASE_MARGIN) {
             self.release(lease, label).await;
             return Err(SourceError::new(
@@ -258,12 +281,22 @@ impl Fleet {
         match self
             .core
             .board
-            .publish(&self.core.key, seen, issued.value.as_bytes(), lifetime)
+            .publish(
+                &self.core.key,
+                seen,
+                next,
+                issued.value.as_bytes(),
+                lifetime,
+            )
             .await
         {
-            Ok(Ok(generation)) => self.core.serve(generation),
-            Ok(Err(_)) => {
-                tracing::warn!(credential = %label, "another replica published a token during this renewal; both are valid");
+            Ok(Ok(generation)) => {
+                tracing::debug!(credential = %label, generation, "published the renewed token");
+                self.core
+                    .serve(Served::of(generation, issued.value.as_bytes()));
+            }
+            Ok(Err(found)) => {
+                tracing::warn!(credential = %label, found, "another replica published a token during this renewal; both are valid");
             }
             Err(e) => {
                 store::count_error(StoreOp::Publish);
@@ -386,16 +419,21 @@ mod tests {
             key: StoreKey::credential("bank"),
             board: Board::open(&config).unwrap(),
             refresh_at,
-            serving: Mutex::new(Some(4)),
+            serving: Mutex::new(Some(Served::of(4, &token(4)))),
             heard: Mutex::new(None),
             heard_one: Notify::new(),
         }
     }
 
+    /// The token first published as `generation`.
+    fn token(generation: u64) -> Vec<u8> {
+        format!("Bearer at-{generation}").into_bytes()
+    }
+
     fn published(generation: u64, left_ms: i64) -> Published {
         Published {
             generation,
-            value: b"Bearer at".to_vec(),
+            value: token(generation),
             left_ms,
             lifetime: Duration::from_secs(10),
         }
@@ -415,7 +453,22 @@ mod tests {
         let taken = core.worth_taking(Some(&published(5, 2_500))).unwrap();
         assert_eq!(taken.lifetime, Duration::from_millis(2_500));
         assert!(taken.value.is_sensitive());
-        assert_eq!(core.serving(), Some(5));
+        assert_eq!(core.serving(), Some(Served::of(5, &token(5))));
         assert!(core.worth_taking(Some(&published(5, 2_400))).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_generation_published_again_with_another_token_is_taken() {
+        // The store lost generation 5 (a failover to a replica without it)
+        // and a replica published its renewal as 5 again.
+        let core = core(0.8);
+        core.serve(Served::of(5, &token(5)));
+        let again = Published {
+            value: b"Bearer renewed".to_vec(),
+            ..published(5, 9_000)
+        };
+        assert!(core.worth_taking(Some(&again)).is_some());
+        assert_eq!(core.serving(), Some(Served::of(5, b"Bearer renewed")));
+        assert!(core.worth_taking(Some(&again)).is_none(), "served now");
     }
 }

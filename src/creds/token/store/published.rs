@@ -208,19 +208,19 @@ impl Board {
         }))
     }
 
-    /// Publishes `value`, valid for `lifetime` from now, as the generation
-    /// after `seen`; `Err(found)` when another generation was published
-    /// since.
+    /// Publishes `value`, valid for `lifetime` from now, as generation
+    /// `next` (past `seen`) if `seen` is still the one stored (0: none);
+    /// `Err(found)` when another generation was published since.
     pub async fn publish(
         &self,
         key: &StoreKey,
         seen: u64,
+        next: u64,
         value: &[u8],
         lifetime: Duration,
     ) -> Result<Result<u64, u64>, StoreError> {
         let name = self.name(key);
         let channel = self.channel(key);
-        let next = seen + 1;
         let doc = self.seal_value(&name, next, value)?;
         let conn = Arc::clone(&self.conn);
         let ms = u64::try_from(lifetime.as_millis()).unwrap_or(u64::MAX);

@@ -109,13 +109,13 @@ async fn the_published_token_is_sealed_bound_to_its_key_and_written_by_generatio
 
     let life = Duration::from_secs(60);
     let g = board
-        .publish(&bank, 0, b"Bearer at-secret-1", life)
+        .publish(&bank, 0, 1, b"Bearer at-secret-1", life)
         .await
         .unwrap();
     assert_eq!(g, Ok(1));
     // A writer that saw no publication (generation 0) does not overwrite it.
     let stale = board
-        .publish(&bank, 0, b"Bearer at-secret-x", life)
+        .publish(&bank, 0, 1, b"Bearer at-secret-x", life)
         .await
         .unwrap();
     assert_eq!(stale, Err(1));

@@ -79,6 +79,43 @@ async fn a_token_one_replica_renews_is_taken_by_the_other_when_announced() {
     assert_eq!(tokens.request_count(), 2, "b asked for nothing");
 }
 
+/// A store that lost the published token (a failover promoted a replica
+/// that had not received it yet: Redis replicates asynchronously) gets the
+/// next renewal published under a generation no replica serves, and the
+/// other replica takes it instead of renewing for itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_published_after_the_store_lost_the_last_one_is_taken_by_the_others() {
+    let redis = RedisServer::start();
+    let tokens = TokenServer::start(&[("c", ClientCheck::Basic("s".into()))], 300, &[]).await;
+    let api = Api::start(&tokens).await;
+    let credential = "grant = \"client_credentials\"\nclient_id = \"c\"\nclient_secret = \"s\"\n";
+    let toml = format!("{}{}", store(&redis, ""), config(&tokens, &api, credential));
+    let a = Sidecar::start(&toml).await;
+    assert_eq!(call(&a, "/a").await.status, 200);
+    let b = Sidecar::start(&toml).await;
+    assert_eq!(call(&b, "/b").await.status, 200);
+    assert_eq!(tokens.request_count(), 1, "b took a's token");
+
+    let published = "cs-side:token:grant:bank";
+    let generation = || String::from_utf8(redis.cli(&["HGET", published, "g"])).unwrap();
+    assert_eq!(generation().trim(), "1");
+    redis.cli(&["DEL", published]);
+    tokens.revoke(&tokens.issued()[0]);
+    assert_eq!(call(&a, "/a2").await.status, 200);
+    assert_eq!(tokens.request_count(), 2);
+    assert_eq!(
+        generation().trim(),
+        "2",
+        "published after the generation a served, not as the first again"
+    );
+    assert_eq!(call(&b, "/b2").await.status, 200);
+    assert_eq!(
+        tokens.request_count(),
+        2,
+        "b took a's token: one renewal for the two"
+    );
+}
+
 /// Commands Redis has processed so far (the INFO asking counts as one).
 fn commands(redis: &RedisServer) -> u64 {
     let info = String::from_utf8(redis.cli(&["INFO", "stats"])).unwrap();
