@@ -214,6 +214,30 @@ impl SentinelSet {
         new
     }
 
+    /// Stops every Sentinel (SIGSTOP) with its port left open: a client's
+    /// connection is accepted and its command goes unanswered, as with a
+    /// Sentinel too busy to answer in time. Nothing changes in the set
+    /// meanwhile (a primary replaced by a failover stays undemoted).
+    pub fn pause_sentinels(&self) {
+        self.signal_sentinels("-STOP");
+    }
+
+    /// Lets the paused Sentinels go on (SIGCONT).
+    pub fn resume_sentinels(&self) {
+        self.signal_sentinels("-CONT");
+    }
+
+    fn signal_sentinels(&self, signal: &str) {
+        for (_, child) in &self.sentinels {
+            let sent = Command::new("kill")
+                .arg(signal)
+                .arg(child.id().to_string())
+                .status()
+                .expect("kill runs");
+            assert!(sent.success(), "kill {signal} a Sentinel");
+        }
+    }
+
     /// Runs `redis-cli` against data node `port`.
     pub fn cli(&self, port: u16, args: &[&str]) -> String {
         self.cli_as(port, DATA_PASSWORD, args)

@@ -6,5 +6,6 @@
 mod lease;
 mod processes;
 mod sentinel;
+mod sentinel_silent;
 mod sidecars;
 mod token_cli;

@@ -97,7 +97,7 @@ impl Leases {
             .run(async move {
                 // A renewal starts on the primary the Sentinels name now.
                 conn.confirm_primary().await;
-                let mut manager = conn.manager().await?;
+                let (mut manager, at) = conn.manager_at().await?;
                 let taken: Option<String> = redis::cmd("SET")
                     .arg(&asked)
                     .arg(&id)
@@ -107,14 +107,23 @@ impl Leases {
                     .query_async(&mut manager)
                     .await
                     .map_err(|e| conn.failed(&e))?;
-                // Won on a primary the Sentinels have just replaced (the
-                // check above may be a second old): it keeps taking writes
-                // until they demote it, and what is written there is lost
-                // then. This attempt fails; the next goes to the new one.
-                if taken.is_some() && conn.primary_moved().await {
-                    return Err(conn.unreachable(
-                        "the lease was taken on a primary the Sentinels no longer name".into(),
-                    ));
+                // Used only if a Sentinel names the primary it was won on
+                // now (the check above may be a second old, or unanswered):
+                // a replaced primary keeps taking writes until they demote
+                // it, and what is written there is lost then. Otherwise
+                // this attempt fails, its lease given back (it would block
+                // the next attempt if that primary is the right one after
+                // all), and the next attempt asks again.
+                if taken.is_some() {
+                    if let Err(e) = conn.vouch_primary(at.as_deref()).await {
+                        let _: Result<i64, _> = redis::Script::new(RELEASE)
+                            .key(&asked)
+                            .arg(&id)
+                            .arg(0)
+                            .invoke_async(&mut manager)
+                            .await;
+                        return Err(e);
+                    }
                 }
                 Ok(taken)
             })

@@ -107,6 +107,17 @@ impl Conn {
         Ok(target.manager)
     }
 
+    /// `manager`, with the address of the primary it reaches (with
+    /// Sentinels), for `vouch_primary`.
+    pub async fn manager_at(&self) -> Result<(ConnectionManager, Option<String>), StoreError> {
+        let target = self
+            .primary
+            .target()
+            .await
+            .map_err(|c| self.unreachable(c))?;
+        Ok((target.manager, target.address))
+    }
+
     /// A client for a connection of one's own to the primary (found first
     /// if need be), and the primary's address (with Sentinels), for
     /// `forget_primary_at`.
@@ -140,9 +151,12 @@ impl Conn {
         self.primary.confirm().await;
     }
 
-    /// See `Primary::moved`: after a lease is won, with Sentinels.
-    pub async fn primary_moved(&self) -> bool {
-        self.primary.moved().await
+    /// See `Primary::vouch`: after a lease is won on `at`, with Sentinels.
+    pub async fn vouch_primary(&self, at: Option<&str>) -> Result<(), StoreError> {
+        self.primary
+            .vouch(at)
+            .await
+            .map_err(|c| self.unreachable(c))
     }
 
     /// With Sentinels, stops using the primary found (a command on it

@@ -4,7 +4,9 @@
 //! name (`sentinel.rs`), found at the first command; a command that fails
 //! on it (the primary went away, or a write answered `READONLY` because it
 //! was demoted) drops it, and before each renewal the Sentinels are asked
-//! whether they still name it; the next command then finds the new one.
+//! whether they still name it; the next command then finds the new one. A
+//! lease won is used only once a Sentinel names the primary it was won on
+//! (`vouch`).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -136,24 +138,28 @@ impl Primary {
         }
     }
 
-    /// With Sentinels, once a lease is won, whether the Sentinels now name
-    /// another primary than ours (then ours is left, and the lease on it
-    /// must not be used): not throttled as `confirm` is, since a lease
-    /// is won once per renewal, and `confirm`'s answer may be up to a
-    /// second old, long enough for a failover to end in between.
-    pub async fn moved(&self) -> bool {
-        let Some(discovery) = &self.discovery else {
-            return false;
-        };
-        let Some(ours) = self.current().and_then(|t| t.address) else {
-            return false;
+    /// With Sentinels, once a lease is won on primary `at`: `Ok` only if a
+    /// Sentinel names `at` now. Not throttled as `confirm` is, since a
+    /// lease is won once per renewal, and `confirm`'s answer may be up to a
+    /// second old (or missing), long enough for a failover to end in
+    /// between. `Err` says why the lease must not be used: the Sentinels
+    /// name another primary (ours is left), or none answered, so nothing
+    /// vouches that `at` was not replaced (a replaced primary keeps taking
+    /// writes until the Sentinels demote it, and loses them then).
+    pub async fn vouch(&self, at: Option<&str>) -> Result<(), String> {
+        let (Some(discovery), Some(at)) = (&self.discovery, at) else {
+            return Ok(());
         };
         match discovery.named().await {
-            Some(named) if named != ours => {
-                self.forget(Some(&ours), &format!("the Sentinels now name {named}"));
-                true
+            Some(named) if named == at => Ok(()),
+            Some(named) => {
+                let why = format!("the Sentinels now name {named}");
+                self.forget(Some(at), &why);
+                Err(format!("the lease was taken on {at}, but {why}"))
             }
-            _ => false,
+            None => Err(format!(
+                "the lease was taken on {at}, and no Sentinel answered to confirm it is still the primary"
+            )),
         }
     }
 
