@@ -3,7 +3,7 @@
 
     python3 benches/compare.py [--reps 3] [--duration 5] [--only S1,S5] [--bin PATH]
 
-Loopback only. Installs nginx-light, wrk and openssl from Debian's packages
+Loopback only. Installs nginx-light, haproxy, wrk and openssl from Debian's packages
 when they are missing, and builds the fixed-rate load generator
 (`cargo build --release --example loadgen`) when it is missing; it builds
 no countersign: pass --bin, or it uses target/release/countersign (`cargo
@@ -14,6 +14,7 @@ Targets, all in front of the same upstream (nginx returning "ok", 1 worker):
   direct      straight to the upstream
   nginx       nginx 1 worker, access log off, proxy_pass + Authorization
   nginx-log   the same with its access log on (buffer=64k flush=1s)
+  haproxy     HAProxy 1 thread, log off, http-reuse always + Authorization (S1)
   cs          countersign as shipped (RUST_LOG=info, human log to a file)
   cs-warn     countersign with RUST_LOG=warn (no per-request log line)
 
@@ -24,7 +25,8 @@ Scenarios (--only takes a comma-separated list):
   S3  10 MiB PayPay-signed POSTs against the MD5 limit (same run)
   S4  one 1 GiB PayPay-signed POST: countersign's peak RSS, MB/s
   S5  TLS and mutual TLS upstream: countersign against nginx proxy_ssl_*
-  S6  upstream connection reuse (counted during S1; runs S1)
+  S6  upstream connection reuse: counted during S1 (runs S1), and over the
+      TLS upstream and across reloads (SIGHUP every second)
   S7  OAuth2 token renewals under fixed-rate load
   S8  idle RSS and RSS per idle keep-alive connection (fresh processes)
   S9  CONNECT-intercepted HTTPS against direct TLS
@@ -42,7 +44,7 @@ import subprocess
 import sys
 import tempfile
 
-from compare import base, bodies, load, procs, report, tls, tokens
+from compare import base, bodies, load, procs, report, reuse, tls, tokens
 
 ALL = ["S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9"]
 
@@ -109,12 +111,15 @@ def main():
         if name in only:
             print(f"{name}...", file=sys.stderr, flush=True)
             out[name] = run(arg)
-    if only & {"S5", "S9"}:
+    if only & {"S5", "S6", "S9"}:
         t = tls.Tls(b)
         for name, run in (("S5", tls.s5), ("S9", tls.s9)):
             if name in only:
                 print(f"{name}...", file=sys.stderr, flush=True)
                 out[name] = run(t)
+        if "S6" in only:
+            print("S6 (TLS, reloads)...", file=sys.stderr, flush=True)
+            out["S6"] = reuse.s6(b, t)
 
     if "S1" in out:
         base.report_s1(args, out["S1"], "S6" in only)
@@ -126,6 +131,8 @@ def main():
         bodies.report_s4(args, out["S4"])
     if "S5" in out:
         tls.report_s5(args, out["S5"])
+    if "S6" in out:
+        reuse.report_s6(args, out["S6"])
     if "S7" in out:
         tokens.report_s7(args, out["S7"])
     if "S8" in out:

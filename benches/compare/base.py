@@ -27,14 +27,18 @@ class Bench:
         self.idle = {}
 
     def start_proxies(self):
-        """nginx (log off), nginx-log (log on) and countersign with the
-        per-request log (cs) and without (cs-warn)."""
+        """nginx (log off), nginx-log (log on), HAProxy (log off) and
+        countersign with the per-request log (cs) and without (cs-warn)."""
         w = self.work
         for name, log in (("nginx", "access_log off;"), ("nginx-log", ACCESS_LOG.format(dir=w, name="nginx-log"))):
             port = procs.free_port()
             p = procs.start_nginx(w, name, "nginx-proxy.conf", port, upstream_port=self.up,
                                   access_log=log)
             self.port[name], self.pids[name] = port, procs.pids_of(p.pid)
+        # HAProxy: S1's second peer (one thread, its log off).
+        port = procs.free_port()
+        p = procs.start_haproxy(w, "haproxy", port, upstream_port=self.up)
+        self.port["haproxy"], self.pids["haproxy"] = port, [p.pid]
         for name, level in (("cs", "info"), ("cs-warn", "warn")):
             ports = {"bearer_port": procs.free_port(), "paypay_port": procs.free_port(),
                      "plain_port": procs.free_port()}
@@ -45,7 +49,7 @@ class Bench:
         for name in ("cs", "cs-warn"):
             self.idle[name] = procs.rss_kib(self.pids[name])
         # After the idle figures: these requests allocate.
-        for name in ("nginx", "nginx-log", "cs", "cs-warn"):
+        for name in ("nginx", "nginx-log", "haproxy", "cs", "cs-warn"):
             load.check_credential(name, self.port[name], "Bearer bench-token")
         load.check_credential("cs paypay", self.cs_ports["cs"]["paypay_port"],
                               "hmac OPA-Auth:bench-key:", post=True)
@@ -62,7 +66,7 @@ class Bench:
         return r
 
 
-S1_TARGETS = ["direct", "nginx", "nginx-log", "cs", "cs-warn"]
+S1_TARGETS = ["direct", "nginx", "nginx-log", "haproxy", "cs", "cs-warn"]
 
 
 def s8(b):
@@ -114,7 +118,8 @@ def report_s1(a, res, s6_shown):
            "added p99 c=1 (µs)", "upstream conns/req"], rows)
     cpu = {t: [c32[t][i]["cpu_us"] for i in reps] for t in c32}
     print()
-    for t, peer in (("cs", "nginx"), ("cs-warn", "nginx"), ("cs", "nginx-log"), ("nginx-log", "nginx")):
+    for t, peer in (("cs", "nginx"), ("cs-warn", "nginx"), ("cs", "nginx-log"), ("nginx-log", "nginx"),
+                    ("cs-warn", "haproxy")):
         r = [cpu[t][i] / cpu[peer][i] for i in reps]
         print(f"{t}: CPU per request {fmt(r, '.2f')} x {peer}'s  ")
 

@@ -49,7 +49,8 @@ def on_signal(signum, _frame):
 
 
 def ensure_tools():
-    missing = [pkg for tool, pkg in (("nginx", "nginx-light"), ("wrk", "wrk"), ("openssl", "openssl"))
+    missing = [pkg for tool, pkg in (("nginx", "nginx-light"), ("wrk", "wrk"), ("openssl", "openssl"),
+                                     ("haproxy", "haproxy"))
                if shutil.which(tool) is None and not os.path.exists("/usr/sbin/" + tool)]
     if not missing:
         return
@@ -108,6 +109,17 @@ def start_nginx(work, name, template, port, **values):
     # user other than root cannot open).
     return start([nginx_bin(), "-e", f"{work}/{name}-error.log", "-c", conf, "-p", work],
                  name, port, f"{work}/{name}.out")
+
+
+def haproxy_bin():
+    return shutil.which("haproxy") or "/usr/sbin/haproxy"
+
+
+def start_haproxy(work, name, port, **values):
+    """HAProxy from fixtures/haproxy-proxy.cfg, in the foreground (`-db`:
+    one process, stopped by its PID like the others)."""
+    conf = fill("haproxy-proxy.cfg", f"{work}/{name}.cfg", dir=work, name=name, port=port, **values)
+    return start([haproxy_bin(), "-db", "-f", conf], name, port, f"{work}/{name}.out")
 
 
 def start_countersign(binary, work, name, template, level, ports, **values):

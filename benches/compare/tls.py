@@ -48,8 +48,9 @@ class Tls:
         w = b.work
         make_pki(w, b.args.bin)
         self.tls_port, self.mtls_port = procs.free_port(), procs.free_port()
+        self.status_port = procs.free_port()
         procs.start_nginx(w, "upstream-tls", "nginx-upstream-tls.conf", self.tls_port,
-                          mtls_port=self.mtls_port)
+                          mtls_port=self.mtls_port, status_port=self.status_port)
         ng, ng_m = procs.free_port(), procs.free_port()
         p = procs.start_nginx(w, "nginx-tls", "nginx-proxy-tls.conf", ng, mtls_listen=ng_m,
                               tls_port=self.tls_port, mtls_port=self.mtls_port)
