@@ -71,10 +71,19 @@ struct Core {
 /// its value. A generation alone does not name one token: a store that lost
 /// a publication (a failover to a replica that had not received it yet)
 /// may be published to again under a generation already served.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct Served {
     generation: u64,
     digest: [u8; 32],
+}
+
+impl std::fmt::Debug for Served {
+    // Not even a digest of the token in Debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Served")
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Served {
