@@ -73,7 +73,7 @@ impl Visit for PlainVisitor<'_> {
         self.field(field, |w| match message {
             true => Escaping(w).write_str(value),
             // Quoted and escaped, as the default writes strings.
-            false => write!(w, "{value:?}"),
+            false => write_quoted(w, value),
         });
     }
 
@@ -120,6 +120,21 @@ impl Visit for PlainVisitor<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.field(field, |w| write!(Escaping(w), "{value:?}"));
     }
+}
+
+/// `value` as `{:?}` writes it, quoted. Printable ASCII other than `"` and
+/// `\` is written as it is, without `core::fmt`'s escaping machinery (most
+/// values: names, kinds, reasons); anything else goes through `{:?}`.
+fn write_quoted(w: &mut Writer<'_>, value: &str) -> fmt::Result {
+    if value
+        .bytes()
+        .all(|b| matches!(b, b' '..=b'~') && b != b'"' && b != b'\\')
+    {
+        w.write_char('"')?;
+        w.write_str(value)?;
+        return w.write_char('"');
+    }
+    write!(w, "{value:?}")
 }
 
 /// Writes through to `0`, escaping the characters the module names.

@@ -76,6 +76,26 @@ fn writes_what_the_default_writes() {
 }
 
 #[test]
+fn strings_are_quoted_and_escaped_as_the_default_does() {
+    let (default, plain) = both(|| {
+        for value in [
+            "",
+            "plain words, punctuation ~!@#$%^&*()_+-={}[]|:;'<>?,./",
+            "a \"quoted\" word",
+            "back\\slash",
+            "tab\there",
+            "line\nbreak\r",
+            "esc\x1b[31m bel\x07 del\x7f nul\0",
+            "caf\u{e9} \u{301}accent \u{200b}zero-width \u{9b}c1 \u{1F600}",
+        ] {
+            tracing::info!(value, "string");
+        }
+    });
+    assert_eq!(plain, default);
+    assert!(plain.contains(r#"value="a \"quoted\" word""#), "{plain}");
+}
+
+#[test]
 fn errors_show_their_sources_as_the_default_does() {
     let outer = std::io::Error::other(std::io::Error::other("inner cause"));
     let (default, plain) = both(|| {
