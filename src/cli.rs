@@ -2,6 +2,7 @@
 //! `token` and `store`.
 
 mod ca;
+mod log_event;
 mod log_format;
 mod log_sink;
 mod sign;
@@ -99,7 +100,7 @@ fn init_logs(format: LogFormat) -> log_sink::Flush<std::io::Stderr> {
         LogFormat::Human => logs
             .with_ansi(false)
             .fmt_fields(log_format::PlainFields)
-            .with_timer(log_format::PlainTime)
+            .event_format(log_event::PlainEvent::default())
             .init(),
     }
     // Panics go to the log like everything else, with their location and

@@ -12,6 +12,7 @@ mod appliance;
 pub(crate) mod conn;
 mod connect;
 mod headers;
+mod in_span;
 pub(crate) mod prepared;
 mod replay;
 mod target;
@@ -24,7 +25,7 @@ use http::header::HOST;
 use http::request::Parts;
 use http::{Method, Request, Response, Version};
 use http_body::Body;
-use tracing::Instrument as _;
+use tracing::Span;
 
 use crate::body::{self, BoxError, DeadlineBody, ProxyBody};
 use crate::config::Unmatched;
@@ -33,6 +34,7 @@ use crate::metrics::Metrics;
 use crate::snapshot::{ListenerRole, Route, Snapshot};
 use access::{Access, CountedBody, LoggedBody};
 pub(crate) use conn::Context;
+use in_span::InSpan;
 
 pub use headers::strip_hop_by_hop;
 
@@ -74,7 +76,12 @@ where
         route = tracing::field::Empty,
         session = tracing::field::Empty,
     );
-    serve(ctx, role, req, method, host).instrument(span).await
+    let served = std::pin::pin!(Some(serve(ctx, role, req, method, host, &span)));
+    InSpan {
+        span: &span,
+        future: served,
+    }
+    .await
 }
 
 async fn serve<B>(
@@ -83,6 +90,7 @@ async fn serve<B>(
     req: Request<B>,
     method: Method,
     host: String,
+    span: &Span,
 ) -> Response<ProxyBody>
 where
     B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
@@ -93,7 +101,7 @@ where
     let result = if method == Method::CONNECT {
         connect::open(ctx, &snapshot, role, req).await
     } else {
-        forward(&snapshot, role, req, &mut access, &ctx.metrics).await
+        forward(&snapshot, role, req, &mut access, &ctx.metrics, span).await
     };
     let resp = match result {
         Ok(resp) => resp,
@@ -119,6 +127,7 @@ async fn forward<B>(
     req: Request<B>,
     access: &mut Access,
     metrics: &Arc<Metrics>,
+    span: &Span,
 ) -> Result<Response<ProxyBody>, ProxyError>
 where
     B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
@@ -135,8 +144,7 @@ where
     if let ListenerRole::Reverse(name) = role {
         if let Some(route) = snapshot.route_named(name) {
             if appliance::is_own(route, &parts) {
-                tracing::Span::current()
-                    .record("route", tracing::field::display(&route.config.name));
+                span.record("route", tracing::field::display(&route.config.name));
                 access.route = Some(Arc::clone(&route.metrics));
                 return appliance::authorization(snapshot, route, &parts, body).await;
             }
@@ -144,7 +152,7 @@ where
     }
     let resp = match decide(snapshot, role, &parts, metrics)? {
         Decision::Route(route) => {
-            tracing::Span::current().record("route", tracing::field::display(&route.config.name));
+            span.record("route", tracing::field::display(&route.config.name));
             access.route = Some(Arc::clone(&route.metrics));
             access.upstream = Some(route.target.authority().clone());
             access.credential = route.credential.as_ref().map_or("", |c| c.kind());

@@ -7,6 +7,13 @@
 //! instructions the access log line cost per request), and with the date
 //! and time of day formatted once a second.
 //!
+//! An event's or a span's fields are gathered in a text of the thread's own
+//! and handed to the line in one piece. Each thread keeps that text between
+//! lines up to 4 KiB (`SCRATCH_KEEP`); a longer one is freed after use. So
+//! the log holds at most 4 KiB per thread that logged: the runtime's
+//! workers, and blocking-pool threads while they live (tokio frees an idle
+//! one after 10 s).
+//!
 //! Control characters that could drive a terminal (ESC, BEL, BS, FF, DEL,
 //! C1) are escaped in messages and in values written with `%` (Display),
 //! as the default does for messages; line breaks too, so one event stays
@@ -25,25 +32,57 @@ use tracing_subscriber::fmt::FormatFields;
 pub struct PlainFields;
 
 impl<'writer> FormatFields<'writer> for PlainFields {
-    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
-        let mut visitor = PlainVisitor {
-            writer,
-            empty: true,
-            result: Ok(()),
-        };
-        fields.record(&mut visitor);
-        visitor.result
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        // The fields are gathered in this thread's scratch text and handed
+        // to `writer` in one piece: each piece written to a `Writer` is a
+        // call through `dyn Write`, and a span's new text would grow one
+        // piece at a time.
+        let gathered = SCRATCH.try_with(|scratch| {
+            // Busy: a value's `Display` logged something itself.
+            let mut text = scratch.try_borrow_mut().ok()?;
+            text.clear();
+            let result = visit(&mut *text, &fields).and_then(|()| writer.write_str(&text));
+            if text.capacity() > SCRATCH_KEEP {
+                *text = String::new();
+            }
+            Some(result)
+        });
+        match gathered {
+            Ok(Some(result)) => result,
+            _ => visit(&mut writer, &fields),
+        }
     }
 }
 
-struct PlainVisitor<'a> {
-    writer: Writer<'a>,
+/// The largest scratch text a thread keeps between lines.
+const SCRATCH_KEEP: usize = 4 << 10;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+fn visit<W: Write>(writer: W, fields: &impl RecordFields) -> fmt::Result {
+    let mut visitor = PlainVisitor {
+        writer,
+        empty: true,
+        result: Ok(()),
+    };
+    fields.record(&mut visitor);
+    visitor.result
+}
+
+struct PlainVisitor<W> {
+    writer: W,
     /// Nothing written yet: no space before the next field.
     empty: bool,
     result: fmt::Result,
 }
 
-impl PlainVisitor<'_> {
+impl<W: Write> PlainVisitor<W> {
     /// Writes the separator and `name=` (nothing for the message).
     fn start(&mut self, field: &Field) -> fmt::Result {
         if !self.empty {
@@ -60,20 +99,20 @@ impl PlainVisitor<'_> {
         }
     }
 
-    fn field(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
+    fn field(&mut self, field: &Field, value: impl FnOnce(&mut W) -> fmt::Result) {
         if self.result.is_ok() {
             self.result = self.start(field).and_then(|()| value(&mut self.writer));
         }
     }
 }
 
-impl Visit for PlainVisitor<'_> {
+impl<W: Write> Visit for PlainVisitor<W> {
     fn record_str(&mut self, field: &Field, value: &str) {
         let message = field.name() == "message";
         self.field(field, |w| match message {
             true => Escaping(w).write_str(value),
             // Quoted and escaped, as the default writes strings.
-            false => write!(w, "{value:?}"),
+            false => write_quoted(w, value),
         });
     }
 
@@ -120,6 +159,21 @@ impl Visit for PlainVisitor<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.field(field, |w| write!(Escaping(w), "{value:?}"));
     }
+}
+
+/// `value` as `{:?}` writes it, quoted. Printable ASCII other than `"` and
+/// `\` is written as it is, without `core::fmt`'s escaping machinery (most
+/// values: names, kinds, reasons); anything else goes through `{:?}`.
+fn write_quoted(w: &mut impl Write, value: &str) -> fmt::Result {
+    if value
+        .bytes()
+        .all(|b| matches!(b, b' '..=b'~') && b != b'"' && b != b'\\')
+    {
+        w.write_char('"')?;
+        w.write_str(value)?;
+        return w.write_char('"');
+    }
+    write!(w, "{value:?}")
 }
 
 /// Writes through to `0`, escaping the characters the module names.

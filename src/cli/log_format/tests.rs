@@ -76,6 +76,55 @@ fn writes_what_the_default_writes() {
 }
 
 #[test]
+fn strings_are_quoted_and_escaped_as_the_default_does() {
+    let (default, plain) = both(|| {
+        for value in [
+            "",
+            "plain words, punctuation ~!@#$%^&*()_+-={}[]|:;'<>?,./",
+            "a \"quoted\" word",
+            "back\\slash",
+            "tab\there",
+            "line\nbreak\r",
+            "esc\x1b[31m bel\x07 del\x7f nul\0",
+            "caf\u{e9} \u{301}accent \u{200b}zero-width \u{9b}c1 \u{1F600}",
+        ] {
+            tracing::info!(value, "string");
+        }
+    });
+    assert_eq!(plain, default);
+    assert!(plain.contains(r#"value="a \"quoted\" word""#), "{plain}");
+}
+
+/// Tries to log a line of its own while it is written.
+struct Chatty;
+
+impl std::fmt::Display for Chatty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        tracing::info!(inner = %"value", "written while formatting");
+        f.write_str("chatty")
+    }
+}
+
+/// A value whose `Display` logs runs while this thread's scratch text is
+/// in use; the line is still the default's (tracing itself drops the event
+/// logged from inside another, in both).
+#[test]
+fn a_value_that_logs_while_it_is_written_is_written_as_the_default_does() {
+    let (default, plain) = both(|| {
+        let span = tracing::info_span!("http", host = %Chatty);
+        let _in = span.enter();
+        tracing::info!(value = %Chatty, n = 1_u64, "outer");
+    });
+    assert_eq!(plain, default);
+    assert!(
+        plain.contains(
+            "http{host=chatty}: countersign::cli::log_format::tests: outer value=chatty n=1"
+        ),
+        "{plain}"
+    );
+}
+
+#[test]
 fn errors_show_their_sources_as_the_default_does() {
     let outer = std::io::Error::other(std::io::Error::other("inner cause"));
     let (default, plain) = both(|| {
