@@ -92,41 +92,39 @@ impl Prepared {
             Some(c) => c.body_hash(&parts, params)?,
             None => None,
         };
-        let mut prepared = match hash {
-            None => {
-                let body = if body.is_end_stream() {
-                    Source::Empty
-                } else {
-                    Source::Stream(Some(body::boxed(body)))
-                };
-                Prepared {
-                    parts,
-                    digest: BodyDigest::Absent,
-                    body,
-                    resend_closed,
-                }
+        // The fixed headers go last, as if each send wrote them first:
+        // what came before saw the request without them.
+        let Some(hash) = hash else {
+            if let Some(cred) = &route.credential {
+                cred.apply_fixed(&mut parts);
             }
-            // Boxed: reading the body through its hash holds kilobytes of
-            // state (the spool's, the running digests) that only requests
-            // whose body is signed need; every other request's future would
-            // carry, and move, them too.
-            Some(hash) => {
-                let (parts, digest, body) =
-                    Box::pin(spooled(parts, body, hash, limits, metrics)).await?;
-                Prepared {
-                    parts,
-                    digest,
-                    body,
-                    resend_closed,
-                }
-            }
+            let body = if body.is_end_stream() {
+                Source::Empty
+            } else {
+                Source::Stream(Some(body::boxed(body)))
+            };
+            return Ok(Prepared {
+                parts,
+                digest: BodyDigest::Absent,
+                body,
+                resend_closed,
+            });
         };
-        // Last, as if each send wrote them first: what came before saw
-        // the request without them.
+        // Boxed: reading the body through its hash holds kilobytes of
+        // state (the spool's, the running digests) that only requests whose
+        // body is signed need; every other request's future would carry,
+        // and move, them too.
+        let (mut parts, digest, body) =
+            Box::pin(spooled(parts, body, hash, limits, metrics)).await?;
         if let Some(cred) = &route.credential {
-            cred.apply_fixed(&mut prepared.parts);
+            cred.apply_fixed(&mut parts);
         }
-        Ok(prepared)
+        Ok(Prepared {
+            parts,
+            digest,
+            body,
+            resend_closed,
+        })
     }
 
     /// Whether `signed` can make another request: true until a streamed
