@@ -104,6 +104,12 @@ impl Stack {
         }
     }
 
+    /// Whether credentials follow those `apply_fixed` writes: when none
+    /// do, a send has nothing to apply.
+    pub fn has_rest(&self) -> bool {
+        self.fixed < self.creds.len()
+    }
+
     /// Applies the credentials after those `apply_fixed` wrote, in order;
     /// each sees what the ones before it wrote.
     pub async fn apply_rest(

@@ -163,7 +163,8 @@ impl Prepared {
         } else {
             self.parts.clone()
         };
-        if let Some(cred) = &route.credential {
+        // A stack of fixed headers alone has nothing left to apply.
+        if let Some(cred) = route.credential.as_ref().filter(|c| c.has_rest()) {
             cred.apply_rest(&mut parts, self.digest.clone(), params)
                 .await?;
         }
