@@ -220,4 +220,56 @@ mod tests {
         );
         assert!(signed.body_hash(&post(), &params).unwrap().is_some());
     }
+
+    /// The fixed headers written once, then the rest: the same headers, in
+    /// the same order, as every credential applied in turn, whether the
+    /// `header` credential leads the stack or follows a signer.
+    #[tokio::test]
+    async fn fixed_then_rest_writes_what_applying_each_in_turn_writes() {
+        let header = || {
+            Credential::Header(StaticHeaders::new(vec![(
+                HeaderName::from_static("x-api-key"),
+                HeaderValue::from_static("k"),
+            )]))
+        };
+        let paypay =
+            || Credential::PayPayOpa(PayPayOpa::new(Secret::new("k"), Secret::new("s"), 8));
+        let params = SignParams {
+            nonce: Some("nonce123".into()),
+            epoch: Some(1_700_000_000),
+        };
+        let get = || {
+            http::Request::get("http://api.test/p")
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0
+        };
+        let written = |parts: Parts| -> Vec<(HeaderName, HeaderValue)> {
+            parts
+                .headers
+                .into_iter()
+                .map(|(n, v)| (n.unwrap(), v))
+                .collect()
+        };
+        for (creds, fixed) in [(vec![header(), paypay()], 1), (vec![paypay(), header()], 0)] {
+            let creds: Vec<Arc<Credential>> = creds.into_iter().map(Arc::new).collect();
+            let mut each = get();
+            for c in &creds {
+                c.apply(&mut each, BodyDigest::Absent, &params)
+                    .await
+                    .unwrap();
+            }
+            let s = Stack::new(creds).unwrap();
+            assert_eq!(s.fixed, fixed);
+            let mut split = get();
+            s.apply_fixed(&mut split);
+            s.apply_rest(&mut split, BodyDigest::Absent, &params)
+                .await
+                .unwrap();
+            assert_eq!(written(split), written(each));
+        }
+        let alone = stack(vec![header()]);
+        assert!(!alone.has_rest());
+    }
 }
