@@ -350,6 +350,17 @@ impl Credential {
         matches!(self, Credential::OAuth2(_) | Credential::IssuedKey(_))
     }
 
+    /// Whether it writes the same headers on every request, whatever the
+    /// request (`header`).
+    pub fn is_fixed(&self) -> bool {
+        matches!(self, Credential::Header(_))
+    }
+
+    /// Whether `answered` may act on an answer (OAuth2: DPoP nonces).
+    pub fn hears_answers(&self) -> bool {
+        matches!(self, Credential::OAuth2(_))
+    }
+
     /// What a signed request (its `headers` and `uri`) carries of this
     /// credential, to tell `unauthorized` which token the upstream refused:
     /// the Authorization header, or where an issued key was placed.

@@ -1,7 +1,9 @@
 //! Graceful shutdown: a signal every connection watches, and a count of the
 //! connections (and tunnels) still open, so shutdown can wait for them.
 
+use std::future::Future;
 use std::sync::Mutex;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
@@ -58,8 +60,75 @@ impl Drain {
 }
 
 impl DrainWatch {
-    /// Resolves once shutdown has begun.
+    /// Resolves once shutdown has begun (or the app is gone). A connection
+    /// polls it beside the connection on every wake-up of its task, several
+    /// times a request: once its waker is registered, a poll only reads the
+    /// signal's version (an atomic load), where the watch's own future takes
+    /// its waiters' lock on every poll.
     pub async fn draining(&mut self) {
-        let _ = self.signal.wait_for(|d| *d).await;
+        let mut probe = self.signal.clone();
+        if *probe.borrow_and_update() {
+            return;
+        }
+        let mut changed = std::pin::pin!(self.signal.wait_for(|d| *d));
+        let mut registered: Option<Waker> = None;
+        std::future::poll_fn(|cx| {
+            let quiet = matches!(probe.has_changed(), Ok(false));
+            if quiet && registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                return Poll::Pending;
+            }
+            match changed.as_mut().poll(cx) {
+                Poll::Ready(_) => Poll::Ready(()),
+                Poll::Pending => {
+                    registered = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Polled again and again before shutdown (each poll after the first
+    /// only reads the signal), it still resolves once shutdown begins.
+    #[tokio::test]
+    async fn draining_resolves_once_shutdown_begins_however_often_it_was_polled() {
+        let drain = Drain::default();
+        let mut watch = drain.watch().expect("not draining yet");
+        let (polled, mut polled_rx) = mpsc::channel(1);
+        let waiting = tokio::spawn(async move {
+            let mut draining = std::pin::pin!(watch.draining());
+            for _ in 0..10 {
+                let once = tokio::time::timeout(Duration::ZERO, draining.as_mut()).await;
+                assert!(once.is_err(), "resolved before shutdown began");
+                tokio::task::yield_now().await;
+            }
+            polled.send(()).await.unwrap();
+            draining.await;
+        });
+        polled_rx.recv().await.unwrap();
+        assert!(
+            drain.drain(Duration::from_secs(30)).await,
+            "the watch was let go"
+        );
+        waiting.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn draining_resolves_at_once_when_shutdown_has_begun_or_the_app_is_gone() {
+        let drain = Drain::default();
+        let mut watch = drain.watch().unwrap();
+        drain.signal.send_replace(true);
+        watch.draining().await;
+        let drain = Drain::default();
+        let mut watch = drain.watch().unwrap();
+        let waiting = tokio::spawn(async move { watch.draining().await });
+        tokio::task::yield_now().await;
+        drop(drain);
+        waiting.await.unwrap();
     }
 }

@@ -17,6 +17,7 @@ pub(crate) mod prepared;
 mod replay;
 mod target;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -185,7 +186,7 @@ where
 /// Whose rules a request is matched against.
 enum Wanted<'r> {
     /// The proxy listener and tunnels: whichever route takes this host.
-    Host(String, u16),
+    Host(Cow<'r, str>, u16),
     /// A route's own listener: that route.
     Route(&'r str),
 }
@@ -208,7 +209,7 @@ fn decide<'a>(
         }
         // The CONNECT target, not the Host header, says where a tunnelled
         // request goes: the app cannot steer it elsewhere.
-        ListenerRole::Tunnel { host, port } => Wanted::Host(host.clone(), *port),
+        ListenerRole::Tunnel { host, port } => Wanted::Host(Cow::Borrowed(host), *port),
         ListenerRole::Reverse(name) => Wanted::Route(name),
         ListenerRole::Admin | ListenerRole::Control | ListenerRole::Browser => {
             return Err(ProxyError::BadRequest("not a proxy listener".into()))
@@ -247,7 +248,7 @@ fn decide<'a>(
     }
     metrics.unmatched("denied");
     Err(ProxyError::NoRoute {
-        host,
+        host: host.into_owned(),
         port,
         path: path.to_string(),
     })

@@ -12,6 +12,7 @@ mod protocol;
 mod tls;
 mod usage;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -174,25 +175,31 @@ impl UpstreamClient {
 
     /// Sends `req` (absolute URI) over a pooled keep-alive connection and
     /// waits for the response headers.
-    pub async fn send(&self, req: Request<ProxyBody>) -> Result<Response<Incoming>, UpstreamError> {
-        self.send_with(&self.client, req).await
+    pub fn send(
+        &self,
+        req: Request<ProxyBody>,
+    ) -> impl Future<Output = Result<Response<Incoming>, UpstreamError>> + Send + 'static {
+        self.send_with(&self.client, req)
     }
 
     /// Like `send`, over a connection of its own: for a request sent again
     /// after the upstream closed the pooled connection it went out on (the
     /// other idle connections may be just as stale).
-    pub async fn send_fresh(
+    pub fn send_fresh(
         &self,
         req: Request<ProxyBody>,
-    ) -> Result<Response<Incoming>, UpstreamError> {
-        self.send_with(&self.fresh, req).await
+    ) -> impl Future<Output = Result<Response<Incoming>, UpstreamError>> + Send + 'static {
+        self.send_with(&self.fresh, req)
     }
 
-    async fn send_with(
+    /// Hands `req` to `client` at once; the future returned holds only the
+    /// exchange and its timeout (not the request: hyper-util's own future
+    /// has it), so the request path's future stays small.
+    fn send_with(
         &self,
         client: &Client<connector::Connector, ProxyBody>,
         mut req: Request<ProxyBody>,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+    ) -> impl Future<Output = Result<Response<Incoming>, UpstreamError>> + Send + 'static {
         if self.http2 {
             protocol::leave_host_to_connection(&mut req);
         }
@@ -204,24 +211,28 @@ impl UpstreamClient {
                 .map(ToString::to_string)
                 .unwrap_or_default()
         };
-        let sent = tokio::time::timeout(self.response_timeout, client.request(req)).await;
-        match sent {
-            Err(_) => Err(UpstreamError::Timeout {
-                authority: authority(),
-                timeout: self.response_timeout,
-            }),
-            Ok(Ok(mut resp)) => {
-                if let Some(usage) = resp.extensions().get::<Arc<ConnUsage>>() {
-                    usage.answered();
+        let timeout = self.response_timeout;
+        let sent = tokio::time::timeout(timeout, client.request(req));
+        async move {
+            match sent.await {
+                Err(_) => Err(UpstreamError::Timeout {
+                    authority: authority(),
+                    timeout,
+                }),
+                Ok(Ok(mut resp)) => {
+                    if let Some(usage) = resp.extensions().get::<Arc<ConnUsage>>() {
+                        usage.answered();
+                    }
+                    // An h2 answer goes back to the app as HTTP/1.1 (or on
+                    // the app's own h2 connection, which ignores the
+                    // version).
+                    if resp.version() == http::Version::HTTP_2 {
+                        *resp.version_mut() = http::Version::HTTP_11;
+                    }
+                    Ok(resp)
                 }
-                // An h2 answer goes back to the app as HTTP/1.1 (or on the
-                // app's own h2 connection, which ignores the version).
-                if resp.version() == http::Version::HTTP_2 {
-                    *resp.version_mut() = http::Version::HTTP_11;
-                }
-                Ok(resp)
+                Ok(Err(e)) => Err(classify(authority(), e)),
             }
-            Ok(Err(e)) => Err(classify(authority(), e)),
         }
     }
 }

@@ -20,6 +20,13 @@ pub struct Stack {
     /// Whether any credential can ask for the body; when none can, a
     /// request makes no `BodyHash` at all.
     reads_body: bool,
+    /// How many credentials at the front write the same headers on every
+    /// request (`header`): written once per request, not once per send.
+    fixed: usize,
+    /// Whether a credential renews what it sends on a 401.
+    renews: bool,
+    /// Whether a credential reads the upstream's answers (DPoP nonces).
+    hears_answers: bool,
 }
 
 impl Stack {
@@ -27,11 +34,28 @@ impl Stack {
     pub fn new(creds: Vec<Arc<Credential>>) -> Option<Stack> {
         let header_names = creds.iter().flat_map(|c| c.header_names()).collect();
         let reads_body = creds.iter().any(|c| c.may_read_body());
+        let fixed = creds.iter().take_while(|c| c.is_fixed()).count();
+        let renews = creds.iter().any(|c| c.renews_on_unauthorized());
+        let hears_answers = creds.iter().any(|c| c.hears_answers());
         (!creds.is_empty()).then_some(Stack {
             creds,
             header_names,
             reads_body,
+            fixed,
+            renews,
+            hears_answers,
         })
+    }
+
+    /// Removes the app's own `Authorization` and every header a
+    /// credential of the stack writes.
+    pub fn remove_app_headers(&self, headers: &mut HeaderMap) {
+        if !self.header_names.contains(&http::header::AUTHORIZATION) {
+            headers.remove(http::header::AUTHORIZATION);
+        }
+        for name in &self.header_names {
+            headers.remove(name);
+        }
     }
 
     /// The kind, for logs: the credential's own, or `stacked`.
@@ -68,15 +92,33 @@ impl Stack {
         Ok(hash.is_wanted().then_some(hash))
     }
 
-    /// Applies each credential in order; each sees what the ones before it
-    /// wrote.
-    pub async fn apply(
+    /// Writes the headers of the credentials at the front of the stack
+    /// that write the same ones on every request (`header`). Done once per
+    /// request, on the parts every send copies, before `apply_rest`: so
+    /// the rest sees them as it would if each send applied them.
+    pub fn apply_fixed(&self, parts: &mut Parts) {
+        for c in &self.creds[..self.fixed] {
+            if let Credential::Header(h) = c.as_ref() {
+                h.apply(parts);
+            }
+        }
+    }
+
+    /// Whether credentials follow those `apply_fixed` writes: when none
+    /// do, a send has nothing to apply.
+    pub fn has_rest(&self) -> bool {
+        self.fixed < self.creds.len()
+    }
+
+    /// Applies the credentials after those `apply_fixed` wrote, in order;
+    /// each sees what the ones before it wrote.
+    pub async fn apply_rest(
         &self,
         parts: &mut Parts,
         digest: BodyDigest,
         params: &SignParams,
     ) -> Result<(), CredError> {
-        for c in &self.creds {
+        for c in &self.creds[self.fixed..] {
             c.apply(parts, digest.clone(), params).await?;
         }
         Ok(())
@@ -92,7 +134,13 @@ impl Stack {
     }
 
     pub fn renews_on_unauthorized(&self) -> bool {
-        self.creds.iter().any(|c| c.renews_on_unauthorized())
+        self.renews
+    }
+
+    /// Whether `answered` can ask for anything: when not, a request need
+    /// not keep its URI for it.
+    pub fn hears_answers(&self) -> bool {
+        self.hears_answers
     }
 
     /// The credential a 401 is about: the first that can renew what it
@@ -171,5 +219,57 @@ mod tests {
             [api_key, http::header::AUTHORIZATION]
         );
         assert!(signed.body_hash(&post(), &params).unwrap().is_some());
+    }
+
+    /// The fixed headers written once, then the rest: the same headers, in
+    /// the same order, as every credential applied in turn, whether the
+    /// `header` credential leads the stack or follows a signer.
+    #[tokio::test]
+    async fn fixed_then_rest_writes_what_applying_each_in_turn_writes() {
+        let header = || {
+            Credential::Header(StaticHeaders::new(vec![(
+                HeaderName::from_static("x-api-key"),
+                HeaderValue::from_static("k"),
+            )]))
+        };
+        let paypay =
+            || Credential::PayPayOpa(PayPayOpa::new(Secret::new("k"), Secret::new("s"), 8));
+        let params = SignParams {
+            nonce: Some("nonce123".into()),
+            epoch: Some(1_700_000_000),
+        };
+        let get = || {
+            http::Request::get("http://api.test/p")
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0
+        };
+        let written = |parts: Parts| -> Vec<(HeaderName, HeaderValue)> {
+            parts
+                .headers
+                .into_iter()
+                .map(|(n, v)| (n.unwrap(), v))
+                .collect()
+        };
+        for (creds, fixed) in [(vec![header(), paypay()], 1), (vec![paypay(), header()], 0)] {
+            let creds: Vec<Arc<Credential>> = creds.into_iter().map(Arc::new).collect();
+            let mut each = get();
+            for c in &creds {
+                c.apply(&mut each, BodyDigest::Absent, &params)
+                    .await
+                    .unwrap();
+            }
+            let s = Stack::new(creds).unwrap();
+            assert_eq!(s.fixed, fixed);
+            let mut split = get();
+            s.apply_fixed(&mut split);
+            s.apply_rest(&mut split, BodyDigest::Absent, &params)
+                .await
+                .unwrap();
+            assert_eq!(written(split), written(each));
+        }
+        let alone = stack(vec![header()]);
+        assert!(!alone.has_rest());
     }
 }

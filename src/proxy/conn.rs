@@ -74,6 +74,9 @@ fn service(
        + Sync {
     let role = Arc::new(role);
     let metrics = Arc::clone(&ctx.metrics);
+    // Shared, so that a request takes one reference, not a copy of each
+    // handle (the drain watch alone is two counted references).
+    let ctx = Arc::new(ctx);
     let on_panic = move || {
         let e = ProxyError::Internal;
         metrics.error(e.reason());
@@ -82,7 +85,7 @@ fn service(
     serve::guarded(
         Arc::clone(&role),
         move |req| {
-            let (ctx, role) = (ctx.clone(), Arc::clone(&role));
+            let (ctx, role) = (Arc::clone(&ctx), Arc::clone(&role));
             // Boxed: the request future is several KiB, and hyper and the
             // guard move it a few times per request (memcpy of the whole
             // state); a box moves as a pointer, for one allocation.

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, EXPECT, HOST};
+use http::header::{CONTENT_LENGTH, EXPECT, HOST};
 use http::request::Parts;
 use http::{HeaderValue, Request, Version};
 use http_body::Body;
@@ -34,10 +34,15 @@ use crate::metrics::Metrics;
 use crate::snapshot::Route;
 
 pub struct Prepared {
-    /// Everything but the credential.
+    /// Everything but the credential (but for the fixed headers of the
+    /// credentials at the front of the stack: `Stack::apply_fixed`).
     parts: Parts,
     digest: BodyDigest,
     body: Source,
+    /// Whether the route's `resend_closed` lets the request go again after
+    /// the upstream closed a reused connection, decided on the request as
+    /// the app sent it.
+    resend_closed: bool,
 }
 
 enum Source {
@@ -66,15 +71,13 @@ impl Prepared {
         B::Error: Into<BoxError>,
     {
         let config = &route.config;
+        let resend_closed = config.resend_closed.allows(&parts.method, &parts.headers);
         strip_hop_by_hop(&mut parts.headers);
         parts.uri = target::route_uri(&route.target, &parts.uri)?;
         parts.version = Version::HTTP_11;
         parts.headers.insert(HOST, route.target.host().clone());
         if let Some(cred) = &route.credential {
-            parts.headers.remove(AUTHORIZATION);
-            for name in cred.header_names() {
-                parts.headers.remove(name);
-            }
+            cred.remove_app_headers(&mut parts.headers);
         }
         for (name, value) in &config.headers {
             parts.headers.insert(name.clone(), value.clone());
@@ -89,7 +92,12 @@ impl Prepared {
             Some(c) => c.body_hash(&parts, params)?,
             None => None,
         };
+        // The fixed headers go last, as if each send wrote them first:
+        // what came before saw the request without them.
         let Some(hash) = hash else {
+            if let Some(cred) = &route.credential {
+                cred.apply_fixed(&mut parts);
+            }
             let body = if body.is_end_stream() {
                 Source::Empty
             } else {
@@ -99,13 +107,24 @@ impl Prepared {
                 parts,
                 digest: BodyDigest::Absent,
                 body,
+                resend_closed,
             });
         };
         // Boxed: reading the body through its hash holds kilobytes of
         // state (the spool's, the running digests) that only requests whose
         // body is signed need; every other request's future would carry,
         // and move, them too.
-        Box::pin(spooled(parts, body, hash, limits, metrics)).await
+        let (mut parts, digest, body) =
+            Box::pin(spooled(parts, body, hash, limits, metrics)).await?;
+        if let Some(cred) = &route.credential {
+            cred.apply_fixed(&mut parts);
+        }
+        Ok(Prepared {
+            parts,
+            digest,
+            body,
+            resend_closed,
+        })
     }
 
     /// Whether `signed` can make another request: true until a streamed
@@ -114,15 +133,11 @@ impl Prepared {
         !matches!(self.body, Source::Stream(None))
     }
 
-    /// The method and headers as they go upstream, before the credential
-    /// (once a streamed body has been sent, which nothing sends again, the
-    /// headers are gone with it).
-    pub fn method(&self) -> &http::Method {
-        &self.parts.method
-    }
-
-    pub fn headers(&self) -> &http::HeaderMap {
-        &self.parts.headers
+    /// Whether the route's `resend_closed` lets the request go again on a
+    /// new connection when the upstream closed a reused one before
+    /// answering.
+    pub fn resend_closed(&self) -> bool {
+        self.resend_closed
     }
 
     /// Whether the request has no body at all.
@@ -143,15 +158,15 @@ impl Prepared {
         };
         let mut parts = if matches!(self.body, Source::Stream(None)) {
             // A streamed body goes once: nothing signs these parts again,
-            // so they are moved, not copied (only the method stays).
-            let moved = std::mem::replace(&mut self.parts, Request::new(()).into_parts().0);
-            self.parts.method = moved.method.clone();
-            moved
+            // so they are moved, not copied.
+            std::mem::replace(&mut self.parts, Request::new(()).into_parts().0)
         } else {
             self.parts.clone()
         };
-        if let Some(cred) = &route.credential {
-            cred.apply(&mut parts, self.digest.clone(), params).await?;
+        // A stack of fixed headers alone has nothing left to apply.
+        if let Some(cred) = route.credential.as_ref().filter(|c| c.has_rest()) {
+            cred.apply_rest(&mut parts, self.digest.clone(), params)
+                .await?;
         }
         // aws-sigv4's streaming payload signs the body chunk by chunk as
         // it streams.
@@ -208,7 +223,7 @@ async fn spooled<B>(
     mut hash: BodyHash,
     limits: &SpoolLimits,
     metrics: Option<&Arc<Metrics>>,
-) -> Result<Prepared, ProxyError>
+) -> Result<(Parts, BodyDigest, Source), ProxyError>
 where
     B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
     B::Error: Into<BoxError>,
@@ -256,14 +271,14 @@ where
             .headers
             .insert(CONTENT_LENGTH, HeaderValue::from(spooled.len()));
     }
-    Ok(Prepared {
+    Ok((
         parts,
-        digest: hash.finish().sharing(spooled.in_memory()),
-        body: Source::Spooled {
+        hash.finish().sharing(spooled.in_memory()),
+        Source::Spooled {
             spooled,
             dir: limits.dir.clone(),
         },
-    })
+    ))
 }
 
 /// The hash gave up the body's copy for the memory budget: that, not the

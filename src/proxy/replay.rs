@@ -50,16 +50,17 @@ where
     let params = SignParams::default();
     let mut prepared = Prepared::new(route, parts, body, limits, &params, metrics).await?;
     let req = signed(route, &mut prepared, &params).await?;
-    let uri = req.uri().clone();
+    // Kept only for a credential that reads answers (DPoP nonces).
+    let uri = route
+        .credential
+        .as_ref()
+        .filter(|c| c.hears_answers())
+        .map(|_| req.uri().clone());
     let mut sent = presented(route, &req);
     let mut sent_again = false;
     let mut resp = match route.client.send(req).await {
         Err(UpstreamError::Closed { authority, .. })
-            if prepared.can_send()
-                && route
-                    .config
-                    .resend_closed
-                    .allows(prepared.method(), prepared.headers()) =>
+            if prepared.can_send() && prepared.resend_closed() =>
         {
             tracing::debug!(route = %route.config.name, %authority, "the upstream closed a reused connection before answering; sending the request again on a new connection");
             retried(metrics, route, Retry::ConnectionClosed);
@@ -82,9 +83,8 @@ where
         }
         resp => resp?,
     };
-    if let Some(cred) = &route.credential {
-        if cred.answered(&uri, resp.status(), resp.headers()) && prepared.can_send() && !sent_again
-        {
+    if let (Some(cred), Some(uri)) = (&route.credential, &uri) {
+        if cred.answered(uri, resp.status(), resp.headers()) && prepared.can_send() && !sent_again {
             drop(resp);
             tracing::debug!(route = %route.config.name, "the upstream asked for a DPoP proof with its nonce; sending the request once more");
             retried(metrics, route, Retry::DpopNonce);
@@ -93,7 +93,7 @@ where
             sent = presented(route, &req);
             resp = route.client.send(req).await?;
             // A nonce in the second answer is kept for the next request.
-            cred.answered(&uri, resp.status(), resp.headers());
+            cred.answered(uri, resp.status(), resp.headers());
         }
     }
     if resp.status() == StatusCode::UNAUTHORIZED {
@@ -108,7 +108,9 @@ where
                 let req = signed(route, &mut prepared, &params).await?;
                 sent = presented(route, &req);
                 resp = route.client.send(req).await?;
-                cred.answered(&uri, resp.status(), resp.headers());
+                if let Some(uri) = &uri {
+                    cred.answered(uri, resp.status(), resp.headers());
+                }
             }
         }
     }
@@ -132,11 +134,13 @@ async fn signed(
 }
 
 /// What the request carries of its credential, to name a refused token
-/// and to keep it out of the answer.
+/// and to keep it out of the answer: only a credential that renews on a
+/// 401 (the one that acts on either) needs it.
 fn presented(route: &Route, req: &Request<ProxyBody>) -> Option<HeaderValue> {
     route
         .credential
         .as_ref()
+        .filter(|c| c.renews_on_unauthorized())
         .and_then(|c| c.presented(req.headers(), req.uri()))
 }
 

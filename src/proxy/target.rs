@@ -1,6 +1,8 @@
 //! Where a request is headed: the destination an absolute-form request names,
 //! and the URI a route sends it to.
 
+use std::borrow::Cow;
+
 use http::uri::{PathAndQuery, Uri};
 
 use crate::config::{Scheme, UpstreamTarget};
@@ -8,15 +10,16 @@ use crate::error::ProxyError;
 use crate::snapshot::RouteTarget;
 
 /// The (scheme, host, port) an absolute-form request names. `host` is
-/// lower-case, without brackets or a trailing dot.
+/// lower-case, without brackets or a trailing dot: borrowed from the URI
+/// when it is written so already, as clients write it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Destination {
+pub struct Destination<'u> {
     pub scheme: Scheme,
-    pub host: String,
+    pub host: Cow<'u, str>,
     pub port: u16,
 }
 
-pub fn absolute(uri: &Uri) -> Result<Destination, ProxyError> {
+pub fn absolute(uri: &Uri) -> Result<Destination<'_>, ProxyError> {
     let scheme = match uri.scheme_str() {
         Some("http") => Scheme::Http,
         Some("https") => Scheme::Https,
@@ -42,8 +45,11 @@ pub fn absolute(uri: &Uri) -> Result<Destination, ProxyError> {
     let host = authority
         .host()
         .trim_matches(['[', ']'])
-        .trim_end_matches('.')
-        .to_ascii_lowercase();
+        .trim_end_matches('.');
+    let host = match host.bytes().any(|b| b.is_ascii_uppercase()) {
+        true => Cow::Owned(host.to_ascii_lowercase()),
+        false => Cow::Borrowed(host),
+    };
     if host.is_empty() {
         return Err(ProxyError::BadRequest(
             "the request URL has an empty host".into(),
@@ -111,7 +117,8 @@ mod tests {
 
     #[test]
     fn absolute_form_is_parsed_and_normalised() {
-        let d = absolute(&"http://API.Example.com./v2?x=1".parse().unwrap()).unwrap();
+        let uri = "http://API.Example.com./v2?x=1".parse().unwrap();
+        let d = absolute(&uri).unwrap();
         assert_eq!(
             d,
             Destination {
@@ -120,8 +127,12 @@ mod tests {
                 port: 80
             }
         );
-        let d = absolute(&"https://[::1]:8443/".parse().unwrap()).unwrap();
-        assert_eq!((d.host.as_str(), d.port), ("::1", 8443));
+        let uri = "https://[::1]:8443/".parse().unwrap();
+        let d = absolute(&uri).unwrap();
+        assert_eq!((&*d.host, d.port), ("::1", 8443));
+        let uri = "http://api.example.com/v2".parse().unwrap();
+        let d = absolute(&uri).unwrap();
+        assert!(matches!(d.host, Cow::Borrowed("api.example.com")));
         assert!(matches!(
             absolute(&"/v2".parse().unwrap()),
             Err(ProxyError::BadRequest(_))
