@@ -86,8 +86,7 @@ pub fn main(cli: Cli) -> ExitCode {
 
 /// Installs the log; the guard writes what is still queued when dropped.
 fn init_logs(format: LogFormat) -> log_sink::Flush<std::io::Stderr> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
     let (sink, flush) = log_sink::start(std::io::stderr());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -113,6 +112,22 @@ fn init_logs(format: LogFormat) -> log_sink::Flush<std::io::Stderr> {
         tracing::error!(%location, panic = message.unwrap_or("(withheld)"), "panicked");
     }));
     flush
+}
+
+/// The log filter from `RUST_LOG`: `info` when it is unset or blank. The
+/// value is trimmed first (tracing-subscriber would take ` info` for a
+/// target named " info" and log nothing), and one it cannot parse is
+/// reported on stderr and replaced by `info`, so a typo never silences the
+/// log without a word.
+fn log_filter(value: Option<&str>) -> tracing_subscriber::EnvFilter {
+    let value = value.map(str::trim).unwrap_or_default();
+    if value.is_empty() {
+        return tracing_subscriber::EnvFilter::new("info");
+    }
+    tracing_subscriber::EnvFilter::try_new(value).unwrap_or_else(|e| {
+        eprintln!("countersign: RUST_LOG={value:?} is not a log filter ({e}); logging at info");
+        tracing_subscriber::EnvFilter::new("info")
+    })
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {

@@ -198,3 +198,29 @@ credential = "basic"
         assert!(!log.contains(secret), "the log holds a secret ({secret})");
     }
 }
+
+/// `RUST_LOG` with spaces around it still filters (tracing-subscriber alone
+/// takes " info" for a target and logs nothing), and one that does not
+/// parse is reported and replaced by `info` rather than silencing the log.
+#[test]
+fn rust_log_is_trimmed_and_a_bad_one_is_reported() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let upstream = rt.block_on(Upstream::http());
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "[proxy]\nlisten = \"127.0.0.1:0\"\n[[route]]\nname = \"r\"\nhosts = [\"api.test\"]\nupstream = \"{}\"\n",
+        upstream.http_url()
+    );
+    let config = write_config(dir.path(), &toml);
+    for (value, reported) in [(" info ", false), ("info,[", true)] {
+        let mut p = Process::start(&config, &[("RUST_LOG", value)]);
+        let proxy = p.listening("forward");
+        let answer = rt.block_on(send(proxy, get("http://api.test/x")));
+        assert_eq!(answer.status, 200);
+        p.wait_for("request");
+        p.signal("-TERM");
+        let (_, lines) = p.wait_exit();
+        let warned = lines.iter().any(|l| l.contains("is not a log filter"));
+        assert_eq!(warned, reported, "RUST_LOG={value:?}: {lines:#?}");
+    }
+}
