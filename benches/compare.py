@@ -17,6 +17,8 @@ Targets, all in front of the same upstream (nginx returning "ok", 1 worker):
   haproxy     HAProxy 1 thread, log off, http-reuse always + Authorization (S1)
   cs          countersign as shipped (RUST_LOG=info, human log to a file)
   cs-warn     countersign with RUST_LOG=warn (no per-request log line)
+  cs-1w       countersign as shipped on one runtime worker (COUNTERSIGN_WORKERS=1;
+              S1 only)
 
 Scenarios (--only takes a comma-separated list):
   S1  small GET with a bearer header: req/s (wrk c=32), proxy CPU per

@@ -57,6 +57,10 @@ pub struct RunArgs {
     /// Log lines as human-readable text or as JSON objects.
     #[arg(long, value_enum, default_value_t = LogFormat::Human, env = "COUNTERSIGN_LOG_FORMAT")]
     log_format: LogFormat,
+    /// Threads that serve connections (default: one per CPU available to
+    /// the process).
+    #[arg(long, env = "COUNTERSIGN_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    workers: Option<u16>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -130,10 +134,12 @@ fn log_filter(value: Option<&str>) -> tracing_subscriber::EnvFilter {
     })
 }
 
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+fn runtime(workers: Option<u16>) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        builder.worker_threads(usize::from(n));
+    }
+    builder.enable_all().build()
 }
 
 fn print_problems(e: &ConfigError) {
@@ -166,8 +172,9 @@ fn check(args: ConfigArg) -> ExitCode {
 
 fn run(args: RunArgs) -> ExitCode {
     let flush = init_logs(args.log_format);
+    let workers = args.workers;
     let args = args.config;
-    let rt = match runtime() {
+    let rt = match runtime(workers) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("countersign: cannot start the async runtime: {e}");
@@ -193,7 +200,8 @@ fn run(args: RunArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        tracing::info!(config = %args.config.display(), proxy = %app.proxy_addr(), "countersign is serving");
+        let workers = tokio::runtime::Handle::current().metrics().num_workers();
+        tracing::info!(config = %args.config.display(), proxy = %app.proxy_addr(), workers, "countersign is serving");
         terminated.await;
         tracing::info!("shutting down: no new connections; finishing requests in flight");
         app.shutdown().await;

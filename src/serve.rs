@@ -7,6 +7,7 @@
 
 mod guard;
 mod park;
+mod rewake;
 
 use std::future::Future;
 use std::time::Duration;
@@ -59,7 +60,12 @@ where
         .max_buf_size(H1_READ_BUFFER)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
-    let result = until_drained(conn, &mut drain, |c| c.graceful_shutdown()).await;
+    // Polled again in place when it wakes itself (`rewake`).
+    let conn = rewake::Rewake::new(Box::pin(conn));
+    let result = until_drained(conn, &mut drain, |c| {
+        c.get_mut().get_mut().as_mut().graceful_shutdown()
+    })
+    .await;
     if let Err(e) = result {
         tracing::debug!(error = %e, "client connection ended with an error");
     }

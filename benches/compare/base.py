@@ -28,7 +28,8 @@ class Bench:
 
     def start_proxies(self):
         """nginx (log off), nginx-log (log on), HAProxy (log off) and
-        countersign with the per-request log (cs) and without (cs-warn)."""
+        countersign with the per-request log (cs), without (cs-warn), and
+        as shipped on one runtime worker (cs-1w, as nginx runs one worker)."""
         w = self.work
         for name, log in (("nginx", "access_log off;"), ("nginx-log", ACCESS_LOG.format(dir=w, name="nginx-log"))):
             port = procs.free_port()
@@ -39,17 +40,18 @@ class Bench:
         port = procs.free_port()
         p = procs.start_haproxy(w, "haproxy", port, upstream_port=self.up)
         self.port["haproxy"], self.pids["haproxy"] = port, [p.pid]
-        for name, level in (("cs", "info"), ("cs-warn", "warn")):
+        for name, level, env in (("cs", "info", None), ("cs-warn", "warn", None),
+                                 ("cs-1w", "info", {"COUNTERSIGN_WORKERS": "1"})):
             ports = {"bearer_port": procs.free_port(), "paypay_port": procs.free_port(),
                      "plain_port": procs.free_port()}
             p = procs.start_countersign(self.args.bin, w, name, "countersign.toml", level, ports,
-                                        upstream_port=self.up)
+                                        env_extra=env, upstream_port=self.up)
             self.port[name], self.pids[name], self.cs_ports[name] = ports["bearer_port"], [p.pid], ports
         time.sleep(0.5)
         for name in ("cs", "cs-warn"):
             self.idle[name] = procs.rss_kib(self.pids[name])
         # After the idle figures: these requests allocate.
-        for name in ("nginx", "nginx-log", "haproxy", "cs", "cs-warn"):
+        for name in ("nginx", "nginx-log", "haproxy", "cs", "cs-warn", "cs-1w"):
             load.check_credential(name, self.port[name], "Bearer bench-token")
         load.check_credential("cs paypay", self.cs_ports["cs"]["paypay_port"],
                               "hmac OPA-Auth:bench-key:", post=True)
@@ -66,7 +68,7 @@ class Bench:
         return r
 
 
-S1_TARGETS = ["direct", "nginx", "nginx-log", "haproxy", "cs", "cs-warn"]
+S1_TARGETS = ["direct", "nginx", "nginx-log", "haproxy", "cs", "cs-warn", "cs-1w"]
 
 
 def s8(b):
@@ -119,7 +121,7 @@ def report_s1(a, res, s6_shown):
     cpu = {t: [c32[t][i]["cpu_us"] for i in reps] for t in c32}
     print()
     for t, peer in (("cs", "nginx"), ("cs-warn", "nginx"), ("cs", "nginx-log"), ("nginx-log", "nginx"),
-                    ("cs-warn", "haproxy")):
+                    ("cs-warn", "haproxy"), ("cs-1w", "nginx-log"), ("cs-1w", "cs")):
         r = [cpu[t][i] / cpu[peer][i] for i in reps]
         print(f"{t}: CPU per request {fmt(r, '.2f')} x {peer}'s  ")
 

@@ -122,13 +122,14 @@ def start_haproxy(work, name, port, **values):
     return start([haproxy_bin(), "-db", "-f", conf], name, port, f"{work}/{name}.out")
 
 
-def start_countersign(binary, work, name, template, level, ports, **values):
-    """countersign from a template; waits for every port in `ports`."""
+def start_countersign(binary, work, name, template, level, ports, env_extra=None, **values):
+    """countersign from a template; waits for every port in `ports`.
+    `env_extra`: more environment (COUNTERSIGN_WORKERS)."""
     # Not beside its log: countersign watches its config's folder, and a
     # log written there would wake the watcher on every line.
     os.makedirs(f"{work}/conf", exist_ok=True)
     conf = fill(template, f"{work}/conf/{name}.toml", **ports, **values)
-    env = dict(os.environ, RUST_LOG=level)
+    env = dict(os.environ, RUST_LOG=level, **(env_extra or {}))
     env.pop("COUNTERSIGN_LOG_FORMAT", None)
     first = next(iter(ports.values()))
     p = start([binary, "--config", conf], name, first, f"{work}/{name}.log", env=env)

@@ -173,6 +173,6 @@ impl HttpSignature {
 /// 128 random bits, base64url without padding: a valid RFC 8941 string.
 fn fresh_nonce() -> Result<String, CredError> {
     let mut bytes = [0u8; 16];
-    crate::random::fill(&mut bytes)?;
+    crate::random::fill_public(&mut bytes)?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }

@@ -37,6 +37,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
+use super::rewake::Rewake;
 use super::{BoxError, H1_READ_BUFFER};
 use crate::drain::DrainWatch;
 
@@ -151,16 +152,17 @@ where
         served.started += 1;
         // Boxed, so that a parked connection's task holds only a pointer's
         // worth of it.
-        let mut conn = Box::new(
+        // Polled again in place when it wakes itself (`rewake`).
+        let mut conn = Rewake::new(Box::new(
             builder
                 .serve_connection(TokioIo::new(io), svc)
                 .with_upgrades(),
-        );
+        ));
         let result = tokio::select! {
-            result = &mut *conn => result,
+            result = &mut conn => result,
             _ = drain.draining() => {
-                Pin::new(&mut *conn).graceful_shutdown();
-                (&mut *conn).await
+                Pin::new(&mut **conn.get_mut()).graceful_shutdown();
+                (&mut conn).await
             }
         };
         let parked = state.parked.load(Relaxed);
@@ -173,7 +175,7 @@ where
             // Parked (hyper saw the end of input we reported); an error
             // then is hyper's for a request head it had only part of, and
             // those bytes come back in `read_buf`.
-            (_, true) => match conn.into_parts() {
+            (_, true) => match conn.into_inner().into_parts() {
                 Some(parts) => {
                     served.parks += 1;
                     io = parts.io.into_inner();

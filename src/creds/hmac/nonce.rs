@@ -1,15 +1,15 @@
 //! The nonces an `hmac` credential draws, from the OS generator
-//! (random.rs).
+//! (random.rs; they go out in the clear, so from its per-thread batches).
 
 use crate::config::NonceFormat;
-use crate::random::{fill, RandomError};
+use crate::random::{fill_public, RandomError};
 
 pub fn draw(format: NonceFormat) -> Result<String, RandomError> {
     match format {
         NonceFormat::Uuid => uuid_v4(),
         NonceFormat::Hex(len) => {
             let mut bytes = vec![0u8; len.div_ceil(2)];
-            fill(&mut bytes)?;
+            fill_public(&mut bytes)?;
             let mut text = crate::creds::sigv4::hex(&bytes);
             text.truncate(len);
             Ok(text)
@@ -21,7 +21,7 @@ pub fn draw(format: NonceFormat) -> Result<String, RandomError> {
 /// A random UUID (RFC 9562 version 4), lowercase.
 fn uuid_v4() -> Result<String, RandomError> {
     let mut b = [0u8; 16];
-    fill(&mut b)?;
+    fill_public(&mut b)?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = crate::creds::sigv4::hex(&b);

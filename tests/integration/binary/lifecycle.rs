@@ -1,6 +1,6 @@
 //! `run` over its life: the shipped example starts, a bad config exits 64
-//! before binding, SIGHUP reloads, SIGTERM drains, and a 200 MiB upload
-//! passes in bounded memory.
+//! before binding, `--workers` sets the runtime's threads, SIGHUP reloads,
+//! SIGTERM drains, and a 200 MiB upload passes in bounded memory.
 
 use super::*;
 
@@ -38,6 +38,41 @@ fn a_bad_config_exits_64_before_binding_anything() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("proxy.unmatched"), "{stderr}");
     assert!(!stderr.contains("cannot listen"), "{stderr}");
+}
+
+#[test]
+fn workers_sets_the_runtime_threads_by_flag_or_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "[proxy]\nlisten = \"127.0.0.1:0\"\n");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    for (args, env, threads) in [
+        // tokio's default: one per CPU available to the process.
+        (&[][..], &[][..], cpus),
+        (&["--workers", "1"][..], &[][..], 1),
+        (&[][..], &[("COUNTERSIGN_WORKERS", "3")][..], 3),
+        // The flag wins over the environment.
+        (
+            &["--workers", "2"][..],
+            &[("COUNTERSIGN_WORKERS", "3")][..],
+            2,
+        ),
+    ] {
+        let mut p = Process::start_with(&path, args, env);
+        let proxy = p.listening("forward");
+        let serving = p.wait_for("countersign is serving");
+        assert!(serving.contains(&format!("workers={threads}")), "{serving}");
+        let answer = rt.block_on(send(proxy, get("http://not-routed.test/")));
+        assert_eq!(answer.status, 403, "{args:?} {env:?}");
+    }
+    let out = Command::new(BIN)
+        .args(["run", "--workers", "0", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--workers"), "{stderr}");
 }
 
 #[test]
