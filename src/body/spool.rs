@@ -148,6 +148,11 @@ where
     let budget = Budget::new(Arc::clone(usage), limits.memory_total);
     let mut len: u64 = 0;
     let mut file: Option<SpoolWriter<O>> = None;
+    // An observer that stays on this thread sees each chunk first, as it
+    // arrives (so the copy a credential keeps takes its memory before the
+    // spool does, and fails the body at once); one that asks to be
+    // offloaded sees the head here and the rest on a thread of its own.
+    let inline = observer.as_ref().is_some_and(|o| !o.offload());
     let disk = |source| SpoolError::Disk {
         dir: limits.dir.clone(),
         source,
@@ -164,12 +169,17 @@ where
                 limit: limits.max_body,
             });
         }
+        if inline {
+            if let Some(o) = observer.as_mut() {
+                o.observe(&data).map_err(client_error)?;
+            }
+        }
         let f = match file.as_mut() {
             Some(f) => f,
             None => {
                 let for_budget = match room(&mut memory, &mut hold, data.len(), hint, limits) {
                     Room::Enough => {
-                        if let Some(o) = observer.as_mut() {
+                        if let Some(o) = observer.as_mut().filter(|_| !inline) {
                             o.observe(&data).map_err(client_error)?;
                         }
                         memory.extend_from_slice(&data);
@@ -183,16 +193,16 @@ where
                 hold.to_disk(for_budget);
                 hold.grow_disk(memory.len() as u64);
                 let head = Buffer::new(std::mem::take(&mut memory), Some(share));
-                // What follows is observed on a thread of its own, if the
-                // observer asks for it.
-                let offload = observer.take_if(|o| o.offload()).map(Offload::new);
+                // From this chunk on, an offloaded observer sees the body
+                // on a thread of its own.
+                let offload = match inline {
+                    true => None,
+                    false => observer.take().map(Offload::new),
+                };
                 let created = SpoolWriter::create(&limits.dir, head, budget.clone(), offload);
                 file.insert(created.await.map_err(disk)?)
             }
         };
-        if let Some(o) = observer.as_mut() {
-            o.observe(&data).map_err(client_error)?;
-        }
         hold.grow_disk(data.len() as u64);
         f.push(data).await.map_err(disk)?;
     }
