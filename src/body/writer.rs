@@ -9,9 +9,10 @@
 //!
 //! Every batch buffer takes its `BATCH` bytes from the memory budget
 //! (`spool_memory_total`). A body holds the buffer it fills and, while
-//! their writes or hashes run, at most `IN_FLIGHT` being written and
-//! `offload::QUEUED` being hashed: 5 x 128 KiB at most, an upload stalled
-//! on the app one. A written buffer is freed, not kept. When the budget
+//! their writes or hashes run, the ones before it: the writes under way
+//! (`IN_FLIGHT`) are of the last two batches, which are also the ones
+//! queued to be hashed (`offload::QUEUED`), and the job hashes the one
+//! before them: 4 x 128 KiB at most, an upload stalled on the app one. A written buffer is freed, not kept. When the budget
 //! has no room for a new buffer, the body goes on without one: each
 //! received chunk is hashed and written as it came, one at a time, holding
 //! nothing but the chunk (which the connection's read buffer holds anyway).
