@@ -2,8 +2,10 @@
 //! that signs the body has it spooled (`spool`) through its hash first.
 
 pub mod budget;
+mod buffer;
 pub mod deadline;
 mod file;
+mod offload;
 pub mod spool;
 mod writer;
 
@@ -11,9 +13,9 @@ use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 
-pub use budget::{SpoolHold, SpoolUsage};
+pub use budget::{Budget, Share, SpoolHold, SpoolUsage};
 pub use deadline::{BodyTimeout, BodyWait, DeadlineBody};
-pub use spool::{spool, SpoolError, SpoolLimits, Spooled};
+pub use spool::{spool, Observer, SpoolError, SpoolLimits, Spooled};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

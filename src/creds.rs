@@ -29,7 +29,7 @@ use std::sync::Arc;
 use crate::egress::EgressPolicy;
 use crate::upstream::UpstreamSettings;
 
-pub use digest::{BodyDigest, BodyHash, Digests, Hashed, MemorySpent, Running, Stream};
+pub use digest::{BodyDigest, BodyHash, Digests, MemorySpent, Running, Stream};
 pub use paypay::PayPayOpa;
 pub use stack::Stack;
 pub use token::TokenRegistry;

@@ -93,6 +93,7 @@ pub struct Metrics {
     unmatched_cached: [OnceLock<Counter>; 2],
     reloads: Family<ResultLabel, Counter>,
     spool_bytes: Family<WhereLabel, Gauge<u64, std::sync::atomic::AtomicU64>>,
+    spool_peak: Gauge<u64, std::sync::atomic::AtomicU64>,
     limit_rejections: Family<LimitLabel, Counter>,
     open_connections: Family<ListenerLabel, Gauge>,
     /// Spooled bodies, counted (and budgeted) by the spool itself.
@@ -160,6 +161,12 @@ impl Default for Metrics {
             "Bytes of request bodies currently spooled, by where",
             spool_bytes.clone(),
         );
+        let spool_peak = Gauge::default();
+        registry.register(
+            "countersign_spool_memory_peak_bytes",
+            "The most bytes of request bodies (and the buffers spooled bodies are written from and read back into) held in memory at once since the start; never more than spool_memory_total",
+            spool_peak.clone(),
+        );
         let limit_rejections = Family::default();
         registry.register(
             "countersign_limit_rejections",
@@ -184,6 +191,7 @@ impl Default for Metrics {
             unmatched_cached: [const { OnceLock::new() }; 2],
             reloads,
             spool_bytes,
+            spool_peak,
             limit_rejections,
             open_connections,
             spool: Arc::default(),
@@ -284,6 +292,7 @@ impl Metrics {
                 .get_or_create(&WhereLabel { r#where })
                 .set(bytes);
         }
+        self.spool_peak.set(self.spool.peak());
         // A counter the spool keeps; it only grows there. Requests refused
         // because the budget was spent count with the bodies it spilled.
         let spilled = self.spool.spilled() + self.spool.refusals();

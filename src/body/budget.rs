@@ -3,6 +3,10 @@
 //! the whole process, above the snapshot, so a reload changes the budget's
 //! size but never forgets what requests already hold. Each request holds
 //! its share through a `SpoolHold`, which gives it back when dropped.
+//! The buffers a body on disk is written from and read back into take
+//! their memory from the same budget, each through a `Share` it carries
+//! (`Budget::take`), so that what all spooled bodies hold together, kept
+//! in memory or passing through buffers, stays within `spool_memory_total`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,6 +21,8 @@ pub struct SpoolUsage {
     /// Requests refused because the budget was spent and their memory
     /// could not go to disk (a body kept whole to be signed).
     refused: AtomicU64,
+    /// The most bytes ever held in memory at once.
+    peak: AtomicU64,
 }
 
 impl SpoolUsage {
@@ -40,6 +46,12 @@ impl SpoolUsage {
         self.refused.load(Ordering::Relaxed)
     }
 
+    /// The most bytes held in memory at once since the process started:
+    /// never more than the budget (at its largest, across reloads).
+    pub fn peak(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
+    }
+
     /// A hold on nothing yet, for one request.
     pub fn hold(self: &Arc<Self>) -> SpoolHold {
         SpoolHold {
@@ -51,11 +63,53 @@ impl SpoolUsage {
 
     /// Takes `n` bytes of memory if that keeps the total within `budget`.
     fn take_memory(&self, n: u64, budget: u64) -> bool {
-        self.memory
+        match self
+            .memory
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
                 used.checked_add(n).filter(|after| *after <= budget)
-            })
-            .is_ok()
+            }) {
+            Ok(before) => {
+                self.peak.fetch_max(before + n, Ordering::Relaxed);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// The budget a spooled body's buffers take from: the process-wide usage
+/// and the budget's size when the request came.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    usage: Arc<SpoolUsage>,
+    total: u64,
+}
+
+impl Budget {
+    pub fn new(usage: Arc<SpoolUsage>, total: u64) -> Budget {
+        Budget { usage, total }
+    }
+
+    /// `n` bytes, if the total stays within the budget.
+    pub fn take(&self, n: usize) -> Option<Share> {
+        let n = n as u64;
+        self.usage.take_memory(n, self.total).then(|| Share {
+            usage: Arc::clone(&self.usage),
+            n,
+        })
+    }
+}
+
+/// Bytes of the memory budget held by one buffer; given back when dropped.
+#[derive(Debug)]
+pub struct Share {
+    usage: Arc<SpoolUsage>,
+    n: u64,
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        self.usage.memory.fetch_sub(self.n, Ordering::AcqRel);
     }
 }
 
@@ -85,6 +139,16 @@ impl SpoolHold {
         self.memory = 0;
         if for_budget {
             self.usage.spilled.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// What this request holds in memory, moved to a `Share` (its body,
+    /// about to be written to disk, is held until that write is done).
+    pub fn memory_to_share(&mut self) -> Share {
+        let n = std::mem::take(&mut self.memory);
+        Share {
+            usage: Arc::clone(&self.usage),
+            n,
         }
     }
 
@@ -138,6 +202,26 @@ mod tests {
         assert_eq!((usage.spilled(), usage.refusals()), (1, 1));
     }
 
+    /// Buffers take from the same budget and give back when dropped; a
+    /// request's memory moved to a share is given back with the share.
+    #[test]
+    fn shares_count_in_the_same_budget() {
+        let usage = Arc::new(SpoolUsage::default());
+        let budget = Budget::new(Arc::clone(&usage), 1000);
+        let mut hold = usage.hold();
+        assert!(hold.grow_memory(300, 1000));
+        let a = budget.take(600).expect("room");
+        assert!(budget.take(200).is_none(), "over the budget");
+        let head = hold.memory_to_share();
+        hold.to_disk(false);
+        assert_eq!((usage.memory(), hold.memory()), (900, 0));
+        drop(head);
+        assert_eq!(usage.memory(), 600);
+        drop(a);
+        drop(hold);
+        assert_eq!((usage.memory(), usage.peak()), (0, 900));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -155,6 +239,7 @@ mod tests {
                 let took = holds[i].grow_memory(n, budget);
                 prop_assert_eq!(took, before + n <= budget);
                 prop_assert!(usage.memory() <= budget);
+                prop_assert!(usage.peak() <= budget);
                 if spill {
                     holds[i].to_disk(false);
                     holds[i].grow_disk(n);

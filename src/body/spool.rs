@@ -1,7 +1,9 @@
 //! Reads a whole request body, feeding every chunk to an observer (the
 //! credential's hash), keeping it in memory up to `memory` bytes (while the
 //! process-wide budget, `memory_total`, has room) and in an anonymous temp
-//! file beyond that, and refusing it past `max_body`.
+//! file beyond that, and refusing it past `max_body`. Once the body goes to
+//! disk, an observer that asks for it sees the rest on a blocking thread
+//! (`offload`), batch by batch, while the body is still being received.
 //! The temp file has no name on disk (or loses it at once), so it is gone on
 //! every path: success, error, client disconnect, even a crash.
 
@@ -12,9 +14,12 @@ use bytes::Bytes;
 use http_body::Body;
 use http_body_util::BodyExt;
 
-use super::budget::{SpoolHold, SpoolUsage};
+use super::budget::{Budget, SpoolHold, SpoolUsage};
+use super::buffer::Buffer;
 use super::deadline::BodyTimeout;
 use super::file::FileBody;
+pub use super::offload::Observer;
+use super::offload::Offload;
 use super::writer::SpoolWriter;
 use super::{BoxError, ProxyBody};
 
@@ -63,8 +68,9 @@ pub struct Spooled {
 
 enum Kept {
     Memory(Bytes),
-    /// Read with positioned reads: bodies made from it share no offset.
-    File(Arc<std::fs::File>),
+    /// Read with positioned reads: bodies made from it share no offset;
+    /// their buffers take from the budget.
+    File(Arc<std::fs::File>, Budget),
 }
 
 impl Spooled {
@@ -77,14 +83,14 @@ impl Spooled {
     }
 
     pub fn is_on_disk(&self) -> bool {
-        matches!(self.kept, Kept::File(_))
+        matches!(self.kept, Kept::File(..))
     }
 
     /// The body, when it is kept in memory: shared, not copied.
     pub fn in_memory(&self) -> Option<Bytes> {
         match &self.kept {
             Kept::Memory(bytes) => Some(bytes.clone()),
-            Kept::File(_) => None,
+            Kept::File(..) => None,
         }
     }
 
@@ -92,7 +98,7 @@ impl Spooled {
         let body = match self.kept {
             Kept::Memory(bytes) if bytes.is_empty() => super::empty(),
             Kept::Memory(bytes) => super::full(bytes),
-            Kept::File(file) => super::boxed(FileBody::new(file, self.len)),
+            Kept::File(file, budget) => super::boxed(FileBody::new(file, self.len, budget)),
         };
         super::with_guard(body, self.hold)
     }
@@ -103,21 +109,26 @@ impl Spooled {
         let body = match &self.kept {
             Kept::Memory(bytes) if bytes.is_empty() => super::empty(),
             Kept::Memory(bytes) => super::full(bytes.clone()),
-            Kept::File(file) => super::boxed(FileBody::new(Arc::clone(file), self.len)),
+            Kept::File(file, budget) => {
+                super::boxed(FileBody::new(Arc::clone(file), self.len, budget.clone()))
+            }
         };
         Ok(super::with_guard(body, Arc::clone(&self.hold)))
     }
 }
 
-/// Reads `body` to its end, feeding every chunk to `observe`. Trailers are
-/// dropped. Memory is taken from `usage` as the body grows, so the bytes a
-/// request holds are counted while it is being read, not only once it is
-/// complete.
-pub async fn spool<B>(
+/// Reads `body` to its end, feeding every chunk to `observer` (taken from
+/// there while it runs on a thread of its own, put back before `Ok`; left
+/// in place, not moved, so a small body's future stays small). Trailers
+/// are dropped. Memory is taken from
+/// `usage` as the body grows, so the bytes a request holds are counted
+/// while it is being read, not only once it is complete; the buffers of a
+/// body on disk take from it too.
+pub async fn spool<B, O: Observer>(
     body: B,
     limits: &SpoolLimits,
     usage: &Arc<SpoolUsage>,
-    mut observe: impl FnMut(&[u8]),
+    observer: &mut Option<O>,
 ) -> Result<Spooled, SpoolError>
 where
     B: Body<Data = Bytes> + Unpin,
@@ -134,8 +145,14 @@ where
     // more memory than `limits.memory` counts.
     let mut memory: Vec<u8> = Vec::new();
     let mut hold = usage.hold();
+    let budget = Budget::new(Arc::clone(usage), limits.memory_total);
     let mut len: u64 = 0;
-    let mut file: Option<SpoolWriter> = None;
+    let mut file: Option<SpoolWriter<O>> = None;
+    // An observer that stays on this thread sees each chunk first, as it
+    // arrives (so the copy a credential keeps takes its memory before the
+    // spool does, and fails the body at once); one that asks to be
+    // offloaded sees the head here and the rest on a thread of its own.
+    let inline = observer.as_ref().is_some_and(|o| !o.offload());
     let disk = |source| SpoolError::Disk {
         dir: limits.dir.clone(),
         source,
@@ -152,30 +169,53 @@ where
                 limit: limits.max_body,
             });
         }
-        observe(&data);
-        if let Some(f) = file.as_mut() {
-            hold.grow_disk(data.len() as u64);
-            f.push(data).await.map_err(disk)?;
-            continue;
-        }
-        match room(&mut memory, &mut hold, data.len(), hint, limits) {
-            Room::Enough => {
-                memory.extend_from_slice(&data);
-                continue;
+        if inline {
+            if let Some(o) = observer.as_mut() {
+                o.observe(&data).map_err(client_error)?;
             }
-            Room::TooBig => hold.to_disk(false),
-            Room::OverBudget => hold.to_disk(true),
         }
-        hold.grow_disk((memory.len() + data.len()) as u64);
-        let head = std::mem::take(&mut memory);
-        let mut f = SpoolWriter::create(&limits.dir, head).await.map_err(disk)?;
+        let f = match file.as_mut() {
+            Some(f) => f,
+            None => {
+                let for_budget = match room(&mut memory, &mut hold, data.len(), hint, limits) {
+                    Room::Enough => {
+                        if let Some(o) = observer.as_mut().filter(|_| !inline) {
+                            o.observe(&data).map_err(client_error)?;
+                        }
+                        memory.extend_from_slice(&data);
+                        continue;
+                    }
+                    Room::TooBig => false,
+                    Room::OverBudget => true,
+                };
+                // The head's memory stays counted until it is written.
+                let share = hold.memory_to_share();
+                hold.to_disk(for_budget);
+                hold.grow_disk(memory.len() as u64);
+                let head = Buffer::new(std::mem::take(&mut memory), Some(share));
+                // From this chunk on, an offloaded observer sees the body
+                // on a thread of its own.
+                let offload = match inline {
+                    true => None,
+                    false => observer.take().map(Offload::new),
+                };
+                let created = SpoolWriter::create(&limits.dir, head, budget.clone(), offload);
+                file.insert(created.await.map_err(disk)?)
+            }
+        };
+        hold.grow_disk(data.len() as u64);
         f.push(data).await.map_err(disk)?;
-        file = Some(f);
     }
 
     let kept = match file {
         None => Kept::Memory(Bytes::from(memory)),
-        Some(f) => Kept::File(f.finish().await.map_err(disk)?),
+        Some(f) => {
+            let (written, offloaded) = f.finish().await.map_err(disk)?;
+            if offloaded.is_some() {
+                *observer = offloaded;
+            }
+            Kept::File(written, budget)
+        }
     };
     Ok(Spooled {
         kept,
@@ -279,20 +319,45 @@ mod tests {
         Arc::new(SpoolUsage::default())
     }
 
+    /// Collects what it sees; on a thread of its own once the body is on
+    /// disk, if `offload`.
+    struct Seen {
+        bytes: Vec<u8>,
+        offload: bool,
+    }
+
+    impl Observer for Seen {
+        fn observe(&mut self, chunk: &[u8]) -> Result<(), BoxError> {
+            self.bytes.extend_from_slice(chunk);
+            Ok(())
+        }
+
+        fn offload(&self) -> bool {
+            self.offload
+        }
+    }
+
+    fn seen(offload: bool) -> Seen {
+        Seen {
+            bytes: Vec::new(),
+            offload,
+        }
+    }
+
     #[tokio::test]
     async fn small_bodies_stay_in_memory_and_are_observed_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let mut seen = Vec::new();
+        let mut seen = Some(seen(true));
         let s = spool(
             chunked(vec![b"ab", b"cd"]),
             &limits(dir.path(), 16, 100),
             &usage(),
-            |c| seen.extend_from_slice(c),
+            &mut seen,
         )
         .await
         .unwrap();
         assert!(!s.is_on_disk());
-        assert_eq!(seen, b"abcd");
+        assert_eq!(seen.unwrap().bytes, b"abcd");
         let out = s.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(&out[..], b"abcd");
     }
@@ -304,9 +369,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let buffer = Bytes::from(vec![7u8; 64 * 1024]);
         let body = TestBody::Chunks((0..100).map(|i| buffer.slice(i..i + 1)).collect());
-        let s = spool(body, &limits(dir.path(), 1024, 4096), &usage(), |_| {})
-            .await
-            .unwrap();
+        let s = spool(
+            body,
+            &limits(dir.path(), 1024, 4096),
+            &usage(),
+            &mut Some(()),
+        )
+        .await
+        .unwrap();
         let Kept::Memory(bytes) = &s.kept else {
             panic!("in memory")
         };
@@ -322,7 +392,7 @@ mod tests {
             chunked(vec![b"0123", b"4567", b"89"]),
             &limits(dir.path(), 5, 100),
             &usage(),
-            |_| {},
+            &mut Some(()),
         )
         .await
         .unwrap();
@@ -340,7 +410,7 @@ mod tests {
             chunked(vec![b"0123", b"4567"]),
             &limits(dir.path(), 2, 6),
             &usage(),
-            |_| {},
+            &mut Some(()),
         )
         .await
         .err()
@@ -358,7 +428,7 @@ mod tests {
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         let reading = tokio::spawn({
             let (limits, usage) = (limits(dir.path(), 1 << 20, 1 << 20), Arc::clone(&usage));
-            async move { spool(TestBody::Channel(rx), &limits, &usage, |_| {}).await }
+            async move { spool(TestBody::Channel(rx), &limits, &usage, &mut Some(())).await }
         });
         tx.send(Bytes::from(vec![1u8; 1000])).await.unwrap();
         tx.send(Bytes::from(vec![2u8; 1000])).await.unwrap();
@@ -388,13 +458,18 @@ mod tests {
             memory_total: 100,
             ..limits(dir.path(), 80, 1000)
         };
-        let first = spool(chunked(vec![&[0; 60]]), &limits, &usage, |_| {})
+        let first = spool(chunked(vec![&[0; 60]]), &limits, &usage, &mut Some(()))
             .await
             .unwrap();
         assert!(!first.is_on_disk());
-        let second = spool(chunked(vec![&[1; 30], &[2; 30]]), &limits, &usage, |_| {})
-            .await
-            .unwrap();
+        let second = spool(
+            chunked(vec![&[1; 30], &[2; 30]]),
+            &limits,
+            &usage,
+            &mut Some(()),
+        )
+        .await
+        .unwrap();
         assert!(second.is_on_disk());
         // The first body holds what it allocated: up to its own limit.
         assert_eq!((usage.memory(), usage.disk(), usage.spilled()), (80, 60, 1));
@@ -407,11 +482,17 @@ mod tests {
     }
 
     /// Odd chunk sizes across the switch from memory to disk and across the
-    /// writer's batches: the hash is the body's, and the body sent (twice,
-    /// as for a request sent again) is the body received.
+    /// writer's batches: the observer, here or on a thread of its own, saw
+    /// the body's bytes in order, and the body sent (twice, as for a
+    /// request sent again) is the body received.
     #[tokio::test]
     async fn odd_chunks_past_memory_keep_the_exact_bytes_and_hash() {
-        use md5::Digest as _;
+        for offload in [false, true] {
+            odd_chunks(offload).await;
+        }
+    }
+
+    async fn odd_chunks(offload: bool) {
         let dir = tempfile::tempdir().unwrap();
         let sizes = [
             1, 999, 4096, 131_071, 1, 131_072, 131_073, 300_001, 17, 65_536,
@@ -426,19 +507,20 @@ mod tests {
             chunks.push_back(Bytes::from(chunk));
         }
         let usage = usage();
-        let mut md5 = md5::Md5::new();
+        let mut seen = Some(seen(offload));
         let s = spool(
             TestBody::Chunks(chunks),
             &limits(dir.path(), 5000, 1 << 30),
             &usage,
-            |c| md5.update(c),
+            &mut seen,
         )
         .await
         .unwrap();
+        let seen = seen.expect("the observer, back");
         assert!(s.is_on_disk());
         assert_eq!(s.len(), sent.len() as u64);
         assert_eq!(usage.disk(), sent.len() as u64);
-        assert_eq!(md5.finalize(), md5::Md5::digest(&sent));
+        assert!(seen.bytes == sent, "observed in order, once");
         for _ in 0..2 {
             let out = s.body().await.unwrap().collect().await.unwrap().to_bytes();
             assert!(out == sent, "the bytes sent are the bytes received");

@@ -4,22 +4,31 @@
 //! (the runtime worker waits for a write only when `IN_FLIGHT` are still
 //! under way as the next batch fills). So the file sees one write, and the
 //! runtime one trip to a blocking thread, per batch rather than per chunk.
+//! When the body's hashes run on a thread of their own (`Offload`), each
+//! batch is handed to them too, and freed once both are done with it.
 //!
-//! Not counted in the memory budget, so bounded by `BATCH`: a body holds
-//! the buffer it fills and, while their writes run, the ones being
-//! written. A written buffer is freed, not kept, so an upload stalled on
-//! the app holds one buffer at most (as many bytes as the two 64 KiB write
-//! buffers of the earlier spool file).
+//! Every batch buffer takes its `BATCH` bytes from the memory budget
+//! (`spool_memory_total`). A body holds the buffer it fills and, while
+//! their writes or hashes run, the ones before it: the writes under way
+//! (`IN_FLIGHT`) are of the last two batches, which are also the ones
+//! queued to be hashed (`offload::QUEUED`), and the job hashes the one
+//! before them: 4 x 128 KiB at most, an upload stalled on the app one. A written buffer is freed, not kept. When the budget
+//! has no room for a new buffer, the body goes on without one: each
+//! received chunk is hashed and written as it came, one at a time, holding
+//! nothing but the chunk (which the connection's read buffer holds anyway).
 
 use std::collections::VecDeque;
 use std::io;
-use std::mem;
 use std::os::unix::fs::FileExt as _;
 use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::task::JoinHandle;
+
+use super::budget::Budget;
+use super::buffer::Buffer;
+use super::offload::{Observer, Offload};
 
 /// Bytes gathered before a write: one write call (and one trip to a
 /// blocking thread) per batch.
@@ -28,97 +37,136 @@ pub(super) const BATCH: usize = 128 << 10;
 /// Batches being written at once, at most, besides the one filling.
 const IN_FLIGHT: usize = 2;
 
-/// A batch to write: gathered here, or a received chunk large enough to be
-/// written as it came (held no longer than its write).
-enum Batch {
-    Gathered(Vec<u8>),
-    Received(Bytes),
-}
-
-impl Batch {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Batch::Gathered(v) => v,
-            Batch::Received(b) => b,
-        }
-    }
-}
-
-pub(super) struct SpoolWriter {
+pub(super) struct SpoolWriter<O> {
     file: Arc<std::fs::File>,
-    filling: Vec<u8>,
+    /// The batch filling, with its share of the budget; `None` between
+    /// batches.
+    filling: Option<Buffer>,
     /// Where the next batch goes in the file.
     offset: u64,
     /// Writes under way, oldest first: each batch is written at its own
     /// offset, so the worker goes on gathering while up to `IN_FLIGHT` of
     /// them wait for a blocking thread.
     writing: VecDeque<JoinHandle<io::Result<()>>>,
+    budget: Budget,
+    /// The observer of what follows the head, on a thread of its own.
+    offload: Option<Offload<O>>,
 }
 
-impl SpoolWriter {
-    /// A new owner-only, unnamed file in `dir`, starting with `head`.
-    pub(super) async fn create(dir: &Path, head: Vec<u8>) -> io::Result<Self> {
+impl<O: Observer> SpoolWriter<O> {
+    /// A new owner-only, unnamed file in `dir`, starting with `head` (which
+    /// `offload`, if any, has already seen). Batch buffers take from
+    /// `budget`.
+    pub(super) async fn create(
+        dir: &Path,
+        head: Buffer,
+        budget: Budget,
+        offload: Option<Offload<O>>,
+    ) -> io::Result<Self> {
         let dir = dir.to_path_buf();
         let file = run(move || open_unnamed(&dir)).await?;
         let mut writer = SpoolWriter {
             file: Arc::new(file),
-            filling: Vec::new(),
+            filling: None,
             offset: 0,
             writing: VecDeque::new(),
+            budget,
+            offload,
         };
-        if !head.is_empty() {
-            writer.submit(Batch::Gathered(head)).await?;
+        if !head.bytes.is_empty() {
+            writer.write(Bytes::from_owner(head)).await?;
         }
         Ok(writer)
     }
 
     /// Adds `chunk` to the body: gathered, and written once a batch is
-    /// full. A chunk of a batch or more, arriving when nothing is
-    /// gathered, is written as it is, without a copy.
+    /// full; or, with no room in the budget for a batch, written as it is.
     pub(super) async fn push(&mut self, chunk: Bytes) -> io::Result<()> {
-        if self.filling.is_empty() && chunk.len() >= BATCH {
-            return self.submit(Batch::Received(chunk)).await;
-        }
         let mut rest = &chunk[..];
         while !rest.is_empty() {
-            if self.filling.capacity() == 0 {
-                self.filling = Vec::with_capacity(BATCH);
-            }
-            let take = rest.len().min(BATCH - self.filling.len());
-            self.filling.extend_from_slice(&rest[..take]);
+            let filling = match &mut self.filling {
+                Some(f) => f,
+                None => match self.budget.take(BATCH) {
+                    Some(share) => self
+                        .filling
+                        .insert(Buffer::new(Vec::with_capacity(BATCH), Some(share))),
+                    None => {
+                        let from = chunk.len() - rest.len();
+                        return self.one_by_one(chunk.slice(from..)).await;
+                    }
+                },
+            };
+            let take = rest.len().min(BATCH - filling.bytes.len());
+            filling.bytes.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
-            if self.filling.len() == BATCH {
-                let full = mem::take(&mut self.filling);
-                self.submit(Batch::Gathered(full)).await?;
+            if filling.bytes.len() == BATCH {
+                self.submit().await?;
             }
         }
         Ok(())
     }
 
-    /// Writes what is gathered and waits for every write: the file, whole.
-    pub(super) async fn finish(mut self) -> io::Result<Arc<std::fs::File>> {
-        if !self.filling.is_empty() {
-            let last = mem::take(&mut self.filling);
-            self.submit(Batch::Gathered(last)).await?;
+    /// Writes what is gathered and waits for every write and hash: the
+    /// file, whole, and the observer, back.
+    pub(super) async fn finish(mut self) -> io::Result<(Arc<std::fs::File>, Option<O>)> {
+        self.submit().await?;
+        self.drain().await?;
+        let observer = match self.offload.take() {
+            Some(offload) => Some(offload.finish().await.map_err(io::Error::other)?),
+            None => None,
+        };
+        Ok((self.file, observer))
+    }
+
+    /// Hands the batch filling, if any, to the observer and to a write.
+    async fn submit(&mut self) -> io::Result<()> {
+        let Some(full) = self.filling.take().filter(|f| !f.bytes.is_empty()) else {
+            return Ok(());
+        };
+        let batch = Bytes::from_owner(full);
+        if let Some(offload) = &self.offload {
+            offload
+                .push(batch.clone())
+                .await
+                .map_err(io::Error::other)?;
         }
+        self.write(batch).await
+    }
+
+    /// With no buffer to gather into: `chunk` observed and written before
+    /// the next is read, after everything before it.
+    async fn one_by_one(&mut self, chunk: Bytes) -> io::Result<()> {
+        self.drain().await?;
+        if let Some(offload) = &self.offload {
+            offload
+                .observe_here(&chunk)
+                .await
+                .map_err(io::Error::other)?;
+        }
+        self.write(chunk).await?;
+        self.drain().await
+    }
+
+    /// Waits for every write under way.
+    async fn drain(&mut self) -> io::Result<()> {
         while let Some(job) = self.writing.pop_front() {
             job.await.map_err(io::Error::other)??;
         }
-        Ok(self.file)
+        Ok(())
     }
 
     /// Hands `batch` to a blocking thread, once fewer than `IN_FLIGHT`
     /// writes are under way.
-    async fn submit(&mut self, batch: Batch) -> io::Result<()> {
+    async fn write(&mut self, batch: Bytes) -> io::Result<()> {
         while self.writing.len() >= IN_FLIGHT {
             if let Some(job) = self.writing.pop_front() {
                 job.await.map_err(io::Error::other)??;
             }
         }
         let (file, offset) = (Arc::clone(&self.file), self.offset);
-        self.offset += batch.bytes().len() as u64;
+        self.offset += batch.len() as u64;
         self.writing.push_back(tokio::task::spawn_blocking(move || {
-            file.write_all_at(batch.bytes(), offset)
+            file.write_all_at(&batch, offset)
         }));
         Ok(())
     }
@@ -148,22 +196,42 @@ mod tests {
     use proptest::prelude::*;
     use std::io::{Read as _, Seek as _};
 
+    use crate::body::budget::SpoolUsage;
+    use crate::body::BoxError;
+
+    /// Collects what it sees.
+    struct Seen(Vec<u8>);
+
+    impl Observer for Seen {
+        fn observe(&mut self, chunk: &[u8]) -> Result<(), BoxError> {
+            self.0.extend_from_slice(chunk);
+            Ok(())
+        }
+    }
+
     /// Bytes that differ from one position to the next, so a byte written
     /// twice, dropped or moved shows.
     fn pattern(from: usize, len: usize) -> Vec<u8> {
         (from..from + len).map(|i| (i % 251) as u8).collect()
     }
 
-    /// Writes `head` then chunks of `sizes`; returns the file's bytes and
-    /// what was sent.
-    fn write(head: usize, sizes: &[usize]) -> (Vec<u8>, Vec<u8>) {
-        let rt = tokio::runtime::Builder::new_current_thread()
+    /// Writes `head` then chunks of `sizes`, with batches taken from a
+    /// budget of `total` bytes; checks that the observer saw every byte
+    /// after the head, in order, and that the budget was given back.
+    /// Returns the file's bytes and what was sent.
+    fn write(head: usize, sizes: &[usize], total: u64) -> (Vec<u8>, Vec<u8>) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
             .build()
             .unwrap();
         rt.block_on(async {
             let dir = tempfile::tempdir().unwrap();
+            let usage = Arc::new(SpoolUsage::default());
+            let budget = Budget::new(Arc::clone(&usage), total);
             let sent_head = pattern(0, head);
-            let mut writer = SpoolWriter::create(dir.path(), sent_head.clone())
+            let head_buf = Buffer::new(sent_head.clone(), None);
+            let offload = Some(Offload::new(Seen(Vec::new())));
+            let mut writer = SpoolWriter::create(dir.path(), head_buf, budget, offload)
                 .await
                 .unwrap();
             let mut sent = sent_head;
@@ -171,8 +239,12 @@ mod tests {
                 let chunk = pattern(sent.len(), *size);
                 sent.extend_from_slice(&chunk);
                 writer.push(Bytes::from(chunk)).await.unwrap();
+                assert!(usage.memory() <= total);
             }
-            let file = writer.finish().await.unwrap();
+            let (file, seen) = writer.finish().await.unwrap();
+            assert!(seen.unwrap().0 == sent[head..], "observed after the head");
+            assert!(usage.peak() <= total);
+            assert_eq!(usage.memory(), 0, "every batch given back");
             let mut on_disk = Vec::new();
             (&*file).rewind().unwrap();
             (&*file).read_to_end(&mut on_disk).unwrap();
@@ -193,18 +265,21 @@ mod tests {
             (BATCH + 9, &[BATCH, BATCH - 1, 2, BATCH - 1]),
             (0, &[2 * BATCH + 1, 1, 3 * BATCH]),
         ];
-        for (head, sizes) in cases {
-            let (on_disk, sent) = write(*head, sizes);
-            assert_eq!(on_disk.len(), sent.len(), "{head} {sizes:?}");
-            assert!(on_disk == sent, "{head} {sizes:?}: bytes on disk");
+        // Room for every batch, for one at a time, and for none.
+        for total in [u64::MAX, BATCH as u64, 0] {
+            for (head, sizes) in cases {
+                let (on_disk, sent) = write(*head, sizes, total);
+                assert_eq!(on_disk.len(), sent.len(), "{head} {sizes:?} {total}");
+                assert!(on_disk == sent, "{head} {sizes:?} {total}: bytes on disk");
+            }
         }
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
 
-        /// Whatever the chunk sizes, the file gets the bytes sent, each
-        /// once, in order.
+        /// Whatever the chunk sizes and the room in the budget, the file
+        /// gets the bytes sent, each once, in order.
         #[test]
         fn odd_chunk_sizes_keep_the_exact_bytes(
             head in 0usize..1000,
@@ -212,8 +287,9 @@ mod tests {
                 prop_oneof![1usize..64, 1usize..(3 * BATCH), (BATCH - 2)..(BATCH + 3)],
                 0..10,
             ),
+            total in prop_oneof![Just(u64::MAX), Just(BATCH as u64), Just(3 * BATCH as u64 / 2)],
         ) {
-            let (on_disk, sent) = write(head, &sizes);
+            let (on_disk, sent) = write(head, &sizes, total);
             prop_assert!(on_disk == sent);
         }
     }
@@ -223,10 +299,12 @@ mod tests {
     async fn the_file_is_owner_only() {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
-        let writer = SpoolWriter::create(dir.path(), b"x".to_vec())
+        let budget = Budget::new(Arc::default(), u64::MAX);
+        let head = Buffer::new(b"x".to_vec(), None);
+        let writer = SpoolWriter::<()>::create(dir.path(), head, budget, None)
             .await
             .unwrap();
-        let file = writer.finish().await.unwrap();
+        let (file, _) = writer.finish().await.unwrap();
         assert_eq!(file.metadata().unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "unnamed");
     }

@@ -18,7 +18,6 @@ use md5::{Digest as _, Md5};
 use sha2::{Sha256, Sha512};
 
 use crate::body::SpoolHold;
-pub use feed::Hashed;
 pub use message::MemorySpent;
 use message::MessageCopy;
 pub use stream::{Running, Stream};

@@ -28,7 +28,7 @@ use http_body::Body;
 use super::{headers::strip_hop_by_hop, target};
 use crate::body::{self, BoxError, ProxyBody, SpoolError, SpoolLimits, Spooled};
 use crate::creds::sigv4::ChunkSigning;
-use crate::creds::{BodyDigest, BodyHash, Hashed, MemorySpent, SignParams};
+use crate::creds::{BodyDigest, BodyHash, MemorySpent, SignParams};
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
 use crate::snapshot::Route;
@@ -261,11 +261,13 @@ where
     // That copy takes from the spool's budget too; past it the body
     // fails as it is read (`MemorySpent`).
     hash.budget_message(|| usage.hold(), limits.memory_total);
-    let mut hashed = Hashed::new(body, hash);
-    let spooled = body::spool(&mut hashed, limits, &usage, |_| {})
+    // The hash sees the body as it is read (on a thread of its own once
+    // the body goes to disk), and is back here once it has seen it all.
+    let mut hash = Some(hash);
+    let spooled = body::spool(body, limits, &usage, &mut hash)
         .await
         .map_err(|e| spent(too_large(e)))?;
-    let hash = hashed.into_hash();
+    let hash = hash.ok_or(ProxyError::Internal)?;
     if !spooled.is_empty() {
         parts
             .headers
