@@ -229,6 +229,15 @@ impl Fleet {
         let deadline = Instant::now() + self.lease_ttl + LEASE_MARGIN;
         loop {
             match self.leases.acquire(&self.core.key, self.lease_ttl).await {
+                // The store answered, but the lease's primary was not
+                // vouched for: a plain retry, never a local fetch (every
+                // replica would fetch its own token each attempt).
+                Err(e @ StoreError::Unvouched { .. }) => {
+                    store::count_error(StoreOp::Lease);
+                    return Err(SourceError::new(format!(
+                        "{e}; trying again (the current token serves meanwhile)"
+                    )));
+                }
                 Err(e) => return self.outage(label, StoreOp::Lease, e).await,
                 Ok(Some(lease)) => return self.renew_under(lease, label).await,
                 Ok(None) => {}

@@ -22,13 +22,16 @@ use crate::config::StoreConfig;
 
 use super::super::StoreError;
 use super::client::describe;
-use super::primary::Primary;
+use super::primary::{Primary, Vouch};
 
 /// A live connection to the shared store.
 pub struct Conn {
     runtime: Option<tokio::runtime::Runtime>,
     primary: Primary,
     pub timeout: Duration,
+    /// `store.wait_replicas`: with Sentinels, what vouches for a lease's
+    /// primary while no Sentinel answers (`vouch_lease`).
+    wait_replicas: u32,
     /// For messages: the url (it holds no user info), or the Sentinels and
     /// master name.
     pub location: String,
@@ -91,6 +94,7 @@ impl Conn {
             runtime: Some(runtime),
             primary,
             timeout: config.timeout,
+            wait_replicas: config.wait_replicas,
             location,
             seen: Mutex::default(),
         })
@@ -151,12 +155,76 @@ impl Conn {
         self.primary.confirm().await;
     }
 
-    /// See `Primary::vouch`: after a lease is won on `at`, with Sentinels.
-    pub async fn vouch_primary(&self, at: Option<&str>) -> Result<(), StoreError> {
-        self.primary
-            .vouch(at)
+    /// After a lease was won on primary `at` through `manager` (with
+    /// Sentinels): `Ok` if it may be used. A Sentinel must name `at`; if
+    /// none answers by `until`, `at`'s replicas must: `WAIT wait_replicas`
+    /// (a primary a failover replaced has had its replicas taken away, and
+    /// gets no acknowledgement). A Sentinel naming another primary refuses
+    /// the lease whatever the replicas say. `Err` is `StoreError::Unvouched`.
+    pub async fn vouch_lease(
+        &self,
+        manager: &mut ConnectionManager,
+        at: Option<&str>,
+        until: tokio::time::Instant,
+    ) -> Result<(), StoreError> {
+        let vouch = tokio::time::timeout_at(until, self.primary.vouch(at))
             .await
-            .map_err(|c| self.unreachable(c))
+            .unwrap_or_else(|_| {
+                Vouch::Unanswered(format!(
+                    "the lease was taken on {}, and no Sentinel answered in time to confirm it is still the primary",
+                    at.unwrap_or("the primary")
+                ))
+            });
+        let why = match vouch {
+            Vouch::Named => return Ok(()),
+            Vouch::Refused(why) => return Err(self.unvouched(why)),
+            Vouch::Unanswered(why) => why,
+        };
+        let wait = self.wait_replicas;
+        // Half the timeout, so that Redis's answer comes before the
+        // connection's own timeout gives up on it.
+        let acked: Result<u32, _> = redis::cmd("WAIT")
+            .arg(wait)
+            .arg((self.timeout.as_millis() as u64 / 2).max(1))
+            .query_async(manager)
+            .await;
+        match acked {
+            Ok(acked) if acked >= wait && wait > 0 => {
+                tracing::warn!(
+                    store = %self.location,
+                    primary = at.unwrap_or(""),
+                    acked,
+                    "shared store: no Sentinel answered; the lease's primary still has its replicas, using the lease"
+                );
+                Ok(())
+            }
+            // The primary is kept: asking the Sentinels again is no use
+            // while none answers, and if it is the right one its replicas
+            // may come back (if it was replaced, its writes then fail with
+            // READONLY once it is demoted, and the Sentinels are asked).
+            Ok(acked) => Err(self.unvouched(format!(
+                "{why}, and only {acked} of the {wait} replicas of store.wait_replicas acknowledged it"
+            ))),
+            Err(e) => Err(self.unvouched(format!("{why}, and WAIT failed ({})", describe(&e)))),
+        }
+    }
+
+    fn unvouched(&self, cause: String) -> StoreError {
+        StoreError::Unvouched {
+            location: self.location.clone(),
+            cause,
+        }
+    }
+
+    /// The longest `run` waits for its work.
+    pub fn budget(&self) -> Duration {
+        self.bound()
+    }
+
+    /// The longest `vouch_lease` may take (asking each Sentinel, then
+    /// `WAIT`); zero without Sentinels.
+    pub fn vouch_bound(&self) -> Duration {
+        self.timeout.saturating_mul(2 * self.primary.connections().min(64))
     }
 
     /// With Sentinels, stops using the primary found (a command on it
@@ -196,7 +264,8 @@ impl Conn {
     }
 
     /// Runs `work` on the store's thread and awaits it, for async callers
-    /// (bounded like `block`); their own threads never drive Redis.
+    /// (bounded like `block`: `budget`); their own threads never drive
+    /// Redis. Work not done in time is aborted, not left running unseen.
     pub async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -206,10 +275,14 @@ impl Conn {
             return Err(self.unreachable("the store is closed".into()));
         };
         let task = rt.spawn(work);
+        let abort = task.abort_handle();
         match tokio::time::timeout(self.bound(), task).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => Err(self.unreachable("the command was interrupted".into())),
-            Err(_) => Err(self.unreachable("no answer in time".into())),
+            Err(_) => {
+                abort.abort();
+                Err(self.unreachable("no answer in time".into()))
+            }
         }
     }
 
@@ -243,5 +316,53 @@ impl Conn {
             location: self.location.clone(),
             cause,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sends when dropped: tells that the work holding it was dropped.
+    struct Dropped(std::sync::mpsc::Sender<()>);
+
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            let _ = self.0.send(());
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn work_not_done_in_time_is_aborted() {
+        // Connects lazily: no Redis is needed for work that sends nothing.
+        let config = StoreConfig {
+            url: "redis://127.0.0.1:1".into(),
+            sentinel: None,
+            username: None,
+            password: None,
+            key_prefix: "t:".into(),
+            ca_pem: None,
+            client_identity: None,
+            store_key: None,
+            timeout: Duration::from_millis(100),
+            wait_replicas: 0,
+            local_fallback: false,
+            unsaved_grace: Duration::from_secs(60),
+        };
+        let conn = Conn::open(&config).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let guard = Dropped(tx);
+        // Work that never ends (a lease won, its vouch stuck): left running,
+        // it could still act after its caller gave up on it.
+        let e = conn
+            .run(async move {
+                let _guard = guard;
+                std::future::pending::<Result<(), StoreError>>().await
+            })
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("no answer in time"), "{e}");
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("the work was aborted once its caller gave up");
     }
 }
