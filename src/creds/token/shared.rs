@@ -176,12 +176,12 @@ impl Core {
         *self.serving.lock().unwrap_or_else(|p| p.into_inner()) = Some(served);
     }
 
-    /// The published token, if it is another than the one served and not
-    /// yet due for renewal.
+    /// The published token, if it is newer than the one served (`newer`)
+    /// and not yet due for renewal.
     fn worth_taking(&self, published: Option<&Published>) -> Option<NewToken> {
         let p = published?;
         let served = Served::of(p.generation, &p.value);
-        if self.serving().is_some_and(|s| s.digest == served.digest) {
+        if !newer(self.serving(), served) {
             return None;
         }
         let left = Duration::from_millis(u64::try_from(p.left_ms).ok()?);
@@ -275,10 +275,13 @@ impl Fleet {
             return Ok(token);
         }
         let seen = published.as_ref().map_or(0, |p| p.generation);
-        // After the generation served too: a store that lost the last
-        // publication holds an older one (or none), and a generation
-        // published again would look, to an operator, like the one before.
-        let next = seen.max(self.core.serving().map_or(0, |s| s.generation)) + 1;
+        let Some(next) = next_generation(seen, self.core.serving()) else {
+            self.release(lease, label).await;
+            return Err(SourceError::new(format!(
+                "shared token store key {} holds generation {seen}, the largest there is (damaged?); delete it to publish again",
+                self.core.board.name(&self.core.key)
+            )));
+        };
         if !lease.outlives(self.request_bound + LEASE_MARGIN) {
             self.release(lease, label).await;
             return Err(SourceError::new(
@@ -395,6 +398,32 @@ impl Fleet {
     }
 }
 
+/// Whether the published token `published` is one to take instead of
+/// `served`: a higher generation (even with the same value: the token
+/// endpoint may hand back a still-valid token, and its fresh lifetime is
+/// worth taking), or the same generation with another value (a store that
+/// lost a publication got the next one under a generation already served).
+/// Never a lower one: a store rolled back (restored, or failed over to a
+/// replica behind) holds an older token than the one served.
+fn newer(served: Option<Served>, published: Served) -> bool {
+    match served {
+        None => true,
+        Some(s) => {
+            published.generation > s.generation
+                || (published.generation == s.generation && published.digest != s.digest)
+        }
+    }
+}
+
+/// The generation to publish a renewal as: after both the one read from
+/// the store (`seen`) and the one served (a store that lost the last
+/// publication holds an older one, or none, and a generation published
+/// again would look, to an operator, like the one before). `None` past
+/// `u64::MAX`: only a damaged store entry gets there.
+fn next_generation(seen: u64, served: Option<Served>) -> Option<u64> {
+    seen.max(served.map_or(0, |s| s.generation)).checked_add(1)
+}
+
 impl TokenSource for Fleet {
     fn fetch<'a>(&'a self, label: &'a str) -> Fetch<'a> {
         Box::pin(self.fetch_shared(label))
@@ -488,5 +517,44 @@ mod tests {
         assert!(core.worth_taking(Some(&again)).is_some());
         assert_eq!(core.serving(), Some(Served::of(5, b"Bearer renewed")));
         assert!(core.worth_taking(Some(&again)).is_none(), "served now");
+    }
+
+    #[tokio::test]
+    async fn the_same_token_published_under_a_new_generation_is_taken() {
+        // The token endpoint handed back the still-valid token served, with
+        // a fresh lifetime: the others take that lifetime.
+        let core = core(0.8);
+        let again = Published {
+            value: token(4),
+            ..published(5, 9_000)
+        };
+        let taken = core.worth_taking(Some(&again)).unwrap();
+        assert_eq!(taken.lifetime, Duration::from_millis(9_000));
+        assert_eq!(core.serving(), Some(Served::of(5, &token(4))));
+        assert!(core.worth_taking(Some(&again)).is_none(), "served now");
+    }
+
+    #[tokio::test]
+    async fn an_older_generation_is_not_taken() {
+        // The store was rolled back to generation 3 (restored, or failed
+        // over to a replica behind): its token is older than the one served.
+        let core = core(0.8);
+        assert!(core.worth_taking(Some(&published(3, 9_000))).is_none());
+        let other = Published {
+            value: b"Bearer other".to_vec(),
+            ..published(3, 9_000)
+        };
+        assert!(core.worth_taking(Some(&other)).is_none(), "not even another value");
+        assert_eq!(core.serving(), Some(Served::of(4, &token(4))));
+    }
+
+    #[test]
+    fn the_next_generation_comes_after_the_seen_and_the_served_or_none() {
+        let served = |g| Some(Served::of(g, b"v"));
+        assert_eq!(next_generation(0, None), Some(1));
+        assert_eq!(next_generation(3, served(5)), Some(6));
+        assert_eq!(next_generation(7, served(5)), Some(8));
+        assert_eq!(next_generation(u64::MAX, served(5)), None, "damaged entry");
+        assert_eq!(next_generation(2, served(u64::MAX)), None);
     }
 }
