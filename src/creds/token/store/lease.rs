@@ -104,7 +104,8 @@ impl Leases {
                 conn.confirm_primary().await;
                 let (mut manager, at) = conn.manager_at().await?;
                 let sent = Instant::now();
-                let until = budget_end.min(sent + vouching);
+                // A timeout of it is left for the WAIT after the Sentinels.
+                let until = budget_end.min(sent + vouching.saturating_sub(conn.timeout));
                 let taken: Option<String> = redis::cmd("SET")
                     .arg(&asked)
                     .arg(&id)

@@ -204,6 +204,42 @@ async fn an_unvouched_lease_is_retried_not_fetched_around() {
     block_in_place(|| set.resume_sentinels());
 }
 
+/// One Sentinel of three answering is not a majority: its word alone does
+/// not vouch for a lease (it may be behind, or cut off with an old
+/// primary), and the replicas are asked. Here they cannot all acknowledge
+/// (`wait_replicas` above the two there are), so the lease is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_sentinel_of_three_does_not_vouch_for_a_lease() {
+    let set = block_in_place(|| SentinelSet::start(1));
+    let tokens = TokenServer::start(&[("c", ClientCheck::Basic("s".into()))], 300, &[]).await;
+    let api = crate::oauth2::Api::start(&tokens).await;
+    let store = format!(
+        "[store]\nsentinels = [\"{}\", \"127.0.0.1:1\", \"127.0.0.1:2\"]\nsentinel_master = \"{MASTER}\"\nsentinel_password = \"{SENTINEL_PASSWORD}\"\npassword = \"{DATA_PASSWORD}\"\nkey_prefix = \"cs-silent:\"\ntimeout = \"500ms\"\nwait_replicas = 3\n",
+        set.sentinel_addrs()[0],
+    );
+    let credential = "grant = \"client_credentials\"\nclient_id = \"c\"\nclient_secret = \"s\"\n";
+    let a = Sidecar::start(&format!(
+        "{store}{}",
+        crate::oauth2::config(&tokens, &api, credential)
+    ))
+    .await;
+    call(&a, "/a").await;
+    eventually_async(
+        "a's lease is refused: one Sentinel of three, two replicas of three",
+        Duration::from_secs(30),
+        || async {
+            let status = status_of(&a).await;
+            if status.contains("only 1 of the 3 Sentinels answered") {
+                Ok(())
+            } else {
+                Err(status)
+            }
+        },
+    )
+    .await;
+    assert_eq!(tokens.request_count(), 0, "no token requested");
+}
+
 /// The ports of the replicas connected to data node `port`.
 fn replicas_of(set: &SentinelSet, port: u16) -> Vec<u16> {
     set.cli(port, &["INFO", "replication"])

@@ -221,10 +221,14 @@ impl Conn {
         self.bound()
     }
 
-    /// The longest `vouch_lease` may take (asking each Sentinel, then
-    /// `WAIT`); zero without Sentinels.
+    /// The longest winning a lease and `vouch_lease` may take: the `SET`,
+    /// asking the Sentinels (all at once: a connect and a command), then
+    /// `WAIT` (half a timeout); zero without Sentinels.
     pub fn vouch_bound(&self) -> Duration {
-        self.timeout.saturating_mul(2 * self.primary.connections().min(64))
+        if self.primary.connections() == 0 {
+            return Duration::ZERO;
+        }
+        self.timeout.saturating_mul(4)
     }
 
     /// With Sentinels, stops using the primary found (a command on it
