@@ -127,7 +127,10 @@ async fn silent_sentinels_stop_no_renewal_on_a_primary_that_keeps_its_replicas()
             if status == 200 && g.trim() == "2" {
                 Ok(())
             } else {
-                Err(format!("{status}, generation {g:?}; {}", status_of(&a).await))
+                Err(format!(
+                    "{status}, generation {g:?}; {}",
+                    status_of(&a).await
+                ))
             }
         },
     )
@@ -195,7 +198,10 @@ async fn an_unvouched_lease_is_retried_not_fetched_around() {
             if status == 200 && g.trim() == "2" {
                 Ok(())
             } else {
-                Err(format!("{status}, generation {g:?}; {}", status_of(&a).await))
+                Err(format!(
+                    "{status}, generation {g:?}; {}",
+                    status_of(&a).await
+                ))
             }
         },
     )

@@ -138,7 +138,11 @@ async fn a_served_generation_published_again_with_another_token_is_taken() {
     redis.cli(&["DEL", published]);
     let c = Sidecar::start(&toml).await;
     assert_eq!(call(&c, "/c").await.status, 200);
-    assert_eq!(tokens.request_count(), 2, "c renewed: nothing was published");
+    assert_eq!(
+        tokens.request_count(),
+        2,
+        "c renewed: nothing was published"
+    );
     assert_eq!(generation().trim(), "1", "the generation b serves");
 
     tokens.revoke(&tokens.issued()[0]);

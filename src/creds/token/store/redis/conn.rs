@@ -22,7 +22,9 @@ use crate::config::StoreConfig;
 
 use super::super::StoreError;
 use super::client::describe;
-use super::primary::{Primary, Vouch};
+use super::primary::Primary;
+
+mod vouch;
 
 /// A live connection to the shared store.
 pub struct Conn {
@@ -155,67 +157,6 @@ impl Conn {
         self.primary.confirm().await;
     }
 
-    /// After a lease was won on primary `at` through `manager` (with
-    /// Sentinels): `Ok` if it may be used. A Sentinel must name `at`; if
-    /// none answers by `until`, `at`'s replicas must: `WAIT wait_replicas`
-    /// (a primary a failover replaced has had its replicas taken away, and
-    /// gets no acknowledgement). A Sentinel naming another primary refuses
-    /// the lease whatever the replicas say. `Err` is `StoreError::Unvouched`.
-    pub async fn vouch_lease(
-        &self,
-        manager: &mut ConnectionManager,
-        at: Option<&str>,
-        until: tokio::time::Instant,
-    ) -> Result<(), StoreError> {
-        let vouch = tokio::time::timeout_at(until, self.primary.vouch(at))
-            .await
-            .unwrap_or_else(|_| {
-                Vouch::Unanswered(format!(
-                    "the lease was taken on {}, and no Sentinel answered in time to confirm it is still the primary",
-                    at.unwrap_or("the primary")
-                ))
-            });
-        let why = match vouch {
-            Vouch::Named => return Ok(()),
-            Vouch::Refused(why) => return Err(self.unvouched(why)),
-            Vouch::Unanswered(why) => why,
-        };
-        let wait = self.wait_replicas;
-        // Half the timeout, so that Redis's answer comes before the
-        // connection's own timeout gives up on it.
-        let acked: Result<u32, _> = redis::cmd("WAIT")
-            .arg(wait)
-            .arg((self.timeout.as_millis() as u64 / 2).max(1))
-            .query_async(manager)
-            .await;
-        match acked {
-            Ok(acked) if acked >= wait && wait > 0 => {
-                tracing::warn!(
-                    store = %self.location,
-                    primary = at.unwrap_or(""),
-                    acked,
-                    "shared store: no Sentinel answered; the lease's primary still has its replicas, using the lease"
-                );
-                Ok(())
-            }
-            // The primary is kept: asking the Sentinels again is no use
-            // while none answers, and if it is the right one its replicas
-            // may come back (if it was replaced, its writes then fail with
-            // READONLY once it is demoted, and the Sentinels are asked).
-            Ok(acked) => Err(self.unvouched(format!(
-                "{why}, and only {acked} of the {wait} replicas of store.wait_replicas acknowledged it"
-            ))),
-            Err(e) => Err(self.unvouched(format!("{why}, and WAIT failed ({})", describe(&e)))),
-        }
-    }
-
-    fn unvouched(&self, cause: String) -> StoreError {
-        StoreError::Unvouched {
-            location: self.location.clone(),
-            cause,
-        }
-    }
-
     /// The longest `run` waits for its work.
     pub fn budget(&self) -> Duration {
         self.bound()
@@ -324,49 +265,4 @@ impl Conn {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Sends when dropped: tells that the work holding it was dropped.
-    struct Dropped(std::sync::mpsc::Sender<()>);
-
-    impl Drop for Dropped {
-        fn drop(&mut self) {
-            let _ = self.0.send(());
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn work_not_done_in_time_is_aborted() {
-        // Connects lazily: no Redis is needed for work that sends nothing.
-        let config = StoreConfig {
-            url: "redis://127.0.0.1:1".into(),
-            sentinel: None,
-            username: None,
-            password: None,
-            key_prefix: "t:".into(),
-            ca_pem: None,
-            client_identity: None,
-            store_key: None,
-            timeout: Duration::from_millis(100),
-            wait_replicas: 0,
-            local_fallback: false,
-            unsaved_grace: Duration::from_secs(60),
-        };
-        let conn = Conn::open(&config).unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let guard = Dropped(tx);
-        // Work that never ends (a lease won, its vouch stuck): left running,
-        // it could still act after its caller gave up on it.
-        let e = conn
-            .run(async move {
-                let _guard = guard;
-                std::future::pending::<Result<(), StoreError>>().await
-            })
-            .await
-            .unwrap_err();
-        assert!(e.to_string().contains("no answer in time"), "{e}");
-        rx.recv_timeout(Duration::from_secs(10))
-            .expect("the work was aborted once its caller gave up");
-    }
-}
+mod tests;

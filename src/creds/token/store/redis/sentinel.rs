@@ -5,7 +5,8 @@
 //! still name the old primary while a failover is under way). The caller
 //! (`Conn`) runs this at the first command, and again after a command fails
 //! on the connection (the primary went away, or answered `READONLY`: it was
-//! demoted), so it follows a failover.
+//! demoted), so it follows a failover. To check a primary already found
+//! (`poll`), every Sentinel is asked at once what it names.
 
 use std::future::Future as _;
 use std::time::Duration;
