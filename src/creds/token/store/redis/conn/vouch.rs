@@ -11,11 +11,12 @@ use super::Conn;
 
 impl Conn {
     /// After a lease was won on primary `at` through `manager` (with
-    /// Sentinels): `Ok` if it may be used. A Sentinel must name `at`; if
-    /// none answers by `until`, `at`'s replicas must: `WAIT wait_replicas`
-    /// (a primary a failover replaced has had its replicas taken away, and
-    /// gets no acknowledgement). A Sentinel naming another primary refuses
-    /// the lease whatever the replicas say. `Err` is `StoreError::Unvouched`.
+    /// Sentinels): `Ok` if it may be used. A majority of the Sentinels
+    /// must name `at`; if too few answer by `until`, `at`'s replicas must:
+    /// `WAIT wait_replicas` (a primary a failover replaced has had its
+    /// replicas taken away, and gets no acknowledgement). A Sentinel naming
+    /// another primary refuses the lease whatever the replicas say. `Err`
+    /// is `StoreError::Unvouched`.
     pub async fn vouch_lease(
         &self,
         manager: &mut ConnectionManager,
