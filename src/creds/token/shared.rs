@@ -176,12 +176,12 @@ impl Core {
         *self.serving.lock().unwrap_or_else(|p| p.into_inner()) = Some(served);
     }
 
-    /// The published token, if it is another than the one served and not
-    /// yet due for renewal.
+    /// The published token, if it is newer than the one served (`newer`)
+    /// and not yet due for renewal.
     fn worth_taking(&self, published: Option<&Published>) -> Option<NewToken> {
         let p = published?;
         let served = Served::of(p.generation, &p.value);
-        if self.serving().is_some_and(|s| s.digest == served.digest) {
+        if !newer(self.serving(), served) {
             return None;
         }
         let left = Duration::from_millis(u64::try_from(p.left_ms).ok()?);
@@ -229,6 +229,15 @@ impl Fleet {
         let deadline = Instant::now() + self.lease_ttl + LEASE_MARGIN;
         loop {
             match self.leases.acquire(&self.core.key, self.lease_ttl).await {
+                // The store answered, but the lease's primary was not
+                // vouched for: a plain retry, never a local fetch (every
+                // replica would fetch its own token each attempt).
+                Err(e @ StoreError::Unvouched { .. }) => {
+                    store::count_error(StoreOp::Lease);
+                    return Err(SourceError::new(format!(
+                        "{e}; trying again (the current token serves meanwhile)"
+                    )));
+                }
                 Err(e) => return self.outage(label, StoreOp::Lease, e).await,
                 Ok(Some(lease)) => return self.renew_under(lease, label).await,
                 Ok(None) => {}
@@ -266,10 +275,13 @@ impl Fleet {
             return Ok(token);
         }
         let seen = published.as_ref().map_or(0, |p| p.generation);
-        // After the generation served too: a store that lost the last
-        // publication holds an older one (or none), and a generation
-        // published again would look, to an operator, like the one before.
-        let next = seen.max(self.core.serving().map_or(0, |s| s.generation)) + 1;
+        let Some(next) = next_generation(seen, self.core.serving()) else {
+            self.release(lease, label).await;
+            return Err(SourceError::new(format!(
+                "shared token store key {} holds generation {seen}, the largest there is (damaged?); delete it to publish again",
+                self.core.board.name(&self.core.key)
+            )));
+        };
         if !lease.outlives(self.request_bound + LEASE_MARGIN) {
             self.release(lease, label).await;
             return Err(SourceError::new(
@@ -386,6 +398,32 @@ impl Fleet {
     }
 }
 
+/// Whether the published token `published` is one to take instead of
+/// `served`: a higher generation (even with the same value: the token
+/// endpoint may hand back a still-valid token, and its fresh lifetime is
+/// worth taking), or the same generation with another value (a store that
+/// lost a publication got the next one under a generation already served).
+/// Never a lower one: a store rolled back (restored, or failed over to a
+/// replica behind) holds an older token than the one served.
+fn newer(served: Option<Served>, published: Served) -> bool {
+    match served {
+        None => true,
+        Some(s) => {
+            published.generation > s.generation
+                || (published.generation == s.generation && published.digest != s.digest)
+        }
+    }
+}
+
+/// The generation to publish a renewal as: after both the one read from
+/// the store (`seen`) and the one served (a store that lost the last
+/// publication holds an older one, or none, and a generation published
+/// again would look, to an operator, like the one before). `None` past
+/// `u64::MAX`: only a damaged store entry gets there.
+fn next_generation(seen: u64, served: Option<Served>) -> Option<u64> {
+    seen.max(served.map_or(0, |s| s.generation)).checked_add(1)
+}
+
 impl TokenSource for Fleet {
     fn fetch<'a>(&'a self, label: &'a str) -> Fetch<'a> {
         Box::pin(self.fetch_shared(label))
@@ -405,79 +443,4 @@ impl TokenSource for Fleet {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn core(refresh_at: f64) -> Core {
-        // Connects lazily: no Redis is needed to judge a published token.
-        let config = StoreConfig {
-            url: "redis://127.0.0.1:1".into(),
-            sentinel: None,
-            username: None,
-            password: None,
-            key_prefix: "t:".into(),
-            ca_pem: None,
-            client_identity: None,
-            store_key: None,
-            timeout: Duration::from_millis(100),
-            wait_replicas: 0,
-            local_fallback: false,
-            unsaved_grace: std::time::Duration::from_secs(60),
-        };
-        Core {
-            key: StoreKey::credential("bank"),
-            board: Board::open(&config).unwrap(),
-            refresh_at,
-            serving: Mutex::new(Some(Served::of(4, &token(4)))),
-            heard: Mutex::new(None),
-            heard_one: Notify::new(),
-        }
-    }
-
-    /// The token first published as `generation`.
-    fn token(generation: u64) -> Vec<u8> {
-        format!("Bearer at-{generation}").into_bytes()
-    }
-
-    fn published(generation: u64, left_ms: i64) -> Published {
-        Published {
-            generation,
-            value: token(generation),
-            left_ms,
-            lifetime: Duration::from_secs(10),
-        }
-    }
-
-    #[tokio::test]
-    async fn takes_only_another_token_not_yet_due() {
-        let core = core(0.8);
-        assert!(core.worth_taking(None).is_none());
-        assert!(
-            core.worth_taking(Some(&published(4, 9_000))).is_none(),
-            "served"
-        );
-        // Past its renewal point (80 % of 10 s): renew rather than take.
-        assert!(core.worth_taking(Some(&published(5, 2_000))).is_none());
-        assert!(core.worth_taking(Some(&published(5, -1))).is_none());
-        let taken = core.worth_taking(Some(&published(5, 2_500))).unwrap();
-        assert_eq!(taken.lifetime, Duration::from_millis(2_500));
-        assert!(taken.value.is_sensitive());
-        assert_eq!(core.serving(), Some(Served::of(5, &token(5))));
-        assert!(core.worth_taking(Some(&published(5, 2_400))).is_none());
-    }
-
-    #[tokio::test]
-    async fn a_generation_published_again_with_another_token_is_taken() {
-        // The store lost generation 5 (a failover to a replica without it)
-        // and a replica published its renewal as 5 again.
-        let core = core(0.8);
-        core.serve(Served::of(5, &token(5)));
-        let again = Published {
-            value: b"Bearer renewed".to_vec(),
-            ..published(5, 9_000)
-        };
-        assert!(core.worth_taking(Some(&again)).is_some());
-        assert_eq!(core.serving(), Some(Served::of(5, b"Bearer renewed")));
-        assert!(core.worth_taking(Some(&again)).is_none(), "served now");
-    }
-}
+mod tests;

@@ -299,6 +299,10 @@ pub enum StoreError {
     NotEncrypted { path: PathBuf },
     #[error("cannot reach the shared token store {location}: {cause}")]
     Unreachable { location: String, cause: String },
+    /// A lease won on a primary nothing vouched for: not used, given back.
+    /// Not an outage of the store: the next attempt asks again.
+    #[error("the renewal lease on shared token store {location} was not used: {cause}")]
+    Unvouched { location: String, cause: String },
     #[error(
         "shared token store key {location} does not hold a countersign value (damaged or foreign)"
     )]

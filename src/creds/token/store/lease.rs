@@ -81,7 +81,9 @@ impl Leases {
     }
 
     /// Takes `key`'s lease for `ttl` if no one holds it; `None` when
-    /// another holds it.
+    /// another holds it. With Sentinels it is set for the longest its vouch
+    /// may take on top (`Conn::vouch_bound`), so that `ttl` of it is left
+    /// once vouched for; one whose holder died lasts that much longer.
     pub async fn acquire(
         &self,
         key: &StoreKey,
@@ -89,33 +91,41 @@ impl Leases {
     ) -> Result<Option<Lease>, StoreError> {
         let name = self.name(key);
         let owner = owner_id()?;
-        let sent = Instant::now();
+        // Set for the time its vouch may take too, so that the holder
+        // still has `ttl` of it once vouched for.
+        let vouching = self.conn.vouch_bound();
         let conn = Arc::clone(&self.conn);
         let (asked, id) = (name.clone(), owner.clone());
-        let taken: Option<String> = self
+        let (taken, sent): (Option<String>, Instant) = self
             .conn
             .run(async move {
+                let budget_end = Instant::now() + conn.budget().saturating_sub(conn.timeout * 2);
                 // A renewal starts on the primary the Sentinels name now.
                 conn.confirm_primary().await;
                 let (mut manager, at) = conn.manager_at().await?;
+                let sent = Instant::now();
+                // A timeout of it is left for the WAIT after the Sentinels.
+                let until = budget_end.min(sent + vouching.saturating_sub(conn.timeout));
                 let taken: Option<String> = redis::cmd("SET")
                     .arg(&asked)
                     .arg(&id)
                     .arg("NX")
                     .arg("PX")
-                    .arg(millis(ttl))
+                    .arg(millis(ttl + vouching))
                     .query_async(&mut manager)
                     .await
                     .map_err(|e| conn.failed(&e))?;
-                // Used only if a Sentinel names the primary it was won on
-                // now (the check above may be a second old, or unanswered):
-                // a replaced primary keeps taking writes until they demote
-                // it, and what is written there is lost then. Otherwise
-                // this attempt fails, its lease given back (it would block
-                // the next attempt if that primary is the right one after
-                // all), and the next attempt asks again.
+                // Used only if vouched for now (`Conn::vouch_lease`: a
+                // Sentinel names the primary it was won on, or while none
+                // answers, that primary's replicas acknowledge it): a
+                // replaced primary keeps taking writes until they demote
+                // it, and what is written there is lost then. Otherwise this
+                // attempt fails, its lease given back (it would block the
+                // next attempt if that primary is the right one after all),
+                // and the next attempt asks again. The vouch gets what is
+                // left of `run`'s budget less room for the give-back.
                 if taken.is_some() {
-                    if let Err(e) = conn.vouch_primary(at.as_deref()).await {
+                    if let Err(e) = conn.vouch_lease(&mut manager, at.as_deref(), until).await {
                         let _: Result<i64, _> = redis::Script::new(RELEASE)
                             .key(&asked)
                             .arg(&id)
@@ -125,7 +135,7 @@ impl Leases {
                         return Err(e);
                     }
                 }
-                Ok(taken)
+                Ok((taken, sent))
             })
             .await?;
         Ok(taken.map(|_| Lease {
@@ -133,7 +143,7 @@ impl Leases {
             name,
             owner,
             ttl,
-            valid_until: sent + ttl,
+            valid_until: sent + ttl + vouching,
         }))
     }
 

@@ -116,6 +116,44 @@ async fn a_token_published_after_the_store_lost_the_last_one_is_taken_by_the_oth
     );
 }
 
+/// The lost token's generation published again, with another token: a
+/// replica started after the loss serves nothing, so it publishes its first
+/// renewal as generation 1, the one the others serve. They take it (its
+/// value differs) instead of renewing for themselves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_served_generation_published_again_with_another_token_is_taken() {
+    let redis = RedisServer::start();
+    let tokens = TokenServer::start(&[("c", ClientCheck::Basic("s".into()))], 300, &[]).await;
+    let api = Api::start(&tokens).await;
+    let credential = "grant = \"client_credentials\"\nclient_id = \"c\"\nclient_secret = \"s\"\n";
+    let toml = format!("{}{}", store(&redis, ""), config(&tokens, &api, credential));
+    let a = Sidecar::start(&toml).await;
+    assert_eq!(call(&a, "/a").await.status, 200);
+    let b = Sidecar::start(&toml).await;
+    assert_eq!(call(&b, "/b").await.status, 200);
+    assert_eq!(tokens.request_count(), 1, "b took a's token");
+
+    let published = "cs-side:token:grant:bank";
+    let generation = || String::from_utf8(redis.cli(&["HGET", published, "g"])).unwrap();
+    redis.cli(&["DEL", published]);
+    let c = Sidecar::start(&toml).await;
+    assert_eq!(call(&c, "/c").await.status, 200);
+    assert_eq!(
+        tokens.request_count(),
+        2,
+        "c renewed: nothing was published"
+    );
+    assert_eq!(generation().trim(), "1", "the generation b serves");
+
+    tokens.revoke(&tokens.issued()[0]);
+    assert_eq!(call(&b, "/b2").await.status, 200);
+    assert_eq!(
+        tokens.request_count(),
+        2,
+        "b took c's token: one renewal for the three"
+    );
+}
+
 /// Commands Redis has processed so far (the INFO asking counts as one).
 fn commands(redis: &RedisServer) -> u64 {
     let info = String::from_utf8(redis.cli(&["INFO", "stats"])).unwrap();

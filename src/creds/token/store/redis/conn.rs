@@ -24,11 +24,16 @@ use super::super::StoreError;
 use super::client::describe;
 use super::primary::Primary;
 
+mod vouch;
+
 /// A live connection to the shared store.
 pub struct Conn {
     runtime: Option<tokio::runtime::Runtime>,
     primary: Primary,
     pub timeout: Duration,
+    /// `store.wait_replicas`: with Sentinels, what vouches for a lease's
+    /// primary while no Sentinel answers (`vouch_lease`).
+    wait_replicas: u32,
     /// For messages: the url (it holds no user info), or the Sentinels and
     /// master name.
     pub location: String,
@@ -91,6 +96,7 @@ impl Conn {
             runtime: Some(runtime),
             primary,
             timeout: config.timeout,
+            wait_replicas: config.wait_replicas,
             location,
             seen: Mutex::default(),
         })
@@ -151,12 +157,19 @@ impl Conn {
         self.primary.confirm().await;
     }
 
-    /// See `Primary::vouch`: after a lease is won on `at`, with Sentinels.
-    pub async fn vouch_primary(&self, at: Option<&str>) -> Result<(), StoreError> {
-        self.primary
-            .vouch(at)
-            .await
-            .map_err(|c| self.unreachable(c))
+    /// The longest `run` waits for its work.
+    pub fn budget(&self) -> Duration {
+        self.bound()
+    }
+
+    /// The longest winning a lease and `vouch_lease` may take: the `SET`,
+    /// asking the Sentinels (all at once: a connect and a command), then
+    /// `WAIT` (half a timeout); zero without Sentinels.
+    pub fn vouch_bound(&self) -> Duration {
+        if self.primary.connections() == 0 {
+            return Duration::ZERO;
+        }
+        self.timeout.saturating_mul(4)
     }
 
     /// With Sentinels, stops using the primary found (a command on it
@@ -196,7 +209,8 @@ impl Conn {
     }
 
     /// Runs `work` on the store's thread and awaits it, for async callers
-    /// (bounded like `block`); their own threads never drive Redis.
+    /// (bounded like `block`: `budget`); their own threads never drive
+    /// Redis. Work not done in time is aborted, not left running unseen.
     pub async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -206,10 +220,14 @@ impl Conn {
             return Err(self.unreachable("the store is closed".into()));
         };
         let task = rt.spawn(work);
+        let abort = task.abort_handle();
         match tokio::time::timeout(self.bound(), task).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => Err(self.unreachable("the command was interrupted".into())),
-            Err(_) => Err(self.unreachable("no answer in time".into())),
+            Err(_) => {
+                abort.abort();
+                Err(self.unreachable("no answer in time".into()))
+            }
         }
     }
 
@@ -245,3 +263,6 @@ impl Conn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

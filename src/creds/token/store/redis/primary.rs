@@ -17,6 +17,17 @@ use super::client::{self, describe};
 use super::sentinel::Discovery;
 use crate::config::StoreConfig;
 
+/// What the Sentinels say of the primary a lease was won on.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Vouch {
+    /// A Sentinel names it (or there are no Sentinels).
+    Named,
+    /// A Sentinel names another: the lease must not be used (why).
+    Refused(String),
+    /// No Sentinel answered in time (why).
+    Unanswered(String),
+}
+
 /// The connection in use and how to find the next one.
 pub struct Primary {
     /// `None` until the Sentinels have named the primary, and again once a
@@ -138,29 +149,39 @@ impl Primary {
         }
     }
 
-    /// With Sentinels, once a lease is won on primary `at`: `Ok` only if a
-    /// Sentinel names `at` now. Not throttled as `confirm` is, since a
-    /// lease is won once per renewal, and `confirm`'s answer may be up to a
-    /// second old (or missing), long enough for a failover to end in
-    /// between. `Err` says why the lease must not be used: the Sentinels
-    /// name another primary (ours is left), or none answered, so nothing
-    /// vouches that `at` was not replaced (a replaced primary keeps taking
-    /// writes until the Sentinels demote it, and loses them then).
-    pub async fn vouch(&self, at: Option<&str>) -> Result<(), String> {
+    /// With Sentinels, once a lease is won on primary `at`: whether a
+    /// majority of the configured Sentinels name `at` now (asked at once:
+    /// one Sentinel alone may be behind, or partitioned with an old
+    /// primary). Not throttled as `confirm` is, since a lease is won once
+    /// per renewal, and `confirm`'s answer may be up to a second old (or
+    /// missing), long enough for a failover to end in between. Any
+    /// Sentinel naming another primary refuses the lease (ours is left: a
+    /// replaced primary keeps taking writes until the Sentinels demote it,
+    /// and loses them then); too few answering leaves it to the caller
+    /// (`Vouch::Unanswered`), which asks the primary's replicas.
+    pub async fn vouch(&self, at: Option<&str>) -> Vouch {
         let (Some(discovery), Some(at)) = (&self.discovery, at) else {
-            return Ok(());
+            return Vouch::Named;
         };
-        match discovery.named().await {
-            Some(named) if named == at => Ok(()),
-            Some(named) => {
-                let why = format!("the Sentinels now name {named}");
-                self.forget(Some(at), &why);
-                Err(format!("the lease was taken on {at}, but {why}"))
-            }
-            None => Err(format!(
-                "the lease was taken on {at}, and no Sentinel answered to confirm it is still the primary"
-            )),
+        let answers = discovery.poll().await;
+        if let Some(named) = answers.iter().flatten().find(|n| n.as_str() != at) {
+            let why = format!("a Sentinel now names {named}");
+            self.forget(Some(at), &why);
+            return Vouch::Refused(format!("the lease was taken on {at}, but {why}"));
         }
+        let naming = answers.iter().flatten().count();
+        if naming * 2 > answers.len() {
+            return Vouch::Named;
+        }
+        Vouch::Unanswered(match naming {
+            0 => format!(
+                "the lease was taken on {at}, and no Sentinel answered to confirm it is still the primary"
+            ),
+            n => format!(
+                "the lease was taken on {at}, and only {n} of the {} Sentinels answered to confirm it is still the primary (a majority must)",
+                answers.len()
+            ),
+        })
     }
 
     /// With Sentinels, stops using the primary found (for `why`), if it is

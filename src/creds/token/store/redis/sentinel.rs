@@ -5,8 +5,10 @@
 //! still name the old primary while a failover is under way). The caller
 //! (`Conn`) runs this at the first command, and again after a command fails
 //! on the connection (the primary went away, or answered `READONLY`: it was
-//! demoted), so it follows a failover.
+//! demoted), so it follows a failover. To check a primary already found
+//! (`poll`), every Sentinel is asked at once what it names.
 
+use std::future::Future as _;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
@@ -80,15 +82,45 @@ impl Discovery {
         ))
     }
 
-    /// The `host:port` the first Sentinel that answers names as primary
-    /// (not checked with `ROLE`): to see whether a failover moved it.
+    /// The `host:port` the first listed Sentinel that answers names as
+    /// primary (not checked with `ROLE`): to see whether a failover moved
+    /// it.
     pub async fn named(&self) -> Option<String> {
-        for (host, port) in &self.nodes {
-            if let Ok((h, p)) = self.name_primary(host, *port).await {
-                return Some(address(&h, p));
+        self.poll().await.into_iter().flatten().next()
+    }
+
+    /// What each configured Sentinel names as primary (`None`: it did not
+    /// answer), in the listed order. All are asked at once, so this takes
+    /// as long as the slowest (a connect and a command, each bounded by
+    /// the store's timeout), with one connection per Sentinel meanwhile.
+    pub async fn poll(&self) -> Vec<Option<String>> {
+        let mut asks: Vec<_> = self
+            .nodes
+            .iter()
+            .map(|(host, port)| Box::pin(self.name_primary(host, *port)))
+            .collect();
+        let mut answers: Vec<Option<Option<String>>> = vec![None; asks.len()];
+        std::future::poll_fn(|cx| {
+            let mut pending = false;
+            for (ask, answer) in asks.iter_mut().zip(answers.iter_mut()) {
+                if answer.is_some() {
+                    continue;
+                }
+                match ask.as_mut().poll(cx) {
+                    std::task::Poll::Ready(named) => {
+                        *answer = Some(named.ok().map(|(h, p)| address(&h, p)));
+                    }
+                    std::task::Poll::Pending => pending = true,
+                }
             }
-        }
-        None
+            if pending {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
+        .await;
+        answers.into_iter().map(Option::flatten).collect()
     }
 
     /// What Sentinel `host:port` names as the primary.
