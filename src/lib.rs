@@ -13,6 +13,8 @@ pub mod error;
 mod files;
 mod lenient;
 mod listener;
+#[cfg(test)]
+mod log_capture;
 pub mod proxy;
 mod reload;
 pub mod route;

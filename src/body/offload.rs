@@ -33,6 +33,18 @@ pub trait Observer: Send + 'static {
     }
 }
 
+/// For tests: collects every chunk it sees.
+#[cfg(test)]
+pub(crate) struct Seen(pub(crate) Vec<u8>);
+
+#[cfg(test)]
+impl Observer for Seen {
+    fn observe(&mut self, chunk: &[u8]) -> Result<(), BoxError> {
+        self.0.extend_from_slice(chunk);
+        Ok(())
+    }
+}
+
 /// An observer that sees nothing.
 impl Observer for () {
     fn observe(&mut self, _: &[u8]) -> Result<(), BoxError> {
@@ -244,16 +256,6 @@ impl<O> Drop for End<O> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Collects what it sees.
-    struct Seen(Vec<u8>);
-
-    impl Observer for Seen {
-        fn observe(&mut self, chunk: &[u8]) -> Result<(), BoxError> {
-            self.0.extend_from_slice(chunk);
-            Ok(())
-        }
-    }
 
     /// Batches are seen once each, in order, whether queued for a job,
     /// handed to a new one, or seen in place when every place is taken.

@@ -197,17 +197,7 @@ mod tests {
     use std::io::{Read as _, Seek as _};
 
     use crate::body::budget::SpoolUsage;
-    use crate::body::BoxError;
-
-    /// Collects what it sees.
-    struct Seen(Vec<u8>);
-
-    impl Observer for Seen {
-        fn observe(&mut self, chunk: &[u8]) -> Result<(), BoxError> {
-            self.0.extend_from_slice(chunk);
-            Ok(())
-        }
-    }
+    use crate::body::offload::Seen;
 
     /// Bytes that differ from one position to the next, so a byte written
     /// twice, dropped or moved shows.

@@ -86,3 +86,26 @@ impl SentinelConfig {
         format!("{scheme}+sentinel://{}/{}", nodes.join(","), self.master)
     }
 }
+
+#[cfg(test)]
+impl StoreConfig {
+    /// `redis://127.0.0.1:1` (nothing listens there), key prefix `t:`, a
+    /// 100 ms timeout, the rest defaults: for tests of code that makes a
+    /// store client (which connects lazily) but sends no command.
+    pub(crate) fn unreachable() -> StoreConfig {
+        StoreConfig {
+            url: "redis://127.0.0.1:1".into(),
+            sentinel: None,
+            username: None,
+            password: None,
+            key_prefix: "t:".into(),
+            ca_pem: None,
+            client_identity: None,
+            store_key: None,
+            timeout: Duration::from_millis(100),
+            wait_replicas: 0,
+            local_fallback: false,
+            unsaved_grace: Duration::from_secs(60),
+        }
+    }
+}

@@ -3,22 +3,9 @@
 
 use super::*;
 
-use std::sync::{Arc, Mutex};
+use crate::log_capture::Lines;
 
 use crate::cli::log_format::PlainFields;
-
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The lines `log` writes through the default `Full` format and through
 /// `PlainEvent`, each without its timestamp (the time differs between the
@@ -44,7 +31,7 @@ fn both(log: impl Fn()) -> (Vec<String>, Vec<String>) {
         .finish();
     tracing::subscriber::with_default(subscriber, &log);
     let lines = |l: Lines| {
-        let text = String::from_utf8(l.0.lock().unwrap().clone()).unwrap();
+        let text = l.text();
         assert!(text.ends_with('\n'), "{text:?}");
         text.lines()
             .map(|line| {

@@ -3,20 +3,7 @@
 
 use super::*;
 
-use std::sync::{Arc, Mutex};
-
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use crate::log_capture::Lines;
 
 /// What `log` writes through the human format, with the default field
 /// formatter and with `PlainFields`, both without colours or time.
@@ -37,7 +24,7 @@ fn both(log: impl Fn()) -> (String, String) {
         .with_writer(move || p.clone())
         .finish();
     tracing::subscriber::with_default(subscriber, &log);
-    let text = |l: Lines| String::from_utf8(l.0.lock().unwrap().clone()).unwrap();
+    let text = |l: Lines| l.text();
     (text(default), text(plain))
 }
 

@@ -3,27 +3,9 @@
 
 use super::*;
 
-use std::sync::{Arc, Mutex};
+use crate::log_capture::Lines;
+
 use std::task::Waker;
-
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Lines {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
 
 fn subscriber(lines: &Lines) -> impl tracing::Subscriber {
     let out = lines.clone();

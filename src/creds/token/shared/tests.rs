@@ -3,21 +3,7 @@
 use super::*;
 
 fn core(refresh_at: f64) -> Core {
-    // Connects lazily: no Redis is needed to judge a published token.
-    let config = StoreConfig {
-        url: "redis://127.0.0.1:1".into(),
-        sentinel: None,
-        username: None,
-        password: None,
-        key_prefix: "t:".into(),
-        ca_pem: None,
-        client_identity: None,
-        store_key: None,
-        timeout: Duration::from_millis(100),
-        wait_replicas: 0,
-        local_fallback: false,
-        unsaved_grace: std::time::Duration::from_secs(60),
-    };
+    let config = StoreConfig::unreachable();
     Core {
         key: StoreKey::credential("bank"),
         board: Board::open(&config).unwrap(),

@@ -38,6 +38,24 @@ async fn started(
     (a, api)
 }
 
+/// Waits (up to 30 s) until a request on `path` through `a` is served and
+/// the primary on `primary` holds the renewal (generation 2).
+async fn renewed(a: &Sidecar, set: &SentinelSet, primary: u16, path: &str, what: &str) {
+    eventually_async(what, Duration::from_secs(30), || async {
+        let status = call(a, path).await.status.as_u16();
+        let g = block_in_place(|| set.cli(primary, &["HGET", PUBLISHED, "g"]));
+        if status == 200 && g.trim() == "2" {
+            Ok(())
+        } else {
+            Err(format!(
+                "{status}, generation {g:?}; {}",
+                status_of(a).await
+            ))
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lease_is_not_used_on_a_replaced_primary_while_no_sentinel_answers() {
     let set = block_in_place(|| SentinelSet::start(1));
@@ -118,21 +136,12 @@ async fn silent_sentinels_stop_no_renewal_on_a_primary_that_keeps_its_replicas()
     // Only the Sentinel is out: the primary and its replicas are healthy.
     block_in_place(|| set.pause_sentinels());
     tokens.revoke(&tokens.issued()[0]);
-    eventually_async(
+    renewed(
+        &a,
+        &set,
+        primary,
+        "/a2",
         "a renews through the primary its replicas vouch for",
-        Duration::from_secs(30),
-        || async {
-            let status = call(&a, "/a2").await.status.as_u16();
-            let g = block_in_place(|| set.cli(primary, &["HGET", PUBLISHED, "g"]));
-            if status == 200 && g.trim() == "2" {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{status}, generation {g:?}; {}",
-                    status_of(&a).await
-                ))
-            }
-        },
     )
     .await;
     assert_eq!(tokens.request_count(), 2, "renewed once");
@@ -189,21 +198,12 @@ async fn an_unvouched_lease_is_retried_not_fetched_around() {
             set.cli(*r, &["REPLICAOF", "127.0.0.1", &port]);
         }
     });
-    eventually_async(
+    renewed(
+        &a,
+        &set,
+        primary,
+        "/a3",
         "a renews once the replicas acknowledge its lease",
-        Duration::from_secs(30),
-        || async {
-            let status = call(&a, "/a3").await.status.as_u16();
-            let g = block_in_place(|| set.cli(primary, &["HGET", PUBLISHED, "g"]));
-            if status == 200 && g.trim() == "2" {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{status}, generation {g:?}; {}",
-                    status_of(&a).await
-                ))
-            }
-        },
     )
     .await;
     assert_eq!(tokens.request_count(), 2, "renewed once, under the lease");

@@ -18,6 +18,41 @@ fn store(redis: &RedisServer, extra: &str) -> String {
     )
 }
 
+/// Two countersigns sharing one Redis and one client_credentials grant,
+/// both serving the one token a fetched (generation 1).
+struct Pair {
+    redis: RedisServer,
+    tokens: TokenServer,
+    api: Api,
+    toml: String,
+    a: Sidecar,
+    b: Sidecar,
+}
+
+impl Pair {
+    async fn start() -> Pair {
+        let redis = RedisServer::start();
+        let tokens = TokenServer::start(&[("c", ClientCheck::Basic("s".into()))], 300, &[]).await;
+        let api = Api::start(&tokens).await;
+        let credential =
+            "grant = \"client_credentials\"\nclient_id = \"c\"\nclient_secret = \"s\"\n";
+        let toml = format!("{}{}", store(&redis, ""), config(&tokens, &api, credential));
+        let a = Sidecar::start(&toml).await;
+        assert_eq!(call(&a, "/a").await.status, 200);
+        let b = Sidecar::start(&toml).await;
+        assert_eq!(call(&b, "/b").await.status, 200);
+        assert_eq!(tokens.request_count(), 1, "b took a's token");
+        Pair {
+            redis,
+            tokens,
+            api,
+            toml,
+            a,
+            b,
+        }
+    }
+}
+
 async fn probe(sidecar: &Sidecar, path: &str) -> Answer {
     let req = http::Request::get(path)
         .header("host", "admin")
@@ -42,16 +77,14 @@ async fn metrics(sidecar: &Sidecar, prefix: &str) -> BTreeMap<String, f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_one_replica_renews_is_taken_by_the_other_when_announced() {
-    let redis = RedisServer::start();
-    let tokens = TokenServer::start(&[("c", ClientCheck::Basic("s".into()))], 300, &[]).await;
-    let api = Api::start(&tokens).await;
-    let credential = "grant = \"client_credentials\"\nclient_id = \"c\"\nclient_secret = \"s\"\n";
-    let toml = format!("{}{}", store(&redis, ""), config(&tokens, &api, credential));
-    let a = Sidecar::start(&toml).await;
-    assert_eq!(call(&a, "/a").await.status, 200);
-    let b = Sidecar::start(&toml).await;
-    assert_eq!(call(&b, "/b").await.status, 200);
-    assert_eq!(tokens.request_count(), 1, "b took a's token");
+    let Pair {
+        redis: _redis,
+        tokens,
+        api,
+        toml: _,
+        a,
+        b,
+    } = Pair::start().await;
 
     // The upstream refuses the token: a renews it (one request) and
     // announces it; b takes it before it sends anything.
@@ -85,16 +118,14 @@ async fn a_token_one_replica_renews_is_taken_by_the_other_when_announced() {
 /// other replica takes it instead of renewing for itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_published_after_the_store_lost_the_last_one_is_taken_by_the_others() {
-    let redis = RedisServer::start();
-    let tokens = TokenServer::start(&[("c", ClientCheck::Basic("s".into()))], 300, &[]).await;
-    let api = Api::start(&tokens).await;
-    let credential = "grant = \"client_credentials\"\nclient_id = \"c\"\nclient_secret = \"s\"\n";
-    let toml = format!("{}{}", store(&redis, ""), config(&tokens, &api, credential));
-    let a = Sidecar::start(&toml).await;
-    assert_eq!(call(&a, "/a").await.status, 200);
-    let b = Sidecar::start(&toml).await;
-    assert_eq!(call(&b, "/b").await.status, 200);
-    assert_eq!(tokens.request_count(), 1, "b took a's token");
+    let Pair {
+        redis,
+        tokens,
+        api: _api,
+        toml: _,
+        a,
+        b,
+    } = Pair::start().await;
 
     let published = "cs-side:token:grant:bank";
     let generation = || String::from_utf8(redis.cli(&["HGET", published, "g"])).unwrap();
@@ -122,16 +153,14 @@ async fn a_token_published_after_the_store_lost_the_last_one_is_taken_by_the_oth
 /// value differs) instead of renewing for themselves.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_served_generation_published_again_with_another_token_is_taken() {
-    let redis = RedisServer::start();
-    let tokens = TokenServer::start(&[("c", ClientCheck::Basic("s".into()))], 300, &[]).await;
-    let api = Api::start(&tokens).await;
-    let credential = "grant = \"client_credentials\"\nclient_id = \"c\"\nclient_secret = \"s\"\n";
-    let toml = format!("{}{}", store(&redis, ""), config(&tokens, &api, credential));
-    let a = Sidecar::start(&toml).await;
-    assert_eq!(call(&a, "/a").await.status, 200);
-    let b = Sidecar::start(&toml).await;
-    assert_eq!(call(&b, "/b").await.status, 200);
-    assert_eq!(tokens.request_count(), 1, "b took a's token");
+    let Pair {
+        redis,
+        tokens,
+        api: _api,
+        toml,
+        a: _a,
+        b,
+    } = Pair::start().await;
 
     let published = "cs-side:token:grant:bank";
     let generation = || String::from_utf8(redis.cli(&["HGET", published, "g"])).unwrap();

@@ -13,21 +13,7 @@ impl Drop for Dropped {
 
 #[tokio::test(start_paused = true)]
 async fn work_not_done_in_time_is_aborted() {
-    // Connects lazily: no Redis is needed for work that sends nothing.
-    let config = StoreConfig {
-        url: "redis://127.0.0.1:1".into(),
-        sentinel: None,
-        username: None,
-        password: None,
-        key_prefix: "t:".into(),
-        ca_pem: None,
-        client_identity: None,
-        store_key: None,
-        timeout: Duration::from_millis(100),
-        wait_replicas: 0,
-        local_fallback: false,
-        unsaved_grace: Duration::from_secs(60),
-    };
+    let config = StoreConfig::unreachable();
     let conn = Conn::open(&config).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let guard = Dropped(tx);
