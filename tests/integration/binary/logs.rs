@@ -4,15 +4,20 @@
 use super::*;
 use std::net::SocketAddr;
 
+/// A forward proxy with route `r` for `api.test` to `upstream`.
+fn one_route(upstream: &Upstream) -> String {
+    format!(
+        "[proxy]\nlisten = \"127.0.0.1:0\"\n[[route]]\nname = \"r\"\nhosts = [\"api.test\"]\nupstream = \"{}\"\n",
+        upstream.http_url()
+    )
+}
+
 #[test]
 fn json_logs_are_one_object_per_line_with_request_fields() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let upstream = rt.block_on(Upstream::http());
     let dir = tempfile::tempdir().unwrap();
-    let toml = format!(
-        "[proxy]\nlisten = \"127.0.0.1:0\"\n[[route]]\nname = \"r\"\nhosts = [\"api.test\"]\nupstream = \"{}\"\n",
-        upstream.http_url()
-    );
+    let toml = one_route(&upstream);
     let mut p = Process::start_with(
         &write_config(dir.path(), &toml),
         &["--log-format", "json"],
@@ -207,10 +212,7 @@ fn rust_log_is_trimmed_and_a_bad_one_is_reported() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let upstream = rt.block_on(Upstream::http());
     let dir = tempfile::tempdir().unwrap();
-    let toml = format!(
-        "[proxy]\nlisten = \"127.0.0.1:0\"\n[[route]]\nname = \"r\"\nhosts = [\"api.test\"]\nupstream = \"{}\"\n",
-        upstream.http_url()
-    );
+    let toml = one_route(&upstream);
     let config = write_config(dir.path(), &toml);
     for (value, reported) in [(" info ", false), ("info,[", true)] {
         let mut p = Process::start(&config, &[("RUST_LOG", value)]);
