@@ -130,6 +130,24 @@ async fn consent(sidecar: &Sidecar, server: &OidcProvider, session: &str) -> (St
     (page.url, browser)
 }
 
+/// `consent` for a credential that signs no request object (no intent).
+async fn consent_without_intent(
+    sidecar: &Sidecar,
+    server: &OidcProvider,
+    session: &str,
+) -> (String, Browser) {
+    let ticket = format!("/oauth2/api/authorize?session={session}");
+    let (page, browser) = consent_page_from(sidecar, server, &ticket).await;
+    assert!(
+        page.url.starts_with(REDIRECT_URI),
+        "the provider sent the browser back: {}\n{:?}\n{}",
+        page.url,
+        browser.visited,
+        server.log()
+    );
+    (page.url, browser)
+}
+
 async fn consent_page(sidecar: &Sidecar, server: &OidcProvider, session: &str) -> (Page, Browser) {
     let ticket = format!("/oauth2/api/authorize?session={session}&intent={INTENT}");
     consent_page_from(sidecar, server, &ticket).await
@@ -235,14 +253,20 @@ async fn assert_intent_asked(server: &OidcProvider, client_id: &str, pushed: boo
 /// object signed PS256 (and ES256 for the second client), pushed to the
 /// PAR endpoint, the person logs in and consents at oidc-provider, and
 /// countersign exchanges the code with private_key_jwt; the session's
-/// token is one the provider says is active.
+/// token is one the provider says is active. The provider runs FAPI 1.0
+/// Advanced for these clients, which takes the code alone only in a JARM
+/// response (`response_mode = "jwt"`).
 #[tokio::test]
 #[ignore = "interop: needs `npm ci` in tests/interop/oidc-provider; run by .ci/run"]
 async fn a_consent_with_a_pushed_signed_request_object_authorizes_a_session() {
     let server = OidcProvider::start_fapi(REDIRECT_URI);
     for client in [Client::Rsa, Client::Ec] {
         let client_id = client.id();
-        let (sidecar, upstream) = fapi_sidecar(&server, &client.credential("par = true")).await;
+        let (sidecar, upstream) = fapi_sidecar(
+            &server,
+            &client.credential("par = true\nresponse_mode = \"jwt\""),
+        )
+        .await;
         let (back, mut browser) = consent(&sidecar, &server, "alice").await;
         let done = browser.request(http::Method::GET, &back, None).await;
         assert_eq!(done.status, 200, "{done:?}\n{}", server.log());
@@ -277,12 +301,14 @@ async fn a_consent_with_a_pushed_signed_request_object_authorizes_a_session() {
 }
 
 /// Without PAR the signed request object travels in the browser's URL;
-/// the provider (which requires signed request objects) takes it.
+/// the provider (which requires signed request objects, and under FAPI
+/// 1.0 Advanced reads the parameters only from inside it) takes it.
 #[tokio::test]
 #[ignore = "interop: needs `npm ci` in tests/interop/oidc-provider; run by .ci/run"]
 async fn a_signed_request_object_by_value_is_accepted() {
     let server = OidcProvider::start_fapi(REDIRECT_URI);
-    let (sidecar, upstream) = fapi_sidecar(&server, &Client::Rsa.credential("")).await;
+    let (sidecar, upstream) =
+        fapi_sidecar(&server, &Client::Rsa.credential("response_mode = \"jwt\"")).await;
     let (back, mut browser) = consent(&sidecar, &server, "bob").await;
     let done = browser.request(http::Method::GET, &back, None).await;
     assert_eq!(done.status, 200, "{done:?}\n{}", server.log());

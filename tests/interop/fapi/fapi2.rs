@@ -9,12 +9,13 @@
 use super::*;
 use crate::dpop::verified;
 
-const CLIENT: &str = "fapi2-client";
+pub(super) const CLIENT: &str = "fapi2-client";
 
-/// The FAPI 2.0 credential: PAR, DPoP, private_key_jwt (ES256).
-fn fapi2_credential() -> String {
+/// The FAPI 2.0 credential: PAR, DPoP, private_key_jwt (ES256), with
+/// `extra` keys.
+pub(super) fn fapi2_credential(extra: &str) -> String {
     format!(
-        "grant = \"authorization_code\"\nclient_id = \"{CLIENT}\"\nclient_auth = \"private_key_jwt\"\nsigning_alg = \"ES256\"\nkid = \"ec-1\"\nprivate_key_file = {}\nredirect_uri = \"{REDIRECT_URI}\"\nscope = \"openid accounts\"\ntoken_store = \"DIR/sessions\"\npar = true\ndpop = true\n",
+        "grant = \"authorization_code\"\nclient_id = \"{CLIENT}\"\nclient_auth = \"private_key_jwt\"\nsigning_alg = \"ES256\"\nkid = \"ec-1\"\nprivate_key_file = {}\nredirect_uri = \"{REDIRECT_URI}\"\nscope = \"openid accounts\"\ntoken_store = \"DIR/sessions\"\npar = true\ndpop = true\n{extra}\n",
         toml_str(key_path(EC_KEY).to_str().unwrap()),
     )
 }
@@ -28,7 +29,7 @@ fn fapi2_credential() -> String {
 #[ignore = "interop: needs `npm ci` in tests/interop/oidc-provider; run by .ci/run"]
 async fn a_fapi2_consent_binds_the_code_and_the_tokens_to_countersigns_dpop_key() {
     let server = OidcProvider::start_fapi(REDIRECT_URI);
-    let (sidecar, upstream) = fapi_sidecar(&server, &fapi2_credential()).await;
+    let (sidecar, upstream) = fapi_sidecar(&server, &fapi2_credential("")).await;
     // No consent intent: that rides only in a signed request object.
     let ticket = "/oauth2/api/authorize?session=carol";
     let (back, mut browser) = consent_page_from(&sidecar, &server, ticket).await;

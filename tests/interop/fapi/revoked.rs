@@ -1,7 +1,13 @@
 //! The ID token of the token response is checked after the code is spent;
 //! when it is refused, the tokens the provider just issued are revoked at
 //! its (discovered) revocation endpoint, and the refusal says so.
+//!
+//! With the FAPI 2.0 client: FAPI 1.0 Advanced (the UK clients) has the
+//! provider sign the front-channel answer too (a hybrid ID token, or
+//! JARM), whose check against the wrong keys would stop the flow before
+//! the exchange; FAPI 2.0's plain code reaches it.
 
+use super::fapi2::fapi2_credential;
 use super::*;
 
 /// The provider's published keys are not the ones it signs with, so the ID
@@ -12,8 +18,8 @@ use super::*;
 #[ignore = "interop: needs `npm ci` in tests/interop/oidc-provider; run by .ci/run"]
 async fn a_refused_id_token_after_the_exchange_revokes_what_was_issued() {
     let server = OidcProvider::start_fapi_wrong_jwks(REDIRECT_URI);
-    let (sidecar, upstream) = fapi_sidecar(&server, &Client::Rsa.credential("par = true")).await;
-    let (back, mut browser) = consent(&sidecar, &server, "eve").await;
+    let (sidecar, upstream) = fapi_sidecar(&server, &fapi2_credential("")).await;
+    let (back, mut browser) = consent_without_intent(&sidecar, &server, "eve").await;
     let refused = browser.request(http::Method::GET, &back, None).await;
     assert_eq!(refused.status, 400, "{refused:?}\n{}", server.log());
     assert_eq!(
@@ -65,12 +71,9 @@ async fn a_refused_id_token_after_the_exchange_revokes_what_was_issued() {
 #[ignore = "interop: needs `npm ci` in tests/interop/oidc-provider; run by .ci/run"]
 async fn a_revocation_the_provider_refuses_is_named_in_the_refusal() {
     let server = OidcProvider::start_fapi_wrong_jwks(REDIRECT_URI);
-    let extra = format!(
-        "par = true\nrevocation_url = {}",
-        toml_str(&server.info.token_endpoint)
-    );
-    let (sidecar, _upstream) = fapi_sidecar(&server, &Client::Rsa.credential(&extra)).await;
-    let (back, mut browser) = consent(&sidecar, &server, "eve").await;
+    let extra = format!("revocation_url = {}", toml_str(&server.info.token_endpoint));
+    let (sidecar, _upstream) = fapi_sidecar(&server, &fapi2_credential(&extra)).await;
+    let (back, mut browser) = consent_without_intent(&sidecar, &server, "eve").await;
     let refused = browser.request(http::Method::GET, &back, None).await;
     assert_eq!(refused.status, 400, "{refused:?}\n{}", server.log());
     assert_eq!(

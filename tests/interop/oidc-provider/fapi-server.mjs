@@ -9,11 +9,13 @@
 // which the other tests use, is untouched.
 //
 //   RSA_KEY=path/to/rsa.pem EC_KEY=... REDIRECT_URI=https://... node fapi-server.mjs
+//   (and TLS_CERT=... TLS_KEY=... CLIENT_CA=... CLIENT_DN='CN=...' for the mTLS host)
 //
 // (add WRONG_JWKS=1 to publish other keys than it signs with, see below).
 //
 // Prints one JSON line on stdout (the fields server.mjs prints, those it
-// has no use for empty) and serves until it is killed. Every
+// has no use for empty, and `mtls_base`, the mTLS host's URL or empty)
+// and serves until it is killed. Every
 // authorization request the provider accepted into an interaction is
 // recorded with the claims it asked for (GET /interop/events), so a test
 // can see what the provider read out of countersign's signed request
@@ -32,8 +34,14 @@ import * as http from 'node:http';
 
 import { Provider } from 'oidc-provider';
 
+import { recordEvents } from './fapi-events.mjs';
+import { clientDn, listenHttps, mtlsFeature } from './mtls.mjs';
+
 const INTROSPECTOR_SECRET = 'introspector-secret';
 const FAPI2_CLIENT = 'fapi2-client';
+// The clients run under FAPI 1.0 Advanced (the rest of the UK ones are
+// added below, with the mTLS host).
+const UK_CLIENTS = new Set(['fapi-client', 'fapi-client-es256']);
 
 function publicJwk(envName, kid) {
   const path = process.env[envName];
@@ -72,6 +80,9 @@ function tpp(clientId, alg, jwk) {
   };
 }
 
+// The mTLS host, when its certificate files are given.
+const mtls = process.env.TLS_CERT ? await listenHttps() : null;
+
 const clients = [
   tpp('fapi-client', 'PS256', rsa),
   tpp('fapi-client-es256', 'ES256', ec),
@@ -102,6 +113,22 @@ const clients = [
   },
 ];
 
+if (mtls) {
+  const bound = { tls_client_certificate_bound_access_tokens: true };
+  const { token_endpoint_auth_signing_alg: _, ...byCertificate } = tpp('fapi-mtls-client', 'PS256', rsa);
+  clients.push(
+    {
+      ...byCertificate,
+      ...bound,
+      token_endpoint_auth_method: 'tls_client_auth',
+      tls_client_auth_subject_dn: clientDn(),
+    },
+    { ...tpp('fapi-mtls-jwt-client', 'PS256', rsa), ...bound },
+  );
+  UK_CLIENTS.add('fapi-mtls-client');
+  UK_CLIENTS.add('fapi-mtls-jwt-client');
+}
+
 // The server's own signing keys (ID tokens), fresh per run.
 function serverKey(kind, options, alg, kid) {
   const { privateKey } = crypto.generateKeyPairSync(kind, options);
@@ -128,6 +155,21 @@ const provider = new Provider(issuer, {
   jwks: { keys },
   cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
   responseTypes: ['code', 'code id_token'],
+  clientAuthMethods: ['client_secret_basic', 'private_key_jwt', ...(mtls ? ['tls_client_auth'] : [])],
+  // RFC 8705 section 5: where a client with a certificate sends its
+  // back-channel requests (the provider's own paths, on the mTLS host).
+  ...(mtls
+    ? {
+      discovery: {
+        mtls_endpoint_aliases: {
+          token_endpoint: `${mtls.base}/token`,
+          pushed_authorization_request_endpoint: `${mtls.base}/request`,
+          revocation_endpoint: `${mtls.base}/token/revocation`,
+          introspection_endpoint: `${mtls.base}/token/introspection`,
+        },
+      },
+    }
+    : {}),
   async findAccount(ctx, sub) {
     return {
       accountId: sub,
@@ -146,6 +188,17 @@ const provider = new Provider(issuer, {
     return client.grantTypeAllowed('refresh_token');
   },
   features: {
+    fapi: {
+      enabled: true,
+      profile(ctx, client) {
+        const id = client?.clientId;
+        if (id === FAPI2_CLIENT) {
+          return '2.0';
+        }
+        return UK_CLIENTS.has(id) ? '1.0 Final' : undefined;
+      },
+    },
+    ...(mtls ? { mTLS: mtlsFeature() } : {}),
     devInteractions: { enabled: true },
     claimsParameter: { enabled: true },
     // Required per client (require_signed_request_object), not for all.
@@ -179,53 +232,7 @@ const provider = new Provider(issuer, {
   },
 });
 
-const events = [];
-function record(entry) {
-  events.push(entry);
-  console.error(`oidc-provider ${JSON.stringify(entry)}`);
-}
-
-provider.on('interaction.started', (ctx, prompt) => {
-  const params = ctx.oidc.params;
-  record({
-    event: 'interaction.started',
-    client_id: params.client_id,
-    prompt: prompt.name,
-    response_type: params.response_type,
-    claims: params.claims ? JSON.parse(params.claims) : null,
-    // Set only when the request arrived as a pushed request.
-    pushed: Boolean(ctx.oidc.entities.PushedAuthorizationRequest),
-    // The DPoP key the code will be bound to (RFC 9449 section 10).
-    dpop_jkt: params.dpop_jkt ?? null,
-  });
-});
-provider.on('pushed_authorization_request.success', (ctx) => {
-  record({ event: 'par.success', client_id: ctx.oidc.client.clientId });
-});
-for (const event of ['grant.error', 'authorization.error', 'pushed_authorization_request.error', 'server_error']) {
-  provider.on(event, (ctx, err) => {
-    record({
-      event,
-      client_id: ctx?.oidc?.client?.clientId ?? ctx?.oidc?.params?.client_id,
-      error: err.error ?? String(err),
-      error_description: err.error_description,
-      error_detail: err.error_detail,
-    });
-  });
-}
-provider.on('grant.success', (ctx) => {
-  const { AuthorizationCode, RefreshToken } = ctx.oidc.entities;
-  record({
-    event: 'grant.success',
-    client_id: ctx.oidc.client.clientId,
-    grant_type: ctx.oidc.params.grant_type,
-    grant_id: (AuthorizationCode ?? RefreshToken)?.grantId ?? null,
-  });
-});
-// A revoked refresh token revokes its grant, and every token of it.
-provider.on('grant.revoked', (ctx, grantId) => {
-  record({ event: 'grant.revoked', client_id: ctx.oidc.client?.clientId, grant_id: grantId });
-});
+const events = recordEvents(provider);
 
 // WRONG_JWKS=1: the JWKS served is fresh keys under the server's own kids,
 // so every ID token (signed with the real keys) fails its signature check,
@@ -243,7 +250,7 @@ const wrongJwks = process.env.WRONG_JWKS
   : null;
 
 const callback = provider.callback();
-server.on('request', (req, res) => {
+const handle = (req, res) => {
   if (wrongJwks && req.method === 'GET' && req.url === '/jwks') {
     res.writeHead(200, { 'content-type': 'application/jwk-set+json' });
     res.end(wrongJwks);
@@ -255,7 +262,9 @@ server.on('request', (req, res) => {
     return;
   }
   callback(req, res);
-});
+};
+server.on('request', handle);
+mtls?.server.on('request', handle);
 
 process.stdout.write(`${JSON.stringify({
   issuer,
@@ -268,6 +277,7 @@ process.stdout.write(`${JSON.stringify({
   session_refresh_token: '',
   resource: '',
   secrets: { introspector: INTROSPECTOR_SECRET },
+  mtls_base: mtls?.base ?? '',
 })}\n`);
 
 process.stdin.on('end', () => process.exit(0));

@@ -7,8 +7,8 @@
 // access tokens (`cnf.x5t#S256`). The introspector authenticates with
 // client_secret_basic over the same HTTPS, without a certificate.
 // `self_signed_tls_client_auth` is switched on as well, but no client is
-// registered with it yet.
-// server.mjs and fapi-server.mjs are untouched.
+// registered with it yet. The HTTPS listener and the `mTLS` feature are
+// mtls.mjs's, shared with fapi-server.mjs.
 //
 //   TLS_CERT=server.pem TLS_KEY=server-key.pem CLIENT_CA=clients-ca.pem \
 //   CLIENT_DN='CN=...' node mtls-server.mjs
@@ -17,45 +17,15 @@
 // use for empty) and serves until it is killed.
 
 import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
-import * as https from 'node:https';
 
 import { Provider } from 'oidc-provider';
 
+import { clientDn as registeredDn, listenHttps, mtlsFeature } from './mtls.mjs';
+
 const INTROSPECTOR_SECRET = 'introspector-secret';
 
-function env(name) {
-  const value = process.env[name];
-  if (!value) {
-    throw new Error(`${name} must be set (see the usage line at the top)`);
-  }
-  return value;
-}
-
-const clientDn = env('CLIENT_DN');
-
-const server = https.createServer({
-  cert: fs.readFileSync(env('TLS_CERT')),
-  key: fs.readFileSync(env('TLS_KEY')),
-  ca: fs.readFileSync(env('CLIENT_CA')),
-  // Asked of every client; whether it chained to the CA is the
-  // provider's question (certificateAuthorized), so the introspector can
-  // come without one.
-  requestCert: true,
-  rejectUnauthorized: false,
-});
-await new Promise((resolve, reject) => {
-  server.once('error', reject);
-  server.listen(0, '127.0.0.1', resolve);
-});
-const issuer = `https://localhost:${server.address().port}`;
-
-// The peer certificate of the request's TLS connection, as PEM (or
-// undefined when the client presented none).
-function peerCertificate(ctx) {
-  const peer = ctx.req.socket.getPeerX509Certificate?.();
-  return peer ? peer.toString() : undefined;
-}
+const clientDn = registeredDn();
+const { server, base: issuer } = await listenHttps();
 
 const provider = new Provider(issuer, {
   clients: [
@@ -89,24 +59,7 @@ const provider = new Provider(issuer, {
         return client.clientId === 'introspector';
       },
     },
-    mTLS: {
-      enabled: true,
-      certificateBoundAccessTokens: true,
-      tlsClientAuth: true,
-      selfSignedTlsClientAuth: true,
-      getCertificate: peerCertificate,
-      // node verified the chain against CLIENT_CA during the handshake.
-      certificateAuthorized(ctx) {
-        return ctx.req.socket.authorized === true;
-      },
-      certificateSubjectMatches(ctx, property, expected) {
-        if (property !== 'tls_client_auth_subject_dn') {
-          return false;
-        }
-        const pem = peerCertificate(ctx);
-        return Boolean(pem) && new crypto.X509Certificate(pem).subject === expected;
-      },
-    },
+    mTLS: mtlsFeature(),
   },
   ttl: { AccessToken: 300 },
 });
