@@ -27,11 +27,11 @@ use crate::integration::harness::*;
 use crate::oidc_provider::{key_path, OidcProvider, EC_KEY, RSA_KEY};
 use crate::toml_str;
 
-const KID: &str = "interop-kid";
-const ISS: &str = "0015800001041RHAAY/interop-ssa";
+pub(crate) const KID: &str = "interop-kid";
+pub(crate) const ISS: &str = "0015800001041RHAAY/interop-ssa";
 
 /// A child process whose stderr is collected for failure messages.
-struct Child2 {
+pub(crate) struct Child2 {
     child: Child,
     _stdin: Option<ChildStdin>,
     log: Arc<Mutex<String>>,
@@ -67,7 +67,7 @@ impl Child2 {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
 
@@ -98,7 +98,7 @@ impl Drop for Child2 {
 /// jws/bank.mjs, listening on HTTPS with `tls` (its certificate, its key
 /// and the CA of client certificates, as files); its first stdout line
 /// names the port.
-fn start_bank(tls: [&Path; 3]) -> (Child2, SocketAddr) {
+pub(crate) fn start_bank(tls: [&Path; 3]) -> (Child2, SocketAddr) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/jws/bank.mjs");
     let mut command = Command::new("node");
     command
@@ -193,7 +193,7 @@ fn start_countersign(config: &Path) -> (Child2, SocketAddr) {
 
 /// A JSON payment body of at least `len` bytes with non-ASCII text, so the
 /// exact bytes matter.
-fn payment(len: usize) -> Vec<u8> {
+pub(crate) fn payment(len: usize) -> Vec<u8> {
     format!(
         "{{\"Data\":{{\"Initiation\":{{\"RemittanceInformation\":{{\"Unstructured\":\"Zahlung für Café — £12.50\"}},\"Pad\":\"{}\"}}}},\"Risk\":{{}}}}",
         "p".repeat(len)

@@ -11,11 +11,11 @@ use crate::oidc_provider::form_encode;
 
 /// The subject the provider registered `mtls-client` with, in Node.js's
 /// `X509Certificate.subject` form.
-const CLIENT_CN: &str = "countersign-tpp";
+pub(crate) const CLIENT_CN: &str = "countersign-tpp";
 
 /// base64url(SHA-256(DER)) of the first certificate in `pem`, as RFC 8705
 /// section 3.1 defines `x5t#S256`, computed here independently.
-fn thumbprint(pem: &str) -> String {
+pub(crate) fn thumbprint(pem: &str) -> String {
     use rustls_pki_types::pem::PemObject as _;
     let der = rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
         .next()

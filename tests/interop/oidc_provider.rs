@@ -36,6 +36,10 @@ pub struct Started {
     pub session_refresh_token: String,
     pub resource: String,
     pub secrets: std::collections::HashMap<String, String>,
+    /// fapi-server.mjs with certificates: its mTLS host
+    /// (`https://localhost:PORT`, the `mtls_endpoint_aliases`); else empty.
+    #[serde(default)]
+    pub mtls_base: String,
 }
 
 pub struct OidcProvider {
@@ -79,6 +83,16 @@ impl OidcProvider {
             "fapi-server.mjs",
             &[("REDIRECT_URI", redirect_uri), ("WRONG_JWKS", "1")],
         )
+    }
+
+    /// The FAPI-style instance with its mTLS host (fapi-server.mjs with
+    /// certificates): `env` names the files and client DN as for
+    /// `start_mtls`. The issuer stays on plain HTTP, so `events`,
+    /// `introspect` and the browser reach it as they reach `start_fapi`'s.
+    pub fn start_fapi_mtls(redirect_uri: &str, env: &[(&str, &str)]) -> OidcProvider {
+        let mut env = env.to_vec();
+        env.push(("REDIRECT_URI", redirect_uri));
+        OidcProvider::spawn("fapi-server.mjs", &env)
     }
 
     /// The mutual-TLS instance (mtls-server.mjs), over HTTPS; `env` names
