@@ -4,7 +4,8 @@
 //! discovery document.
 
 use super::*;
-use crate::browser::{forms, Browser, Page};
+use crate::browser::forms;
+use consent::{consent, consent_page, consent_page_from, consent_without_intent};
 
 /// A sidecar config like `config`'s, but with `issuer` instead of
 /// `token_url`.
@@ -111,94 +112,6 @@ fn assert_refused(answer: &Answer, code: &str, reason: &str) {
         "{answer:?}"
     );
     assert!(answer.body.contains(reason), "{}", answer.body);
-}
-
-/// What the person does: from the app's ticket for `session` (with the
-/// consent `intent`), through countersign's start, the provider's login
-/// and consent pages, up to the provider's redirect back to countersign.
-/// Returns where the provider sent the browser back (a redirect's URL, not
-/// yet requested, or the page of a form_post) and the browser.
-async fn consent(sidecar: &Sidecar, server: &OidcProvider, session: &str) -> (String, Browser) {
-    let (page, browser) = consent_page(sidecar, server, session).await;
-    assert!(
-        page.url.starts_with(REDIRECT_URI),
-        "the provider sent the browser back: {}\n{:?}\n{}",
-        page.url,
-        browser.visited,
-        server.log()
-    );
-    (page.url, browser)
-}
-
-/// `consent` for a credential that signs no request object (no intent).
-async fn consent_without_intent(
-    sidecar: &Sidecar,
-    server: &OidcProvider,
-    session: &str,
-) -> (String, Browser) {
-    let ticket = format!("/oauth2/api/authorize?session={session}");
-    let (page, browser) = consent_page_from(sidecar, server, &ticket).await;
-    assert!(
-        page.url.starts_with(REDIRECT_URI),
-        "the provider sent the browser back: {}\n{:?}\n{}",
-        page.url,
-        browser.visited,
-        server.log()
-    );
-    (page.url, browser)
-}
-
-async fn consent_page(sidecar: &Sidecar, server: &OidcProvider, session: &str) -> (Page, Browser) {
-    let ticket = format!("/oauth2/api/authorize?session={session}&intent={INTENT}");
-    consent_page_from(sidecar, server, &ticket).await
-}
-
-/// `consent_page` from the app's ticket request to `ticket` (the control
-/// path and query).
-async fn consent_page_from(
-    sidecar: &Sidecar,
-    server: &OidcProvider,
-    ticket: &str,
-) -> (Page, Browser) {
-    let ticket = send(
-        sidecar.control(),
-        http::Request::post(ticket)
-            .header("host", "admin")
-            .body(http_body_util::Full::new(bytes::Bytes::new()))
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(ticket.status, 200, "{ticket:?}");
-    let ticket: serde_json::Value = serde_json::from_str(&ticket.body).unwrap();
-    let mut browser = Browser::default();
-    browser.map("countersign.test", sidecar.browser());
-    let start = format!(
-        "https://countersign.test{}",
-        ticket["start"].as_str().unwrap()
-    );
-    // countersign's start redirects to the provider, which shows its login
-    // page (after its own redirect to the interaction).
-    let mut page = browser.walk(&start, REDIRECT_URI).await;
-    for (step, prompt) in ["login", "consent"].iter().enumerate() {
-        assert_eq!(
-            page.answer.status,
-            200,
-            "{prompt}: {:?}\n{:?}\n{}",
-            page.answer,
-            browser.visited,
-            server.log()
-        );
-        let mut form = forms(&page.answer.body)
-            .into_iter()
-            .find(|f| f.fields.iter().any(|(n, v)| n == "prompt" && v == prompt))
-            .unwrap_or_else(|| panic!("step {step}: no {prompt} form in {}", page.answer.body));
-        if *prompt == "login" {
-            form.set("login", "interop-user");
-            form.set("password", "any");
-        }
-        page = browser.submit(&page.url, &form, REDIRECT_URI).await;
-    }
-    (page, browser)
 }
 
 /// An API call through countersign as `session`; the upstream's bearer
@@ -316,6 +229,7 @@ async fn a_signed_request_object_by_value_is_accepted() {
     assert_intent_asked(&server, "fapi-client", false).await;
 }
 
+mod consent;
 mod fapi2;
 mod hybrid;
 mod mtls;
