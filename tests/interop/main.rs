@@ -24,7 +24,13 @@
 //! (`fapi/fapi2.rs`: PAR, PKCE, DPoP with `dpop_jkt`) against the same
 //! instance's `fapi2-client`; and (`fapi/revoked.rs`) a token response
 //! whose ID token is refused after the exchange, whose grant countersign
-//! revokes at the provider.
+//! revokes at the provider. The instance runs oidc-provider's FAPI
+//! profiles (1.0 Advanced for the UK clients, 2.0 for `fapi2-client`).
+//! `fapi/mtls.rs` runs the UK open banking recipe over mutual TLS against
+//! the same instance with an mTLS host (`mtls_endpoint_aliases`):
+//! `tls_client_auth` and `private_key_jwt`, a session token bound to the
+//! route's certificate, and a payment whose detached JWS jws/bank.mjs
+//! verifies.
 //!
 //! `mtls`: RFC 8705 against a third instance (oidc-provider/mtls-server.mjs,
 //! over HTTPS asking for client certificates): `tls_client_auth`, and a
