@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::browser::forms;
-use consent::{consent, consent_page, consent_page_from, consent_without_intent};
+use consent::{consent, consent_page, consent_page_from, consent_without_intent, started};
 
 /// A sidecar config like `config`'s, but with `issuer` instead of
 /// `token_url`.
@@ -227,6 +227,39 @@ async fn a_signed_request_object_by_value_is_accepted() {
     assert_eq!(done.status, 200, "{done:?}\n{}", server.log());
     call_as(&sidecar, &upstream, &server, "bob", "fapi-client").await;
     assert_intent_asked(&server, "fapi-client", false).await;
+}
+
+/// The control: the provider does run FAPI 1.0 Advanced for the UK
+/// clients. The code alone, without JARM, is what FAPI 1.0 refuses, and
+/// the provider refuses it at the PAR endpoint; countersign's start says
+/// so (502, the OAuth error code) and the browser never reaches the
+/// provider's pages.
+#[tokio::test]
+#[ignore = "interop: needs `npm ci` in tests/interop/oidc-provider; run by .ci/run"]
+async fn the_provider_refuses_what_fapi_1_0_advanced_forbids() {
+    let server = OidcProvider::start_fapi(REDIRECT_URI);
+    let (sidecar, _upstream) = fapi_sidecar(&server, &Client::Rsa.credential("par = true")).await;
+    let ticket = format!("/oauth2/api/authorize?session=alice&intent={INTENT}");
+    let (mut browser, start) = started(&sidecar, &ticket).await;
+    let refused = browser.request(http::Method::GET, &start, None).await;
+    assert_eq!(refused.status, 502, "{refused:?}\n{}", server.log());
+    assert!(
+        refused
+            .body
+            .contains("PAR endpoint answered 400 Bad Request (invalid_request)"),
+        "{}",
+        refused.body
+    );
+    let events = server.events().await;
+    let par = events
+        .iter()
+        .find(|e| e["event"] == "pushed_authorization_request.error")
+        .unwrap_or_else(|| panic!("{events:?}"));
+    assert_eq!(
+        par["error_description"],
+        "requested response_mode is not allowed for this client or request",
+        "{par}"
+    );
 }
 
 mod consent;

@@ -53,13 +53,9 @@ pub(super) async fn consent_page(
     consent_page_from(sidecar, server, &ticket).await
 }
 
-/// `consent_page` from the app's ticket request to `ticket` (the control
-/// path and query).
-pub(super) async fn consent_page_from(
-    sidecar: &Sidecar,
-    server: &OidcProvider,
-    ticket: &str,
-) -> (Page, Browser) {
+/// The browser countersign's start sends, from the app's ticket request
+/// to `ticket` (the control path and query), and the start's URL.
+pub(super) async fn started(sidecar: &Sidecar, ticket: &str) -> (Browser, String) {
     let ticket = send(
         sidecar.control(),
         http::Request::post(ticket)
@@ -76,6 +72,17 @@ pub(super) async fn consent_page_from(
         "https://countersign.test{}",
         ticket["start"].as_str().unwrap()
     );
+    (browser, start)
+}
+
+/// `consent_page` from the app's ticket request to `ticket` (the control
+/// path and query).
+pub(super) async fn consent_page_from(
+    sidecar: &Sidecar,
+    server: &OidcProvider,
+    ticket: &str,
+) -> (Page, Browser) {
+    let (mut browser, start) = started(sidecar, ticket).await;
     // countersign's start redirects to the provider, which shows its login
     // page (after its own redirect to the interaction).
     let mut page = browser.walk(&start, REDIRECT_URI).await;
