@@ -3,6 +3,7 @@
 //! sharing a rotating refresh-token grant under load, through a killed
 //! lease holder and a Redis restart (`processes`).
 
+mod connections;
 mod lease;
 mod processes;
 mod sentinel;
