@@ -9,4 +9,5 @@ mod processes;
 mod sentinel;
 mod sentinel_silent;
 mod sidecars;
+mod store_errors;
 mod token_cli;
