@@ -19,10 +19,12 @@ benches/callgrind-baseline.txt: above baseline * (1 + tolerance) fails.
 --update writes the measured figures as the new baseline (commit it, saying
 why the cost moved). Installs valgrind from Debian's packages if missing.
 
---store measures, instead of gating, issue 11's hot-path promise: the same
+--store gates, instead of S1/S2, issue 11's hot-path promise: the same
 small GET with an OAuth2 token held in memory, without [store] and with a
-Redis [store] (a redis-server the script starts), each counted the same way;
-the two should agree within the noise of the count.
+Redis [store] (a redis-server the script starts), each counted the same way
+in the same run; the Redis figure must be within the baseline's tolerance
+of the figure without [store] (either way: a far lower one means the two
+runs did not do the same work), else the gate fails.
 countersign runs as shipped: RUST_LOG=info, the human log format, to a file.
 
 --rust-log VALUE runs the same scenarios with RUST_LOG=VALUE (say, warn: no
@@ -170,7 +172,7 @@ def read_baseline():
 
 def store_comparison(binary, work, upstream):
     """Instructions per request of an OAuth2 route with and without a Redis
-    [store]; printed, not gated."""
+    [store]; fails when they differ by more than the baseline's tolerance."""
     if shutil.which("redis-server") is None:
         sys.exit("callgrind gate --store: redis-server not found (apt-get install redis-server)")
     sock = os.path.join(work, "redis.sock")
@@ -200,6 +202,14 @@ def store_comparison(binary, work, upstream):
     print(f"S1-oauth2 without [store]: {measured['memory']} instructions per request")
     print(f"S1-oauth2 with a Redis [store]: {measured['redis']} instructions per request "
           f"({change:+.1f}%); Redis holds {', '.join(sorted(keys))}")
+    _, tolerance = read_baseline()
+    verdict = "ok" if abs(change) <= tolerance * 100 else "FAIL"
+    print(f"{verdict} S1-oauth2 with [store] against without, same run: {change:+.1f}%, "
+          f"tolerance {tolerance * 100:g}% either way")
+    if verdict != "ok":
+        sys.exit("callgrind gate --store failed: the request path with a Redis [store] costs "
+                 "more (or less) than without it; requests must not touch Redis (issue 11). "
+                 "Profile both runs with callgrind_annotate.")
 
 
 def main():

@@ -129,7 +129,7 @@ pub(crate) fn registry(snapshot: &Snapshot, last_reload_ok: bool) -> Registry {
     }
     r.register(
         "countersign_store_errors",
-        "Failed operations on the shared store ([store]), by op: read (the fleet's published token), lease, publish",
+        "Failed operations on the shared store ([store]), by op: read (the fleet's published token), lease, publish, grant (a stored grant), session_lease, pending (authorizations under way)",
         store_errors,
     );
 

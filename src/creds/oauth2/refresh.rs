@@ -50,7 +50,8 @@ impl GrantLease {
     async fn take(&self, key: &StoreKey) -> Result<Lease, FetchError> {
         let deadline = Instant::now() + self.ttl() + LEASE_MARGIN;
         loop {
-            match self.leases.acquire(key, self.ttl()).await? {
+            let acquired = self.leases.acquire(key, self.ttl()).await;
+            match acquired.inspect_err(|_| store::count_error(store::StoreOp::SessionLease))? {
                 Some(lease) if lease.outlives(self.bound + LEASE_MARGIN) => return Ok(lease),
                 // Too little of it left (a slow store): give it back.
                 Some(lease) => {

@@ -14,6 +14,7 @@
 //! of its own and waits for it with a bound (see `redis::Conn`), so no
 //! async thread of countersign ever drives Redis.
 
+mod counted;
 mod facts;
 mod file;
 mod lease;
@@ -189,7 +190,7 @@ pub fn open(
 ) -> Result<Arc<dyn TokenStore>, (&'static str, String)> {
     match (shared, files) {
         (Some(shared), _) => match RedisTokenStore::open(shared) {
-            Ok(store) => Ok(Arc::new(store)),
+            Ok(store) => Ok(Arc::new(counted::Counted(store))),
             Err(e) => Err(("token_store", e.to_string())),
         },
         (None, Some(files)) => Ok(Arc::new(FileTokenStore::new(files))),
@@ -206,7 +207,7 @@ pub fn pending(
 ) -> Result<Arc<dyn PendingStore>, (&'static str, String)> {
     match shared {
         Some(shared) => match RedisPending::open(shared, credential) {
-            Ok(store) => Ok(Arc::new(store)),
+            Ok(store) => Ok(Arc::new(counted::Counted(store))),
             Err(e) => Err(("token_store", e.to_string())),
         },
         None => Ok(Arc::new(MemoryPending::default())),
@@ -222,22 +223,39 @@ pub enum StoreOp {
     Lease,
     /// Publishing a renewed token.
     Publish,
+    /// Reading or writing a stored grant: loading it, the presented mark,
+    /// the rotated successor, a session's end (`TokenStore` on Redis).
+    Grant,
+    /// Taking a session's renewal lease (`RefreshGrant` under a lease).
+    SessionLease,
+    /// Putting or taking an authorization under way (`RedisPending`).
+    Pending,
 }
 
 impl StoreOp {
-    pub const ALL: [StoreOp; 3] = [StoreOp::Read, StoreOp::Lease, StoreOp::Publish];
+    pub const ALL: [StoreOp; 6] = [
+        StoreOp::Read,
+        StoreOp::Lease,
+        StoreOp::Publish,
+        StoreOp::Grant,
+        StoreOp::SessionLease,
+        StoreOp::Pending,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             StoreOp::Read => "read",
             StoreOp::Lease => "lease",
             StoreOp::Publish => "publish",
+            StoreOp::Grant => "grant",
+            StoreOp::SessionLease => "session_lease",
+            StoreOp::Pending => "pending",
         }
     }
 }
 
-static STORE_ERRORS: [std::sync::atomic::AtomicU64; 3] =
-    [const { std::sync::atomic::AtomicU64::new(0) }; 3];
+static STORE_ERRORS: [std::sync::atomic::AtomicU64; StoreOp::ALL.len()] =
+    [const { std::sync::atomic::AtomicU64::new(0) }; StoreOp::ALL.len()];
 
 /// Counts a failed shared-store operation (process-wide, for metrics).
 pub fn count_error(op: StoreOp) {

@@ -1,15 +1,21 @@
 //! A real `redis-server` per test: its own temp folder, a unix socket
-//! there (no port to collide on), no snapshots, and AOF only when asked.
+//! there (no port to collide on), no snapshots, and AOF only when asked;
+//! with `start_tls`, also a TLS port requiring a client certificate; ACL
+//! users added with `acl_user`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::sentinel::{free_port, TlsFiles};
 
 pub struct RedisServer {
     child: Option<Child>,
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
     aof: bool,
+    /// The TLS port (the unix socket stays plain, for `cli`).
+    tls_port: Option<u16>,
 }
 
 impl RedisServer {
@@ -21,16 +27,54 @@ impl RedisServer {
     /// With `aof`, every write is in the append-only file, fsynced
     /// (`appendfsync always`), and survives a restart.
     pub fn start_with(aof: bool) -> RedisServer {
+        RedisServer::start_in(tempfile::tempdir().unwrap(), aof, None)
+    }
+
+    /// Also listening for TLS on 127.0.0.1 with `ca`'s `localhost`
+    /// certificate, and requiring a client certificate `ca` signed
+    /// (`tls_files` names the client's files).
+    pub fn start_tls(ca: &super::TestCa) -> RedisServer {
         let dir = tempfile::tempdir().unwrap();
+        TlsFiles::write(dir.path(), ca);
+        RedisServer::start_in(dir, false, Some(free_port()))
+    }
+
+    fn start_in(dir: tempfile::TempDir, aof: bool, tls_port: Option<u16>) -> RedisServer {
         let socket = dir.path().join("redis.sock");
         let mut server = RedisServer {
             child: None,
             dir,
             socket,
             aof,
+            tls_port,
         };
         server.restart();
         server
+    }
+
+    /// `rediss://` url of the TLS port (with `start_tls`).
+    pub fn tls_url(&self) -> String {
+        let port = self.tls_port.expect("started with start_tls");
+        format!("rediss://localhost:{port}")
+    }
+
+    /// The client's TLS files: `store.ca_file`, `client_cert`, `client_key`.
+    pub fn tls_files(&self) -> TlsFiles {
+        TlsFiles::in_dir(self.dir.path())
+    }
+
+    /// Adds (or changes) ACL user `name` with `password` and the ACL
+    /// `rules` (`~keys`, `&channels`, `+command`, ...).
+    pub fn acl_user(&self, name: &str, password: &str, rules: &[&str]) {
+        let pass = format!(">{password}");
+        let mut args = vec!["ACL", "SETUSER", name, "reset", "on", pass.as_str()];
+        args.extend_from_slice(rules);
+        let out = self.cli(&args);
+        assert_eq!(
+            String::from_utf8_lossy(&out).trim(),
+            "OK",
+            "ACL SETUSER {name}"
+        );
     }
 
     /// `unix://` url of the server, for `[store] url`.
@@ -58,6 +102,7 @@ impl RedisServer {
             .arg(&self.socket)
             .args(["--unixsocketperm", "700", "--dir"])
             .arg(self.dir.path())
+            .args(self.tls_args())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -66,6 +111,24 @@ impl RedisServer {
             });
         self.child = Some(child);
         wait_for(&self.socket);
+    }
+
+    /// The TLS port and its settings, when there is one.
+    fn tls_args(&self) -> Vec<String> {
+        let Some(port) = self.tls_port else {
+            return Vec::new();
+        };
+        let mut args = vec![
+            "--tls-port".to_string(),
+            port.to_string(),
+            "--bind".to_string(),
+            "127.0.0.1".to_string(),
+        ];
+        for (name, value) in self.tls_files().server_settings() {
+            args.push(format!("--{name}"));
+            args.push(value);
+        }
+        args
     }
 
     /// Runs `redis-cli` against the server; its output.

@@ -35,7 +35,25 @@ pub struct TlsFiles {
 }
 
 impl TlsFiles {
-    fn in_dir(dir: &Path) -> TlsFiles {
+    /// Writes `ca`'s root, its `localhost` server certificate and a client
+    /// certificate it signed into `dir`; their paths.
+    pub fn write(dir: &Path, ca: &super::TestCa) -> TlsFiles {
+        let files = TlsFiles::in_dir(dir);
+        let (cert, key) = ca.server_cert_pem();
+        let (client_cert, client_key) = ca.client_cert("countersign", 30);
+        for (path, text) in [
+            (&files.ca, &ca.ca_pem),
+            (&files.server_cert, &cert),
+            (&files.server_key, &key),
+            (&files.client_cert, &client_cert),
+            (&files.client_key, &client_key),
+        ] {
+            std::fs::write(path, text).unwrap();
+        }
+        files
+    }
+
+    pub(super) fn in_dir(dir: &Path) -> TlsFiles {
         let at = |name: &str| dir.join(name);
         TlsFiles {
             ca: at("ca.pem"),
@@ -47,7 +65,7 @@ impl TlsFiles {
     }
 
     /// The server side of Redis's TLS settings, as `name value` pairs.
-    fn server_settings(&self) -> Vec<(&'static str, String)> {
+    pub(super) fn server_settings(&self) -> Vec<(&'static str, String)> {
         let path = |p: &Path| p.display().to_string();
         vec![
             ("tls-cert-file", path(&self.server_cert)),
@@ -77,18 +95,7 @@ impl SentinelSet {
     fn start_with(sentinels: usize, ca: Option<&super::TestCa>) -> SentinelSet {
         let dir = tempfile::tempdir().unwrap();
         if let Some(ca) = ca {
-            let files = TlsFiles::in_dir(dir.path());
-            let (cert, key) = ca.server_cert_pem();
-            let (client_cert, client_key) = ca.client_cert("countersign", 30);
-            for (path, text) in [
-                (&files.ca, &ca.ca_pem),
-                (&files.server_cert, &cert),
-                (&files.server_key, &key),
-                (&files.client_cert, &client_cert),
-                (&files.client_key, &client_key),
-            ] {
-                std::fs::write(path, text).unwrap();
-            }
+            TlsFiles::write(dir.path(), ca);
         }
         let primary = free_port();
         let replicas = [free_port(), free_port()];
@@ -338,7 +345,7 @@ impl Drop for SentinelSet {
     }
 }
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

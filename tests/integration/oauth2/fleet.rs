@@ -3,9 +3,11 @@
 //! sharing a rotating refresh-token grant under load, through a killed
 //! lease holder and a Redis restart (`processes`).
 
+mod connections;
 mod lease;
 mod processes;
 mod sentinel;
 mod sentinel_silent;
 mod sidecars;
+mod store_errors;
 mod token_cli;

@@ -12,6 +12,7 @@ mod facts;
 mod intent;
 mod listeners;
 mod migrate;
+mod processes;
 mod replicas;
 
 const REDIRECT: &str = "https://app.example.test/oauth2/callback";

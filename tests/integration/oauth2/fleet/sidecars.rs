@@ -61,6 +61,15 @@ async fn probe(sidecar: &Sidecar, path: &str) -> Answer {
     send(sidecar.probes(), req).await
 }
 
+/// `path` on the controls' listener (`/status`).
+async fn control(sidecar: &Sidecar, path: &str) -> Answer {
+    let req = http::Request::get(path)
+        .header("host", "admin")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    send(sidecar.control(), req).await
+}
+
 /// The samples of `/metrics` whose name starts with `prefix`.
 async fn metrics(sidecar: &Sidecar, prefix: &str) -> BTreeMap<String, f64> {
     probe(sidecar, "/metrics")
@@ -244,6 +253,26 @@ async fn an_unreachable_store_keeps_the_token_renews_nothing_and_then_says_why()
         errors[r#"countersign_store_errors_total{op="read"}"#] >= 1.0,
         "{errors:?}"
     );
+    // /status says the same to whoever runs the fleet: the credential
+    // waits, and its last error names the store (never a token).
+    let status = control(&sidecar, "/status").await;
+    assert_eq!(status.status, 200, "{}", status.body);
+    let status: serde_json::Value = serde_json::from_str(&status.body).unwrap();
+    let bank = status["credentials"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["name"] == "bank"))
+        .unwrap_or_else(|| panic!("no bank in {status}"));
+    assert_eq!(bank["state"], "waiting", "{bank}");
+    let last_error = bank["token"]["last_error"].as_str().unwrap_or_default();
+    assert!(
+        last_error.contains("cannot reach the shared token store")
+            && last_error.contains(&redis.url())
+            && last_error.contains("never locally"),
+        "{bank}"
+    );
+    for issued in tokens.issued() {
+        assert!(!status.to_string().contains(&issued), "a token in {status}");
+    }
 
     // Back (with its data): renewal resumes, from the stored refresh token.
     redis.restart();
