@@ -69,9 +69,16 @@ impl Checker<'_> {
         if raw.request_object.as_deref() == Some("signed") && request_object.is_none() {
             ok = false;
         }
-        let request_object_lifetime = self.request_lifetime(path, raw);
+        let signed = raw.request_object.as_deref() == Some("signed");
+        // Read only for a signed request, so a key set without one has
+        // one problem: that it is not used.
+        let request_object_lifetime = if signed {
+            self.request_lifetime(path, raw)
+        } else {
+            Some(REQUEST_OBJECT_LIFETIME)
+        };
         ok &= request_object_lifetime.is_some();
-        if raw.request_object.as_deref() != Some("signed") {
+        if !signed {
             for (key, set) in [
                 (
                     "request_object_audience",

@@ -177,7 +177,7 @@ fn each_fapi_problem_is_named_at_its_key() {
         // The request object's audience and lifetime: only with one, and
         // the lifetime within FAPI's 60 minutes.
         (
-            "request_object_lifetime = \"10m\"\nrequest_object_audience = \"x\"",
+            "request_object_lifetime = \"61m\"\nrequest_object_audience = \"x\"",
             &[
                 "credential.bank.request_object_audience",
                 "credential.bank.request_object_lifetime",
