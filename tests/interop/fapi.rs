@@ -292,4 +292,5 @@ async fn a_signed_request_object_by_value_is_accepted() {
 
 mod fapi2;
 mod hybrid;
+mod request_object;
 mod revoked;
