@@ -40,7 +40,7 @@ pub use jws::{IdempotencyKey, JwsDetachedConfig, ObVersion};
 pub use limits::Limits;
 pub use oauth2::{
     ClientAuth, CodeFlow, DpopAlg, FapiFlow, Grant, JwtKey, OAuth2Config, ResponseMode, SigningAlg,
-    TokenStoreConfig,
+    TokenStoreConfig, REQUEST_OBJECT_LIFETIME, REQUEST_OBJECT_LIFETIME_MAX,
 };
 pub use secret::{Secret, SecretBytes};
 pub use store::{SentinelConfig, StoreConfig};

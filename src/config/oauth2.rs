@@ -112,11 +112,15 @@ pub struct CodeFlow {
 
 /// How the authorization request is sent and the response read back
 /// (FAPI 1.0 Advanced, UK open banking). The default is the plain flow.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct FapiFlow {
     /// `request_object = "signed"`: the parameters go in a JWT (RFC 9101)
-    /// signed with this key (PS256 or ES256; `audience` is the issuer).
+    /// signed with this key (PS256 or ES256; `audience` is
+    /// `request_object_audience`, by default the issuer).
     pub request_object: Option<JwtKey>,
+    /// `request_object_lifetime`: `exp` - `nbf` of each request object
+    /// (5 minutes by default, at most 60 as FAPI 1.0 Advanced allows).
+    pub request_object_lifetime: std::time::Duration,
     /// `par = true`: pushed to the provider's PAR endpoint (RFC 9126)
     /// first, and the browser carries only the `request_uri`.
     pub par: bool,
@@ -124,6 +128,24 @@ pub struct FapiFlow {
     /// comes with the code and is checked before the code is exchanged.
     pub hybrid: bool,
     pub response_mode: ResponseMode,
+}
+
+/// A request object's lifetime when `request_object_lifetime` is not set.
+pub const REQUEST_OBJECT_LIFETIME: std::time::Duration = std::time::Duration::from_secs(300);
+/// The longest `request_object_lifetime`: FAPI 1.0 Advanced section
+/// 5.2.2-13 allows at most 60 minutes between `nbf` and `exp`.
+pub const REQUEST_OBJECT_LIFETIME_MAX: std::time::Duration = std::time::Duration::from_secs(3600);
+
+impl Default for FapiFlow {
+    fn default() -> FapiFlow {
+        FapiFlow {
+            request_object: None,
+            request_object_lifetime: REQUEST_OBJECT_LIFETIME,
+            par: false,
+            hybrid: false,
+            response_mode: ResponseMode::Default,
+        }
+    }
 }
 
 /// Where the provider puts its answer.

@@ -288,6 +288,8 @@ pub struct RawOAuth2 {
     pub dpop_alg: Option<String>,
     pub certificate_bound: Option<bool>,
     pub request_object: Option<String>,
+    pub request_object_audience: Option<String>,
+    pub request_object_lifetime: Option<String>,
     pub par: Option<bool>,
     pub response_type: Option<String>,
     pub response_mode: Option<String>,

@@ -49,6 +49,7 @@ use fingerprint::fingerprint;
 /// The request header of a DPoP proof.
 pub const DPOP_HEADER: &str = dpop::HEADER;
 
+pub use id_token::IdTokenError;
 pub use jarm::JarmError;
 pub use sessions::{cookie_name, Ended, Revocation, SessionError, SessionFacts, SessionManager};
 

@@ -106,7 +106,7 @@ where
         })?;
     let ticket = match sessions.ticket(&session, None).await {
         Ok(t) => t,
-        Err(e) => return Ok(refused(&e)),
+        Err(e) => return refused(&e),
     };
     let location = sessions.start_url(&ticket.value);
     let mut resp = Response::new(body::full(
@@ -128,15 +128,20 @@ where
     Ok(resp)
 }
 
-/// A ticket refused: a bad id (400), the shared store (503), the OS random
-/// source (500), or countersign stopping (503).
-fn refused(e: &SessionError) -> Response<ProxyBody> {
+/// A ticket refused: a bad id (400 `bad-request`, like the form's other
+/// faults), the shared store (503), the OS random source (500), or
+/// countersign stopping (503).
+fn refused(e: &SessionError) -> Result<Response<ProxyBody>, ProxyError> {
     let status = match e {
         SessionError::Random(_) => StatusCode::INTERNAL_SERVER_ERROR,
         SessionError::Pending(_) | SessionError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::BAD_REQUEST,
+        _ => {
+            return Err(ProxyError::BadRequest(format!(
+                "POST /v1/authorization/: {e}"
+            )))
+        }
     };
-    text(status, &format!("{e}\n"))
+    Ok(text(status, &format!("{e}\n")))
 }
 
 fn text(status: StatusCode, message: &str) -> Response<ProxyBody> {

@@ -7,7 +7,7 @@
 //! panva's `jose` (dpop/verify.mjs), which computes that thumbprint itself.
 
 use crate::integration::harness::*;
-use crate::oidc_provider::OidcProvider;
+use crate::oidc_provider::{key_path, OidcProvider, RSA_KEY};
 use crate::verifier;
 use crate::{config, toml_str};
 
@@ -81,4 +81,40 @@ async fn a_dpop_bound_token_from_oidc_provider_and_proofs_jose_accepts() {
         assert_eq!(server.grants("client_credentials", CLIENT).await, 1);
         sidecar.app.shutdown().await;
     }
+}
+
+/// The DPoP credential of the "FAPI 2.0 bank" recipe
+/// (docs/credentials/oauth2.md) as it is written: client_credentials with
+/// `private_key_jwt` signed PS256 under a `kid`, and `dpop = true`.
+/// oidc-provider checks the assertion against the RSA key registered for
+/// `jwt-client-ps256` (PS256 pinned), binds the token to countersign's
+/// DPoP key, and `jose` accepts the proof on the API request.
+#[tokio::test]
+#[ignore = "interop: needs `npm ci` in tests/interop/oidc-provider; run by .ci/run"]
+async fn the_fapi2_bank_recipe_private_key_jwt_ps256_with_dpop() {
+    let client = "jwt-client-ps256";
+    let server = OidcProvider::start();
+    let upstream = Upstream::http().await;
+    let credential = format!(
+        "grant = \"client_credentials\"\nclient_id = \"{client}\"\nclient_auth = \"private_key_jwt\"\nprivate_key_file = {}\nsigning_alg = \"PS256\"\nkid = \"rsa-1\"\nscope = \"api:read\"\nresource = {}\ndpop = true",
+        toml_str(&key_path(RSA_KEY).display().to_string()),
+        toml_str(&server.info.resource),
+    );
+    let sidecar = Sidecar::start(&config(&server, &upstream, &credential)).await;
+    let answer = send(sidecar.proxy(), get("http://api.interop.test/v1/accounts")).await;
+    assert_eq!(answer.status, 200, "{answer:?}\n{}", server.log());
+    let seen = upstream.last();
+    let verdict = verified(&seen, &upstream);
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    assert_eq!(verdict["header"]["alg"], "ES256", "{verdict}");
+    let token = seen
+        .header("authorization")
+        .and_then(|a| a.strip_prefix("DPoP "))
+        .expect("a DPoP token")
+        .to_string();
+    let by_server = server.assert_active(&token, client).await;
+    assert_eq!(by_server["token_type"], "DPoP", "{by_server}");
+    assert_eq!(by_server["cnf"]["jkt"], verdict["jkt"], "{by_server}");
+    assert_eq!(server.grants("client_credentials", client).await, 1);
+    sidecar.app.shutdown().await;
 }

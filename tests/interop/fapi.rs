@@ -266,4 +266,5 @@ mod consent;
 mod fapi2;
 mod hybrid;
 mod mtls;
+mod request_object;
 mod revoked;

@@ -24,6 +24,12 @@ use crate::body::{self, ProxyBody};
 use crate::creds::oauth2::{cookie_name, JarmError, SessionError, SessionManager};
 use crate::creds::query::first as param;
 
+/// `x-countersign-error` of a refused ID token, and of a refused JARM
+/// response (rows of docs/errors.md's table, the only two not made by
+/// `ProxyError`).
+const ID_TOKEN_INVALID: &str = "id-token-invalid";
+const JARM_INVALID: &str = "jarm-invalid";
+
 /// The query that asks for the page's script.
 const SCRIPT_QUERY: &str = "countersign-script";
 
@@ -137,8 +143,8 @@ fn refusal(name: &str, e: &SessionError) -> Response<ProxyBody> {
     tracing::warn!(credential = %name, error = %chain, "authorization callback failed");
     let mut resp = text(status_of(e), &format!("{chain}\n"));
     let code = match e {
-        SessionError::IdToken(_) | SessionError::IdTokenIssued(..) => Some("id-token-invalid"),
-        SessionError::Jarm(_) => Some("jarm-invalid"),
+        SessionError::IdToken(_) | SessionError::IdTokenIssued(..) => Some(ID_TOKEN_INVALID),
+        SessionError::Jarm(_) => Some(JARM_INVALID),
         _ => None,
     };
     if let Some(code) = code {
@@ -166,4 +172,31 @@ fn asset(content: &'static str, content_type: &'static str) -> Response<ProxyBod
         HeaderValue::from_static("nosniff"),
     );
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::creds::oauth2::IdTokenError;
+
+    /// The table of docs/errors.md lists both refusals with their status
+    /// (src/error/tests.rs holds the rest of the table to `ProxyError`).
+    #[test]
+    fn refusals_carry_their_reason_and_the_error_table_lists_them() {
+        let doc = include_str!("../../../docs/errors.md");
+        for (e, reason) in [
+            (SessionError::IdToken(IdTokenError::Nonce), ID_TOKEN_INVALID),
+            (SessionError::Jarm(JarmError::Signature), JARM_INVALID),
+        ] {
+            let resp = refusal("bank", &e);
+            assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+            assert_eq!(resp.headers()["x-countersign-error"], reason);
+            let row = format!("| {} ", resp.status().as_u16());
+            assert!(
+                doc.lines()
+                    .any(|l| l.starts_with(&row) && l.contains(&format!("`{reason}`"))),
+                "docs/errors.md has no row for 400 {reason}"
+            );
+        }
+    }
 }

@@ -371,6 +371,8 @@ impl Checker<'_> {
 mod code_flow;
 mod fapi;
 pub(super) mod key;
+#[cfg(test)]
+mod recipes;
 mod sender;
 #[cfg(test)]
 mod tests;

@@ -122,6 +122,8 @@ const PLACES: &[(&str, &[&str])] = &[
             "ca_file",
             "issuer",
             "request_object",
+            "request_object_audience",
+            "request_object_lifetime",
             "par",
             "response_type",
             "response_mode",

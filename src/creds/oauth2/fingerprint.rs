@@ -59,6 +59,10 @@ pub fn fingerprint(name: &str, c: &OAuth2Config, s: UpstreamSettings) -> [u8; 32
                     key.kid.as_deref().unwrap_or("").as_bytes(),
                 );
                 feed("request_object_aud", key.audience.as_bytes());
+                feed(
+                    "request_object_lifetime",
+                    &fapi.request_object_lifetime.as_millis().to_be_bytes(),
+                );
             }
             feed("session_header", flow.session_header.as_str().as_bytes());
             feed(

@@ -204,3 +204,69 @@ async fn jarm_responses_are_checked_then_used() {
     assert_eq!(done.status, 200, "{done:?}\n{}", server.log());
     call_as(&sidecar, &upstream, &server, "dave", "fapi-client").await;
 }
+
+/// The hybrid credential of these tests: PS256, pushed, `code id_token`.
+fn hybrid_credential() -> String {
+    Client::Rsa.credential("par = true\nresponse_type = \"code id_token\"")
+}
+
+/// A front-channel ID token from another signer: the provider publishes
+/// other keys (under its own kids) than it signs with, so the ID token of
+/// the hybrid answer fails its signature check, and the code is never
+/// sent to the token endpoint (no grant, nothing to revoke).
+#[tokio::test]
+#[ignore = "interop: needs `npm ci` in tests/interop/oidc-provider; run by .ci/run"]
+async fn a_hybrid_id_token_from_another_signer_is_refused_before_the_exchange() {
+    let server = OidcProvider::start_fapi_wrong_jwks(REDIRECT_URI);
+    let (sidecar, upstream) = fapi_sidecar(&server, &hybrid_credential()).await;
+    let (back, mut browser) = consent(&sidecar, &server, "mallory").await;
+    let (path, fragment) = back.split_once('#').expect("the answer is in the fragment");
+    let fields: Vec<(String, String)> = params_of(fragment).into_iter().collect();
+    assert!(fields.iter().any(|(n, _)| n == "id_token"), "{fields:?}");
+    let refused = browser
+        .request(http::Method::POST, path, Some(&fields))
+        .await;
+    assert_refused(
+        &refused,
+        "id-token-invalid",
+        "id-token-invalid: the ID token's signature does not verify with the provider's key",
+    );
+    assert!(!refused.body.contains("revok"), "{}", refused.body);
+    assert_eq!(server.grants("authorization_code", "fapi-client").await, 0);
+    assert_eq!(revocations(&server).await, 0);
+    let mut req = get("http://api.interop.test/v1/accounts");
+    req.headers_mut()
+        .insert("x-countersign-session", "mallory".parse().unwrap());
+    let answer = send(sidecar.proxy(), req).await;
+    assert_eq!(answer.status, 403, "{answer:?}");
+    assert!(upstream.received().is_empty(), "nothing reached the API");
+}
+
+/// A genuine ID token, signed by the provider, replayed from another
+/// person's authorization into this one's answer (its own `state` and
+/// code, from its own browser): its `nonce` is not the one sent for this
+/// authorization, so it is refused before the code is spent.
+#[tokio::test]
+#[ignore = "interop: needs `npm ci` in tests/interop/oidc-provider; run by .ci/run"]
+async fn an_id_token_replayed_from_another_authorization_is_refused_for_its_nonce() {
+    let server = OidcProvider::start_fapi(REDIRECT_URI);
+    let (sidecar, upstream) = fapi_sidecar(&server, &hybrid_credential()).await;
+    let (theirs, _) = consent(&sidecar, &server, "alice").await;
+    let theirs = params_of(theirs.split_once('#').expect("fragment").1);
+    let (ours, mut browser) = consent(&sidecar, &server, "mallory").await;
+    let (path, fragment) = ours.split_once('#').expect("fragment");
+    let mut answer = params_of(fragment);
+    assert_ne!(answer["id_token"], theirs["id_token"]);
+    answer.insert("id_token".into(), theirs["id_token"].clone());
+    let fields: Vec<(String, String)> = answer.into_iter().collect();
+    let refused = browser
+        .request(http::Method::POST, path, Some(&fields))
+        .await;
+    assert_refused(
+        &refused,
+        "id-token-invalid",
+        "id-token-invalid: the ID token's `nonce` is not the one sent",
+    );
+    assert_eq!(server.grants("authorization_code", "fapi-client").await, 0);
+    assert!(upstream.received().is_empty());
+}

@@ -181,6 +181,14 @@ impl Checker<'_> {
             ("session_facts", raw.session_facts.is_some()),
             ("revocation_url", raw.revocation_url.is_some()),
             ("request_object", raw.request_object.is_some()),
+            (
+                "request_object_audience",
+                raw.request_object_audience.is_some(),
+            ),
+            (
+                "request_object_lifetime",
+                raw.request_object_lifetime.is_some(),
+            ),
             ("par", raw.par.is_some()),
             ("response_type", raw.response_type.is_some()),
             ("response_mode", raw.response_mode.is_some()),

@@ -1,13 +1,19 @@
 //! Rules for the OpenID Connect and FAPI keys of an `oauth2` credential:
 //! `issuer` (discovery), and for the authorization-code flow
-//! `request_object`, `par`, `response_type` and `response_mode` (JARM's
-//! `jwt` and `form_post.jwt` included). Each of
-//! the last needs the `issuer`: it is the request object's audience, and
-//! its discovery document names the PAR endpoint and the keys ID tokens
-//! are checked with.
+//! `request_object` (with its `request_object_audience` and
+//! `request_object_lifetime`), `par`, `response_type` and `response_mode`
+//! (JARM's `jwt` and `form_post.jwt` included). Each of the last needs the
+//! `issuer`: it is the request object's default audience, and its
+//! discovery document names the PAR endpoint and the keys ID tokens are
+//! checked with.
+
+use std::time::Duration;
 
 use super::super::super::raw::RawOAuth2;
-use super::super::super::{FapiFlow, ResponseMode, SigningAlg};
+use super::super::super::units::parse_duration;
+use super::super::super::{
+    FapiFlow, ResponseMode, SigningAlg, REQUEST_OBJECT_LIFETIME, REQUEST_OBJECT_LIFETIME_MAX,
+};
 use super::super::Checker;
 
 impl Checker<'_> {
@@ -42,9 +48,12 @@ impl Checker<'_> {
                         ok = false;
                     }
                 }
-                // The audience is the issuer, whatever the assertions use.
+                // The audience is the issuer unless set, whatever the
+                // assertions use.
+                let audience = self.request_audience(path, raw, issuer);
+                ok &= audience.is_some();
                 key.map(|mut k| {
-                    k.audience = issuer.unwrap_or_default().to_string();
+                    k.audience = audience.unwrap_or_default();
                     k
                 })
             }
@@ -59,6 +68,35 @@ impl Checker<'_> {
         };
         if raw.request_object.as_deref() == Some("signed") && request_object.is_none() {
             ok = false;
+        }
+        let signed = raw.request_object.as_deref() == Some("signed");
+        // Read only for a signed request, so a key set without one has
+        // one problem: that it is not used.
+        let request_object_lifetime = if signed {
+            self.request_lifetime(path, raw)
+        } else {
+            Some(REQUEST_OBJECT_LIFETIME)
+        };
+        ok &= request_object_lifetime.is_some();
+        if !signed {
+            for (key, set) in [
+                (
+                    "request_object_audience",
+                    raw.request_object_audience.is_some(),
+                ),
+                (
+                    "request_object_lifetime",
+                    raw.request_object_lifetime.is_some(),
+                ),
+            ] {
+                if set {
+                    self.problem(
+                        format!("{path}.{key}"),
+                        "is only used with request_object = \"signed\"",
+                    );
+                    ok = false;
+                }
+            }
         }
         let par = raw.par.unwrap_or(false);
         if par {
@@ -129,10 +167,62 @@ impl Checker<'_> {
         }
         ok.then_some(FapiFlow {
             request_object,
+            request_object_lifetime: request_object_lifetime.unwrap_or(REQUEST_OBJECT_LIFETIME),
             par,
             hybrid,
             response_mode,
         })
+    }
+
+    /// `request_object_audience`, else the issuer: the request object's
+    /// `aud` (RFC 9101 section 4: the provider's issuer identifier; some
+    /// banks ask for another value). `None` after a problem.
+    fn request_audience(
+        &mut self,
+        path: &str,
+        raw: &RawOAuth2,
+        issuer: Option<&str>,
+    ) -> Option<String> {
+        match raw.request_object_audience.as_deref() {
+            None => issuer.map(String::from),
+            Some(a) if !a.is_empty() && !a.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+                Some(a.to_string())
+            }
+            Some(_) => {
+                self.problem(
+                    format!("{path}.request_object_audience"),
+                    "must be a non-empty string without spaces or control characters, e.g. the provider's issuer identifier",
+                );
+                None
+            }
+        }
+    }
+
+    /// `request_object_lifetime`: more than zero, at most 60 minutes.
+    /// `None` after a problem.
+    fn request_lifetime(&mut self, path: &str, raw: &RawOAuth2) -> Option<Duration> {
+        let Some(text) = raw.request_object_lifetime.as_deref() else {
+            return Some(REQUEST_OBJECT_LIFETIME);
+        };
+        let key = format!("{path}.request_object_lifetime");
+        match parse_duration(text) {
+            Ok(d) if d.as_secs() == 0 => {
+                self.problem(key, "must be at least 1s");
+                None
+            }
+            Ok(d) if d > REQUEST_OBJECT_LIFETIME_MAX => {
+                self.problem(
+                    key,
+                    "must be at most 60m: FAPI 1.0 Advanced allows no more than 60 minutes between a request object's nbf and exp",
+                );
+                None
+            }
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.problem(key, e);
+                None
+            }
+        }
     }
 
     /// The issuer identifier: an absolute URL without query or fragment

@@ -4,8 +4,9 @@
 //! - plain: the parameters in the query of the authorization endpoint;
 //! - `request_object = "signed"` (RFC 9101, FAPI 1.0 Advanced section
 //!   5.2.2): every parameter repeated inside a JWT signed with the
-//!   credential's key (`iss` = client_id, `aud` = issuer, `iat`, `nbf`,
-//!   `exp` 5 minutes on, well within FAPI's 60, a fresh `jti`), with the
+//!   credential's key (`iss` = client_id, `aud` = `request_object_audience`
+//!   or the issuer, `iat`, `nbf`, `exp` `request_object_lifetime` on (5
+//!   minutes unless set, at most FAPI's 60), a fresh `jti`), with the
 //!   app's consent id as the essential `openbanking_intent_id` claim; the
 //!   query keeps `client_id`, `response_type` and `scope`, which OpenID
 //!   Connect requires outside the object too;
@@ -28,9 +29,6 @@ use super::{SessionError, SessionManager};
 use crate::config::Secret;
 use crate::creds::form::Form;
 
-/// How long a request object is valid (FAPI 1.0 Advanced allows up to 60
-/// minutes between `nbf` and `exp`).
-pub const REQUEST_OBJECT_LIFETIME: u64 = 300;
 /// RFC 9101 section 4: the explicit type of a request object.
 const REQUEST_OBJECT_TYPE: &str = "oauth-authz-req+jwt";
 
@@ -106,6 +104,7 @@ impl SessionManager {
                 &params,
                 asked.intent,
                 unix_now(),
+                self.flow.fapi.request_object_lifetime.as_secs(),
             )?),
             None => None,
         };
@@ -211,13 +210,15 @@ impl SessionManager {
     }
 }
 
-/// The signed request object carrying `params` (RFC 9101 section 4).
+/// The signed request object carrying `params` (RFC 9101 section 4),
+/// valid from `now` for `lifetime` seconds (`aud` is the signer's).
 pub fn request_object(
     signer: &AssertionSigner,
     client_id: &str,
     params: &[(&'static str, String)],
     intent: Option<&str>,
     now: u64,
+    lifetime: u64,
 ) -> Result<Secret, jwt::SignError> {
     let mut claims = Map::new();
     for (name, value) in params {
@@ -227,7 +228,7 @@ pub fn request_object(
     claims.insert("aud".into(), json!(signer.audience()));
     claims.insert("iat".into(), json!(now));
     claims.insert("nbf".into(), json!(now));
-    claims.insert("exp".into(), json!(now + REQUEST_OBJECT_LIFETIME));
+    claims.insert("exp".into(), json!(now + lifetime));
     claims.insert("jti".into(), json!(jwt::jti()?));
     if let Some(intent) = intent {
         // UK open banking: the consent is named in the ID token's claims

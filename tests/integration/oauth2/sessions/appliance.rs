@@ -25,6 +25,14 @@ fn appliance_config(tokens: &TokenServer, upstream: &Upstream, keys: &str) -> St
 }
 
 async fn appliance_sidecar(keys: &str) -> (TokenServer, Upstream, Sidecar, SocketAddr) {
+    appliance_sidecar_redirecting(keys, REDIRECT).await
+}
+
+/// `appliance_sidecar` with `redirect` as the credential's redirect_uri.
+async fn appliance_sidecar_redirecting(
+    keys: &str,
+    redirect: &str,
+) -> (TokenServer, Upstream, Sidecar, SocketAddr) {
     let tokens = TokenServer::start(
         &[("gmo-client", ClientCheck::Basic("gmo-secret".into()))],
         300,
@@ -34,16 +42,20 @@ async fn appliance_sidecar(keys: &str) -> (TokenServer, Upstream, Sidecar, Socke
     let upstream = Upstream::http().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("sessions")).unwrap();
-    let sidecar = Sidecar::start_in(dir, &appliance_config(&tokens, &upstream, keys)).await;
+    let config = appliance_config(&tokens, &upstream, keys).replace(REDIRECT, redirect);
+    let sidecar = Sidecar::start_in(dir, &config).await;
     let base = sidecar.app.route_addr("bank").expect("the route listener");
     (tokens, upstream, sidecar, base)
 }
 
-/// What curl printed: the status line and headers (`-D -`), then the body.
+/// What curl printed: the status line and headers (`-D -`), then the body,
+/// of the last answer; with `--location`, the header blocks of the answers
+/// it followed come first (curl prints no body of those).
 struct Curled {
     status: u16,
     headers: String,
     body: String,
+    followed: Vec<String>,
 }
 
 impl Curled {
@@ -75,12 +87,18 @@ async fn curl(args: &[String]) -> Curled {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
-    let (headers, body) = text.split_once("\r\n\r\n").unwrap();
+    let (mut headers, mut body) = text.split_once("\r\n\r\n").unwrap();
+    let mut followed = Vec::new();
+    while body.starts_with("HTTP/") {
+        followed.push(headers.to_string());
+        (headers, body) = body.split_once("\r\n\r\n").unwrap();
+    }
     let status = headers.split(' ').nth(1).unwrap().parse().unwrap();
     Curled {
         status,
         headers: headers.to_string(),
         body: body.to_string(),
+        followed,
     }
 }
 
@@ -189,6 +207,13 @@ async fn bad_requests_are_refused_and_spend_nothing() {
         let answer = curl(&all).await;
         assert_eq!(answer.status, status, "{args:?}: {}", answer.body);
         assert!(answer.body.contains(says), "{args:?}: {}", answer.body);
+        // The 400s are countersign's own, and say so (docs/errors.md).
+        let reason = (status == 400).then_some("bad-request");
+        assert_eq!(
+            answer.header("x-countersign-error").as_deref(),
+            reason,
+            "{args:?}"
+        );
     }
     // An HTML form (urlencoded) works as well as curl's multipart one.
     let html = curl(&[
@@ -199,6 +224,57 @@ async fn bad_requests_are_refused_and_spend_nothing() {
     .await;
     assert_eq!(html.status, 302, "{}", html.body);
     assert!(upstream.received().is_empty());
+}
+
+/// The appliance README's call as it stands, `curl --location --request
+/// POST`: curl follows the `302` to countersign's `start` with a POST (the
+/// method `--request` forces), which `start` answers `405`, as
+/// docs/credentials/oauth2.md#the-gmo-appliance-drop-in-mode says; the app
+/// authorizes nobody by following it. The ticket is not spent: the
+/// person's browser can still open the `Location`.
+#[tokio::test]
+async fn the_readmes_curl_location_post_follows_to_a_405_and_spends_nothing() {
+    // A plain-http redirect host, so curl can follow to the browser
+    // listener (`--connect-to`).
+    let redirect = "http://app.example.test/oauth2/callback";
+    let (_tokens, upstream, sidecar, base) = appliance_sidecar_redirecting("", redirect).await;
+    let followed = curl(&[
+        "--location".to_string(),
+        "--request".to_string(),
+        "POST".to_string(),
+        format!("http://{base}/v1/authorization/"),
+        "--form".to_string(),
+        "sessionId=\"alice\"".to_string(),
+        "--connect-to".to_string(),
+        format!("app.example.test:80:{}", sidecar.browser()),
+    ])
+    .await;
+    assert_eq!(followed.followed.len(), 1, "{:?}", followed.followed);
+    let first = &followed.followed[0];
+    assert!(first.starts_with("HTTP/1.1 302"), "{first}");
+    let location = first
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("location").then(|| value.trim())
+        })
+        .unwrap_or_else(|| panic!("{first}"));
+    let prefix = "http://app.example.test/oauth2/bank/start?ticket=";
+    assert!(location.starts_with(prefix), "{location}");
+    assert_eq!(followed.status, 405, "{}", followed.body);
+    assert_eq!(followed.header("allow").as_deref(), Some("GET"));
+    assert!(followed.body.contains("use GET"), "{}", followed.body);
+    assert!(upstream.received().is_empty(), "nothing was forwarded");
+    // The browser still starts with that ticket (one use, not spent).
+    let start_path = location.strip_prefix("http://app.example.test").unwrap();
+    let browser = start(&sidecar, start_path).await;
+    assert!(
+        browser
+            .location
+            .starts_with("https://auth.bank.test/authorize"),
+        "{}",
+        browser.location
+    );
 }
 
 /// With `authorize_secret`, the appliance's request must carry it (the

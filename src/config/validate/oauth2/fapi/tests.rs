@@ -123,6 +123,11 @@ fn a_signed_pushed_hybrid_flow_is_read_with_the_issuer_as_audience() {
     let key = flow.fapi.request_object.as_ref().unwrap();
     assert_eq!(key.audience, "https://bank.test/as");
     assert_eq!(key.kid.as_deref(), Some("k1"));
+    assert_eq!(
+        flow.fapi.request_object_lifetime,
+        std::time::Duration::from_secs(300),
+        "5 minutes unless set"
+    );
     assert!(flow.fapi.par && flow.fapi.hybrid);
     assert_eq!(
         flow.fapi.response_mode,
@@ -169,6 +174,35 @@ fn each_fapi_problem_is_named_at_its_key() {
         ),
         // Keys of the private_key_jwt assertion without it, or a request object.
         ("signing_alg = \"PS256\"", &["credential.bank.signing_alg"]),
+        // The request object's audience and lifetime: only with one, and
+        // the lifetime within FAPI's 60 minutes.
+        (
+            "request_object_lifetime = \"61m\"\nrequest_object_audience = \"x\"",
+            &[
+                "credential.bank.request_object_audience",
+                "credential.bank.request_object_lifetime",
+            ],
+        ),
+        (
+            "request_object = \"signed\"\nprivate_key_file = \"rsa.pem\"\nsigning_alg = \"PS256\"\nrequest_object_lifetime = \"61m\"",
+            &["credential.bank.request_object_lifetime"],
+        ),
+        (
+            "request_object = \"signed\"\nprivate_key_file = \"rsa.pem\"\nsigning_alg = \"PS256\"\nrequest_object_lifetime = \"0s\"",
+            &["credential.bank.request_object_lifetime"],
+        ),
+        (
+            "request_object = \"signed\"\nprivate_key_file = \"rsa.pem\"\nsigning_alg = \"PS256\"\nrequest_object_lifetime = \"5\"",
+            &["credential.bank.request_object_lifetime"],
+        ),
+        (
+            "request_object = \"signed\"\nprivate_key_file = \"rsa.pem\"\nsigning_alg = \"PS256\"\nrequest_object_audience = \"\"",
+            &["credential.bank.request_object_audience"],
+        ),
+        (
+            "request_object = \"signed\"\nprivate_key_file = \"rsa.pem\"\nsigning_alg = \"PS256\"\nrequest_object_audience = \"https://a b\"",
+            &["credential.bank.request_object_audience"],
+        ),
     ];
     for (extra, expected) in cases {
         assert_eq!(
@@ -204,4 +238,25 @@ fn each_fapi_problem_is_named_at_its_key() {
     // Only the authorization-code flow has an authorization request.
     let cc = "[credential.c]\ntype = \"oauth2\"\ntoken_url = \"https://bank.test/t\"\ngrant = \"client_credentials\"\nclient_id = \"c\"\nclient_secret = \"s\"\npar = true\n";
     assert_eq!(problems(dir.path(), cc), ["credential.c.par"]);
+}
+
+/// `request_object_audience` replaces the issuer as the request object's
+/// `aud`; `request_object_lifetime` is kept, up to 60 minutes.
+#[test]
+fn the_request_objects_audience_and_lifetime_are_configurable() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = with_keys(
+        dir.path(),
+        "request_object = \"signed\"\nprivate_key_file = \"rsa.pem\"\nsigning_alg = \"PS256\"\nrequest_object_audience = \"https://bank.test/ob\"\nrequest_object_lifetime = \"60m\"",
+    );
+    let o = oauth2(dir.path(), &toml);
+    let Grant::AuthorizationCode(flow) = &o.grant else {
+        panic!("the code flow")
+    };
+    let key = flow.fapi.request_object.as_ref().unwrap();
+    assert_eq!(key.audience, "https://bank.test/ob");
+    assert_eq!(
+        flow.fapi.request_object_lifetime,
+        std::time::Duration::from_secs(3600)
+    );
 }

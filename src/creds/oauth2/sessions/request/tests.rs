@@ -82,8 +82,15 @@ fn params() -> Vec<(&'static str, String)> {
 #[test]
 fn ps256_and_es256_objects_carry_every_parameter_and_the_fapi_claims() {
     for (pem, alg) in [(RSA, SigningAlg::Ps256), (EC, SigningAlg::Es256)] {
-        let jws =
-            request_object(&signer(pem, alg), "tpp-1", &params(), None, 1_700_000_000).unwrap();
+        let jws = request_object(
+            &signer(pem, alg),
+            "tpp-1",
+            &params(),
+            None,
+            1_700_000_000,
+            300,
+        )
+        .unwrap();
         let (header, claims) = verified(jws.expose(), pem, alg);
         assert_eq!(header["alg"], alg.as_str());
         assert_eq!(header["kid"], "sig-1");
@@ -116,6 +123,7 @@ fn the_intent_is_an_essential_claim_of_the_id_token_and_userinfo() {
         &params(),
         Some("urn-bank-intent-88379"),
         1_700_000_000,
+        300,
     )
     .unwrap();
     let (_, claims) = verified(jws.expose(), EC, SigningAlg::Es256);
@@ -130,8 +138,28 @@ fn the_intent_is_an_essential_claim_of_the_id_token_and_userinfo() {
 fn each_object_has_its_own_jti() {
     let s = signer(EC, SigningAlg::Es256);
     let jti = || {
-        let jws = request_object(&s, "c", &params(), None, 1).unwrap();
+        let jws = request_object(&s, "c", &params(), None, 1, 300).unwrap();
         verified(jws.expose(), EC, SigningAlg::Es256).1["jti"].clone()
     };
     assert_ne!(jti(), jti());
+}
+
+/// `request_object_lifetime` is `exp` - `nbf`; `request_object_audience`
+/// (here the signer's, as config validation sets it) is `aud`.
+#[test]
+fn the_lifetime_and_audience_are_the_configured_ones() {
+    let s = AssertionSigner::new(&JwtKey {
+        pkcs8: SecretBytes::new(pkcs8(EC)),
+        alg: SigningAlg::Es256,
+        kid: None,
+        audience: "https://bank.test/ob-aud".into(),
+    })
+    .unwrap();
+    for lifetime in [1, 300, 3600] {
+        let jws = request_object(&s, "c", &params(), None, 1_700_000_000, lifetime).unwrap();
+        let (_, claims) = verified(jws.expose(), EC, SigningAlg::Es256);
+        assert_eq!(claims["aud"], "https://bank.test/ob-aud");
+        assert_eq!(claims["nbf"], 1_700_000_000u64);
+        assert_eq!(claims["exp"], 1_700_000_000u64 + lifetime);
+    }
 }
