@@ -14,6 +14,8 @@ mod canonical;
 mod chunked;
 mod container;
 #[cfg(test)]
+mod streaming_tests;
+#[cfg(test)]
 mod tests;
 pub mod v4a;
 #[cfg(test)]
