@@ -1,7 +1,8 @@
 //! `countersign sign`: runs a request through the same preparation the proxy
 //! uses and prints the headers it adds or changes, to debug a signature that
 //! the upstream rejects; on stderr, what a credential that can tell
-//! (`hmac`) signed, part by part.
+//! (`hmac`, `aws-sigv4`) signed, part by part, and the signature of each
+//! chunk of aws-sigv4's streaming payload.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -88,6 +89,18 @@ fn sign_inner(args: SignArgs) -> Result<Vec<String>, Failure> {
         let (mut parts, body) = request.into_parts();
         parts.extensions.insert(Explain);
         let before = parts.headers.clone();
+        // As an app's HTTP client sends it (aws-sigv4's streaming payload
+        // needs the length before the body); printed, since the command
+        // line did not give it.
+        if args.body_file.is_some() {
+            if let http::header::Entry::Vacant(e) =
+                parts.headers.entry(http::header::CONTENT_LENGTH)
+            {
+                e.insert(HeaderValue::from(
+                    http_body::Body::size_hint(&body).exact().unwrap_or(0),
+                ));
+            }
+        }
         let params = SignParams {
             nonce: args.nonce.clone(),
             epoch: args.epoch,
@@ -130,13 +143,52 @@ fn sign_inner(args: SignArgs) -> Result<Vec<String>, Failure> {
                 }
             }
         }
-        Ok(prepared
+        let streamed = prepared
             .headers()
+            .contains_key(crate::creds::sigv4::X_AMZ_DECODED_CONTENT_LENGTH);
+        let (prepared, body) = prepared.into_parts();
+        if streamed {
+            // aws-sigv4's streaming payload: each chunk's signature, as
+            // the body goes upstream.
+            let wire = http_body_util::BodyExt::collect(body)
+                .await
+                .map_err(|e| (1, format!("cannot sign the body's chunks: {e}")))?
+                .to_bytes();
+            for line in chunk_signatures(&wire) {
+                eprintln!("# {line}");
+            }
+        }
+        Ok(prepared
+            .headers
             .iter()
             .filter(|(name, value)| before.get_all(*name).iter().all(|v| v != *value))
             .map(|(name, value)| format!("{}: {}", name, String::from_utf8_lossy(value.as_bytes())))
             .collect())
     })
+}
+
+/// The chunks of an `aws-chunked` body as sent: each one's length and
+/// signature (the last, empty, chunk included).
+fn chunk_signatures(mut wire: &[u8]) -> Vec<String> {
+    let mut lines = Vec::new();
+    while let Some(end) = wire.windows(2).position(|w| w == b"\r\n") {
+        let head = String::from_utf8_lossy(&wire[..end]);
+        let Some((size, signature)) = head.split_once(";chunk-signature=") else {
+            break;
+        };
+        let Ok(size) = usize::from_str_radix(size, 16) else {
+            break;
+        };
+        lines.push(format!(
+            "chunk {}: {size} bytes, chunk-signature={signature}",
+            lines.len() + 1
+        ));
+        wire = wire.get(end + 2 + size + 2..).unwrap_or_default();
+        if size == 0 {
+            break;
+        }
+    }
+    lines
 }
 
 /// Drops every credential but the route's, so no other OAuth2 credential

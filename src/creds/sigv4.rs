@@ -14,6 +14,8 @@ mod canonical;
 mod chunked;
 mod container;
 #[cfg(test)]
+mod streaming_tests;
+#[cfg(test)]
 mod tests;
 pub mod v4a;
 #[cfg(test)]
@@ -29,7 +31,7 @@ use http::{HeaderName, HeaderValue};
 use sha2::{Digest as _, Sha256};
 
 use super::token::{TokenManager, TokenRegistry, TokenStats};
-use super::{BodyDigest, BodyHash, CredError, SignParams};
+use super::{BodyDigest, BodyHash, CredError, Explain, Explained, SignParams};
 use crate::config::{AwsAlgorithm, AwsKeys, AwsPayload, AwsSigV4Config};
 use crate::egress::EgressPolicy;
 use crate::upstream::UpstreamSettings;
@@ -339,6 +341,7 @@ impl AwsSigV4 {
             let mut auth = value(&signed.authorization)?;
             auth.set_sensitive(true);
             parts.headers.insert(AUTHORIZATION, auth);
+            explain(parts, &signed.canonical_request, &signed.string_to_sign);
             return Ok(());
         }
         let scope = Scope {
@@ -352,6 +355,7 @@ impl AwsSigV4 {
         let mut auth = value(&signed.authorization)?;
         auth.set_sensitive(true);
         parts.headers.insert(AUTHORIZATION, auth);
+        explain(parts, &signed.canonical_request, &signed.string_to_sign);
         if let Some(decoded_len) = decoded_len {
             parts.extensions.insert(ChunkSigning {
                 key: signed.signing_key,
@@ -362,6 +366,22 @@ impl AwsSigV4 {
             });
         }
         Ok(())
+    }
+}
+
+/// For `countersign sign` only (it puts `Explain` in the request): what
+/// was signed.
+fn explain(parts: &mut Parts, canonical_request: &[u8], string_to_sign: &str) {
+    if parts.extensions.get::<Explain>().is_none() {
+        return;
+    }
+    let lines = canonical::explain(canonical_request, string_to_sign);
+    // After what an earlier credential of a stack explained.
+    match parts.extensions.get_mut::<Explained>() {
+        Some(Explained(earlier)) => earlier.extend(lines),
+        None => {
+            parts.extensions.insert(Explained(lines));
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! The compiled binary as a user runs it, as a child process: the one-shot
 //! `commands`, `run` over its `lifecycle`, and what it `logs`.
 
+mod aws_env;
+mod aws_sign;
 mod commands;
 mod hmac_recipes;
 mod httpsig;

@@ -250,19 +250,53 @@ async fn a_signed_content_type_missing_is_refused_before_the_upstream() {
 /// feeds PayPay's MD5 and LINE Pay's HMAC, and both verify.
 #[tokio::test]
 async fn stacked_with_paypay_opa_both_sign_the_same_body_in_one_pass() {
-    let upstream = Upstream::http().await;
+    let gate = gate::Gate::new();
+    let upstream = Upstream::http_with(Behaviour {
+        gate: Some(gate.clone()),
+        ..Behaviour::default()
+    })
+    .await;
     let sidecar = Sidecar::start(&config(&upstream.http_url())).await;
     for len in [30, 100 << 10] {
         let body = json(len);
-        let answer = send(
-            sidecar.proxy(),
-            post(
-                "http://stacked.test/v3/payments/request",
-                "application/json",
-                &body,
-            ),
-        )
+        // The upstream holds its answer, so the request, and its spool,
+        // are still there to be looked at once the upstream has the body.
+        gate.hold();
+        let proxy = sidecar.proxy();
+        let request = post(
+            "http://stacked.test/v3/payments/request",
+            "application/json",
+            &body,
+        );
+        let exchange = tokio::spawn(async move { send(proxy, request).await });
+        let seen = upstream.received().len();
+        eventually("the upstream has the body", || {
+            upstream.received().len() > seen
+        })
         .await;
+        // Read and spooled once for both credentials: the spool holds the
+        // body's length once (64 KiB in memory, the rest on disk), and
+        // past spool_memory there is one spool file, not one a signer.
+        let metrics = send(sidecar.probes(), get("/metrics")).await.body;
+        let gauge = |series: &str| {
+            metrics
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix(series)?
+                        .strip_prefix(' ')?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .unwrap_or(0)
+        };
+        let memory = gauge("countersign_spool_bytes{where=\"memory\"}");
+        let disk = gauge("countersign_spool_bytes{where=\"disk\"}");
+        assert_eq!(memory + disk, body.len() as u64, "{metrics}");
+        let files = open_files_in(sidecar.dir.path());
+        let expected_files = usize::from(body.len() > 64 << 10);
+        assert_eq!(files, expected_files, "spool files for a {len}-byte body");
+        gate.release();
+        let answer = exchange.await.unwrap();
         assert_eq!(answer.status, 200, "{answer:?}");
         let got = upstream.last();
         assert_eq!(got.body, body.as_bytes());

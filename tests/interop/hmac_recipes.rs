@@ -6,6 +6,7 @@
 
 use base64::Engine as _;
 
+use crate::integration::harness::process::BinarySidecar;
 use crate::integration::harness::*;
 
 const RECIPES: [(&str, &str, &str, &str); 3] = [
@@ -68,7 +69,7 @@ fn node_verdict(got: &Recorded, recipe: &str) -> Option<String> {
 #[ignore = "interop: needs Node.js; run by .ci/run"]
 async fn node_computes_the_same_signatures_as_the_providers_samples_do() {
     let upstream = Upstream::http().await;
-    let sidecar = Sidecar::start(&config(&upstream.http_url())).await;
+    let sidecar = BinarySidecar::start(&config(&upstream.http_url())).await;
     for (recipe, host, _, _) in RECIPES {
         let mut requests = vec![get(&format!("http://{host}/v3/things?a=1&b=two"))];
         // A small body, and one past spool_memory (on disk).

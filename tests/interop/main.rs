@@ -42,15 +42,18 @@
 //! `dpop`: DPoP-bound tokens (RFC 9449) from oidc-provider, with its
 //! nonces, and proofs checked by `jose` the way a resource server does.
 //!
-//! `sigv4`: AWS SigV4 signatures checked by botocore (python3, installed by
-//! `.ci/run`), the way an AWS service checks them.
+//! `sigv4`: AWS SigV4 signatures made by the compiled binary and checked by
+//! botocore (python3, installed by `.ci/run`), the way an AWS service
+//! checks them; `sigv4a`: SigV4A, by the compiled binary, checked with
+//! awscrt.
 //!
 //! `jws`: UK open banking's detached `x-jws-signature`, made by the compiled
 //! binary and checked by panva's `jose` (installed with oidc-provider) in a
 //! bank-like resource server, jws/bank.mjs.
 //!
-//! `hmac_recipes`: the `hmac` recipes (LINE Pay v3, bitFlyer, PayPay)
-//! recomputed by Node.js's own crypto as the providers' samples do.
+//! `hmac_recipes`: the `hmac` recipes (LINE Pay v3, bitFlyer, PayPay) signed
+//! by the compiled binary and recomputed by Node.js's own crypto as the
+//! providers' samples do.
 //!
 //! `httpsig`: RFC 9421 signatures made by the compiled binary, checked by
 //! the PyPI package http-message-signatures (installed by `.ci/run`).

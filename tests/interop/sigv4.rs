@@ -3,13 +3,15 @@
 //! upstream, and sigv4/verify.py recomputes each signature with botocore
 //! from what arrived, as an AWS service would. Bodies cross the spool
 //! boundary, S3's single encoding and `UNSIGNED-PAYLOAD` are covered, and
-//! one route stacks a static API key before the signature.
+//! one route stacks a static API key before the signature. countersign
+//! runs as the compiled binary, as a user runs it.
 
 use base64::Engine as _;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 
+use crate::integration::harness::process::BinarySidecar;
 use crate::integration::harness::*;
 
 mod over_h2;
@@ -152,7 +154,7 @@ pub(crate) fn request(
 /// of the tests' configs, and an empty one; `verify` checks each as the
 /// upstream got it.
 pub(crate) async fn puts_around_spool_memory(
-    sidecar: &Sidecar,
+    sidecar: &BinarySidecar,
     upstream: &Upstream,
     url: &str,
     verify: impl Fn(&Recorded),
@@ -177,7 +179,7 @@ pub(crate) fn body(len: usize) -> Vec<u8> {
 #[ignore = "interop: needs python3 with botocore; run by .ci/run"]
 async fn botocore_accepts_what_aws_sigv4_signs() {
     let upstream = Upstream::http().await;
-    let sidecar = Sidecar::start(&config(&upstream.http_url())).await;
+    let sidecar = BinarySidecar::start(&config(&upstream.http_url())).await;
 
     // A stacked API key, then SigV4 with a session token over a JSON body
     // past spool_memory (on disk), a path that needs double encoding, an

@@ -6,6 +6,7 @@
 
 use base64::Engine as _;
 
+use crate::integration::harness::process::BinarySidecar;
 use crate::integration::harness::*;
 use crate::sigv4::{body, puts_around_spool_memory, request};
 
@@ -106,7 +107,7 @@ fn verify(got: &Recorded, service: &str, region_set: &str, token: Option<&str>, 
 #[ignore = "interop: needs python3 with botocore and awscrt; run by .ci/run"]
 async fn awscrt_accepts_what_sigv4a_signs() {
     let upstream = Upstream::http().await;
-    let sidecar = Sidecar::start(&config(&upstream.http_url())).await;
+    let sidecar = BinarySidecar::start(&config(&upstream.http_url())).await;
 
     // S3 through a Multi-Region Access Point, any region: a key with a
     // space and a colon.

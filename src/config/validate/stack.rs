@@ -7,7 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use super::super::{Component, CredentialConfig, KeyPlacement, RouteConfig};
+use super::super::{
+    AwsAlgorithm, AwsPayload, Component, CredentialConfig, KeyPlacement, RouteConfig,
+};
 use super::Checker;
 
 /// The headers (lowercase) and query parameters a credential writes.
@@ -30,17 +32,23 @@ fn writes(c: &CredentialConfig) -> (Vec<String>, Vec<String>) {
             KeyPlacement::Header { name, .. } => (vec![name.as_str().to_string()], vec![]),
             KeyPlacement::Query { name } => (vec![], vec![name.clone()]),
         },
-        CredentialConfig::AwsSigV4(_) => (
-            [
+        CredentialConfig::AwsSigV4(a) => {
+            let mut headers = [
                 "authorization",
                 "x-amz-date",
                 "x-amz-security-token",
                 "x-amz-content-sha256",
             ]
             .map(str::to_string)
-            .to_vec(),
-            vec![],
-        ),
+            .to_vec();
+            if matches!(a.algorithm, AwsAlgorithm::SigV4A { .. }) {
+                headers.push("x-amz-region-set".into());
+            }
+            if a.payload == AwsPayload::Streaming {
+                headers.push("x-amz-decoded-content-length".into());
+            }
+            (headers, vec![])
+        }
         CredentialConfig::JwsDetached(j) => {
             let mut headers = vec!["x-jws-signature".to_string()];
             if j.interaction_id {
@@ -189,6 +197,31 @@ service = "execute-api"
 region = "eu-west-1"
 access_key_id = "AKID"
 secret_access_key = "secret"
+
+[credential.aws4a]
+type = "aws-sigv4"
+service = "s3"
+region = "eu-west-1"
+algorithm = "sigv4a"
+region_set = "*"
+access_key_id = "AKID"
+secret_access_key = "secret"
+
+[credential.s3stream]
+type = "aws-sigv4"
+service = "s3"
+region = "eu-west-1"
+payload = "streaming"
+access_key_id = "AKID"
+secret_access_key = "secret"
+
+[credential.regions]
+type = "header"
+headers = { "X-Amz-Region-Set" = "us-east-1" }
+
+[credential.decoded]
+type = "header"
+headers = { "X-Amz-Decoded-Content-Length" = "5" }
 "#;
 
     fn check(credential: &str) -> Result<Vec<String>, String> {
@@ -206,6 +239,25 @@ secret_access_key = "secret"
         assert_eq!(check("\"paypay\"").unwrap(), ["paypay"]);
         assert_eq!(check("[\"key\", \"paypay\"]").unwrap(), ["key", "paypay"]);
         assert_eq!(check("[\"key\", \"aws\"]").unwrap(), ["key", "aws"]);
+    }
+
+    #[test]
+    fn a_header_that_sigv4a_or_the_streaming_payload_writes_is_refused() {
+        let e = check("[\"regions\", \"aws4a\"]").unwrap_err();
+        assert!(
+            e.contains("`regions` and `aws4a` both write the header `x-amz-region-set`"),
+            "{e}"
+        );
+        let e = check("[\"decoded\", \"s3stream\"]").unwrap_err();
+        assert!(
+            e.contains(
+                "`decoded` and `s3stream` both write the header `x-amz-decoded-content-length`"
+            ),
+            "{e}"
+        );
+        // Plain SigV4 with a signed payload writes neither.
+        assert_eq!(check("[\"regions\", \"aws\"]").unwrap(), ["regions", "aws"]);
+        assert_eq!(check("[\"decoded\", \"aws\"]").unwrap(), ["decoded", "aws"]);
     }
 
     #[test]

@@ -141,6 +141,22 @@ pub fn headers<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> (Vec
     (canonical, signed)
 }
 
+/// For `countersign sign`: the canonical request and the string to sign,
+/// line by line, to lay beside what the service says it computed (AWS's
+/// `SignatureDoesNotMatch` answer carries both). The signing key is never
+/// shown.
+pub fn explain(canonical_request: &[u8], string_to_sign: &str) -> Vec<String> {
+    let mut lines = vec!["canonical request:".to_string()];
+    lines.extend(
+        String::from_utf8_lossy(canonical_request)
+            .split('\n')
+            .map(|l| format!("  {l}")),
+    );
+    lines.push("string to sign:".to_string());
+    lines.extend(string_to_sign.split('\n').map(|l| format!("  {l}")));
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -174,3 +174,45 @@ pub(crate) fn write_config(dir: &Path, toml: &str) -> std::path::PathBuf {
     std::fs::write(&path, with_free_admin_port(toml)).unwrap();
     path
 }
+
+/// `countersign run` as a child process on a config in its own temp
+/// folder, for tests that otherwise would start the app in-process
+/// (`Sidecar`): the same `DIR` placeholder, the forward listener's address.
+pub(crate) struct BinarySidecar {
+    pub(crate) process: Process,
+    proxy: SocketAddr,
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl BinarySidecar {
+    /// `toml` may say `DIR` for the temp folder.
+    pub(crate) async fn start(toml: &str) -> BinarySidecar {
+        BinarySidecar::start_in(tempfile::tempdir().unwrap(), toml).await
+    }
+
+    pub(crate) async fn start_in(dir: tempfile::TempDir, toml: &str) -> BinarySidecar {
+        let config = write_config(
+            dir.path(),
+            &toml.replace("DIR", &dir.path().display().to_string()),
+        );
+        // Reading its log blocks: off the test's runtime, which may be
+        // serving the upstream fixtures.
+        let (process, proxy) = tokio::task::spawn_blocking(move || {
+            let mut process = Process::start(&config, &[]);
+            let proxy = process.listening("forward");
+            process.wait_for("countersign is serving");
+            (process, proxy)
+        })
+        .await
+        .expect("the binary starts");
+        BinarySidecar {
+            process,
+            proxy,
+            dir,
+        }
+    }
+
+    pub(crate) fn proxy(&self) -> SocketAddr {
+        self.proxy
+    }
+}

@@ -58,6 +58,9 @@ pub struct Behaviour {
     pub delay: Option<Duration>,
     /// Answer with this redirect instead of 200.
     pub redirect_to: Option<String>,
+    /// Answer only once this gate lets the request pass (after the request
+    /// is recorded, so a test can look at countersign mid-request).
+    pub gate: Option<gate::Gate>,
 }
 
 impl Upstream {
@@ -247,6 +250,9 @@ async fn record(
     }
     if let Some(d) = behaviour.delay {
         tokio::time::sleep(d).await;
+    }
+    if let Some(gate) = behaviour.gate {
+        gate.pass().await;
     }
     Response::builder()
         .header("x-upstream", "yes")

@@ -2,6 +2,7 @@
 //! the host from `:authority`, and botocore, given the request as such an
 //! upstream sees it, accepts spooled and chunk-signed bodies.
 
+use crate::integration::harness::process::BinarySidecar;
 use crate::integration::harness::*;
 
 use super::{body, request, verify_with, AK, SK};
@@ -41,7 +42,7 @@ async fn botocore_accepts_sigv4_received_over_h2() {
     let upstream = Upstream::https_h2(&ca).await;
     let dir = tempfile::tempdir().unwrap();
     let ca_file = ca.write_ca(dir.path());
-    let sidecar = Sidecar::start_in(dir, &config(&upstream, &ca_file)).await;
+    let sidecar = BinarySidecar::start_in(dir, &config(&upstream, &ca_file)).await;
 
     // Under and over spool_memory, and empty.
     for len in [(64 << 10) - 1, (64 << 10) + 1, 0] {
@@ -93,7 +94,7 @@ async fn botocore_accepts_sigv4_when_the_upstream_declines_h2() {
     let upstream = Upstream::https_alpn(ca.server_config(), &[b"http/1.1"]).await;
     let dir = tempfile::tempdir().unwrap();
     let ca_file = ca.write_ca(dir.path());
-    let sidecar = Sidecar::start_in(dir, &config(&upstream, &ca_file)).await;
+    let sidecar = BinarySidecar::start_in(dir, &config(&upstream, &ca_file)).await;
     let data = body(1000);
     let answer = send(
         sidecar.proxy(),
