@@ -82,7 +82,7 @@ impl Checker<'_> {
         };
         let path_prefix = raw
             .path_prefix
-            .filter(|p| match crate::route::prefix_problem(p) {
+            .filter(|p| match crate::paths::prefix_problem(p) {
                 Some(problem) => {
                     self.problem(format!("{path}.path_prefix"), problem);
                     false
