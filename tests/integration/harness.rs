@@ -121,14 +121,18 @@ pub fn reachable(addr: SocketAddr) -> SocketAddr {
 }
 
 /// Tests run in parallel: unless a config says otherwise, its admin
-/// listener takes a port the OS picks instead of the fixed default.
+/// listeners (probes, controls, browsers) take ports the OS picks instead
+/// of the fixed defaults.
 pub fn with_free_admin_port(toml: &str) -> String {
     if toml.contains("[admin]") {
         toml.to_string()
     } else {
-        format!("{toml}\n[admin]\nlisten = \"127.0.0.1:0\"\n")
+        format!("{toml}\n{FREE_ADMIN_PORTS}")
     }
 }
+
+/// An `[admin]` section with every listener on a port the OS picks.
+pub const FREE_ADMIN_PORTS: &str = "[admin]\nlisten = \"127.0.0.1:0\"\ncontrol_listen = \"127.0.0.1:0\"\nbrowser_listen = \"127.0.0.1:0\"\n";
 
 pub fn write_atomically(path: &Path, text: &str) {
     let tmp = path.with_extension("tmp-write");
