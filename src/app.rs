@@ -84,6 +84,7 @@ impl App {
     /// Loads `config_path` and binds every listener; a bad config is refused
     /// before anything is bound.
     pub async fn start(config_path: &Path, options: StartOptions) -> Result<App, StartError> {
+        crate::pki::provider::install();
         let config = load(config_path).await?;
         let own = OwnAddrs::default();
         let tokens = Arc::new(TokenRegistry::new());
