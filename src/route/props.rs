@@ -10,8 +10,8 @@ use http::Method;
 use proptest::prelude::*;
 
 use super::{takes, Router};
-use crate::paths::{check as check_path, prefix_problem};
 use crate::config::{self, RouteConfig};
+use crate::paths::{check as check_path, prefix_problem};
 
 /// One layer of `%XX`; a malformed escape stays.
 fn decode_once(bytes: &[u8]) -> Vec<u8> {

@@ -180,3 +180,27 @@ where
         }
     }
 }
+
+/// `eventually_async` for code that blocks (child processes, their logs,
+/// blocking clients): polls `probe` every 10ms on this thread until it
+/// gives `Ok`, for up to `within`, and returns what it gave. Past `within`
+/// it panics with `what` and the probe's last `Err`: make that what it saw.
+pub fn eventually_blocking<T, E>(
+    what: &str,
+    within: Duration,
+    mut probe: impl FnMut() -> Result<T, E>,
+) -> T
+where
+    E: std::fmt::Display,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        match probe() {
+            Ok(value) => return value,
+            Err(last) if std::time::Instant::now() >= deadline => {
+                panic!("timed out after {within:?} waiting for: {what}\nlast seen: {last}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
