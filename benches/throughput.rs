@@ -105,7 +105,7 @@ async fn through_the_proxy() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("proxy.toml");
     let toml = format!(
-        "[proxy]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[credential.pp]\ntype = \"paypay-opa\"\napi_key = \"bench-key\"\napi_secret = \"bench-secret\"\n[[route]]\nname = \"api\"\nhosts = [\"api.test\"]\nupstream = \"http://{upstream}\"\ncredential = \"pp\"\n"
+        "[proxy]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\ncontrol_listen = \"127.0.0.1:0\"\n[credential.pp]\ntype = \"paypay-opa\"\napi_key = \"bench-key\"\napi_secret = \"bench-secret\"\n[[route]]\nname = \"api\"\nhosts = [\"api.test\"]\nupstream = \"http://{upstream}\"\ncredential = \"pp\"\n"
     );
     std::fs::write(&config, toml).expect("config");
     let options = StartOptions {

@@ -157,6 +157,7 @@ drain_timeout = "2s"
 
 [admin]
 listen = "127.0.0.1:{ports['admin']}"
+control_listen = "127.0.0.1:0"
 
 [credential.bearer]
 type = "header"

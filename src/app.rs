@@ -84,6 +84,7 @@ impl App {
     /// Loads `config_path` and binds every listener; a bad config is refused
     /// before anything is bound.
     pub async fn start(config_path: &Path, options: StartOptions) -> Result<App, StartError> {
+        crate::pki::provider::install();
         let config = load(config_path).await?;
         let own = OwnAddrs::default();
         let tokens = Arc::new(TokenRegistry::new());
@@ -144,22 +145,21 @@ impl App {
         Ok(app)
     }
 
-    /// The bound address of the admin listener (the probes, and the
-    /// controls too when they have no listener of their own).
+    /// The bound address of the admin listener: the probes.
     pub fn admin_addr(&self) -> SocketAddr {
         self.addr(&ListenerRole::Admin)
             .expect("invariant: the admin listener always exists")
     }
 
-    /// Where the control endpoints are served: the control listener, or
-    /// the admin listener when there is none.
+    /// The bound address of the control listener.
     pub fn control_addr(&self) -> SocketAddr {
         self.addr(&ListenerRole::Control)
-            .unwrap_or_else(|| self.admin_addr())
+            .expect("invariant: the control listener always exists")
     }
 
     /// Where the browser endpoints are served: the browser listener, or
-    /// wherever the controls are when there is none.
+    /// the control listener when there is none (`browser_listen =
+    /// "control"`, or no credential has user sessions).
     pub fn browser_addr(&self) -> SocketAddr {
         self.addr(&ListenerRole::Browser)
             .unwrap_or_else(|| self.control_addr())

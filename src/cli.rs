@@ -77,6 +77,9 @@ pub struct ConfigArg {
 }
 
 pub fn main(cli: Cli) -> ExitCode {
+    // Before any command may open a TLS connection of a library's making
+    // (a `rediss://` store).
+    crate::pki::provider::install();
     match cli.command {
         None => run(cli.run),
         Some(Command::Run(args)) => run(args),

@@ -25,7 +25,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue, Method};
 use rustls_pki_types::CertificateDer;
 
-pub use admin::{is_loopback, AdminSettings};
+pub use admin::{is_loopback, AdminSettings, BrowserListen};
 pub use aws::{
     AwsAlgorithm, AwsKeys, AwsPayload, AwsSigV4Config, ContainerEndpoint, ContainerToken,
     StaticKeys, WebIdentity,

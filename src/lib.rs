@@ -15,6 +15,7 @@ mod lenient;
 mod listener;
 #[cfg(test)]
 mod log_capture;
+pub mod paths;
 pub mod proxy;
 mod reload;
 pub mod route;

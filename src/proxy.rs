@@ -215,7 +215,7 @@ fn decide<'a>(
             return Err(ProxyError::BadRequest("not a proxy listener".into()))
         }
     };
-    crate::route::check_path(path).map_err(|p| ProxyError::BadRequest(p.to_string()))?;
+    crate::paths::check(path).map_err(|p| ProxyError::BadRequest(p.to_string()))?;
     let (host, port) = match wanted {
         Wanted::Host(host, port) => (host, port),
         // A route's own listener serves that route or nothing: no other

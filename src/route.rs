@@ -1,14 +1,12 @@
 //! Route lookup: which route, if any, a request's (host, port, path, method)
 //! belongs to. Pure and I/O-free; the most specific rule wins, and validation
-//! has already refused rules that tie. Paths are checked first (`path`).
+//! has already refused rules that tie. Paths are checked first, on every
+//! listener, by `crate::paths`.
 
-mod path;
 #[cfg(test)]
 mod props;
 
 use http::Method;
-
-pub use path::{check as check_path, prefix_problem, PathProblem};
 
 use crate::config::{HostPattern, RouteConfig};
 

@@ -255,11 +255,9 @@ impl Snapshot {
         let mut out = vec![
             (ListenerRole::Forward, self.proxy.listen),
             (ListenerRole::Admin, self.admin.listen),
+            (ListenerRole::Control, self.admin.control_listen),
         ];
-        if let Some(addr) = self.admin.control_listen {
-            out.push((ListenerRole::Control, addr));
-        }
-        if let Some(addr) = self.admin.browser_listen {
+        if let Some(addr) = self.admin.browser_listen.own() {
             out.push((ListenerRole::Browser, addr));
         }
         for r in &self.routes {

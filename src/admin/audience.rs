@@ -3,19 +3,21 @@
 //! - probes (the kubelet, Prometheus): `/healthz`, `/readyz`, `/metrics`,
 //!   on the admin listener, which may be the pod's address;
 //! - controls (the operator, the app): everything else but the browser
-//!   endpoints, behind `admin.control_secret` when it is set;
-//! - browsers: `GET /oauth2/NAME/start` and `/callback`.
+//!   endpoints, on the control listener, behind `admin.control_secret`
+//!   when it is set;
+//! - browsers: `GET /oauth2/NAME/start` and `/callback`, on the browser
+//!   listener, or on the control listener when the operator says so
+//!   (`browser_listen = "control"`).
 //!
-//! Controls without a listener of their own are served on the admin
-//! listener (which is then loopback), and browser endpoints without one
-//! wherever the controls are. Each is decided per request from the
-//! serving snapshot, so a reload that moves an audience applies at once.
+//! Each listener serves its own audience only. Which one serves the
+//! browsers is decided per request from the serving snapshot, so a reload
+//! that moves them applies at once.
 
 use http::header::AUTHORIZATION;
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
-use crate::config::AdminSettings;
+use crate::config::{AdminSettings, BrowserListen};
 use crate::snapshot::ListenerRole;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,14 +52,10 @@ pub(super) struct Served {
 
 impl Served {
     pub(super) fn of(role: &ListenerRole, admin: &AdminSettings) -> Served {
-        let control = match role {
-            ListenerRole::Admin => admin.control_listen.is_none(),
-            ListenerRole::Control => true,
-            _ => false,
-        };
+        let control = *role == ListenerRole::Control;
         let browser = match role {
             ListenerRole::Browser => true,
-            _ => control && admin.browser_listen.is_none(),
+            _ => control && admin.browser_listen == BrowserListen::Control,
         };
         Served {
             probe: *role == ListenerRole::Admin,
@@ -94,11 +92,11 @@ impl Served {
 pub(super) fn key_of(audience: Audience, admin: &AdminSettings) -> &'static str {
     match audience {
         Audience::Probe => "admin.listen",
-        Audience::Control if admin.control_listen.is_none() => "admin.listen",
         Audience::Control => "admin.control_listen",
-        Audience::Browser if admin.browser_listen.is_some() => "admin.browser_listen",
-        Audience::Browser if admin.control_listen.is_some() => "admin.control_listen",
-        Audience::Browser => "admin.listen",
+        Audience::Browser if admin.browser_listen == BrowserListen::Control => {
+            "admin.control_listen"
+        }
+        Audience::Browser => "admin.browser_listen",
     }
 }
 
@@ -175,43 +173,46 @@ mod tests {
     }
 
     #[test]
-    fn audiences_follow_the_listeners_that_exist() {
+    fn each_listener_serves_its_own_audience_only() {
         let served = |role, admin: &AdminSettings| Served::of(&role, admin);
-        let shared = AdminSettings::default();
-        let all = Served {
-            probe: true,
-            control: true,
-            browser: true,
-        };
-        assert_eq!(served(ListenerRole::Admin, &shared), all);
-
-        let split = AdminSettings {
-            listen: addr("0.0.0.0:9901"),
-            control_listen: Some(addr("127.0.0.1:9902")),
-            browser_listen: Some(addr("0.0.0.0:9903")),
-            ..AdminSettings::default()
-        };
         let only = |probe, control, browser| Served {
             probe,
             control,
             browser,
         };
+        // The defaults: nothing shared, whatever `listen` is.
+        for listen in ["127.0.0.1:9901", "0.0.0.0:9901"] {
+            let defaults = AdminSettings {
+                listen: addr(listen),
+                browser_listen: BrowserListen::Own(addr("127.0.0.1:9903")),
+                ..AdminSettings::default()
+            };
+            assert_eq!(
+                served(ListenerRole::Admin, &defaults),
+                only(true, false, false)
+            );
+            assert_eq!(
+                served(ListenerRole::Control, &defaults),
+                only(false, true, false)
+            );
+            assert_eq!(
+                served(ListenerRole::Browser, &defaults),
+                only(false, false, true)
+            );
+            assert_eq!(key_of(Audience::Control, &defaults), "admin.control_listen");
+            assert_eq!(key_of(Audience::Browser, &defaults), "admin.browser_listen");
+        }
+        // No sessions: no browser endpoints anywhere.
+        let unused = AdminSettings::default();
         assert_eq!(
-            served(ListenerRole::Admin, &split),
-            only(true, false, false)
-        );
-        assert_eq!(
-            served(ListenerRole::Control, &split),
+            served(ListenerRole::Control, &unused),
             only(false, true, false)
         );
-        assert_eq!(
-            served(ListenerRole::Browser, &split),
-            only(false, false, true)
-        );
 
+        // Shared only when the operator says so.
         let browsers_with_controls = AdminSettings {
-            browser_listen: None,
-            ..split
+            browser_listen: BrowserListen::Control,
+            ..AdminSettings::default()
         };
         assert_eq!(
             served(ListenerRole::Control, &browsers_with_controls),
@@ -224,6 +225,10 @@ mod tests {
         assert_eq!(
             served(ListenerRole::Forward, &browsers_with_controls),
             only(false, false, false)
+        );
+        assert_eq!(
+            key_of(Audience::Browser, &browsers_with_controls),
+            "admin.control_listen"
         );
     }
 

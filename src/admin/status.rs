@@ -5,6 +5,7 @@
 use serde_json::json;
 
 use super::State;
+use crate::config::BrowserListen;
 use crate::pki::seconds_until;
 use crate::snapshot::{ListenerRole, Snapshot};
 
@@ -66,11 +67,14 @@ pub(super) fn status(state: &State, snapshot: &Snapshot) -> serde_json::Value {
         "listeners": {
             "proxy": addr(&ListenerRole::Forward),
             "admin": addr(&ListenerRole::Admin),
-            // Where the controls and the browser endpoints are served.
-            "control": addr(&ListenerRole::Control).or_else(|| addr(&ListenerRole::Admin)),
-            "browser": addr(&ListenerRole::Browser)
-                .or_else(|| addr(&ListenerRole::Control))
-                .or_else(|| addr(&ListenerRole::Admin)),
+            // Where the controls and the browser endpoints are served
+            // (none for browsers when no credential has user sessions).
+            "control": addr(&ListenerRole::Control),
+            "browser": match snapshot.admin.browser_listen {
+                BrowserListen::Own(_) => addr(&ListenerRole::Browser),
+                BrowserListen::Control => addr(&ListenerRole::Control),
+                BrowserListen::Unused => None,
+            },
         },
         "unmatched": format!("{:?}", snapshot.proxy.unmatched).to_lowercase(),
         "interception": snapshot.minter.is_some(),

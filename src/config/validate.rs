@@ -32,7 +32,7 @@ use super::raw::{
 use super::secret::{Env, ProcessEnv, SecretResolver};
 use super::units::{parse_duration, parse_size};
 use super::StoreConfig;
-use super::{Config, ConfigError, Problem};
+use super::{Config, ConfigError, CredentialConfig, Grant, Problem};
 use std::sync::Arc;
 
 /// Headers a route or credential may not set: they belong to the connection
@@ -113,7 +113,6 @@ pub(crate) fn validate_with_env(
     let intercept = raw_intercept.and_then(|r| c.intercept(r));
     let tunnel = c.tunnel(raw_connect);
     let egress = c.egress(raw_egress);
-    let admin = c.admin(raw_admin);
     let defined: BTreeSet<String> = raw_creds.iter().map(|(n, _)| n.clone()).collect();
     let mut credentials = BTreeMap::new();
     let mut required = BTreeSet::new();
@@ -125,6 +124,11 @@ pub(crate) fn validate_with_env(
             credentials.insert(name, cred);
         }
     }
+    let sessions = credentials.values().any(|c| match c {
+        CredentialConfig::OAuth2(o) => matches!(o.grant, Grant::AuthorizationCode(_)),
+        _ => false,
+    });
+    let admin = c.admin(raw_admin, sessions);
     c.distinct_token_stores(&credentials);
     c.jws_within_budget(proxy.as_ref(), &credentials);
     let mut routes = Vec::new();

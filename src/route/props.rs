@@ -9,8 +9,9 @@
 use http::Method;
 use proptest::prelude::*;
 
-use super::{check_path, takes, Router};
+use super::{takes, Router};
 use crate::config::{self, RouteConfig};
+use crate::paths::{check as check_path, prefix_problem};
 
 /// One layer of `%XX`; a malformed escape stays.
 fn decode_once(bytes: &[u8]) -> Vec<u8> {
@@ -130,7 +131,7 @@ proptest! {
     #[test]
     fn any_text_is_checked_without_panicking(path in any::<String>()) {
         let _ = check_path(&path);
-        let _ = super::prefix_problem(&path);
+        let _ = prefix_problem(&path);
     }
 }
 

@@ -19,6 +19,8 @@ listen = "127.0.0.1:0"
 
 [admin]
 listen = "127.0.0.1:0"
+control_listen = "127.0.0.1:0"
+browser_listen = "127.0.0.1:0"
 
 [credential.api]
 type = "header"

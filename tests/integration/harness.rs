@@ -121,14 +121,18 @@ pub fn reachable(addr: SocketAddr) -> SocketAddr {
 }
 
 /// Tests run in parallel: unless a config says otherwise, its admin
-/// listener takes a port the OS picks instead of the fixed default.
+/// listeners (probes, controls, browsers) take ports the OS picks instead
+/// of the fixed defaults.
 pub fn with_free_admin_port(toml: &str) -> String {
     if toml.contains("[admin]") {
         toml.to_string()
     } else {
-        format!("{toml}\n[admin]\nlisten = \"127.0.0.1:0\"\n")
+        format!("{toml}\n{FREE_ADMIN_PORTS}")
     }
 }
+
+/// An `[admin]` section with every listener on a port the OS picks.
+pub const FREE_ADMIN_PORTS: &str = "[admin]\nlisten = \"127.0.0.1:0\"\ncontrol_listen = \"127.0.0.1:0\"\nbrowser_listen = \"127.0.0.1:0\"\n";
 
 pub fn write_atomically(path: &Path, text: &str) {
     let tmp = path.with_extension("tmp-write");
@@ -173,6 +177,30 @@ where
                 panic!("timed out after {within:?} waiting for: {what}\nlast seen: {last}")
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}
+
+/// `eventually_async` for code that blocks (child processes, their logs,
+/// blocking clients): polls `probe` every 10ms on this thread until it
+/// gives `Ok`, for up to `within`, and returns what it gave. Past `within`
+/// it panics with `what` and the probe's last `Err`: make that what it saw.
+pub fn eventually_blocking<T, E>(
+    what: &str,
+    within: Duration,
+    mut probe: impl FnMut() -> Result<T, E>,
+) -> T
+where
+    E: std::fmt::Display,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        match probe() {
+            Ok(value) => return value,
+            Err(last) if std::time::Instant::now() >= deadline => {
+                panic!("timed out after {within:?} waiting for: {what}\nlast seen: {last}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
     }
 }

@@ -73,18 +73,10 @@ impl Child2 {
 
     /// Waits up to 30 s for `find` to pick something out of the stderr log.
     fn wait_in_log<T>(&self, what: &str, find: impl Fn(&str) -> Option<T>) -> T {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(found) = find(&self.log()) {
-                return found;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no {what} within 30 s:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        eventually_blocking(what, Duration::from_secs(30), || {
+            let log = self.log();
+            find(&log).ok_or_else(|| format!("its stderr so far:\n{log}"))
+        })
     }
 }
 

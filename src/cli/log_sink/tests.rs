@@ -89,14 +89,34 @@ fn past_the_cap_a_line_writes_the_buffer_itself_and_nothing_is_lost() {
 #[test]
 fn a_quiet_log_is_written_without_the_guard() {
     let out = Recorder::default();
-    let (sink, _flush) = start(out.clone());
+    let (told, written) = mpsc::channel();
+    let (sink, _flush) = start(Told {
+        out: out.clone(),
+        told,
+    });
     line(&sink, "one line");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while out.text().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "never written");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    // No polling: the writer says when the sink's thread wrote.
+    written
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the line is written within 10 s, the guard still held");
     assert_eq!(out.text(), "one line\n");
+}
+
+/// A `Recorder` that tells the test each time it is written to.
+struct Told {
+    out: Recorder,
+    told: mpsc::Sender<()>,
+}
+
+impl Write for Told {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        let _ = self.told.send(());
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A writer whose first write waits until the test lets it go.

@@ -1,9 +1,13 @@
-//! Rules for `[admin]`: which listener serves which audience, and the
-//! control listener off loopback only behind a bearer secret.
+//! Rules for `[admin]`: a listener per audience, each on loopback unless
+//! the operator says otherwise, and the control listener off loopback only
+//! behind a bearer secret.
 
 use std::net::SocketAddr;
 
-use super::super::admin::{is_loopback, AdminSettings, DEFAULT_CONTROL_LISTEN, DEFAULT_LISTEN};
+use super::super::admin::{
+    is_loopback, AdminSettings, BrowserListen, DEFAULT_BROWSER_LISTEN, DEFAULT_CONTROL_LISTEN,
+    DEFAULT_LISTEN,
+};
 use super::super::raw::RawAdmin;
 use super::Checker;
 
@@ -11,19 +15,22 @@ use super::Checker;
 const SECRET_MIN: usize = 16;
 
 impl Checker<'_> {
-    pub(super) fn admin(&mut self, raw: RawAdmin) -> Option<AdminSettings> {
+    /// `sessions`: whether some credential has user sessions, the only
+    /// reason to bind the browser listener.
+    pub(super) fn admin(&mut self, raw: RawAdmin, sessions: bool) -> Option<AdminSettings> {
         let listen = match raw.listen.as_deref() {
             Some(text) => self.socket_addr("admin.listen", text),
             None => Some(DEFAULT_LISTEN),
         };
         let control_listen = match raw.control_listen.as_deref() {
-            Some(text) => self.socket_addr("admin.control_listen", text).map(Some),
-            None => Some(None),
+            Some(text) => self.socket_addr("admin.control_listen", text),
+            None => Some(DEFAULT_CONTROL_LISTEN),
         };
         let browser_listen = match raw.browser_listen.as_deref() {
-            None | Some("control") => Some(None),
+            Some("control") => Some(BrowserListen::Control),
+            None => Some(BrowserListen::Own(DEFAULT_BROWSER_LISTEN)),
             Some(text) => match text.parse::<SocketAddr>() {
-                Ok(addr) => Some(Some(addr)),
+                Ok(addr) => Some(BrowserListen::Own(addr)),
                 Err(_) => {
                     self.problem(
                         "admin.browser_listen",
@@ -33,20 +40,15 @@ impl Checker<'_> {
                 }
             },
         };
+        let browser_listen =
+            browser_listen.map(|b| if sessions { b } else { BrowserListen::Unused });
         let control_secret = match raw.control_secret.as_deref() {
             None => Some(None),
             Some(text) => self.control_secret(text).map(Some),
         };
         let (listen, control_listen) = (listen?, control_listen?);
-        // Unset, the controls stay where they were before the split when
-        // that is loopback (one port for everything), else go to loopback.
-        let control_listen = match control_listen {
-            Some(addr) => Some(addr),
-            None if is_loopback(listen) => None,
-            None => Some(DEFAULT_CONTROL_LISTEN),
-        };
         let control_secret = control_secret?;
-        if control_secret.is_none() && control_listen.is_some_and(|a| !is_loopback(a)) {
+        if control_secret.is_none() && !is_loopback(control_listen) {
             self.problem(
                 "admin.control_secret",
                 "missing; admin.control_listen is not a loopback address, and the control endpoints (/status, POST /reload, POST /oauth2/NAME/authorize) may not be open to the network: set control_secret to a ${file:} reference holding at least 16 random characters, or make control_listen a loopback address",
@@ -102,40 +104,76 @@ mod tests {
         text.parse().unwrap()
     }
 
+    /// A credential with user sessions, for the browser listener.
+    const SESSIONS: &str = "[credential.bank]\ntype = \"oauth2\"\ntoken_url = \"https://as.test/token\"\nclient_id = \"c\"\nclient_secret = \"s3cret\"\ngrant = \"authorization_code\"\nauthorize_url = \"https://as.test/authorize\"\nredirect_uri = \"https://app.test/oauth2/callback\"\ntoken_store = \"DIR/sessions\"\n";
+
+    fn with_sessions(section: &str, dir: &std::path::Path) -> Result<AdminSettings, Vec<String>> {
+        std::fs::create_dir_all(dir.join("sessions")).unwrap();
+        let creds = SESSIONS.replace("DIR", &dir.display().to_string());
+        validate(&format!("{creds}\n[admin]\n{section}"), dir)
+            .map(|c| c.admin)
+            .map_err(|e| e.problems.into_iter().map(|p| p.to_string()).collect())
+    }
+
     #[test]
-    fn a_loopback_admin_listener_keeps_the_controls_and_browsers() {
+    fn each_audience_has_a_loopback_listener_of_its_own_by_default() {
         let dir = tempfile::tempdir().unwrap();
         for section in [
             "",
             "listen = \"127.0.0.1:9901\"\n",
             "listen = \"[::1]:0\"\n",
+            "listen = \"0.0.0.0:9901\"\n",
         ] {
             let a = admin(section, dir.path()).unwrap();
+            assert_eq!(a.control_listen, DEFAULT_CONTROL_LISTEN, "{section}");
+            // No credential has user sessions: no browser listener.
+            assert_eq!(a.browser_listen, BrowserListen::Unused, "{section}");
+            let a = with_sessions(section, dir.path()).unwrap();
+            assert_eq!(a.control_listen, DEFAULT_CONTROL_LISTEN, "{section}");
             assert_eq!(
-                (a.control_listen, a.browser_listen),
-                (None, None),
+                a.browser_listen,
+                BrowserListen::Own(DEFAULT_BROWSER_LISTEN),
                 "{section}"
             );
         }
         assert_eq!(admin("", dir.path()).unwrap().listen, DEFAULT_LISTEN);
+        assert_eq!(
+            (
+                DEFAULT_LISTEN.port(),
+                DEFAULT_CONTROL_LISTEN.port(),
+                DEFAULT_BROWSER_LISTEN.port()
+            ),
+            (9901, 9902, 9903)
+        );
+        assert!(is_loopback(DEFAULT_CONTROL_LISTEN) && is_loopback(DEFAULT_BROWSER_LISTEN));
     }
 
     #[test]
-    fn a_pod_address_leaves_the_controls_on_loopback() {
+    fn the_operator_moves_or_shares_a_listener_by_saying_so() {
         let dir = tempfile::tempdir().unwrap();
-        let a = admin("listen = \"0.0.0.0:9901\"\n", dir.path()).unwrap();
-        assert_eq!(a.listen, addr("0.0.0.0:9901"));
-        assert_eq!(a.control_listen, Some(DEFAULT_CONTROL_LISTEN));
-        assert_eq!(a.browser_listen, None);
-        let a = admin(
+        let a = with_sessions(
             "listen = \"0.0.0.0:9901\"\ncontrol_listen = \"127.0.0.1:7000\"\nbrowser_listen = \"0.0.0.0:9903\"\n",
             dir.path(),
         )
         .unwrap();
-        assert_eq!(a.control_listen, Some(addr("127.0.0.1:7000")));
-        assert_eq!(a.browser_listen, Some(addr("0.0.0.0:9903")));
-        let a = admin("browser_listen = \"control\"\n", dir.path()).unwrap();
-        assert_eq!(a.browser_listen, None);
+        assert_eq!(a.listen, addr("0.0.0.0:9901"));
+        assert_eq!(a.control_listen, addr("127.0.0.1:7000"));
+        assert_eq!(a.browser_listen, BrowserListen::Own(addr("0.0.0.0:9903")));
+        let a = with_sessions("browser_listen = \"control\"\n", dir.path()).unwrap();
+        assert_eq!(a.browser_listen, BrowserListen::Control);
+        // The same address as the controls is a clash that names the
+        // spelling that shares.
+        let clash = with_sessions(
+            "control_listen = \"127.0.0.1:7000\"\nbrowser_listen = \"127.0.0.1:7000\"\n",
+            dir.path(),
+        )
+        .unwrap_err();
+        assert_eq!(clash.len(), 1, "{clash:?}");
+        assert!(
+            clash[0].starts_with("admin.browser_listen: is already used by admin.control_listen; ")
+                && clash[0].contains("browser_listen = \"control\""),
+            "{clash:?}"
+        );
     }
 
     #[test]
@@ -199,14 +237,11 @@ mod tests {
             clash,
             ["admin.control_listen: is already used by admin.listen"]
         );
-        let clash = admin(
-            "control_listen = \"127.0.0.1:9902\"\nbrowser_listen = \"127.0.0.1:9902\"\n",
-            dir.path(),
-        )
-        .unwrap_err();
+        // The default control port taken by the probes.
+        let clash = admin("listen = \"127.0.0.1:9902\"\n", dir.path()).unwrap_err();
         assert_eq!(
             clash,
-            ["admin.browser_listen: is already used by admin.control_listen"]
+            ["admin.control_listen: is already used by admin.listen"]
         );
     }
 }

@@ -82,7 +82,7 @@ impl Checker<'_> {
         };
         let path_prefix = raw
             .path_prefix
-            .filter(|p| match crate::route::prefix_problem(p) {
+            .filter(|p| match crate::paths::prefix_problem(p) {
                 Some(problem) => {
                     self.problem(format!("{path}.path_prefix"), problem);
                     false
@@ -404,8 +404,8 @@ impl Checker<'_> {
         let admin = admin.map_or(Vec::new(), |a| {
             [
                 ("admin.listen", Some(a.listen)),
-                ("admin.control_listen", a.control_listen),
-                ("admin.browser_listen", a.browser_listen),
+                ("admin.control_listen", Some(a.control_listen)),
+                ("admin.browser_listen", a.browser_listen.own()),
             ]
             .into_iter()
             .filter_map(|(key, addr)| Some((key, addr?)))
@@ -416,7 +416,12 @@ impl Checker<'_> {
                 continue;
             }
             if let Some(other) = seen.insert(addr, key.into()) {
-                self.problem(key, format!("is already used by {other}"));
+                let share = if key == "admin.browser_listen" && other == "admin.control_listen" {
+                    "; to serve the browser endpoints on the control listener, write browser_listen = \"control\""
+                } else {
+                    ""
+                };
+                self.problem(key, format!("is already used by {other}{share}"));
             }
         }
         for (i, r) in routes {

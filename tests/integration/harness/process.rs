@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::with_free_admin_port;
+use super::{eventually_blocking, with_free_admin_port};
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_countersign");
 
@@ -77,24 +77,28 @@ impl Process {
         &self.seen
     }
 
-    /// Waits (up to 20s) for a log line containing `needle`.
+    /// Waits (up to 20s) for a log line containing `needle`, read after
+    /// every line taken so far; the lines after it stay for the next wait.
     pub(crate) fn wait_for(&mut self, needle: &str) -> String {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
+        let (lines, seen) = (&self.lines, &mut self.seen);
+        let what = format!("a log line with {needle:?}");
+        eventually_blocking(&what, Duration::from_secs(20), || loop {
+            match lines.try_recv() {
                 Ok(line) => {
-                    self.seen.push(line.clone());
+                    seen.push(line.clone());
                     if line.contains(needle) {
-                        return line;
+                        return Ok(line);
                     }
                 }
-                Err(_) => panic!(
-                    "no log line with {needle:?}; saw:\n{}",
-                    self.seen.join("\n")
-                ),
+                Err(mpsc::TryRecvError::Empty) => return Err(format!("\n{}", seen.join("\n"))),
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    panic!(
+                        "the process exited before {what}; saw:\n{}",
+                        seen.join("\n")
+                    )
+                }
             }
-        }
+        })
     }
 
     /// The address from the `listening` line of `role`.
@@ -109,18 +113,15 @@ impl Process {
     /// every log line it wrote. Its stderr closes as it exits, so reading
     /// it to the end is the wait.
     pub(crate) fn wait_exit(&mut self) -> (std::process::ExitStatus, Vec<String>) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => self.seen.push(line),
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(mpsc::RecvTimeoutError::Timeout) => panic!(
-                    "the process did not exit within 30s; saw:\n{}",
-                    self.seen.join("\n")
-                ),
+        let (lines, seen) = (&self.lines, &mut self.seen);
+        let what = "the process to exit (its stderr to close)";
+        eventually_blocking(what, Duration::from_secs(30), || loop {
+            match lines.try_recv() {
+                Ok(line) => seen.push(line),
+                Err(mpsc::TryRecvError::Disconnected) => return Ok(()),
+                Err(mpsc::TryRecvError::Empty) => return Err(format!("\n{}", seen.join("\n"))),
             }
-        }
+        });
         let status = self.child.wait().expect("the exit status");
         (status, self.seen.clone())
     }

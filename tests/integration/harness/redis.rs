@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::eventually_blocking;
 
 use super::sentinel::{free_port, TlsFiles};
 
@@ -152,22 +154,16 @@ impl Drop for RedisServer {
 
 /// Until the server answers on `socket` (at most 10 s).
 fn wait_for(socket: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(mut s) = std::os::unix::net::UnixStream::connect(socket) {
-            use std::io::{Read as _, Write as _};
-            let mut answer = [0u8; 7];
-            let pong = s.write_all(b"PING\r\n").is_ok()
-                && s.read_exact(&mut answer).is_ok()
-                && &answer == b"+PONG\r\n";
-            if pong {
-                return;
-            }
+    let what = format!("redis-server to answer PING on {}", socket.display());
+    eventually_blocking(&what, Duration::from_secs(10), || {
+        use std::io::{Read as _, Write as _};
+        let mut s = std::os::unix::net::UnixStream::connect(socket).map_err(|e| e.to_string())?;
+        let mut answer = [0u8; 7];
+        s.write_all(b"PING\r\n").map_err(|e| e.to_string())?;
+        s.read_exact(&mut answer).map_err(|e| e.to_string())?;
+        match &answer {
+            b"+PONG\r\n" => Ok(()),
+            other => Err(format!("answered {:?}", String::from_utf8_lossy(other))),
         }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!(
-        "redis-server did not answer on {} within 10 s",
-        socket.display()
-    );
+    })
 }

@@ -11,7 +11,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::eventually_blocking;
 
 pub const MASTER: &str = "mymaster";
 pub const DATA_PASSWORD: &str = "data-pw-3kq";
@@ -356,9 +358,6 @@ pub(super) fn free_port() -> u16 {
 /// Until `condition` holds (at most 30 s: a failover takes the Sentinels'
 /// down-after time plus an election).
 fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !condition() {
-        assert!(Instant::now() < deadline, "{what}: not within 30 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let probe = || condition().then_some(()).ok_or("still false");
+    eventually_blocking(what, Duration::from_secs(30), probe)
 }

@@ -26,6 +26,8 @@ drain_timeout = "{long}"
 
 [admin]
 listen = "127.0.0.1:0"
+control_listen = "127.0.0.1:0"
+browser_listen = "127.0.0.1:0"
 
 [intercept]
 ca_cert = "ca/ca.pem"

@@ -159,18 +159,14 @@ pub(super) fn no_reuse(tokens: &TokenServer, unspent: Option<&str>) {
 /// The replica that logs `needle` after its first `seen` lines, waiting
 /// up to 10 s for it.
 fn logged_by(fleet: &mut [Replica], seen: &[usize], needle: &str) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let found = fleet
+    let what = format!("a replica to log {needle:?}");
+    eventually_blocking(&what, Duration::from_secs(10), || {
+        fleet
             .iter_mut()
             .zip(seen)
-            .position(|(r, &n)| r.p.drain_lines()[n..].iter().any(|l| l.contains(needle)));
-        if let Some(i) = found {
-            return i;
-        }
-        assert!(Instant::now() < deadline, "no replica logged {needle:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+            .position(|(r, &n)| r.p.drain_lines()[n..].iter().any(|l| l.contains(needle)))
+            .ok_or("none has")
+    })
 }
 
 pub(super) async fn all_serve(fleet: &[Replica]) {

@@ -102,11 +102,11 @@ async fn the_browser_listener_serves_start_and_callback_and_nothing_else() {
 async fn the_control_secret_guards_authorize_but_not_the_browser() {
     let (tokens, _upstream, sidecar) = setup_admin(
         "",
-        "control_listen = \"0.0.0.0:0\"\ncontrol_secret = \"${file:DIR/control-secret}\"\n",
+        "control_listen = \"0.0.0.0:0\"\ncontrol_secret = \"${file:DIR/control-secret}\"\nbrowser_listen = \"control\"\n",
     )
     .await;
     let control = sidecar.control();
-    assert_eq!(sidecar.browser(), control);
+    assert_eq!(sidecar.browser(), control, "shared, as the operator said");
     let path = "/oauth2/bank/authorize?session=alice";
     for wrong in [
         None,
@@ -162,7 +162,7 @@ async fn the_control_secret_guards_authorize_but_not_the_browser() {
 async fn with_both_secrets_either_starts_an_authorization() {
     let (_tokens, _upstream, sidecar) = setup_admin(
         "authorize_secret = \"${file:DIR/start-secret}\"\n",
-        "control_listen = \"0.0.0.0:0\"\ncontrol_secret = \"${file:DIR/control-secret}\"\n",
+        "control_listen = \"0.0.0.0:0\"\ncontrol_secret = \"${file:DIR/control-secret}\"\nbrowser_listen = \"127.0.0.1:0\"\n",
     )
     .await;
     let control = sidecar.control();

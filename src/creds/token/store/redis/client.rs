@@ -13,6 +13,8 @@ pub fn for_url(config: &StoreConfig) -> redis::RedisResult<redis::Client> {
     if !config.is_tls() {
         return redis::Client::open(info);
     }
+    // redis-rs builds its rustls config from the process default.
+    crate::pki::provider::install();
     redis::Client::build_with_tls(info, certificates(config))
 }
 

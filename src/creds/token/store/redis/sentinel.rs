@@ -172,7 +172,11 @@ impl Discovery {
         let info = addr.into_connection_info().map_err(|e| describe(&e))?;
         let info = client::with_auth(info, &auth.username, &auth.password);
         match &self.tls {
-            Some(certs) => redis::Client::build_with_tls(info, certs.clone()),
+            Some(certs) => {
+                // redis-rs builds its rustls config from the process default.
+                crate::pki::provider::install();
+                redis::Client::build_with_tls(info, certs.clone())
+            }
             None => redis::Client::open(info),
         }
         .map_err(|e| describe(&e))

@@ -1,0 +1,5 @@
+#[cfg(test)]
+mod props;
+
+use crate::b::B;
+pub struct A(B);

@@ -1,0 +1,1 @@
+pub struct A(crate::b::B);

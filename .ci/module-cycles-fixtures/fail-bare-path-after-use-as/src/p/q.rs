@@ -1,0 +1,3 @@
+use crate::p as parent;
+pub struct Q;
+pub fn g(_: parent::r::R) {}

@@ -1,0 +1,3 @@
+use crate::p;
+pub struct Q;
+pub fn g(_: p::r::R) {}

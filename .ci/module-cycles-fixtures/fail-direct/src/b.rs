@@ -1,0 +1,2 @@
+pub struct B;
+pub fn f(_: crate::a::A) {}

@@ -1,0 +1,1 @@
+pub struct T(crate::low::L);

@@ -1,0 +1,3 @@
+mod top;
+mod low;
+mod base;

@@ -1,0 +1,1 @@
+pub struct L(crate::base::B);

@@ -1,0 +1,2 @@
+pub struct Z;
+pub fn f(_: super::Y) {}

@@ -1,0 +1,2 @@
+pub use crate::c::C as Renamed;
+pub struct A;

@@ -1,0 +1,2 @@
+pub struct C;
+pub fn f(_: crate::b::B) {}

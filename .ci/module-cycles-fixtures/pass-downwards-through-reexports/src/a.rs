@@ -1,0 +1,3 @@
+mod x;
+mod y;
+pub use y::Y;

@@ -1,0 +1,2 @@
+use crate::a;
+pub fn f(_: a::Y) {}
