@@ -3,6 +3,7 @@
 //! when its `aud` names the provider's issuer and its `exp` has not passed.
 
 use super::*;
+use crate::browser::Browser;
 
 /// The issuer named as the audience and FAPI's longest lifetime (60
 /// minutes): the provider takes the request object and the consent
