@@ -109,6 +109,22 @@ impl Process {
             .unwrap_or_else(|_| panic!("no address in {line:?}"))
     }
 
+    /// The address from a `listening` line of `role` already read (for
+    /// listeners bound before a line the test waited for).
+    pub(crate) fn listened(&mut self, role: &str) -> SocketAddr {
+        let needle = format!("listening role={role} ");
+        let line = self
+            .drain_lines()
+            .iter()
+            .rev()
+            .find(|line| line.contains(&needle))
+            .unwrap_or_else(|| panic!("no {needle:?} line yet"))
+            .clone();
+        let addr = line.rsplit("local=").next().unwrap().trim();
+        addr.parse()
+            .unwrap_or_else(|_| panic!("no address in {line:?}"))
+    }
+
     /// Waits (up to 30s) for the process to exit; returns its status and
     /// every log line it wrote. Its stderr closes as it exits, so reading
     /// it to the end is the wait.

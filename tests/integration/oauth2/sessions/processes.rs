@@ -23,8 +23,12 @@ const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 struct Replica {
     p: Process,
     proxy: SocketAddr,
-    /// Probes, controls and browser endpoints (one loopback listener).
+    /// Probes (`/metrics`).
     admin: SocketAddr,
+    /// The app's `authorize`.
+    control: SocketAddr,
+    /// The browser's `start` and `callback`.
+    browser: SocketAddr,
     _dir: tempfile::TempDir,
 }
 
@@ -70,15 +74,28 @@ fn start_one(toml: &str) -> Replica {
     let proxy = p.listening("forward");
     let admin = p.listening("admin");
     p.wait_for("countersign is serving");
+    let control = p.listened("control");
+    let browser = p.listened("browser");
     Replica {
         p,
         proxy,
         admin,
+        control,
+        browser,
         _dir: dir,
     }
 }
 
+/// `path` on the listener of its audience: probes, the app's controls,
+/// or the browser's endpoints.
 async fn admin(r: &Replica, method: &str, path: &str, cookie: Option<&str>) -> Answer {
+    let to = if path.contains("/authorize") {
+        r.control
+    } else if path.starts_with("/oauth2/") {
+        r.browser
+    } else {
+        r.admin
+    };
     let mut req = http::Request::builder()
         .method(method)
         .uri(path)
@@ -89,7 +106,7 @@ async fn admin(r: &Replica, method: &str, path: &str, cookie: Option<&str>) -> A
     let req = req
         .body(http_body_util::Full::new(bytes::Bytes::new()))
         .unwrap();
-    send(r.admin, req).await
+    send(to, req).await
 }
 
 /// The app asks `r` for a ticket for `session`: the browser's start path.
