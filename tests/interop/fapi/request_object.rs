@@ -8,13 +8,15 @@ use crate::browser::Browser;
 /// The issuer named as the audience and FAPI's longest lifetime (60
 /// minutes): the provider takes the request object and the consent
 /// authorizes a session. Another audience: the provider refuses the
-/// pushed object, and `start` answers `502` naming its error.
+/// pushed object, and `start` answers `502` naming its error. The code
+/// comes back as a JARM response: FAPI 1.0 Advanced, which the provider
+/// enforces, takes a plain `code` response only that way.
 #[tokio::test]
 #[ignore = "interop: needs `npm ci` in tests/interop/oidc-provider; run by .ci/run"]
 async fn the_request_objects_configured_audience_and_lifetime_reach_the_provider() {
     let server = OidcProvider::start_fapi(REDIRECT_URI);
     let extra = format!(
-        "par = true\nrequest_object_audience = {}\nrequest_object_lifetime = \"60m\"",
+        "par = true\nresponse_mode = \"jwt\"\nrequest_object_audience = {}\nrequest_object_lifetime = \"60m\"",
         toml_str(&server.info.issuer)
     );
     let (sidecar, upstream) = fapi_sidecar(&server, &Client::Rsa.credential(&extra)).await;
@@ -24,7 +26,7 @@ async fn the_request_objects_configured_audience_and_lifetime_reach_the_provider
     call_as(&sidecar, &upstream, &server, "alice", "fapi-client").await;
     assert_intent_asked(&server, "fapi-client", true).await;
 
-    let extra = "par = true\nrequest_object_audience = \"https://elsewhere.example\"";
+    let extra = "par = true\nresponse_mode = \"jwt\"\nrequest_object_audience = \"https://elsewhere.example\"";
     let (sidecar, _upstream) = fapi_sidecar(&server, &Client::Rsa.credential(extra)).await;
     let ticket = send(
         sidecar.control(),
