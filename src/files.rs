@@ -152,6 +152,21 @@ const RUNNING: u8 = 0;
 const RETURNED: u8 = 1;
 const ABANDONED: u8 = 2;
 
+/// Held by a read's thread: when it ends, marks the read returned, and
+/// gives back its place among the stalled if it had been abandoned.
+struct Returned {
+    state: Arc<AtomicU8>,
+    stalled: &'static Stalled,
+}
+
+impl Drop for Returned {
+    fn drop(&mut self) {
+        if self.state.swap(RETURNED, Ordering::SeqCst) == ABANDONED {
+            self.stalled.now.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
 /// Runs `read` on its own thread and waits at most `timeout` for it. A read
 /// that never returns keeps only its own thread, never the caller; while
 /// `stalled.max` such threads are left, a new read is refused at once.
@@ -166,14 +181,16 @@ fn within(
     }
     let state = Arc::new(AtomicU8::new(RUNNING));
     let (tx, rx) = mpsc::sync_channel(1);
-    let thread_state = Arc::clone(&state);
+    let returned = Returned {
+        state: Arc::clone(&state),
+        stalled,
+    };
     std::thread::Builder::new()
         .name("countersign-read".into())
         .spawn(move || {
+            // Marked as the thread ends, even by a panic.
+            let _returned = returned;
             let _ = tx.send(read());
-            if thread_state.swap(RETURNED, Ordering::SeqCst) == ABANDONED {
-                stalled.now.fetch_sub(1, Ordering::SeqCst);
-            }
         })?;
     match rx.recv_timeout(timeout) {
         Ok(result) => result,

@@ -112,3 +112,32 @@ fn invalid_utf8_is_named_without_quoting_the_bytes() {
     let e = read_text(&path).unwrap_err().to_string();
     assert_eq!(e, "it is not UTF-8 text");
 }
+
+#[test]
+fn a_stalled_read_that_panics_still_gives_its_place_back() {
+    static STALLED: Stalled = Stalled::new(1);
+    let (release, blocked) = mpsc::channel::<()>();
+    let e = within(&STALLED, Duration::from_millis(20), move || {
+        let _ = blocked.recv();
+        panic!("the read failed badly");
+    })
+    .unwrap_err();
+    assert!(matches!(e, FileError::TimedOut(_)), "{e}");
+    assert!(matches!(
+        within(&STALLED, Duration::from_secs(60), || Ok(Vec::new())),
+        Err(FileError::TooManyStalled(1))
+    ));
+    drop(release);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while STALLED.now.load(Ordering::SeqCst) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the place was not given back"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        within(&STALLED, Duration::from_secs(60), || Ok(b"ok".to_vec())).unwrap(),
+        b"ok"
+    );
+}
