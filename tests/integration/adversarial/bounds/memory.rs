@@ -62,19 +62,21 @@ fn three_hundred_stalled_uploads_measured() {
 /// budget of 4 MiB: the in-memory spool stays within it (the rest goes to
 /// disk, and the gauges say so while the bodies are being read), the
 /// process's memory grows by no more than the budget plus a connection's
-/// allowance per client (18.6 MiB in all, well below the 50 MiB sent), a
+/// allowance per client (20.1 MiB in all, well below the 50 MiB sent), a
 /// fresh request is served, and everything is given back when the clients
 /// leave.
 /// What one stalled upload may hold besides its share of the spool budget:
 /// hyper's 64 KiB read buffer, a received chunk on its way to the spool
 /// file when the budget has no room for a batch, the connection's and the
-/// request's tasks, and the allocator's slack around them (its arenas for
-/// the threads that write and hash spool files). Measured: 50 uploads grew
-/// the RSS by 12.2 to 14.1 MiB in all (debug build, six runs, three of them
-/// beside the other bounds tests), of which the budget is 4; the bound,
-/// 18.6 MiB, leaves room for a busier machine and stays far below the
-/// 50 MiB sent.
-const PER_CONNECTION_KIB: u64 = 300;
+/// request's tasks, and the allocator's slack around them; and its part of
+/// the blocking threads the spool files are written and hashed on (50
+/// uploads start 15 to 22 of them, each with its stack and its allocator
+/// arena, which is most of the run-to-run spread). Measured: 50 uploads
+/// grew the RSS by 12.2 to 15.4 MiB in all (debug build, eleven runs, seven
+/// of them beside other adversarial tests), of which the budget is 4; the
+/// bound, 20.1 MiB, leaves room for a busier machine and stays well below
+/// the 50 MiB sent.
+const PER_CONNECTION_KIB: u64 = 330;
 
 #[test]
 fn stalled_uploads_stay_within_the_spool_budget() {
