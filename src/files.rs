@@ -5,11 +5,16 @@
 //! `/dev/zero`, a socket or a folder is refused before it is opened, so no
 //! read can block a reload or fill memory; a read stuck on a stalled network
 //! volume is abandoned after `TIMEOUT` (its thread is left to the kernel).
+//! At most `MAX_STALLED` abandoned reads are left at once, process-wide:
+//! past that every new read fails at once, so a volume that stalls every
+//! read costs at most `MAX_STALLED` threads (and their 2 MiB stacks,
+//! reserved, not resident), plus one thread per caller still waiting.
 
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 /// The largest file countersign reads for its config: 1 MiB.
@@ -17,6 +22,13 @@ pub const MAX_BYTES: u64 = 1 << 20;
 
 /// How long one file read may take.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Reads abandoned at their timeout and not yet returned, process-wide,
+/// past which a new read is refused at once.
+pub const MAX_STALLED: usize = 8;
+
+/// The process's count of abandoned reads.
+static STALLED: Stalled = Stalled::new(MAX_STALLED);
 
 /// Why a file was not read. `Display` never shows the file's content.
 #[derive(Debug)]
@@ -26,6 +38,8 @@ pub enum FileError {
     NotRegular(&'static str),
     TooLarge,
     TimedOut(Duration),
+    /// Not tried: this many earlier reads are still stalled.
+    TooManyStalled(usize),
 }
 
 impl fmt::Display for FileError {
@@ -41,6 +55,10 @@ impl fmt::Display for FileError {
                 f,
                 "reading it did not finish within {}s (a stalled network volume?)",
                 t.as_secs_f32()
+            ),
+            FileError::TooManyStalled(n) => write!(
+                f,
+                "not read: too many stalled reads ({n} earlier file reads never finished; a stalled network volume?)"
             ),
         }
     }
@@ -88,7 +106,9 @@ impl From<FileError> for std::io::Error {
     fn from(e: FileError) -> Self {
         match e {
             FileError::Io(e) => e,
-            FileError::TimedOut(_) => std::io::Error::new(std::io::ErrorKind::TimedOut, e),
+            FileError::TimedOut(_) | FileError::TooManyStalled(_) => {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, e)
+            }
             other => std::io::Error::new(std::io::ErrorKind::InvalidInput, other),
         }
     }
@@ -97,7 +117,7 @@ impl From<FileError> for std::io::Error {
 /// Reads `path` whole, under the rules above.
 pub fn read(path: &Path) -> Result<Vec<u8>, FileError> {
     let path = path.to_path_buf();
-    within(TIMEOUT, move || read_now(&path, MAX_BYTES))
+    within(&STALLED, TIMEOUT, move || read_now(&path, MAX_BYTES))
 }
 
 /// Reads `path` as UTF-8 text, under the same rules.
@@ -110,21 +130,82 @@ pub fn read_text(path: &Path) -> Result<String, FileError> {
     })
 }
 
+/// A count of reads abandoned at their timeout whose threads have not
+/// returned yet, and the most there may be.
+struct Stalled {
+    now: AtomicUsize,
+    max: usize,
+}
+
+impl Stalled {
+    const fn new(max: usize) -> Stalled {
+        Stalled {
+            now: AtomicUsize::new(0),
+            max,
+        }
+    }
+}
+
+/// Where one read's thread is: the caller and the thread each mark it, and
+/// whichever comes second knows whether the read was abandoned.
+const RUNNING: u8 = 0;
+const RETURNED: u8 = 1;
+const ABANDONED: u8 = 2;
+
+/// Held by a read's thread: when it ends, marks the read returned, and
+/// gives back its place among the stalled if it had been abandoned.
+struct Returned {
+    state: Arc<AtomicU8>,
+    stalled: &'static Stalled,
+}
+
+impl Drop for Returned {
+    fn drop(&mut self) {
+        if self.state.swap(RETURNED, Ordering::SeqCst) == ABANDONED {
+            self.stalled.now.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
 /// Runs `read` on its own thread and waits at most `timeout` for it. A read
-/// that never returns keeps only its own thread, never the caller.
+/// that never returns keeps only its own thread, never the caller; while
+/// `stalled.max` such threads are left, a new read is refused at once.
 fn within(
+    stalled: &'static Stalled,
     timeout: Duration,
     read: impl FnOnce() -> Result<Vec<u8>, FileError> + Send + 'static,
 ) -> Result<Vec<u8>, FileError> {
+    let left = stalled.now.load(Ordering::SeqCst);
+    if left >= stalled.max {
+        return Err(FileError::TooManyStalled(left));
+    }
+    let state = Arc::new(AtomicU8::new(RUNNING));
     let (tx, rx) = mpsc::sync_channel(1);
+    let returned = Returned {
+        state: Arc::clone(&state),
+        stalled,
+    };
     std::thread::Builder::new()
         .name("countersign-read".into())
         .spawn(move || {
+            // Marked as the thread ends, even by a panic.
+            let _returned = returned;
             let _ = tx.send(read());
         })?;
     match rx.recv_timeout(timeout) {
         Ok(result) => result,
-        Err(mpsc::RecvTimeoutError::Timeout) => Err(FileError::TimedOut(timeout)),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            // Counted before it is marked, so the thread never takes away
+            // what was not added yet.
+            stalled.now.fetch_add(1, Ordering::SeqCst);
+            if state.swap(ABANDONED, Ordering::SeqCst) == RETURNED {
+                stalled.now.fetch_sub(1, Ordering::SeqCst);
+                if let Ok(result) = rx.try_recv() {
+                    return result;
+                }
+            }
+            Err(FileError::TimedOut(timeout))
+        }
         Err(mpsc::RecvTimeoutError::Disconnected) => Err(FileError::Io(std::io::Error::other(
             "the reading thread ended without an answer",
         ))),
@@ -170,75 +251,4 @@ fn regular(meta: &std::fs::Metadata) -> Result<(), FileError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn message(path: &Path) -> String {
-        read(path).unwrap_err().to_string()
-    }
-
-    #[test]
-    fn a_regular_file_and_a_symlink_to_one_are_read() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("f"), "value").unwrap();
-        std::os::unix::fs::symlink("f", dir.path().join("link")).unwrap();
-        assert_eq!(read(&dir.path().join("f")).unwrap(), b"value");
-        assert_eq!(read_text(&dir.path().join("link")).unwrap(), "value");
-    }
-
-    #[test]
-    fn devices_fifos_and_folders_are_refused_by_what_they_are() {
-        let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("fifo");
-        let made = std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap();
-        assert!(made.success());
-        std::os::unix::fs::symlink(&fifo, dir.path().join("to-fifo")).unwrap();
-        assert!(message(&fifo).contains("a FIFO"), "{}", message(&fifo));
-        assert!(message(&dir.path().join("to-fifo")).contains("a FIFO"));
-        assert!(message(Path::new("/dev/zero")).contains("a device"));
-        assert!(message(dir.path()).contains("a folder"));
-        let missing = read(&dir.path().join("missing")).unwrap_err();
-        assert_eq!(
-            std::io::Error::from(missing).kind(),
-            std::io::ErrorKind::NotFound
-        );
-    }
-
-    #[test]
-    fn a_file_over_the_cap_is_refused_and_one_at_it_is_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("big");
-        std::fs::write(&path, vec![b'x'; MAX_BYTES as usize]).unwrap();
-        assert_eq!(read(&path).unwrap().len() as u64, MAX_BYTES);
-        std::fs::write(&path, vec![b'x'; MAX_BYTES as usize + 1]).unwrap();
-        assert!(message(&path).contains("larger than 1024 KiB"));
-        // A file that claims no size (as in /proc) is still cut at the cap.
-        let e = read_now(&PathBuf::from("/proc/self/status"), 10).unwrap_err();
-        assert!(matches!(e, FileError::TooLarge), "{e}");
-    }
-
-    #[test]
-    fn a_read_that_never_returns_is_abandoned_at_the_timeout() {
-        let (unblock, blocked) = mpsc::channel::<()>();
-        let e = within(Duration::from_millis(50), move || {
-            let _ = blocked.recv();
-            Ok(Vec::new())
-        })
-        .unwrap_err();
-        assert!(matches!(e, FileError::TimedOut(_)), "{e}");
-        assert!(e.to_string().contains("did not finish within"), "{e}");
-        drop(unblock);
-    }
-
-    #[test]
-    fn invalid_utf8_is_named_without_quoting_the_bytes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bin");
-        std::fs::write(&path, [b's', b'3', 0xff, b'c']).unwrap();
-        let e = read_text(&path).unwrap_err().to_string();
-        assert_eq!(e, "it is not UTF-8 text");
-    }
-}
+mod tests;

@@ -3,7 +3,8 @@
 //! accepts to the `Serve` it was given, which says what answers it (that is
 //! decided where the app is assembled). Each listener serves at most
 //! `max_connections` at once (`slots`); accept failures back off and are
-//! logged at most once a second (`throttle`).
+//! logged at most once a second (`throttle`), and those for want of a file
+//! descriptor count as `limit="descriptors"` rejections.
 
 mod slots;
 mod throttle;
@@ -149,6 +150,9 @@ async fn accept_loop(
                 // Usually EMFILE: wait (longer each time) for descriptors to
                 // be freed instead of spinning, and say so once a second.
                 drop(slot);
+                if out_of_descriptors(&e) {
+                    ctx.metrics.limit_rejected("descriptors");
+                }
                 if let Some(suppressed) = failures.allow(Instant::now()) {
                     tracing::warn!(%role, error = %e, suppressed, "accept failed");
                 }
@@ -157,4 +161,11 @@ async fn accept_loop(
         }
     }
     tracing::info!(%role, "stopped listening");
+}
+
+/// EMFILE (the process's file-descriptor limit) or ENFILE (the system's).
+fn out_of_descriptors(e: &std::io::Error) -> bool {
+    const ENFILE: i32 = 23;
+    const EMFILE: i32 = 24;
+    matches!(e.raw_os_error(), Some(EMFILE | ENFILE))
 }

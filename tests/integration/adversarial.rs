@@ -7,3 +7,4 @@ mod config_errors;
 mod edges;
 mod reload;
 mod routing;
+mod stalled_read;

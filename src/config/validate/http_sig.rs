@@ -191,7 +191,7 @@ impl Checker<'_> {
                 if param.is_none() {
                     self.problem(
                         &at,
-                        format!("`{name}`: write a query parameter as '@query-param;name=\"Pet\"' (the name percent-encoded as in the query)"),
+                        "is not a query parameter component; write one as '@query-param;name=\"Pet\"' (the name percent-encoded as in the query)",
                     );
                 }
                 param.map(|p| Component::QueryParam(p.to_string()))
@@ -199,29 +199,31 @@ impl Checker<'_> {
                 Component::derived(name).or_else(|| {
                     self.problem(
                         &at,
-                        format!("`{name}` is not a derived component countersign signs; use one of {DERIVED}"),
+                        format!(
+                            "is not a derived component countersign signs; use one of {DERIVED}"
+                        ),
                     );
                     None
                 })
             } else if name.contains(';') || name.contains('"') {
                 self.problem(
                     &at,
-                    format!("`{name}`: component parameters (;sf, ;key, ;bs, ;req) are not supported; name the header alone"),
+                    "has component parameters (;sf, ;key, ;bs, ;req), which are not supported; name the header alone",
                 );
                 None
             } else if name.bytes().any(|b| b.is_ascii_uppercase()) {
                 self.problem(
                     &at,
-                    format!("`{name}` is not lowercase; RFC 9421 names header components in lowercase (write \"{}\")", name.to_ascii_lowercase()),
+                    "is not lowercase; RFC 9421 names header components in lowercase",
                 );
                 None
             } else if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                self.problem(&at, format!("`{name}` is not a header name"));
+                self.problem(&at, "is not a header name");
                 None
             } else if UNCOVERABLE.contains(&name.as_str()) {
                 self.problem(
                     &at,
-                    format!("`{name}` is what countersign writes with the signature; it cannot be covered"),
+                    "names a header countersign writes with the signature (signature, signature-input); it cannot be covered",
                 );
                 None
             } else {
@@ -229,7 +231,7 @@ impl Checker<'_> {
             };
             match component {
                 Some(c) if !seen.insert(c.clone()) => {
-                    self.problem(&at, format!("`{name}` is listed twice"));
+                    self.problem(&at, "is listed twice");
                     ok = false;
                 }
                 Some(c) => out.push(c),

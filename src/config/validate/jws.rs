@@ -33,7 +33,7 @@ impl Checker<'_> {
                 if parsed.is_none() {
                     self.problem(
                         format!("{path}.version"),
-                        format!("`{v}` is not a UK open banking Read/Write API version countersign knows; use the bank's, \"3.1.0\" to \"3.1.11\" or \"4.0.0\" (3.0 signatures are no longer accepted by UK OB)"),
+                        "is not a UK open banking Read/Write API version countersign knows; use the bank's, \"3.1.0\" to \"3.1.11\" or \"4.0.0\" (3.0 signatures are no longer accepted by UK OB)",
                     );
                 }
                 parsed

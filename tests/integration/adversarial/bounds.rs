@@ -5,6 +5,7 @@
 mod connections;
 mod deadline;
 mod h2;
+mod max_body;
 mod memory;
 mod signing_memory;
 

@@ -90,6 +90,36 @@ const CASES: &[Case] = &[
         path: "route[1].credential",
         says: "names no credential",
     },
+    Case {
+        toml: "[credential.x]\ntype = \"aws-sigv4\"\nservice = \"s3\"\nregion = \"us-east-1\"\naccess_key_id = \"AKIDEXAMPLE\"\nsecret_access_key = 918273645546372811\n",
+        value: "918273645546372811",
+        path: "credential.x.secret_access_key",
+        says: "expected a string, found an integer",
+    },
+    Case {
+        toml: "[store]\nurl = \"redis://127.0.0.1:6379\"\npassword = [\"R3disPassw0rd\"]\n",
+        value: "R3disPassw0rd",
+        path: "store.password",
+        says: "expected a string, found an array",
+    },
+    Case {
+        toml: "[credential.x]\ntype = \"http-signature\"\nalgorithm = \"hmac-sha256\"\nsecret = 5544332211998877\ncomponents = [\"@method\"]\n",
+        value: "5544332211998877",
+        path: "credential.x.secret",
+        says: "expected a string, found an integer",
+    },
+    Case {
+        toml: "[credential.x]\ntype = \"hmac\"\nsecret = { key = \"HmacK3yS3cret\" }\nsign = [\"method\", \"timestamp\"]\nheaders = { X-Sig = \"{signature}\", X-Time = \"{timestamp}\" }\n",
+        value: "HmacK3yS3cret",
+        path: "credential.x.secret",
+        says: "expected a string, found a table",
+    },
+    Case {
+        toml: "[credential.x]\ntype = \"jws-detached\"\nversion = \"3.1.10\"\nprivate_key_file = \"key.pem\"\nkid = 77441122993366\nissuer = \"org/ssa\"\n",
+        value: "77441122993366",
+        path: "credential.x.kid",
+        says: "expected a string, found an integer",
+    },
 ];
 
 fn with_case(base: &str, case: &Case) -> String {

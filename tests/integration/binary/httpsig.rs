@@ -168,8 +168,8 @@ credential = "partner"
     for want in [
         "credential.partner.private_key_file: is not a P-256 EC key usable for ecdsa-p256-sha256",
         "credential.partner.secret: is for hmac-sha256",
-        "credential.partner.components[1]: `Date` is not lowercase",
-        "credential.partner.components[2]: `@status` is not a derived component",
+        "credential.partner.components[1]: is not lowercase",
+        "credential.partner.components[2]: is not a derived component",
         "credential.partner.content_digest: missing",
     ] {
         assert!(stderr.contains(want), "{want}\n{stderr}");

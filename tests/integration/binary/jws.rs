@@ -119,7 +119,7 @@ fn check_refuses_a_key_that_does_not_fit_and_an_unknown_version() {
     assert_eq!(out.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&out.stderr);
     for want in [
-        "credential.jws.version: `3.2` is not a UK open banking Read/Write API version",
+        "credential.jws.version: is not a UK open banking Read/Write API version",
         "credential.jws.private_key_file: is not an RSA key usable for PS256",
         "credential.jws.issuer: missing",
     ] {

@@ -146,15 +146,17 @@ impl Checker<'_> {
             {
                 Some("is not a field name (1 to 64 letters, digits, `_`, `-` or `.`)".to_string())
             } else if TOKEN_FIELDS.contains(&lower.as_str()) || lower.ends_with("_token") {
-                Some(format!(
-                    "`{name}` is a token; the app is never given one (countersign adds it to requests)"
-                ))
+                Some(
+                    "names a token; the app is never given one (countersign adds it to requests)"
+                        .to_string(),
+                )
             } else if REPORTED_ANYWAY.contains(&lower.as_str()) {
-                Some(format!(
-                    "`{name}` is reported anyway (as `scope` and the access token's expiry); remove it"
-                ))
+                Some(
+                    "is reported anyway (as `scope` and the access token's expiry); remove it"
+                        .to_string(),
+                )
             } else if kept.contains(name) {
-                Some(format!("`{name}` is listed twice"))
+                Some("is listed twice".to_string())
             } else {
                 None
             };

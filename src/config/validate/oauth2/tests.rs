@@ -312,8 +312,15 @@ fn session_facts_name_plain_fields_and_never_a_token() {
             "credential.kr.revocation_url",
         ]
     );
-    assert!(found[0].1.contains("is a token"), "{found:?}");
+    assert!(found[0].1.contains("names a token"), "{found:?}");
     assert!(found[4].1.contains("twice"), "{found:?}");
+    // The entries are named by index, never quoted.
+    for (_, message) in &found {
+        assert!(
+            !message.contains("user_seq_no") && !message.contains("Refresh_Token"),
+            "{message}"
+        );
+    }
 
     let cc = "[credential.cc]\ntype = \"oauth2\"\ngrant = \"client_credentials\"\ntoken_url = \"https://as.test/token\"\nclient_id = \"c\"\nclient_secret = \"s\"\nsession_facts = [\"user_seq_no\"]\nrevocation_url = \"https://as.test/revoke\"\n";
     assert_eq!(

@@ -58,8 +58,9 @@ async fn past_max_connections_the_next_waits_and_is_served_when_one_closes() {
 }
 
 /// Under `ulimit -n 64`, 100 idle connections exhaust the descriptors:
-/// "accept failed" is logged about once a second (not 20 times), and once
-/// the clients leave a fresh request is served.
+/// "accept failed" is logged about once a second (not 20 times), each
+/// failure counts as `limit="descriptors"`, and once the clients leave a
+/// fresh request is served.
 #[test]
 fn the_descriptor_limit_never_stops_the_proxy_for_good() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -71,6 +72,7 @@ fn the_descriptor_limit_never_stops_the_proxy_for_good() {
     );
     let mut p = Process::start_limited(&write_config(dir.path(), &toml), 64);
     let proxy = p.listening("forward");
+    let admin = p.listening("admin");
     p.wait_for("countersign is serving");
     let idle: Vec<TcpStream> = rt.block_on(async {
         let mut idle = Vec::new();
@@ -115,6 +117,13 @@ fn the_descriptor_limit_never_stops_the_proxy_for_good() {
     };
     let answer = rt.block_on(eventually_async("served again", SOON, served));
     assert_eq!(answer.status, 200, "{answer:?}");
+    let metrics = rt.block_on(scrape(admin));
+    let refused = sample(
+        &metrics,
+        "countersign_limit_rejections_total{limit=\"descriptors\"}",
+    );
+    assert!(refused >= Some(1.0), "{metrics}");
+    eprintln!("accept failures counted as limit=\"descriptors\": {refused:?}");
 }
 
 /// An intercepted tunnel is the connection that sent its CONNECT: it keeps

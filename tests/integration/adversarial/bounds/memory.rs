@@ -61,8 +61,23 @@ fn three_hundred_stalled_uploads_measured() {
 /// 50 clients each send 1 MiB of a signed body and stall, against a total
 /// budget of 4 MiB: the in-memory spool stays within it (the rest goes to
 /// disk, and the gauges say so while the bodies are being read), the
-/// process's peak memory stays far below 50 MiB, a fresh request is served,
-/// and everything is given back when the clients leave.
+/// process's memory grows by no more than the budget plus a connection's
+/// allowance per client (20.1 MiB in all, well below the 50 MiB sent), a
+/// fresh request is served, and everything is given back when the clients
+/// leave.
+/// What one stalled upload may hold besides its share of the spool budget:
+/// hyper's 64 KiB read buffer, a received chunk on its way to the spool
+/// file when the budget has no room for a batch, the connection's and the
+/// request's tasks, and the allocator's slack around them; and its part of
+/// the blocking threads the spool files are written and hashed on (50
+/// uploads start 15 to 22 of them, each with its stack and its allocator
+/// arena, which is most of the run-to-run spread). Measured: 50 uploads
+/// grew the RSS by 12.2 to 15.4 MiB in all (debug build, eleven runs, seven
+/// of them beside other adversarial tests), of which the budget is 4; the
+/// bound, 20.1 MiB, leaves room for a busier machine and stays well below
+/// the 50 MiB sent.
+const PER_CONNECTION_KIB: u64 = 330;
+
 #[test]
 fn stalled_uploads_stay_within_the_spool_budget() {
     const UPLOADS: usize = 50;
@@ -78,6 +93,14 @@ fn stalled_uploads_stay_within_the_spool_budget() {
     let mut p = Process::start(&write_config(dir.path(), &toml), &[]);
     let proxy = p.listening("forward");
     let admin = p.listening("admin");
+    // Idle, once a signed request has warmed what every request uses (the
+    // runtime's workers, the upstream pool, the logger).
+    let warm = rt.block_on(send(
+        proxy,
+        post("http://api.paypay.test/v2/codes", "application/json", "{}"),
+    ));
+    assert_eq!(warm.status, 200, "{warm:?}");
+    let idle = p.status_kib("VmRSS:");
     let clients = rt.block_on(async {
         let mut streams = Vec::new();
         for _ in 0..UPLOADS {
@@ -116,9 +139,16 @@ fn stalled_uploads_stay_within_the_spool_budget() {
     );
     assert!(spilled >= Some((UPLOADS - 4) as f64), "{metrics}");
     let peak = p.status_kib("VmHWM:");
+    let grown = peak.saturating_sub(idle);
+    let allowed = (4 << 10) + UPLOADS as u64 * PER_CONNECTION_KIB;
+    eprintln!(
+        "{UPLOADS} stalled signed uploads of 1 MiB: RSS idle {idle} KiB, peak {peak} KiB, \
+         grown {grown} KiB (allowed {allowed} KiB)"
+    );
     assert!(
-        peak < 64 * 1024,
-        "peak RSS {peak} KiB with {UPLOADS} MiB of stalled bodies"
+        grown < allowed,
+        "RSS grew {grown} KiB (idle {idle}, peak {peak}) with {UPLOADS} MiB of stalled bodies; \
+         allowed {allowed} KiB"
     );
 
     let fresh = rt.block_on(send(
