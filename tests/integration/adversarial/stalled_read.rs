@@ -158,15 +158,15 @@ fn sigterm_exits_while_a_reload_is_stuck_reading_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let (toml, files) = config(dir.path(), &upstream.http_url());
     let mut p = Process::start(&write_config(dir.path(), &toml), &[]);
-    let admin = p.listening("admin");
     p.wait_for("countersign is serving");
+    let control = p.listened("control");
 
     let leases = Leases::take(&files);
     let reload = http::Request::post("/reload")
         .header("host", "admin")
         .body(http_body_util::Full::new(bytes::Bytes::new()))
         .unwrap();
-    let stuck = rt.spawn(async move { try_send(admin, reload).await });
+    let stuck = rt.spawn(async move { try_send(control, reload).await });
     leases.wait_until_opened();
 
     let started = Instant::now();
