@@ -6,6 +6,7 @@
 //! write is a compare-and-set on the version read before presenting: a
 //! replica whose read is stale never overwrites a newer refresh token.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,8 @@ use super::endpoint::{Endpoint, FetchError, Issued};
 use super::facts::FactRule;
 use crate::config::{Secret, StoreConfig};
 use crate::creds::token::store::{
-    self, Facts, Lease, Leases, Presented, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore,
+    self, Facts, Lease, Leases, Presented, StoreError, StoreKey, StoreSlot, StoredGrant,
+    TokenStore, Unsaved, UnsavedOutcome,
 };
 
 /// Seconds since the Unix epoch on this machine's clock.
@@ -81,6 +83,10 @@ pub struct RefreshGrant {
     lease: Option<GrantLease>,
     /// A user session's: what its token responses leave for the app.
     facts: Option<FactRule>,
+    /// A user session's: its credential's count of sessions found lost
+    /// with the shared store, which this grant adds to once.
+    lost: Option<Arc<AtomicU64>>,
+    reported_lost: AtomicBool,
 }
 
 /// What the store holds now, as a renewal needs it.
@@ -102,10 +108,13 @@ impl RefreshGrant {
         key: StoreKey,
         seed: Option<Secret>,
     ) -> Result<RefreshGrant, (&'static str, String)> {
-        let stored = store
-            .load(&key)
-            .map_err(|e| ("token_store", e.to_string()))?;
-        if stored.is_none() && seed.is_none() {
+        let (stored, lost) = match store.load(&key) {
+            // Not a problem of the config: the renewal reports it (not
+            // ready, `/readyz`, `/status`), and a new seed recovers.
+            Err(StoreError::Lost { .. }) => (None, true),
+            other => (other.map_err(|e| ("token_store", e.to_string()))?, false),
+        };
+        if stored.is_none() && seed.is_none() && !lost {
             return Err((
                 "refresh_token",
                 format!(
@@ -122,7 +131,15 @@ impl RefreshGrant {
             seed,
             lease: None,
             facts: None,
+            lost: None,
+            reported_lost: AtomicBool::new(false),
         })
+    }
+
+    /// Counts this session in `lost` if the shared store lost it.
+    pub fn counting_lost(mut self, lost: Arc<AtomicU64>) -> RefreshGrant {
+        self.lost = Some(lost);
+        self
     }
 
     /// Keeps a session's facts with its grant, updated by each refresh.
@@ -139,10 +156,11 @@ impl RefreshGrant {
         shared: &StoreConfig,
         request_bound: Duration,
     ) -> Result<RefreshGrant, StoreError> {
+        let leases = Leases::open(shared)?;
+        store::check_grace(&leases, shared, request_bound);
         self.lease = Some(GrantLease {
-            leases: Leases::open(shared)?,
-            // A read, the presented mark, the successor's write.
-            bound: request_bound + shared.timeout * 3,
+            bound: leases.renewal_bound(request_bound, store::ROTATING_STORE_CALLS),
+            leases,
         });
         Ok(self)
     }
@@ -167,12 +185,16 @@ impl RefreshGrant {
         Fut: std::future::Future<Output = Result<Issued, FetchError>>,
     {
         let mut unsaved = self.slot.lock().await;
-        self.save_unsaved(&mut unsaved, label).await?;
+        // The lease first: a successor left unsaved is written only under
+        // it (a `Fleet` holds the credential's lease around all of this).
         let lease = match &self.lease {
             Some(l) => Some(l.take(&self.key).await?),
             None => None,
         };
-        let renewed = self.rotate_held(label, exchange, &mut unsaved).await;
+        let renewed = match self.save_unsaved(&mut unsaved, label).await {
+            Ok(()) => self.rotate_held(label, exchange, &mut unsaved).await,
+            Err(e) => Err(e),
+        };
         if let Some(lease) = lease {
             // Released after the successor is stored (or the attempt
             // failed): the next holder reads what this one left.
@@ -188,7 +210,7 @@ impl RefreshGrant {
         &self,
         label: &str,
         exchange: F,
-        unsaved: &mut Option<StoredGrant>,
+        unsaved: &mut Option<Unsaved>,
     ) -> Result<Issued, FetchError>
     where
         F: FnOnce(Secret) -> Fut,
@@ -243,7 +265,10 @@ impl RefreshGrant {
                 // The old token is spent; keep the new one in memory and
                 // retry the save, but do not use an access token whose
                 // refresh token is not safe on disk.
-                *unsaved = Some(grant);
+                *unsaved = Some(Unsaved {
+                    grant,
+                    marked: marked.then_some(seen),
+                });
                 tracing::error!(credential = %label, error = %e, "cannot store the rotated refresh token; retrying");
                 return Err(e);
             }
@@ -254,7 +279,21 @@ impl RefreshGrant {
 
     /// The refresh token to present now, and what else is stored with it.
     async fn current(&self) -> Result<Current, FetchError> {
-        let stored = self.load().await?;
+        let stored = match self.load().await {
+            // A grant the store lost: its seed is spent, but a new one
+            // (a person authorized again) takes over.
+            Err(FetchError::Store(StoreError::Lost { seeds, .. }))
+                if self.seed.is_some() && !seeds.contains(&self.seed_sha256) =>
+            {
+                tracing::warn!(credential = %self.key.credential, "the shared store lost this grant; presenting the new refresh_token of the config");
+                None
+            }
+            Err(e @ FetchError::Store(StoreError::Lost { .. })) => {
+                self.report_lost();
+                return Err(e);
+            }
+            other => other?,
+        };
         let version = stored.as_ref().map_or(0, |v| v.version);
         match stored {
             Some(v) if self.seed.is_none() || v.grant.seed_sha256 == self.seed_sha256 => {
@@ -275,18 +314,30 @@ impl RefreshGrant {
         }
     }
 
-    /// What the store holds. A session's grant that another replica
-    /// deleted (the shared store reads it as "lost") is an ended session:
-    /// nothing.
+    /// Logs (once) that the store lost this grant, and counts a session.
+    fn report_lost(&self) {
+        if self.reported_lost.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        store::count_error(store::StoreOp::Lost);
+        if let Some(lost) = &self.lost {
+            lost.fetch_add(1, Ordering::Relaxed);
+        }
+        let what = match &self.key.session {
+            Some(_) => "session (its app must authorize it again)",
+            None => "credential's grant",
+        };
+        tracing::error!(credential = %self.key.credential, key = %self.store.location(&self.key), "the shared store lost this {what}; it is not reseeded from a spent refresh token");
+    }
+
+    /// What the store holds (a session another replica ended: nothing; a
+    /// grant the store lost: `StoreError::Lost`).
     async fn load(&self) -> Result<Option<store::Versioned>, FetchError> {
         let (store, key) = (Arc::clone(&self.store), self.key.clone());
         let loaded = tokio::task::spawn_blocking(move || store.load_versioned(&key))
             .await
             .map_err(|_| FetchError::Interrupted)?;
-        match loaded {
-            Err(StoreError::Lost { .. }) if self.key.session.is_some() => Ok(None),
-            other => Ok(other?),
-        }
+        Ok(loaded?)
     }
 
     /// Ends the grant: under the item's lock (and lease), hands the
@@ -303,8 +354,12 @@ impl RefreshGrant {
             None => None,
         };
         let ended = async {
-            let stored = self.load().await?.map(|v| v.grant.refresh_token);
-            let Some(token) = unsaved.take().map(|g| g.refresh_token).or(stored) else {
+            let stored = match self.load().await {
+                // Lost with the store: nothing left to revoke here.
+                Err(FetchError::Store(StoreError::Lost { .. })) => None,
+                other => other?.map(|v| v.grant.refresh_token),
+            };
+            let Some(token) = unsaved.take().map(|u| u.grant.refresh_token).or(stored) else {
                 return Ok(None);
             };
             let outcome = revoke(token).await;
@@ -373,26 +428,39 @@ impl RefreshGrant {
         }
     }
 
-    async fn save(&self, grant: StoredGrant) -> Result<(), FetchError> {
-        let (store, key) = (Arc::clone(&self.store), self.key.clone());
-        match tokio::task::spawn_blocking(move || store.save(&key, &grant)).await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(FetchError::Interrupted),
-        }
-    }
-
-    /// Stores the rotated grant left in the slot, if any.
+    /// Stores the rotated grant left in the slot, if any: only over the
+    /// version that carries this process's presented mark (or into a store
+    /// that lost the grant). One the stored grant moved past is dropped:
+    /// another replica renewed after `unsaved_grace`, or the session ended.
     async fn save_unsaved(
         &self,
-        unsaved: &mut Option<StoredGrant>,
+        unsaved: &mut Option<Unsaved>,
         label: &str,
     ) -> Result<(), FetchError> {
-        if let Some(grant) = unsaved.take() {
-            if let Err(e) = self.save(grant.clone()).await {
-                *unsaved = Some(grant);
+        let Some(held) = unsaved.take() else {
+            return Ok(());
+        };
+        let (store, key, offered) = (Arc::clone(&self.store), self.key.clone(), held.clone());
+        let outcome = tokio::task::spawn_blocking(move || {
+            store.store_unsaved(&key, offered.marked, &offered.grant)
+        })
+        .await
+        .map_err(|_| FetchError::Interrupted)
+        .and_then(|r| r.map_err(FetchError::from));
+        match outcome {
+            Ok(UnsavedOutcome::Stored) => {
+                tracing::info!(credential = %label, "stored the rotated refresh token that could not be stored before");
+            }
+            Ok(UnsavedOutcome::Superseded(found)) => {
+                tracing::error!(credential = %label, found, "dropped the rotated refresh token that could not be stored before: the stored grant moved past the version this replica marked (another replica renewed after store.unsaved_grace); it is not written over it");
+            }
+            Ok(UnsavedOutcome::Ended) => {
+                tracing::info!(credential = %label, "dropped the rotated refresh token that could not be stored before: the session was ended meanwhile");
+            }
+            Err(e) => {
+                *unsaved = Some(held);
                 return Err(e);
             }
-            tracing::info!(credential = %label, "stored the rotated refresh token that could not be stored before");
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 //! lease holder and a Redis restart (`processes`).
 
 mod lease;
+mod lost;
 mod processes;
 mod sentinel;
 mod sentinel_silent;

@@ -9,6 +9,7 @@
 mod client;
 mod conn;
 mod inspect;
+mod lost;
 mod pending;
 mod primary;
 mod sentinel;
@@ -21,7 +22,7 @@ use serde_json::{json, Value};
 use super::seal::{self, SealKey};
 use super::{
     session_hash, Facts, Presented, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore,
-    Versioned,
+    UnsavedOutcome, Versioned,
 };
 use crate::config::{Secret, StoreConfig};
 
@@ -47,12 +48,51 @@ const FORMAT: &str = "countersign-token-store";
 const AAD: &str = "countersign redis store v1";
 
 /// Writes version ARGV[2] with document ARGV[3] only when the version
-/// stored is ARGV[1] (0: nothing stored). Returns {1, new} or {0, found}.
+/// stored is ARGV[1] (0: nothing stored), with ARGV[4] as the process that
+/// presented its refresh token (`p`, cleared when empty). Returns {1, new}
+/// or {0, found}; {2, 0} when nothing is stored and the lost seeds KEYS[2]
+/// hold ARGV[5] (a spent seed is never written back). A write where nothing
+/// was stored deletes KEYS[2] if ARGV[6] is 1 (a session authorized again,
+/// or `store migrate`).
 const CAS: &str = r"
 local found = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if found ~= tonumber(ARGV[1]) then return {0, found} end
+if found == 0 and ARGV[5] ~= '' and redis.call('SISMEMBER', KEYS[2], ARGV[5]) == 1 then
+  return {2, 0}
+end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[1], 'p', ARGV[4])
+else
+  redis.call('HDEL', KEYS[1], 'p')
+end
+if found == 0 and ARGV[6] == '1' then redis.call('DEL', KEYS[2]) end
 return {1, tonumber(ARGV[2])}
+";
+
+/// Stores a successor whose first write failed (ARGV[3], document ARGV[4]),
+/// only over the version this process marked as presented (ARGV[1], with
+/// `p` = ARGV[2]): a stored grant that moved on (another replica renewed
+/// after `unsaved_grace`, or a session ended and authorized again) is not
+/// overwritten ({0, found}). Into an empty item it is written (the store
+/// lost the grant, and this successor is its newest refresh token), except
+/// for a session (ARGV[6] = 1) under the epoch this process read (ARGV[5]):
+/// that one was deleted, the session ended ({3, 0}).
+const UNSAVED: &str = r"
+local v = redis.call('HGET', KEYS[1], 'v')
+if v then
+  if tonumber(v) == tonumber(ARGV[1]) and redis.call('HGET', KEYS[1], 'p') == ARGV[2] then
+    redis.call('HSET', KEYS[1], 'v', ARGV[3], 'd', ARGV[4])
+    redis.call('HDEL', KEYS[1], 'p')
+    return {1, tonumber(ARGV[3])}
+  end
+  return {0, tonumber(v)}
+end
+if ARGV[6] == '1' and ARGV[5] ~= '' and redis.call('GET', KEYS[2]) == ARGV[5] then
+  return {3, 0}
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[3], 'd', ARGV[4])
+return {1, tonumber(ARGV[3])}
 ";
 
 #[derive(Debug)]
@@ -128,11 +168,11 @@ impl RedisTokenStore {
         force: bool,
     ) -> Result<Result<u64, u64>, StoreError> {
         if !force {
-            return self.compare_and_set_named(name, 0, grant);
+            return self.compare_and_set_named(name, 0, grant, Guard::Migrate);
         }
         let mut seen = self.version_named(name)?;
         for _ in 0..8 {
-            match self.compare_and_set_named(name, seen, grant)? {
+            match self.compare_and_set_named(name, seen, grant, Guard::Migrate)? {
                 Ok(v) => return Ok(Ok(v)),
                 Err(found) => seen = found,
             }
@@ -202,7 +242,11 @@ impl RedisTokenStore {
         seen: u64,
         grant: &StoredGrant,
     ) -> Result<Result<u64, u64>, StoreError> {
-        self.compare_and_set_named(&self.name(key), seen, grant)
+        let guard = match key.session {
+            None => Guard::Seed,
+            Some(_) => Guard::Session,
+        };
+        self.compare_and_set_named(&self.name(key), seen, grant, guard)
     }
 
     fn compare_and_set_named(
@@ -210,20 +254,60 @@ impl RedisTokenStore {
         name: &str,
         seen: u64,
         grant: &StoredGrant,
+        guard: Guard,
     ) -> Result<Result<u64, u64>, StoreError> {
-        let written = name.to_string();
-        let name = name.to_string();
         let next = seen + 1;
-        let doc = self.encode(&name, next, grant)?;
+        let doc = self.encode(name, next, grant)?;
+        let presenter = grant.presented.as_ref().map_or("", |p| p.by.as_str());
+        let (refused, clear) = match guard {
+            Guard::Seed => (grant.seed_sha256.as_str(), "0"),
+            Guard::Session => ("", "1"),
+            Guard::Migrate => ("", "1"),
+        };
+        let keys = vec![name.to_string(), lost::lost_name(&self.prefix, name)];
+        let args = vec![
+            seen.to_string(),
+            next.to_string(),
+            doc,
+            presenter.to_string(),
+            refused.to_string(),
+            clear.to_string(),
+        ];
+        let answer = self.write(CAS, keys, args)?;
+        match answer {
+            (1, v) => {
+                self.conn.mark(name, Some(&grant.seed_sha256));
+                Ok(Ok(v))
+            }
+            (2, _) => Err(StoreError::Lost {
+                location: name.to_string(),
+                seeds: vec![grant.seed_sha256.clone()],
+            }),
+            (_, found) => Ok(Err(found)),
+        }
+    }
+
+    /// Runs the writing `script` on `keys` with `args`; when it wrote
+    /// (answered {1, ...}), waits for `wait_replicas` replicas, if set.
+    fn write(
+        &self,
+        script: &'static str,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<(i64, u64), StoreError> {
         let (wait, timeout) = (self.wait_replicas, self.conn.timeout);
         let conn = Arc::clone(&self.conn);
-        let answer: (i64, u64) = self.conn.block(async move {
+        self.conn.block(async move {
             let mut manager = conn.manager().await?;
-            let answer: (i64, u64) = redis::Script::new(CAS)
-                .key(&name)
-                .arg(seen)
-                .arg(next)
-                .arg(doc)
+            let script = redis::Script::new(script);
+            let mut invocation = script.prepare_invoke();
+            for k in &keys {
+                invocation.key(k);
+            }
+            for a in &args {
+                invocation.arg(a);
+            }
+            let answer: (i64, u64) = invocation
                 .invoke_async(&mut manager)
                 .await
                 .map_err(|e| conn.failed(&e))?;
@@ -247,16 +331,21 @@ impl RedisTokenStore {
                 }
             }
             Ok(answer)
-        })?;
-        if answer.0 == 1 {
-            self.conn.mark(&written, true);
-        }
-        Ok(if answer.0 == 1 {
-            Ok(answer.1)
-        } else {
-            Err(answer.1)
         })
     }
+}
+
+/// What a versioned write guards against where nothing is stored.
+#[derive(Clone, Copy)]
+enum Guard {
+    /// A credential's grant: never write a seed recorded as lost.
+    Seed,
+    /// A session's: written again means authorized again; forget it was
+    /// lost.
+    Session,
+    /// `store migrate`, the explicit way back: written, and forgotten as
+    /// lost.
+    Migrate,
 }
 
 impl TokenStore for RedisTokenStore {
@@ -266,26 +355,14 @@ impl TokenStore for RedisTokenStore {
 
     fn load_versioned(&self, key: &StoreKey) -> Result<Option<Versioned>, StoreError> {
         let name = self.name(key);
-        let conn = Arc::clone(&self.conn);
-        let asked = name.clone();
-        let (version, doc): (Option<u64>, Option<Vec<u8>>) = self.conn.block(async move {
-            let mut manager = conn.manager().await?;
-            redis::cmd("HMGET")
-                .arg(&asked)
-                .arg("v")
-                .arg("d")
-                .query_async(&mut manager)
-                .await
-                .map_err(|e| conn.failed(&e))
-        })?;
-        match (version, doc) {
-            (None, None) if self.conn.was_held(&name) => Err(StoreError::Lost { location: name }),
-            (None, None) => Ok(None),
+        let found = lost::load(&self.conn, &self.prefix, &name)?;
+        match (found.version, found.doc) {
             (Some(version), Some(doc)) => {
                 let grant = self.decode(&name, version, &doc)?;
-                self.conn.mark(&name, true);
+                self.conn.mark(&name, Some(&grant.seed_sha256));
                 Ok(Some(Versioned { version, grant }))
             }
+            (None, None) => self.empty(key, name, found.epoch_changed, found.lost),
             _ => Err(StoreError::Damaged { location: name }),
         }
     }
@@ -312,9 +389,48 @@ impl TokenStore for RedisTokenStore {
             })
     }
 
+    fn store_unsaved(
+        &self,
+        key: &StoreKey,
+        marked: Option<u64>,
+        grant: &StoredGrant,
+    ) -> Result<UnsavedOutcome, StoreError> {
+        let Some(marked) = marked else {
+            // Never marked (not presented through this store): nothing to
+            // compare with, so only where nothing is stored.
+            return match self.compare_and_set(key, 0, grant)? {
+                Ok(_) => Ok(UnsavedOutcome::Stored),
+                Err(found) => Ok(UnsavedOutcome::Superseded(found)),
+            };
+        };
+        let name = self.name(key);
+        let next = marked + 1;
+        let doc = self.encode(&name, next, grant)?;
+        let keys = vec![name.clone(), lost::epoch_name(&self.prefix)];
+        let args = vec![
+            marked.to_string(),
+            super::process_id().to_string(),
+            next.to_string(),
+            doc,
+            self.conn.epoch().unwrap_or_default(),
+            if key.session.is_some() { "1" } else { "0" }.to_string(),
+        ];
+        Ok(match self.write(UNSAVED, keys, args)? {
+            (1, _) => {
+                self.conn.mark(&name, Some(&grant.seed_sha256));
+                UnsavedOutcome::Stored
+            }
+            (3, _) => {
+                self.conn.mark(&name, None);
+                UnsavedOutcome::Ended
+            }
+            (_, found) => UnsavedOutcome::Superseded(found),
+        })
+    }
+
     fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
         let name = self.name(key);
-        self.conn.mark(&name, false);
+        self.conn.mark(&name, None);
         let conn = Arc::clone(&self.conn);
         self.conn.block(async move {
             let mut manager = conn.manager().await?;
@@ -340,6 +456,44 @@ impl TokenStore for RedisTokenStore {
 }
 
 impl RedisTokenStore {
+    /// What an empty item `name` means: nothing yet (`None`), a session
+    /// ended on another replica (`None`), or a lost grant (`Lost`, recorded
+    /// in the store for every replica).
+    fn empty(
+        &self,
+        key: &StoreKey,
+        name: String,
+        epoch_changed: bool,
+        recorded: Vec<String>,
+    ) -> Result<Option<Versioned>, StoreError> {
+        let Some(seed) = self.conn.was_held(&name) else {
+            return match recorded.is_empty() {
+                true => Ok(None),
+                false => Err(StoreError::Lost {
+                    location: name,
+                    seeds: recorded,
+                }),
+            };
+        };
+        if key.session.is_some() && !epoch_changed {
+            // Same store, the key gone: the session was ended (`DELETE`)
+            // on another replica.
+            self.conn.mark(&name, None);
+            return Ok(None);
+        }
+        if let Err(e) = lost::record(&self.conn, &self.prefix, &name, &seed) {
+            tracing::warn!(key = %name, error = %e, "cannot record the lost item in the shared store; other replicas find it lost when they read it");
+        }
+        let mut seeds = recorded;
+        if !seeds.contains(&seed) {
+            seeds.push(seed);
+        }
+        Err(StoreError::Lost {
+            location: name,
+            seeds,
+        })
+    }
+
     fn stored_version(&self, key: &StoreKey) -> Result<u64, StoreError> {
         self.version_named(&self.name(key))
     }
