@@ -13,6 +13,7 @@ mod lost;
 mod pending;
 mod primary;
 mod sentinel;
+mod write;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +30,7 @@ use crate::config::{Secret, StoreConfig};
 pub use client::describe;
 pub use conn::Conn;
 pub use pending::RedisPending;
+use write::Guard;
 
 /// The sealing key of `config`, if it has a `store_key`.
 fn seal_of(config: &StoreConfig) -> Result<Option<Arc<SealKey>>, StoreError> {
@@ -46,54 +48,6 @@ fn seal_of(config: &StoreConfig) -> Result<Option<Arc<SealKey>>, StoreError> {
 const FORMAT: &str = "countersign-token-store";
 /// Binds every sealed value to this use, its Redis key and its version.
 const AAD: &str = "countersign redis store v1";
-
-/// Writes version ARGV[2] with document ARGV[3] only when the version
-/// stored is ARGV[1] (0: nothing stored), with ARGV[4] as the process that
-/// presented its refresh token (`p`, cleared when empty). Returns {1, new}
-/// or {0, found}; {2, 0} when nothing is stored and the lost seeds KEYS[2]
-/// hold ARGV[5] (a spent seed is never written back). A write where nothing
-/// was stored deletes KEYS[2] if ARGV[6] is 1 (a session authorized again,
-/// or `store migrate`).
-const CAS: &str = r"
-local found = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-if found ~= tonumber(ARGV[1]) then return {0, found} end
-if found == 0 and ARGV[5] ~= '' and redis.call('SISMEMBER', KEYS[2], ARGV[5]) == 1 then
-  return {2, 0}
-end
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
-if ARGV[4] ~= '' then
-  redis.call('HSET', KEYS[1], 'p', ARGV[4])
-else
-  redis.call('HDEL', KEYS[1], 'p')
-end
-if found == 0 and ARGV[6] == '1' then redis.call('DEL', KEYS[2]) end
-return {1, tonumber(ARGV[2])}
-";
-
-/// Stores a successor whose first write failed (ARGV[3], document ARGV[4]),
-/// only over the version this process marked as presented (ARGV[1], with
-/// `p` = ARGV[2]): a stored grant that moved on (another replica renewed
-/// after `unsaved_grace`, or a session ended and authorized again) is not
-/// overwritten ({0, found}). Into an empty item it is written (the store
-/// lost the grant, and this successor is its newest refresh token), except
-/// for a session (ARGV[6] = 1) under the epoch this process read (ARGV[5]):
-/// that one was deleted, the session ended ({3, 0}).
-const UNSAVED: &str = r"
-local v = redis.call('HGET', KEYS[1], 'v')
-if v then
-  if tonumber(v) == tonumber(ARGV[1]) and redis.call('HGET', KEYS[1], 'p') == ARGV[2] then
-    redis.call('HSET', KEYS[1], 'v', ARGV[3], 'd', ARGV[4])
-    redis.call('HDEL', KEYS[1], 'p')
-    return {1, tonumber(ARGV[3])}
-  end
-  return {0, tonumber(v)}
-end
-if ARGV[6] == '1' and ARGV[5] ~= '' and redis.call('GET', KEYS[2]) == ARGV[5] then
-  return {3, 0}
-end
-redis.call('HSET', KEYS[1], 'v', ARGV[3], 'd', ARGV[4])
-return {1, tonumber(ARGV[3])}
-";
 
 #[derive(Debug)]
 pub struct RedisTokenStore {
@@ -233,119 +187,6 @@ impl RedisTokenStore {
             _ => Err(garbage()),
         }
     }
-
-    /// Writes `grant` as version `seen + 1` if `seen` is still the stored
-    /// version; then waits for `wait_replicas` replicas, if set.
-    fn compare_and_set(
-        &self,
-        key: &StoreKey,
-        seen: u64,
-        grant: &StoredGrant,
-    ) -> Result<Result<u64, u64>, StoreError> {
-        let guard = match key.session {
-            None => Guard::Seed,
-            Some(_) => Guard::Session,
-        };
-        self.compare_and_set_named(&self.name(key), seen, grant, guard)
-    }
-
-    fn compare_and_set_named(
-        &self,
-        name: &str,
-        seen: u64,
-        grant: &StoredGrant,
-        guard: Guard,
-    ) -> Result<Result<u64, u64>, StoreError> {
-        let next = seen + 1;
-        let doc = self.encode(name, next, grant)?;
-        let presenter = grant.presented.as_ref().map_or("", |p| p.by.as_str());
-        let (refused, clear) = match guard {
-            Guard::Seed => (grant.seed_sha256.as_str(), "0"),
-            Guard::Session => ("", "1"),
-            Guard::Migrate => ("", "1"),
-        };
-        let keys = vec![name.to_string(), lost::lost_name(&self.prefix, name)];
-        let args = vec![
-            seen.to_string(),
-            next.to_string(),
-            doc,
-            presenter.to_string(),
-            refused.to_string(),
-            clear.to_string(),
-        ];
-        let answer = self.write(CAS, keys, args)?;
-        match answer {
-            (1, v) => {
-                self.conn.mark(name, Some(&grant.seed_sha256));
-                Ok(Ok(v))
-            }
-            (2, _) => Err(StoreError::Lost {
-                location: name.to_string(),
-                seeds: vec![grant.seed_sha256.clone()],
-            }),
-            (_, found) => Ok(Err(found)),
-        }
-    }
-
-    /// Runs the writing `script` on `keys` with `args`; when it wrote
-    /// (answered {1, ...}), waits for `wait_replicas` replicas, if set.
-    fn write(
-        &self,
-        script: &'static str,
-        keys: Vec<String>,
-        args: Vec<String>,
-    ) -> Result<(i64, u64), StoreError> {
-        let (wait, timeout) = (self.wait_replicas, self.conn.timeout);
-        let conn = Arc::clone(&self.conn);
-        self.conn.block(async move {
-            let mut manager = conn.manager().await?;
-            let script = redis::Script::new(script);
-            let mut invocation = script.prepare_invoke();
-            for k in &keys {
-                invocation.key(k);
-            }
-            for a in &args {
-                invocation.arg(a);
-            }
-            let answer: (i64, u64) = invocation
-                .invoke_async(&mut manager)
-                .await
-                .map_err(|e| conn.failed(&e))?;
-            if answer.0 == 1 && wait > 0 {
-                // Half the timeout, so that Redis's answer comes before
-                // the connection's own timeout gives up on it.
-                let acked: u32 = redis::cmd("WAIT")
-                    .arg(wait)
-                    .arg((timeout.as_millis() as u64 / 2).max(1))
-                    .query_async(&mut manager)
-                    .await
-                    .map_err(|e| conn.failed(&e))?;
-                if acked < wait {
-                    let cause = format!(
-                        "only {acked} of the {wait} replicas of store.wait_replicas acknowledged the write"
-                    );
-                    // A primary its replicas left (a failover the Sentinels
-                    // have not told it of yet): ask them again.
-                    conn.forget_primary(&cause);
-                    return Err(conn.unreachable(cause));
-                }
-            }
-            Ok(answer)
-        })
-    }
-}
-
-/// What a versioned write guards against where nothing is stored.
-#[derive(Clone, Copy)]
-enum Guard {
-    /// A credential's grant: never write a seed recorded as lost.
-    Seed,
-    /// A session's: written again means authorized again; forget it was
-    /// lost.
-    Session,
-    /// `store migrate`, the explicit way back: written, and forgotten as
-    /// lost.
-    Migrate,
 }
 
 impl TokenStore for RedisTokenStore {
@@ -395,37 +236,7 @@ impl TokenStore for RedisTokenStore {
         marked: Option<u64>,
         grant: &StoredGrant,
     ) -> Result<UnsavedOutcome, StoreError> {
-        let Some(marked) = marked else {
-            // Never marked (not presented through this store): nothing to
-            // compare with, so only where nothing is stored.
-            return match self.compare_and_set(key, 0, grant)? {
-                Ok(_) => Ok(UnsavedOutcome::Stored),
-                Err(found) => Ok(UnsavedOutcome::Superseded(found)),
-            };
-        };
-        let name = self.name(key);
-        let next = marked + 1;
-        let doc = self.encode(&name, next, grant)?;
-        let keys = vec![name.clone(), lost::epoch_name(&self.prefix)];
-        let args = vec![
-            marked.to_string(),
-            super::process_id().to_string(),
-            next.to_string(),
-            doc,
-            self.conn.epoch().unwrap_or_default(),
-            if key.session.is_some() { "1" } else { "0" }.to_string(),
-        ];
-        Ok(match self.write(UNSAVED, keys, args)? {
-            (1, _) => {
-                self.conn.mark(&name, Some(&grant.seed_sha256));
-                UnsavedOutcome::Stored
-            }
-            (3, _) => {
-                self.conn.mark(&name, None);
-                UnsavedOutcome::Ended
-            }
-            (_, found) => UnsavedOutcome::Superseded(found),
-        })
+        self.write_unsaved(key, marked, grant)
     }
 
     fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
