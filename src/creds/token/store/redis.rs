@@ -75,8 +75,10 @@ pub fn item_name(key: &StoreKey) -> String {
 
 impl RedisTokenStore {
     pub fn open(config: &StoreConfig) -> Result<RedisTokenStore, StoreError> {
+        let conn = Conn::shared(config)?;
+        lost::watch(&conn, &config.key_prefix);
         Ok(RedisTokenStore {
-            conn: Conn::shared(config)?,
+            conn,
             prefix: config.key_prefix.clone(),
             seal: seal_of(config)?,
             wait_replicas: config.wait_replicas,
@@ -242,11 +244,14 @@ impl TokenStore for RedisTokenStore {
     fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
         let name = self.name(key);
         self.conn.mark(&name, None);
+        // An ended item is not lost: a record of an earlier loss goes too.
+        let lost = lost::lost_name(&self.prefix, &name);
         let conn = Arc::clone(&self.conn);
         self.conn.block(async move {
             let mut manager = conn.manager().await?;
             redis::cmd("DEL")
                 .arg(&name)
+                .arg(&lost)
                 .query_async::<()>(&mut manager)
                 .await
                 .map_err(|e| conn.failed(&e))

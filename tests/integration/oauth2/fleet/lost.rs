@@ -2,7 +2,8 @@
 //! the replica that had seen the grant reports it lost and records that in
 //! Redis, so a replica started afterwards (which remembers nothing) does
 //! not seed the empty store from the configured, long spent, refresh
-//! token either; a new refresh token in the config (a person consented
+//! token either (also between renewals: the epoch watch); a new refresh
+//! token in the config (a person consented
 //! again), reloaded, is the way back.
 
 use std::net::SocketAddr;
@@ -171,4 +172,41 @@ async fn a_replica_started_after_the_store_lost_its_data_does_not_reseed_a_spent
     assert_eq!(presented(&tokens, "rt-seed"), 1);
     assert!(!tokens.reuse_detected());
     drop(a);
+}
+
+/// Without any renewal due (300 s tokens), the replica that remembers the
+/// store still records its loss within `WATCH_EVERY` (5 s): a replica
+/// started after that does not seed it either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_loss_is_recorded_between_renewals_by_the_epoch_watch() {
+    let redis = RedisServer::start_with(true);
+    let tokens =
+        TokenServer::start(&[("c", ClientCheck::Basic("s".into()))], 300, &["rt-seed"]).await;
+    let api = Api::start(&tokens).await;
+    let toml = config(&tokens, &api, &redis, "rt-seed");
+    let a = block_in_place(|| start(&toml));
+    assert_eq!(call_at(a.proxy).await, 200);
+    eventually("the rotation stored", || {
+        let v = redis.cli(&["HGET", "cs-lost:grant:bank", "v"]);
+        String::from_utf8_lossy(&v)
+            .trim()
+            .parse::<u64>()
+            .unwrap_or(0)
+            >= 2
+    })
+    .await;
+    redis.cli(&["FLUSHALL"]);
+    eventually_async("A records the loss", Duration::from_secs(15), || {
+        let n = redis.cli(&["SCARD", "cs-lost:lost:grant:bank"]);
+        let n = String::from_utf8_lossy(&n).trim().to_string();
+        std::future::ready(if n == "1" { Ok(()) } else { Err(n) })
+    })
+    .await;
+    // A still serves its valid token; it has renewed nothing.
+    assert_eq!(call_at(a.proxy).await, 200);
+    assert_eq!(tokens.request_count(), 1);
+    let b = block_in_place(|| start(&toml));
+    reports_lost(&b, "B reports the store lost").await;
+    assert_eq!(presented(&tokens, "rt-seed"), 1, "the spent seed came back");
+    assert!(!tokens.reuse_detected());
 }

@@ -45,6 +45,8 @@ pub struct Conn {
     /// The store's epoch (`PREFIX epoch`) as this process first read it: a
     /// store that lost its data no longer holds it.
     epoch: Mutex<Option<String>>,
+    /// Set once a watcher of the epoch runs for this connection.
+    pub watched: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Conn {
@@ -105,6 +107,7 @@ impl Conn {
             location,
             seen: Mutex::default(),
             epoch: Mutex::default(),
+            watched: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

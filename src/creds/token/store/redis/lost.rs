@@ -18,15 +18,27 @@
 //! item again. An empty session key under an unchanged epoch was deleted
 //! (the session ended on another replica), not lost.
 //!
-//! Bounds: one epoch key per store; one `lost:` set per item a replica had
+//! A replica that has read the epoch reads it again every `WATCH_EVERY`
+//! (`watch`), so a loss is recorded even while no renewal is due.
+//!
+//! Bounds: one watcher task per connection (one script every 5 s, on a
+//! blocking thread of the store's runtime while it waits); one epoch key
+//! per store; one `lost:` set per item a replica had
 //! seen (a credential or a session), each holding the few seeds that item
 //! descended from; a session's set is deleted when the session is written
 //! again (authorized again).
 
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use super::super::StoreError;
 use super::Conn;
+
+/// How often a replica that has read the store's epoch reads it again,
+/// so that a loss is recorded within this long even if no renewal reads
+/// the store meanwhile.
+pub const WATCH_EVERY: Duration = Duration::from_secs(5);
 
 /// Reads item KEYS[1] (`v`, `d`), the epoch KEYS[2] (set to ARGV[1] if
 /// there is none: the first reader, or a store that lost it), and, if the
@@ -41,6 +53,16 @@ end
 local lost = {}
 if not got[1] then lost = redis.call('SMEMBERS', KEYS[3]) end
 return {got[1], got[2], epoch, lost}
+";
+
+/// The epoch KEYS[1], set to ARGV[1] first if there is none.
+const EPOCH: &str = r"
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[1], epoch)
+end
+return epoch
 ";
 
 /// What one read of an item found.
@@ -126,6 +148,64 @@ fn record_all(conn: &Arc<Conn>, prefix: &str) {
     for (name, seed) in held {
         if let Err(e) = record(conn, prefix, &name, &seed) {
             tracing::warn!(key = %name, error = %e, "cannot record the lost item in the shared store; it is recorded when next read");
+        }
+    }
+}
+
+/// Reads the epoch every `WATCH_EVERY` (one `GET`; one watcher per
+/// connection, ending with it): once this process has read one, a store
+/// that lost it gets the lost items this process had seen recorded within
+/// that time, before a replica started since could seed them.
+pub fn watch(conn: &Arc<Conn>, prefix: &str) {
+    if conn.watched.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let (weak, prefix): (Weak<Conn>, String) = (Arc::downgrade(conn), prefix.to_string());
+    conn.spawn(async move {
+        loop {
+            tokio::time::sleep(WATCH_EVERY).await;
+            let (weak, prefix) = (weak.clone(), prefix.clone());
+            // `check` waits for the store's own thread: run it beside it.
+            let alive = tokio::task::spawn_blocking(move || match weak.upgrade() {
+                Some(conn) => {
+                    check(&conn, &prefix);
+                    true
+                }
+                None => false,
+            })
+            .await
+            .unwrap_or(false);
+            if !alive {
+                return;
+            }
+        }
+    });
+}
+
+/// One look at the epoch: a changed or missing one records every item
+/// this process had seen as lost (and sets a new epoch if there is none).
+fn check(conn: &Arc<Conn>, prefix: &str) {
+    if conn.epoch().is_none() {
+        return;
+    }
+    let Ok(fresh) = fresh_epoch(conn) else {
+        return;
+    };
+    let (name, worker) = (epoch_name(prefix), Arc::clone(conn));
+    let found = conn.block(async move {
+        let mut manager = worker.manager().await?;
+        // The epoch there, or the fresh one set now if there is none.
+        redis::Script::new(EPOCH)
+            .key(&name)
+            .arg(&fresh)
+            .invoke_async::<String>(&mut manager)
+            .await
+            .map_err(|e| worker.failed(&e))
+    });
+    // An unreachable store is the renewals' to report.
+    if let Ok(epoch) = found {
+        if conn.epoch_changed(&epoch) {
+            record_all(conn, prefix);
         }
     }
 }
