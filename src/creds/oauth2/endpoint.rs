@@ -102,7 +102,8 @@ impl FetchError {
         self.is_invalid_grant()
             || matches!(
                 self,
-                FetchError::NoRefreshToken | FetchError::Store(StoreError::Lost { .. })
+                FetchError::NoRefreshToken
+                    | FetchError::Store(StoreError::Lost { .. } | StoreError::Spent { .. })
             )
     }
 }

@@ -19,6 +19,7 @@ use crate::upstream::UpstreamSettings;
 
 /// What the log says when the server refuses the grant itself.
 const LOST: &str = "the shared store lost this grant: restore Redis from a backup, or run `countersign store migrate`, or have a person authorize again (then set the new refresh_token and reload; a session is authorized again by its app)";
+const SPENT: &str = "the configured refresh_token was spent already: set the newest one a person obtained, or remove it to continue from the store, and reload";
 const REFUSED: &str = "the authorization server refused the grant; a person must authorize again and set a new refresh_token";
 
 enum OAuth2Source {
@@ -66,8 +67,12 @@ fn new_token(issued: Issued) -> NewToken {
 /// `invalid_grant` means the grant itself was refused, and an empty store
 /// (a session ended) that nothing is left: a person must act.
 fn source_error(e: FetchError) -> SourceError {
-    if let FetchError::Store(StoreError::Lost { .. }) = &e {
-        return SourceError::refused(chain(&e), LOST);
+    match &e {
+        FetchError::Store(StoreError::Lost { .. }) => return SourceError::refused(chain(&e), LOST),
+        FetchError::Store(StoreError::Spent { .. }) => {
+            return SourceError::refused(chain(&e), SPENT)
+        }
+        _ => {}
     }
     if e.needs_person() {
         SourceError::refused(chain(&e), REFUSED)

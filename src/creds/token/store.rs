@@ -380,6 +380,8 @@ pub enum StoreError {
         location: String,
         seeds: Vec<String>,
     },
+    #[error("the configured refresh_token of shared token store key {location} was already exchanged for a successor (the grant went on from it); it is not presented again. Remove it, or set the refresh token a person obtained most recently, and reload")]
+    Spent { location: String },
     #[error("shared token store key {location} holds a newer refresh token, written by another replica; this one is not stored over it")]
     Stale { location: String },
     #[error("the renewal lease {location} stayed with another replica; renewing again later")]

@@ -78,6 +78,13 @@ fn a_session_ended_elsewhere_reads_as_ended_and_a_lost_one_as_lost_everywhere() 
     // The store loses everything: A, which had seen bob's session, says
     // lost; so does D, which never saw it (A recorded it).
     redis.cli(&["FLUSHALL"]);
+    // The first read after the loss (of another item, or the epoch watch)
+    // is the one that sees the epoch change; bob is recorded then, and
+    // read as lost afterwards, not as ended.
+    assert!(a
+        .load_versioned(&StoreKey::session("gmo", "zed"))
+        .unwrap()
+        .is_none());
     assert!(matches!(
         a.load_versioned(&lost),
         Err(StoreError::Lost { .. })
@@ -180,4 +187,24 @@ fn an_unsaved_successor_is_written_only_over_this_replicas_mark() {
     let out = a.store_unsaved(&key, Some(v), &grant("rt-r2")).unwrap();
     assert_eq!(out, UnsavedOutcome::Stored);
     assert_eq!(token_of(&c, &key).as_deref(), Some("rt-r2"));
+}
+
+#[test]
+fn a_seed_once_rotated_is_never_written_again_even_over_another_grant() {
+    let redis = RedisServer::start();
+    let a = store(&redis, 1);
+    let key = StoreKey::credential("bank");
+    let v = a.replace(&key, 0, &marked("rt-seed")).unwrap();
+    let v = a.replace(&key, v, &grant("rt-2")).unwrap();
+    // A new seed took over, then the config went back to the old one.
+    let new = StoredGrant::new(
+        seed_hash(Some(&Secret::new("rt-new"))),
+        Secret::new("rt-new"),
+    );
+    let v = a.replace(&key, v, &new).unwrap();
+    assert!(matches!(
+        a.replace(&key, v, &marked("rt-seed")),
+        Err(StoreError::Spent { .. })
+    ));
+    assert_eq!(token_of(&a, &key).as_deref(), Some("rt-new"));
 }

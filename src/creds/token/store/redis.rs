@@ -291,9 +291,11 @@ impl RedisTokenStore {
                 }),
             };
         };
-        if key.session.is_some() && !epoch_changed {
-            // Same store, the key gone: the session was ended (`DELETE`)
-            // on another replica.
+        if key.session.is_some() && !epoch_changed && recorded.is_empty() {
+            // Same store, the key gone, no record of a loss (the epoch
+            // watch records one when it sees the epoch change; ending a
+            // session deletes any): the session was ended (`DELETE`) on
+            // another replica.
             self.conn.mark(&name, None);
             return Ok(None);
         }

@@ -1,25 +1,28 @@
 //! The versioned writes of the Redis store, each one Lua script: the
-//! compare-and-set on a grant's version (which also refuses to seed a
-//! seed recorded as lost), and the write of a successor left unsaved,
+//! compare-and-set on a grant's version (which also refuses to write a
+//! seed recorded as spent or lost, and records the seed a successor
+//! descends from as spent), and the write of a successor left unsaved,
 //! only over the version carrying this process's presented mark.
 
 use std::sync::Arc;
 
-use super::super::{StoreError, StoreKey, StoredGrant, UnsavedOutcome};
+use super::super::{seed_hash, StoreError, StoreKey, StoredGrant, UnsavedOutcome};
 use super::{lost, RedisTokenStore};
 
 /// Writes version ARGV[2] with document ARGV[3] only when the version
 /// stored is ARGV[1] (0: nothing stored), with ARGV[4] as the process that
 /// presented its refresh token (`p`, cleared when empty). Returns {1, new}
-/// or {0, found}; {2, 0} when nothing is stored and the lost seeds KEYS[2]
-/// hold ARGV[5] (a spent seed is never written back). A write where nothing
-/// was stored deletes KEYS[2] if ARGV[6] is 1 (a session authorized again,
-/// or `store migrate`).
+/// or {0, found}. The set KEYS[2] holds the fingerprints of seeds never to
+/// be presented again: a write of a seed itself (ARGV[5], its fingerprint)
+/// that the set holds is refused ({2, found}); a write of a successor
+/// adds the seed it descends from (ARGV[7]). A write where nothing was
+/// stored deletes the set if ARGV[6] is 1 (a session authorized again, or
+/// `store migrate`).
 const CAS: &str = r"
 local found = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if found ~= tonumber(ARGV[1]) then return {0, found} end
-if found == 0 and ARGV[5] ~= '' and redis.call('SISMEMBER', KEYS[2], ARGV[5]) == 1 then
-  return {2, 0}
+if ARGV[5] ~= '' and redis.call('SISMEMBER', KEYS[2], ARGV[5]) == 1 then
+  return {2, found}
 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
 if ARGV[4] ~= '' then
@@ -28,6 +31,7 @@ else
   redis.call('HDEL', KEYS[1], 'p')
 end
 if found == 0 and ARGV[6] == '1' then redis.call('DEL', KEYS[2]) end
+if ARGV[7] ~= '' then redis.call('SADD', KEYS[2], ARGV[7]) end
 return {1, tonumber(ARGV[2])}
 ";
 
@@ -82,10 +86,15 @@ impl RedisTokenStore {
         let next = seen + 1;
         let doc = self.encode(name, next, grant)?;
         let presenter = grant.presented.as_ref().map_or("", |p| p.by.as_str());
-        let (refused, clear) = match guard {
-            Guard::Seed => (grant.seed_sha256.as_str(), "0"),
-            Guard::Session => ("", "1"),
-            Guard::Migrate => ("", "1"),
+        // A credential's grant: the seed itself is refused if spent; a
+        // successor records its seed as spent.
+        let is_seed = seed_hash(Some(&grant.refresh_token)) == grant.seed_sha256;
+        let seed = grant.seed_sha256.as_str();
+        let (refused, clear, spent) = match guard {
+            Guard::Seed if is_seed => (seed, "0", ""),
+            Guard::Seed => ("", "0", seed),
+            Guard::Session => ("", "1", ""),
+            Guard::Migrate => ("", "1", ""),
         };
         let keys = vec![name.to_string(), lost::lost_name(&self.prefix, name)];
         let args = vec![
@@ -95,6 +104,7 @@ impl RedisTokenStore {
             presenter.to_string(),
             refused.to_string(),
             clear.to_string(),
+            spent.to_string(),
         ];
         let answer = self.write(CAS, keys, args)?;
         match answer {
@@ -102,9 +112,12 @@ impl RedisTokenStore {
                 self.conn.mark(name, Some(&grant.seed_sha256));
                 Ok(Ok(v))
             }
-            (2, _) => Err(StoreError::Lost {
+            (2, 0) => Err(StoreError::Lost {
                 location: name.to_string(),
                 seeds: vec![grant.seed_sha256.clone()],
+            }),
+            (2, _) => Err(StoreError::Spent {
+                location: name.to_string(),
             }),
             (_, found) => Ok(Err(found)),
         }
