@@ -98,7 +98,7 @@ impl RefreshGrant {
                 tracing::info!(credential = %label, "stored the rotated refresh token that could not be stored before");
             }
             Ok(UnsavedOutcome::Superseded(found)) => {
-                tracing::error!(credential = %label, found, "dropped the rotated refresh token that could not be stored before: the stored grant moved past the version this replica marked (another replica renewed after store.unsaved_grace); it is not written over it");
+                tracing::error!(credential = %label, found, "dropped the rotated refresh token that could not be stored before: the stored grant moved past the version this replica marked (another replica renewed after store.unsaved_grace, or this replica's own write went through although its answer was lost); it is not written over it");
             }
             Ok(UnsavedOutcome::Ended) => {
                 tracing::info!(credential = %label, "dropped the rotated refresh token that could not be stored before: the session was ended meanwhile");
