@@ -52,6 +52,7 @@ pub(super) fn status(state: &State, snapshot: &Snapshot) -> serde_json::Value {
                     "last_error": t.last_error,
                 })),
                 "sessions_active": c.sessions().map(|s| s.active()),
+                "sessions_lost": c.sessions().map(|s| s.lost()),
             })
         })
         .collect();

@@ -59,6 +59,7 @@ pub fn start(
                 StoreKey::credential(label),
                 shared,
                 settings.connect_timeout + settings.response_timeout,
+                0,
                 config.refresh_at,
                 shared.local_fallback,
             )

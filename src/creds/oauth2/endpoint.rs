@@ -96,9 +96,15 @@ impl FetchError {
     }
 
     /// Only a person can fix this: the grant was refused, or nothing is
-    /// left to present (a session ended with `DELETE`, or never stored).
+    /// left to present (a session ended with `DELETE`, or never stored),
+    /// or the shared store lost the grant.
     pub fn needs_person(&self) -> bool {
-        self.is_invalid_grant() || matches!(self, FetchError::NoRefreshToken)
+        self.is_invalid_grant()
+            || matches!(
+                self,
+                FetchError::NoRefreshToken
+                    | FetchError::Store(StoreError::Lost { .. } | StoreError::Spent { .. })
+            )
     }
 }
 

@@ -6,6 +6,7 @@
 //! write is a compare-and-set on the version read before presenting: a
 //! replica whose read is stale never overwrites a newer refresh token.
 
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,8 @@ use super::endpoint::{Endpoint, FetchError, Issued};
 use super::facts::FactRule;
 use crate::config::{Secret, StoreConfig};
 use crate::creds::token::store::{
-    self, Facts, Lease, Leases, Presented, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore,
+    self, Facts, Lease, Leases, Presented, StoreError, StoreKey, StoreSlot, StoredGrant,
+    TokenStore, Unsaved,
 };
 
 /// Seconds since the Unix epoch on this machine's clock.
@@ -82,6 +84,10 @@ pub struct RefreshGrant {
     lease: Option<GrantLease>,
     /// A user session's: what its token responses leave for the app.
     facts: Option<FactRule>,
+    /// A user session's: its credential's count of sessions found lost
+    /// with the shared store, which this grant adds to once.
+    lost: Option<Arc<AtomicU64>>,
+    reported_lost: AtomicBool,
 }
 
 /// What the store holds now, as a renewal needs it.
@@ -103,10 +109,13 @@ impl RefreshGrant {
         key: StoreKey,
         seed: Option<Secret>,
     ) -> Result<RefreshGrant, (&'static str, String)> {
-        let stored = store
-            .load(&key)
-            .map_err(|e| ("token_store", e.to_string()))?;
-        if stored.is_none() && seed.is_none() {
+        let (stored, lost) = match store.load(&key) {
+            // Not a problem of the config: the renewal reports it (not
+            // ready, `/readyz`, `/status`), and a new seed recovers.
+            Err(StoreError::Lost { .. }) => (None, true),
+            other => (other.map_err(|e| ("token_store", e.to_string()))?, false),
+        };
+        if stored.is_none() && seed.is_none() && !lost {
             return Err((
                 "refresh_token",
                 format!(
@@ -123,7 +132,15 @@ impl RefreshGrant {
             seed,
             lease: None,
             facts: None,
+            lost: None,
+            reported_lost: AtomicBool::new(false),
         })
+    }
+
+    /// Counts this session in `lost` if the shared store lost it.
+    pub fn counting_lost(mut self, lost: Arc<AtomicU64>) -> RefreshGrant {
+        self.lost = Some(lost);
+        self
     }
 
     /// Keeps a session's facts with its grant, updated by each refresh.
@@ -140,10 +157,11 @@ impl RefreshGrant {
         shared: &StoreConfig,
         request_bound: Duration,
     ) -> Result<RefreshGrant, StoreError> {
+        let leases = Leases::open(shared)?;
+        store::check_grace(&leases, shared, request_bound);
         self.lease = Some(GrantLease {
-            leases: Leases::open(shared)?,
-            // A read, the presented mark, the successor's write.
-            bound: request_bound + shared.timeout * 3,
+            bound: leases.renewal_bound(request_bound, store::ROTATING_STORE_CALLS),
+            leases,
         });
         Ok(self)
     }
@@ -168,12 +186,16 @@ impl RefreshGrant {
         Fut: std::future::Future<Output = Result<Issued, FetchError>>,
     {
         let mut unsaved = self.slot.lock().await;
-        self.save_unsaved(&mut unsaved, label).await?;
+        // The lease first: a successor left unsaved is written only under
+        // it (a `Fleet` holds the credential's lease around all of this).
         let lease = match &self.lease {
             Some(l) => Some(l.take(&self.key).await?),
             None => None,
         };
-        let renewed = self.rotate_held(label, exchange, &mut unsaved).await;
+        let renewed = match self.save_unsaved(&mut unsaved, label).await {
+            Ok(()) => self.rotate_held(label, exchange, &mut unsaved).await,
+            Err(e) => Err(e),
+        };
         if let Some(lease) = lease {
             // Released after the successor is stored (or the attempt
             // failed): the next holder reads what this one left.
@@ -189,7 +211,7 @@ impl RefreshGrant {
         &self,
         label: &str,
         exchange: F,
-        unsaved: &mut Option<StoredGrant>,
+        unsaved: &mut Option<Unsaved>,
     ) -> Result<Issued, FetchError>
     where
         F: FnOnce(Secret) -> Fut,
@@ -244,7 +266,10 @@ impl RefreshGrant {
                 // The old token is spent; keep the new one in memory and
                 // retry the save, but do not use an access token whose
                 // refresh token is not safe on disk.
-                *unsaved = Some(grant);
+                *unsaved = Some(Unsaved {
+                    grant,
+                    marked: marked.then_some(seen),
+                });
                 tracing::error!(credential = %label, error = %e, "cannot store the rotated refresh token; retrying");
                 return Err(e);
             }
@@ -255,7 +280,21 @@ impl RefreshGrant {
 
     /// The refresh token to present now, and what else is stored with it.
     async fn current(&self) -> Result<Current, FetchError> {
-        let stored = self.load().await?;
+        let stored = match self.load().await {
+            // A grant the store lost: its seed is spent, but a new one
+            // (a person authorized again) takes over.
+            Err(FetchError::Store(StoreError::Lost { seeds, .. }))
+                if self.seed.is_some() && !seeds.contains(&self.seed_sha256) =>
+            {
+                tracing::warn!(credential = %self.key.credential, "the shared store lost this grant; presenting the new refresh_token of the config");
+                None
+            }
+            Err(e @ FetchError::Store(StoreError::Lost { .. })) => {
+                self.report_lost();
+                return Err(e);
+            }
+            other => other?,
+        };
         let version = stored.as_ref().map_or(0, |v| v.version);
         match stored {
             Some(v) if self.seed.is_none() || v.grant.seed_sha256 == self.seed_sha256 => {
@@ -276,18 +315,14 @@ impl RefreshGrant {
         }
     }
 
-    /// What the store holds. A session's grant that another replica
-    /// deleted (the shared store reads it as "lost") is an ended session:
-    /// nothing.
+    /// What the store holds (a session another replica ended: nothing; a
+    /// grant the store lost: `StoreError::Lost`).
     async fn load(&self) -> Result<Option<store::Versioned>, FetchError> {
         let (store, key) = (Arc::clone(&self.store), self.key.clone());
         let loaded = tokio::task::spawn_blocking(move || store.load_versioned(&key))
             .await
             .map_err(|_| FetchError::Interrupted)?;
-        match loaded {
-            Err(StoreError::Lost { .. }) if self.key.session.is_some() => Ok(None),
-            other => Ok(other?),
-        }
+        Ok(loaded?)
     }
 
     /// Ends the grant: under the item's lock (and lease), hands the
@@ -304,8 +339,12 @@ impl RefreshGrant {
             None => None,
         };
         let ended = async {
-            let stored = self.load().await?.map(|v| v.grant.refresh_token);
-            let Some(token) = unsaved.take().map(|g| g.refresh_token).or(stored) else {
+            let stored = match self.load().await {
+                // Lost with the store: nothing left to revoke here.
+                Err(FetchError::Store(StoreError::Lost { .. })) => None,
+                other => other?.map(|v| v.grant.refresh_token),
+            };
+            let Some(token) = unsaved.take().map(|u| u.grant.refresh_token).or(stored) else {
                 return Ok(None);
             };
             let outcome = revoke(token).await;
@@ -322,49 +361,6 @@ impl RefreshGrant {
         ended
     }
 
-    /// Marks `token` as presented by this process (version `seen`), unless
-    /// another process's mark younger than `grace` is there; the version
-    /// written.
-    async fn mark(
-        &self,
-        label: &str,
-        token: &Secret,
-        seen: u64,
-        found: Option<Presented>,
-        facts: Option<Facts>,
-        grace: Duration,
-    ) -> Result<u64, FetchError> {
-        let now = unix_now();
-        if let Some(p) = found.filter(|p| p.by != store::process_id()) {
-            let age_s = now.saturating_sub(p.at_unix);
-            if age_s < grace.as_secs() {
-                return Err(FetchError::Store(StoreError::Presented {
-                    location: self.store.location(&self.key),
-                    by: p.by,
-                    age_s,
-                }));
-            }
-            tracing::warn!(credential = %label, replica = %p.by, age_s, "another replica presented this refresh token and never stored its successor (it died, or its store was gone for longer than store.unsaved_grace); presenting it again: if it was rotated, the token endpoint refuses it and the grant must be authorized again");
-        }
-        let mut grant = StoredGrant::new(self.seed_sha256.clone(), token.clone()).with_facts(facts);
-        grant.presented = Some(Presented {
-            by: store::process_id().to_string(),
-            at_unix: now,
-        });
-        self.replace(seen, grant).await
-    }
-
-    /// Clears this process's mark after a request that rotated nothing
-    /// (it failed, or the server does not rotate), keeping `facts`; if the
-    /// store refuses, the others wait `unsaved_grace` for nothing, which
-    /// is safe (and a session's facts are updated by the next renewal).
-    async fn unmark(&self, label: &str, seen: u64, token: Secret, facts: Option<Facts>) {
-        let grant = StoredGrant::new(self.seed_sha256.clone(), token).with_facts(facts);
-        if let Err(e) = self.replace(seen, grant).await {
-            tracing::warn!(credential = %label, error = %e, "cannot clear the presented mark of the refresh token (or store a session's facts); other replicas wait store.unsaved_grace before presenting it");
-        }
-    }
-
     /// Stores `grant` if the version is still `seen`; the version written.
     async fn replace(&self, seen: u64, grant: StoredGrant) -> Result<u64, FetchError> {
         let (store, key) = (Arc::clone(&self.store), self.key.clone());
@@ -373,39 +369,8 @@ impl RefreshGrant {
             Err(_) => Err(FetchError::Interrupted),
         }
     }
-
-    async fn save(&self, grant: StoredGrant) -> Result<(), FetchError> {
-        let (store, key) = (Arc::clone(&self.store), self.key.clone());
-        match tokio::task::spawn_blocking(move || store.save(&key, &grant)).await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(FetchError::Interrupted),
-        }
-    }
-
-    /// Stores the rotated grant left in the slot, if any.
-    async fn save_unsaved(
-        &self,
-        unsaved: &mut Option<StoredGrant>,
-        label: &str,
-    ) -> Result<(), FetchError> {
-        if let Some(grant) = unsaved.take() {
-            if let Err(e) = self.save(grant.clone()).await {
-                *unsaved = Some(grant);
-                return Err(e);
-            }
-            tracing::info!(credential = %label, "stored the rotated refresh token that could not be stored before");
-        }
-        Ok(())
-    }
-
-    /// A last try, at shutdown, to store a rotated grant still unsaved.
-    pub async fn flush(&self, label: &str) {
-        let mut unsaved = self.slot.lock().await;
-        if let Err(e) = self.save_unsaved(&mut unsaved, label).await {
-            tracing::error!(credential = %label, error = %e, "cannot store the rotated refresh token; it is lost when countersign exits, and the grant must be authorized again");
-        }
-    }
 }
 
+mod marks;
 #[cfg(test)]
 mod tests;

@@ -128,6 +128,8 @@ pub struct SessionManager {
     /// The longest one token request may take (connect and response
     /// timeouts): bounds a session's renewal lease on a shared store.
     request_bound: std::time::Duration,
+    /// Sessions this process found lost with the shared store's data.
+    lost: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for SessionManager {
@@ -169,6 +171,7 @@ impl SessionManager {
             pending,
             closed: AtomicBool::new(false),
             request_bound,
+            lost: Arc::default(),
         })
     }
 
@@ -178,7 +181,8 @@ impl SessionManager {
     fn session_grant(&self, key: StoreKey) -> Result<RefreshGrant, String> {
         let grant = RefreshGrant::open(Arc::clone(&self.store), key, None)
             .map_err(|(_, m)| m)?
-            .with_facts(self.facts.clone());
+            .with_facts(self.facts.clone())
+            .counting_lost(Arc::clone(&self.lost));
         match self.config.shared_store.as_deref() {
             Some(shared) => grant
                 .under_lease(shared, self.request_bound)
@@ -248,6 +252,12 @@ impl SessionManager {
     /// used since the start).
     pub fn active(&self) -> usize {
         self.lock_sessions().len()
+    }
+
+    /// How many sessions this process found lost with the shared store's
+    /// data since it started (each must be authorized again).
+    pub fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
     }
 
     pub fn stop(&self) {

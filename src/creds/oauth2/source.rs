@@ -12,12 +12,14 @@ use super::endpoint::{Endpoint, FetchError, Issued};
 use super::refresh::RefreshGrant;
 use crate::causes::chain;
 use crate::config::{Grant, OAuth2Config};
-use crate::creds::token::store::{self, StoreKey};
+use crate::creds::token::store::{self, StoreError, StoreKey};
 use crate::creds::token::{Fetch, Fleet, Flush, NewToken, SourceError, TokenManager, TokenSource};
 use crate::egress::EgressPolicy;
 use crate::upstream::UpstreamSettings;
 
 /// What the log says when the server refuses the grant itself.
+const LOST: &str = "the shared store lost this grant: restore Redis from a backup, or run `countersign store migrate`, or have a person authorize again (then set the new refresh_token and reload; a session is authorized again by its app)";
+const SPENT: &str = "the configured refresh_token was spent already: set the newest one a person obtained, or remove it to continue from the store, and reload";
 const REFUSED: &str = "the authorization server refused the grant; a person must authorize again and set a new refresh_token";
 
 enum OAuth2Source {
@@ -65,6 +67,13 @@ fn new_token(issued: Issued) -> NewToken {
 /// `invalid_grant` means the grant itself was refused, and an empty store
 /// (a session ended) that nothing is left: a person must act.
 fn source_error(e: FetchError) -> SourceError {
+    match &e {
+        FetchError::Store(StoreError::Lost { .. }) => return SourceError::refused(chain(&e), LOST),
+        FetchError::Store(StoreError::Spent { .. }) => {
+            return SourceError::refused(chain(&e), SPENT)
+        }
+        _ => {}
+    }
     if e.needs_person() {
         SourceError::refused(chain(&e), REFUSED)
     } else {
@@ -111,6 +120,11 @@ pub fn start(
                 StoreKey::credential(label),
                 shared,
                 settings.connect_timeout + settings.response_timeout,
+                if rotating {
+                    store::ROTATING_STORE_CALLS
+                } else {
+                    0
+                },
                 config.refresh_at,
                 shared.local_fallback && !rotating,
             )

@@ -104,17 +104,25 @@ impl Drop for Fleet {
 
 impl Fleet {
     /// `inner`'s renewals of item `key`, shared through the store `config`
-    /// names. `request_bound` bounds one fetch of `inner` (its connect and
-    /// response timeouts); the store's own timeout is added for its writes.
+    /// names. `request_bound` bounds one token request of `inner` (its
+    /// connect and response timeouts); `store_calls` is how many store
+    /// calls one fetch of `inner` makes (`ROTATING_STORE_CALLS` for a
+    /// rotating grant, 0 otherwise), each bounded by the connection's
+    /// per-call budget (`Leases::renewal_bound`).
     pub fn wrap(
         inner: Box<dyn TokenSource>,
         key: StoreKey,
         config: &StoreConfig,
         request_bound: Duration,
+        store_calls: u32,
         refresh_at: f64,
         local_fallback: bool,
     ) -> Result<Fleet, StoreError> {
-        let request_bound = request_bound + config.timeout * 2;
+        let leases = Leases::open(config)?;
+        if store_calls > 0 {
+            store::check_grace(&leases, config, request_bound);
+        }
+        let request_bound = leases.renewal_bound(request_bound, store_calls);
         let core = Arc::new(Core {
             key,
             board: Board::open(config)?,
@@ -134,7 +142,7 @@ impl Fleet {
         });
         Ok(Fleet {
             inner,
-            leases: Leases::open(config)?,
+            leases,
             core,
             request_bound,
             lease_ttl: request_bound + LEASE_MARGIN * 2,

@@ -33,7 +33,7 @@ use crate::config::{Secret, TokenStoreConfig};
 
 pub use facts::Facts;
 pub use file::{FileStore, FileTokenStore};
-pub use lease::{Lease, Leases};
+pub use lease::{Lease, Leases, ROTATING_STORE_CALLS};
 pub use pending::{MemoryPending, PendingKind, PendingStore};
 pub use published::{Board, Published};
 pub use redis::{RedisPending, RedisTokenStore};
@@ -166,6 +166,19 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug {
     fn replace(&self, key: &StoreKey, seen: u64, grant: &StoredGrant) -> Result<u64, StoreError> {
         self.save(key, grant).map(|()| seen)
     }
+    /// Stores `grant`, a successor whose first write failed, only over the
+    /// version `marked` (the one carrying this process's `Presented`
+    /// mark), or where the store lost everything; a store only one process
+    /// writes (the file store) just saves.
+    fn store_unsaved(
+        &self,
+        key: &StoreKey,
+        marked: Option<u64>,
+        grant: &StoredGrant,
+    ) -> Result<UnsavedOutcome, StoreError> {
+        let _ = marked;
+        self.save(key, grant).map(|()| UnsavedOutcome::Stored)
+    }
     /// Forgets the state under `key` (nothing there is not an error).
     fn delete(&self, key: &StoreKey) -> Result<(), StoreError>;
     /// The lock of what `key` names in this process (see `StoreSlot`): one
@@ -214,6 +227,24 @@ pub fn pending(
     }
 }
 
+/// Warns when `store.unsaved_grace` is not longer than the longest from a
+/// `Presented` mark to the end of the successor's write: another replica
+/// could then present a refresh token whose holder is still renewing.
+pub fn check_grace(
+    leases: &Leases,
+    config: &crate::config::StoreConfig,
+    request: std::time::Duration,
+) {
+    let needed = leases.presented_bound(request);
+    if config.unsaved_grace <= needed {
+        tracing::warn!(
+            unsaved_grace_ms = config.unsaved_grace.as_millis() as u64,
+            needed_ms = needed.as_millis() as u64,
+            "store.unsaved_grace is not longer than a token request and a store write; another replica may present a refresh token whose holder is still renewing it: make it longer"
+        );
+    }
+}
+
 /// What a shared-store error happened in, for `countersign_store_errors`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreOp {
@@ -230,16 +261,20 @@ pub enum StoreOp {
     SessionLease,
     /// Putting or taking an authorization under way (`RedisPending`).
     Pending,
+    /// A grant or session found lost with the store's data (counted once
+    /// per credential grant or session, per process).
+    Lost,
 }
 
 impl StoreOp {
-    pub const ALL: [StoreOp; 6] = [
+    pub const ALL: [StoreOp; 7] = [
         StoreOp::Read,
         StoreOp::Lease,
         StoreOp::Publish,
         StoreOp::Grant,
         StoreOp::SessionLease,
         StoreOp::Pending,
+        StoreOp::Lost,
     ];
 
     pub fn name(self) -> &'static str {
@@ -250,6 +285,7 @@ impl StoreOp {
             StoreOp::Grant => "grant",
             StoreOp::SessionLease => "session_lease",
             StoreOp::Pending => "pending",
+            StoreOp::Lost => "lost",
         }
     }
 }
@@ -294,7 +330,28 @@ pub fn slot_named(id: String) -> StoreSlot {
 /// read-refresh-write cycle holds it, so two managers of one item (old and
 /// new, across a reload) never both present the same refresh token.
 pub type StoreSlot = Arc<SlotLock>;
-pub type SlotLock = tokio::sync::Mutex<Option<StoredGrant>>;
+pub type SlotLock = tokio::sync::Mutex<Option<Unsaved>>;
+
+/// A rotated grant its store refused to take, held until it is stored: the
+/// grant, and the version this process wrote its `Presented` mark as
+/// (on a shared store), over which alone it may be written.
+#[derive(Debug, Clone)]
+pub struct Unsaved {
+    pub grant: StoredGrant,
+    pub marked: Option<u64>,
+}
+
+/// What became of an `Unsaved` grant offered to the store again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnsavedOutcome {
+    /// Stored: it is the grant's refresh token now.
+    Stored,
+    /// Not written: the stored grant moved on past the version marked
+    /// (the version found); another replica renewed from it.
+    Superseded(u64),
+    /// Not written: the session was ended (deleted) meanwhile.
+    Ended,
+}
 
 /// Why the store could not be read or written. Names where (the file), never
 /// a value. A shared store adds its own cases here.
@@ -330,8 +387,15 @@ pub enum StoreError {
         location: String,
         problem: &'static str,
     },
-    #[error("shared token store key {location} held a grant and is now empty: the store lost its data (a Redis restarted without persistence, or flushed); countersign does not reseed it from the configured refresh_token. Restore Redis from a backup, or authorize again and set a new refresh_token, then restart every replica")]
-    Lost { location: String },
+    /// `seeds`: the fingerprints of the configured seeds the lost grant
+    /// descends from (spent: never presented again).
+    #[error("shared token store key {location} held a grant and is now empty: the store lost its data (a Redis restarted without persistence, or flushed); countersign does not reseed it from the configured refresh_token it descends from, on any replica. Restore Redis from a backup, or run `countersign store migrate`, or have a person authorize again (a credential: set the new refresh_token and reload every replica; a session: the app authorizes it again)")]
+    Lost {
+        location: String,
+        seeds: Vec<String>,
+    },
+    #[error("the configured refresh_token of shared token store key {location} was already exchanged for a successor (the grant went on from it); it is not presented again. Remove it, or set the refresh token a person obtained most recently, and reload")]
+    Spent { location: String },
     #[error("shared token store key {location} holds a newer refresh token, written by another replica; this one is not stored over it")]
     Stale { location: String },
     #[error("the renewal lease {location} stayed with another replica; renewing again later")]

@@ -5,6 +5,7 @@
 
 mod connections;
 mod lease;
+mod lost;
 mod processes;
 mod sentinel;
 mod sentinel_silent;

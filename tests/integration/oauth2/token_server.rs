@@ -42,6 +42,8 @@ pub enum Failure {
 pub struct TokenRequest {
     pub form: HashMap<String, String>,
     pub authorization: Option<String>,
+    /// When the server received it (before any hold).
+    pub at: Instant,
 }
 
 #[derive(Default)]
@@ -311,6 +313,7 @@ async fn token(
         s.requests.push(TokenRequest {
             form: form.clone(),
             authorization: authorization.clone(),
+            at: Instant::now(),
         });
         if s.down {
             Some(Failure::Status500)
@@ -417,6 +420,7 @@ fn revoke(
     s.revocations.push(TokenRequest {
         form: form.clone(),
         authorization: authorization.clone(),
+        at: Instant::now(),
     });
     if s.revocation_down {
         return oauth_error(503, "temporarily_unavailable");

@@ -82,6 +82,8 @@ fn grant(store: &Arc<Flaky>, slot: &StoreSlot) -> RefreshGrant {
         seed_sha256: store::seed_hash(Some(&Secret::new("rt-0"))),
         lease: None,
         facts: None,
+        lost: None,
+        reported_lost: Default::default(),
     }
 }
 

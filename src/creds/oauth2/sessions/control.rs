@@ -120,9 +120,10 @@ impl SessionManager {
         Ok(Ended { revocation })
     }
 
-    /// What the store holds for `session`. A grant another replica
-    /// deleted reads as nothing (the shared store's "lost" is, for a
-    /// session, an ended one).
+    /// What the store holds for `session`. A session ended on another
+    /// replica reads as nothing; so does one the shared store lost (its
+    /// renewal reports that: `sessions_lost` on `/status`), for the app
+    /// the same thing: authorize it again.
     async fn stored(&self, session: &str) -> Result<Option<StoredGrant>, SessionError> {
         let (store, key) = (Arc::clone(&self.store), self.session_key(session));
         let loaded = tokio::task::spawn_blocking(move || store.load(&key))

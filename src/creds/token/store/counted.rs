@@ -5,15 +5,18 @@
 //! one place, whatever it does with the error afterwards.
 //!
 //! Not counted, because the store did its job: a compare-and-set refused
-//! because another replica wrote a newer version (`Stale`), and a
-//! session's grant that reads as gone (another replica ended the session;
-//! `RefreshGrant` takes it as ended).
+//! because another replica wrote a newer version (`Stale`) or holds the
+//! presented mark (`Presented`), a lease held elsewhere (`Busy`), a spent
+//! seed refused (`Spent`), and a grant or session lost with the store's
+//! data (`Lost`: counted once per process under op `lost` where it is
+//! found).
 
 use std::time::Duration;
 
 use super::pending::{Pending, PendingKind, PendingStore};
 use super::{
-    count_error, StoreError, StoreKey, StoreOp, StoreSlot, StoredGrant, TokenStore, Versioned,
+    count_error, StoreError, StoreKey, StoreOp, StoreSlot, StoredGrant, TokenStore, UnsavedOutcome,
+    Versioned,
 };
 use crate::config::Secret;
 
@@ -30,9 +33,20 @@ fn counted<T>(
     result: Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     if let Err(e) = &result {
+        // Not failures of the store: another replica's newer token or
+        // mark, a lease held elsewhere, a spent seed refused; and a lost
+        // grant or session is counted once per process under `lost`.
         let ended_session =
             matches!(e, StoreError::Lost { .. }) && key.is_some_and(|k| k.session.is_some());
-        if !matches!(e, StoreError::Stale { .. }) && !ended_session {
+        let refusal = matches!(
+            e,
+            StoreError::Stale { .. }
+                | StoreError::Presented { .. }
+                | StoreError::Busy { .. }
+                | StoreError::Spent { .. }
+                | StoreError::Lost { .. }
+        );
+        if !refusal && !ended_session {
             count_error(op);
         }
     }
@@ -54,6 +68,19 @@ impl<S: TokenStore> TokenStore for Counted<S> {
 
     fn replace(&self, key: &StoreKey, seen: u64, grant: &StoredGrant) -> Result<u64, StoreError> {
         counted(StoreOp::Grant, Some(key), self.0.replace(key, seen, grant))
+    }
+
+    fn store_unsaved(
+        &self,
+        key: &StoreKey,
+        marked: Option<u64>,
+        grant: &StoredGrant,
+    ) -> Result<UnsavedOutcome, StoreError> {
+        counted(
+            StoreOp::Grant,
+            Some(key),
+            self.0.store_unsaved(key, marked, grant),
+        )
     }
 
     fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {

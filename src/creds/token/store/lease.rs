@@ -65,7 +65,29 @@ pub struct Lease {
     valid_until: Instant,
 }
 
+/// The store calls one renewal of a rotating grant makes under its lease:
+/// storing a successor left unsaved, reading the grant, writing the
+/// presented mark, and writing the successor (or clearing the mark).
+pub const ROTATING_STORE_CALLS: u32 = 4;
+
 impl Leases {
+    /// The longest one renewal may hold its lease: `request` (the token
+    /// request's connect and response timeouts) and `calls` store calls,
+    /// each at most the connection's per-call budget (`Conn::budget`:
+    /// a connect, the command and a retry, plus the Sentinels). The one
+    /// place both the fleet's and a session's lease are sized.
+    pub fn renewal_bound(&self, request: Duration, calls: u32) -> Duration {
+        request + self.conn.budget().saturating_mul(calls)
+    }
+
+    /// The longest from a `Presented` mark to the end of the write of the
+    /// successor: the token request and one store call. `unsaved_grace`
+    /// must be longer (and longer than the clocks of two replicas differ):
+    /// after it, another replica presents the marked token again.
+    pub fn presented_bound(&self, request: Duration) -> Duration {
+        request + self.conn.budget()
+    }
+
     /// The leases of the store `config` names (its one connection in the
     /// process; connects lazily).
     pub fn open(config: &StoreConfig) -> Result<Leases, StoreError> {

@@ -9,9 +9,11 @@
 mod client;
 mod conn;
 mod inspect;
+mod lost;
 mod pending;
 mod primary;
 mod sentinel;
+mod write;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,13 +23,14 @@ use serde_json::{json, Value};
 use super::seal::{self, SealKey};
 use super::{
     session_hash, Facts, Presented, StoreError, StoreKey, StoreSlot, StoredGrant, TokenStore,
-    Versioned,
+    UnsavedOutcome, Versioned,
 };
 use crate::config::{Secret, StoreConfig};
 
 pub use client::describe;
 pub use conn::Conn;
 pub use pending::RedisPending;
+use write::Guard;
 
 /// The sealing key of `config`, if it has a `store_key`.
 fn seal_of(config: &StoreConfig) -> Result<Option<Arc<SealKey>>, StoreError> {
@@ -45,15 +48,6 @@ fn seal_of(config: &StoreConfig) -> Result<Option<Arc<SealKey>>, StoreError> {
 const FORMAT: &str = "countersign-token-store";
 /// Binds every sealed value to this use, its Redis key and its version.
 const AAD: &str = "countersign redis store v1";
-
-/// Writes version ARGV[2] with document ARGV[3] only when the version
-/// stored is ARGV[1] (0: nothing stored). Returns {1, new} or {0, found}.
-const CAS: &str = r"
-local found = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-if found ~= tonumber(ARGV[1]) then return {0, found} end
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
-return {1, tonumber(ARGV[2])}
-";
 
 #[derive(Debug)]
 pub struct RedisTokenStore {
@@ -81,8 +75,10 @@ pub fn item_name(key: &StoreKey) -> String {
 
 impl RedisTokenStore {
     pub fn open(config: &StoreConfig) -> Result<RedisTokenStore, StoreError> {
+        let conn = Conn::shared(config)?;
+        lost::watch(&conn, &config.key_prefix);
         Ok(RedisTokenStore {
-            conn: Conn::shared(config)?,
+            conn,
             prefix: config.key_prefix.clone(),
             seal: seal_of(config)?,
             wait_replicas: config.wait_replicas,
@@ -128,11 +124,11 @@ impl RedisTokenStore {
         force: bool,
     ) -> Result<Result<u64, u64>, StoreError> {
         if !force {
-            return self.compare_and_set_named(name, 0, grant);
+            return self.compare_and_set_named(name, 0, grant, Guard::Migrate);
         }
         let mut seen = self.version_named(name)?;
         for _ in 0..8 {
-            match self.compare_and_set_named(name, seen, grant)? {
+            match self.compare_and_set_named(name, seen, grant, Guard::Migrate)? {
                 Ok(v) => return Ok(Ok(v)),
                 Err(found) => seen = found,
             }
@@ -193,70 +189,6 @@ impl RedisTokenStore {
             _ => Err(garbage()),
         }
     }
-
-    /// Writes `grant` as version `seen + 1` if `seen` is still the stored
-    /// version; then waits for `wait_replicas` replicas, if set.
-    fn compare_and_set(
-        &self,
-        key: &StoreKey,
-        seen: u64,
-        grant: &StoredGrant,
-    ) -> Result<Result<u64, u64>, StoreError> {
-        self.compare_and_set_named(&self.name(key), seen, grant)
-    }
-
-    fn compare_and_set_named(
-        &self,
-        name: &str,
-        seen: u64,
-        grant: &StoredGrant,
-    ) -> Result<Result<u64, u64>, StoreError> {
-        let written = name.to_string();
-        let name = name.to_string();
-        let next = seen + 1;
-        let doc = self.encode(&name, next, grant)?;
-        let (wait, timeout) = (self.wait_replicas, self.conn.timeout);
-        let conn = Arc::clone(&self.conn);
-        let answer: (i64, u64) = self.conn.block(async move {
-            let mut manager = conn.manager().await?;
-            let answer: (i64, u64) = redis::Script::new(CAS)
-                .key(&name)
-                .arg(seen)
-                .arg(next)
-                .arg(doc)
-                .invoke_async(&mut manager)
-                .await
-                .map_err(|e| conn.failed(&e))?;
-            if answer.0 == 1 && wait > 0 {
-                // Half the timeout, so that Redis's answer comes before
-                // the connection's own timeout gives up on it.
-                let acked: u32 = redis::cmd("WAIT")
-                    .arg(wait)
-                    .arg((timeout.as_millis() as u64 / 2).max(1))
-                    .query_async(&mut manager)
-                    .await
-                    .map_err(|e| conn.failed(&e))?;
-                if acked < wait {
-                    let cause = format!(
-                        "only {acked} of the {wait} replicas of store.wait_replicas acknowledged the write"
-                    );
-                    // A primary its replicas left (a failover the Sentinels
-                    // have not told it of yet): ask them again.
-                    conn.forget_primary(&cause);
-                    return Err(conn.unreachable(cause));
-                }
-            }
-            Ok(answer)
-        })?;
-        if answer.0 == 1 {
-            self.conn.mark(&written, true);
-        }
-        Ok(if answer.0 == 1 {
-            Ok(answer.1)
-        } else {
-            Err(answer.1)
-        })
-    }
 }
 
 impl TokenStore for RedisTokenStore {
@@ -266,26 +198,14 @@ impl TokenStore for RedisTokenStore {
 
     fn load_versioned(&self, key: &StoreKey) -> Result<Option<Versioned>, StoreError> {
         let name = self.name(key);
-        let conn = Arc::clone(&self.conn);
-        let asked = name.clone();
-        let (version, doc): (Option<u64>, Option<Vec<u8>>) = self.conn.block(async move {
-            let mut manager = conn.manager().await?;
-            redis::cmd("HMGET")
-                .arg(&asked)
-                .arg("v")
-                .arg("d")
-                .query_async(&mut manager)
-                .await
-                .map_err(|e| conn.failed(&e))
-        })?;
-        match (version, doc) {
-            (None, None) if self.conn.was_held(&name) => Err(StoreError::Lost { location: name }),
-            (None, None) => Ok(None),
+        let found = lost::load(&self.conn, &self.prefix, &name)?;
+        match (found.version, found.doc) {
             (Some(version), Some(doc)) => {
                 let grant = self.decode(&name, version, &doc)?;
-                self.conn.mark(&name, true);
+                self.conn.mark(&name, Some(&grant.seed_sha256));
                 Ok(Some(Versioned { version, grant }))
             }
+            (None, None) => self.empty(key, name, found.epoch_changed, found.lost),
             _ => Err(StoreError::Damaged { location: name }),
         }
     }
@@ -312,14 +232,26 @@ impl TokenStore for RedisTokenStore {
             })
     }
 
+    fn store_unsaved(
+        &self,
+        key: &StoreKey,
+        marked: Option<u64>,
+        grant: &StoredGrant,
+    ) -> Result<UnsavedOutcome, StoreError> {
+        self.write_unsaved(key, marked, grant)
+    }
+
     fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
         let name = self.name(key);
-        self.conn.mark(&name, false);
+        self.conn.mark(&name, None);
+        // An ended item is not lost: a record of an earlier loss goes too.
+        let lost = lost::lost_name(&self.prefix, &name);
         let conn = Arc::clone(&self.conn);
         self.conn.block(async move {
             let mut manager = conn.manager().await?;
             redis::cmd("DEL")
                 .arg(&name)
+                .arg(&lost)
                 .query_async::<()>(&mut manager)
                 .await
                 .map_err(|e| conn.failed(&e))
@@ -340,6 +272,46 @@ impl TokenStore for RedisTokenStore {
 }
 
 impl RedisTokenStore {
+    /// What an empty item `name` means: nothing yet (`None`), a session
+    /// ended on another replica (`None`), or a lost grant (`Lost`, recorded
+    /// in the store for every replica).
+    fn empty(
+        &self,
+        key: &StoreKey,
+        name: String,
+        epoch_changed: bool,
+        recorded: Vec<String>,
+    ) -> Result<Option<Versioned>, StoreError> {
+        let Some(seed) = self.conn.was_held(&name) else {
+            return match recorded.is_empty() {
+                true => Ok(None),
+                false => Err(StoreError::Lost {
+                    location: name,
+                    seeds: recorded,
+                }),
+            };
+        };
+        if key.session.is_some() && !epoch_changed && recorded.is_empty() {
+            // Same store, the key gone, no record of a loss (the epoch
+            // watch records one when it sees the epoch change; ending a
+            // session deletes any): the session was ended (`DELETE`) on
+            // another replica.
+            self.conn.mark(&name, None);
+            return Ok(None);
+        }
+        if let Err(e) = lost::record(&self.conn, &self.prefix, &name, &seed) {
+            tracing::warn!(key = %name, error = %e, "cannot record the lost item in the shared store; other replicas find it lost when they read it");
+        }
+        let mut seeds = recorded;
+        if !seeds.contains(&seed) {
+            seeds.push(seed);
+        }
+        Err(StoreError::Lost {
+            location: name,
+            seeds,
+        })
+    }
+
     fn stored_version(&self, key: &StoreKey) -> Result<u64, StoreError> {
         self.version_named(&self.name(key))
     }

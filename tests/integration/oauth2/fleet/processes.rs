@@ -227,6 +227,7 @@ async fn a_killed_lease_holder_is_replaced_after_its_lease_and_the_grant_survive
     // killed meanwhile.
     let held_at = tokens.request_count();
     tokens.fail_next(&[Failure::Status500]);
+    let holding_from = std::time::Instant::now();
     tokens.hold();
     eventually("a renewal reaches the token server", || {
         tokens.request_count() > held_at
@@ -241,18 +242,44 @@ async fn a_killed_lease_holder_is_replaced_after_its_lease_and_the_grant_survive
     tokens.release();
     drop(killed);
 
-    // Another replica takes the lease once it expires and the killed one's
-    // presented mark is older than `unsaved_grace` (2 s here), presents the
-    // same refresh token (never spent), and the grant goes on.
-    eventually_async("another replica renews", Duration::from_secs(15), || {
-        let n = tokens.request_count();
-        std::future::ready(if n > held_at + 1 { Ok(()) } else { Err(n) })
-    })
+    // The earliest another replica may present, from the config (as
+    // `Leases::renewal_bound` and `Fleet::wrap` size the lease): the
+    // killed holder's lease, taken no earlier than a moment (1 s: a few
+    // store round trips on a local socket) before its request was held,
+    // lasts the token request (connect + response timeouts) and four
+    // store calls of `4 x timeout + 1 s` each, plus 2 s; and its presented
+    // mark, written just before, holds the token back for
+    // `unsaved_grace`, counted in whole seconds (so up to 1 s less).
+    let (request, store_timeout, grace) = (
+        Duration::from_secs(2),
+        Duration::from_millis(500),
+        Duration::from_secs(2),
+    );
+    let lease_ttl =
+        request + (store_timeout * 4 + Duration::from_secs(1)) * 4 + Duration::from_secs(2);
+    let slack = Duration::from_secs(1);
+    let earliest = (holding_from + lease_ttl - slack).max(holding_from + grace - slack * 2);
+    eventually_async(
+        "another replica renews",
+        lease_ttl + grace + Duration::from_secs(10),
+        || {
+            let n = tokens.request_count();
+            std::future::ready(if n > held_at + 1 { Ok(()) } else { Err(n) })
+        },
+    )
     .await;
     let takeover = killed_at.elapsed();
-    let next = tokens.requests()[held_at + 1].form["refresh_token"].clone();
+    let next = &tokens.requests()[held_at + 1];
+    assert!(
+        next.at >= earliest,
+        "another replica presented {:?} before the killed holder's lease expired",
+        earliest - next.at
+    );
+    let next = next.form["refresh_token"].clone();
     assert_eq!(next, presented, "the survivor continues the grant");
-    eprintln!("lease holder killed: another replica renewed after {takeover:?}");
+    eprintln!(
+        "lease holder killed: another replica renewed after {takeover:?} (lease {lease_ttl:?})"
+    );
     eventually_async("renewals go on", Duration::from_secs(15), || {
         let n = tokens.request_count();
         std::future::ready(if n > held_at + 3 { Ok(()) } else { Err(n) })

@@ -262,3 +262,70 @@ async fn a_session_served_by_three_replicas_never_presents_a_refresh_token_twice
     );
     assert!(!tokens.reuse_detected());
 }
+
+/// A session the store lost (`FLUSHALL`) is reported lost, not taken for
+/// one ended elsewhere: refused (`403`), counted on `/status`
+/// (`sessions_lost`) and in `countersign_store_errors_total{op="lost"}`;
+/// one ended with `DELETE` on another replica is not counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_lost_with_the_store_is_reported_lost_and_an_ended_one_is_not() {
+    let (redis, tokens, upstream) = servers().await;
+    let [a, b, c] = replicas_apart(&redis, &tokens, &upstream).await;
+    tokens.set_expires_in(1);
+    for (session, code) in [("alice", "code-alice"), ("bob", "code-bob")] {
+        let start_path = ticket(&a, session).await;
+        let browser = start(&b, &start_path).await;
+        let state = query_param(&browser.location, "state");
+        tokens.add_code(
+            code,
+            &query_param(&browser.location, "code_challenge"),
+            REDIRECT,
+        );
+        let callback = format!("/oauth2/bank/callback?code={code}&state={state}");
+        let done = admin_with(&c, "GET", &callback, Some(&browser.cookie)).await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        let answer = call(&a, Some(session)).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    // A renews both (1 s tokens), so it has read them from the store.
+    let renewals = || {
+        tokens
+            .requests()
+            .iter()
+            .filter(|r| r.form.get("grant_type").map(String::as_str) == Some("refresh_token"))
+            .count()
+    };
+    eventually("A renewed the sessions", || renewals() >= 2).await;
+
+    // Ended on C: A refuses it at its next renewal, and counts no loss.
+    let ended = admin_with(&c, "DELETE", "/oauth2/bank/sessions/alice", None).await;
+    assert_eq!(ended.status, 200, "{}", ended.body);
+    eventually_async("alice refused on A", Duration::from_secs(10), || async {
+        match call(&a, Some("alice")).await.status.as_u16() {
+            403 => Ok(()),
+            s => Err(s),
+        }
+    })
+    .await;
+    let status = admin_with(&a, "GET", "/status", None).await.body;
+    assert!(status.contains("\"sessions_lost\":0"), "{status}");
+
+    // The store loses everything: bob is reported lost.
+    redis.cli(&["FLUSHALL"]);
+    eventually_async("bob refused on A", Duration::from_secs(10), || async {
+        match call(&a, Some("bob")).await.status.as_u16() {
+            403 => Ok(()),
+            s => Err(s),
+        }
+    })
+    .await;
+    let status = admin_with(&a, "GET", "/status", None).await.body;
+    assert!(status.contains("\"sessions_lost\":1"), "{status}");
+    let metrics = admin_with(&a, "GET", "/metrics", None).await.body;
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("countersign_store_errors_total{op=\"lost\"} ") && !l.ends_with(" 0")
+        ),
+        "{metrics}"
+    );
+}

@@ -110,7 +110,10 @@ async fn end_hands_over_the_unsaved_token_first_then_forgets() {
         .unwrap();
     let g = session_grant(&store);
     // A rotated token the store refused is the live one.
-    *g.slot.lock().await = Some(authorized("rt-2"));
+    *g.slot.lock().await = Some(crate::creds::token::store::Unsaved {
+        grant: authorized("rt-2"),
+        marked: None,
+    });
     let handed = g
         .end(|token| async move { token.expose().to_string() })
         .await;

@@ -37,9 +37,16 @@ pub struct Conn {
     /// For messages: the url (it holds no user info), or the Sentinels and
     /// master name.
     pub location: String,
-    /// Keys this process has seen holding a grant: one found empty later
-    /// means the store lost its data (see `StoreError::Lost`).
-    pub seen: Mutex<std::collections::HashSet<String>>,
+    /// Keys this process has seen holding a grant, each with the
+    /// fingerprint of the configured seed the grant descends from: one
+    /// found empty later was deleted or lost (see `StoreError::Lost`).
+    /// One entry per credential and session this process has used.
+    seen: Mutex<HashMap<String, String>>,
+    /// The store's epoch (`PREFIX epoch`) as this process first read it: a
+    /// store that lost its data no longer holds it.
+    epoch: Mutex<Option<String>>,
+    /// Set once a watcher of the epoch runs for this connection.
+    pub watched: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Conn {
@@ -99,6 +106,8 @@ impl Conn {
             wait_replicas: config.wait_replicas,
             location,
             seen: Mutex::default(),
+            epoch: Mutex::default(),
+            watched: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -240,20 +249,53 @@ impl Conn {
         Some(self.runtime.as_ref()?.spawn(work).abort_handle())
     }
 
-    /// Notes that `name` holds a grant (`true`) or was deleted (`false`).
-    pub fn mark(&self, name: &str, held: bool) {
+    /// Notes that `name` holds a grant descending from the seed whose
+    /// fingerprint is `seed` (`Some`), or was deleted by this process
+    /// (`None`).
+    pub fn mark(&self, name: &str, seed: Option<&str>) {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if held {
-            seen.insert(name.to_string());
-        } else {
-            seen.remove(name);
+        match seed {
+            Some(seed) => {
+                if seen.get(name).map(String::as_str) != Some(seed) {
+                    seen.insert(name.to_string(), seed.to_string());
+                }
+            }
+            None => {
+                seen.remove(name);
+            }
         }
     }
 
-    /// Whether `name` held a grant when this process last looked.
-    pub fn was_held(&self, name: &str) -> bool {
+    /// The seed fingerprint of the grant `name` held when this process
+    /// last looked; `None` if it held none.
+    pub fn was_held(&self, name: &str) -> Option<String> {
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.contains(name)
+        seen.get(name).cloned()
+    }
+
+    /// Every key this process has seen holding a grant, with its seed's
+    /// fingerprint.
+    pub fn all_held(&self) -> Vec<(String, String)> {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    /// The store's epoch as this process last read it.
+    pub fn epoch(&self) -> Option<String> {
+        self.epoch.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Notes the store's epoch as read now; `true` when this process had
+    /// read another one before (the store lost its data since: flushed,
+    /// or restarted without persistence). The one read now is kept, so a
+    /// second loss is seen too.
+    pub fn epoch_changed(&self, now: &str) -> bool {
+        let mut epoch = self.epoch.lock().unwrap_or_else(|p| p.into_inner());
+        let changed = epoch.as_deref().is_some_and(|e| e != now);
+        if epoch.as_deref() != Some(now) {
+            *epoch = Some(now.to_string());
+        }
+        changed
     }
 
     pub fn unreachable(&self, cause: String) -> StoreError {
