@@ -60,10 +60,14 @@ async fn admin_with(sidecar: &Sidecar, method: &str, path: &str, cookie: Option<
     let req = req
         .body(http_body_util::Full::new(bytes::Bytes::new()))
         .unwrap();
-    // The browser's endpoints on its listener, the app's on the controls'.
+    // The browser's endpoints on its listener, the probes on theirs, the
+    // app's on the controls'.
     let browsers = path.contains("/start") || path.contains("/callback");
+    let probes = ["/metrics", "/healthz", "/readyz"].contains(&path);
     let to = if browsers {
         sidecar.browser()
+    } else if probes {
+        sidecar.probes()
     } else {
         sidecar.control()
     };

@@ -22,6 +22,8 @@ struct Replica {
     p: Process,
     proxy: SocketAddr,
     admin: SocketAddr,
+    /// `/status`.
+    control: SocketAddr,
     config: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -33,10 +35,12 @@ fn start(toml: &str) -> Replica {
     let proxy = p.listening("forward");
     let admin = p.listening("admin");
     p.wait_for("countersign is serving");
+    let control = p.listened("control");
     Replica {
         p,
         proxy,
         admin,
+        control,
         config,
         _dir: dir,
     }
@@ -137,7 +141,7 @@ async fn a_replica_started_after_the_store_lost_its_data_does_not_reseed_a_spent
     // not present the spent seed, and says the store is lost.
     let b = block_in_place(|| start(&config(&tokens, &api, &redis, "rt-seed")));
     reports_lost(&b, "B reports the store lost").await;
-    let status = admin_get(b.admin, "/status").await.body;
+    let status = admin_get(b.control, "/status").await.body;
     assert!(status.contains("lost its data"), "{status}");
     assert_eq!(presented(&tokens, "rt-seed"), 1, "the spent seed came back");
     assert!(!tokens.reuse_detected());
