@@ -65,6 +65,16 @@ impl RedisServer {
         TlsFiles::in_dir(self.dir.path())
     }
 
+    /// Adds (or changes) ACL user `name` allowed exactly what
+    /// docs/replicas.md ("Which Redis") says an ACL user needs: the keys
+    /// and channels under `prefix`, and the commands the docs list, read
+    /// from the docs themselves so the two cannot drift apart.
+    pub fn documented_acl_user(&self, name: &str, password: &str, prefix: &str) {
+        let rules = documented_acl_rules(prefix);
+        let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
+        self.acl_user(name, password, &rules);
+    }
+
     /// Adds (or changes) ACL user `name` with `password` and the ACL
     /// `rules` (`~keys`, `&channels`, `+command`, ...).
     pub fn acl_user(&self, name: &str, password: &str, rules: &[&str]) {
@@ -166,4 +176,25 @@ fn wait_for(socket: &Path) {
             other => Err(format!("answered {:?}", String::from_utf8_lossy(other))),
         }
     })
+}
+
+/// The ACL rules docs/replicas.md gives an ACL user: `~PREFIX*`,
+/// `&PREFIX*`, and `+command` for each command named between "these
+/// commands:" and "(tested" in its "Which Redis" section.
+pub fn documented_acl_rules(prefix: &str) -> Vec<String> {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/replicas.md"))
+        .expect("docs/replicas.md");
+    let from = docs.find("these commands:").expect("the ACL paragraph");
+    let list = &docs[from..];
+    let list = &list[..list.find("(tested").expect("its end")];
+    let mut rules = vec![format!("~{prefix}*"), format!("&{prefix}*")];
+    for quoted in list.split('`').skip(1).step_by(2) {
+        assert!(
+            quoted.chars().all(|c| c.is_ascii_uppercase() || c == '|'),
+            "not a command in the ACL list: {quoted:?}"
+        );
+        rules.push(format!("+{}", quoted.to_ascii_lowercase()));
+    }
+    assert!(rules.len() > 10, "too few commands read: {rules:?}");
+    rules
 }

@@ -66,38 +66,10 @@ async fn a_rediss_url_with_a_ca_file_and_a_client_certificate() {
     );
 }
 
-/// What docs/replicas.md ("Which Redis") says an ACL user needs, and
-/// nothing else: a key prefix and its channels, and the listed commands.
-const ACL_RULES: &[&str] = &[
-    "~cs-acl:*",
-    "&cs-acl:*",
-    "+ping",
-    "+set",
-    "+get",
-    "+getdel",
-    "+hset",
-    "+hget",
-    "+hmget",
-    "+hdel",
-    "+sadd",
-    "+sismember",
-    "+smembers",
-    "+del",
-    "+exists",
-    "+scan",
-    "+pexpire",
-    "+time",
-    "+wait",
-    "+publish",
-    "+subscribe",
-    "+evalsha",
-    "+script|load",
-];
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acl_user_allowed_only_the_documented_commands() {
     let redis = RedisServer::start();
-    redis.acl_user("cs-app", "acl-pass-3f9a", ACL_RULES);
+    redis.documented_acl_user("cs-app", "acl-pass-3f9a", "cs-acl:");
     let store = format!(
         "[store]\nurl = \"{}\"\nusername = \"cs-app\"\npassword = \"acl-pass-3f9a\"\nkey_prefix = \"cs-acl:\"\ntimeout = \"1s\"\n",
         redis.url()
@@ -112,7 +84,7 @@ async fn an_acl_user_allowed_only_the_documented_commands() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_names_the_store_and_not_the_password() {
     let redis = RedisServer::start();
-    redis.acl_user("cs-app", "acl-pass-3f9a", ACL_RULES);
+    redis.documented_acl_user("cs-app", "acl-pass-3f9a", "cs-acl:");
     let tokens = TokenServer::start(&[("c", ClientCheck::Basic("s".into()))], 300, &[]).await;
     let api = Api::start(&tokens).await;
     let wrong = "wrong-pass-77c1";

@@ -17,33 +17,6 @@ use crate::binary::{write_config, Process};
 use crate::harness::*;
 use crate::oauth2::{Api, ClientCheck, TokenServer};
 
-/// Every command the store uses (docs/replicas.md, "Which Redis").
-const RULES: &[&str] = &[
-    "~cs-err:*",
-    "&cs-err:*",
-    "+ping",
-    "+set",
-    "+get",
-    "+getdel",
-    "+hset",
-    "+hget",
-    "+hmget",
-    "+hdel",
-    "+sadd",
-    "+sismember",
-    "+smembers",
-    "+del",
-    "+exists",
-    "+scan",
-    "+pexpire",
-    "+time",
-    "+wait",
-    "+publish",
-    "+subscribe",
-    "+evalsha",
-    "+script|load",
-];
-
 fn config(redis: &RedisServer, tokens: &TokenServer, api: &Api) -> String {
     format!(
         r#"
@@ -111,7 +84,7 @@ async fn call(proxy: SocketAddr) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_refused_mark_and_a_refused_successor_are_counted_as_grant_errors() {
     let redis = RedisServer::start();
-    redis.acl_user("cs-app", "err-pass-51d0", RULES);
+    redis.documented_acl_user("cs-app", "err-pass-51d0", "cs-err:");
     let tokens =
         TokenServer::start(&[("c", ClientCheck::Basic("s".into()))], 300, &["rt-seed"]).await;
     let api = Api::start(&tokens).await;
