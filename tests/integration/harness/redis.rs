@@ -180,13 +180,13 @@ fn wait_for(socket: &Path) {
 
 /// The ACL rules docs/replicas.md gives an ACL user: `~PREFIX*`,
 /// `&PREFIX*`, and `+command` for each command named between "these
-/// commands:" and "(tested" in its "Which Redis" section.
+/// commands:" and "(the tests" in its "Which Redis" section.
 pub fn documented_acl_rules(prefix: &str) -> Vec<String> {
     let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/replicas.md"))
         .expect("docs/replicas.md");
     let from = docs.find("these commands:").expect("the ACL paragraph");
     let list = &docs[from..];
-    let list = &list[..list.find("(tested").expect("its end")];
+    let list = &list[..list.find("(the tests").expect("its end")];
     let mut rules = vec![format!("~{prefix}*"), format!("&{prefix}*")];
     for quoted in list.split('`').skip(1).step_by(2) {
         assert!(
