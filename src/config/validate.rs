@@ -386,4 +386,6 @@ impl Checker<'_> {
 #[cfg(test)]
 mod props;
 #[cfg(test)]
+mod recipes;
+#[cfg(test)]
 mod tests;
