@@ -14,7 +14,7 @@
 //! grants descend from. A key found empty with such a set is lost for
 //! everyone; a credential's configured seed whose fingerprint is in the set
 //! is never presented (the versioned write refuses to seed it, atomically
-//! with the check), and only a new seed, or `store migrate`, writes the
+//! with the check), and only a new seed, or `store migrate --force`, writes the
 //! item again. An empty session key under an unchanged epoch was deleted
 //! (the session ended on another replica), not lost.
 //!

@@ -17,7 +17,7 @@ use super::{lost, RedisTokenStore};
 /// that the set holds is refused ({2, found}); a write of a successor
 /// adds the seed it descends from (ARGV[7]). A write where nothing was
 /// stored deletes the set if ARGV[6] is 1 (a session authorized again, or
-/// `store migrate`).
+/// copied by `store migrate`; never a credential's).
 const CAS: &str = r"
 local found = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if found ~= tonumber(ARGV[1]) then return {0, found} end
@@ -93,8 +93,11 @@ impl RedisTokenStore {
         let (refused, clear, spent) = match guard {
             Guard::Seed if is_seed => (seed, "0", ""),
             Guard::Seed => ("", "0", seed),
-            Guard::Session => ("", "1", ""),
-            Guard::Migrate => ("", "1", ""),
+            Guard::Session | Guard::Migrate { session: true } => ("", "1", ""),
+            // Written as the operator asked (`--force` past a record, at
+            // the risk `store migrate` names); the record of spent seeds
+            // stays.
+            Guard::Migrate { session: false } => ("", "0", ""),
         };
         let keys = vec![name.to_string(), lost::lost_name(&self.prefix, name)];
         let args = vec![
@@ -219,7 +222,8 @@ pub(super) enum Guard {
     /// A session's: written again means authorized again; forget it was
     /// lost.
     Session,
-    /// `store migrate`, the explicit way back: written, and forgotten as
-    /// lost.
-    Migrate,
+    /// `store migrate`: written, never refused (it refuses an item with
+    /// a record itself, unless `--force`); a session's record goes, a
+    /// credential's record of spent seeds stays.
+    Migrate { session: bool },
 }
