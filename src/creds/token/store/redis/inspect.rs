@@ -47,12 +47,14 @@ impl RedisTokenStore {
 pub struct Records {
     /// The seeds the item's grant descended from when the store lost it.
     pub lost: Vec<String>,
+    /// The seeds a stored successor descends from (spent).
+    pub spent: Vec<String>,
 }
 
 impl Records {
     /// Whether anything is recorded.
     pub fn any(&self) -> bool {
-        !self.lost.is_empty()
+        !self.lost.is_empty() || !self.spent.is_empty()
     }
 }
 
@@ -61,15 +63,19 @@ impl RedisTokenStore {
     /// `key_name`) besides its value.
     pub fn records_named(&self, name: &str) -> Result<Records, StoreError> {
         let lost = lost::lost_name(&self.prefix, name);
+        let spent = lost::spent_name(&self.prefix, name);
         let conn = Arc::clone(&self.conn);
         self.conn.block(async move {
             let mut manager = conn.manager().await?;
-            let lost: Vec<String> = redis::cmd("SMEMBERS")
+            let (lost, spent): (Vec<String>, Vec<String>) = redis::pipe()
+                .cmd("SMEMBERS")
                 .arg(&lost)
+                .cmd("SMEMBERS")
+                .arg(&spent)
                 .query_async(&mut manager)
                 .await
                 .map_err(|e| conn.failed(&e))?;
-            Ok(Records { lost })
+            Ok(Records { lost, spent })
         })
     }
 }

@@ -1,8 +1,13 @@
 //! The versioned writes of the Redis store, each one Lua script: the
 //! compare-and-set on a grant's version (which also refuses to write a
-//! seed recorded as spent or lost, and records the seed a successor
-//! descends from as spent), and the write of a successor left unsaved,
-//! only over the version carrying this process's presented mark.
+//! seed recorded as spent, or as lost into an empty item, and records the
+//! seed a successor descends from as spent, in `PREFIX spent:ITEM`), and
+//! the write of a successor left unsaved, only over the version carrying
+//! this process's presented mark.
+//!
+//! Bounds: one `spent:` set per credential (sessions write none), one
+//! fingerprint in it per configured seed the credential rotated from (one
+//! per person's consent put into the config).
 
 use std::sync::Arc;
 
@@ -12,17 +17,24 @@ use super::{lost, RedisTokenStore};
 /// Writes version ARGV[2] with document ARGV[3] only when the version
 /// stored is ARGV[1] (0: nothing stored), with ARGV[4] as the process that
 /// presented its refresh token (`p`, cleared when empty). Returns {1, new}
-/// or {0, found}. The set KEYS[2] holds the fingerprints of seeds never to
-/// be presented again: a write of a seed itself (ARGV[5], its fingerprint)
-/// that the set holds is refused ({2, found}); a write of a successor
-/// adds the seed it descends from (ARGV[7]). A write where nothing was
-/// stored deletes the set if ARGV[6] is 1 (a session authorized again, or
-/// copied by `store migrate`; never a credential's).
+/// or {0, found}. The set KEYS[3] holds the fingerprints of seeds spent (a
+/// successor was stored), KEYS[2] those of seeds whose grant the store
+/// lost: a write of a seed itself (ARGV[5], its fingerprint) is refused
+/// ({2, found}) if it is spent, or if nothing is stored and it was lost
+/// (the lost record speaks only of an empty item: one written by a
+/// spurious epoch change never blocks a grant still stored). A write of a
+/// successor adds the seed it descends from (ARGV[7]) to the spent set. A
+/// write where nothing was stored deletes the lost set if ARGV[6] is 1 (a
+/// session authorized again, or copied by `store migrate`; never a
+/// credential's).
 const CAS: &str = r"
 local found = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if found ~= tonumber(ARGV[1]) then return {0, found} end
-if ARGV[5] ~= '' and redis.call('SISMEMBER', KEYS[2], ARGV[5]) == 1 then
-  return {2, found}
+if ARGV[5] ~= '' then
+  if redis.call('SISMEMBER', KEYS[3], ARGV[5]) == 1
+    or (found == 0 and redis.call('SISMEMBER', KEYS[2], ARGV[5]) == 1) then
+    return {2, found}
+  end
 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
 if ARGV[4] ~= '' then
@@ -31,7 +43,7 @@ else
   redis.call('HDEL', KEYS[1], 'p')
 end
 if found == 0 and ARGV[6] == '1' then redis.call('DEL', KEYS[2]) end
-if ARGV[7] ~= '' then redis.call('SADD', KEYS[2], ARGV[7]) end
+if ARGV[7] ~= '' then redis.call('SADD', KEYS[3], ARGV[7]) end
 return {1, tonumber(ARGV[2])}
 ";
 
@@ -99,7 +111,11 @@ impl RedisTokenStore {
             // stays.
             Guard::Migrate { session: false } => ("", "0", ""),
         };
-        let keys = vec![name.to_string(), lost::lost_name(&self.prefix, name)];
+        let keys = vec![
+            name.to_string(),
+            lost::lost_name(&self.prefix, name),
+            lost::spent_name(&self.prefix, name),
+        ];
         let args = vec![
             seen.to_string(),
             next.to_string(),
