@@ -19,6 +19,7 @@ use countersign::creds::token::StoreError;
 use super::*;
 
 mod migrate;
+mod spent;
 
 /// `replica` tells the stores of two "processes" apart (their timeouts).
 fn store(redis: &RedisServer, replica: u64) -> RedisTokenStore {

@@ -14,7 +14,7 @@ use crate::binary::BIN;
 
 /// A config whose credential `rt` keeps its file at `DIR/rt.store` and
 /// whose `[store]` is `redis`, under the prefix the stores here use.
-fn config(dir: &Path, redis: &RedisServer) -> String {
+pub(super) fn config(dir: &Path, redis: &RedisServer) -> String {
     format!(
         r#"[store]
 url = "{}"

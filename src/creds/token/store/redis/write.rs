@@ -54,13 +54,16 @@ return {1, tonumber(ARGV[2])}
 /// overwritten ({0, found}). Into an empty item it is written (the store
 /// lost the grant, and this successor is its newest refresh token), except
 /// for a session (ARGV[6] = 1) under the epoch this process read (ARGV[5]):
-/// that one was deleted, the session ended ({3, 0}).
+/// that one was deleted, the session ended ({3, 0}). A credential's
+/// successor written records the seed it descends from (ARGV[7]) as spent
+/// in the set KEYS[3], as the compare-and-set does.
 const UNSAVED: &str = r"
 local v = redis.call('HGET', KEYS[1], 'v')
 if v then
   if tonumber(v) == tonumber(ARGV[1]) and redis.call('HGET', KEYS[1], 'p') == ARGV[2] then
     redis.call('HSET', KEYS[1], 'v', ARGV[3], 'd', ARGV[4])
     redis.call('HDEL', KEYS[1], 'p')
+    if ARGV[7] ~= '' then redis.call('SADD', KEYS[3], ARGV[7]) end
     return {1, tonumber(ARGV[3])}
   end
   return {0, tonumber(v)}
@@ -69,6 +72,7 @@ if ARGV[6] == '1' and ARGV[5] ~= '' and redis.call('GET', KEYS[2]) == ARGV[5] th
   return {3, 0}
 end
 redis.call('HSET', KEYS[1], 'v', ARGV[3], 'd', ARGV[4])
+if ARGV[7] ~= '' then redis.call('SADD', KEYS[3], ARGV[7]) end
 return {1, tonumber(ARGV[3])}
 ";
 
@@ -100,7 +104,7 @@ impl RedisTokenStore {
         let presenter = grant.presented.as_ref().map_or("", |p| p.by.as_str());
         // A credential's grant: the seed itself is refused if spent; a
         // successor records its seed as spent.
-        let is_seed = seed_hash(Some(&grant.refresh_token)) == grant.seed_sha256;
+        let is_seed = is_seed(grant);
         let seed = grant.seed_sha256.as_str();
         let (refused, clear, spent) = match guard {
             Guard::Seed if is_seed => (seed, "0", ""),
@@ -108,8 +112,9 @@ impl RedisTokenStore {
             Guard::Session | Guard::Migrate { session: true } => ("", "1", ""),
             // Written as the operator asked (`--force` past a record, at
             // the risk `store migrate` names); the record of spent seeds
-            // stays.
-            Guard::Migrate { session: false } => ("", "0", ""),
+            // stays, and a successor adds its seed to it.
+            Guard::Migrate { session: false } if is_seed => ("", "0", ""),
+            Guard::Migrate { session: false } => ("", "0", seed),
         };
         let keys = vec![
             name.to_string(),
@@ -207,7 +212,16 @@ impl RedisTokenStore {
         let name = self.name(key);
         let next = marked + 1;
         let doc = self.encode(&name, next, grant)?;
-        let keys = vec![name.clone(), lost::epoch_name(&self.prefix)];
+        let keys = vec![
+            name.clone(),
+            lost::epoch_name(&self.prefix),
+            lost::spent_name(&self.prefix, &name),
+        ];
+        // A credential's successor spends the seed it descends from.
+        let spent = match key.session.is_none() && !is_seed(grant) {
+            true => grant.seed_sha256.clone(),
+            false => String::new(),
+        };
         let args = vec![
             marked.to_string(),
             super::super::process_id().to_string(),
@@ -215,6 +229,7 @@ impl RedisTokenStore {
             doc,
             self.conn.epoch().unwrap_or_default(),
             if key.session.is_some() { "1" } else { "0" }.to_string(),
+            spent,
         ];
         Ok(match self.write(UNSAVED, keys, args)? {
             (1, _) => {
@@ -228,6 +243,11 @@ impl RedisTokenStore {
             (_, found) => UnsavedOutcome::Superseded(found),
         })
     }
+}
+
+/// Whether `grant` holds the configured seed itself (not a successor).
+fn is_seed(grant: &StoredGrant) -> bool {
+    seed_hash(Some(&grant.refresh_token)) == grant.seed_sha256
 }
 
 /// What a versioned write guards against where nothing is stored.
