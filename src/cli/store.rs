@@ -93,12 +93,7 @@ fn migrate(args: &MigrateArgs) -> Result<Vec<String>, Failure> {
             recorded.push(format!("{} ({})", item.key, item.what));
         }
     }
-    if !recorded.is_empty() && !args.force {
-        return Err((
-            1,
-            format!("{}; nothing was copied", refused_recorded(&recorded)),
-        ));
-    }
+    // A key holding a value says more than its records.
     if !taken.is_empty() && !args.force {
         return Err((
             1,
@@ -106,6 +101,12 @@ fn migrate(args: &MigrateArgs) -> Result<Vec<String>, Failure> {
                 "these Redis keys already hold a value: {}; nothing was copied. A replica may have rotated them since; --force overwrites them with the files' tokens",
                 taken.join(", ")
             ),
+        ));
+    }
+    if !recorded.is_empty() && !args.force {
+        return Err((
+            1,
+            format!("{}; nothing was copied", refused_recorded(&recorded)),
         ));
     }
     for item in &items {
