@@ -30,7 +30,7 @@
 //! per store; one `lost:` set per item a replica had
 //! seen (a credential or a session), each holding the few seeds that item
 //! descended from; a session's set is deleted when the session is written
-//! again (authorized again).
+//! again (authorized again) or ended (`DELETE`).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
