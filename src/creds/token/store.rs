@@ -33,7 +33,7 @@ use crate::config::{Secret, TokenStoreConfig};
 
 pub use facts::Facts;
 pub use file::{FileStore, FileTokenStore};
-pub use lease::{Lease, Leases, ROTATING_STORE_CALLS};
+pub use lease::{Lease, Leases, PUBLISH_STORE_CALLS, ROTATING_STORE_CALLS};
 pub use pending::{MemoryPending, PendingKind, PendingStore};
 pub use published::{Board, Published};
 pub use redis::{Records, RedisPending, RedisTokenStore};
