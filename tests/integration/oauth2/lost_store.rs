@@ -20,6 +20,7 @@ use super::*;
 
 mod migrate;
 mod spent;
+mod token_cli;
 
 /// `replica` tells the stores of two "processes" apart (their timeouts).
 fn store(redis: &RedisServer, replica: u64) -> RedisTokenStore {
