@@ -31,7 +31,8 @@ pub struct MigrateArgs {
     /// Path to proxy.toml: its [store] and the token_store of each credential.
     #[arg(long, short, default_value = "proxy.toml", env = "COUNTERSIGN_CONFIG")]
     config: PathBuf,
-    /// Overwrite Redis keys that already hold a value.
+    /// Overwrite Redis keys that already hold a value, and copy items
+    /// Redis records as lost (their files' tokens may be spent).
     #[arg(long)]
     force: bool,
 }
@@ -78,13 +79,21 @@ fn migrate(args: &MigrateArgs) -> Result<Vec<String>, Failure> {
     let nothing = |e: &dyn std::fmt::Display| (1, format!("{e}; nothing was copied"));
     redis.ping().map_err(|e| nothing(&e))?;
     let (items, mut lines) = plan(&config, &redis).map_err(|e| (1, e))?;
-    let mut taken = Vec::new();
+    let (mut taken, mut recorded) = (Vec::new(), Vec::new());
     for item in &items {
         let version = redis.version_named(&item.key).map_err(|e| nothing(&e))?;
         if version > 0 {
             taken.push(format!("{} ({})", item.key, item.what));
         }
+        if redis
+            .records_named(&item.key)
+            .map_err(|e| nothing(&e))?
+            .any()
+        {
+            recorded.push(format!("{} ({})", item.key, item.what));
+        }
     }
+    // A key holding a value says more than its records.
     if !taken.is_empty() && !args.force {
         return Err((
             1,
@@ -92,6 +101,12 @@ fn migrate(args: &MigrateArgs) -> Result<Vec<String>, Failure> {
                 "these Redis keys already hold a value: {}; nothing was copied. A replica may have rotated them since; --force overwrites them with the files' tokens",
                 taken.join(", ")
             ),
+        ));
+    }
+    if !recorded.is_empty() && !args.force {
+        return Err((
+            1,
+            format!("{}; nothing was copied", refused_recorded(&recorded)),
         ));
     }
     for item in &items {
@@ -118,6 +133,15 @@ fn migrate(args: &MigrateArgs) -> Result<Vec<String>, Failure> {
         shared.url
     ));
     Ok(lines)
+}
+
+/// Why items with a record of a loss (or of spent seeds) are not copied,
+/// and what `--force` would risk.
+fn refused_recorded(recorded: &[String]) -> String {
+    format!(
+        "Redis records these items as lost with its data (or their refresh tokens as spent): {}. The files' refresh tokens are most likely spent: the replicas rotated them on Redis after the files went stale, and presenting a spent one makes a server with reuse detection revoke the whole grant. Have a person authorize again instead (a credential: set the new refresh_token and reload every replica; a session: the app authorizes it again). --force copies them anyway, at that risk, and keeps the record of spent refresh tokens",
+        recorded.join(", ")
+    )
 }
 
 /// What the files hold, and lines for what holds nothing. Reads every file

@@ -5,13 +5,15 @@
 //! the grant's version and any presented mark, the published token's
 //! generation, age and expiry (on Redis's clock), and whether a replica
 //! holds the renewal lease; for an authorization_code credential, how many
-//! sessions are stored.
+//! sessions are stored. An empty grant is described by what the store
+//! records of it (lost with the store's data, or seeds spent).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::config::{CredentialConfig, Grant, StoreConfig};
+use crate::config::{CredentialConfig, Grant, Secret, StoreConfig};
 use crate::creds::token::store::{
-    Board, Leases, Published, RedisTokenStore, StoreError, StoreKey, TokenStore as _,
+    seed_hash, Board, Leases, Published, Records, RedisTokenStore, StoreError, StoreKey,
+    TokenStore as _,
 };
 
 use super::Failure;
@@ -44,9 +46,9 @@ pub fn state(
             lines.push(NOT_FETCHED.into());
             return Ok(lines);
         }
-        Some(Grant::RefreshToken { .. }) => {
+        Some(Grant::RefreshToken { seed }) => {
             let store = RedisTokenStore::open(shared).map_err(unreachable)?;
-            lines.push(grant_line(&store, &key)?);
+            lines.push(grant_line(&store, &key, seed.as_ref())?);
         }
         _ => {}
     }
@@ -83,18 +85,24 @@ pub fn state(
 
 const NOT_FETCHED: &str = "not fetched: with [store] set, the replicas renew under the fleet's lease; `countersign token` only reads the shared store and never prints a token (see GET /status on a replica's control listener)";
 
-/// The stored refresh-token grant: its version and any presented mark.
-fn grant_line(store: &RedisTokenStore, key: &StoreKey) -> Result<String, Failure> {
+/// The stored refresh-token grant: its version and any presented mark;
+/// for an empty one, what the store records of it (`seed`: the configured
+/// refresh_token, compared by fingerprint).
+fn grant_line(
+    store: &RedisTokenStore,
+    key: &StoreKey,
+    seed: Option<&Secret>,
+) -> Result<String, Failure> {
     let name = store.name(key);
     let found = match store.load_versioned(key) {
         Ok(found) => found,
         Err(e @ StoreError::Unreachable { .. }) => return Err((1, e.to_string())),
+        Err(StoreError::Lost { .. }) => None,
         Err(e) => return Ok(format!("grant: {e}")),
     };
     let Some(found) = found else {
-        return Ok(format!(
-            "grant: {name} (nothing stored yet: the first replica to start stores the configured refresh_token)"
-        ));
+        let records = store.records_named(&name).map_err(|e| (1, e.to_string()))?;
+        return Ok(empty_line(&name, &records, seed));
     };
     let mark = match &found.grant.presented {
         None => "no refresh token presented and awaiting its successor".to_string(),
@@ -114,6 +122,33 @@ fn grant_line(store: &RedisTokenStore, key: &StoreKey) -> Result<String, Failure
         "grant: {name}, version {} (a refresh token is stored; {mark})",
         found.version
     ))
+}
+
+/// An empty grant key: nothing yet, or what the store records of it.
+fn empty_line(name: &str, records: &Records, seed: Option<&Secret>) -> String {
+    let configured = seed.map(|s| seed_hash(Some(s)));
+    let is_in = |set: &[String]| match &configured {
+        None => "no refresh_token is configured".to_string(),
+        Some(f) if set.contains(f) => "the configured refresh_token is one of them".into(),
+        Some(_) => "the configured refresh_token is not one of them".into(),
+    };
+    if !records.lost.is_empty() {
+        return format!(
+            "grant: {name} (empty, and recorded lost with the store's data: no replica presents the {} configured refresh_token(s) the lost grant descended from; {}. Restore Redis from a backup that holds the newest refresh token, or set the refresh_token a person obtained most recently and reload every replica)",
+            records.lost.len(),
+            is_in(&records.lost)
+        );
+    }
+    if !records.spent.is_empty() {
+        return format!(
+            "grant: {name} (empty, with {} configured refresh_token(s) recorded spent, never presented again; {}. Set the refresh_token a person obtained most recently and reload every replica)",
+            records.spent.len(),
+            is_in(&records.spent)
+        );
+    }
+    format!(
+        "grant: {name} (nothing stored yet, and no loss recorded: the first replica to start stores the configured refresh_token)"
+    )
 }
 
 /// The token the fleet serves: generation, age and time left.

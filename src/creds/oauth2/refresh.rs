@@ -325,42 +325,6 @@ impl RefreshGrant {
         Ok(loaded?)
     }
 
-    /// Ends the grant: under the item's lock (and lease), hands the
-    /// refresh token now valid (the one left unsaved, if any) to `revoke`,
-    /// then deletes what is stored. `None` when nothing was there.
-    pub async fn end<F, Fut, T>(&self, revoke: F) -> Result<Option<T>, FetchError>
-    where
-        F: FnOnce(Secret) -> Fut,
-        Fut: std::future::Future<Output = T>,
-    {
-        let mut unsaved = self.slot.lock().await;
-        let lease = match &self.lease {
-            Some(l) => Some(l.take(&self.key).await?),
-            None => None,
-        };
-        let ended = async {
-            let stored = match self.load().await {
-                // Lost with the store: nothing left to revoke here.
-                Err(FetchError::Store(StoreError::Lost { .. })) => None,
-                other => other?.map(|v| v.grant.refresh_token),
-            };
-            let Some(token) = unsaved.take().map(|u| u.grant.refresh_token).or(stored) else {
-                return Ok(None);
-            };
-            let outcome = revoke(token).await;
-            let (store, key) = (Arc::clone(&self.store), self.key.clone());
-            tokio::task::spawn_blocking(move || store.delete(&key))
-                .await
-                .map_err(|_| FetchError::Interrupted)??;
-            Ok(Some(outcome))
-        }
-        .await;
-        if let Some(lease) = lease {
-            let _ = lease.release().await;
-        }
-        ended
-    }
-
     /// Stores `grant` if the version is still `seen`; the version written.
     async fn replace(&self, seen: u64, grant: StoredGrant) -> Result<u64, FetchError> {
         let (store, key) = (Arc::clone(&self.store), self.key.clone());
@@ -371,6 +335,7 @@ impl RefreshGrant {
     }
 }
 
+mod end;
 mod marks;
 #[cfg(test)]
 mod tests;

@@ -18,7 +18,7 @@ use crate::egress::EgressPolicy;
 use crate::upstream::UpstreamSettings;
 
 /// What the log says when the server refuses the grant itself.
-const LOST: &str = "the shared store lost this grant: restore Redis from a backup, or run `countersign store migrate`, or have a person authorize again (then set the new refresh_token and reload; a session is authorized again by its app)";
+const LOST: &str = "the shared store lost this grant: restore Redis from a backup that holds the newest refresh token, or have a person authorize again (then set the new refresh_token and reload; a session is authorized again by its app)";
 const SPENT: &str = "the configured refresh_token was spent already: set the newest one a person obtained, or remove it to continue from the store, and reload";
 const REFUSED: &str = "the authorization server refused the grant; a person must authorize again and set a new refresh_token";
 

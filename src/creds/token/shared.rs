@@ -108,7 +108,8 @@ impl Fleet {
     /// connect and response timeouts); `store_calls` is how many store
     /// calls one fetch of `inner` makes (`ROTATING_STORE_CALLS` for a
     /// rotating grant, 0 otherwise), each bounded by the connection's
-    /// per-call budget (`Leases::renewal_bound`).
+    /// per-call budget (`Leases::renewal_bound`); a source that makes none
+    /// is given one for the publication (`PUBLISH_STORE_CALLS`).
     pub fn wrap(
         inner: Box<dyn TokenSource>,
         key: StoreKey,
@@ -122,7 +123,11 @@ impl Fleet {
         if store_calls > 0 {
             store::check_grace(&leases, config, request_bound);
         }
-        let request_bound = leases.renewal_bound(request_bound, store_calls);
+        let calls = match store_calls {
+            0 => store::PUBLISH_STORE_CALLS,
+            n => n,
+        };
+        let request_bound = leases.renewal_bound(request_bound, calls);
         let core = Arc::new(Core {
             key,
             board: Board::open(config)?,

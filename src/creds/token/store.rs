@@ -33,10 +33,10 @@ use crate::config::{Secret, TokenStoreConfig};
 
 pub use facts::Facts;
 pub use file::{FileStore, FileTokenStore};
-pub use lease::{Lease, Leases, ROTATING_STORE_CALLS};
+pub use lease::{Lease, Leases, PUBLISH_STORE_CALLS, ROTATING_STORE_CALLS};
 pub use pending::{MemoryPending, PendingKind, PendingStore};
 pub use published::{Board, Published};
-pub use redis::{RedisPending, RedisTokenStore};
+pub use redis::{Records, RedisPending, RedisTokenStore};
 
 /// A stored grant and the version it was stored as (the file store has no
 /// versions: always 0).
@@ -389,7 +389,7 @@ pub enum StoreError {
     },
     /// `seeds`: the fingerprints of the configured seeds the lost grant
     /// descends from (spent: never presented again).
-    #[error("shared token store key {location} held a grant and is now empty: the store lost its data (a Redis restarted without persistence, or flushed); countersign does not reseed it from the configured refresh_token it descends from, on any replica. Restore Redis from a backup, or run `countersign store migrate`, or have a person authorize again (a credential: set the new refresh_token and reload every replica; a session: the app authorizes it again)")]
+    #[error("shared token store key {location} held a grant and is now empty: the store lost its data (a Redis restarted without persistence, or flushed); countersign does not reseed it from the configured refresh_token it descends from, on any replica. Restore Redis from a backup that holds the newest refresh token, or have a person authorize again (a credential: set the new refresh_token and reload every replica; a session: the app authorizes it again)")]
     Lost {
         location: String,
         seeds: Vec<String>,

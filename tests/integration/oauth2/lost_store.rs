@@ -18,6 +18,10 @@ use countersign::creds::token::StoreError;
 
 use super::*;
 
+mod migrate;
+mod spent;
+mod token_cli;
+
 /// `replica` tells the stores of two "processes" apart (their timeouts).
 fn store(redis: &RedisServer, replica: u64) -> RedisTokenStore {
     RedisTokenStore::open(&StoreConfig {

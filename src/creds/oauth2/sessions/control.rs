@@ -34,6 +34,14 @@ pub struct SessionFacts {
     pub fields: Map<String, Value>,
 }
 
+/// What the store holds for a session.
+enum Read {
+    Grant(StoredGrant),
+    /// Lost with the shared store's data (recorded there).
+    Lost,
+    Nothing,
+}
+
 /// What became of the refresh token when a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revocation {
@@ -85,7 +93,8 @@ impl SessionManager {
         // A renewal under way here finishes (and stores its rotated token)
         // before the grant is read, so the token revoked is the live one.
         self.retire(session).await;
-        if self.stored(session).await?.is_none() {
+        // One the shared store lost goes on: `end` deletes its record.
+        if matches!(self.read(session).await?, Read::Nothing) {
             return Err(self.unknown(session));
         }
         let grant = self
@@ -125,13 +134,22 @@ impl SessionManager {
     /// renewal reports that: `sessions_lost` on `/status`), for the app
     /// the same thing: authorize it again.
     async fn stored(&self, session: &str) -> Result<Option<StoredGrant>, SessionError> {
+        Ok(match self.read(session).await? {
+            Read::Grant(grant) => Some(grant),
+            Read::Lost | Read::Nothing => None,
+        })
+    }
+
+    /// What the store holds for `session`, a loss told apart.
+    async fn read(&self, session: &str) -> Result<Read, SessionError> {
         let (store, key) = (Arc::clone(&self.store), self.session_key(session));
         let loaded = tokio::task::spawn_blocking(move || store.load(&key))
             .await
             .map_err(|_| SessionError::StoreIo(FetchError::Interrupted))?;
         match loaded {
-            Ok(grant) => Ok(grant),
-            Err(StoreError::Lost { .. }) => Ok(None),
+            Ok(Some(grant)) => Ok(Read::Grant(grant)),
+            Ok(None) => Ok(Read::Nothing),
+            Err(StoreError::Lost { .. }) => Ok(Read::Lost),
             Err(e) => Err(SessionError::StoreIo(FetchError::Store(e))),
         }
     }

@@ -1,6 +1,7 @@
 //! Which published token a replica takes, and the next generation.
 
 use super::*;
+use crate::creds::token::store::ROTATING_STORE_CALLS;
 
 fn core(refresh_at: f64) -> Core {
     let config = StoreConfig::unreachable();
@@ -101,4 +102,34 @@ fn the_next_generation_comes_after_the_seen_and_the_served_or_none() {
     assert_eq!(next_generation(7, served(5)), Some(8));
     assert_eq!(next_generation(u64::MAX, served(5)), None, "damaged entry");
     assert_eq!(next_generation(2, served(u64::MAX)), None);
+}
+
+struct Nothing;
+
+impl TokenSource for Nothing {
+    fn fetch<'a>(&'a self, _label: &'a str) -> Fetch<'a> {
+        Box::pin(std::future::ready(Err(SourceError::new("none"))))
+    }
+
+    fn noun(&self) -> &'static str {
+        "nothing"
+    }
+}
+
+#[tokio::test]
+async fn a_source_making_no_store_call_has_its_publication_counted_in_the_lease() {
+    let config = StoreConfig::unreachable();
+    let request = Duration::from_secs(3);
+    let wrap = |calls| {
+        let key = StoreKey::credential("bank");
+        Fleet::wrap(Box::new(Nothing), key, &config, request, calls, 0.8, false).unwrap()
+    };
+    let leases = Leases::open(&config).unwrap();
+    let one_call = leases.renewal_bound(request, 1);
+    assert!(one_call > request);
+    assert_eq!(wrap(0).request_bound, one_call, "the publication");
+    assert_eq!(
+        wrap(ROTATING_STORE_CALLS).request_bound,
+        leases.renewal_bound(request, ROTATING_STORE_CALLS)
+    );
 }

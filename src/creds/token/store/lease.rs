@@ -70,6 +70,11 @@ pub struct Lease {
 /// presented mark, and writing the successor (or clearing the mark).
 pub const ROTATING_STORE_CALLS: u32 = 4;
 
+/// The store calls of a `Fleet` renewal of a source that makes none itself
+/// (`client_credentials`, issued keys): the publication of the token,
+/// still under the lease.
+pub const PUBLISH_STORE_CALLS: u32 = 1;
+
 impl Leases {
     /// The longest one renewal may hold its lease: `request` (the token
     /// request's connect and response timeouts) and `calls` store calls,

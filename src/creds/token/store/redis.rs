@@ -29,6 +29,7 @@ use crate::config::{Secret, StoreConfig};
 
 pub use client::describe;
 pub use conn::Conn;
+pub use inspect::Records;
 pub use pending::RedisPending;
 use write::Guard;
 
@@ -116,19 +117,24 @@ impl RedisTokenStore {
     /// Writes `grant` under the Redis key `name` (from `key_name`), as
     /// `store migrate` copies it: only where nothing is stored yet
     /// (`Err(version found)` otherwise), or with `force` over whatever is
-    /// there. Returns the version written.
+    /// there. Returns the version written. A credential's records of
+    /// spent and lost seeds stay (`Guard::Migrate`).
     pub fn import(
         &self,
         name: &str,
         grant: &StoredGrant,
         force: bool,
     ) -> Result<Result<u64, u64>, StoreError> {
+        let session = name
+            .strip_prefix(self.prefix.as_str())
+            .is_some_and(|item| item.starts_with("session:"));
+        let guard = Guard::Migrate { session };
         if !force {
-            return self.compare_and_set_named(name, 0, grant, Guard::Migrate);
+            return self.compare_and_set_named(name, 0, grant, guard);
         }
         let mut seen = self.version_named(name)?;
         for _ in 0..8 {
-            match self.compare_and_set_named(name, seen, grant, Guard::Migrate)? {
+            match self.compare_and_set_named(name, seen, grant, guard)? {
                 Ok(v) => return Ok(Ok(v)),
                 Err(found) => seen = found,
             }

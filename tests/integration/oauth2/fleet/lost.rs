@@ -214,3 +214,46 @@ async fn the_loss_is_recorded_between_renewals_by_the_epoch_watch() {
     assert_eq!(presented(&tokens, "rt-seed"), 1, "the spent seed came back");
     assert!(!tokens.reuse_detected());
 }
+
+/// The epoch key alone deleted (an eviction, an operator): every replica
+/// reads that as a loss and records its items, although they are all
+/// there. A credential whose stored refresh token is still its seed (the
+/// server does not rotate) is not refused for it: it stays ready and
+/// renews from Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_spurious_epoch_change_never_blocks_a_seed_that_is_still_the_stored_token() {
+    let redis = RedisServer::start_with(true);
+    let tokens =
+        TokenServer::start(&[("c", ClientCheck::Basic("s".into()))], 2, &["rt-seed"]).await;
+    tokens.set_rotation(false);
+    let api = Api::start(&tokens).await;
+    let a = block_in_place(|| start(&config(&tokens, &api, &redis, "rt-seed")));
+    assert_eq!(call_at(a.proxy).await, 200);
+    eventually("a renewal after the first", || tokens.request_count() >= 2).await;
+
+    redis.cli(&["DEL", "cs-lost:epoch"]);
+    eventually_async("A records its item", Duration::from_secs(15), || {
+        let n = redis.cli(&["SCARD", "cs-lost:lost:grant:bank"]);
+        let n = String::from_utf8_lossy(&n).trim().to_string();
+        std::future::ready(if n == "1" { Ok(()) } else { Err(n) })
+    })
+    .await;
+    let recorded = tokens.request_count();
+    // Renewals go on (2 s tokens renewed at half their life), from the
+    // seed, which the server still accepts.
+    eventually_async("renewals after the record", Duration::from_secs(15), || {
+        let n = tokens.request_count();
+        std::future::ready(if n >= recorded + 2 { Ok(()) } else { Err(n) })
+    })
+    .await;
+    let ready = admin_get(a.admin, "/readyz").await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert_eq!(call_at(a.proxy).await, 200);
+    let spent = redis.cli(&["SCARD", "cs-lost:spent:grant:bank"]);
+    assert_eq!(String::from_utf8_lossy(&spent).trim(), "0");
+    assert!(tokens
+        .requests()
+        .iter()
+        .all(|r| r.form.get("refresh_token").map(String::as_str) == Some("rt-seed")));
+    assert!(!tokens.reuse_detected());
+}

@@ -328,4 +328,12 @@ async fn a_session_lost_with_the_store_is_reported_lost_and_an_ended_one_is_not(
         ),
         "{metrics}"
     );
+
+    // Ended by the app after the loss (here on B, which never renewed
+    // it): the record of the loss goes with it; the session stays unknown.
+    let records = || redis.cli(&["KEYS", "cs-test:lost:session:bank:*"]);
+    assert!(!records().trim_ascii().is_empty(), "bob's loss recorded");
+    let ended = admin_with(&b, "DELETE", "/oauth2/bank/sessions/bob", None).await;
+    assert_eq!(ended.status, 404, "{}", ended.body);
+    assert!(records().trim_ascii().is_empty(), "{:?}", records());
 }

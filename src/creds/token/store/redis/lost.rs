@@ -13,9 +13,13 @@
 //! per item it had seen, holding the fingerprints of the seeds the lost
 //! grants descend from. A key found empty with such a set is lost for
 //! everyone; a credential's configured seed whose fingerprint is in the set
-//! is never presented (the versioned write refuses to seed it, atomically
-//! with the check), and only a new seed, or `store migrate`, writes the
-//! item again. An empty session key under an unchanged epoch was deleted
+//! is never written into the empty key, so never presented (the versioned
+//! write refuses to seed it, atomically with the check), and only a new
+//! seed, or `store migrate --force`, writes the item again. The set is
+//! consulted only where the item is empty: a spurious record (the epoch
+//! key alone deleted or evicted) never blocks a grant still stored. Seeds
+//! spent by a stored successor are another set, `PREFIX spent:ITEM`
+//! (`write.rs`). An empty session key under an unchanged epoch was deleted
 //! (the session ended on another replica), not lost.
 //!
 //! A replica that has read the epoch reads it again every `WATCH_EVERY`
@@ -26,7 +30,7 @@
 //! per store; one `lost:` set per item a replica had
 //! seen (a credential or a session), each holding the few seeds that item
 //! descended from; a session's set is deleted when the session is written
-//! again (authorized again).
+//! again (authorized again) or ended (`DELETE`).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -85,6 +89,13 @@ pub fn epoch_name(prefix: &str) -> String {
 pub fn lost_name(prefix: &str, name: &str) -> String {
     let item = name.strip_prefix(prefix).unwrap_or(name);
     format!("{prefix}lost:{item}")
+}
+
+/// The Redis key of the spent seeds of the item named `name` (under
+/// `prefix`): those a stored successor descends from (`write.rs`).
+pub fn spent_name(prefix: &str, name: &str) -> String {
+    let item = name.strip_prefix(prefix).unwrap_or(name);
+    format!("{prefix}spent:{item}")
 }
 
 /// Reads the item `name`, the epoch and the lost seeds in one round trip.

@@ -1,8 +1,13 @@
 //! The versioned writes of the Redis store, each one Lua script: the
 //! compare-and-set on a grant's version (which also refuses to write a
-//! seed recorded as spent or lost, and records the seed a successor
-//! descends from as spent), and the write of a successor left unsaved,
-//! only over the version carrying this process's presented mark.
+//! seed recorded as spent, or as lost into an empty item, and records the
+//! seed a successor descends from as spent, in `PREFIX spent:ITEM`), and
+//! the write of a successor left unsaved, only over the version carrying
+//! this process's presented mark.
+//!
+//! Bounds: one `spent:` set per credential (sessions write none), one
+//! fingerprint in it per configured seed the credential rotated from (one
+//! per person's consent put into the config).
 
 use std::sync::Arc;
 
@@ -12,17 +17,24 @@ use super::{lost, RedisTokenStore};
 /// Writes version ARGV[2] with document ARGV[3] only when the version
 /// stored is ARGV[1] (0: nothing stored), with ARGV[4] as the process that
 /// presented its refresh token (`p`, cleared when empty). Returns {1, new}
-/// or {0, found}. The set KEYS[2] holds the fingerprints of seeds never to
-/// be presented again: a write of a seed itself (ARGV[5], its fingerprint)
-/// that the set holds is refused ({2, found}); a write of a successor
-/// adds the seed it descends from (ARGV[7]). A write where nothing was
-/// stored deletes the set if ARGV[6] is 1 (a session authorized again, or
-/// `store migrate`).
+/// or {0, found}. The set KEYS[3] holds the fingerprints of seeds spent (a
+/// successor was stored), KEYS[2] those of seeds whose grant the store
+/// lost: a write of a seed itself (ARGV[5], its fingerprint) is refused
+/// ({2, found}) if it is spent, or if nothing is stored and it was lost
+/// (the lost record speaks only of an empty item: one written by a
+/// spurious epoch change never blocks a grant still stored). A write of a
+/// successor adds the seed it descends from (ARGV[7]) to the spent set. A
+/// write where nothing was stored deletes the lost set if ARGV[6] is 1 (a
+/// session authorized again, or copied by `store migrate`; never a
+/// credential's).
 const CAS: &str = r"
 local found = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if found ~= tonumber(ARGV[1]) then return {0, found} end
-if ARGV[5] ~= '' and redis.call('SISMEMBER', KEYS[2], ARGV[5]) == 1 then
-  return {2, found}
+if ARGV[5] ~= '' then
+  if redis.call('SISMEMBER', KEYS[3], ARGV[5]) == 1
+    or (found == 0 and redis.call('SISMEMBER', KEYS[2], ARGV[5]) == 1) then
+    return {2, found}
+  end
 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
 if ARGV[4] ~= '' then
@@ -31,7 +43,7 @@ else
   redis.call('HDEL', KEYS[1], 'p')
 end
 if found == 0 and ARGV[6] == '1' then redis.call('DEL', KEYS[2]) end
-if ARGV[7] ~= '' then redis.call('SADD', KEYS[2], ARGV[7]) end
+if ARGV[7] ~= '' then redis.call('SADD', KEYS[3], ARGV[7]) end
 return {1, tonumber(ARGV[2])}
 ";
 
@@ -42,13 +54,16 @@ return {1, tonumber(ARGV[2])}
 /// overwritten ({0, found}). Into an empty item it is written (the store
 /// lost the grant, and this successor is its newest refresh token), except
 /// for a session (ARGV[6] = 1) under the epoch this process read (ARGV[5]):
-/// that one was deleted, the session ended ({3, 0}).
+/// that one was deleted, the session ended ({3, 0}). A credential's
+/// successor written records the seed it descends from (ARGV[7]) as spent
+/// in the set KEYS[3], as the compare-and-set does.
 const UNSAVED: &str = r"
 local v = redis.call('HGET', KEYS[1], 'v')
 if v then
   if tonumber(v) == tonumber(ARGV[1]) and redis.call('HGET', KEYS[1], 'p') == ARGV[2] then
     redis.call('HSET', KEYS[1], 'v', ARGV[3], 'd', ARGV[4])
     redis.call('HDEL', KEYS[1], 'p')
+    if ARGV[7] ~= '' then redis.call('SADD', KEYS[3], ARGV[7]) end
     return {1, tonumber(ARGV[3])}
   end
   return {0, tonumber(v)}
@@ -57,6 +72,7 @@ if ARGV[6] == '1' and ARGV[5] ~= '' and redis.call('GET', KEYS[2]) == ARGV[5] th
   return {3, 0}
 end
 redis.call('HSET', KEYS[1], 'v', ARGV[3], 'd', ARGV[4])
+if ARGV[7] ~= '' then redis.call('SADD', KEYS[3], ARGV[7]) end
 return {1, tonumber(ARGV[3])}
 ";
 
@@ -88,15 +104,23 @@ impl RedisTokenStore {
         let presenter = grant.presented.as_ref().map_or("", |p| p.by.as_str());
         // A credential's grant: the seed itself is refused if spent; a
         // successor records its seed as spent.
-        let is_seed = seed_hash(Some(&grant.refresh_token)) == grant.seed_sha256;
+        let is_seed = is_seed(grant);
         let seed = grant.seed_sha256.as_str();
         let (refused, clear, spent) = match guard {
             Guard::Seed if is_seed => (seed, "0", ""),
             Guard::Seed => ("", "0", seed),
-            Guard::Session => ("", "1", ""),
-            Guard::Migrate => ("", "1", ""),
+            Guard::Session | Guard::Migrate { session: true } => ("", "1", ""),
+            // Written as the operator asked (`--force` past a record, at
+            // the risk `store migrate` names); the record of spent seeds
+            // stays, and a successor adds its seed to it.
+            Guard::Migrate { session: false } if is_seed => ("", "0", ""),
+            Guard::Migrate { session: false } => ("", "0", seed),
         };
-        let keys = vec![name.to_string(), lost::lost_name(&self.prefix, name)];
+        let keys = vec![
+            name.to_string(),
+            lost::lost_name(&self.prefix, name),
+            lost::spent_name(&self.prefix, name),
+        ];
         let args = vec![
             seen.to_string(),
             next.to_string(),
@@ -188,7 +212,16 @@ impl RedisTokenStore {
         let name = self.name(key);
         let next = marked + 1;
         let doc = self.encode(&name, next, grant)?;
-        let keys = vec![name.clone(), lost::epoch_name(&self.prefix)];
+        let keys = vec![
+            name.clone(),
+            lost::epoch_name(&self.prefix),
+            lost::spent_name(&self.prefix, &name),
+        ];
+        // A credential's successor spends the seed it descends from.
+        let spent = match key.session.is_none() && !is_seed(grant) {
+            true => grant.seed_sha256.clone(),
+            false => String::new(),
+        };
         let args = vec![
             marked.to_string(),
             super::super::process_id().to_string(),
@@ -196,6 +229,7 @@ impl RedisTokenStore {
             doc,
             self.conn.epoch().unwrap_or_default(),
             if key.session.is_some() { "1" } else { "0" }.to_string(),
+            spent,
         ];
         Ok(match self.write(UNSAVED, keys, args)? {
             (1, _) => {
@@ -211,6 +245,11 @@ impl RedisTokenStore {
     }
 }
 
+/// Whether `grant` holds the configured seed itself (not a successor).
+fn is_seed(grant: &StoredGrant) -> bool {
+    seed_hash(Some(&grant.refresh_token)) == grant.seed_sha256
+}
+
 /// What a versioned write guards against where nothing is stored.
 #[derive(Clone, Copy)]
 pub(super) enum Guard {
@@ -219,7 +258,8 @@ pub(super) enum Guard {
     /// A session's: written again means authorized again; forget it was
     /// lost.
     Session,
-    /// `store migrate`, the explicit way back: written, and forgotten as
-    /// lost.
-    Migrate,
+    /// `store migrate`: written, never refused (it refuses an item with
+    /// a record itself, unless `--force`); a session's record goes, a
+    /// credential's record of spent seeds stays.
+    Migrate { session: bool },
 }
