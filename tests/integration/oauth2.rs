@@ -9,6 +9,7 @@ mod dpop;
 mod dpop_server;
 mod fleet;
 mod lifecycle;
+mod lost_records;
 mod lost_store;
 mod rotation;
 mod secrecy;

@@ -19,8 +19,13 @@ use countersign::creds::token::StoreError;
 use super::*;
 
 /// `replica` tells the stores of two "processes" apart (their timeouts).
-fn store(redis: &RedisServer, replica: u64) -> RedisTokenStore {
-    RedisTokenStore::open(&StoreConfig {
+pub(super) fn store(redis: &RedisServer, replica: u64) -> RedisTokenStore {
+    RedisTokenStore::open(&config(redis, replica)).unwrap()
+}
+
+/// The `[store]` of `store`.
+pub(super) fn config(redis: &RedisServer, replica: u64) -> StoreConfig {
+    StoreConfig {
         url: redis.url(),
         sentinel: None,
         username: None,
@@ -33,19 +38,18 @@ fn store(redis: &RedisServer, replica: u64) -> RedisTokenStore {
         wait_replicas: 0,
         local_fallback: false,
         unsaved_grace: Duration::from_secs(60),
-    })
-    .unwrap()
+    }
 }
 
-fn seed() -> String {
+pub(super) fn seed() -> String {
     seed_hash(Some(&Secret::new("rt-seed")))
 }
 
-fn grant(token: &str) -> StoredGrant {
+pub(super) fn grant(token: &str) -> StoredGrant {
     StoredGrant::new(seed(), Secret::new(token))
 }
 
-fn marked(token: &str) -> StoredGrant {
+pub(super) fn marked(token: &str) -> StoredGrant {
     let mut g = grant(token);
     g.presented = Some(Presented {
         by: process_id().to_string(),
@@ -54,7 +58,7 @@ fn marked(token: &str) -> StoredGrant {
     g
 }
 
-fn token_of(s: &RedisTokenStore, key: &StoreKey) -> Option<String> {
+pub(super) fn token_of(s: &RedisTokenStore, key: &StoreKey) -> Option<String> {
     s.load(key)
         .unwrap()
         .map(|g| g.refresh_token.expose().to_string())

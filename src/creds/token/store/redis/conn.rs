@@ -42,11 +42,32 @@ pub struct Conn {
     /// found empty later was deleted or lost (see `StoreError::Lost`).
     /// One entry per credential and session this process has used.
     seen: Mutex<HashMap<String, String>>,
-    /// The store's epoch (`PREFIX epoch`) as this process first read it: a
+    /// The store's epoch (`PREFIX epoch`) as this process knows it: a
     /// store that lost its data no longer holds it.
-    epoch: Mutex<Option<String>>,
+    epoch: Mutex<Epochs>,
     /// Set once a watcher of the epoch runs for this connection.
     pub watched: std::sync::atomic::AtomicBool,
+}
+
+/// The store's epoch as this process knows it.
+#[derive(Default)]
+struct Epochs {
+    /// The last one adopted: every item lost before it is recorded. What a
+    /// read compares with.
+    adopted: Option<String>,
+    /// The last one read (newer than `adopted` while the items lost with
+    /// `adopted` are being recorded).
+    read: Option<String>,
+}
+
+/// What a read of the store's epoch tells (`Conn::epoch_peek`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpochSeen {
+    /// The one adopted (or the first one read).
+    Same,
+    /// Another one: the store lost its data, and what was lost is not
+    /// recorded yet. `first`: this read is the first to see it.
+    Changed { first: bool },
 }
 
 impl std::fmt::Debug for Conn {
@@ -280,22 +301,41 @@ impl Conn {
         seen.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
-    /// The store's epoch as this process last read it.
+    /// The store's epoch as this process adopted it (`epoch_commit`).
     pub fn epoch(&self) -> Option<String> {
-        self.epoch.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        let epoch = self.epoch.lock().unwrap_or_else(|p| p.into_inner());
+        epoch.adopted.clone()
     }
 
-    /// Notes the store's epoch as read now; `true` when this process had
-    /// read another one before (the store lost its data since: flushed,
-    /// or restarted without persistence). The one read now is kept, so a
-    /// second loss is seen too.
-    pub fn epoch_changed(&self, now: &str) -> bool {
+    /// Notes the store's epoch as read now (`epoch_commit` adopts it):
+    /// whether it differs from the one adopted (the store lost its data
+    /// since: flushed, or restarted without persistence), and whether
+    /// this is the first read of it. A changed epoch reads as changed
+    /// until every lost item is recorded and `epoch_commit` adopts it, so
+    /// a failed record is tried again and no read meanwhile takes a lost
+    /// session for an ended one. The first epoch read is adopted at once
+    /// (nothing was seen before it).
+    pub fn epoch_peek(&self, now: &str) -> EpochSeen {
         let mut epoch = self.epoch.lock().unwrap_or_else(|p| p.into_inner());
-        let changed = epoch.as_deref().is_some_and(|e| e != now);
-        if epoch.as_deref() != Some(now) {
-            *epoch = Some(now.to_string());
+        let first = epoch.read.as_deref() != Some(now);
+        if first {
+            epoch.read = Some(now.to_string());
         }
-        changed
+        match epoch.adopted.as_deref() {
+            None => {
+                epoch.adopted = Some(now.to_string());
+                EpochSeen::Same
+            }
+            Some(e) if e == now => EpochSeen::Same,
+            Some(_) => EpochSeen::Changed { first },
+        }
+    }
+
+    /// Adopts the epoch `now`: every item lost with the one before is
+    /// recorded in the store.
+    pub fn epoch_commit(&self, now: &str) {
+        let mut epoch = self.epoch.lock().unwrap_or_else(|p| p.into_inner());
+        epoch.adopted = Some(now.to_string());
     }
 
     pub fn unreachable(&self, cause: String) -> StoreError {

@@ -19,7 +19,11 @@
 //! (the session ended on another replica), not lost.
 //!
 //! A replica that has read the epoch reads it again every `WATCH_EVERY`
-//! (`watch`), so a loss is recorded even while no renewal is due.
+//! (`watch`), so a loss is recorded even while no renewal is due. A new
+//! epoch is adopted only once every lost item is recorded: a record that
+//! failed is tried again at the next read, and meanwhile every read of this
+//! process sees the epoch as changed (a lost session is never taken for an
+//! ended one).
 //!
 //! Bounds: one watcher task per connection (one script every 5 s, on a
 //! blocking thread of the store's runtime while it waits); one epoch key
@@ -33,6 +37,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use super::super::StoreError;
+use super::conn::EpochSeen;
 use super::Conn;
 
 /// How often a replica that has read the store's epoch reads it again,
@@ -69,7 +74,8 @@ return epoch
 pub struct Loaded {
     pub version: Option<u64>,
     pub doc: Option<Vec<u8>>,
-    /// The store's epoch differs from the one this process read before.
+    /// The store's epoch differs from the one this process adopted: the
+    /// store lost its data, and the items lost may not all be recorded yet.
     pub epoch_changed: bool,
     /// With an empty item: the fingerprints of seeds recorded lost for it.
     pub lost: Vec<String>,
@@ -108,10 +114,11 @@ pub fn load(conn: &Arc<Conn>, prefix: &str, name: &str) -> Result<Loaded, StoreE
                 .await
                 .map_err(|e| worker.failed(&e))
         })?;
-    let epoch_changed = conn.epoch_changed(&epoch);
-    if epoch_changed {
-        record_all(conn, prefix);
+    let seen = conn.epoch_peek(&epoch);
+    if let EpochSeen::Changed { first } = seen {
+        record_all(conn, prefix, &epoch, first);
     }
+    let epoch_changed = seen != EpochSeen::Same;
     Ok(Loaded {
         version,
         doc,
@@ -136,26 +143,52 @@ pub fn record(conn: &Arc<Conn>, prefix: &str, name: &str, seed: &str) -> Result<
     })
 }
 
-/// The store lost its data: records every item this process had seen as
-/// lost (best effort: each item is recorded again when it is next read).
-fn record_all(conn: &Arc<Conn>, prefix: &str) {
+/// The store lost its data (its epoch is now `epoch`; `first`: this
+/// process sees it for the first time): records every item this process
+/// had seen as lost, all in one round trip, and adopts `epoch` once they
+/// are all recorded. Until then the epoch reads as changed, and the next
+/// read of it (the epoch watch, within `WATCH_EVERY`, or a renewal)
+/// records them again (adding a member twice changes nothing).
+fn record_all(conn: &Arc<Conn>, prefix: &str, epoch: &str, first: bool) {
     let held = conn.all_held();
-    tracing::error!(
-        store = %conn.location,
-        items = held.len(),
-        "the shared store lost its data (its epoch changed: flushed, or restarted without persistence); every grant and session this replica had seen there is recorded as lost, and no configured refresh_token it descends from is presented again"
-    );
-    for (name, seed) in held {
-        if let Err(e) = record(conn, prefix, &name, &seed) {
-            tracing::warn!(key = %name, error = %e, "cannot record the lost item in the shared store; it is recorded when next read");
+    if first {
+        tracing::error!(
+            store = %conn.location,
+            items = held.len(),
+            "the shared store lost its data (its epoch changed: flushed, or restarted without persistence); every grant and session this replica had seen there is recorded as lost, and no configured refresh_token it descends from is presented again"
+        );
+    }
+    let records: Vec<(String, String)> = held
+        .into_iter()
+        .map(|(name, seed)| (lost_name(prefix, &name), seed))
+        .collect();
+    let worker = Arc::clone(conn);
+    let recorded = conn.block(async move {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut manager = worker.manager().await?;
+        let mut pipe = redis::pipe();
+        for (lost, seed) in &records {
+            pipe.cmd("SADD").arg(lost).arg(seed).ignore();
+        }
+        pipe.query_async::<()>(&mut manager)
+            .await
+            .map_err(|e| worker.failed(&e))
+    });
+    match recorded {
+        Ok(()) => conn.epoch_commit(epoch),
+        Err(e) => {
+            tracing::warn!(store = %conn.location, error = %e, "cannot record the lost items in the shared store yet; trying again at the next read of its epoch (within 5 s)");
         }
     }
 }
 
 /// Reads the epoch every `WATCH_EVERY` (one `GET`; one watcher per
 /// connection, ending with it): once this process has read one, a store
-/// that lost it gets the lost items this process had seen recorded within
-/// that time, before a replica started since could seed them.
+/// that lost it gets the lost items this process had seen recorded at the
+/// first read that can write them (tried again every `WATCH_EVERY` until
+/// then), before a replica started since could seed them.
 pub fn watch(conn: &Arc<Conn>, prefix: &str) {
     if conn.watched.swap(true, Ordering::Relaxed) {
         return;
@@ -204,8 +237,8 @@ fn check(conn: &Arc<Conn>, prefix: &str) {
     });
     // An unreachable store is the renewals' to report.
     if let Ok(epoch) = found {
-        if conn.epoch_changed(&epoch) {
-            record_all(conn, prefix);
+        if let EpochSeen::Changed { first } = conn.epoch_peek(&epoch) {
+            record_all(conn, prefix, &epoch, first);
         }
     }
 }
