@@ -2,12 +2,13 @@
 //! record that failed (the store's user may not run `SADD` for a while) is
 //! written at a later read of the epoch (the epoch watch), and until then
 //! every read of the replica sees the store as changed, so a lost session
-//! reads as lost, never as ended.
+//! reads as lost, never as ended. A session's successor held through a
+//! loss goes back into its emptied key.
 
 use std::time::Duration;
 
 use countersign::config::Secret;
-use countersign::creds::token::store::{RedisTokenStore, StoreKey, TokenStore};
+use countersign::creds::token::store::{RedisTokenStore, StoreKey, TokenStore, UnsavedOutcome};
 use countersign::creds::token::StoreError;
 
 use super::lost_store::{config, grant, marked, seed, store};
@@ -113,4 +114,32 @@ fn a_loss_whose_record_failed_is_recorded_later_and_reads_lost_meanwhile() {
         d.replace(&key, 0, &marked("rt-seed")),
         Err(StoreError::Lost { .. })
     ));
+}
+
+#[test]
+fn a_sessions_successor_held_through_a_loss_is_written_back() {
+    let redis = RedisServer::start();
+    let (a, c) = (store(&redis, 1), store(&redis, 2));
+    let session = StoreKey::session("gmo", "alice");
+    a.save(&session, &grant("rt-s1")).unwrap();
+    let v = a.load_versioned(&session).unwrap().unwrap().version;
+    // A marks the refresh token it presents, under the epoch it read.
+    let epoch = a.epoch();
+    let v = a.replace(&session, v, &marked("rt-s1")).unwrap();
+    // The store loses everything before A can store the successor, and
+    // A reads the new epoch (a renewal of another item, or its watch).
+    redis.cli(&["FLUSHALL"]);
+    assert!(a
+        .load_versioned(&StoreKey::session("gmo", "zed"))
+        .unwrap()
+        .is_none());
+    assert!(a.epoch().is_some_and(|now| Some(now) != epoch));
+    // The successor is the session's newest refresh token: written back,
+    // not taken for a session ended under the same epoch.
+    let out = a
+        .store_unsaved(&session, Some(v), epoch.as_deref(), &grant("rt-s2"))
+        .unwrap();
+    assert_eq!(out, UnsavedOutcome::Stored);
+    let back = c.load(&session).unwrap().unwrap();
+    assert_eq!(back.refresh_token.expose(), "rt-s2");
 }

@@ -236,9 +236,10 @@ impl TokenStore for RedisTokenStore {
         &self,
         key: &StoreKey,
         marked: Option<u64>,
+        epoch: Option<&str>,
         grant: &StoredGrant,
     ) -> Result<UnsavedOutcome, StoreError> {
-        self.write_unsaved(key, marked, grant)
+        self.write_unsaved(key, marked, epoch, grant)
     }
 
     fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
@@ -268,6 +269,10 @@ impl TokenStore for RedisTokenStore {
 
     fn unsaved_grace(&self) -> Option<Duration> {
         Some(self.unsaved_grace)
+    }
+
+    fn epoch(&self) -> Option<String> {
+        self.conn.epoch_read()
     }
 }
 

@@ -307,6 +307,13 @@ impl Conn {
         epoch.adopted.clone()
     }
 
+    /// The store's epoch as this process last read it (newer than
+    /// `epoch` while the items lost with that one are being recorded).
+    pub fn epoch_read(&self) -> Option<String> {
+        let epoch = self.epoch.lock().unwrap_or_else(|p| p.into_inner());
+        epoch.read.clone()
+    }
+
     /// Notes the store's epoch as read now (`epoch_commit` adopts it):
     /// whether it differs from the one adopted (the store lost its data
     /// since: flushed, or restarted without persistence), and whether

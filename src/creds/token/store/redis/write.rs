@@ -175,6 +175,7 @@ impl RedisTokenStore {
         &self,
         key: &StoreKey,
         marked: Option<u64>,
+        epoch: Option<&str>,
         grant: &StoredGrant,
     ) -> Result<UnsavedOutcome, StoreError> {
         let Some(marked) = marked else {
@@ -194,7 +195,13 @@ impl RedisTokenStore {
             super::super::process_id().to_string(),
             next.to_string(),
             doc,
-            self.conn.epoch().unwrap_or_default(),
+            // The epoch when the mark was written: the store may have
+            // lost its data and got a new one since, which this process
+            // has read by now (the successor then goes back in).
+            epoch
+                .map(str::to_string)
+                .or_else(|| self.conn.epoch())
+                .unwrap_or_default(),
             if key.session.is_some() { "1" } else { "0" }.to_string(),
         ];
         Ok(match self.write(UNSAVED, keys, args)? {
