@@ -15,6 +15,7 @@ mod rotation;
 mod secrecy;
 mod sessions;
 mod shared_store;
+mod store_rollback;
 mod token_server;
 
 use ring::signature::KeyPair as _;

@@ -37,16 +37,44 @@ pub struct Conn {
     /// For messages: the url (it holds no user info), or the Sentinels and
     /// master name.
     pub location: String,
-    /// Keys this process has seen holding a grant, each with the
-    /// fingerprint of the configured seed the grant descends from: one
-    /// found empty later was deleted or lost (see `StoreError::Lost`).
-    /// One entry per credential and session this process has used.
-    seen: Mutex<HashMap<String, String>>,
+    /// Keys this process has seen holding a grant, each with what it held
+    /// (`Held`): one found empty later was deleted or lost (see
+    /// `StoreError::Lost`), one found at a lower version of the same grant
+    /// was rolled back. One entry per credential and session this process
+    /// has used (a key name, a 64-character fingerprint and two numbers).
+    seen: Mutex<HashMap<String, Held>>,
     /// The store's epoch (`PREFIX epoch`) as this process knows it: a
     /// store that lost its data no longer holds it.
     epoch: Mutex<Epochs>,
     /// Set once a watcher of the epoch runs for this connection.
     pub watched: std::sync::atomic::AtomicBool,
+}
+
+/// What a key held when this process last saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// The fingerprint of the configured seed the grant descends from.
+    pub seed: String,
+    /// When a session was authorized (its facts): a session ended and
+    /// authorized again starts its versions over, under another time.
+    pub since: Option<u64>,
+    /// The highest version of this grant seen.
+    pub version: u64,
+}
+
+impl Held {
+    /// What `grant`, stored at `version`, is.
+    pub fn of(grant: &super::super::StoredGrant, version: u64) -> Held {
+        Held {
+            seed: grant.seed_sha256.clone(),
+            since: grant.facts.as_ref().and_then(|f| f.authorized_at),
+            version,
+        }
+    }
+
+    fn same_grant(&self, other: &Held) -> bool {
+        self.seed == other.seed && self.since == other.since
+    }
 }
 
 /// The store's epoch as this process knows it.
@@ -270,35 +298,49 @@ impl Conn {
         Some(self.runtime.as_ref()?.spawn(work).abort_handle())
     }
 
-    /// Notes that `name` holds a grant descending from the seed whose
-    /// fingerprint is `seed` (`Some`), or was deleted by this process
-    /// (`None`).
-    pub fn mark(&self, name: &str, seed: Option<&str>) {
+    /// Notes that `name` holds `held` (`Some`; the highest version of
+    /// the same grant is kept), or was deleted by this process (`None`).
+    pub fn mark(&self, name: &str, held: Option<Held>) {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        match seed {
-            Some(seed) => {
-                if seen.get(name).map(String::as_str) != Some(seed) {
-                    seen.insert(name.to_string(), seed.to_string());
+        match held {
+            Some(held) => match seen.get_mut(name) {
+                Some(known) if known.same_grant(&held) => {
+                    known.version = known.version.max(held.version);
                 }
-            }
+                _ => {
+                    seen.insert(name.to_string(), held);
+                }
+            },
             None => {
                 seen.remove(name);
             }
         }
     }
 
+    /// The highest version of the grant `held` (the same seed, and for a
+    /// session the same authorization) this process saw in `name`, if
+    /// higher than `held`'s: the store was rolled back since.
+    pub fn rolled_back(&self, name: &str, held: &Held) -> Option<u64> {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.get(name)
+            .filter(|known| known.same_grant(held) && known.version > held.version)
+            .map(|known| known.version)
+    }
+
     /// The seed fingerprint of the grant `name` held when this process
     /// last looked; `None` if it held none.
     pub fn was_held(&self, name: &str) -> Option<String> {
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.get(name).cloned()
+        seen.get(name).map(|h| h.seed.clone())
     }
 
     /// Every key this process has seen holding a grant, with its seed's
     /// fingerprint.
     pub fn all_held(&self) -> Vec<(String, String)> {
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        seen.iter()
+            .map(|(k, v)| (k.clone(), v.seed.clone()))
+            .collect()
     }
 
     /// The store's epoch as this process adopted it (`epoch_commit`).

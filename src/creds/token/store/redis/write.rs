@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use super::super::{seed_hash, StoreError, StoreKey, StoredGrant, UnsavedOutcome};
+use super::conn::Held;
 use super::{lost, RedisTokenStore};
 
 /// Writes version ARGV[2] with document ARGV[3] only when the version
@@ -109,7 +110,7 @@ impl RedisTokenStore {
         let answer = self.write(CAS, keys, args)?;
         match answer {
             (1, v) => {
-                self.conn.mark(name, Some(&grant.seed_sha256));
+                self.conn.mark(name, Some(Held::of(grant, v)));
                 Ok(Ok(v))
             }
             (2, 0) => Err(StoreError::Lost {
@@ -206,7 +207,7 @@ impl RedisTokenStore {
         ];
         Ok(match self.write(UNSAVED, keys, args)? {
             (1, _) => {
-                self.conn.mark(&name, Some(&grant.seed_sha256));
+                self.conn.mark(&name, Some(Held::of(grant, next)));
                 UnsavedOutcome::Stored
             }
             (3, _) => {
