@@ -86,16 +86,26 @@ struct Epochs {
     /// The last one read (newer than `adopted` while the items lost with
     /// `adopted` are being recorded).
     read: Option<String>,
+    /// The items lost when `read` was first seen (each key with its seed's
+    /// fingerprint), until they are recorded: not those seen since,
+    /// which the store holds under the new epoch. At most one entry per
+    /// key in `seen`.
+    lost: Vec<(String, String)>,
 }
 
 /// What a read of the store's epoch tells (`Conn::epoch_peek`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EpochSeen {
     /// The one adopted (or the first one read).
     Same,
-    /// Another one: the store lost its data, and what was lost is not
-    /// recorded yet. `first`: this read is the first to see it.
-    Changed { first: bool },
+    /// Another one: the store lost its data, and what was lost (`lost`:
+    /// the keys this process had seen before it, with their seeds'
+    /// fingerprints) is not recorded yet. `first`: this read is the first
+    /// to see it.
+    Changed {
+        first: bool,
+        lost: Vec<(String, String)>,
+    },
 }
 
 impl std::fmt::Debug for Conn {
@@ -376,7 +386,18 @@ impl Conn {
                 EpochSeen::Same
             }
             Some(e) if e == now => EpochSeen::Same,
-            Some(_) => EpochSeen::Changed { first },
+            Some(_) => {
+                if first {
+                    // Taken under the epoch's lock (`seen`'s is never held
+                    // while waiting for it): every read of `now` gets
+                    // this list, never one half made.
+                    epoch.lost = self.all_held();
+                }
+                EpochSeen::Changed {
+                    first,
+                    lost: epoch.lost.clone(),
+                }
+            }
         }
     }
 
@@ -385,6 +406,9 @@ impl Conn {
     pub fn epoch_commit(&self, now: &str) {
         let mut epoch = self.epoch.lock().unwrap_or_else(|p| p.into_inner());
         epoch.adopted = Some(now.to_string());
+        if epoch.read.as_deref() == Some(now) {
+            epoch.lost = Vec::new();
+        }
     }
 
     pub fn unreachable(&self, cause: String) -> StoreError {

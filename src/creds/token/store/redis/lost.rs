@@ -115,10 +115,10 @@ pub fn load(conn: &Arc<Conn>, prefix: &str, name: &str) -> Result<Loaded, StoreE
                 .map_err(|e| worker.failed(&e))
         })?;
     let seen = conn.epoch_peek(&epoch);
-    if let EpochSeen::Changed { first } = seen {
-        record_all(conn, prefix, &epoch, first);
-    }
     let epoch_changed = seen != EpochSeen::Same;
+    if let EpochSeen::Changed { first, lost } = seen {
+        record_all(conn, prefix, &epoch, first, lost);
+    }
     Ok(Loaded {
         version,
         doc,
@@ -145,12 +145,18 @@ pub fn record(conn: &Arc<Conn>, prefix: &str, name: &str, seed: &str) -> Result<
 
 /// The store lost its data (its epoch is now `epoch`; `first`: this
 /// process sees it for the first time): records every item this process
-/// had seen as lost, all in one round trip, and adopts `epoch` once they
-/// are all recorded. Until then the epoch reads as changed, and the next
+/// had seen before (`held`, each key with its seed's fingerprint) as
+/// lost, all in one round trip, and adopts `epoch` once they are all
+/// recorded. Until then the epoch reads as changed, and the next
 /// read of it (the epoch watch, within `WATCH_EVERY`, or a renewal)
 /// records them again (adding a member twice changes nothing).
-fn record_all(conn: &Arc<Conn>, prefix: &str, epoch: &str, first: bool) {
-    let held = conn.all_held();
+fn record_all(
+    conn: &Arc<Conn>,
+    prefix: &str,
+    epoch: &str,
+    first: bool,
+    held: Vec<(String, String)>,
+) {
     if first {
         tracing::error!(
             store = %conn.location,
@@ -237,8 +243,8 @@ fn check(conn: &Arc<Conn>, prefix: &str) {
     });
     // An unreachable store is the renewals' to report.
     if let Ok(epoch) = found {
-        if let EpochSeen::Changed { first } = conn.epoch_peek(&epoch) {
-            record_all(conn, prefix, &epoch, first);
+        if let EpochSeen::Changed { first, lost } = conn.epoch_peek(&epoch) {
+            record_all(conn, prefix, &epoch, first, lost);
         }
     }
 }
