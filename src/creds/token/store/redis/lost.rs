@@ -30,7 +30,14 @@
 //! per store; one `lost:` set per item a replica had
 //! seen (a credential or a session), each holding the few seeds that item
 //! descended from; a session's set is deleted when the session is written
-//! again (authorized again).
+//! again (authorized again). Recording a loss is one pipelined round trip
+//! of one `SADD` per item seen, repeated at each read of the epoch (every
+//! 5 s, and each renewal's read) until Redis takes it; meanwhile the
+//! connection keeps one copy of the list of items it had seen.
+//!
+//! A store rolled back (an older version of a grant this process saw at a
+//! newer one) is told by `Conn::rolled_back` and refused as lost by
+//! `load_versioned`, recorded with `record`.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
