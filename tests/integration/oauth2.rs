@@ -9,11 +9,13 @@ mod dpop;
 mod dpop_server;
 mod fleet;
 mod lifecycle;
+mod lost_records;
 mod lost_store;
 mod rotation;
 mod secrecy;
 mod sessions;
 mod shared_store;
+mod store_rollback;
 mod token_server;
 
 use ring::signature::KeyPair as _;

@@ -223,6 +223,8 @@ impl RefreshGrant {
             presented: mark,
             facts,
         } = self.current().await?;
+        // The shared store's epoch the grant was read (and is marked) under.
+        let epoch = self.store.epoch();
         // On a shared store, the token is marked as presented first: a
         // replica that cannot store its successor (Redis gone between
         // the answer and the write) keeps it in memory, and the others
@@ -269,6 +271,7 @@ impl RefreshGrant {
                 *unsaved = Some(Unsaved {
                     grant,
                     marked: marked.then_some(seen),
+                    epoch,
                 });
                 tracing::error!(credential = %label, error = %e, "cannot store the rotated refresh token; retrying");
                 return Err(e);

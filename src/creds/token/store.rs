@@ -168,15 +168,17 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug {
     }
     /// Stores `grant`, a successor whose first write failed, only over the
     /// version `marked` (the one carrying this process's `Presented`
-    /// mark), or where the store lost everything; a store only one process
-    /// writes (the file store) just saves.
+    /// mark), or where the store lost everything since `epoch` (the
+    /// store's `epoch()` when the mark was written); a store only one
+    /// process writes (the file store) just saves.
     fn store_unsaved(
         &self,
         key: &StoreKey,
         marked: Option<u64>,
+        epoch: Option<&str>,
         grant: &StoredGrant,
     ) -> Result<UnsavedOutcome, StoreError> {
-        let _ = marked;
+        let _ = (marked, epoch);
         self.save(key, grant).map(|()| UnsavedOutcome::Stored)
     }
     /// Forgets the state under `key` (nothing there is not an error).
@@ -190,6 +192,11 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug {
     /// back, on a store several processes share; `None` when only one
     /// process writes (no marks are written).
     fn unsaved_grace(&self) -> Option<std::time::Duration> {
+        None
+    }
+    /// On a shared store, its epoch as this process last read it (a store
+    /// that lost its data gets a new one); `None` elsewhere.
+    fn epoch(&self) -> Option<String> {
         None
     }
 }
@@ -334,11 +341,15 @@ pub type SlotLock = tokio::sync::Mutex<Option<Unsaved>>;
 
 /// A rotated grant its store refused to take, held until it is stored: the
 /// grant, and the version this process wrote its `Presented` mark as
-/// (on a shared store), over which alone it may be written.
+/// (on a shared store), over which alone it may be written, with the
+/// store's epoch then (a session's key found empty under another epoch
+/// was lost, and the successor goes back into it; under the same one it
+/// was ended).
 #[derive(Debug, Clone)]
 pub struct Unsaved {
     pub grant: StoredGrant,
     pub marked: Option<u64>,
+    pub epoch: Option<String>,
 }
 
 /// What became of an `Unsaved` grant offered to the store again.

@@ -23,8 +23,13 @@ mod spent;
 mod token_cli;
 
 /// `replica` tells the stores of two "processes" apart (their timeouts).
-fn store(redis: &RedisServer, replica: u64) -> RedisTokenStore {
-    RedisTokenStore::open(&StoreConfig {
+pub(super) fn store(redis: &RedisServer, replica: u64) -> RedisTokenStore {
+    RedisTokenStore::open(&config(redis, replica)).unwrap()
+}
+
+/// The `[store]` of `store`.
+pub(super) fn config(redis: &RedisServer, replica: u64) -> StoreConfig {
+    StoreConfig {
         url: redis.url(),
         sentinel: None,
         username: None,
@@ -37,19 +42,18 @@ fn store(redis: &RedisServer, replica: u64) -> RedisTokenStore {
         wait_replicas: 0,
         local_fallback: false,
         unsaved_grace: Duration::from_secs(60),
-    })
-    .unwrap()
+    }
 }
 
-fn seed() -> String {
+pub(super) fn seed() -> String {
     seed_hash(Some(&Secret::new("rt-seed")))
 }
 
-fn grant(token: &str) -> StoredGrant {
+pub(super) fn grant(token: &str) -> StoredGrant {
     StoredGrant::new(seed(), Secret::new(token))
 }
 
-fn marked(token: &str) -> StoredGrant {
+pub(super) fn marked(token: &str) -> StoredGrant {
     let mut g = grant(token);
     g.presented = Some(Presented {
         by: process_id().to_string(),
@@ -58,7 +62,7 @@ fn marked(token: &str) -> StoredGrant {
     g
 }
 
-fn token_of(s: &RedisTokenStore, key: &StoreKey) -> Option<String> {
+pub(super) fn token_of(s: &RedisTokenStore, key: &StoreKey) -> Option<String> {
     s.load(key)
         .unwrap()
         .map(|g| g.refresh_token.expose().to_string())
@@ -148,7 +152,9 @@ fn an_unsaved_successor_is_written_only_over_this_replicas_mark() {
     // Still at the version A marked: stored.
     let key = StoreKey::credential("bank");
     let v = a.replace(&key, 0, &marked("rt-1")).unwrap();
-    let out = a.store_unsaved(&key, Some(v), &grant("rt-2")).unwrap();
+    let out = a
+        .store_unsaved(&key, Some(v), a.epoch().as_deref(), &grant("rt-2"))
+        .unwrap();
     assert_eq!(out, UnsavedOutcome::Stored);
     assert_eq!(token_of(&c, &key).as_deref(), Some("rt-2"));
 
@@ -162,14 +168,18 @@ fn an_unsaved_successor_is_written_only_over_this_replicas_mark() {
     });
     c.replace(&key, v, &other).unwrap();
     c.replace(&key, v + 1, &grant("rt-c")).unwrap();
-    let out = a.store_unsaved(&key, Some(v), &grant("rt-a")).unwrap();
+    let out = a
+        .store_unsaved(&key, Some(v), a.epoch().as_deref(), &grant("rt-a"))
+        .unwrap();
     assert_eq!(out, UnsavedOutcome::Superseded(v + 2));
     assert_eq!(token_of(&c, &key).as_deref(), Some("rt-c"));
 
     // The same version number, but not A's mark on it: not written.
     let key = StoreKey::credential("other");
     let v = c.replace(&key, 0, &other).unwrap();
-    let out = a.store_unsaved(&key, Some(v), &grant("rt-a")).unwrap();
+    let out = a
+        .store_unsaved(&key, Some(v), a.epoch().as_deref(), &grant("rt-a"))
+        .unwrap();
     assert_eq!(out, UnsavedOutcome::Superseded(v));
 
     // A session ended (DELETE on replica C) while A held a successor:
@@ -179,7 +189,9 @@ fn an_unsaved_successor_is_written_only_over_this_replicas_mark() {
     let v = a.load_versioned(&session).unwrap().unwrap().version;
     let v = a.replace(&session, v, &marked("rt-s1")).unwrap();
     c.delete(&session).unwrap();
-    let out = a.store_unsaved(&session, Some(v), &grant("rt-s2")).unwrap();
+    let out = a
+        .store_unsaved(&session, Some(v), a.epoch().as_deref(), &grant("rt-s2"))
+        .unwrap();
     assert_eq!(out, UnsavedOutcome::Ended);
     assert!(c.load_versioned(&session).unwrap().is_none());
 
@@ -188,7 +200,9 @@ fn an_unsaved_successor_is_written_only_over_this_replicas_mark() {
     let key = StoreKey::credential("restored");
     let v = a.replace(&key, 0, &marked("rt-r1")).unwrap();
     redis.cli(&["FLUSHALL"]);
-    let out = a.store_unsaved(&key, Some(v), &grant("rt-r2")).unwrap();
+    let out = a
+        .store_unsaved(&key, Some(v), a.epoch().as_deref(), &grant("rt-r2"))
+        .unwrap();
     assert_eq!(out, UnsavedOutcome::Stored);
     assert_eq!(token_of(&c, &key).as_deref(), Some("rt-r2"));
 }

@@ -88,7 +88,8 @@ impl RefreshGrant {
         };
         let (store, key, offered) = (Arc::clone(&self.store), self.key.clone(), held.clone());
         let outcome = tokio::task::spawn_blocking(move || {
-            store.store_unsaved(&key, offered.marked, &offered.grant)
+            let epoch = offered.epoch.as_deref();
+            store.store_unsaved(&key, offered.marked, epoch, &offered.grant)
         })
         .await
         .map_err(|_| FetchError::Interrupted)

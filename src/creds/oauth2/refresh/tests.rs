@@ -20,6 +20,9 @@ struct Flaky {
     broken: AtomicBool,
     version: AtomicU64,
     grace: Option<Duration>,
+    /// The epoch it reports, and the one each `store_unsaved` was given.
+    epoch: std::sync::Mutex<Option<String>>,
+    offered_epochs: std::sync::Mutex<Vec<Option<String>>>,
 }
 
 impl TokenStore for Flaky {
@@ -44,6 +47,23 @@ impl TokenStore for Flaky {
 
     fn unsaved_grace(&self) -> Option<Duration> {
         self.grace
+    }
+
+    fn epoch(&self) -> Option<String> {
+        self.epoch.lock().unwrap().clone()
+    }
+
+    fn store_unsaved(
+        &self,
+        key: &StoreKey,
+        _marked: Option<u64>,
+        epoch: Option<&str>,
+        grant: &StoredGrant,
+    ) -> Result<store::UnsavedOutcome, StoreError> {
+        let epoch = epoch.map(str::to_string);
+        self.offered_epochs.lock().unwrap().push(epoch);
+        self.save(key, grant)
+            .map(|()| store::UnsavedOutcome::Stored)
     }
 
     fn save(&self, _key: &StoreKey, grant: &StoredGrant) -> Result<(), StoreError> {
@@ -235,6 +255,7 @@ async fn a_mark_older_than_the_grace_is_taken_for_a_dead_replica() {
 async fn the_mark_is_written_before_presenting_and_stays_while_the_successor_is_unsaved() {
     let store = Arc::new(Flaky {
         grace: Some(Duration::from_secs(60)),
+        epoch: std::sync::Mutex::new(Some("e1".into())),
         ..Flaky::default()
     });
     let g = grant(&store, &Arc::default());
@@ -242,9 +263,10 @@ async fn the_mark_is_written_before_presenting_and_stays_while_the_successor_is_
     let s = Arc::clone(&store);
     g.rotate("t", |rt| {
         // The store already says who presented it, and the write of the
-        // successor fails.
+        // successor fails; the store then loses its data (a new epoch).
         *seen_at_exchange.lock().unwrap() = s.load(&StoreKey::credential("t")).unwrap();
         s.broken.store(true, Ordering::SeqCst);
+        *s.epoch.lock().unwrap() = Some("e2".into());
         std::future::ready(Ok(Issued {
             value: HeaderValue::from_static("Bearer at"),
             lifetime: Duration::from_secs(60),
@@ -267,6 +289,9 @@ async fn the_mark_is_written_before_presenting_and_stays_while_the_successor_is_
     let saved = store.load(&StoreKey::credential("t")).unwrap().unwrap();
     assert_eq!(saved.refresh_token.expose(), "rt-0-next");
     assert_eq!(saved.presented, None);
+    // Offered with the epoch it was marked under, not the one read since.
+    let offered = store.offered_epochs.lock().unwrap().clone();
+    assert_eq!(offered, [Some("e1".to_string())]);
 }
 
 #[tokio::test]

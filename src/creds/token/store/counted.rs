@@ -74,12 +74,13 @@ impl<S: TokenStore> TokenStore for Counted<S> {
         &self,
         key: &StoreKey,
         marked: Option<u64>,
+        epoch: Option<&str>,
         grant: &StoredGrant,
     ) -> Result<UnsavedOutcome, StoreError> {
         counted(
             StoreOp::Grant,
             Some(key),
-            self.0.store_unsaved(key, marked, grant),
+            self.0.store_unsaved(key, marked, epoch, grant),
         )
     }
 
@@ -97,6 +98,10 @@ impl<S: TokenStore> TokenStore for Counted<S> {
 
     fn unsaved_grace(&self) -> Option<Duration> {
         self.0.unsaved_grace()
+    }
+
+    fn epoch(&self) -> Option<String> {
+        self.0.epoch()
     }
 }
 

@@ -30,6 +30,7 @@ use crate::config::{Secret, StoreConfig};
 pub use client::describe;
 pub use conn::Conn;
 pub use inspect::Records;
+use conn::Held;
 pub use pending::RedisPending;
 use write::Guard;
 
@@ -208,7 +209,11 @@ impl TokenStore for RedisTokenStore {
         match (found.version, found.doc) {
             (Some(version), Some(doc)) => {
                 let grant = self.decode(&name, version, &doc)?;
-                self.conn.mark(&name, Some(&grant.seed_sha256));
+                let held = Held::of(&grant, version);
+                if let Some(highest) = self.conn.rolled_back(&name, &held) {
+                    return Err(self.rolled_back(name, version, highest, held.seed));
+                }
+                self.conn.mark(&name, Some(held));
                 Ok(Some(Versioned { version, grant }))
             }
             (None, None) => self.empty(key, name, found.epoch_changed, found.lost),
@@ -242,9 +247,10 @@ impl TokenStore for RedisTokenStore {
         &self,
         key: &StoreKey,
         marked: Option<u64>,
+        epoch: Option<&str>,
         grant: &StoredGrant,
     ) -> Result<UnsavedOutcome, StoreError> {
-        self.write_unsaved(key, marked, grant)
+        self.write_unsaved(key, marked, epoch, grant)
     }
 
     fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
@@ -274,6 +280,10 @@ impl TokenStore for RedisTokenStore {
 
     fn unsaved_grace(&self) -> Option<Duration> {
         Some(self.unsaved_grace)
+    }
+
+    fn epoch(&self) -> Option<String> {
+        self.conn.epoch_read()
     }
 }
 
@@ -316,6 +326,22 @@ impl RedisTokenStore {
             location: name,
             seeds,
         })
+    }
+
+    /// The grant in `name` is at `version`, lower than the `highest` this
+    /// process saw of it (from the seed `seed`): the store was rolled back
+    /// (a restored backup, a restart or failover that lost acknowledged
+    /// writes), and its refresh token may be spent. Lost, as an emptied
+    /// key is, and recorded so (for the seed: never presented again).
+    fn rolled_back(&self, name: String, version: u64, highest: u64, seed: String) -> StoreError {
+        tracing::error!(key = %name, version, highest, "the shared store holds an older version of this grant than this replica saw there (rolled back: restored from a backup, or restarted or failed over without the newest writes); its refresh token may be spent, so it is not presented: the grant is lost");
+        if let Err(e) = lost::record(&self.conn, &self.prefix, &name, &seed) {
+            tracing::warn!(key = %name, error = %e, "cannot record the rolled-back item in the shared store");
+        }
+        StoreError::Lost {
+            location: name,
+            seeds: vec![seed],
+        }
     }
 
     fn stored_version(&self, key: &StoreKey) -> Result<u64, StoreError> {

@@ -113,6 +113,7 @@ async fn end_hands_over_the_unsaved_token_first_then_forgets() {
     *g.slot.lock().await = Some(crate::creds::token::store::Unsaved {
         grant: authorized("rt-2"),
         marked: None,
+        epoch: None,
     });
     let handed = g
         .end(|token| async move { token.expose().to_string() })

@@ -24,7 +24,11 @@ use super::super::StoreError;
 use super::client::describe;
 use super::primary::Primary;
 
+mod memory;
 mod vouch;
+
+use memory::Epochs;
+pub use memory::{EpochSeen, Held};
 
 /// A live connection to the shared store.
 pub struct Conn {
@@ -37,14 +41,15 @@ pub struct Conn {
     /// For messages: the url (it holds no user info), or the Sentinels and
     /// master name.
     pub location: String,
-    /// Keys this process has seen holding a grant, each with the
-    /// fingerprint of the configured seed the grant descends from: one
-    /// found empty later was deleted or lost (see `StoreError::Lost`).
-    /// One entry per credential and session this process has used.
-    seen: Mutex<HashMap<String, String>>,
-    /// The store's epoch (`PREFIX epoch`) as this process first read it: a
+    /// Keys this process has seen holding a grant, each with what it held
+    /// (`Held`): one found empty later was deleted or lost (see
+    /// `StoreError::Lost`), one found at a lower version of the same grant
+    /// was rolled back. One entry per credential and session this process
+    /// has used (a key name, a 64-character fingerprint and two numbers).
+    seen: Mutex<HashMap<String, Held>>,
+    /// The store's epoch (`PREFIX epoch`) as this process knows it: a
     /// store that lost its data no longer holds it.
-    epoch: Mutex<Option<String>>,
+    epoch: Mutex<Epochs>,
     /// Set once a watcher of the epoch runs for this connection.
     pub watched: std::sync::atomic::AtomicBool,
 }
@@ -247,55 +252,6 @@ impl Conn {
         F: Future<Output = ()> + Send + 'static,
     {
         Some(self.runtime.as_ref()?.spawn(work).abort_handle())
-    }
-
-    /// Notes that `name` holds a grant descending from the seed whose
-    /// fingerprint is `seed` (`Some`), or was deleted by this process
-    /// (`None`).
-    pub fn mark(&self, name: &str, seed: Option<&str>) {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        match seed {
-            Some(seed) => {
-                if seen.get(name).map(String::as_str) != Some(seed) {
-                    seen.insert(name.to_string(), seed.to_string());
-                }
-            }
-            None => {
-                seen.remove(name);
-            }
-        }
-    }
-
-    /// The seed fingerprint of the grant `name` held when this process
-    /// last looked; `None` if it held none.
-    pub fn was_held(&self, name: &str) -> Option<String> {
-        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.get(name).cloned()
-    }
-
-    /// Every key this process has seen holding a grant, with its seed's
-    /// fingerprint.
-    pub fn all_held(&self) -> Vec<(String, String)> {
-        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-    }
-
-    /// The store's epoch as this process last read it.
-    pub fn epoch(&self) -> Option<String> {
-        self.epoch.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// Notes the store's epoch as read now; `true` when this process had
-    /// read another one before (the store lost its data since: flushed,
-    /// or restarted without persistence). The one read now is kept, so a
-    /// second loss is seen too.
-    pub fn epoch_changed(&self, now: &str) -> bool {
-        let mut epoch = self.epoch.lock().unwrap_or_else(|p| p.into_inner());
-        let changed = epoch.as_deref().is_some_and(|e| e != now);
-        if epoch.as_deref() != Some(now) {
-            *epoch = Some(now.to_string());
-        }
-        changed
     }
 
     pub fn unreachable(&self, cause: String) -> StoreError {

@@ -23,20 +23,32 @@
 //! (the session ended on another replica), not lost.
 //!
 //! A replica that has read the epoch reads it again every `WATCH_EVERY`
-//! (`watch`), so a loss is recorded even while no renewal is due.
+//! (`watch`), so a loss is recorded even while no renewal is due. A new
+//! epoch is adopted only once every lost item is recorded: a record that
+//! failed is tried again at the next read, and meanwhile every read of this
+//! process sees the epoch as changed (a lost session is never taken for an
+//! ended one).
 //!
 //! Bounds: one watcher task per connection (one script every 5 s, on a
 //! blocking thread of the store's runtime while it waits); one epoch key
 //! per store; one `lost:` set per item a replica had
 //! seen (a credential or a session), each holding the few seeds that item
 //! descended from; a session's set is deleted when the session is written
-//! again (authorized again) or ended (`DELETE`).
+//! again (authorized again) or ended (`DELETE`). Recording a loss is one pipelined round trip
+//! of one `SADD` per item seen, repeated at each read of the epoch (every
+//! 5 s, and each renewal's read) until Redis takes it; meanwhile the
+//! connection keeps one copy of the list of items it had seen.
+//!
+//! A store rolled back (an older version of a grant this process saw at a
+//! newer one) is told by `Conn::rolled_back` and refused as lost by
+//! `load_versioned`, recorded with `record`.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use super::super::StoreError;
+use super::conn::EpochSeen;
 use super::Conn;
 
 /// How often a replica that has read the store's epoch reads it again,
@@ -73,7 +85,8 @@ return epoch
 pub struct Loaded {
     pub version: Option<u64>,
     pub doc: Option<Vec<u8>>,
-    /// The store's epoch differs from the one this process read before.
+    /// The store's epoch differs from the one this process adopted: the
+    /// store lost its data, and the items lost may not all be recorded yet.
     pub epoch_changed: bool,
     /// With an empty item: the fingerprints of seeds recorded lost for it.
     pub lost: Vec<String>,
@@ -119,9 +132,10 @@ pub fn load(conn: &Arc<Conn>, prefix: &str, name: &str) -> Result<Loaded, StoreE
                 .await
                 .map_err(|e| worker.failed(&e))
         })?;
-    let epoch_changed = conn.epoch_changed(&epoch);
-    if epoch_changed {
-        record_all(conn, prefix);
+    let seen = conn.epoch_peek(&epoch);
+    let epoch_changed = seen != EpochSeen::Same;
+    if let EpochSeen::Changed { first, lost } = seen {
+        record_all(conn, prefix, &epoch, first, lost);
     }
     Ok(Loaded {
         version,
@@ -147,26 +161,58 @@ pub fn record(conn: &Arc<Conn>, prefix: &str, name: &str, seed: &str) -> Result<
     })
 }
 
-/// The store lost its data: records every item this process had seen as
-/// lost (best effort: each item is recorded again when it is next read).
-fn record_all(conn: &Arc<Conn>, prefix: &str) {
-    let held = conn.all_held();
-    tracing::error!(
-        store = %conn.location,
-        items = held.len(),
-        "the shared store lost its data (its epoch changed: flushed, or restarted without persistence); every grant and session this replica had seen there is recorded as lost, and no configured refresh_token it descends from is presented again"
-    );
-    for (name, seed) in held {
-        if let Err(e) = record(conn, prefix, &name, &seed) {
-            tracing::warn!(key = %name, error = %e, "cannot record the lost item in the shared store; it is recorded when next read");
+/// The store lost its data (its epoch is now `epoch`; `first`: this
+/// process sees it for the first time): records every item this process
+/// had seen before (`held`, each key with its seed's fingerprint) as
+/// lost, all in one round trip, and adopts `epoch` once they are all
+/// recorded. Until then the epoch reads as changed, and the next
+/// read of it (the epoch watch, within `WATCH_EVERY`, or a renewal)
+/// records them again (adding a member twice changes nothing).
+fn record_all(
+    conn: &Arc<Conn>,
+    prefix: &str,
+    epoch: &str,
+    first: bool,
+    held: Vec<(String, String)>,
+) {
+    if first {
+        tracing::error!(
+            store = %conn.location,
+            items = held.len(),
+            "the shared store lost its data (its epoch changed: flushed, or restarted without persistence); every grant and session this replica had seen there is recorded as lost, and no configured refresh_token it descends from is presented again"
+        );
+    }
+    let records: Vec<(String, String)> = held
+        .into_iter()
+        .map(|(name, seed)| (lost_name(prefix, &name), seed))
+        .collect();
+    let worker = Arc::clone(conn);
+    let recorded = conn.block(async move {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut manager = worker.manager().await?;
+        let mut pipe = redis::pipe();
+        for (lost, seed) in &records {
+            pipe.cmd("SADD").arg(lost).arg(seed).ignore();
+        }
+        pipe.query_async::<()>(&mut manager)
+            .await
+            .map_err(|e| worker.failed(&e))
+    });
+    match recorded {
+        Ok(()) => conn.epoch_commit(epoch),
+        Err(e) => {
+            tracing::warn!(store = %conn.location, error = %e, "cannot record the lost items in the shared store yet; trying again at the next read of its epoch (within 5 s)");
         }
     }
 }
 
 /// Reads the epoch every `WATCH_EVERY` (one `GET`; one watcher per
 /// connection, ending with it): once this process has read one, a store
-/// that lost it gets the lost items this process had seen recorded within
-/// that time, before a replica started since could seed them.
+/// that lost it gets the lost items this process had seen recorded at the
+/// first read that can write them (tried again every `WATCH_EVERY` until
+/// then), before a replica started since could seed them.
 pub fn watch(conn: &Arc<Conn>, prefix: &str) {
     if conn.watched.swap(true, Ordering::Relaxed) {
         return;
@@ -215,8 +261,8 @@ fn check(conn: &Arc<Conn>, prefix: &str) {
     });
     // An unreachable store is the renewals' to report.
     if let Ok(epoch) = found {
-        if conn.epoch_changed(&epoch) {
-            record_all(conn, prefix);
+        if let EpochSeen::Changed { first, lost } = conn.epoch_peek(&epoch) {
+            record_all(conn, prefix, &epoch, first, lost);
         }
     }
 }

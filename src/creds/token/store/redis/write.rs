@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use super::super::{seed_hash, StoreError, StoreKey, StoredGrant, UnsavedOutcome};
+use super::conn::Held;
 use super::{lost, RedisTokenStore};
 
 /// Writes version ARGV[2] with document ARGV[3] only when the version
@@ -133,7 +134,7 @@ impl RedisTokenStore {
         let answer = self.write(CAS, keys, args)?;
         match answer {
             (1, v) => {
-                self.conn.mark(name, Some(&grant.seed_sha256));
+                self.conn.mark(name, Some(Held::of(grant, v)));
                 Ok(Ok(v))
             }
             (2, 0) => Err(StoreError::Lost {
@@ -199,6 +200,7 @@ impl RedisTokenStore {
         &self,
         key: &StoreKey,
         marked: Option<u64>,
+        epoch: Option<&str>,
         grant: &StoredGrant,
     ) -> Result<UnsavedOutcome, StoreError> {
         let Some(marked) = marked else {
@@ -227,13 +229,19 @@ impl RedisTokenStore {
             super::super::process_id().to_string(),
             next.to_string(),
             doc,
-            self.conn.epoch().unwrap_or_default(),
+            // The epoch when the mark was written: the store may have
+            // lost its data and got a new one since, which this process
+            // has read by now (the successor then goes back in).
+            epoch
+                .map(str::to_string)
+                .or_else(|| self.conn.epoch())
+                .unwrap_or_default(),
             if key.session.is_some() { "1" } else { "0" }.to_string(),
             spent,
         ];
         Ok(match self.write(UNSAVED, keys, args)? {
             (1, _) => {
-                self.conn.mark(&name, Some(&grant.seed_sha256));
+                self.conn.mark(&name, Some(Held::of(grant, next)));
                 UnsavedOutcome::Stored
             }
             (3, _) => {
