@@ -29,8 +29,8 @@ use crate::config::{Secret, StoreConfig};
 
 pub use client::describe;
 pub use conn::Conn;
-pub use inspect::Records;
 use conn::Held;
+pub use inspect::Records;
 pub use pending::RedisPending;
 use write::Guard;
 

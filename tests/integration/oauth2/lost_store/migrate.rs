@@ -108,7 +108,16 @@ fn after_a_loss_migrate_refuses_the_lost_item_unless_forced_and_keeps_its_record
     // spent seed stays.
     let out = migrate(dir.path(), &toml, &["--force"]);
     assert!(out.status.success(), "{}", said(&out));
-    assert_eq!(token_of(&a, &key).as_deref(), Some("rt-seed"));
+    // (Read by a process that remembers nothing: `a` saw version 2 and
+    // takes the copy, at version 1, for a rollback, and refuses it.)
+    assert_eq!(
+        token_of(&store(&redis, 3), &key).as_deref(),
+        Some("rt-seed")
+    );
+    assert!(matches!(
+        a.load_versioned(&key),
+        Err(StoreError::Lost { .. })
+    ));
     let records =
         String::from_utf8_lossy(&redis.cli(&["SMEMBERS", "cs-lost:lost:grant:rt"])).to_string();
     assert!(records.contains(&seed()), "{records}");

@@ -20,12 +20,15 @@ fn a_successor_written_after_its_first_write_failed_spends_its_seed() {
     // Over A's mark.
     let key = StoreKey::credential("bank");
     let v = a.replace(&key, 0, &marked("rt-seed")).unwrap();
+    let epoch = a.epoch();
     assert_eq!(
         spent(&redis, "grant:bank"),
         "",
         "the seed itself spends nothing"
     );
-    let out = a.store_unsaved(&key, Some(v), &grant("rt-2")).unwrap();
+    let out = a
+        .store_unsaved(&key, Some(v), epoch.as_deref(), &grant("rt-2"))
+        .unwrap();
     assert_eq!(out, UnsavedOutcome::Stored);
     assert!(spent(&redis, "grant:bank").contains(&seed()));
     // Another replica whose config still names the seed: refused.
@@ -38,8 +41,12 @@ fn a_successor_written_after_its_first_write_failed_spends_its_seed() {
     // Into a store that lost the grant.
     let key = StoreKey::credential("restored");
     let v = a.replace(&key, 0, &marked("rt-seed")).unwrap();
+    // The epoch of the mark, from before the store lost everything.
+    let epoch = a.epoch();
     redis.cli(&["FLUSHALL"]);
-    let out = a.store_unsaved(&key, Some(v), &grant("rt-r2")).unwrap();
+    let out = a
+        .store_unsaved(&key, Some(v), epoch.as_deref(), &grant("rt-r2"))
+        .unwrap();
     assert_eq!(out, UnsavedOutcome::Stored);
     assert!(spent(&redis, "grant:restored").contains(&seed()));
 
@@ -48,7 +55,10 @@ fn a_successor_written_after_its_first_write_failed_spends_its_seed() {
     a.save(&session, &grant("rt-s1")).unwrap();
     let v = a.load_versioned(&session).unwrap().unwrap().version;
     let v = a.replace(&session, v, &marked("rt-s1")).unwrap();
-    let out = a.store_unsaved(&session, Some(v), &grant("rt-s2")).unwrap();
+    let epoch = a.epoch();
+    let out = a
+        .store_unsaved(&session, Some(v), epoch.as_deref(), &grant("rt-s2"))
+        .unwrap();
     assert_eq!(out, UnsavedOutcome::Stored);
     let sessions = redis.cli(&["KEYS", "cs-lost:spent:session:*"]);
     assert!(sessions.trim_ascii().is_empty(), "{sessions:?}");
