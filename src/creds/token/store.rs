@@ -400,7 +400,7 @@ pub enum StoreError {
     },
     /// `seeds`: the fingerprints of the configured seeds the lost grant
     /// descends from (spent: never presented again).
-    #[error("shared token store key {location} held a grant and is now empty, or holds an older version of it than this replica read there: the store lost its data (a Redis restarted without persistence, flushed, or rolled back); countersign does not reseed it from the configured refresh_token it descends from, nor presents the older one, on any replica. Restore Redis from a backup that holds the newest refresh token, or have a person authorize again (a credential: delete the key if it holds an older version, set the new refresh_token and reload every replica; a session: the app authorizes it again)")]
+    #[error("shared token store key {location} held a grant and is now empty, or holds an older version of it than this replica read there: the store lost its data (a Redis restarted without persistence, flushed, or rolled back); countersign does not reseed it from the configured refresh_token it descends from, on any replica, and this replica does not present the older one. Restore Redis from a backup that holds the newest refresh token, or have a person authorize again (a credential: delete the key if it holds an older version, set the new refresh_token and reload every replica; a session: the app authorizes it again)")]
     Lost {
         location: String,
         seeds: Vec<String>,

@@ -205,12 +205,16 @@ impl TokenStore for RedisTokenStore {
 
     fn load_versioned(&self, key: &StoreKey) -> Result<Option<Versioned>, StoreError> {
         let name = self.name(key);
+        // Remembered before the read is sent: a newer version that another
+        // thread of this process sees while this read is under way is no
+        // rollback of what this read finds.
+        let before = self.conn.remembered(&name);
         let found = lost::load(&self.conn, &self.prefix, &name)?;
         match (found.version, found.doc) {
             (Some(version), Some(doc)) => {
                 let grant = self.decode(&name, version, &doc)?;
                 let held = Held::of(&grant, version);
-                if let Some(highest) = self.conn.rolled_back(&name, &held) {
+                if let Some(highest) = before.and_then(|b| b.rolled_back_to(&held)) {
                     return Err(self.rolled_back(name, version, highest, held.seed));
                 }
                 self.conn.mark(&name, Some(held));

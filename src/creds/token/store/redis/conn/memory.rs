@@ -32,6 +32,12 @@ impl Held {
     fn same_grant(&self, other: &Held) -> bool {
         self.seed == other.seed && self.since == other.since
     }
+
+    /// This remembered version, if `stored` is the same grant at a lower
+    /// one: the store was rolled back since.
+    pub fn rolled_back_to(&self, stored: &Held) -> Option<u64> {
+        (self.same_grant(stored) && self.version > stored.version).then_some(self.version)
+    }
 }
 
 /// The store's epoch as this process knows it.
@@ -85,14 +91,13 @@ impl Conn {
         }
     }
 
-    /// The highest version of the grant `held` (the same seed, and for a
-    /// session the same authorization) this process saw in `name`, if
-    /// higher than `held`'s: the store was rolled back since.
-    pub fn rolled_back(&self, name: &str, held: &Held) -> Option<u64> {
+    /// What this process remembers of `name`. A read compares its answer
+    /// with what was remembered *before* it was sent: a version another
+    /// thread saw meanwhile may be newer than the answer without any
+    /// rollback (one primary answers in order).
+    pub fn remembered(&self, name: &str) -> Option<Held> {
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.get(name)
-            .filter(|known| known.same_grant(held) && known.version > held.version)
-            .map(|known| known.version)
+        seen.get(name).cloned()
     }
 
     /// The seed fingerprint of the grant `name` held when this process
