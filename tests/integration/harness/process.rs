@@ -103,10 +103,7 @@ impl Process {
 
     /// The address from the `listening` line of `role`.
     pub(crate) fn listening(&mut self, role: &str) -> SocketAddr {
-        let line = self.wait_for(&format!("listening role={role}"));
-        let addr = line.rsplit("local=").next().unwrap().trim();
-        addr.parse()
-            .unwrap_or_else(|_| panic!("no address in {line:?}"))
+        local_addr(&self.wait_for(&format!("listening role={role}")))
     }
 
     /// The address from a `listening` line of `role` already read (for
@@ -120,9 +117,7 @@ impl Process {
             .find(|line| line.contains(&needle))
             .unwrap_or_else(|| panic!("no {needle:?} line yet"))
             .clone();
-        let addr = line.rsplit("local=").next().unwrap().trim();
-        addr.parse()
-            .unwrap_or_else(|_| panic!("no address in {line:?}"))
+        local_addr(&line)
     }
 
     /// Waits (up to 30s) for the process to exit; returns its status and
@@ -182,6 +177,13 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The `local=` address of a `listening` log line.
+fn local_addr(line: &str) -> SocketAddr {
+    let addr = line.rsplit("local=").next().unwrap().trim();
+    addr.parse()
+        .unwrap_or_else(|_| panic!("no address in {line:?}"))
 }
 
 /// Writes `toml` as `proxy.toml` in `dir` (its admin listener on a free
